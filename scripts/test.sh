@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command: brings up what the tests need (MariaDB), then runs cargo test.
+# Works on a fresh Debian machine: installs MariaDB with apt when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mysql_ping() { mysql --protocol=tcp -h127.0.0.1 -P3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; }
+
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+  echo "test.sh: MariaDB is not installed; installing it with apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+fi
+if ! mysql_ping; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do
+    mysql_ping && break
+    # A fresh install only lets root in over the socket: allow TCP with an empty password.
+    mysql -uroot -e "ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" >/dev/null 2>&1 || true
+    sleep 1
+  done
+  mysql_ping || { echo "test.sh: MariaDB did not come up on 127.0.0.1:3306" >&2; exit 1; }
+fi
+
+cargo test --locked "$@"

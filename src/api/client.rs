@@ -1,0 +1,1 @@
+//! HTTP client of the Configuration API: typed calls, keep-alive, timeouts, retries.

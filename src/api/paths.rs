@@ -1,0 +1,126 @@
+//! Relative paths of the Configuration API resources, below the base URL
+//! (`…/communication_manager/api/resource/`). One definition, used by the client and by tests.
+
+/// The prefix the client uses; the embedded server also serves [`ALT_PREFIX`].
+pub const PREFIX: &str = "communication_manager/api/resource/";
+/// The prefix most doc pages show.
+pub const ALT_PREFIX: &str = "communication_manager/rest/config/";
+
+pub fn core_servers() -> String {
+    "server/coreServers".into()
+}
+pub fn core_server_by_slug(slug: &str) -> String {
+    format!("server/coreServers/getBySlug/{}", seg(slug))
+}
+pub fn asterisk(cs: &str) -> String {
+    format!("asterisk/{cs}")
+}
+pub fn extensions(cs: &str) -> String {
+    format!("asterisk/{cs}/extensions")
+}
+pub fn extension(cs: &str, id: &str) -> String {
+    format!("asterisk/{cs}/extensions/{}", seg(id))
+}
+pub fn managing_user(cs: &str, ext_id: &str) -> String {
+    format!("asterisk/{cs}/extensions/{}/managingUser", seg(ext_id))
+}
+pub fn users(cs: &str) -> String {
+    format!("core/{cs}/users")
+}
+pub fn users_nohash(cs: &str) -> String {
+    format!("core/{cs}/users/noHash")
+}
+pub fn user(cs: &str, id: &str) -> String {
+    format!("core/{cs}/users/{}", seg(id))
+}
+pub fn user_nohash(cs: &str, id: &str) -> String {
+    format!("core/{cs}/users/noHash/{}", seg(id))
+}
+pub fn contact(cs: &str, user_id: &str) -> String {
+    format!("contact/{cs}/users/{}", seg(user_id))
+}
+pub fn email_addresses(cs: &str, user_id: &str) -> String {
+    format!("contact/{cs}/users/{}/emailAddresses", seg(user_id))
+}
+pub fn email_address(cs: &str, user_id: &str, id: &str) -> String {
+    format!(
+        "contact/{cs}/users/{}/emailAddresses/{}",
+        seg(user_id),
+        seg(id)
+    )
+}
+pub fn phone_numbers(cs: &str, user_id: &str) -> String {
+    format!("contact/{cs}/users/{}/phoneNumbers", seg(user_id))
+}
+pub fn phone_number(cs: &str, user_id: &str, id: &str) -> String {
+    format!(
+        "contact/{cs}/users/{}/phoneNumbers/{}",
+        seg(user_id),
+        seg(id)
+    )
+}
+pub fn queues(cs: &str) -> String {
+    format!("asterisk/{cs}/queues")
+}
+pub fn queue(cs: &str, id: &str) -> String {
+    format!("asterisk/{cs}/queues/{}", seg(id))
+}
+pub fn conference_rooms(cs: &str) -> String {
+    format!("asterisk/{cs}/conferenceRooms")
+}
+pub fn conference_room(cs: &str, id: &str) -> String {
+    format!("asterisk/{cs}/conferenceRooms/{}", seg(id))
+}
+pub fn parking_lots(cs: &str) -> String {
+    format!("asterisk/{cs}/parkingLots")
+}
+pub fn parking_lot(cs: &str, id: &str) -> String {
+    format!("asterisk/{cs}/parkingLots/{}", seg(id))
+}
+pub fn pbx_servers(cs: &str) -> String {
+    format!("asterisk/{cs}/pbxServers")
+}
+pub fn pbx_server(cs: &str, id: &str) -> String {
+    format!("asterisk/{cs}/pbxServers/{}", seg(id))
+}
+pub fn voicemail_agent_identifiers(cs: &str) -> String {
+    format!("asterisk/{cs}/voicemailAgentIdentifiers")
+}
+pub fn voicemail_agent_identifier(cs: &str, ident: &str) -> String {
+    format!("asterisk/{cs}/voicemailAgentIdentifiers/{}", seg(ident))
+}
+pub fn voicemail_agent(ident: &str) -> String {
+    format!("asterisk/voicemailAgents/{}", seg(ident))
+}
+pub fn recording_agent(ident: &str) -> String {
+    format!("asterisk/recordingAgents/{}", seg(ident))
+}
+pub fn administrators() -> String {
+    "server/administrators".into()
+}
+pub fn administrators_nohash() -> String {
+    "server/administrators/noHash".into()
+}
+pub fn administrator(id: &str) -> String {
+    format!("server/administrators/{}", seg(id))
+}
+pub fn administrator_nohash(id: &str) -> String {
+    format!("server/administrators/noHash/{}", seg(id))
+}
+pub fn brand() -> String {
+    "server/brand".into()
+}
+
+/// Percent-encode one path segment (names from FreePBX may hold anything).
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,331 @@
+//! The agent's TOML configuration: sections `[server]`, `[freepbx]`, `[isymphony]`, `[sync]`.
+//!
+//! Every section has defaults, so an empty file is valid. Unknown keys and wrong types are
+//! errors that name the key and the file (serde's `deny_unknown_fields` plus the path). Secrets
+//! are [`Secret`]s, so printing a `Config` never shows a password.
+
+use crate::secret::Secret;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the agent looks for its configuration when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/isymphony-sync/config.toml";
+/// The iSymphony factory password; using it off loopback earns a warning.
+pub const DEFAULT_API_PASSWORD: &str = "manag3rpa55word";
+/// The iSymphony factory user name.
+pub const DEFAULT_API_USERNAME: &str = "manager";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub freepbx: FreepbxConfig,
+    pub isymphony: IsymphonyConfig,
+    pub sync: SyncConfig,
+    /// Where this configuration was read from (None: built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// `[server]`: the embedded iSymphony Configuration API endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub enabled: bool,
+    pub http_listen: SocketAddr,
+    pub https_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub username: String,
+    pub password: Secret,
+    pub realm: String,
+    pub acl: Vec<IpNet>,
+    pub data_dir: PathBuf,
+    /// Largest accepted request body in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Voicemail/recording agents the server pretends are connected.
+    pub voicemail_agents: Vec<String>,
+    pub recording_agents: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            enabled: true,
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 58080)),
+            https_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            username: DEFAULT_API_USERNAME.into(),
+            password: Secret::new(DEFAULT_API_PASSWORD),
+            realm: "iSymphony".into(),
+            acl: vec![
+                "127.0.0.0/8".parse().expect("valid CIDR"),
+                "::1/128".parse().expect("valid CIDR"),
+            ],
+            data_dir: PathBuf::from("/var/lib/isymphony-sync"),
+            max_body_bytes: 1024 * 1024,
+            voicemail_agents: vec!["local-vm".into()],
+            recording_agents: vec!["local-rec".into()],
+        }
+    }
+}
+
+/// `[freepbx]`: where the FreePBX data comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FreepbxConfig {
+    /// `mysql://user:pass@host:port/db`; when absent, credentials come from `config_file`.
+    pub database_url: Option<Secret>,
+    pub config_file: PathBuf,
+    pub amportal_conf: PathBuf,
+    pub voicemail_conf: PathBuf,
+    /// Read a Snapshot JSON file instead of the database (demo, offline plans, support).
+    pub snapshot: Option<PathBuf>,
+    #[serde(deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for FreepbxConfig {
+    fn default() -> Self {
+        FreepbxConfig {
+            database_url: None,
+            config_file: PathBuf::from("/etc/freepbx.conf"),
+            amportal_conf: PathBuf::from("/etc/amportal.conf"),
+            voicemail_conf: PathBuf::from("/etc/asterisk/voicemail.conf"),
+            snapshot: None,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[isymphony]`: the target Configuration API. Fields left unset here fall back to the
+/// cxpanel settings stored in FreePBX, then to the built-in defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IsymphonyConfig {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub core_server: Option<String>,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub timeout: Option<Duration>,
+    pub tls_verify: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[sync]`: how a pass behaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Delete server objects the agent does not own (the cxpanel module's default; not ours).
+    pub clean_unknown_items: bool,
+    pub concurrency: usize,
+    pub max_delete_fraction: f64,
+    #[serde(deserialize_with = "de_duration")]
+    pub resync_interval: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub debounce: Duration,
+    /// Where the agent keeps what it pushed (defaults to `[server] data_dir`).
+    pub state_dir: Option<PathBuf>,
+    /// Without cxpanel tables: sync every extension (as an iSymphony extension).
+    pub default_add_extensions: bool,
+    /// Without cxpanel tables: create a login per extension that has a password to give.
+    pub default_add_users: bool,
+    /// Without cxpanel tables: logins are full (licensed) users.
+    pub default_full_users: bool,
+    /// Without cxpanel tables: sync every queue.
+    pub default_add_queues: bool,
+    /// Without cxpanel tables: sync every conference room.
+    pub default_add_conference_rooms: bool,
+    /// Without cxpanel tables: auto-answer on panel-originated calls.
+    pub default_auto_answer: bool,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            clean_unknown_items: false,
+            concurrency: 8,
+            max_delete_fraction: 0.5,
+            resync_interval: Duration::from_secs(600),
+            debounce: Duration::from_millis(300),
+            state_dir: None,
+            default_add_extensions: true,
+            default_add_users: true,
+            default_full_users: true,
+            default_add_queues: true,
+            default_add_conference_rooms: true,
+            default_auto_answer: false,
+        }
+    }
+}
+
+/// A configuration problem, phrased for an administrator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} not found (use --config PATH)")]
+    Missing { path: PathBuf },
+    #[error("cannot read configuration file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ConfigError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let mut cfg = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parse TOML text; the error names the offending key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            // toml's message already names the key and the line; keep it on one line.
+            e.to_string().replace('\n', " ").trim().to_string()
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let s = &self.server;
+        if s.tls_cert.is_some() != s.tls_key.is_some() {
+            return Err("server.tls_cert and server.tls_key must be set together".into());
+        }
+        if s.https_listen.is_some() && s.tls_cert.is_none() {
+            return Err("server.https_listen needs server.tls_cert and server.tls_key".into());
+        }
+        if s.username.is_empty() {
+            return Err("server.username must not be empty".into());
+        }
+        if self.sync.concurrency == 0 {
+            return Err("sync.concurrency must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
+            return Err("sync.max_delete_fraction must be between 0 and 1".into());
+        }
+        Ok(())
+    }
+
+    /// Where the agent keeps its own state (pushed passwords, fingerprints).
+    pub fn state_dir(&self) -> &Path {
+        self.sync
+            .state_dir
+            .as_deref()
+            .unwrap_or(&self.server.data_dir)
+    }
+}
+
+/// Parse `300ms`, `1s`, `1.5s`, `10m`, `2h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], t[i..].trim()),
+        None => (t, "s"),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (examples: 300ms, 1s, 10m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?} (use ms, s, m or h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {text:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationRepr {
+    Num(f64),
+    Text(String),
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match DurationRepr::deserialize(d)? {
+        DurationRepr::Num(n) => parse_duration(&n.to_string()),
+        DurationRepr::Text(t) => parse_duration(&t),
+    }
+    .map_err(serde::de::Error::custom)
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.server.http_listen.port(), 58080);
+        assert_eq!(c.server.username, "manager");
+        assert_eq!(c.sync.concurrency, 8);
+        assert!(!c.sync.clean_unknown_items);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[server]\nenabeld = true\n").unwrap_err();
+        assert!(e.contains("enabeld"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = Config::parse("[server]\nenabled = \"yes\"\n").unwrap_err();
+        assert!(e.contains("enabled"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("soon").is_err());
+        let c = Config::parse("[sync]\ndebounce = \"1s\"\nresync_interval = 30\n").unwrap();
+        assert_eq!(c.sync.debounce, Duration::from_secs(1));
+        assert_eq!(c.sync.resync_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let c = Config::parse("[server]\npassword = \"s3cr3t-xyz\"\n").unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-xyz"));
+    }
+}

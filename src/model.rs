@@ -1,0 +1,157 @@
+//! The desired iSymphony state, as computed from FreePBX by `freepbx::mapping`.
+//!
+//! One struct per managed object, keyed by its natural key (extension number, username, queue
+//! number, …) in ordered maps so plans and fingerprints are deterministic. Only the fields the
+//! sync compares (reference §6) live here; create-only fields are filled by the reconciler.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    /// Core server slug and display name (§6.1).
+    pub core_server: CoreServerSpec,
+    /// Asterisk settings of the core server (§6.1).
+    pub asterisk: AsteriskSpec,
+    /// Voicemail agent settings and its binding to the core server (§6.2).
+    pub voicemail_agent: Option<AgentSpec>,
+    /// Recording agent settings (§6.3).
+    pub recording_agent: Option<RecordingAgentSpec>,
+    /// The AMI connection to this PBX (§6.4).
+    pub pbx_server: Option<PbxServerSpec>,
+    /// Keyed by `userName` (§6.5).
+    pub administrators: BTreeMap<String, AdministratorSpec>,
+    /// Keyed by extension number (§6.6).
+    pub extensions: BTreeMap<String, ExtensionSpec>,
+    /// Keyed by username (§6.7).
+    pub users: BTreeMap<String, UserSpec>,
+    /// Keyed by queue number (§6.8).
+    pub queues: BTreeMap<String, QueueSpec>,
+    /// Keyed by conference number (§6.9).
+    pub conference_rooms: BTreeMap<String, ConferenceRoomSpec>,
+    /// FreePBX's default parking lot (§6.10); None = parking disabled.
+    pub parking_lot: Option<ParkingLotSpec>,
+    /// Warnings raised while mapping (shown in plans and logs).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoreServerSpec {
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AsteriskSpec {
+    pub originating_context: String,
+    pub redirecting_context: String,
+    pub music_on_hold_class: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    pub identifier: String,
+    pub root_path: String,
+    pub resource_host: String,
+    pub resource_extension: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordingAgentSpec {
+    pub identifier: String,
+    pub root_path: String,
+    pub resource_host: String,
+    pub resource_extension: String,
+    pub file_name_mask: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PbxServerSpec {
+    pub display_name: String,
+    pub host: String,
+    pub port: i64,
+    pub username: String,
+    pub password: Secret,
+    pub cdr_host: String,
+    pub cdr_port: i64,
+    pub cdr_username: String,
+    pub cdr_password: Secret,
+    pub recording_agent_identifier: String,
+}
+
+/// A password as FreePBX stores it, pushed through the `noHash` paths.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PasswordSpec {
+    /// The stored value (SHA-1 hex, or a phpass hash in userman mode); None: FreePBX has no
+    /// password to give (the reconciler creates the login with an unusable random value).
+    pub hash: Option<Secret>,
+    /// FreePBX asked for this password to be pushed (cxpanel's `password_dirty`).
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdministratorSpec {
+    pub user_name: String,
+    pub password: PasswordSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionSpec {
+    pub extension: String,
+    pub display_name: String,
+    pub auto_answer: bool,
+    pub peer: String,
+    pub agent_name: String,
+    pub agent_location: String,
+    pub agent_interface: String,
+    pub voice_mail_context: String,
+    pub voice_mail_box: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PhoneSpec {
+    /// Label: `Cell`, `Work`, `Home`, or free text from cxpanel_phone_number.
+    pub kind: String,
+    pub number: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserSpec {
+    pub username: String,
+    pub password: PasswordSpec,
+    pub full: bool,
+    pub enabled: bool,
+    pub first_name: String,
+    pub last_name: String,
+    /// Every address FreePBX holds for the user (one entry per address), type `Work`.
+    pub emails: Vec<String>,
+    /// Phone numbers FreePBX holds for the user.
+    pub phones: Vec<PhoneSpec>,
+    /// Extension numbers whose managing user this user is.
+    pub extensions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueSpec {
+    pub identifier: String,
+    pub display_name: String,
+    pub destination_extension: String,
+    pub destination_context: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConferenceRoomSpec {
+    pub identifier: String,
+    pub name: String,
+    pub destination_extension: String,
+    pub destination_context: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParkingLotSpec {
+    pub identifier: String,
+    pub name: String,
+    pub destination_extension: String,
+    pub destination_context: String,
+}

@@ -1,0 +1,1 @@
+//! Reconciliation: diff the desired state against the observed one, plan, apply.

@@ -1,0 +1,1 @@
+//! The embedded, spec-conformant iSymphony Configuration API endpoint.
