@@ -114,8 +114,16 @@ impl State {
             .take_while(move |k| k.starts_with(prefix))
     }
 
-    fn put_raw(&mut self, scope: &str, id: &str, seq: u64, key: Option<String>, value: Value) {
+    fn put_raw(
+        &mut self,
+        scope: &str,
+        id: &str,
+        seq: u64,
+        key: Option<String>,
+        value: Value,
+    ) -> Bytes {
         let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let out = bytes.clone();
         let coll = self.colls.entry(scope.to_string()).or_default();
         coll.changed();
         if let Some(old) = coll.items.get(id) {
@@ -138,6 +146,7 @@ impl State {
             },
         );
         self.seq = self.seq.max(seq);
+        out
     }
 
     fn remove(&mut self, scope: &str, id: &str) -> bool {
@@ -167,7 +176,8 @@ enum Op {
         id: String,
         seq: u64,
         key: Option<String>,
-        body: String,
+        /// The serialised object (shared with the in-memory copy; JSON is UTF-8).
+        body: Bytes,
     },
     Del {
         scope: String,
@@ -197,8 +207,7 @@ impl Tx<'_> {
             Some(old) => old.seq,
             None => self.st.seq + 1,
         };
-        let body = value.to_string();
-        self.st.put_raw(scope, id, seq, key.clone(), value);
+        let body = self.st.put_raw(scope, id, seq, key.clone(), value);
         self.ops.push(Op::Put {
             scope: scope.into(),
             id: id.into(),
@@ -322,7 +331,9 @@ impl Store {
             for row in rows {
                 let (scope, id, seq, key, body) = row.map_err(sq)?;
                 match serde_json::from_str::<Value>(&body) {
-                    Ok(v) => state.put_raw(&scope, &id, seq.max(0) as u64, key, v),
+                    Ok(v) => {
+                        state.put_raw(&scope, &id, seq.max(0) as u64, key, v);
+                    }
                     Err(e) => {
                         tracing::warn!(%scope, %id, error = %e, "skipping unreadable stored object")
                     }
@@ -491,7 +502,8 @@ fn commit(conn: &mut Connection, batches: &[(Vec<Op>, Ack)]) -> rusqlite::Result
                         key,
                         body,
                     } => {
-                        put.execute(params![scope, id, *seq as i64, key, body])?;
+                        let text = std::str::from_utf8(body).unwrap_or("null");
+                        put.execute(params![scope, id, *seq as i64, key, text])?;
                     }
                     Op::Del { scope, id } => {
                         del.execute(params![scope, id])?;
