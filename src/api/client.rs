@@ -149,6 +149,8 @@ pub enum Confirm {
     Get(String),
     /// GET this collection; the object exists when an element has this `id`.
     ListHasId { list: String, id: String },
+    /// GET this collection of strings; the object exists when it holds `value`.
+    ListHasValue { list: String, value: String },
 }
 
 /// Outcome of a successful POST.
@@ -221,7 +223,10 @@ impl Client {
         }
         if let Some(ca) = &cfg.ca_file {
             let pem = std::fs::read(ca).map_err(|e| {
-                ApiError::Setup(format!("cannot read [isymphony] ca_file {}: {e}", ca.display()))
+                ApiError::Setup(format!(
+                    "cannot read [isymphony] ca_file {}: {e}",
+                    ca.display()
+                ))
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 ApiError::Setup(format!("invalid [isymphony] ca_file {}: {e}", ca.display()))
@@ -277,7 +282,8 @@ impl Client {
     }
 
     /// GET and decode.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+    pub async fn get<T: DeserializeOwned>(&self, path: impl AsRef<str>) -> Result<T, ApiError> {
+        let path = path.as_ref();
         let bytes = self.request(Method::GET, path, None).await?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
             method: "GET".into(),
@@ -287,7 +293,10 @@ impl Client {
     }
 
     /// GET and decode; 404 is `None`.
-    pub async fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ApiError> {
+    pub async fn get_opt<T: DeserializeOwned>(
+        &self,
+        path: impl AsRef<str>,
+    ) -> Result<Option<T>, ApiError> {
         match self.get(path).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.is_not_found() => Ok(None),
@@ -323,6 +332,10 @@ impl Client {
                         items
                             .iter()
                             .any(|v| v.get("id").and_then(Value::as_str) == Some(id.as_str()))
+                    }
+                    Confirm::ListHasValue { list, value } => {
+                        let items: Vec<Value> = self.get(list).await?;
+                        items.iter().any(|v| v.as_str() == Some(value.as_str()))
                     }
                 };
                 if there {
