@@ -1,6 +1,8 @@
 //! `isymphony-sync`: parse the command line, set up logging, run the chosen mode.
 
 use clap::Parser;
+use isymphony_sync::reconcile::cli::OutputFormat;
+use isymphony_sync::reconcile::PassOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +22,21 @@ struct Cli {
     /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
     #[arg(long, requires = "export_snapshot")]
     include_secrets: bool,
+    /// Run one sync pass and exit (0 ok, 1 error).
+    #[arg(long)]
+    sync_now: bool,
+    /// Print the plan and change nothing (0 in sync, 2 changes pending, 1 error).
+    #[arg(long)]
+    dry_run: bool,
+    /// Plan output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Re-read every sub-resource (contacts, e-mails, phones, managing users).
+    #[arg(long)]
+    full: bool,
+    /// Delete even when the safety valve would refuse.
+    #[arg(long)]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -36,6 +53,18 @@ fn main() -> ExitCode {
             &cli.config,
             out,
             cli.include_secrets,
+        ));
+    }
+    if cli.sync_now || cli.dry_run {
+        let opts = PassOptions {
+            dry_run: cli.dry_run,
+            full: cli.full,
+            force: cli.force,
+        };
+        return ExitCode::from(isymphony_sync::reconcile::cli::main_once(
+            &cli.config,
+            opts,
+            cli.output,
         ));
     }
     ExitCode::SUCCESS
