@@ -33,7 +33,9 @@ async fn populate(db: &common::TestDb) {
     insert(
         db,
         "INSERT INTO users (extension, name, voicemail)",
-        exts.iter().map(|e| format!("('{e}', 'User O''Name {e}', 'default')")).collect(),
+        exts.iter()
+            .map(|e| format!("('{e}', 'User O''Name {e}', 'default')"))
+            .collect(),
     )
     .await;
     insert(
@@ -62,7 +64,10 @@ async fn populate(db: &common::TestDb) {
     let mut sip = Vec::new();
     for e in &exts {
         for (k, v) in keywords {
-            sip.push(format!("('{e}', '{k}', '{}')", v.replace("{}", &e.to_string())));
+            sip.push(format!(
+                "('{e}', '{k}', '{}')",
+                v.replace("{}", &e.to_string())
+            ));
         }
     }
     insert(db, "INSERT INTO sip (id, keyword, data)", sip).await;
@@ -89,17 +94,26 @@ async fn populate(db: &common::TestDb) {
         settings.push(format!("({i}, 'cxpanel', 'password_dirty', '0')"));
         settings.push(format!("({i}, 'ucp', 'assigned', '[]')"));
     }
-    insert(db, "INSERT INTO userman_users_settings (uid, module, `key`, val)", settings).await;
+    insert(
+        db,
+        "INSERT INTO userman_users_settings (uid, module, `key`, val)",
+        settings,
+    )
+    .await;
     insert(
         db,
         "INSERT INTO queues_config (extension, descr)",
-        (0..50).map(|q| format!("('{}', 'Queue {q}')", 400 + q)).collect(),
+        (0..50)
+            .map(|q| format!("('{}', 'Queue {q}')", 400 + q))
+            .collect(),
     )
     .await;
     insert(
         db,
         "INSERT INTO meetme (exten, description)",
-        (0..50).map(|r| format!("('{}', 'Room {r}')", 9000 + r)).collect(),
+        (0..50)
+            .map(|r| format!("('{}', 'Room {r}')", 9000 + r))
+            .collect(),
     )
     .await;
     db.exec(
@@ -125,7 +139,10 @@ fn main() {
         let mut text = String::from("[general]\nformat=wav\n[default]\n");
         for i in 0..EXTENSIONS {
             let e = 20_000 + i;
-            let _ = writeln!(text, "{e} => 1234,User {e},u{e}@example.com|v{e}@example.com,,attach=yes");
+            let _ = writeln!(
+                text,
+                "{e} => 1234,User {e},u{e}@example.com|v{e}@example.com,,attach=yes"
+            );
         }
         std::fs::write(&vm, text).expect("write voicemail.conf");
         let cfg = db.config(&vm);
@@ -160,8 +177,14 @@ fn main() {
         );
         println!("  read       min {rmin:>9.1?}  p50 {rp50:>9.1?}  max {rmax:>9.1?}");
         println!("  map        min {mmin:>9.1?}  p50 {mp50:>9.1?}  max {mmax:>9.1?}");
-        println!("  read+map   min {tmin:>9.1?}  p50 {tp50:>9.1?}  max {tmax:>9.1?}  (budget 300 ms)");
-        assert_eq!(counts, (EXTENSIONS, EXTENSIONS), "every extension and user mapped");
+        println!(
+            "  read+map   min {tmin:>9.1?}  p50 {tp50:>9.1?}  max {tmax:>9.1?}  (budget 300 ms)"
+        );
+        assert_eq!(
+            counts,
+            (EXTENSIONS, EXTENSIONS),
+            "every extension and user mapped"
+        );
         if std::env::var_os("FREEPBX_BENCH_KEEP").is_some() {
             // For profiling queries by hand; drop it yourself afterwards.
             eprintln!("kept database {}", db.name);
