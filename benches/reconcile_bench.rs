@@ -128,7 +128,11 @@ async fn run(n: usize) -> anyhow::Result<()> {
         let t = Instant::now();
         let r = run_pass_on(&cfg, &opts, input, None, SystemTime::now()).await?;
         let wall = t.elapsed();
-        anyhow::ensure!(r.failed == 0 && r.errors.is_empty(), "{name}: {:?}", r.errors);
+        anyhow::ensure!(
+            r.failed == 0 && r.errors.is_empty(),
+            "{name}: {:?}",
+            r.errors
+        );
         println!(
             "{name:<16} {:>8.2} s  {:>6} operations  {}",
             wall.as_secs_f64(),

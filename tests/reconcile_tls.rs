@@ -38,8 +38,14 @@ async fn tls_is_verified_unless_told_otherwise() {
         .get::<Value>("server/coreServers")
         .await
         .unwrap_err();
-    assert!(e.is_unreachable(), "a self-signed certificate must be refused: {e}");
-    let ok: Vec<Value> = client(true, Some(cert)).get("server/coreServers").await.unwrap();
+    assert!(
+        e.is_unreachable(),
+        "a self-signed certificate must be refused: {e}"
+    );
+    let ok: Vec<Value> = client(true, Some(cert))
+        .get("server/coreServers")
+        .await
+        .unwrap();
     assert!(ok.is_empty());
     let ok: Vec<Value> = client(false, None).get("server/coreServers").await.unwrap();
     assert!(ok.is_empty());
