@@ -283,3 +283,69 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         .collect();
     assert_eq!(left, vec!["1001"]);
 }
+
+#[tokio::test]
+async fn existing_objects_are_adopted_and_module_ownership_is_honoured() {
+    let env = Env::new(4).await;
+    // An iSymphony that already has a core server with extension 1001 (someone else's id) and
+    // an extension 1099 the cxpanel module created (listed in cxpanel_managed_items).
+    env.api
+        .post(
+            &paths::core_servers(),
+            &json!({"id": "0c0c0c0c-0000-4000-8000-000000000001", "slug": "default", "name": "default"}),
+            None,
+        )
+        .await
+        .unwrap();
+    let cs = env.cs().await;
+    let foreign = "0e0e0e0e-0000-4000-8000-000000001001";
+    env.api
+        .post(
+            &paths::extensions(&cs),
+            &json!({"id": foreign, "extension": "1001", "displayName": "Old name", "agentPenalty": 2}),
+            None,
+        )
+        .await
+        .unwrap();
+    let module_id = "0b7c3f5e-0000-4000-8000-000000001099";
+    env.api
+        .post(
+            &paths::extensions(&cs),
+            &json!({"id": module_id, "extension": "1099", "displayName": "Module made"}),
+            None,
+        )
+        .await
+        .unwrap();
+    env.db
+        .exec(&format!(
+            "INSERT INTO cxpanel_managed_items (cxpanel_id, fpbx_id, type) VALUES ('{module_id}', '1099', 'extension');"
+        ))
+        .await;
+
+    let r = env.sync().await;
+    let lines = plan_lines(&r);
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "~ update extension 1001: displayName \"Old name\" -> \"Alice Smith\", peer"
+        )),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"- delete extension 1099 \"Module made\"".to_string()),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("create extension 1001")));
+    let exts = env.extensions().await;
+    assert_eq!(exts.len(), 4);
+    let x = exts.iter().find(|x| x.extension == "1001").unwrap();
+    assert_eq!(x.id.as_deref(), Some(foreign));
+    assert_eq!(x.agent_penalty, 2);
+
+    // Adopted means managed: removed from FreePBX, it is deleted.
+    env.db
+        .exec("DELETE FROM users WHERE extension = '1001'; DELETE FROM cxpanel_users WHERE user_id = '1001';")
+        .await;
+    let r = env.sync().await;
+    assert!(plan_lines(&r).contains(&"- delete extension 1001 \"Alice Smith\"".to_string()));
+    assert!(env.extensions().await.iter().all(|x| x.extension != "1001"));
+}
