@@ -22,6 +22,7 @@ fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) 
 #[tokio::test]
 async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean() {
     let env = Env::new(4).await;
+    let freepbx_before = env.db_checksum().await;
     let dry = env.pass(true, false, false).await.unwrap();
     assert_eq!(dry.exit_code(true), 2);
     assert_eq!(
@@ -32,6 +33,7 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
 
     let r = env.sync().await;
     assert_eq!(r.exit_code(false), 0);
+    assert_eq!(env.db_checksum().await, freepbx_before, "the agent wrote to FreePBX");
     for (kind, n) in [
         (Kind::CoreServer, 1),
         (Kind::Extension, 4),
