@@ -2,6 +2,8 @@
 
 use clap::Parser;
 use isymphony_sync::config::{Config, DEFAULT_CONFIG_PATH};
+use isymphony_sync::reconcile::cli::OutputFormat;
+use isymphony_sync::reconcile::PassOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,6 +21,27 @@ struct Cli {
     /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
     #[arg(long)]
     serve_only: bool,
+    /// Read FreePBX once and write the snapshot as JSON to PATH (secrets as ***), then exit.
+    #[arg(long, value_name = "PATH")]
+    export_snapshot: Option<PathBuf>,
+    /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
+    #[arg(long, requires = "export_snapshot")]
+    include_secrets: bool,
+    /// Run one sync pass and exit (0 ok, 1 error).
+    #[arg(long)]
+    sync_now: bool,
+    /// Print the plan and change nothing (0 in sync, 2 changes pending, 1 error).
+    #[arg(long)]
+    dry_run: bool,
+    /// Plan output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Re-read every sub-resource (contacts, e-mails, phones, managing users).
+    #[arg(long)]
+    full: bool,
+    /// Delete even when the safety valve would refuse.
+    #[arg(long)]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -31,13 +54,30 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("isymphony-sync: {e:#}");
-            ExitCode::FAILURE
-        }
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    if let Some(out) = &cli.export_snapshot {
+        return report(isymphony_sync::freepbx::export_snapshot_cli(
+            &config_path,
+            out,
+            cli.include_secrets,
+        ));
     }
+    if cli.sync_now || cli.dry_run {
+        let opts = PassOptions {
+            dry_run: cli.dry_run,
+            full: cli.full,
+            force: cli.force,
+        };
+        return ExitCode::from(isymphony_sync::reconcile::cli::main_once(
+            &config_path,
+            opts,
+            cli.output,
+        ));
+    }
+    report(run(cli))
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -59,7 +99,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = load_config(&cli)?;
     if !cli.serve_only {
-        anyhow::bail!("no mode selected: this version only supports --serve-only (see --help)");
+        anyhow::bail!("no mode selected: use --sync-now, --dry-run or --serve-only (see --help)");
     }
     if !cfg.server.enabled {
         anyhow::bail!("--serve-only needs the embedded endpoint, but [server] enabled = false");
@@ -83,5 +123,16 @@ async fn wait_for_signal() -> std::io::Result<()> {
     tokio::select! {
         r = tokio::signal::ctrl_c() => r,
         _ = term.recv() => Ok(()),
+    }
+}
+
+/// Print a failure as one line on stderr and exit 1.
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("isymphony-sync: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
