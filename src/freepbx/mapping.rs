@@ -141,6 +141,13 @@ impl<'a> Mapper<'a> {
     }
 
     fn run(&mut self) -> Desired {
+        if self.snap.redacted {
+            self.warnings.push(
+                "this snapshot was exported without secrets: password hashes are not pushed \
+                 and the CDR password is unknown"
+                    .into(),
+            );
+        }
         let server = self.server_settings();
         let slug = self
             .cfg
@@ -725,9 +732,10 @@ fn admin(username: &str, password: &Secret) -> AdministratorSpec {
     }
 }
 
+/// The stored hash, or None when there is none (empty, or redacted in an export).
 fn non_empty(s: &Secret) -> Option<Secret> {
     let t = s.expose().trim();
-    (!t.is_empty()).then(|| Secret::new(t))
+    (!t.is_empty() && t != REDACTED).then(|| Secret::new(t))
 }
 
 /// The name, or the number when the name is empty (cxpanel's rule for extensions; ours for
