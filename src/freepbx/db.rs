@@ -367,7 +367,18 @@ pub(crate) async fn read_tables(
     })
     .collect();
     snap.userman_users.sort_by_key(|u| u.id);
-    let us_filter = in_list(&["cxpanel", "global"]);
+    // Only the keys the mapping uses: real systems carry many more `global` settings.
+    let mut us_filter = in_list(&["cxpanel", "global"]);
+    if r.column("userman_users_settings", "key").is_some() {
+        us_filter.push_str(" AND `key` ");
+        us_filter.push_str(&in_list(&[
+            "add",
+            "password_dirty",
+            "pbx_admin",
+            "pbx_login",
+            "pbx_modules",
+        ]));
+    }
     snap.userman_user_settings = settings_rows(
         r,
         "userman_users_settings",
