@@ -17,6 +17,23 @@ const EXTENSIONS: usize = 10_000;
 const RUNS: usize = 9;
 const BATCH: usize = 1_000;
 
+/// The 1-minute load average (context for the numbers on a shared machine).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// CPU time (user + system, all threads) this process has used so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we pass; RUSAGE_SELF is always valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 /// INSERT rows in batches of BATCH.
 async fn insert(db: &common::TestDb, head: &str, rows: Vec<String>) {
     let mut sql = String::new();
@@ -125,6 +142,12 @@ INSERT INTO kvstore_FreePBX_modules_Cxpanel (`key`, val, type, id) VALUES ('name
 }
 
 fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,16 +170,34 @@ fn main() {
         std::fs::write(&vm, text).expect("write voicemail.conf");
         let cfg = db.config(&vm);
 
+        if std::env::var_os("FREEPBX_BENCH_MAP_ONLY").is_some() {
+            // For profiling the mapping alone (perf record …).
+            let snap = freepbx::read(&cfg).await.expect("read");
+            let t = Instant::now();
+            for _ in 0..50 {
+                std::hint::black_box(mapping::desired(&snap, &cfg));
+            }
+            println!("map only: {:.1?} per run", t.elapsed() / 50);
+            return;
+        }
         let mut total = Vec::new();
         let mut reads = Vec::new();
         let mut maps = Vec::new();
+        let mut cpus = Vec::new();
         let mut counts = (0, 0);
         for _ in 0..RUNS + 1 {
+            let c0 = cpu_time();
             let t0 = Instant::now();
             let snap = freepbx::read(&cfg).await.expect("read");
             let t1 = Instant::now();
             let d = mapping::desired(&snap, &cfg);
             let t2 = Instant::now();
+            cpus.push(cpu_time() - c0);
+            tracing::debug!(
+                read_ms = (t1 - t0).as_secs_f64() * 1e3,
+                map_ms = (t2 - t1).as_secs_f64() * 1e3,
+                "run"
+            );
             counts = (d.extensions.len(), d.users.len());
             reads.push(t1 - t0);
             maps.push(t2 - t1);
@@ -171,6 +212,7 @@ fn main() {
         let (rmin, rp50, rmax) = stats(&mut reads);
         let (mmin, mp50, mmax) = stats(&mut maps);
         let (tmin, tp50, tmax) = stats(&mut total);
+        let (cmin, cp50, cmax) = stats(&mut cpus);
         println!(
             "freepbx read+map, {} extensions, {} users, {RUNS} runs:",
             counts.0, counts.1
@@ -180,6 +222,10 @@ fn main() {
         println!(
             "  read+map   min {tmin:>9.1?}  p50 {tp50:>9.1?}  max {tmax:>9.1?}  (budget 300 ms)"
         );
+        println!(
+            "  agent CPU  min {cmin:>9.1?}  p50 {cp50:>9.1?}  max {cmax:>9.1?}  (this process; MariaDB's time not included)"
+        );
+        println!("  machine load average at the end: {}", load_average());
         assert_eq!(
             counts,
             (EXTENSIONS, EXTENSIONS),
