@@ -1,1 +1,3 @@
 //! The embedded, spec-conformant iSymphony Configuration API endpoint.
+
+pub mod agent;
