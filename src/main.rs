@@ -1,6 +1,8 @@
 //! `isymphony-sync`: parse the command line, set up logging, run the chosen mode.
 
 use clap::Parser;
+use isymphony_sync::config::{Config, DEFAULT_CONFIG_PATH};
+use isymphony_sync::logging::{self, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,37 +10,98 @@ use std::process::ExitCode;
 #[command(
     name = "isymphony-sync",
     version,
-    about = "Keeps an iSymphony operator panel in step with FreePBX"
+    about = "Keeps an iSymphony operator panel in step with FreePBX",
+    long_about = "Keeps an iSymphony operator panel in step with FreePBX.\n\nWithout a mode flag \
+                  it runs as the long-running agent (the systemd service)."
 )]
 struct Cli {
-    /// Configuration file.
-    #[arg(long, value_name = "PATH", default_value = isymphony_sync::config::DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
+    /// Configuration file [default: /etc/isymphony-sync/config.toml].
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log line format: text (no timestamps under journald) or json.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Read FreePBX once and write the snapshot as JSON to PATH (secrets as ***), then exit.
     #[arg(long, value_name = "PATH")]
     export_snapshot: Option<PathBuf>,
     /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
     #[arg(long, requires = "export_snapshot")]
     include_secrets: bool,
+    /// Run only the embedded iSymphony Configuration API endpoint ([server] section) until
+    /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
+    #[arg(long)]
+    serve_only: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    logging::init(cli.log_format);
     if let Some(out) = &cli.export_snapshot {
         return report(isymphony_sync::freepbx::export_snapshot_cli(
-            &cli.config,
+            &config_path(&cli),
             out,
             cli.include_secrets,
         ));
     }
-    ExitCode::SUCCESS
+    if cli.serve_only {
+        return report(serve_only(&cli));
+    }
+    report(daemon(&cli))
+}
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The long-running agent (no mode flag).
+fn daemon(cli: &Cli) -> anyhow::Result<()> {
+    let path = config_path(cli);
+    runtime()?.block_on(isymphony_sync::agent::daemon::run(path))
+}
+
+fn serve_only(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let path = PathBuf::from(DEFAULT_CONFIG_PATH);
+            if path.exists() {
+                Config::load(&path)?
+            } else {
+                tracing::info!(
+                    "no configuration file at {DEFAULT_CONFIG_PATH}; running on the built-in defaults"
+                );
+                Config::default()
+            }
+        }
+    };
+    if !cfg.server.enabled {
+        anyhow::bail!("--serve-only needs the embedded endpoint, but [server] enabled = false");
+    }
+    runtime()?.block_on(async {
+        let handle = isymphony_sync::server::start(&cfg.server, None).await?;
+        tracing::info!(base_url = %handle.base_url(), "serving until SIGINT/SIGTERM");
+        wait_for_signal().await?;
+        tracing::info!("signal received, shutting down");
+        handle.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }
 
 /// Print a failure as one line on stderr and exit 1.

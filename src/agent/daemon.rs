@@ -10,9 +10,13 @@
 //! SIGTERM/SIGINT stop the triggers, let a running pass finish (or drop it at an await point
 //! after a grace period; passes are crash-safe), release the lock and exit 0 within 10 s.
 
+use super::executor::PassExecutor;
 use super::leader::{self, ElectionTiming, Role};
 use super::notify::{self, Notifier};
-use super::scheduler::{self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource};
+use super::scheduler::{
+    self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
+    TriggerSource,
+};
 use super::status::{AgentState, PassRecord, PassResultKind};
 use super::watch::{self as fwatch, ChangeDetector, Poll};
 use crate::config::Config;
@@ -44,6 +48,7 @@ enum Control {
 /// The agent resources' view of the running daemon.
 struct DaemonApi {
     state: Arc<AgentState>,
+    exec: PassExecutor,
     triggers: TriggerSender,
     cfg: watch::Receiver<Arc<Config>>,
     view: Arc<Mutex<SchedulerView>>,
@@ -84,15 +89,17 @@ impl AgentApi for DaemonApi {
     }
     fn plan(&self) -> PlanFuture<'_> {
         let cfg = self.cfg.borrow().clone();
+        let exec = self.exec.clone();
         Box::pin(async move {
             let opts = PassOptions {
                 dry_run: true,
                 full: false,
                 force: false,
             };
-            match reconcile::run_pass(&cfg, &opts).await {
-                Ok(report) => Ok(report.to_json()),
-                Err(e) => Err(e.to_string()),
+            match exec.run(cfg, opts).await {
+                Some(Ok(report)) => Ok(report.to_json()),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("the agent is shutting down".into()),
             }
         })
     }
@@ -146,8 +153,9 @@ async fn core_server_slug(cfg: &Config, opts: &Opts) -> Result<String, mysql_asy
         .await;
     let mut slug = kv.ok().flatten().filter(|s| !s.is_empty());
     if slug.is_none() {
-        let legacy: Result<Option<String>, _> =
-            conn.query_first("SELECT name FROM cxpanel_server LIMIT 1").await;
+        let legacy: Result<Option<String>, _> = conn
+            .query_first("SELECT name FROM cxpanel_server LIMIT 1")
+            .await;
         slug = legacy.ok().flatten().filter(|s| !s.is_empty());
     }
     let _ = conn.disconnect().await;
@@ -279,7 +287,10 @@ async fn election_loop(
     role: Arc<watch::Sender<Role>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let retry = cfg.freepbx.poll_interval.clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let retry = cfg
+        .freepbx
+        .poll_interval
+        .clamp(Duration::from_millis(100), Duration::from_secs(1));
     loop {
         if *stop.borrow() {
             return;
@@ -336,7 +347,7 @@ fn finish_pass(
     let (result, summary, applied, failed, counts, error) = match &outcome {
         None => (
             PassResultKind::Failed,
-            "stopped: leadership lost".to_string(),
+            "stopped: leadership lost or shutting down".to_string(),
             0,
             0,
             BTreeMap::new(),
@@ -493,8 +504,10 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let (cfg_tx, cfg_rx) = watch::channel(Arc::new(raw_cfg.clone()));
     let role_tx = Arc::new(watch::channel(Role::Standby).0);
 
+    let exec = PassExecutor::start()?;
     let api: Arc<dyn AgentApi> = Arc::new(DaemonApi {
         state: state.clone(),
+        exec: exec.clone(),
         triggers: trig.clone(),
         cfg: cfg_rx.clone(),
         view: view.clone(),
@@ -539,7 +552,9 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         let cfg_rx = cfg_rx.clone();
         let role_rx = role_tx.subscribe();
         let notifier = notifier.clone();
+        let exec = exec.clone();
         let pass = move |req: PassRequest| {
+            let exec = exec.clone();
             let state = state.clone();
             let cfg = cfg_rx.borrow().clone();
             let mut role_rx = role_rx.clone();
@@ -559,7 +574,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 // Losing the lock stops the pass at its next await point (crash-safe), so
                 // two agents never write at once.
                 let outcome = tokio::select! {
-                    r = reconcile::run_pass(&cfg, &opts) => Some(r),
+                    r = exec.run(cfg, opts) => r,
                     _ = role_rx.wait_for(|r| *r != Role::Leader) => None,
                 };
                 finish_pass(&state, notifier.as_deref(), &req, started, outcome)

@@ -9,6 +9,7 @@
 //! - [`status`]: the status document and Prometheus metrics.
 
 pub mod daemon;
+pub mod executor;
 pub mod leader;
 pub mod notify;
 pub mod scheduler;

@@ -100,7 +100,10 @@ async fn sync(State(api): State<Arc<dyn AgentApi>>, body: Bytes) -> Response {
 
 async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         api.state().metrics(),
     )
         .into_response()
@@ -180,21 +183,32 @@ mod tests {
     #[tokio::test]
     async fn sync_accepts_empty_and_full_bodies() {
         let (r, fake) = app(Ok(serde_json::json!({})));
-        assert_eq!(call(&r, "POST", "/isymphony-sync/api/sync", "").await.0, 204);
+        assert_eq!(
+            call(&r, "POST", "/isymphony-sync/api/sync", "").await.0,
+            204
+        );
         assert_eq!(
             call(&r, "POST", "/isymphony-sync/api/sync", "{\"full\": true}")
                 .await
                 .0,
             204
         );
-        assert_eq!(call(&r, "POST", "/isymphony-sync/api/sync", "{}").await.0, 204);
+        assert_eq!(
+            call(&r, "POST", "/isymphony-sync/api/sync", "{}").await.0,
+            204
+        );
         assert_eq!(*fake.triggers.lock().unwrap(), vec![false, true, false]);
     }
 
     #[tokio::test]
     async fn sync_rejects_a_bad_body_with_422() {
         let (r, fake) = app(Ok(serde_json::json!({})));
-        for body in ["{\"full\": \"yes\"}", "{\"fulll\": true}", "[1]", "not json"] {
+        for body in [
+            "{\"full\": \"yes\"}",
+            "{\"fulll\": true}",
+            "[1]",
+            "not json",
+        ] {
             let (st, ct, text) = call(&r, "POST", "/isymphony-sync/api/sync", body).await;
             assert_eq!(st, 422, "{body}: {text}");
             assert!(ct.starts_with("application/json"));
@@ -231,6 +245,9 @@ mod tests {
         assert_eq!(st, 500);
         assert!(body.contains("database unreachable"));
         assert_eq!(call(&r, "GET", "/isymphony-sync/api/sync", "").await.0, 405);
-        assert_eq!(call(&r, "DELETE", "/isymphony-sync/api/status", "").await.0, 405);
+        assert_eq!(
+            call(&r, "DELETE", "/isymphony-sync/api/status", "").await.0,
+            405
+        );
     }
 }
