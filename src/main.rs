@@ -3,6 +3,8 @@
 use clap::Parser;
 use isymphony_sync::config::{Config, DEFAULT_CONFIG_PATH};
 use isymphony_sync::logging::{self, LogFormat};
+use isymphony_sync::reconcile::cli::OutputFormat;
+use isymphony_sync::reconcile::PassOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,6 +33,21 @@ struct Cli {
     /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
     #[arg(long)]
     serve_only: bool,
+    /// Run one sync pass and exit (0 ok, 1 error).
+    #[arg(long)]
+    sync_now: bool,
+    /// Print the plan and change nothing (0 in sync, 2 changes pending, 1 error).
+    #[arg(long)]
+    dry_run: bool,
+    /// Plan output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Re-read every sub-resource (contacts, e-mails, phones, managing users).
+    #[arg(long)]
+    full: bool,
+    /// Delete even when the safety valve would refuse.
+    #[arg(long)]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +58,18 @@ fn main() -> ExitCode {
             &config_path(&cli),
             out,
             cli.include_secrets,
+        ));
+    }
+    if cli.sync_now || cli.dry_run {
+        let opts = PassOptions {
+            dry_run: cli.dry_run,
+            full: cli.full,
+            force: cli.force,
+        };
+        return ExitCode::from(isymphony_sync::reconcile::cli::main_once(
+            &config_path(&cli),
+            opts,
+            cli.output,
         ));
     }
     if cli.serve_only {

@@ -16,7 +16,27 @@ pub enum OutputFormat {
 }
 
 fn color_allowed() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// `--sync-now` / `--dry-run` from `main`: load the configuration, run one pass on a fresh
+/// runtime, print it; returns the exit code.
+pub fn main_once(config: &std::path::Path, opts: PassOptions, output: OutputFormat) -> u8 {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("isymphony-sync: {e}");
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("isymphony-sync: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(run_once(cfg, opts, output))
 }
 
 /// Run one pass and print it; returns the process exit code.

@@ -8,6 +8,7 @@
 use super::ownership::ManagedItem;
 use super::ReconcileError;
 use crate::config::{Config, DEFAULT_API_PASSWORD, DEFAULT_API_USERNAME};
+use crate::freepbx::snapshot::Snapshot;
 use crate::model::Desired;
 use crate::secret::Secret;
 
@@ -102,10 +103,42 @@ pub fn target_embedded(cfg: &mut Config, base_url: &str) {
 }
 
 /// Read FreePBX (database, files or snapshot) and map it to the desired state.
-pub async fn read(_cfg: &Config) -> Result<SourceInput, ReconcileError> {
-    Err(ReconcileError::FreepbxUnreadable(
-        "the FreePBX reader is not wired in yet".into(),
-    ))
+pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
+    let snap = crate::freepbx::read(cfg)
+        .await
+        .map_err(|e| ReconcileError::FreepbxUnreadable(e.to_string()))?;
+    Ok(from_snapshot(&snap, cfg))
+}
+
+/// Map a snapshot: desired state, ownership rows, cxpanel connection settings.
+pub fn from_snapshot(snap: &Snapshot, cfg: &Config) -> SourceInput {
+    let desired = crate::mapping::desired(snap, cfg);
+    let managed_items = snap
+        .managed_items
+        .iter()
+        .map(|m| ManagedItem {
+            kind: m.kind.clone(),
+            fpbx_id: m.fpbx_id.clone(),
+            cxpanel_id: m.cxpanel_id.clone(),
+        })
+        .collect();
+    // The module's clean_unknown_items default is destructive; only [sync] decides that.
+    let defaults = match snap.cx_settings.as_ref().and_then(|c| c.server.as_ref()) {
+        Some(s) => TargetDefaults {
+            host: Some(s.api_host.clone()).filter(|h| !h.trim().is_empty()),
+            port: Some(s.api_port).filter(|p| *p != 0),
+            ssl: Some(s.api_use_ssl),
+            username: Some(s.api_username.clone()),
+            password: Some(s.api_password.clone()),
+            core_server: Some(s.name.clone()),
+        },
+        None => TargetDefaults::default(),
+    };
+    SourceInput {
+        desired,
+        managed_items,
+        defaults,
+    }
 }
 
 #[cfg(test)]
