@@ -27,12 +27,20 @@ fn write_config(env: &Env, url: &str, concurrency: usize) -> std::path::PathBuf 
 
 fn bin(config: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"));
-    c.arg("--config").arg(config).args(args).env("NO_COLOR", "1").env("RUST_LOG", "warn");
+    c.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn");
     c
 }
 
 fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = bin(config, args).output().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = bin(config, args).output().unwrap();
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -51,9 +59,15 @@ async fn cli_exit_codes_and_output() {
     .await
     .unwrap();
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(out.contains("Extensions:\n  + create extension 1001 \"Alice Smith\""), "{out}");
+    assert!(
+        out.contains("Extensions:\n  + create extension 1001 \"Alice Smith\""),
+        "{out}"
+    );
     assert!(out.contains("changes pending"), "{out}");
-    assert!(!out.contains(&sha1_hex("pw-1001")), "a password hash was printed");
+    assert!(
+        !out.contains(&sha1_hex("pw-1001")),
+        "a password hash was printed"
+    );
     assert_eq!(env.stats().post, 0);
 
     let (code, out, err) = tokio::task::spawn_blocking({
@@ -93,9 +107,10 @@ async fn cli_exit_codes_and_output() {
     );
     drop(l);
     let cfg2 = write_config(&env, &dead, 8);
-    let (code, out, err) = tokio::task::spawn_blocking(move || run(&cfg2, &["--sync-now", "--output", "json"]))
-        .await
-        .unwrap();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run(&cfg2, &["--sync-now", "--output", "json"]))
+            .await
+            .unwrap();
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("isymphony_unreachable"), "{out}");
     assert!(!out.contains("topsecretpw") && !err.contains("topsecretpw"));
@@ -114,7 +129,10 @@ async fn sigkill_in_the_middle_of_a_pass_then_rerun_converges_without_duplicates
     let deadline = Instant::now() + Duration::from_secs(60);
     while env.stats().post < 60 {
         assert!(Instant::now() < deadline, "the agent made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the agent finished too early");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the agent finished too early"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     unsafe {
@@ -138,7 +156,13 @@ async fn sigkill_in_the_middle_of_a_pass_then_rerun_converges_without_duplicates
     let names: BTreeSet<&str> = users.iter().map(|u| u.username.as_str()).collect();
     assert_eq!((users.len(), names.len()), (n, n), "duplicate users");
     for ext in [1001, 1000 + n / 2, 1000 + n] {
-        assert_eq!(env.emails(&ext.to_string()).await, vec![format!("u{ext}@example.com")]);
-        assert_eq!(env.managing_user(&ext.to_string()).await, Some(ext.to_string()));
+        assert_eq!(
+            env.emails(&ext.to_string()).await,
+            vec![format!("u{ext}@example.com")]
+        );
+        assert_eq!(
+            env.managing_user(&ext.to_string()).await,
+            Some(ext.to_string())
+        );
     }
 }

@@ -12,7 +12,11 @@ use isymphony_sync::reconcile::ReconcileError;
 use serde_json::json;
 
 fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) -> usize {
-    r.plan.ops.iter().filter(|o| o.kind == kind && o.action == action).count()
+    r.plan
+        .ops
+        .iter()
+        .filter(|o| o.kind == kind && o.action == action)
+        .count()
 }
 
 #[tokio::test]
@@ -20,7 +24,11 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
     let env = Env::new(4).await;
     let dry = env.pass(true, false, false).await.unwrap();
     assert_eq!(dry.exit_code(true), 2);
-    assert_eq!(env.stats().post + env.stats().put + env.stats().delete, 0, "dry run wrote");
+    assert_eq!(
+        env.stats().post + env.stats().put + env.stats().delete,
+        0,
+        "dry run wrote"
+    );
 
     let r = env.sync().await;
     assert_eq!(r.exit_code(false), 0);
@@ -36,7 +44,12 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
         (Kind::ParkingLot, 1),
         (Kind::PbxServer, 1),
     ] {
-        assert_eq!(count(&r, kind, Action::Create), n, "{kind:?}: {:#?}", plan_lines(&r));
+        assert_eq!(
+            count(&r, kind, Action::Create),
+            n,
+            "{kind:?}: {:#?}",
+            plan_lines(&r)
+        );
     }
     assert_eq!(r.plan.summary().delete, 0);
 
@@ -62,7 +75,10 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
     assert_eq!(u1.password.expose(), sha1_hex("pw-1001"));
     assert!(u1.full);
     let c = env.contact("1002").await.unwrap();
-    assert_eq!((c.first_name.as_str(), c.last_name.as_str()), ("Bob", "Smith"));
+    assert_eq!(
+        (c.first_name.as_str(), c.last_name.as_str()),
+        ("Bob", "Smith")
+    );
     assert_eq!(env.emails("1003").await, vec!["u1003@example.com"]);
     assert_eq!(env.managing_user("1004").await.as_deref(), Some("1004"));
     let cs = env.cs().await;
@@ -79,7 +95,10 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
     let again = env.sync().await;
     assert!(again.plan.is_empty());
     let after = env.stats();
-    assert_eq!((after.post, after.put, after.delete), (before.post, before.put, before.delete));
+    assert_eq!(
+        (after.post, after.put, after.delete),
+        (before.post, before.put, before.delete)
+    );
 }
 
 #[tokio::test]
@@ -148,11 +167,19 @@ async fn objects_created_in_isymphony_survive_unless_clean_unknown_items() {
         .unwrap();
     let uid = env.user_id("1001").await;
     env.api
-        .post(&paths::phone_numbers(&cs, &uid), &json!({"type": "Home", "number": "555-HOME"}), None)
+        .post(
+            &paths::phone_numbers(&cs, &uid),
+            &json!({"type": "Home", "number": "555-HOME"}),
+            None,
+        )
         .await
         .unwrap();
     env.api
-        .post(&paths::email_addresses(&cs, &uid), &json!({"type": "Home", "address": "alice@home.example"}), None)
+        .post(
+            &paths::email_addresses(&cs, &uid),
+            &json!({"type": "Home", "address": "alice@home.example"}),
+            None,
+        )
         .await
         .unwrap();
 
@@ -162,12 +189,18 @@ async fn objects_created_in_isymphony_survive_unless_clean_unknown_items() {
 
     env.cfg.sync.clean_unknown_items = true;
     let r = env.pass(false, true, false).await.unwrap();
-    assert_eq!(plan_lines(&r), vec!["- delete extension 7777 \"Lobby phone\""]);
+    assert_eq!(
+        plan_lines(&r),
+        vec!["- delete extension 7777 \"Lobby phone\""]
+    );
     assert!(env.extensions().await.iter().all(|x| x.extension != "7777"));
     // What people added to a user stays, even then.
     let phones: Vec<PhoneNumber> = env.api.get(paths::phone_numbers(&cs, &uid)).await.unwrap();
     assert!(phones.iter().any(|p| p.number == "555-HOME"));
-    assert!(env.emails("1001").await.contains(&"alice@home.example".to_string()));
+    assert!(env
+        .emails("1001")
+        .await
+        .contains(&"alice@home.example".to_string()));
 }
 
 #[tokio::test]
@@ -177,7 +210,10 @@ async fn server_side_edits_are_reverted_by_a_full_verify() {
     let cs = env.cs().await;
     let uid = env.user_id("1002").await;
     env.api
-        .put(&paths::contact(&cs, &uid), &json!({"firstName": "Robert", "lastName": "Smith"}))
+        .put(
+            &paths::contact(&cs, &uid),
+            &json!({"firstName": "Robert", "lastName": "Smith"}),
+        )
         .await
         .unwrap();
     // A cheap pass does not re-read unchanged contacts …
@@ -195,7 +231,10 @@ async fn server_side_edits_are_reverted_by_a_full_verify() {
     let mut x: serde_json::Value = env.api.get(paths::extension(&cs, &ext_id)).await.unwrap();
     x["displayName"] = json!("Hacked");
     x["agentPenalty"] = json!(3);
-    env.api.put(&paths::extension(&cs, &ext_id), &x).await.unwrap();
+    env.api
+        .put(&paths::extension(&cs, &ext_id), &x)
+        .await
+        .unwrap();
     let r = env.sync().await;
     assert_eq!(
         plan_lines(&r),
@@ -223,7 +262,9 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
     assert_eq!(env.users().await.len(), 4);
 
     // Everything gone in FreePBX: an error even with --force.
-    env.db.exec("DELETE FROM users; DELETE FROM queues_config; DELETE FROM meetme;").await;
+    env.db
+        .exec("DELETE FROM users; DELETE FROM queues_config; DELETE FROM meetme;")
+        .await;
     let e = env.pass(false, false, true).await.unwrap_err();
     assert!(matches!(e, ReconcileError::EmptySource(_)), "{e}");
     assert_eq!(env.extensions().await.len(), 4);
@@ -234,6 +275,11 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         .await;
     let r = env.pass(false, false, true).await.unwrap();
     assert_eq!(r.failed, 0, "{:?}", r.errors);
-    let left: Vec<String> = env.extensions().await.into_iter().map(|x| x.extension).collect();
+    let left: Vec<String> = env
+        .extensions()
+        .await
+        .into_iter()
+        .map(|x| x.extension)
+        .collect();
     assert_eq!(left, vec!["1001"]);
 }

@@ -477,6 +477,7 @@ async fn start_endpoint(
     )
     .await
     .map_err(|e| e.to_string())?;
+    tracing::info!(url = %handle.base_url(), "agent resources at /isymphony-sync/api/");
     Ok(Endpoint { handle })
 }
 
@@ -523,9 +524,6 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     } else {
         None
     };
-    if let Some(ep) = &endpoint {
-        tracing::info!(url = %ep.handle.base_url(), "agent resources at /isymphony-sync/api/");
-    }
     let mut cfg = Arc::new(effective(raw_cfg.clone(), endpoint.as_ref()));
     cfg_tx.send_replace(cfg.clone());
 

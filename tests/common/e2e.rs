@@ -108,7 +108,9 @@ impl Env {
             cfg.server.password.clone(),
         ))
         .unwrap();
-        let emails = (1..=n).map(|i| (1000 + i, format!("u{}@example.com", 1000 + i))).collect();
+        let emails = (1..=n)
+            .map(|i| (1000 + i, format!("u{}@example.com", 1000 + i)))
+            .collect();
         let env = Env {
             db,
             dir,
@@ -128,7 +130,10 @@ impl Env {
     pub fn write_voicemail(&self) {
         let mut s = String::from("[general]\n\n[default]\n");
         for (ext, mail) in &self.emails {
-            s.push_str(&format!("{ext} => 1234,{},{mail},,attach=yes\n", name_of(ext - 1001)));
+            s.push_str(&format!(
+                "{ext} => 1234,{},{mail},,attach=yes\n",
+                name_of(ext - 1001)
+            ));
         }
         std::fs::write(self.vm_path(), s).unwrap();
     }
@@ -141,8 +146,21 @@ impl Env {
         self.server().stats()
     }
 
-    pub async fn pass(&self, dry_run: bool, full: bool, force: bool) -> Result<PassReport, ReconcileError> {
-        run_pass(&self.cfg, &PassOptions { dry_run, full, force }).await
+    pub async fn pass(
+        &self,
+        dry_run: bool,
+        full: bool,
+        force: bool,
+    ) -> Result<PassReport, ReconcileError> {
+        run_pass(
+            &self.cfg,
+            &PassOptions {
+                dry_run,
+                full,
+                force,
+            },
+        )
+        .await
     }
 
     /// A pass that must succeed.
@@ -154,26 +172,49 @@ impl Env {
     }
 
     pub async fn cs(&self) -> String {
-        let c: CoreServer = self.api.get(paths::core_server_by_slug("default")).await.unwrap();
+        let c: CoreServer = self
+            .api
+            .get(paths::core_server_by_slug("default"))
+            .await
+            .unwrap();
         c.id.unwrap()
     }
 
     pub async fn extensions(&self) -> Vec<Extension> {
-        self.api.get(paths::extensions(&self.cs().await)).await.unwrap()
+        self.api
+            .get(paths::extensions(&self.cs().await))
+            .await
+            .unwrap()
     }
     pub async fn users(&self) -> Vec<User> {
         self.api.get(paths::users(&self.cs().await)).await.unwrap()
     }
     pub async fn user_id(&self, username: &str) -> String {
-        self.users().await.into_iter().find(|u| u.username == username).unwrap().id.unwrap()
+        self.users()
+            .await
+            .into_iter()
+            .find(|u| u.username == username)
+            .unwrap()
+            .id
+            .unwrap()
     }
     pub async fn ext_id(&self, ext: &str) -> String {
-        self.extensions().await.into_iter().find(|x| x.extension == ext).unwrap().id.unwrap()
+        self.extensions()
+            .await
+            .into_iter()
+            .find(|x| x.extension == ext)
+            .unwrap()
+            .id
+            .unwrap()
     }
     pub async fn emails(&self, username: &str) -> Vec<String> {
         let cs = self.cs().await;
         let uid = self.user_id(username).await;
-        let v: Vec<EmailAddress> = self.api.get(paths::email_addresses(&cs, &uid)).await.unwrap();
+        let v: Vec<EmailAddress> = self
+            .api
+            .get(paths::email_addresses(&cs, &uid))
+            .await
+            .unwrap();
         let mut out: Vec<String> = v.into_iter().map(|e| e.address).collect();
         out.sort();
         out
@@ -186,7 +227,11 @@ impl Env {
     pub async fn managing_user(&self, ext: &str) -> Option<String> {
         let cs = self.cs().await;
         let id = self.ext_id(ext).await;
-        let u: Option<User> = self.api.get_opt(paths::managing_user(&cs, &id)).await.unwrap();
+        let u: Option<User> = self
+            .api
+            .get_opt(paths::managing_user(&cs, &id))
+            .await
+            .unwrap();
         u.map(|u| u.username)
     }
 
