@@ -467,7 +467,7 @@ async fn hot_reload_applies_a_valid_config_and_keeps_the_old_one_on_an_invalid_o
             msg(v) == "configuration reloaded" && v["trigger"] == "SIGHUP"
         })
         .await;
-    assert_eq!(pid_alive(agent.pid()), true);
+    assert!(pid_alive(agent.pid()));
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -715,10 +715,10 @@ async fn failover_standby_takes_over_after_sigkill_and_passes_never_overlap() {
         a.dump()
     );
     // A change, and the leader killed while (or right after) it syncs it.
+    let starts = a.count(|v| msg(v) == "pass started");
     env.db
         .exec("UPDATE users SET name = 'Killed Mid Pass' WHERE extension = '1001'")
         .await;
-    let starts = a.count(|v| msg(v) == "pass started");
     a.wait_nth(starts, T, |v| msg(v) == "pass started").await;
     let killed_at = now_secs();
     a.signal(libc::SIGKILL);

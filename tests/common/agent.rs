@@ -231,7 +231,7 @@ impl Proxy {
                     let mode = *rx.borrow_and_update();
                     match mode {
                         Mode::Down => drop(s),
-                        Mode::Error503 => loop {
+                        Mode::Error503 => {
                             let mut buf = vec![0u8; 65536];
                             let mut got = Vec::new();
                             while !got.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -246,8 +246,7 @@ impl Proxy {
                                 body.len()
                             );
                             let _ = s.write_all(resp.as_bytes()).await;
-                            return;
-                        },
+                        }
                         Mode::Up | Mode::Slow => {
                             if mode == Mode::Slow {
                                 tokio::time::sleep(Duration::from_secs(2)).await;
