@@ -93,7 +93,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The long-running agent (no mode flag).
 fn daemon(cli: &Cli) -> anyhow::Result<()> {
     let path = config_path(cli);
-    runtime()?.block_on(isymphony_sync::agent::daemon::run(path))
+    let rt = runtime()?;
+    let result = rt.block_on(isymphony_sync::agent::daemon::run(path));
+    // Do not wait for stray blocking work (e.g. a DNS lookup) on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 fn serve_only(cli: &Cli) -> anyhow::Result<()> {

@@ -630,11 +630,9 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                         Control::FreepbxConfChanged => fpbx = true,
                     }
                 }
-                if let Some(why) = reload {
-                    let text = std::fs::read_to_string(&config_path).unwrap_or_default();
-                    if why != "SIGHUP" && text == loaded_text {
-                        continue;
-                    }
+                let text = std::fs::read_to_string(&config_path).unwrap_or_default();
+                // Watch events for an unchanged file (touch, chmod) are not reloads; SIGHUP is.
+                if let Some(why) = reload.filter(|w| *w == "SIGHUP" || text != loaded_text) {
                     match Config::load(&config_path) {
                         Err(e) => {
                             tracing::error!(error = %e, "configuration reload ({why}) rejected; keeping the running configuration");
@@ -690,9 +688,16 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     drop(file_watch);
     let _ = shutdown_tx.send(true);
     let _ = sched.await;
-    workers.stop().await;
-    if let Some(ep) = endpoint.take() {
-        let _ = tokio::time::timeout(SERVER_STOP, ep.handle.shutdown()).await;
+    // Releasing the lock and stopping the endpoint are bounded, so that the process exits
+    // within 10 s of the signal (an unreleased lock is freed when our connection closes).
+    let cleanup = async {
+        workers.stop().await;
+        if let Some(ep) = endpoint.take() {
+            ep.handle.shutdown().await;
+        }
+    };
+    if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {
+        tracing::warn!("shutdown cleanup did not finish in time; exiting anyway");
     }
     tracing::info!("isymphony-sync agent stopped");
     Ok(())
