@@ -71,6 +71,8 @@ struct Mapper<'a> {
     /// users rows by extension (first row wins).
     users: BTreeMap<&'a str, &'a UserRow>,
     cx_users: HashMap<&'a str, &'a CxUser>,
+    /// userman_users_settings by (uid, module, key).
+    user_settings: HashMap<(i64, &'a str, &'a str), &'a str>,
 }
 
 impl<'a> Mapper<'a> {
@@ -95,6 +97,11 @@ impl<'a> Mapper<'a> {
             .iter()
             .map(|c| (c.user_id.as_str(), c))
             .collect();
+        let user_settings = snap
+            .userman_user_settings
+            .iter()
+            .map(|s| ((s.id, s.module.as_str(), s.key.as_str()), s.val.as_str()))
+            .collect();
         Mapper {
             snap,
             cfg,
@@ -102,6 +109,7 @@ impl<'a> Mapper<'a> {
             warnings,
             users,
             cx_users,
+            user_settings,
         }
     }
 
@@ -244,11 +252,7 @@ impl<'a> Mapper<'a> {
     }
 
     fn user_setting(&self, uid: i64, module: &str, key: &str) -> Option<&'a str> {
-        self.snap
-            .userman_user_settings
-            .iter()
-            .find(|s| s.id == uid && s.module == module && s.key == key)
-            .map(|s| s.val.as_str())
+        self.user_settings.get(&(uid, module, key)).copied()
     }
 
     fn administrators(&mut self) -> BTreeMap<String, AdministratorSpec> {

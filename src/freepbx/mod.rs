@@ -406,3 +406,77 @@ pub fn export_snapshot_cli(config: &Path, out: &Path, include_secrets: bool) -> 
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg_with_conf(text: &str) -> (Config, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("freepbx.conf");
+        std::fs::write(&path, text).unwrap();
+        let mut cfg = Config::default();
+        cfg.freepbx.config_file = path;
+        cfg.freepbx.amportal_conf = dir.path().join("amportal.conf");
+        (cfg, dir)
+    }
+
+    #[test]
+    fn freepbx_conf_rules() {
+        // AMPDBSOCK wins over host and port.
+        let (cfg, _d) = cfg_with_conf(
+            "<?php\n$amp_conf['AMPDBUSER']='u';\n$amp_conf['AMPDBPASS']='p4ss';\n\
+             $amp_conf['AMPDBHOST']='db.example';\n$amp_conf['AMPDBSOCK']='/tmp/my.sock';\n",
+        );
+        let t = resolve_target(&cfg).unwrap();
+        assert_eq!(t.socket.as_deref(), Some("/tmp/my.sock"));
+        assert_eq!(t.database, "asterisk", "default database");
+        assert!(!t.describe().contains("p4ss"));
+        let opts = connect_opts(&cfg).unwrap();
+        assert_eq!(opts.socket(), Some("/tmp/my.sock"));
+        assert_eq!(opts.pass(), Some("p4ss"));
+
+        // A port of 1024 or less is ignored (framework rule); a remote host is used as is.
+        let (cfg, _d) = cfg_with_conf(
+            "<?php\n$amp_conf['AMPDBUSER']='u';\n$amp_conf['AMPDBHOST']='db.example';\n\
+             $amp_conf['AMPDBPORT']='1000';\n$amp_conf['AMPDBNAME']='pbx';\n",
+        );
+        let t = resolve_target(&cfg).unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.socket.as_deref()),
+            ("db.example", 3306, None)
+        );
+        assert_eq!(t.describe(), "u@db.example:3306/pbx");
+        assert_eq!(describe_target(&cfg), "u@db.example:3306/pbx");
+
+        // localhost: a local socket when one exists, else TCP to 127.0.0.1.
+        let (cfg, _d) = cfg_with_conf("<?php\n$amp_conf['AMPDBUSER']='u';\n");
+        let t = resolve_target(&cfg).unwrap();
+        let sock = DEFAULT_SOCKETS.iter().find(|s| Path::new(s).exists());
+        assert_eq!(t.socket.as_deref(), sock.copied());
+        if sock.is_none() {
+            assert_eq!(t.opts.ip_or_hostname(), "127.0.0.1");
+        }
+
+        // Unsupported engine.
+        let (cfg, _d) = cfg_with_conf(
+            "<?php\n$amp_conf['AMPDBUSER']='u';\n$amp_conf['AMPDBENGINE']='sqlite3';\n",
+        );
+        assert!(matches!(
+            resolve_target(&cfg),
+            Err(FreepbxError::ConfigUnparsable { .. })
+        ));
+    }
+
+    #[test]
+    fn database_url_wins_and_is_not_echoed() {
+        let mut cfg = Config::default();
+        cfg.freepbx.database_url = Some(Secret::new("mysql://fp:sekr3t@10.1.2.3:3307/asterisk"));
+        let t = resolve_target(&cfg).unwrap();
+        assert_eq!(t.describe(), "fp@10.1.2.3:3307/asterisk");
+        assert_eq!(t.password.expose(), "sekr3t");
+        cfg.freepbx.database_url = Some(Secret::new("postgres://fp:sekr3t@x/y"));
+        let e = resolve_target(&cfg).unwrap_err().to_string();
+        assert!(!e.contains("sekr3t"), "{e}");
+    }
+}
