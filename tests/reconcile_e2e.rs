@@ -129,7 +129,7 @@ async fn freepbx_changes_give_exactly_the_expected_plan_and_converge() {
             "+ add e-mail bob.new@example.com to user 1002",
             "+ add e-mail u1006@example.com to user 1006",
             "+ bind extension 1006 to user \"1006\"",
-            "+ create contact of user 1006",
+            "+ create contact of user 1006 \"Frank Smith\"",
             "+ create extension 1006 \"Frank Smith\"",
             "+ create user 1006",
             "- delete extension 1004 \"Dan Smith\"",

@@ -41,8 +41,20 @@ pub fn main_once(config: &std::path::Path, opts: PassOptions, output: OutputForm
 
 /// Run one pass and print it; returns the process exit code.
 pub async fn run_once(cfg: Config, opts: PassOptions, output: OutputFormat) -> u8 {
-    #[allow(unused_mut)]
     let mut cfg = cfg;
+    // With [server] enabled, this process hosts the embedded endpoint for the pass (the demo
+    // on a fresh machine); the target defaults to it.
+    let mut server = None;
+    if cfg.server.enabled {
+        match crate::server::start(&cfg.server, None).await {
+            Ok(h) => {
+                super::source::target_embedded(&mut cfg, &h.base_url());
+                server = Some(h);
+            }
+            // Typically a running daemon already serves it: use the configured target.
+            Err(e) => tracing::warn!("embedded endpoint not started: {e}"),
+        }
+    }
     let show_progress = output == OutputFormat::Text && std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
         if total >= 20 && (done % 10 == 0 || done == total) {
@@ -83,6 +95,9 @@ pub async fn run_once(cfg: Config, opts: PassOptions, output: OutputFormat) -> u
                 eprintln!("error: {e}");
             }
         },
+    }
+    if let Some(h) = server {
+        h.shutdown().await;
     }
     code
 }

@@ -264,6 +264,9 @@ impl Op {
                     quote(label)
                 )
             }
+            (Kind::Contact, Action::Create) if !label.is_empty() => {
+                format!("{sym} {verb} contact of user {} {}", self.key, quote(label))
+            }
             (Kind::Contact, _) => format!("{sym} {verb} contact of user {}", self.key),
             (Kind::AsteriskSettings, _) => {
                 format!("{sym} {verb} asterisk settings of core server {}", self.key)
