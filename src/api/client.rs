@@ -1,1 +1,616 @@
 //! HTTP client of the Configuration API: typed calls, keep-alive, timeouts, retries.
+//!
+//! One [`Client`] per pass target. It keeps a connection pool (keep-alive), applies the
+//! `[isymphony] timeout` to every request, and retries connection errors, timeouts and 5xx
+//! answers with exponential backoff plus jitter (bounded attempts). A POST that carries the
+//! agent's own id and meets 409 is treated as done once a GET confirms the object exists (the
+//! first attempt may have succeeded before its answer was lost). Requests are counted by
+//! method for reports and tests. Bodies are never logged (they can carry password hashes), and
+//! error messages name the method and path only.
+
+use crate::secret::Secret;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything needed to reach one Configuration API.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL ending in `…/communication_manager/api/resource/`.
+    pub base_url: String,
+    pub username: String,
+    pub password: Secret,
+    pub timeout: Duration,
+    pub tls_verify: bool,
+    pub ca_file: Option<PathBuf>,
+    /// Attempts per request, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled on each further one, plus up to 100% jitter.
+    pub backoff_base: Duration,
+    /// Parallel connections kept per host (keep-alive pool).
+    pub pool_size: usize,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: impl Into<String>, username: impl Into<String>, password: Secret) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            username: username.into(),
+            password,
+            timeout: Duration::from_secs(10),
+            tls_verify: true,
+            ca_file: None,
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(200),
+            pool_size: 16,
+        }
+    }
+}
+
+/// Requests sent, by method (every attempt counts: this is what the server sees).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RequestCounts {
+    pub get: u64,
+    pub post: u64,
+    pub put: u64,
+    pub delete: u64,
+}
+
+impl RequestCounts {
+    pub fn total(&self) -> u64 {
+        self.get + self.post + self.put + self.delete
+    }
+    pub fn writes(&self) -> u64 {
+        self.post + self.put + self.delete
+    }
+}
+
+impl std::fmt::Display for RequestCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests ({} GET, {} POST, {} PUT, {} DELETE)",
+            self.total(),
+            self.get,
+            self.post,
+            self.put,
+            self.delete
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    get: AtomicU64,
+    post: AtomicU64,
+    put: AtomicU64,
+    delete: AtomicU64,
+}
+
+/// A failed API call. Messages name the method and the relative path, never a body.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{method} {path}: HTTP {status}{}", fmt_msg(.message))]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    Transport {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: unexpected response: {message}")]
+    Decode {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+}
+
+fn fmt_msg(m: &str) -> String {
+    if m.is_empty() {
+        String::new()
+    } else {
+        format!(" ({m})")
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+    /// The server could not be reached at all (as opposed to refusing a request).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ApiError::Transport { .. })
+    }
+}
+
+/// How a POST that meets 409 can prove the object is there after all.
+#[derive(Debug, Clone)]
+pub enum Confirm {
+    /// GET this instance path; 200 means the object exists.
+    Get(String),
+    /// GET this collection; the object exists when an element has this `id`.
+    ListHasId { list: String, id: String },
+    /// GET this collection of strings; the object exists when it holds `value`.
+    ListHasValue { list: String, value: String },
+}
+
+/// Outcome of a successful POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Created,
+    /// 409, and the object with our id is there: an earlier attempt (or pass) created it.
+    AlreadyThere,
+}
+
+/// The Configuration API client. Cheap to clone (shares the pool and the counters).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    username: String,
+    password: Secret,
+    max_attempts: u32,
+    backoff_base: Duration,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(cfg: &ClientConfig) -> Result<Client, ApiError> {
+        let mut base = cfg.base_url.trim().to_string();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let mut url = reqwest::Url::parse(&base)
+            .map_err(|e| ApiError::Setup(format!("invalid [isymphony] url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ApiError::Setup(format!(
+                "invalid [isymphony] url: scheme {:?} is not http or https",
+                url.scheme()
+            )));
+        }
+        // Credentials inside the URL would end up in error messages: move them out.
+        let mut username = cfg.username.clone();
+        let mut password = cfg.password.clone();
+        if !url.username().is_empty() {
+            username = url.username().to_string();
+            if let Some(p) = url.password() {
+                password = Secret::new(p);
+            }
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
+            .pool_max_idle_per_host(cfg.pool_size.max(1))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("isymphony-sync/", env!("CARGO_PKG_VERSION")));
+        if !cfg.tls_verify {
+            tracing::warn!(
+                "[isymphony] tls_verify = false: the server's TLS certificate is NOT verified"
+            );
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(ca) = &cfg.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| {
+                ApiError::Setup(format!(
+                    "cannot read [isymphony] ca_file {}: {e}",
+                    ca.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ApiError::Setup(format!("invalid [isymphony] ca_file {}: {e}", ca.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(ApiError::Setup(format!(
+                    "[isymphony] ca_file {} holds no PEM certificate",
+                    ca.display()
+                )));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Setup(e.to_string()))?;
+        Ok(Client {
+            http,
+            base: url.to_string(),
+            username,
+            password,
+            max_attempts: cfg.max_attempts.max(1),
+            backoff_base: cfg.backoff_base,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+
+    /// The base URL (without credentials).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Requests sent so far by this client and its clones.
+    pub fn counts(&self) -> RequestCounts {
+        RequestCounts {
+            get: self.counters.get.load(Ordering::Relaxed),
+            post: self.counters.post.load(Ordering::Relaxed),
+            put: self.counters.put.load(Ordering::Relaxed),
+            delete: self.counters.delete.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, m: &Method) {
+        let c = match *m {
+            Method::GET => &self.counters.get,
+            Method::POST => &self.counters.post,
+            Method::PUT => &self.counters.put,
+            Method::DELETE => &self.counters.delete,
+            _ => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// GET and decode.
+    pub async fn get<T: DeserializeOwned>(&self, path: impl AsRef<str>) -> Result<T, ApiError> {
+        let path = path.as_ref();
+        let bytes = self.request(Method::GET, path, None).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+            method: "GET".into(),
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// GET and decode; 404 is `None`.
+    pub async fn get_opt<T: DeserializeOwned>(
+        &self,
+        path: impl AsRef<str>,
+    ) -> Result<Option<T>, ApiError> {
+        match self.get(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Result<(), ApiError> {
+        self.request(Method::PUT, path, Some(body)).await.map(drop)
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), ApiError> {
+        self.request(Method::DELETE, path, None).await.map(drop)
+    }
+
+    /// POST; with `confirm`, a 409 answer is success when the object is found to exist.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        confirm: Option<&Confirm>,
+    ) -> Result<Posted, ApiError> {
+        match self.request(Method::POST, path, Some(body)).await {
+            Ok(_) => Ok(Posted::Created),
+            Err(e) if e.status() == Some(409) => {
+                let Some(confirm) = confirm else {
+                    return Err(e);
+                };
+                let there = match confirm {
+                    Confirm::Get(p) => self.get_opt::<Value>(p).await?.is_some(),
+                    Confirm::ListHasId { list, id } => {
+                        let items: Vec<Value> = self.get(list).await?;
+                        items
+                            .iter()
+                            .any(|v| v.get("id").and_then(Value::as_str) == Some(id.as_str()))
+                    }
+                    Confirm::ListHasValue { list, value } => {
+                        let items: Vec<Value> = self.get(list).await?;
+                        items.iter().any(|v| v.as_str() == Some(value.as_str()))
+                    }
+                };
+                if there {
+                    Ok(Posted::AlreadyThere)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One request with retries; returns the response body of a 2xx answer.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let url = format!("{}{}", self.base, path.trim_start_matches('/'));
+        let payload = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| ApiError::Decode {
+                method: method.to_string(),
+                path: path.into(),
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.count(&method);
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .basic_auth(&self.username, Some(self.password.expose()))
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(p) = &payload {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(p.clone());
+            }
+            let err = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        match resp.bytes().await {
+                            Ok(b) => return Ok(b.to_vec()),
+                            Err(e) => transport(&method, path, &e),
+                        }
+                    } else {
+                        let text = resp.text().await.unwrap_or_default();
+                        let e = ApiError::Status {
+                            method: method.to_string(),
+                            path: path.into(),
+                            status: status.as_u16(),
+                            message: error_message(&text),
+                        };
+                        if !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS {
+                            return Err(e);
+                        }
+                        e
+                    }
+                }
+                Err(e) => transport(&method, path, &e),
+            };
+            if attempt >= self.max_attempts {
+                return Err(err);
+            }
+            tracing::debug!(attempt, error = %err, "retrying");
+            tokio::time::sleep(self.backoff(attempt)).await;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.backoff_base.as_millis() as u64;
+        let exp = base.saturating_mul(1u64 << (attempt - 1).min(10));
+        let jitter = if exp > 0 {
+            rand::random::<u64>() % (exp + 1)
+        } else {
+            0
+        };
+        Duration::from_millis(exp + jitter)
+    }
+}
+
+fn transport(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    // reqwest's source chain names the cause (refused, DNS, TLS) without the URL's secrets.
+    let mut cause = String::new();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    ApiError::Transport {
+        method: method.to_string(),
+        path: path.into(),
+        message: if cause.is_empty() {
+            what
+        } else {
+            format!("{what}: {cause}")
+        },
+    }
+}
+
+/// The human part of an error body: JSON `message`, or the (shortened) text.
+fn error_message(text: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        if let Some(m) = v.get("message").and_then(Value::as_str) {
+            return shorten(m);
+        }
+    }
+    shorten(text.trim())
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 200 {
+        let mut t: String = s.chars().take(200).collect();
+        t.push('…');
+        t
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::State;
+    use axum::http::StatusCode as S;
+    use axum::routing::get;
+    use axum::Router;
+    use std::sync::atomic::AtomicUsize;
+
+    #[derive(Clone, Default)]
+    struct Mock {
+        hits: Arc<AtomicUsize>,
+        exists: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    async fn serve(router: Router) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(l, router).await.unwrap();
+        });
+        format!("http://{addr}/communication_manager/api/resource/")
+    }
+
+    fn cfg(url: &str) -> ClientConfig {
+        let mut c = ClientConfig::new(url, "manager", Secret::new("pw-xyz"));
+        c.backoff_base = Duration::from_millis(1);
+        c
+    }
+
+    #[tokio::test]
+    async fn retries_5xx_then_succeeds_and_counts() {
+        let m = Mock::default();
+        let r = Router::new()
+            .route(
+                "/communication_manager/api/resource/server/brand",
+                get(|State(m): State<Mock>| async move {
+                    if m.hits.fetch_add(1, Ordering::SeqCst) < 2 {
+                        (S::SERVICE_UNAVAILABLE, "busy".to_string())
+                    } else {
+                        (S::OK, r#"{"version":"3.5","build":"1"}"#.to_string())
+                    }
+                }),
+            )
+            .with_state(m.clone());
+        let c = Client::new(&cfg(&serve(r).await)).unwrap();
+        let b: crate::api::types::Brand = c.get("server/brand").await.unwrap();
+        assert_eq!(b.version, "3.5");
+        assert_eq!(c.counts().get, 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_bounded_attempts_and_does_not_retry_4xx() {
+        let r = Router::new()
+            .route(
+                "/communication_manager/api/resource/a",
+                get(|| async { (S::INTERNAL_SERVER_ERROR, "boom") }),
+            )
+            .route(
+                "/communication_manager/api/resource/b",
+                get(|| async { (S::FORBIDDEN, r#"{"status":403,"message":"nope"}"#) }),
+            );
+        let c = Client::new(&cfg(&serve(r).await)).unwrap();
+        let e = c.get::<Value>("a").await.unwrap_err();
+        assert_eq!(e.status(), Some(500));
+        assert_eq!(c.counts().get, 4);
+        let e = c.get::<Value>("b").await.unwrap_err();
+        assert_eq!(e.status(), Some(403));
+        assert!(e.to_string().contains("nope"), "{e}");
+        assert_eq!(c.counts().get, 5);
+        assert!(c.get_opt::<Value>("missing").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn post_409_is_done_when_our_object_exists() {
+        let m = Mock::default();
+        let r = Router::new()
+            .route(
+                "/communication_manager/api/resource/things",
+                axum::routing::post(|State(m): State<Mock>| async move {
+                    if m.exists.swap(true, Ordering::SeqCst) {
+                        S::CONFLICT
+                    } else {
+                        S::NO_CONTENT
+                    }
+                }),
+            )
+            .route(
+                "/communication_manager/api/resource/things/abc",
+                get(|State(m): State<Mock>| async move {
+                    if m.exists.load(Ordering::SeqCst) {
+                        (S::OK, r#"{"id":"abc"}"#)
+                    } else {
+                        (S::NOT_FOUND, "")
+                    }
+                }),
+            )
+            .with_state(m.clone());
+        let c = Client::new(&cfg(&serve(r).await)).unwrap();
+        let body = serde_json::json!({"id":"abc"});
+        let confirm = Confirm::Get("things/abc".into());
+        assert_eq!(
+            c.post("things", &body, Some(&confirm)).await.unwrap(),
+            Posted::Created
+        );
+        assert_eq!(
+            c.post("things", &body, Some(&confirm)).await.unwrap(),
+            Posted::AlreadyThere
+        );
+        // Without a confirmation path the 409 stays an error.
+        assert_eq!(
+            c.post("things", &body, None).await.unwrap_err().status(),
+            Some(409)
+        );
+        // A 409 for an object that is not ours stays an error too.
+        let other = Confirm::Get("things/zzz".into());
+        assert!(c.post("things", &body, Some(&other)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_unreachable_and_hides_credentials() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let mut c = cfg(&format!(
+            "http://someone:topsecret@127.0.0.1:{port}/communication_manager/api/resource/"
+        ));
+        c.max_attempts = 2;
+        let c = Client::new(&c).unwrap();
+        assert!(!c.base_url().contains("topsecret"));
+        let e = c.get::<Value>("server/brand").await.unwrap_err();
+        assert!(e.is_unreachable(), "{e}");
+        assert!(!e.to_string().contains("topsecret"));
+        assert_eq!(c.counts().get, 2);
+    }
+
+    #[test]
+    fn bad_ca_file_is_a_setup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ca.pem");
+        std::fs::write(&p, "not a certificate").unwrap();
+        let mut c = cfg("https://127.0.0.1:1/x/");
+        c.ca_file = Some(p);
+        assert!(matches!(Client::new(&c), Err(ApiError::Setup(_))));
+    }
+}

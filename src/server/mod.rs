@@ -1,1 +1,419 @@
-//! The embedded, spec-conformant iSymphony Configuration API endpoint.
+//! The embedded, spec-conformant iSymphony Configuration API endpoint (reference §1, §8, §11-§13).
+//!
+//! [`start`] binds the HTTP (and, with a certificate, HTTPS) listener, opens the durable store
+//! in `data_dir` and serves the resource tree under both `communication_manager/api/resource/`
+//! and `communication_manager/rest/config/`. Before routing, paths are normalised (prefix,
+//! trailing slash, `getBySlug`/`getByName` look-ups, the `emailAdresses` spelling, the old
+//! `core/…/managingUser` parent), so each resource router only knows one canonical form. The
+//! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller.
+
+pub mod agent;
+pub mod auth;
+pub mod error;
+pub mod resources;
+pub mod store;
+
+use crate::config::{ServerConfig, DEFAULT_API_PASSWORD};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{StatusCode, Uri};
+use axum::Router;
+use error::Error;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+
+/// Canonical prefix of every resource path.
+pub const API_PREFIX: &str = "/communication_manager/api/resource";
+/// The prefix most documentation pages use; rewritten to [`API_PREFIX`].
+pub const ALT_PREFIX: &str = "/communication_manager/rest/config";
+
+/// Shared state of the resource handlers.
+pub struct AppState {
+    pub store: Store,
+}
+
+pub type App = Arc<AppState>;
+
+/// Requests served so far, by method (all of them, refused ones included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub get: u64,
+    pub post: u64,
+    pub put: u64,
+    pub delete: u64,
+    pub other: u64,
+}
+
+impl RequestStats {
+    pub fn total(&self) -> u64 {
+        self.get + self.post + self.put + self.delete + self.other
+    }
+}
+
+/// Why the endpoint could not start, phrased for an administrator.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr} ({which}): {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { " (address already in use: another process listens there; change server.http_listen/https_listen)" } else { "" })]
+    Bind {
+        which: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot load the TLS certificate {cert} / key {key}: {source}")]
+    Tls {
+        cert: String,
+        key: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot initialise the store: {0}")]
+    Init(String),
+}
+
+/// A running endpoint. Dropping it leaves the server running; call [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+    handle: axum_server::Handle,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    app: App,
+    gate: Arc<auth::Gate>,
+}
+
+impl ServerHandle {
+    /// The bound HTTP address (the real port when `http_listen` used port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https
+    }
+    /// `http://HOST:PORT/communication_manager/api/resource/`.
+    pub fn base_url(&self) -> String {
+        let host = if self.http.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            match self.http {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }
+        };
+        format!("http://{host}:{}{API_PREFIX}/", self.http.port())
+    }
+    pub fn stats(&self) -> RequestStats {
+        self.gate.stats()
+    }
+    /// Stop accepting, let running requests finish (up to 5 s), then close the store.
+    pub async fn shutdown(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        for t in self.tasks {
+            match t.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "listener ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "listener task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+        self.app.store.close().await;
+        tracing::info!("embedded endpoint stopped");
+    }
+}
+
+fn bind(which: &'static str, addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    let err = |source| ServerError::Bind {
+        which,
+        addr,
+        source,
+    };
+    let l = std::net::TcpListener::bind(addr).map_err(err)?;
+    l.set_nonblocking(true).map_err(err)?;
+    Ok(l)
+}
+
+/// Start the endpoint described by `cfg`. `extra_routes` (the agent's `/isymphony-sync/…`
+/// routes) are served on the same listeners behind the same ACL and credentials.
+pub async fn start(
+    cfg: &ServerConfig,
+    extra_routes: Option<Router>,
+) -> Result<ServerHandle, ServerError> {
+    start_observed(cfg, extra_routes, None).await
+}
+
+/// Called with the method and status of every answered request (the agent's metrics).
+pub type ResponseObserver = Arc<dyn Fn(&str, u16) + Send + Sync>;
+
+/// [`start`], reporting every answered request (including 401/403 from the gate) to `observer`.
+pub async fn start_observed(
+    cfg: &ServerConfig,
+    extra_routes: Option<Router>,
+    observer: Option<ResponseObserver>,
+) -> Result<ServerHandle, ServerError> {
+    // rustls needs a process-wide crypto provider; a second install (tests) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let http_listener = bind("http_listen", cfg.http_listen)?;
+    let http = http_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            which: "http_listen",
+            addr: cfg.http_listen,
+            source,
+        })?;
+    let mut tls = None;
+    if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
+        let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .map_err(|source| ServerError::Tls {
+                cert: cert.display().to_string(),
+                key: key.display().to_string(),
+                source,
+            })?;
+        let l = bind("https_listen", addr)?;
+        let bound = l.local_addr().map_err(|source| ServerError::Bind {
+            which: "https_listen",
+            addr,
+            source,
+        })?;
+        tls = Some((l, bound, rustls_cfg));
+    }
+
+    let store = Store::open(&cfg.data_dir)?;
+    let app: App = Arc::new(AppState { store });
+    resources::agents::seed(&app, &cfg.voicemail_agents, &cfg.recording_agents)
+        .await
+        .map_err(|e| ServerError::Init(e.to_string()))?;
+
+    let default_pw = cfg.password.expose() == DEFAULT_API_PASSWORD;
+    let exposed = !cfg.http_listen.ip().is_loopback()
+        || cfg.https_listen.is_some_and(|a| !a.ip().is_loopback());
+    if default_pw && exposed {
+        tracing::warn!(
+            "server.password is the factory default and the endpoint listens on a non-loopback \
+             address; set [server] password"
+        );
+    }
+
+    let gate = Arc::new(auth::Gate::new(
+        &cfg.realm,
+        &cfg.acl,
+        &cfg.username,
+        cfg.password.expose(),
+    ));
+    let mut router = Router::new().nest(API_PREFIX, resources::router().with_state(app.clone()));
+    if let Some(extra) = extra_routes {
+        router = router.merge(extra);
+    }
+    let router = router
+        .fallback(|| async { Error::not_found("No such resource.") })
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            gate.clone(),
+            auth::gate,
+        ));
+    let router = match observer {
+        Some(obs) => router.layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                let obs = obs.clone();
+                async move {
+                    let method = req.method().as_str().to_string();
+                    let resp = next.run(req).await;
+                    obs(&method, resp.status().as_u16());
+                    resp
+                }
+            },
+        )),
+        None => router,
+    };
+    let app2 = app.clone();
+    let svc = tower::ServiceBuilder::new()
+        .map_request(move |req: Request<hyper::body::Incoming>| rewrite(&app2, req))
+        .service(router);
+    let make =
+        axum::ServiceExt::<Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(svc);
+
+    let handle = axum_server::Handle::new();
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(
+        axum_server::from_tcp(http_listener)
+            .handle(handle.clone())
+            .serve(make.clone()),
+    ));
+    let mut https = None;
+    if let Some((l, bound, rustls_cfg)) = tls {
+        tasks.push(tokio::spawn(
+            axum_server::from_tcp_rustls(l, rustls_cfg)
+                .handle(handle.clone())
+                .serve(make),
+        ));
+        https = Some(bound);
+    }
+    tracing::info!(
+        http = %http,
+        https = ?https,
+        data_dir = %cfg.data_dir.display(),
+        "embedded iSymphony Configuration API endpoint listening"
+    );
+    Ok(ServerHandle {
+        http,
+        https,
+        handle,
+        tasks,
+        app,
+        gate,
+    })
+}
+
+/// Decode `%XX` escapes of one path segment.
+pub(crate) fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encode a value for use as one path segment.
+fn pct_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Map every accepted spelling of a path onto the one the routers know.
+fn rewrite<B>(app: &App, mut req: Request<B>) -> Request<B> {
+    let path = req.uri().path();
+    let new_path = canonical_path(app, path);
+    if new_path != path {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+fn canonical_path(app: &App, path: &str) -> String {
+    let rest = match path
+        .strip_prefix(API_PREFIX)
+        .or_else(|| path.strip_prefix(ALT_PREFIX))
+    {
+        Some(r) if r.is_empty() || r.starts_with('/') => r,
+        _ => {
+            // Not ours (e.g. the agent's routes): only the trailing slash is normalised.
+            let t = path.trim_end_matches('/');
+            return if t.is_empty() { "/".into() } else { t.into() };
+        }
+    };
+    let mut segs: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    fn seg(segs: &[String], i: usize) -> &str {
+        segs.get(i).map(String::as_str).unwrap_or("")
+    }
+    match (seg(&segs, 0), seg(&segs, 1), seg(&segs, 2)) {
+        ("server", "coreServers", "getBySlug" | "getByName") if segs.len() >= 4 => {
+            let slug = pct_decode(&segs[3]);
+            let id = app.store.read(|st| {
+                st.id_by_key(resources::CORE_SERVERS, &slug)
+                    .map(str::to_string)
+            });
+            // An unknown slug becomes an id no object can have (NUL), so the handler says 404.
+            let id = id.map(|i| pct_encode(&i)).unwrap_or_else(|| "%00".into());
+            segs.splice(2..4, [id]);
+        }
+        ("core", _, "extensions") if segs.len() >= 4 => segs[0] = "asterisk".into(),
+        ("asterisk", "voicemailAgents" | "recordingAgents", "getByName") => {
+            segs.remove(2);
+        }
+        _ => {}
+    }
+    if seg(&segs, 0) == "asterisk"
+        && seg(&segs, 2) == "extensions"
+        && seg(&segs, 3) == "getByName"
+        && segs.len() >= 5
+    {
+        let cs = pct_decode(&segs[1]);
+        let ext = pct_decode(&segs[4]);
+        let id = app.store.read(|st| {
+            st.id_by_key(&resources::cs_scope(&cs, "extensions"), &ext)
+                .map(str::to_string)
+        });
+        let id = id.map(|i| pct_encode(&i)).unwrap_or_else(|| "%00".into());
+        segs.splice(3..5, [id]);
+    }
+    if seg(&segs, 0) == "contact" && seg(&segs, 4) == "emailAdresses" {
+        segs[4] = "emailAddresses".into();
+    }
+    let mut out = String::from(API_PREFIX);
+    for s in &segs {
+        out.push('/');
+        out.push_str(s);
+    }
+    out
+}
+
+/// A JSON request body: 413 over the limit, 412 when absent or malformed.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::precondition(format!("Cannot read the request body: {}", r.body_text()))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::precondition("A JSON request body is required."));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| Error::precondition(format!("Malformed JSON: {e}.")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_coding_round_trips() {
+        assert_eq!(pct_decode("a%20b%2Fc"), "a b/c");
+        assert_eq!(pct_decode("100%"), "100%");
+        assert_eq!(pct_encode("a b/c"), "a%20b%2Fc");
+    }
+}

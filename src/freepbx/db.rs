@@ -1,0 +1,626 @@
+//! The SQL side of [`super::read`]: every query runs inside one read-only REPEATABLE READ
+//! transaction, with explicit column lists built from what `information_schema.columns` says
+//! exists. A missing table reads as empty; a missing column takes its default (warned about
+//! once per process); extra columns are never selected.
+//!
+//! Every value is fetched through the text protocol as bytes and decoded here: the connection
+//! charset is utf8mb4, so the server converts latin1 columns (FreePBX 2.8) for us; BLOB columns
+//! (which it does not convert) fall back to Windows-1252 when they are not UTF-8.
+
+use super::files::decode_text;
+use super::snapshot::*;
+use crate::secret::Secret;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Row, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
+
+pub(crate) const KVSTORE_TABLE: &str = "kvstore_FreePBX_modules_Cxpanel";
+
+/// freepbx_settings keys the mapping uses (§1.3).
+const SETTINGS_KEYS: &[&str] = &[
+    "ASTSPOOLDIR",
+    "ASTETCDIR",
+    "AMPWEBROOT",
+    "DASHBOARD_FREEPBX_BRAND",
+    "USEDEVSTATE",
+    "USEQUEUESTATE",
+    "AMPEXTENSIONS",
+    "CDRDBNAME",
+];
+
+/// One row as strings, one entry per *expected* column (None: NULL or column missing).
+type Cells = Vec<Option<String>>;
+
+/// Reads tables through one transaction, knowing which tables and columns exist.
+pub(crate) struct TableReader<'t, 'c> {
+    tx: &'t mut mysql_async::Transaction<'c>,
+    /// table name (exact) → column names (exact, in table order).
+    columns: HashMap<String, Vec<String>>,
+    pub warnings: Vec<String>,
+}
+
+fn warned() -> &'static Mutex<HashSet<String>> {
+    static W: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    W.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn cell(v: Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(decode_text(&b)),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+impl<'t, 'c> TableReader<'t, 'c> {
+    /// Learn the schema with one query (the first of the transaction).
+    pub async fn new(
+        tx: &'t mut mysql_async::Transaction<'c>,
+    ) -> Result<TableReader<'t, 'c>, mysql_async::Error> {
+        let rows: Vec<Row> = tx
+            .query(
+                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            )
+            .await?;
+        let mut columns: HashMap<String, Vec<String>> = HashMap::new();
+        for row in rows {
+            let mut vals = row.unwrap().into_iter().map(cell);
+            if let (Some(Some(t)), Some(Some(c))) = (vals.next(), vals.next()) {
+                columns.entry(t).or_default().push(c);
+            }
+        }
+        Ok(TableReader {
+            tx,
+            columns,
+            warnings: Vec::new(),
+        })
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &String> {
+        self.columns.keys()
+    }
+
+    pub fn has_table(&self, table: &str) -> bool {
+        self.columns.contains_key(table)
+    }
+
+    fn column(&self, table: &str, col: &str) -> Option<&str> {
+        self.columns
+            .get(table)?
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(col))
+            .map(String::as_str)
+    }
+
+    fn warn_missing(&mut self, table: &str, col: &str) {
+        let msg = format!("FreePBX table {table} has no column {col}; using its default");
+        let first = warned()
+            .lock()
+            .map(|mut w| w.insert(msg.clone()))
+            .unwrap_or(true);
+        if first {
+            tracing::warn!("{msg}");
+        }
+        self.warnings.push(msg);
+    }
+
+    /// `SELECT <present expected columns> FROM table [WHERE filter]`; None when the table
+    /// does not exist. `filter` is applied only when `filter_col` exists.
+    pub async fn select(
+        &mut self,
+        table: &str,
+        expected: &[&str],
+        filter: Option<(&str, &str)>,
+    ) -> Result<Option<Vec<Cells>>, mysql_async::Error> {
+        if !self.has_table(table) {
+            return Ok(None);
+        }
+        // Position of each expected column in the result, or None when missing.
+        let mut select_list = Vec::new();
+        let mut positions = Vec::new();
+        for col in expected {
+            match self.column(table, col).map(str::to_string) {
+                Some(actual) => {
+                    positions.push(Some(select_list.len()));
+                    select_list.push(quote_ident(&actual));
+                }
+                None => {
+                    positions.push(None);
+                    self.warn_missing(table, col);
+                }
+            }
+        }
+        if select_list.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut sql = format!(
+            "SELECT {} FROM {}",
+            select_list.join(", "),
+            quote_ident(table)
+        );
+        if let Some((col, cond)) = filter {
+            if let Some(actual) = self.column(table, col) {
+                sql.push_str(&format!(" WHERE {} {}", quote_ident(actual), cond));
+            }
+        }
+        let rows: Vec<Row> = self.tx.query(sql).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
+            out.push(
+                positions
+                    .iter()
+                    .map(|p| p.and_then(|i| vals.get_mut(i).and_then(Option::take)))
+                    .collect(),
+            );
+        }
+        Ok(Some(out))
+    }
+
+    /// Like [`select`](Self::select) but every column of the table (for the single-row
+    /// legacy cxpanel settings tables, whose columns are the keys).
+    pub async fn select_all_as_maps(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<Vec<BTreeMap<String, String>>>, mysql_async::Error> {
+        let Some(cols) = self.columns.get(table).cloned() else {
+            return Ok(None);
+        };
+        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let rows = self.select(table, &refs, None).await?.unwrap_or_default();
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| {
+                    cols.iter()
+                        .zip(r)
+                        .filter_map(|(c, v)| v.map(|v| (c.to_ascii_lowercase(), v)))
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn s(c: &mut Cells, i: usize) -> String {
+    c.get_mut(i).and_then(Option::take).unwrap_or_default()
+}
+
+fn flag(c: &mut Cells, i: usize) -> bool {
+    parse_flag(&s(c, i))
+}
+
+fn int(c: &mut Cells, i: usize) -> i64 {
+    s(c, i).trim().parse().unwrap_or(0)
+}
+
+/// `'1'`, `1`, `true`, `yes`, `on` → true (PHP/FreePBX flags are stored every which way).
+pub(crate) fn parse_flag(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+fn in_list(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    format!("IN ({})", quoted.join(","))
+}
+
+/// Read every table the sync needs into `snap` (the caller owns the transaction).
+pub(crate) async fn read_tables(
+    r: &mut TableReader<'_, '_>,
+    snap: &mut Snapshot,
+) -> Result<(), mysql_async::Error> {
+    snap.tables = r.tables().cloned().collect();
+
+    let settings_filter = in_list(SETTINGS_KEYS);
+    for mut c in r
+        .select(
+            "freepbx_settings",
+            &["keyword", "value"],
+            Some(("keyword", &settings_filter)),
+        )
+        .await?
+        .unwrap_or_default()
+    {
+        snap.settings.insert(s(&mut c, 0), s(&mut c, 1));
+    }
+    snap.modules = rows(r, "modules", &["modulename", "version", "enabled"], None)
+        .await?
+        .map(|mut c| ModuleRow {
+            modulename: s(&mut c, 0),
+            version: s(&mut c, 1),
+            enabled: flag(&mut c, 2),
+        })
+        .collect();
+    snap.need_reload = rows(
+        r,
+        "admin",
+        &["variable", "value"],
+        Some(("variable", "= 'need_reload'")),
+    )
+    .await?
+    .map(|mut c| s(&mut c, 1))
+    .next();
+
+    snap.users = rows(r, "users", &["extension", "name", "voicemail"], None)
+        .await?
+        .map(|mut c| UserRow {
+            extension: s(&mut c, 0),
+            name: s(&mut c, 1),
+            voicemail: s(&mut c, 2),
+        })
+        .collect();
+    snap.devices = rows(
+        r,
+        "devices",
+        &["id", "tech", "dial", "devicetype", "user", "description"],
+        None,
+    )
+    .await?
+    .map(|mut c| DeviceRow {
+        id: s(&mut c, 0),
+        tech: s(&mut c, 1),
+        dial: s(&mut c, 2),
+        devicetype: s(&mut c, 3),
+        user: s(&mut c, 4),
+        description: s(&mut c, 5),
+    })
+    .collect();
+    let kw = ["id", "keyword", "data"];
+    let sip_filter = in_list(&["dial", "sipdriver"]);
+    snap.sip = keyword_rows(r, "sip", &kw, Some(("keyword", &sip_filter))).await?;
+    snap.iax = keyword_rows(r, "iax", &kw, Some(("keyword", "= 'dial'"))).await?;
+    snap.dahdi = keyword_rows(r, "dahdi", &kw, Some(("keyword", "= 'dial'"))).await?;
+
+    snap.queues = rows(r, "queues_config", &["extension", "descr"], None)
+        .await?
+        .map(|mut c| QueueRow {
+            extension: s(&mut c, 0),
+            descr: s(&mut c, 1),
+        })
+        .collect();
+    let qd_filter = in_list(&["eventwhencalled", "eventmemberstatus"]);
+    snap.queue_details =
+        keyword_rows(r, "queues_details", &kw, Some(("keyword", &qd_filter))).await?;
+    snap.conferences = rows(r, "meetme", &["exten", "description"], None)
+        .await?
+        .map(|mut c| ConferenceRow {
+            exten: s(&mut c, 0),
+            description: s(&mut c, 1),
+        })
+        .collect();
+    let mut lots: Vec<(i64, ParkingLotRow)> = rows(
+        r,
+        "parkplus",
+        &["id", "name", "parkext", "parkpos", "numslots"],
+        Some(("defaultlot", "= 'yes'")),
+    )
+    .await?
+    .map(|mut c| {
+        let lot = ParkingLotRow {
+            id: s(&mut c, 0),
+            name: s(&mut c, 1),
+            parkext: s(&mut c, 2),
+            parkpos: s(&mut c, 3),
+            numslots: s(&mut c, 4),
+        };
+        (lot.id.parse().unwrap_or(i64::MAX), lot)
+    })
+    .collect();
+    lots.sort_by_key(|(id, _)| *id);
+    snap.parking_lot = lots.into_iter().map(|(_, l)| l).next();
+    snap.legacy_parking = keyword_rows(r, "parkinglot", &kw, None).await?;
+
+    snap.userman_users = rows(
+        r,
+        "userman_users",
+        &[
+            "id",
+            "auth",
+            "username",
+            "password",
+            "displayname",
+            "fname",
+            "lname",
+            "email",
+            "cell",
+            "work",
+            "home",
+            "default_extension",
+        ],
+        None,
+    )
+    .await?
+    .map(|mut c| UsermanUser {
+        id: int(&mut c, 0),
+        auth: s(&mut c, 1),
+        username: s(&mut c, 2),
+        password: Secret::new(s(&mut c, 3)),
+        displayname: s(&mut c, 4),
+        fname: s(&mut c, 5),
+        lname: s(&mut c, 6),
+        email: s(&mut c, 7),
+        cell: s(&mut c, 8),
+        work: s(&mut c, 9),
+        home: s(&mut c, 10),
+        default_extension: s(&mut c, 11),
+    })
+    .collect();
+    snap.userman_users.sort_by_key(|u| u.id);
+    let us_filter = in_list(&["cxpanel", "global"]);
+    snap.userman_user_settings = settings_rows(
+        r,
+        "userman_users_settings",
+        "uid",
+        Some(("module", &us_filter)),
+    )
+    .await?;
+    snap.userman_groups = rows(r, "userman_groups", &["id", "priority", "users"], None)
+        .await?
+        .map(|mut c| UsermanGroup {
+            id: int(&mut c, 0),
+            priority: s(&mut c, 1).trim().parse().unwrap_or(5),
+            users: parse_id_list(&s(&mut c, 2)),
+        })
+        .collect();
+    snap.userman_group_settings = settings_rows(
+        r,
+        "userman_groups_settings",
+        "gid",
+        Some(("module", "= 'cxpanel'")),
+    )
+    .await?;
+    snap.ampusers = rows(
+        r,
+        "ampusers",
+        &["username", "password_sha1", "sections"],
+        None,
+    )
+    .await?
+    .map(|mut c| AmpUser {
+        username: s(&mut c, 0),
+        password_sha1: Secret::new(s(&mut c, 1)),
+        sections: s(&mut c, 2),
+    })
+    .collect();
+
+    snap.cxpanel_users = rows(
+        r,
+        "cxpanel_users",
+        &[
+            "user_id",
+            "display_name",
+            "peer",
+            "add_extension",
+            "full",
+            "add_user",
+            "hashed_password",
+            "initial_password",
+            "auto_answer",
+            "parent_user_id",
+            "password_dirty",
+        ],
+        None,
+    )
+    .await?
+    .map(|mut c| CxUser {
+        user_id: s(&mut c, 0),
+        display_name: s(&mut c, 1),
+        peer: s(&mut c, 2),
+        add_extension: flag(&mut c, 3),
+        full: flag(&mut c, 4),
+        add_user: flag(&mut c, 5),
+        hashed_password: Secret::new(s(&mut c, 6)),
+        initial_password: Secret::new(s(&mut c, 7)),
+        auto_answer: flag(&mut c, 8),
+        parent_user_id: s(&mut c, 9),
+        password_dirty: flag(&mut c, 10),
+    })
+    .collect();
+    snap.cxpanel_queues = rows(
+        r,
+        "cxpanel_queues",
+        &["queue_id", "display_name", "add_queue"],
+        None,
+    )
+    .await?
+    .map(|mut c| CxQueue {
+        queue_id: s(&mut c, 0),
+        display_name: s(&mut c, 1),
+        add_queue: flag(&mut c, 2),
+    })
+    .collect();
+    snap.cxpanel_conference_rooms = rows(
+        r,
+        "cxpanel_conference_rooms",
+        &["conference_room_id", "display_name", "add_conference_room"],
+        None,
+    )
+    .await?
+    .map(|mut c| CxConferenceRoom {
+        conference_room_id: s(&mut c, 0),
+        display_name: s(&mut c, 1),
+        add_conference_room: flag(&mut c, 2),
+    })
+    .collect();
+    snap.cxpanel_phone_numbers = rows(
+        r,
+        "cxpanel_phone_number",
+        &["user_id", "phone_number", "type"],
+        None,
+    )
+    .await?
+    .map(|mut c| CxPhoneNumber {
+        user_id: s(&mut c, 0),
+        phone_number: s(&mut c, 1),
+        kind: s(&mut c, 2),
+    })
+    .collect();
+    snap.managed_items = rows(
+        r,
+        "cxpanel_managed_items",
+        &["type", "fpbx_id", "cxpanel_id"],
+        None,
+    )
+    .await?
+    .map(|mut c| ManagedItem {
+        kind: s(&mut c, 0),
+        fpbx_id: s(&mut c, 1),
+        cxpanel_id: s(&mut c, 2),
+    })
+    .collect();
+    snap.cx_settings = read_cx_settings(r).await?;
+    Ok(())
+}
+
+async fn rows(
+    r: &mut TableReader<'_, '_>,
+    table: &str,
+    cols: &[&str],
+    filter: Option<(&str, &str)>,
+) -> Result<std::vec::IntoIter<Cells>, mysql_async::Error> {
+    Ok(r.select(table, cols, filter)
+        .await?
+        .unwrap_or_default()
+        .into_iter())
+}
+
+async fn keyword_rows(
+    r: &mut TableReader<'_, '_>,
+    table: &str,
+    cols: &[&str],
+    filter: Option<(&str, &str)>,
+) -> Result<Vec<KeywordRow>, mysql_async::Error> {
+    Ok(rows(r, table, cols, filter)
+        .await?
+        .map(|mut c| KeywordRow {
+            id: s(&mut c, 0),
+            keyword: s(&mut c, 1),
+            data: s(&mut c, 2),
+        })
+        .collect())
+}
+
+async fn settings_rows(
+    r: &mut TableReader<'_, '_>,
+    table: &str,
+    id_col: &str,
+    filter: Option<(&str, &str)>,
+) -> Result<Vec<UsermanSetting>, mysql_async::Error> {
+    Ok(rows(r, table, &[id_col, "module", "key", "val"], filter)
+        .await?
+        .map(|mut c| UsermanSetting {
+            id: int(&mut c, 0),
+            module: s(&mut c, 1),
+            key: s(&mut c, 2),
+            val: s(&mut c, 3),
+        })
+        .collect())
+}
+
+/// userman_groups.users: a JSON array of ids (numbers or strings); tolerate junk.
+fn parse_id_list(text: &str) -> Vec<i64> {
+    match serde_json::from_str::<Vec<serde_json::Value>>(text) {
+        Ok(v) => v
+            .into_iter()
+            .filter_map(|x| match x {
+                serde_json::Value::Number(n) => n.as_i64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The cxpanel settings from the kvstore (16.0.4+) or, when that has none, the legacy
+/// single-row tables (≤ 16.0.2, 17.0.1).
+async fn read_cx_settings(
+    r: &mut TableReader<'_, '_>,
+) -> Result<Option<CxSettings>, mysql_async::Error> {
+    let groups = [
+        "settings_server",
+        "settings_voicemail_agent",
+        "settings_recording_agent",
+    ];
+    let filter = in_list(&groups);
+    if let Some(kv) = r
+        .select(KVSTORE_TABLE, &["id", "key", "val"], Some(("id", &filter)))
+        .await?
+    {
+        let mut by_group: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for mut c in kv {
+            let id = s(&mut c, 0);
+            let key = s(&mut c, 1).to_ascii_lowercase();
+            by_group.entry(id).or_default().insert(key, s(&mut c, 2));
+        }
+        if !by_group.is_empty() {
+            return Ok(Some(CxSettings {
+                layout: CxSettingsLayout::Kvstore,
+                server: by_group.get(groups[0]).map(server_settings),
+                voicemail_agent: by_group.get(groups[1]).map(agent_settings),
+                recording_agent: by_group.get(groups[2]).map(agent_settings),
+            }));
+        }
+    }
+    let first = |v: Option<Vec<BTreeMap<String, String>>>| v.and_then(|v| v.into_iter().next());
+    let server = first(r.select_all_as_maps("cxpanel_server").await?);
+    let vm = first(r.select_all_as_maps("cxpanel_voicemail_agent").await?);
+    let rec = first(r.select_all_as_maps("cxpanel_recording_agent").await?);
+    if server.is_none() && vm.is_none() && rec.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(CxSettings {
+        layout: CxSettingsLayout::Tables,
+        server: server.as_ref().map(server_settings),
+        voicemail_agent: vm.as_ref().map(agent_settings),
+        recording_agent: rec.as_ref().map(agent_settings),
+    }))
+}
+
+/// Build the server settings from key → value; missing keys take the install defaults.
+pub(crate) fn server_settings(m: &BTreeMap<String, String>) -> CxServerSettings {
+    let d = CxServerSettings::default();
+    let text = |k: &str, dflt: &str| m.get(k).cloned().unwrap_or_else(|| dflt.to_string());
+    let port = |k: &str, dflt: u16| m.get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(dflt);
+    let b = |k: &str, dflt: bool| m.get(k).map(|v| parse_flag(v)).unwrap_or(dflt);
+    CxServerSettings {
+        name: text("name", &d.name),
+        asterisk_host: text("asterisk_host", &d.asterisk_host),
+        client_host: text("client_host", &d.client_host),
+        client_port: port("client_port", d.client_port),
+        client_use_ssl: b("client_use_ssl", d.client_use_ssl),
+        api_host: text("api_host", &d.api_host),
+        api_port: port("api_port", d.api_port),
+        api_username: text("api_username", &d.api_username),
+        api_password: m
+            .get("api_password")
+            .map(|v| Secret::new(v.clone()))
+            .unwrap_or(d.api_password),
+        api_use_ssl: b("api_use_ssl", d.api_use_ssl),
+        sync_with_userman: b("sync_with_userman", d.sync_with_userman),
+        clean_unknown_items: b("clean_unknown_items", d.clean_unknown_items),
+    }
+}
+
+fn agent_settings(m: &BTreeMap<String, String>) -> CxAgentSettings {
+    let text = |k: &str| m.get(k).cloned().unwrap_or_default();
+    CxAgentSettings {
+        identifier: text("identifier"),
+        directory: text("directory"),
+        resource_host: text("resource_host"),
+        resource_extension: text("resource_extension"),
+        file_name_mask: text("file_name_mask"),
+    }
+}

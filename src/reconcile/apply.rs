@@ -1,0 +1,148 @@
+//! Executes a [`Plan`]: stage by stage (parents first, bindings after both ends, deletes of
+//! children before parents), with bounded concurrency inside a stage.
+//!
+//! A failed operation does not stop independent ones; operations that need it (a binding whose
+//! user could not be created) are skipped and counted as failed. What the state store records
+//! (adoptions, pushed passwords, added sub-items, fingerprints) is committed after each stage,
+//! and only for operations the server confirmed.
+
+use super::plan::{Kind, Method, Op, Plan};
+use super::state::{Effect, StateStore};
+use crate::api::client::{ApiError, Client};
+use futures::stream::{self, StreamExt};
+use std::collections::{BTreeSet, HashSet};
+
+/// What happened when a plan was applied.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOutcome {
+    pub applied: usize,
+    pub failed: usize,
+    /// One line per failed or skipped operation, and per state store problem.
+    pub errors: Vec<String>,
+}
+
+/// Options of one apply.
+pub struct ApplyOptions<'a> {
+    pub concurrency: usize,
+    /// Leave delete operations out (the safety valve refused them).
+    pub skip_deletes: bool,
+    /// Called with (done, total) after each operation.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
+    let r = &op.request;
+    match r.method {
+        Method::Post => {
+            let body = r.body.clone().unwrap_or(serde_json::Value::Null);
+            client
+                .post(&r.path, &body, r.confirm.as_ref())
+                .await
+                .map(drop)
+        }
+        Method::Put => {
+            let body = r.body.clone().unwrap_or(serde_json::Value::Null);
+            client.put(&r.path, &body).await
+        }
+        Method::Delete => match client.delete(&r.path).await {
+            // Already gone (a retried DELETE, or someone was faster): the goal is reached.
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        },
+    }
+}
+
+/// Apply `plan`; record confirmed effects in `state` (when given) after each stage.
+pub async fn apply(
+    client: &Client,
+    plan: &Plan,
+    mut state: Option<&mut StateStore>,
+    opts: &ApplyOptions<'_>,
+) -> ApplyOutcome {
+    let mut out = ApplyOutcome::default();
+    let ops: Vec<&Op> = plan
+        .ops
+        .iter()
+        .filter(|op| !(opts.skip_deletes && op.action == super::plan::Action::Delete))
+        .collect();
+    let total = ops.len();
+    let stages: BTreeSet<u8> = ops.iter().map(|op| op.stage).collect();
+    let mut failed_keys: HashSet<(Kind, String)> = HashSet::new();
+    let mut failed_fps: HashSet<String> = HashSet::new();
+    let mut done = 0usize;
+    for stage in stages {
+        let mut runnable = Vec::new();
+        for op in ops.iter().filter(|op| op.stage == stage) {
+            if let Some(n) = op.needs.iter().find(|n| failed_keys.contains(n)) {
+                out.failed += 1;
+                out.errors.push(format!(
+                    "skipped ({} {} failed): {}",
+                    n.0.label(),
+                    n.1,
+                    op.describe()
+                ));
+                failed_keys.insert((op.kind, op.key.clone()));
+                failed_fps.extend(op.fingerprint.clone());
+                done += 1;
+                continue;
+            }
+            runnable.push(*op);
+        }
+        let results: Vec<(&Op, Result<(), ApiError>)> = stream::iter(runnable)
+            .map(|op| async move { (op, execute(client, op).await) })
+            .buffer_unordered(opts.concurrency.max(1))
+            .inspect(|_| {
+                done += 1;
+                if let Some(p) = opts.progress {
+                    p(done, total);
+                }
+            })
+            .collect()
+            .await;
+        let mut effects: Vec<Effect> = Vec::new();
+        for (op, r) in results {
+            match r {
+                Ok(()) => {
+                    out.applied += 1;
+                    effects.extend(op.effects.iter().cloned());
+                }
+                Err(e) => {
+                    out.failed += 1;
+                    tracing::warn!(error = %e, "{}", op.describe());
+                    out.errors.push(format!("{}: {e}", op.describe()));
+                    failed_keys.insert((op.kind, op.key.clone()));
+                    failed_fps.extend(op.fingerprint.clone());
+                }
+            }
+        }
+        if let Some(st) = state.as_deref_mut() {
+            if let Err(e) = st.commit(&effects, &[], &[]) {
+                out.errors.push(e.to_string());
+            }
+        }
+    }
+    // Fingerprints: stored when everything they depend on succeeded, dropped otherwise so the
+    // next pass re-reads those sub-resources.
+    let mut set = Vec::new();
+    let mut drop_ = Vec::new();
+    for f in &plan.fingerprints {
+        let ok = !failed_fps.contains(&f.key) && !f.needs.iter().any(|n| failed_keys.contains(n));
+        if ok && !(opts.skip_deletes && has_delete(plan, &f.key)) {
+            set.push((f.key.clone(), f.value.clone()));
+        } else {
+            drop_.push(f.key.clone());
+        }
+    }
+    if let Some(st) = state {
+        if let Err(e) = st.commit(&plan.verified, &set, &drop_) {
+            out.errors.push(e.to_string());
+        }
+    }
+    out
+}
+
+fn has_delete(plan: &Plan, fkey: &str) -> bool {
+    plan.ops.iter().any(|op| {
+        op.action == super::plan::Action::Delete && op.fingerprint.as_deref() == Some(fkey)
+    })
+}

@@ -1,0 +1,430 @@
+//! A Plan: the ordered operations one pass will run, with text and JSON renderings.
+//!
+//! Each [`Op`] says what changes for people (action, kind, natural key, field changes with
+//! passwords masked) and carries the HTTP request that performs it for [`super::apply`]. The
+//! request body may hold password hashes, so it is never rendered or printed (`Request`'s
+//! `Debug` shows the method and path only). Stages order execution: parents before children,
+//! bindings after both ends exist, deletes of children before deletes of parents.
+
+use super::state::Effect;
+use crate::api::client::Confirm;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The kinds of objects a plan touches, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    CoreServer,
+    AsteriskSettings,
+    VoicemailAgent,
+    VoicemailAgentIdentifier,
+    RecordingAgent,
+    PbxServer,
+    Administrator,
+    Extension,
+    User,
+    Contact,
+    Email,
+    Phone,
+    ManagingUser,
+    Queue,
+    ConferenceRoom,
+    ParkingLot,
+}
+
+impl Kind {
+    /// How a person calls it (`extension`, `conference room`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::CoreServer => "core server",
+            Kind::AsteriskSettings => "asterisk settings",
+            Kind::VoicemailAgent => "voicemail agent",
+            Kind::VoicemailAgentIdentifier => "voicemail agent binding",
+            Kind::RecordingAgent => "recording agent",
+            Kind::PbxServer => "pbx server",
+            Kind::Administrator => "administrator",
+            Kind::Extension => "extension",
+            Kind::User => "user",
+            Kind::Contact => "contact",
+            Kind::Email => "e-mail",
+            Kind::Phone => "phone number",
+            Kind::ManagingUser => "managing user",
+            Kind::Queue => "queue",
+            Kind::ConferenceRoom => "conference room",
+            Kind::ParkingLot => "parking lot",
+        }
+    }
+    /// Section heading in text output.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Kind::CoreServer => "Core server",
+            Kind::AsteriskSettings => "Asterisk settings",
+            Kind::VoicemailAgent => "Voicemail agent",
+            Kind::VoicemailAgentIdentifier => "Voicemail agent bindings",
+            Kind::RecordingAgent => "Recording agent",
+            Kind::PbxServer => "PBX servers",
+            Kind::Administrator => "Administrators",
+            Kind::Extension => "Extensions",
+            Kind::User => "Users",
+            Kind::Contact => "Contacts",
+            Kind::Email => "E-mail addresses",
+            Kind::Phone => "Phone numbers",
+            Kind::ManagingUser => "Managing users (bindings)",
+            Kind::Queue => "Queues",
+            Kind::ConferenceRoom => "Conference rooms",
+            Kind::ParkingLot => "Parking lots",
+        }
+    }
+    /// The type name used for ids and ownership records (cxpanel_managed_items' names where
+    /// the module has one).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::CoreServer => "core_server",
+            Kind::AsteriskSettings => "asterisk",
+            Kind::VoicemailAgent => "voicemail_agent",
+            Kind::VoicemailAgentIdentifier => "voicemail_identifier",
+            Kind::RecordingAgent => "recording_agent",
+            Kind::PbxServer => "pbx_server",
+            Kind::Administrator => "admin",
+            Kind::Extension => "extension",
+            Kind::User => "user",
+            Kind::Contact => "contact",
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::ManagingUser => "managing_user",
+            Kind::Queue => "queue",
+            Kind::ConferenceRoom => "conference_room",
+            Kind::ParkingLot => "parking_lot",
+        }
+    }
+    /// Kinds the safety valve watches (top-level objects the agent may delete).
+    pub fn guarded(self) -> bool {
+        matches!(
+            self,
+            Kind::Administrator
+                | Kind::Extension
+                | Kind::User
+                | Kind::Queue
+                | Kind::ConferenceRoom
+                | Kind::ParkingLot
+                | Kind::PbxServer
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One changed field, values already rendered (strings quoted, passwords `***`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    pub field: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Put,
+    Delete,
+}
+
+/// The HTTP call that performs an operation. Not rendered: the body may hold secrets.
+#[derive(Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+    pub confirm: Option<Confirm>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {}", self.method, self.path)
+    }
+}
+
+/// One operation of a plan.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub action: Action,
+    pub kind: Kind,
+    /// The natural key (extension number, username, queue number, …).
+    pub key: String,
+    /// A display name shown in quotes after the key, or the sub-item (e-mail address).
+    pub label: Option<String>,
+    pub changes: Vec<Change>,
+    /// Execution stage; lower first (see module docs).
+    pub stage: u8,
+    pub request: Request,
+    /// What the state store records once the server confirmed this operation.
+    pub effects: Vec<Effect>,
+    /// Operations (kind, key) that must have succeeded first.
+    pub needs: Vec<(Kind, String)>,
+    /// The sub-resource fingerprint this operation belongs to.
+    pub fingerprint: Option<String>,
+}
+
+/// A sub-resource fingerprint to store once everything it depends on succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub key: String,
+    pub value: String,
+    pub needs: Vec<(Kind, String)>,
+}
+
+/// What a pass would do.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub ops: Vec<Op>,
+    pub warnings: Vec<String>,
+    /// Facts verified by reading (adoption, a password already equal) to record after the pass.
+    pub verified: Vec<Effect>,
+    /// Sub-resource fingerprints to store after the pass.
+    pub fingerprints: Vec<Fingerprint>,
+    /// Managed server objects per guarded kind (denominator of the safety valve).
+    pub managed_counts: BTreeMap<Kind, usize>,
+}
+
+/// Execution stages (see module docs).
+pub(crate) fn stage_of(kind: Kind, action: Action) -> u8 {
+    use Kind::*;
+    if action == Action::Delete {
+        return match kind {
+            ManagingUser | Email | Phone | Contact => 6,
+            PbxServer | VoicemailAgentIdentifier | CoreServer => 8,
+            _ => 7,
+        };
+    }
+    match kind {
+        CoreServer => 0,
+        AsteriskSettings
+        | VoicemailAgent
+        | VoicemailAgentIdentifier
+        | RecordingAgent
+        | PbxServer => 1,
+        Administrator | Extension | User => 2,
+        Contact | Email | Phone => 3,
+        ManagingUser => 4,
+        Queue | ConferenceRoom | ParkingLot => 5,
+    }
+}
+
+/// A string value as the plan shows it.
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+impl Op {
+    /// `+ create extension 1001 "Alice"`, `~ update queue 400: displayName "Sales" -> "Sales EU"`.
+    pub fn describe(&self) -> String {
+        let sym = match self.action {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+        };
+        let verb = match self.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        };
+        let label = self.label.as_deref().unwrap_or("");
+        let mut s = match (self.kind, self.action) {
+            (Kind::Email | Kind::Phone, Action::Create) => {
+                format!(
+                    "{sym} add {} {label} to user {}",
+                    self.kind.label(),
+                    self.key
+                )
+            }
+            (Kind::Email | Kind::Phone, _) => {
+                format!(
+                    "{sym} remove {} {label} from user {}",
+                    self.kind.label(),
+                    self.key
+                )
+            }
+            (Kind::ManagingUser, Action::Create) => {
+                format!("{sym} bind extension {} to user {}", self.key, quote(label))
+            }
+            (Kind::ManagingUser, Action::Update) => {
+                format!("{sym} rebind extension {}", self.key)
+            }
+            (Kind::ManagingUser, Action::Delete) => {
+                format!(
+                    "{sym} unbind extension {} from user {}",
+                    self.key,
+                    quote(label)
+                )
+            }
+            (Kind::Contact, Action::Create) if !label.is_empty() => {
+                format!("{sym} {verb} contact of user {} {}", self.key, quote(label))
+            }
+            (Kind::Contact, _) => format!("{sym} {verb} contact of user {}", self.key),
+            (Kind::AsteriskSettings, _) => {
+                format!("{sym} {verb} asterisk settings of core server {}", self.key)
+            }
+            (Kind::VoicemailAgentIdentifier, Action::Create) => {
+                format!("{sym} bind voicemail agent {}", self.key)
+            }
+            (Kind::VoicemailAgentIdentifier, _) => {
+                format!("{sym} unbind voicemail agent {}", self.key)
+            }
+            _ => {
+                let mut s = format!("{sym} {verb} {} {}", self.kind.label(), self.key);
+                if !label.is_empty() && self.action != Action::Update {
+                    s.push(' ');
+                    s.push_str(&quote(label));
+                }
+                s
+            }
+        };
+        if !self.changes.is_empty() {
+            s.push_str(": ");
+            let parts: Vec<String> = self
+                .changes
+                .iter()
+                .map(|c| format!("{} {} -> {}", c.field, c.from, c.to))
+                .collect();
+            s.push_str(&parts.join(", "));
+        }
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "action": self.action,
+            "kind": self.kind,
+            "key": self.key,
+            "description": self.describe(),
+        });
+        if let Some(l) = &self.label {
+            v["label"] = json!(l);
+        }
+        if !self.changes.is_empty() {
+            v["changes"] = json!(self.changes);
+        }
+        v
+    }
+}
+
+/// Counts of a plan by action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlanSummary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary::default();
+        for op in &self.ops {
+            match op.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    /// Operations grouped by kind (display order), creates then updates then deletes.
+    fn grouped(&self) -> BTreeMap<Kind, Vec<&Op>> {
+        let mut g: BTreeMap<Kind, Vec<&Op>> = BTreeMap::new();
+        for op in &self.ops {
+            g.entry(op.kind).or_default().push(op);
+        }
+        for ops in g.values_mut() {
+            ops.sort_by(|a, b| (a.action, &a.key, &a.label).cmp(&(b.action, &b.key, &b.label)));
+        }
+        g
+    }
+
+    /// Deletes per kind that exceed `max_fraction` of that kind's managed objects.
+    pub fn safety_violations(&self, max_fraction: f64) -> Vec<String> {
+        let mut deletes: BTreeMap<Kind, usize> = BTreeMap::new();
+        for op in &self.ops {
+            if op.action == Action::Delete && op.kind.guarded() {
+                *deletes.entry(op.kind).or_default() += 1;
+            }
+        }
+        deletes
+            .into_iter()
+            .filter_map(|(kind, n)| {
+                let managed = self.managed_counts.get(&kind).copied().unwrap_or(n).max(n);
+                (n as f64 > max_fraction * managed as f64).then(|| {
+                    format!(
+                        "would delete {n} of {managed} managed {} objects (more than {:.0}%)",
+                        kind.label(),
+                        max_fraction * 100.0
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The plan for people: grouped by kind, passwords masked; `color` adds ANSI colours.
+    pub fn render_text(&self, color: bool) -> String {
+        let mut out = String::new();
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        if self.ops.is_empty() {
+            out.push_str("No changes: iSymphony is in sync with FreePBX.\n");
+            return out;
+        }
+        for (kind, ops) in self.grouped() {
+            out.push_str(&format!("{}:\n", kind.heading()));
+            for op in ops {
+                let line = op.describe();
+                let line = if color {
+                    let code = match op.action {
+                        Action::Create => "32",
+                        Action::Update => "33",
+                        Action::Delete => "31",
+                    };
+                    format!("\x1b[{code}m{line}\x1b[0m")
+                } else {
+                    line
+                };
+                out.push_str("  ");
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        let s = self.summary();
+        out.push_str(&format!(
+            "Plan: {} to create, {} to update, {} to delete.\n",
+            s.create, s.update, s.delete
+        ));
+        out
+    }
+
+    /// The plan for tools.
+    pub fn to_json(&self) -> Value {
+        let ops: Vec<Value> = self
+            .grouped()
+            .into_values()
+            .flatten()
+            .map(Op::to_json)
+            .collect();
+        json!({
+            "in_sync": self.is_empty(),
+            "summary": self.summary(),
+            "operations": ops,
+            "warnings": self.warnings,
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The FreePBX side of a pass, and where the pass goes.
+//!
+//! [`read`] turns `freepbx::read` + `mapping::desired` into a [`SourceInput`]: the desired
+//! state, the cxpanel module's ownership rows and its connection settings. [`resolve_target`]
+//! picks the iSymphony URL, credentials and core server: `[isymphony]` in the TOML wins, then
+//! the cxpanel settings stored in FreePBX, then the built-in defaults.
+
+use super::ownership::ManagedItem;
+use super::ReconcileError;
+use crate::config::{Config, DEFAULT_API_PASSWORD, DEFAULT_API_USERNAME};
+use crate::freepbx::snapshot::Snapshot;
+use crate::model::Desired;
+use crate::secret::Secret;
+
+/// The built-in target when neither the TOML nor FreePBX says otherwise.
+pub const DEFAULT_URL: &str = "http://localhost:58080/communication_manager/api/resource/";
+pub const DEFAULT_CORE_SERVER: &str = "default";
+
+/// Connection settings the cxpanel module keeps in FreePBX (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct TargetDefaults {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub ssl: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub core_server: Option<String>,
+}
+
+/// Everything a pass needs from FreePBX.
+#[derive(Debug, Clone, Default)]
+pub struct SourceInput {
+    pub desired: Desired,
+    pub managed_items: Vec<ManagedItem>,
+    pub defaults: TargetDefaults,
+}
+
+/// The resolved target of a pass.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+    pub core_server: String,
+}
+
+impl Target {
+    /// Key of the state store rows that belong to this target.
+    pub fn scope(&self) -> String {
+        format!("{}@{}", self.core_server, self.url.trim_end_matches('/'))
+    }
+}
+
+/// TOML over cxpanel settings over built-in defaults.
+pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
+    let i = &cfg.isymphony;
+    let url = i.url.clone().unwrap_or_else(|| match &d.host {
+        Some(host) if !host.trim().is_empty() => {
+            let ssl = d.ssl.unwrap_or(false);
+            let port = d.port.unwrap_or(if ssl { 55050 } else { 58080 });
+            format!(
+                "{}://{}:{port}/{}",
+                if ssl { "https" } else { "http" },
+                host.trim(),
+                crate::api::paths::PREFIX
+            )
+        }
+        _ => DEFAULT_URL.to_string(),
+    });
+    Target {
+        url,
+        username: i
+            .username
+            .clone()
+            .or_else(|| d.username.clone().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| DEFAULT_API_USERNAME.to_string()),
+        password: i
+            .password
+            .clone()
+            .or_else(|| d.password.clone().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| Secret::new(DEFAULT_API_PASSWORD)),
+        core_server: i
+            .core_server
+            .clone()
+            .or_else(|| d.core_server.clone().filter(|c| !c.is_empty()))
+            .unwrap_or_else(|| DEFAULT_CORE_SERVER.to_string()),
+    }
+}
+
+/// Point `[isymphony]` at an embedded server started by this process, where the TOML left
+/// the URL and credentials unset.
+pub fn target_embedded(cfg: &mut Config, base_url: &str) {
+    let i = &mut cfg.isymphony;
+    if i.url.is_none() {
+        i.url = Some(base_url.to_string());
+        if i.username.is_none() {
+            i.username = Some(cfg.server.username.clone());
+        }
+        if i.password.is_none() {
+            i.password = Some(cfg.server.password.clone());
+        }
+    }
+}
+
+/// Read FreePBX (database, files or snapshot) and map it to the desired state.
+pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
+    let snap = crate::freepbx::read(cfg)
+        .await
+        .map_err(|e| ReconcileError::FreepbxUnreadable(e.to_string()))?;
+    Ok(from_snapshot(&snap, cfg))
+}
+
+/// Map a snapshot: desired state, ownership rows, cxpanel connection settings.
+pub fn from_snapshot(snap: &Snapshot, cfg: &Config) -> SourceInput {
+    let desired = crate::mapping::desired(snap, cfg);
+    let managed_items = snap
+        .managed_items
+        .iter()
+        .map(|m| ManagedItem {
+            kind: m.kind.clone(),
+            fpbx_id: m.fpbx_id.clone(),
+            cxpanel_id: m.cxpanel_id.clone(),
+        })
+        .collect();
+    // The module's clean_unknown_items default is destructive; only [sync] decides that.
+    let defaults = match snap.cx_settings.as_ref().and_then(|c| c.server.as_ref()) {
+        Some(s) => TargetDefaults {
+            host: Some(s.api_host.clone()).filter(|h| !h.trim().is_empty()),
+            port: Some(s.api_port).filter(|p| *p != 0),
+            ssl: Some(s.api_use_ssl),
+            username: Some(s.api_username.clone()),
+            password: Some(s.api_password.clone()),
+            core_server: Some(s.name.clone()),
+        },
+        None => TargetDefaults::default(),
+    };
+    SourceInput {
+        desired,
+        managed_items,
+        defaults,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_wins_over_cxpanel_over_defaults() {
+        let mut cfg = Config::default();
+        let t = resolve_target(&cfg, &TargetDefaults::default());
+        assert_eq!(t.url, DEFAULT_URL);
+        assert_eq!(t.username, "manager");
+        assert_eq!(t.core_server, "default");
+        let d = TargetDefaults {
+            host: Some("pbx.example".into()),
+            port: Some(55050),
+            ssl: Some(true),
+            username: Some("api".into()),
+            password: Some(Secret::new("cxpw")),
+            core_server: Some("tenant1".into()),
+        };
+        let t = resolve_target(&cfg, &d);
+        assert_eq!(
+            t.url,
+            "https://pbx.example:55050/communication_manager/api/resource/"
+        );
+        assert_eq!((t.username.as_str(), t.password.expose()), ("api", "cxpw"));
+        assert_eq!(t.core_server, "tenant1");
+        cfg.isymphony.core_server = Some("main".into());
+        cfg.isymphony.url = Some("http://10.0.0.1:58080/x/".into());
+        let t = resolve_target(&cfg, &d);
+        assert_eq!(t.core_server, "main");
+        assert_eq!(t.url, "http://10.0.0.1:58080/x/");
+        assert_eq!(t.username, "api");
+    }
+}

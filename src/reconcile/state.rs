@@ -1,0 +1,338 @@
+//! The agent's own memory (SQLite, `agent-state.sqlite` in `[sync] state_dir` or
+//! `[server] data_dir`): objects it adopted, a hash of each password hash it pushed (never the
+//! value), the e-mail addresses and phone numbers it added, and a fingerprint of each
+//! sub-resource's desired state as last applied and verified.
+//!
+//! Nothing here is needed for correctness: losing the file costs one slower pass (every
+//! sub-resource is re-read) and possibly one password push. Rows are scoped by target
+//! (`slug@url`), so pointing the agent at another server never reuses stale fingerprints.
+//! Records change only after the server confirmed a write, or after a read verified the fact.
+
+use rusqlite::{params, Connection, OpenFlags};
+use sha1::{Digest, Sha1};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "agent-state.sqlite";
+
+/// One fact to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A server object with the natural key of a FreePBX object is now ours.
+    Adopt {
+        kind: String,
+        id: String,
+        key: String,
+    },
+    /// The agent pushed (or verified) this password; `hh` is [`hash_of_hash`] of it.
+    Password {
+        kind: String,
+        key: String,
+        hh: String,
+    },
+    /// The agent added this sub-item (e-mail address, phone number) to `owner`.
+    Added {
+        kind: String,
+        owner: String,
+        value: String,
+    },
+    /// The agent's sub-item is gone (removed by the agent or by someone else).
+    Removed {
+        kind: String,
+        owner: String,
+        value: String,
+    },
+}
+
+/// What the state store knows, loaded once per pass.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub adopted: HashSet<(String, String)>,
+    pub passwords: HashMap<(String, String), String>,
+    pub added: HashMap<(String, String), BTreeSet<String>>,
+    pub fingerprints: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("agent state {path}: {message}")]
+pub struct StateError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+pub struct StateStore {
+    conn: Connection,
+    scope: String,
+    path: PathBuf,
+}
+
+/// A password hash as the state store keeps it: SHA-1 over a fixed prefix and the lower-cased
+/// hash, so the file never holds a value that could be replayed through `noHash`.
+pub fn hash_of_hash(hash: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(b"isymphony-sync/pushed-password\0");
+    h.update(hash.trim().to_ascii_lowercase().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// A fingerprint of any serialisable desired state.
+pub fn fingerprint<T: serde::Serialize>(v: &T) -> String {
+    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    hex::encode(Sha1::digest(&bytes))
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS adopted (scope TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
+  natural_key TEXT NOT NULL, PRIMARY KEY (scope, kind, id));
+CREATE TABLE IF NOT EXISTS passwords (scope TEXT NOT NULL, kind TEXT NOT NULL,
+  natural_key TEXT NOT NULL, hh TEXT NOT NULL, PRIMARY KEY (scope, kind, natural_key));
+CREATE TABLE IF NOT EXISTS added (scope TEXT NOT NULL, kind TEXT NOT NULL, owner TEXT NOT NULL,
+  value TEXT NOT NULL, PRIMARY KEY (scope, kind, owner, value));
+CREATE TABLE IF NOT EXISTS fingerprints (scope TEXT NOT NULL, fkey TEXT NOT NULL,
+  fp TEXT NOT NULL, PRIMARY KEY (scope, fkey));
+";
+
+impl StateStore {
+    fn err(path: &Path, e: impl std::fmt::Display) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Open (creating the directory and file) for a pass that writes.
+    pub fn open(dir: &Path, scope: &str) -> Result<StateStore, StateError> {
+        let path = dir.join(STATE_FILE);
+        std::fs::create_dir_all(dir).map_err(|e| Self::err(dir, e))?;
+        let conn = Connection::open(&path).map_err(|e| Self::err(&path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| Self::err(&path, e))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(|e| Self::err(&path, e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| Self::err(&path, e))?;
+        Ok(StateStore {
+            conn,
+            scope: scope.to_string(),
+            path,
+        })
+    }
+
+    /// Read what is known without creating anything (dry runs change nothing anywhere).
+    pub fn load_read_only(dir: &Path, scope: &str) -> Result<Known, StateError> {
+        let path = dir.join(STATE_FILE);
+        if !path.exists() {
+            return Ok(Known::default());
+        }
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Self::err(&path, e))?;
+        let s = StateStore {
+            conn,
+            scope: scope.to_string(),
+            path,
+        };
+        match s.load() {
+            Ok(k) => Ok(k),
+            // A file from before the schema existed: nothing known yet.
+            Err(e) if e.message.contains("no such table") => Ok(Known::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn load(&self) -> Result<Known, StateError> {
+        let e = |x: rusqlite::Error| Self::err(&self.path, x);
+        let mut k = Known::default();
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, id FROM adopted WHERE scope = ?1")
+            .map_err(e)?;
+        let rows = st
+            .query_map(params![self.scope], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(e)?;
+        for r in rows {
+            k.adopted.insert(r.map_err(e)?);
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, natural_key, hh FROM passwords WHERE scope = ?1")
+            .map_err(e)?;
+        let rows = st
+            .query_map(params![self.scope], |r| {
+                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+            })
+            .map_err(e)?;
+        for r in rows {
+            let (key, v) = r.map_err(e)?;
+            k.passwords.insert(key, v);
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, owner, value FROM added WHERE scope = ?1")
+            .map_err(e)?;
+        let rows = st
+            .query_map(params![self.scope], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+            })
+            .map_err(e)?;
+        for r in rows {
+            let (kind, owner, value) = r.map_err(e)?;
+            k.added.entry((kind, owner)).or_default().insert(value);
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT fkey, fp FROM fingerprints WHERE scope = ?1")
+            .map_err(e)?;
+        let rows = st
+            .query_map(params![self.scope], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(e)?;
+        for r in rows {
+            let (key, v) = r.map_err(e)?;
+            k.fingerprints.insert(key, v);
+        }
+        Ok(k)
+    }
+
+    /// Record confirmed facts and fingerprints in one transaction.
+    pub fn commit(
+        &mut self,
+        effects: &[Effect],
+        set_fingerprints: &[(String, String)],
+        drop_fingerprints: &[String],
+    ) -> Result<(), StateError> {
+        if effects.is_empty() && set_fingerprints.is_empty() && drop_fingerprints.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| Self::err(&path, x);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let sc = &self.scope;
+            for eff in effects {
+                match eff {
+                    Effect::Adopt { kind, id, key } => tx.execute(
+                        "INSERT OR REPLACE INTO adopted VALUES (?1, ?2, ?3, ?4)",
+                        params![sc, kind, id, key],
+                    ),
+                    Effect::Password { kind, key, hh } => tx.execute(
+                        "INSERT OR REPLACE INTO passwords VALUES (?1, ?2, ?3, ?4)",
+                        params![sc, kind, key, hh],
+                    ),
+                    Effect::Added { kind, owner, value } => tx.execute(
+                        "INSERT OR REPLACE INTO added VALUES (?1, ?2, ?3, ?4)",
+                        params![sc, kind, owner, value],
+                    ),
+                    Effect::Removed { kind, owner, value } => tx.execute(
+                        "DELETE FROM added WHERE scope=?1 AND kind=?2 AND owner=?3 AND value=?4",
+                        params![sc, kind, owner, value],
+                    ),
+                }
+                .map_err(e)?;
+            }
+            let mut ins = tx
+                .prepare("INSERT OR REPLACE INTO fingerprints VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            for (k, v) in set_fingerprints {
+                ins.execute(params![sc, k, v]).map_err(e)?;
+            }
+            let mut del = tx
+                .prepare("DELETE FROM fingerprints WHERE scope = ?1 AND fkey = ?2")
+                .map_err(e)?;
+            for k in drop_fingerprints {
+                del.execute(params![sc, k]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopen_and_are_scoped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = StateStore::open(dir.path(), "default@http://a/").unwrap();
+        s.commit(
+            &[
+                Effect::Adopt {
+                    kind: "extension".into(),
+                    id: "x1".into(),
+                    key: "1001".into(),
+                },
+                Effect::Password {
+                    kind: "user".into(),
+                    key: "1001".into(),
+                    hh: hash_of_hash("ABC"),
+                },
+                Effect::Added {
+                    kind: "email".into(),
+                    owner: "1001".into(),
+                    value: "a@b.c".into(),
+                },
+            ],
+            &[("contact/u1".into(), "fp1".into())],
+            &[],
+        )
+        .unwrap();
+        drop(s);
+        let k = StateStore::load_read_only(dir.path(), "default@http://a/").unwrap();
+        assert!(k.adopted.contains(&("extension".into(), "x1".into())));
+        assert_eq!(
+            k.passwords[&("user".into(), "1001".into())],
+            hash_of_hash("abc")
+        );
+        assert!(k.added[&("email".into(), "1001".into())].contains("a@b.c"));
+        assert_eq!(k.fingerprints["contact/u1"], "fp1");
+        // Another target sees nothing.
+        let other = StateStore::load_read_only(dir.path(), "default@http://b/").unwrap();
+        assert!(other.adopted.is_empty() && other.fingerprints.is_empty());
+
+        let mut s = StateStore::open(dir.path(), "default@http://a/").unwrap();
+        s.commit(
+            &[Effect::Removed {
+                kind: "email".into(),
+                owner: "1001".into(),
+                value: "a@b.c".into(),
+            }],
+            &[],
+            &["contact/u1".into()],
+        )
+        .unwrap();
+        let k = s.load().unwrap();
+        assert!(k.added.values().all(|v| v.is_empty()));
+        assert!(k.fingerprints.is_empty());
+    }
+
+    #[test]
+    fn read_only_load_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = StateStore::load_read_only(&dir.path().join("sub"), "x").unwrap();
+        assert!(k.adopted.is_empty());
+        assert!(!dir.path().join("sub").exists());
+    }
+
+    #[test]
+    fn the_file_never_holds_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8";
+        let mut s = StateStore::open(dir.path(), "x").unwrap();
+        s.commit(
+            &[Effect::Password {
+                kind: "user".into(),
+                key: "u".into(),
+                hh: hash_of_hash(hash),
+            }],
+            &[],
+            &[],
+        )
+        .unwrap();
+        drop(s);
+        let mut all = Vec::new();
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            all.extend(std::fs::read(f.unwrap().path()).unwrap());
+        }
+        let text = String::from_utf8_lossy(&all);
+        assert!(!text.contains(hash));
+    }
+}

@@ -1,0 +1,232 @@
+//! Extension groups (R19) and their members: `extensionGroups/{g}/extensions` (extension
+//! objects), `…/users` and `…/editors` (user objects). A member is posted as the object and
+//! resolved by id (then by extension number / username); GET lists the members' current JSON.
+
+use super::*;
+use crate::api::types::ExtensionGroup;
+use crate::server::store::State as StoreState;
+use crate::server::JsonBody;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use serde_json::json;
+
+pub const FAMILY: Family = Family {
+    a: "An extension group",
+    key: Some(("displayName", "displayName")),
+    required: &[("displayName", "No displayName provided.")],
+};
+
+fn scope(cs: &str) -> String {
+    cs_scope(cs, "extensionGroups")
+}
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route(
+            "/asterisk/{cs}/extensionGroups",
+            get(list_all).post(create_group),
+        )
+        .route(
+            "/asterisk/{cs}/extensionGroups/{g}",
+            get(get_group).put(put_group).delete(delete_group),
+        )
+        .route(
+            "/asterisk/{cs}/extensionGroups/{g}/{kind}",
+            get(list_members).post(add_member),
+        )
+        .route(
+            "/asterisk/{cs}/extensionGroups/{g}/{kind}/{m}",
+            get(get_member).delete(delete_member),
+        )
+}
+
+async fn list_all(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {
+    list(&app, &[cs_parent(&cs)], &scope(&cs))
+}
+
+async fn create_group(
+    State(app): State<App>,
+    Path(cs): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    create::<ExtensionGroup>(&app, &[cs_parent(&cs)], &scope(&cs), &FAMILY, b, no_finish).await
+}
+
+async fn get_group(
+    State(app): State<App>,
+    Path((cs, g)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &g, &FAMILY)
+}
+
+async fn put_group(
+    State(app): State<App>,
+    Path((cs, g)): Path<(String, String)>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    update::<ExtensionGroup>(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &g,
+        &FAMILY,
+        b,
+        no_finish,
+    )
+    .await
+}
+
+async fn delete_group(
+    State(app): State<App>,
+    Path((cs, g)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    let sc = scope(&cs);
+    app.store
+        .write(|tx| {
+            ensure(tx, &[cs_parent(&cs)])?;
+            if !tx.delete(&sc, &g) {
+                return Err(FAMILY.missing());
+            }
+            tx.delete_prefix(&format!("{sc}/{g}/"));
+            Ok(())
+        })
+        .await?;
+    Ok(no_content())
+}
+
+/// Where members of `kind` are stored and where the member objects themselves live.
+fn member_scopes(cs: &str, g: &str, kind: &str) -> Result<(String, String), Error> {
+    let target = match kind {
+        "extensions" => super::extensions::scope(cs),
+        "users" | "editors" => super::users::scope(cs),
+        _ => return Err(Error::not_found("No such resource.")),
+    };
+    Ok((format!("{}/{g}/{kind}", scope(cs)), target))
+}
+
+fn group_parents(cs: &str, g: &str) -> Vec<Parent> {
+    vec![
+        cs_parent(cs),
+        (
+            scope(cs),
+            g.into(),
+            "An extension group with the given id does not exist.",
+        ),
+    ]
+}
+
+async fn list_members(
+    State(app): State<App>,
+    Path((cs, g, kind)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    let (ms, target) = member_scopes(&cs, &g, &kind)?;
+    app.store.read(|st| {
+        ensure(st, &group_parents(&cs, &g))?;
+        let mut out = vec![b'['];
+        let mut first = true;
+        for (id, _) in st.items(&ms) {
+            if let Some(obj) = st.get(&target, id) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(&obj.bytes);
+            }
+        }
+        out.push(b']');
+        Ok(json_bytes(out.into()))
+    })
+}
+
+fn resolve_member(
+    st: &StoreState,
+    cs: &str,
+    kind: &str,
+    target: &str,
+    b: &Value,
+) -> Result<String, Error> {
+    if kind != "extensions" {
+        return super::users::resolve(st, cs, b);
+    }
+    let Value::Object(m) = b else {
+        return Err(Error::precondition(
+            "The request body must be a JSON object.",
+        ));
+    };
+    let id = str_field(m, "id");
+    if !id.is_empty() && st.contains(target, id) {
+        return Ok(id.into());
+    }
+    let number = match m.get("extension") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ if !id.is_empty() => {
+            return Err(Error::not_found(
+                "An extension with the given id does not exist.",
+            ))
+        }
+        _ => return Err(Error::precondition("No extension provided.")),
+    };
+    st.id_by_key(target, &number)
+        .map(str::to_string)
+        .ok_or_else(|| Error::not_found("An extension with the given extension does not exist."))
+}
+
+async fn add_member(
+    State(app): State<App>,
+    Path((cs, g, kind)): Path<(String, String, String)>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    let (ms, target) = member_scopes(&cs, &g, &kind)?;
+    app.store
+        .write(|tx| {
+            ensure(tx, &group_parents(&cs, &g))?;
+            let id = resolve_member(tx, &cs, &kind, &target, &b)?;
+            if tx.contains(&ms, &id) {
+                return Err(Error::conflict(
+                    "The given member already belongs to the extension group.",
+                ));
+            }
+            tx.put(&ms, &id, None, json!({ "id": id }));
+            Ok(())
+        })
+        .await?;
+    Ok(no_content())
+}
+
+async fn get_member(
+    State(app): State<App>,
+    Path((cs, g, kind, m)): Path<(String, String, String, String)>,
+) -> Result<Response, Error> {
+    let (ms, target) = member_scopes(&cs, &g, &kind)?;
+    app.store.read(|st| {
+        ensure(st, &group_parents(&cs, &g))?;
+        if !st.contains(&ms, &m) {
+            return Err(Error::not_found(
+                "The given member does not belong to the extension group.",
+            ));
+        }
+        st.get(&target, &m)
+            .map(|it| json_bytes(it.bytes.clone()))
+            .ok_or_else(|| Error::not_found("The member no longer exists."))
+    })
+}
+
+async fn delete_member(
+    State(app): State<App>,
+    Path((cs, g, kind, m)): Path<(String, String, String, String)>,
+) -> Result<Response, Error> {
+    let (ms, _) = member_scopes(&cs, &g, &kind)?;
+    app.store
+        .write(|tx| {
+            ensure(tx, &group_parents(&cs, &g))?;
+            if !tx.delete(&ms, &m) {
+                return Err(Error::not_found(
+                    "The given member does not belong to the extension group.",
+                ));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(no_content())
+}

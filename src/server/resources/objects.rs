@@ -1,0 +1,109 @@
+//! The plain per-core-server collections (R11-R14): queues, conference rooms, parking lots
+//! and PBX server connections. Each is a collection (GET, POST) plus an instance (GET, PUT,
+//! DELETE); they differ only in wire type, natural key and derived fields.
+
+use super::*;
+use crate::api::types::{ConferenceRoom, ParkingLot, PbxServer, Queue};
+use crate::server::JsonBody;
+use axum::extract::{Path, State};
+use axum::routing::get;
+
+const QUEUE: Family = Family {
+    a: "A queue",
+    key: Some(("identifier", "identifier")),
+    required: &[("identifier", "No identifier provided.")],
+};
+const ROOM: Family = Family {
+    a: "A conference room",
+    key: Some(("identifier", "identifier")),
+    required: &[("identifier", "No identifier provided.")],
+};
+const LOT: Family = Family {
+    a: "A parking lot",
+    key: Some(("identifier", "identifier")),
+    required: &[("identifier", "No identifier provided.")],
+};
+const PBX: Family = Family {
+    a: "A PBX server",
+    key: None,
+    required: &[("host", "No host provided.")],
+};
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .merge(family::<Queue>("queues", &QUEUE, finish_queue))
+        .merge(family::<ConferenceRoom>(
+            "conferenceRooms",
+            &ROOM,
+            finish_room,
+        ))
+        .merge(family::<ParkingLot>("parkingLots", &LOT, no_finish))
+        .merge(family::<PbxServer>("pbxServers", &PBX, finish_pbx))
+}
+
+fn permission(m: &mut Obj, id: &str, name_field: &str) {
+    let label = format!(
+        "{} <{}>",
+        str_field(m, name_field),
+        str_field(m, "identifier")
+    );
+    set_str(m, "permissionId", id);
+    set_str(m, "permissionDisplayName", label);
+}
+
+fn finish_queue(m: &mut Obj, id: &str, _: Option<&Value>) -> Result<(), Error> {
+    permission(m, id, "displayName");
+    Ok(())
+}
+
+fn finish_room(m: &mut Obj, id: &str, _: Option<&Value>) -> Result<(), Error> {
+    permission(m, id, "name");
+    Ok(())
+}
+
+fn finish_pbx(m: &mut Obj, _: &str, _: Option<&Value>) -> Result<(), Error> {
+    // cxpanel never sends cdrName; the docs' example value is the FreePBX default.
+    if str_field(m, "cdrName").is_empty() {
+        set_str(m, "cdrName", "asteriskcdrdb");
+    }
+    Ok(())
+}
+
+fn family<T>(name: &'static str, fam: &'static Family, finish: Finish) -> Router<App>
+where
+    T: serde::de::DeserializeOwned + Serialize + Send + 'static,
+{
+    let scope = move |cs: &str| cs_scope(cs, name);
+    Router::new()
+        .route(
+            &format!("/asterisk/{{cs}}/{name}"),
+            get(move |State(app): State<App>, Path(cs): Path<String>| async move {
+                list(&app, &[cs_parent(&cs)], &scope(&cs))
+            })
+            .post(
+                move |State(app): State<App>, Path(cs): Path<String>, JsonBody(b): JsonBody| async move {
+                    create::<T>(&app, &[cs_parent(&cs)], &scope(&cs), fam, b, finish).await
+                },
+            ),
+        )
+        .route(
+            &format!("/asterisk/{{cs}}/{name}/{{id}}"),
+            get(
+                move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
+                    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam)
+                },
+            )
+            .put(
+                move |State(app): State<App>,
+                      Path((cs, id)): Path<(String, String)>,
+                      JsonBody(b): JsonBody| async move {
+                    update::<T>(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam, b, finish).await
+                },
+            )
+            .delete(
+                move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
+                    delete(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam, no_cascade).await
+                },
+            ),
+        )
+}

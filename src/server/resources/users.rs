@@ -1,0 +1,196 @@
+//! Users of a core server (R7): `core/{cs}/users[/noHash][/{id}]`. Passwords as for
+//! administrators; `permissionId`/`permissionDisplayName` are derived. Deleting a user deletes
+//! its contact data and unbinds the extensions it manages and the groups it belongs to.
+
+use super::*;
+use crate::api::types::User;
+use crate::server::store::Tx;
+use crate::server::JsonBody;
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
+
+pub const FAMILY: Family = Family {
+    a: "A user",
+    key: Some(("username", "username")),
+    required: &[("username", "No username provided.")],
+};
+
+pub fn scope(cs: &str) -> String {
+    cs_scope(cs, "users")
+}
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/core/{cs}/users", get(list_all).post(create_hash))
+        .route("/core/{cs}/users/noHash", post(create_nohash))
+        .route(
+            "/core/{cs}/users/{id}",
+            get(get_user).put(put_hash).delete(delete_user),
+        )
+        .route("/core/{cs}/users/noHash/{id}", put(put_nohash))
+}
+
+fn finish(m: &mut Obj, id: &str, old: Option<&Value>, mode: PwMode) -> Result<(), Error> {
+    apply_password(m, old, mode)?;
+    keep_read_only(m, old, "lastPasswordChangedAt");
+    if str_field(m, "displayName").is_empty() {
+        let name = str_field(m, "username").to_string();
+        set_str(m, "displayName", name);
+    }
+    let label = str_field(m, "displayName").to_string();
+    set_str(m, "permissionId", id);
+    set_str(m, "permissionDisplayName", label);
+    Ok(())
+}
+
+fn finish_hash(m: &mut Obj, id: &str, old: Option<&Value>) -> Result<(), Error> {
+    finish(m, id, old, PwMode::Hash)
+}
+
+fn finish_nohash(m: &mut Obj, id: &str, old: Option<&Value>) -> Result<(), Error> {
+    finish(m, id, old, PwMode::NoHash)
+}
+
+/// Everything that refers to user `id` of core server `cs` goes with it.
+pub fn cascade(tx: &mut Tx, cs: &str, id: &str) {
+    tx.delete_prefix(&format!("cs/{cs}/users/{id}/"));
+    for binding in ["managingUser", "defaultExtensionUser"] {
+        let scope = cs_scope(cs, binding);
+        let bound: Vec<String> = tx
+            .items(&scope)
+            .filter(|(_, it)| it.value.get("userId").and_then(Value::as_str) == Some(id))
+            .map(|(ext, _)| ext.to_string())
+            .collect();
+        for ext in bound {
+            tx.delete(&scope, &ext);
+        }
+    }
+    let groups: Vec<String> = tx
+        .items(&cs_scope(cs, "extensionGroups"))
+        .map(|(g, _)| g.to_string())
+        .collect();
+    for g in groups {
+        for kind in ["users", "editors"] {
+            tx.delete(&cs_scope(cs, &format!("extensionGroups/{g}/{kind}")), id);
+        }
+    }
+}
+
+async fn list_all(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {
+    list(&app, &[cs_parent(&cs)], &scope(&cs))
+}
+
+async fn create_hash(
+    State(app): State<App>,
+    Path(cs): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    create::<User>(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &FAMILY,
+        b,
+        finish_hash,
+    )
+    .await
+}
+
+async fn create_nohash(
+    State(app): State<App>,
+    Path(cs): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    create::<User>(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &FAMILY,
+        b,
+        finish_nohash,
+    )
+    .await
+}
+
+async fn get_user(
+    State(app): State<App>,
+    Path((cs, id)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &id, &FAMILY)
+}
+
+async fn put_hash(
+    State(app): State<App>,
+    Path((cs, id)): Path<(String, String)>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    update::<User>(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &id,
+        &FAMILY,
+        b,
+        finish_hash,
+    )
+    .await
+}
+
+async fn put_nohash(
+    State(app): State<App>,
+    Path((cs, id)): Path<(String, String)>,
+    JsonBody(b): JsonBody,
+) -> Result<Response, Error> {
+    update::<User>(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &id,
+        &FAMILY,
+        b,
+        finish_nohash,
+    )
+    .await
+}
+
+async fn delete_user(
+    State(app): State<App>,
+    Path((cs, id)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    let sc = scope(&cs);
+    app.store
+        .write(|tx| {
+            ensure(tx, &[cs_parent(&cs)])?;
+            if !tx.delete(&sc, &id) {
+                return Err(FAMILY.missing());
+            }
+            cascade(tx, &cs, &id);
+            Ok(())
+        })
+        .await?;
+    Ok(no_content())
+}
+
+/// Find the stored user a posted user object means: by `id`, else by `username`.
+pub fn resolve(st: &crate::server::store::State, cs: &str, body: &Value) -> Result<String, Error> {
+    let Value::Object(m) = body else {
+        return Err(Error::precondition(
+            "The request body must be a JSON object.",
+        ));
+    };
+    let sc = scope(cs);
+    let id = str_field(m, "id");
+    if !id.is_empty() && st.contains(&sc, id) {
+        return Ok(id.to_string());
+    }
+    let username = str_field(m, "username");
+    if username.is_empty() {
+        if !id.is_empty() {
+            return Err(Error::not_found(NO_USER));
+        }
+        return Err(Error::precondition("No username provided."));
+    }
+    st.id_by_key(&sc, username)
+        .map(str::to_string)
+        .ok_or_else(|| Error::not_found("A user with the given username does not exist."))
+}

@@ -1,0 +1,248 @@
+//! End-to-end fixture: a FreePBX-shaped MariaDB database (cxpanel tables mode), voicemail.conf,
+//! the embedded iSymphony server on a loopback port, and a config wiring the agent between them.
+#![allow(dead_code)]
+
+use crate::common::TestDb;
+use isymphony_sync::api::client::{Client, ClientConfig};
+use isymphony_sync::api::paths;
+use isymphony_sync::api::types::*;
+use isymphony_sync::config::Config;
+use isymphony_sync::reconcile::{run_pass, PassOptions, PassReport, ReconcileError};
+use isymphony_sync::secret::Secret;
+use isymphony_sync::server::{self, ServerHandle};
+use sha1::{Digest, Sha1};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub fn sha1_hex(s: &str) -> String {
+    hex::encode(Sha1::digest(s.as_bytes()))
+}
+
+pub fn name_of(i: usize) -> String {
+    const FIRST: [&str; 6] = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank"];
+    const LAST: [&str; 6] = ["Smith", "Jones", "White", "Brown", "Adams", "Miller"];
+    format!("{} {}", FIRST[i % 6], LAST[(i / 6) % 6])
+}
+
+/// Rows for extensions 1001..1000+n, each with a cxpanel login bound to itself.
+pub fn extension_rows(from: usize, n: usize) -> String {
+    let mut users = Vec::new();
+    let mut devices = Vec::new();
+    let mut sip = Vec::new();
+    let mut cx = Vec::new();
+    for i in from..from + n {
+        let ext = 1000 + i;
+        let name = name_of(i - 1);
+        users.push(format!("('{ext}', '{name}', 'default')"));
+        devices.push(format!(
+            "('{ext}', 'pjsip', 'PJSIP/{ext}', 'fixed', '{ext}', '{name}')"
+        ));
+        sip.push(format!("('{ext}', 'sipdriver', 'chan_pjsip')"));
+        cx.push(format!(
+            "('{ext}', '{name}', 'PJSIP/{ext}', 1, 1, 1, '{}', '', 0, '{ext}', 0)",
+            sha1_hex(&format!("pw-{ext}"))
+        ));
+    }
+    let mut sql = String::new();
+    for (table, cols, rows) in [
+        ("users", "(extension, name, voicemail)", &users),
+        ("devices", "(id, tech, dial, devicetype, user, description)", &devices),
+        ("sip", "(id, keyword, data)", &sip),
+        (
+            "cxpanel_users",
+            "(user_id, display_name, peer, add_extension, full, add_user, hashed_password, initial_password, auto_answer, parent_user_id, password_dirty)",
+            &cx,
+        ),
+    ] {
+        for chunk in rows.chunks(500) {
+            sql.push_str(&format!(
+                "INSERT INTO {table} {cols} VALUES\n{};\n",
+                chunk.join(",\n")
+            ));
+        }
+    }
+    sql
+}
+
+pub const BASE_SQL: &str = "
+INSERT INTO cxpanel_server VALUES
+ ('default', 'pbx.test', '', 58080, 0, 'localhost', 58080, 'manager', 'manag3rpa55word', 0, 0, 0);
+INSERT INTO queues_config (extension, descr) VALUES ('400', 'Sales'), ('401', 'Support');
+INSERT INTO meetme (exten, description) VALUES ('9001', 'Board Room'), ('9002', 'Team');
+INSERT INTO parkplus (id, defaultlot, name, parkext, parkpos, numslots) VALUES (1, 'yes', 'Default', '70', '71', 8);
+INSERT INTO modules (modulename, version, enabled) VALUES ('parking', '16.0.10', 1);
+INSERT INTO freepbx_settings (keyword, value) VALUES ('ASTSPOOLDIR', '/var/spool/asterisk');
+";
+
+pub struct Env {
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+    pub server: Option<ServerHandle>,
+    pub cfg: Config,
+    pub api: Client,
+    /// voicemail.conf e-mail per extension.
+    pub emails: BTreeMap<usize, String>,
+}
+
+impl Env {
+    /// `n` extensions with logins, two queues, two rooms, a parking lot.
+    pub async fn new(n: usize) -> Env {
+        let db = TestDb::create().await;
+        db.load_fixture("freepbx_modern_schema.sql").await;
+        db.load_fixture("cx_settings_tables.sql").await;
+        db.exec(BASE_SQL).await;
+        db.exec(&extension_rows(1, n)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let vm = dir.path().join("voicemail.conf");
+        let mut cfg = db.config(&vm);
+        cfg.server.http_listen = "127.0.0.1:0".parse().unwrap();
+        cfg.server.data_dir = dir.path().join("server");
+        cfg.sync.state_dir = Some(dir.path().join("state"));
+        let server = server::start(&cfg.server, None).await.unwrap();
+        cfg.isymphony.url = Some(server.base_url());
+        cfg.isymphony.username = Some(cfg.server.username.clone());
+        cfg.isymphony.password = Some(cfg.server.password.clone());
+        let api = Client::new(&ClientConfig::new(
+            server.base_url(),
+            cfg.server.username.clone(),
+            cfg.server.password.clone(),
+        ))
+        .unwrap();
+        let emails = (1..=n)
+            .map(|i| (1000 + i, format!("u{}@example.com", 1000 + i)))
+            .collect();
+        let env = Env {
+            db,
+            dir,
+            server: Some(server),
+            cfg,
+            api,
+            emails,
+        };
+        env.write_voicemail();
+        env
+    }
+
+    pub fn vm_path(&self) -> PathBuf {
+        self.dir.path().join("voicemail.conf")
+    }
+
+    pub fn write_voicemail(&self) {
+        let mut s = String::from("[general]\n\n[default]\n");
+        for (ext, mail) in &self.emails {
+            s.push_str(&format!(
+                "{ext} => 1234,{},{mail},,attach=yes\n",
+                name_of(ext - 1001)
+            ));
+        }
+        std::fs::write(self.vm_path(), s).unwrap();
+    }
+
+    pub fn server(&self) -> &ServerHandle {
+        self.server.as_ref().unwrap()
+    }
+
+    pub fn stats(&self) -> server::RequestStats {
+        self.server().stats()
+    }
+
+    pub async fn pass(
+        &self,
+        dry_run: bool,
+        full: bool,
+        force: bool,
+    ) -> Result<PassReport, ReconcileError> {
+        run_pass(
+            &self.cfg,
+            &PassOptions {
+                dry_run,
+                full,
+                force,
+            },
+        )
+        .await
+    }
+
+    /// A pass that must succeed.
+    pub async fn sync(&self) -> PassReport {
+        let r = self.pass(false, false, false).await.unwrap();
+        assert_eq!(r.failed, 0, "{:?}", r.errors);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        r
+    }
+
+    pub async fn cs(&self) -> String {
+        let c: CoreServer = self
+            .api
+            .get(paths::core_server_by_slug("default"))
+            .await
+            .unwrap();
+        c.id.unwrap()
+    }
+
+    pub async fn extensions(&self) -> Vec<Extension> {
+        self.api
+            .get(paths::extensions(&self.cs().await))
+            .await
+            .unwrap()
+    }
+    pub async fn users(&self) -> Vec<User> {
+        self.api.get(paths::users(&self.cs().await)).await.unwrap()
+    }
+    pub async fn user_id(&self, username: &str) -> String {
+        self.users()
+            .await
+            .into_iter()
+            .find(|u| u.username == username)
+            .unwrap()
+            .id
+            .unwrap()
+    }
+    pub async fn ext_id(&self, ext: &str) -> String {
+        self.extensions()
+            .await
+            .into_iter()
+            .find(|x| x.extension == ext)
+            .unwrap()
+            .id
+            .unwrap()
+    }
+    pub async fn emails(&self, username: &str) -> Vec<String> {
+        let cs = self.cs().await;
+        let uid = self.user_id(username).await;
+        let v: Vec<EmailAddress> = self
+            .api
+            .get(paths::email_addresses(&cs, &uid))
+            .await
+            .unwrap();
+        let mut out: Vec<String> = v.into_iter().map(|e| e.address).collect();
+        out.sort();
+        out
+    }
+    pub async fn contact(&self, username: &str) -> Option<Contact> {
+        let cs = self.cs().await;
+        let uid = self.user_id(username).await;
+        self.api.get_opt(paths::contact(&cs, &uid)).await.unwrap()
+    }
+    pub async fn managing_user(&self, ext: &str) -> Option<String> {
+        let cs = self.cs().await;
+        let id = self.ext_id(ext).await;
+        let u: Option<User> = self
+            .api
+            .get_opt(paths::managing_user(&cs, &id))
+            .await
+            .unwrap();
+        u.map(|u| u.username)
+    }
+
+    pub fn password(&self) -> Secret {
+        self.cfg.server.password.clone()
+    }
+}
+
+/// The plan's lines, sorted.
+pub fn plan_lines(r: &PassReport) -> Vec<String> {
+    let mut v: Vec<String> = r.plan.ops.iter().map(|o| o.describe()).collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,138 @@
+//! Shared helpers for the FreePBX integration tests: a uniquely named MariaDB database that is
+//! dropped when the guard goes out of scope (also when an assertion failed), schema loading,
+//! and configurations pointing at it.
+#![allow(dead_code)]
+
+use isymphony_sync::config::Config;
+use isymphony_sync::secret::Secret;
+use mysql_async::prelude::Queryable;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The test server (env ISYMPHONY_SYNC_TEST_MYSQL, default root on 127.0.0.1:3306).
+pub fn server_url() -> String {
+    std::env::var("ISYMPHONY_SYNC_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+pub fn server_opts() -> mysql_async::Opts {
+    mysql_async::Opts::from_url(&server_url()).expect("ISYMPHONY_SYNC_TEST_MYSQL is a mysql:// URL")
+}
+
+pub async fn admin_conn() -> mysql_async::Conn {
+    let opts = mysql_async::OptsBuilder::from_opts(server_opts())
+        .prefer_socket(false)
+        .init(vec!["SET NAMES utf8mb4"]);
+    mysql_async::Conn::new(opts)
+        .await
+        .expect("connect to the test MariaDB")
+}
+
+/// A unique name: prefix + pid + counter + random.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}_{}_{}_{:06x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}
+
+/// A database that exists for the life of the guard.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = unique_name("isy_fpbx");
+        let mut c = admin_conn().await;
+        c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+        TestDb { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", server_url(), self.name)
+    }
+
+    pub async fn conn(&self) -> mysql_async::Conn {
+        let mut c = admin_conn().await;
+        c.query_drop(format!("USE `{}`", self.name)).await.unwrap();
+        c
+    }
+
+    /// Run the statements of a SQL file or string (split on `;` at line ends).
+    pub async fn exec(&self, sql: &str) {
+        let mut c = self.conn().await;
+        for stmt in split_sql(sql) {
+            c.query_drop(&stmt)
+                .await
+                .unwrap_or_else(|e| panic!("{e}: {stmt}"));
+        }
+        c.disconnect().await.unwrap();
+    }
+
+    pub async fn load_fixture(&self, file: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file);
+        let sql = std::fs::read_to_string(&path).unwrap();
+        self.exec(&sql).await;
+    }
+
+    /// A config reading this database, with voicemail.conf at `vm`.
+    pub fn config(&self, vm: &Path) -> Config {
+        let mut cfg = Config::default();
+        cfg.freepbx.database_url = Some(Secret::new(self.url()));
+        cfg.freepbx.voicemail_conf = vm.to_path_buf();
+        cfg
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop may run inside a runtime; do the async cleanup on a thread of its own.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut c = admin_conn().await;
+                let _ = c
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await;
+                let _ = c.disconnect().await;
+            });
+        })
+        .join();
+    }
+}
+
+pub fn split_sql(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let t = line.trim();
+        if t.starts_with("--") || t.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if t.ends_with(';') {
+            out.push(cur.trim().trim_end_matches(';').to_string());
+            cur.clear();
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}

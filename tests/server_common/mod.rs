@@ -1,0 +1,122 @@
+//! Shared helpers of the embedded-server integration tests: start a server on a loopback port
+//! with a temporary data_dir and talk to it with reqwest.
+#![allow(dead_code)]
+
+use isymphony_sync::config::ServerConfig;
+use isymphony_sync::server::{self, ServerHandle};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const USER: &str = "manager";
+pub const PASS: &str = "manag3rpa55word";
+
+pub struct TestServer {
+    pub handle: ServerHandle,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+pub fn config(dir: &std::path::Path) -> ServerConfig {
+    ServerConfig {
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        ..ServerConfig::default()
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}, None).await
+}
+
+pub async fn start_with(
+    f: impl FnOnce(&mut ServerConfig),
+    extra: Option<axum::Router>,
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    f(&mut cfg);
+    let handle = server::start(&cfg, extra).await.unwrap();
+    let base = handle.base_url();
+    TestServer {
+        handle,
+        dir,
+        client: reqwest::Client::new(),
+        base,
+    }
+}
+
+impl TestServer {
+    /// Send a request with the right credentials; `path` is relative to the base URL.
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{}", self.base, path);
+        let mut r = self
+            .client
+            .request(method, url)
+            .basic_auth(USER, Some(PASS))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            r = r.body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.req(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.req(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.req(Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.req(Method::DELETE, path, None).await
+    }
+
+    /// Create core server `slug` the way cxpanel does and return its id.
+    pub async fn core_server(&self, slug: &str) -> String {
+        let (s, _) = self
+            .post(
+                "server/coreServers/",
+                json!({"slug": slug, "name": slug, "brokerHost": "localhost", "brokerPort": "50000"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, v) = self
+            .get(&format!("server/coreServers/getBySlug/{slug}"))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        v["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Assert a status, and for errors that the JSON body carries it and names `text`.
+#[track_caller]
+pub fn expect(got: (StatusCode, Value), status: u16, text: &str) -> Value {
+    assert_eq!(got.0.as_u16(), status, "body: {}", got.1);
+    if status >= 400 {
+        assert_eq!(got.1["status"], json!(status), "body: {}", got.1);
+        let msg = got.1["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(text),
+            "message {msg:?} should contain {text:?}"
+        );
+    } else if status == 204 {
+        assert_eq!(got.1, Value::Null, "204 must have an empty body");
+    }
+    got.1
+}
