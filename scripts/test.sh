@@ -12,6 +12,13 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
   apt-get update -qq
   apt-get install -y -qq mariadb-server mariadb-client >/dev/null
 fi
+# The systemd unit is checked with systemd-analyze (tests/systemd_unit.rs fails without it).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "test.sh: systemd-analyze is missing; installing the systemd package with apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq systemd >/dev/null
+fi
 if ! mysql_ping; then
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
@@ -25,3 +32,6 @@ if ! mysql_ping; then
 fi
 
 cargo test --locked "$@"
+
+# The Debian package: build it from the binary just tested, install, check, purge.
+bash scripts/package-check.sh

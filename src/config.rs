@@ -129,6 +129,9 @@ pub struct SyncConfig {
     pub resync_interval: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub debounce: Duration,
+    /// Longest wait between retries of a failed pass (the wait doubles from 1 s up to this).
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_backoff_max: Duration,
     /// Where the agent keeps what it pushed (defaults to `[server] data_dir`).
     pub state_dir: Option<PathBuf>,
     /// Without cxpanel tables: sync every extension (as an iSymphony extension).
@@ -153,6 +156,7 @@ impl Default for SyncConfig {
             max_delete_fraction: 0.5,
             resync_interval: Duration::from_secs(600),
             debounce: Duration::from_millis(300),
+            retry_backoff_max: Duration::from_secs(30),
             state_dir: None,
             default_add_extensions: true,
             default_add_users: true,

@@ -1,32 +1,38 @@
 //! `isymphony-sync`: parse the command line, set up logging, run the chosen mode.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use isymphony_sync::config::{Config, DEFAULT_CONFIG_PATH};
+use isymphony_sync::logging::{self, LogFormat};
 use isymphony_sync::reconcile::cli::OutputFormat;
 use isymphony_sync::reconcile::PassOptions;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "isymphony-sync",
     version,
-    about = "Keeps an iSymphony operator panel in step with FreePBX"
+    about = "Keeps an iSymphony operator panel in step with FreePBX",
+    long_about = "Keeps an iSymphony operator panel in step with FreePBX.\n\nWithout a mode flag \
+                  it runs as the long-running agent (the systemd service)."
 )]
 struct Cli {
     /// Configuration file [default: /etc/isymphony-sync/config.toml].
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Run only the embedded iSymphony Configuration API endpoint ([server] section) until
-    /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
-    #[arg(long)]
-    serve_only: bool,
+    /// Log line format: text (no timestamps under journald) or json.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Read FreePBX once and write the snapshot as JSON to PATH (secrets as ***), then exit.
     #[arg(long, value_name = "PATH")]
     export_snapshot: Option<PathBuf>,
     /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
     #[arg(long, requires = "export_snapshot")]
     include_secrets: bool,
+    /// Run only the embedded iSymphony Configuration API endpoint ([server] section) until
+    /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
+    #[arg(long)]
+    serve_only: bool,
     /// Run one sync pass and exit (0 ok, 1 error).
     #[arg(long)]
     sync_now: bool,
@@ -42,25 +48,30 @@ struct Cli {
     /// Delete even when the safety valve would refuse.
     #[arg(long)]
     force: bool,
+    /// Check the configuration, the FreePBX database and the iSymphony API, one line per
+    /// check; exit 0 only when all pass.
+    #[arg(long)]
+    check_config: bool,
+    /// Write the man page and shell completions into DIR (used by packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_assets: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let config_path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    if let Some(dir) = &cli.generate_assets {
+        return report(
+            generate_assets(dir)
+                .map_err(|e| anyhow::anyhow!("cannot write assets to {}: {e}", dir.display())),
+        );
+    }
+    logging::init(cli.log_format);
+    if cli.check_config {
+        return ExitCode::from(isymphony_sync::check::main(&config_path(&cli)));
+    }
     if let Some(out) = &cli.export_snapshot {
         return report(isymphony_sync::freepbx::export_snapshot_cli(
-            &config_path,
+            &config_path(&cli),
             out,
             cli.include_secrets,
         ));
@@ -72,42 +83,58 @@ fn main() -> ExitCode {
             force: cli.force,
         };
         return ExitCode::from(isymphony_sync::reconcile::cli::main_once(
-            &config_path,
+            &config_path(&cli),
             opts,
             cli.output,
         ));
     }
-    report(run(cli))
+    if cli.serve_only {
+        return report(serve_only(&cli));
+    }
+    report(daemon(&cli))
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    match &cli.config {
-        Some(path) => Ok(Config::load(path)?),
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The long-running agent (no mode flag).
+fn daemon(cli: &Cli) -> anyhow::Result<()> {
+    let path = config_path(cli);
+    let rt = runtime()?;
+    let result = rt.block_on(isymphony_sync::agent::daemon::run(path));
+    // Do not wait for stray blocking work (e.g. a DNS lookup) on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
+}
+
+fn serve_only(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = match &cli.config {
+        Some(path) => Config::load(path)?,
         None => {
             let path = PathBuf::from(DEFAULT_CONFIG_PATH);
-            if cli.serve_only && !path.exists() {
+            if path.exists() {
+                Config::load(&path)?
+            } else {
                 tracing::info!(
                     "no configuration file at {DEFAULT_CONFIG_PATH}; running on the built-in defaults"
                 );
-                return Ok(Config::default());
+                Config::default()
             }
-            Ok(Config::load(&path)?)
         }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = load_config(&cli)?;
-    if !cli.serve_only {
-        anyhow::bail!("no mode selected: use --sync-now, --dry-run or --serve-only (see --help)");
-    }
+    };
     if !cfg.server.enabled {
         anyhow::bail!("--serve-only needs the embedded endpoint, but [server] enabled = false");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    runtime()?.block_on(async {
         let handle = isymphony_sync::server::start(&cfg.server, None).await?;
         tracing::info!(base_url = %handle.base_url(), "serving until SIGINT/SIGTERM");
         wait_for_signal().await?;
@@ -135,4 +162,25 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The man page (gzipped, as Debian wants it) and bash/zsh completions, from the clap model.
+fn generate_assets(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    let mut man = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut man)?;
+    let file = std::fs::File::create(dir.join("isymphony-sync.1.gz"))?;
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    gz.write_all(&man)?;
+    gz.finish()?;
+    for (shell, name) in [
+        (clap_complete::Shell::Bash, "isymphony-sync.bash"),
+        (clap_complete::Shell::Zsh, "_isymphony-sync"),
+    ] {
+        let mut out = std::fs::File::create(dir.join(name))?;
+        clap_complete::generate(shell, &mut cmd.clone(), "isymphony-sync", &mut out);
+    }
+    Ok(())
 }

@@ -1,2 +1,20 @@
 //! The long-running service: triggers (database, files, timer, API) → debounce → one pass at a
 //! time; leader election among several agents; systemd notify and watchdog.
+//!
+//! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals.
+//! - [`watch`]: database fingerprint polling and file watching (what changed).
+//! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
+//! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
+//! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
+//! - [`status`]: the status document and Prometheus metrics.
+
+pub mod daemon;
+pub mod executor;
+pub mod leader;
+pub mod notify;
+pub mod scheduler;
+pub mod status;
+pub mod watch;
+
+#[cfg(test)]
+pub(crate) mod testdb;

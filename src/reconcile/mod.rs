@@ -373,7 +373,8 @@ fn desired_is_empty(d: &Desired) -> bool {
         && d.administrators.is_empty()
 }
 
-fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileError> {
+/// The API client for a resolved target, with the `[isymphony]` timeout and TLS settings.
+pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileError> {
     let mut cc = ClientConfig::new(&target.url, &target.username, target.password.clone());
     cc.timeout = cfg.isymphony.timeout.unwrap_or(Duration::from_secs(10));
     cc.tls_verify = cfg.isymphony.tls_verify.unwrap_or(true);

@@ -7,6 +7,7 @@
 //! `core/…/managingUser` parent), so each resource router only knows one canonical form. The
 //! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller.
 
+pub mod agent;
 pub mod auth;
 pub mod error;
 pub mod resources;
@@ -138,6 +139,18 @@ pub async fn start(
     cfg: &ServerConfig,
     extra_routes: Option<Router>,
 ) -> Result<ServerHandle, ServerError> {
+    start_observed(cfg, extra_routes, None).await
+}
+
+/// Called with the method and status of every answered request (the agent's metrics).
+pub type ResponseObserver = Arc<dyn Fn(&str, u16) + Send + Sync>;
+
+/// [`start`], reporting every answered request (including 401/403 from the gate) to `observer`.
+pub async fn start_observed(
+    cfg: &ServerConfig,
+    extra_routes: Option<Router>,
+    observer: Option<ResponseObserver>,
+) -> Result<ServerHandle, ServerError> {
     // rustls needs a process-wide crypto provider; a second install (tests) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
@@ -204,6 +217,20 @@ pub async fn start(
             gate.clone(),
             auth::gate,
         ));
+    let router = match observer {
+        Some(obs) => router.layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                let obs = obs.clone();
+                async move {
+                    let method = req.method().as_str().to_string();
+                    let resp = next.run(req).await;
+                    obs(&method, resp.status().as_u16());
+                    resp
+                }
+            },
+        )),
+        None => router,
+    };
     let app2 = app.clone();
     let svc = tower::ServiceBuilder::new()
         .map_request(move |req: Request<hyper::body::Incoming>| rewrite(&app2, req))

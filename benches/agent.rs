@@ -1,0 +1,255 @@
+//! Agent benchmark (issue 5, point 10), with the release binary and a real MariaDB:
+//!
+//! 1. change latency: a committed SQL change → the object visible on the embedded server,
+//!    over N changes (default 100) at 1,000 extensions, default timing (poll 1 s, debounce
+//!    300 ms); p50 / p95 / max.
+//! 2. idle RSS of the agent (with its embedded server) at 10,000 extensions, after the first
+//!    sync, and idle CPU of the polling over a 30 s window.
+//! 3. cost of the change-detection queries at 10,000 extensions (gate and CHECKSUM TABLE).
+//!
+//! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE, BENCH_IDLE_SECS).
+
+#[path = "../tests/common/agent.rs"]
+#[allow(dead_code)]
+mod agent;
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+#[path = "../tests/common/e2e.rs"]
+#[allow(dead_code)]
+mod e2e;
+
+use agent::*;
+use e2e::*;
+use isymphony_sync::agent::watch::ChangeDetector;
+use isymphony_sync::api::client::{Client, ClientConfig};
+use isymphony_sync::api::paths;
+use isymphony_sync::api::types::*;
+use isymphony_sync::secret::Secret;
+use std::time::{Duration, Instant};
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An agent config with default timing, its own embedded server on a free port.
+fn config(env: &Env, name: &str) -> std::path::PathBuf {
+    let dir = env.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = format!(
+        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{0}/server\"\n\n\
+         [freepbx]\ndatabase_url = \"{1}/{2}\"\nvoicemail_conf = \"{3}\"\n\
+         config_file = \"{0}/freepbx.conf\"\namportal_conf = \"{0}/amportal.conf\"\n\n\
+         [sync]\nstate_dir = \"{0}/state\"\n",
+        dir.display(),
+        common::server_url(),
+        env.db.name,
+        env.vm_path().display()
+    );
+    let p = env.dir.path().join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn api(root: &str) -> Client {
+    Client::new(&ClientConfig::new(
+        format!("{root}/communication_manager/api/resource/"),
+        "manager".to_string(),
+        Secret::new("manag3rpa55word"),
+    ))
+    .unwrap()
+}
+
+async fn wait_synced(api: &Client, n: usize, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(cs) = api
+            .get::<CoreServer>(paths::core_server_by_slug("default"))
+            .await
+        {
+            let id = cs.id.unwrap_or_default();
+            if let Ok(exts) = api.get::<Vec<Extension>>(paths::extensions(&id)).await {
+                if exts.len() == n {
+                    return Some(id);
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn proc_status(pid: i32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
+}
+
+async fn latency(n_ext: usize, changes: usize) {
+    println!(
+        "== change latency: {changes} SQL changes at {n_ext} extensions (poll 1s, debounce 300ms)"
+    );
+    let env = Env::new(n_ext).await;
+    let cfg = config(&env, "lat");
+    let agent = Agent::spawn(
+        &cfg,
+        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
+    );
+    let root = agent.endpoint(0).await;
+    let api = api(&root);
+    let t0 = Instant::now();
+    let cs = wait_synced(&api, n_ext, Duration::from_secs(300))
+        .await
+        .expect("first sync");
+    println!(
+        "first sync of {n_ext} extensions: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let exts: Vec<Extension> = api.get(paths::extensions(&cs)).await.unwrap();
+    let mut lat = Vec::new();
+    let mut conn = env.db.conn().await;
+    use mysql_async::prelude::Queryable;
+    for i in 0..changes {
+        let x = &exts[(i * 7919) % exts.len()];
+        let id = x.id.clone().unwrap();
+        let name = format!("Bench {i}");
+        conn.query_drop(format!(
+            "UPDATE users SET name = '{name}' WHERE extension = '{}'",
+            x.extension
+        ))
+        .await
+        .unwrap();
+        let committed = Instant::now();
+        loop {
+            let e: Extension = api.get(paths::extension(&cs, &id)).await.unwrap();
+            if e.display_name == name {
+                break;
+            }
+            if committed.elapsed() > Duration::from_secs(30) {
+                panic!("change {i} not visible after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        lat.push(committed.elapsed().as_secs_f64());
+        // Land the next change at a random phase of the poll timer.
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 700)).await;
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "latency over {} changes: p50 {:.3}s  p95 {:.3}s  max {:.3}s  min {:.3}s",
+        lat.len(),
+        pct(&lat, 0.5),
+        pct(&lat, 0.95),
+        lat[lat.len() - 1],
+        lat[0]
+    );
+}
+
+async fn idle(n_ext: usize, idle_secs: u64) {
+    println!("== idle at {n_ext} extensions (embedded server on, default timing)");
+    let env = Env::new(n_ext).await;
+
+    // Cost of the detection queries on this database.
+    let opts =
+        mysql_async::Opts::from_url(&format!("{}/{}", common::server_url(), env.db.name)).unwrap();
+    let det = ChangeDetector::new(opts.clone());
+    let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+    use mysql_async::prelude::Queryable;
+    let t = Instant::now();
+    for _ in 0..200 {
+        let _: Vec<(String, String)> = conn.query(ChangeDetector::gate_sql()).await.unwrap();
+    }
+    let gate = t.elapsed() / 200;
+    let t = Instant::now();
+    for _ in 0..10 {
+        let _: Vec<(String, Option<u64>)> = conn.query(det.checksum_sql()).await.unwrap();
+    }
+    let sum = t.elapsed() / 10;
+    let rows: Vec<(String, u64)> = conn
+        .query(format!(
+            "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_ROWS > 0",
+            env.db.name
+        ))
+        .await
+        .unwrap();
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    println!(
+        "gate query (SHOW GLOBAL STATUS, every poll): {:.3} ms; CHECKSUM TABLE of the watched tables (~{total} rows, only after writes): {:.1} ms",
+        gate.as_secs_f64() * 1e3,
+        sum.as_secs_f64() * 1e3
+    );
+    drop(conn);
+
+    let cfg = config(&env, "idle");
+    let agent = Agent::spawn(
+        &cfg,
+        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
+    );
+    let root = agent.endpoint(0).await;
+    let api = api(&root);
+    let t0 = Instant::now();
+    wait_synced(&api, n_ext, Duration::from_secs(900))
+        .await
+        .expect("first sync");
+    println!(
+        "first sync of {n_ext} extensions: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    // Let the first pass end and the allocator settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let pid = agent.pid();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let c0 = cpu_ticks(pid).unwrap();
+    let w0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let c1 = cpu_ticks(pid).unwrap();
+    let wall = w0.elapsed().as_secs_f64();
+    let cpu = (c1 - c0) as f64 / hz / wall * 100.0;
+    let rss = proc_status(pid, "VmRSS:").unwrap_or(0);
+    let hwm = proc_status(pid, "VmHWM:").unwrap_or(0);
+    println!(
+        "idle: RSS {:.1} MB (peak during the first sync {:.1} MB); CPU {:.3}% of one core over {:.0}s",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        cpu,
+        wall
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        latency(env_num("BENCH_SMALL", 1000), env_num("BENCH_CHANGES", 100)).await;
+        idle(
+            env_num("BENCH_LARGE", 10_000),
+            env_num("BENCH_IDLE_SECS", 30) as u64,
+        )
+        .await;
+    });
+}

@@ -1,0 +1,79 @@
+//! Runs reconcile passes on a thread of their own.
+//!
+//! The pass future (`reconcile::run_pass`) is not provably `Send` to today's compiler (a
+//! higher-ranked lifetime in its apply stream), so it cannot be `tokio::spawn`ed or awaited
+//! inside a `Send` task. The executor owns one thread with a current-thread runtime and a
+//! `LocalSet`; callers get a `Send` future back. Dropping that future cancels the pass at its
+//! next await point (passes are crash-safe), which is how shutdown and loss of leadership stop
+//! a pass.
+
+use crate::config::Config;
+use crate::reconcile::{self, PassOptions, PassReport, ReconcileError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+type Reply = Result<PassReport, ReconcileError>;
+
+struct Job {
+    cfg: Arc<Config>,
+    opts: PassOptions,
+    reply: oneshot::Sender<Reply>,
+    cancel: oneshot::Receiver<()>,
+}
+
+/// A handle to the pass thread (cheap to clone).
+#[derive(Clone)]
+pub struct PassExecutor {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl PassExecutor {
+    /// Start the thread. It ends when every handle is dropped.
+    pub fn start() -> std::io::Result<PassExecutor> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("isymphony-sync-pass".into())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, async move {
+                    while let Some(job) = rx.recv().await {
+                        tokio::task::spawn_local(async move {
+                            let Job {
+                                cfg,
+                                opts,
+                                reply,
+                                cancel,
+                            } = job;
+                            tokio::select! {
+                                r = reconcile::run_pass(&cfg, &opts) => { let _ = reply.send(r); }
+                                // The caller went away: drop the pass here.
+                                _ = cancel => {}
+                            }
+                        });
+                    }
+                });
+            })?;
+        Ok(PassExecutor { tx })
+    }
+
+    /// Run one pass; `None` when the executor is gone. Dropping the returned future cancels
+    /// the pass.
+    pub async fn run(&self, cfg: Arc<Config>, opts: PassOptions) -> Option<Reply> {
+        let (cancel_tx, cancel) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job {
+                cfg,
+                opts,
+                reply,
+                cancel,
+            })
+            .ok()?;
+        let r = rx.await.ok();
+        drop(cancel_tx);
+        r
+    }
+}

@@ -1,0 +1,537 @@
+//! When to run a pass: triggers → debounce → one pass at a time → capped-backoff retries.
+//!
+//! Every event (database change, file change, timer, API call, leadership gained) is a
+//! [`Trigger`]. Triggers that arrive within `debounce` of the first one coalesce into one
+//! pass; a pass never starts while another runs; any number of triggers during a pass
+//! schedule exactly one more. A full verify is due every `resync_interval`. A failed pass is
+//! retried after a backoff that doubles up to `backoff_max`. The pass itself is a closure, so
+//! this logic is tested with a fake pass and a paused clock.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep_until, Instant};
+
+/// What caused a pass to be requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerSource {
+    /// The agent started (or its configuration was reloaded).
+    Startup,
+    /// The FreePBX database fingerprint changed.
+    Database,
+    /// A watched file changed.
+    File,
+    /// The periodic full verify.
+    Timer,
+    /// `POST …/sync`.
+    Api,
+    /// This agent just became the leader.
+    Leadership,
+    /// Retry of a failed pass.
+    Retry,
+}
+
+impl TriggerSource {
+    /// Short name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerSource::Startup => "startup",
+            TriggerSource::Database => "database",
+            TriggerSource::File => "file",
+            TriggerSource::Timer => "timer",
+            TriggerSource::Api => "api",
+            TriggerSource::Leadership => "leadership",
+            TriggerSource::Retry => "retry",
+        }
+    }
+
+    /// Does this source stand for a change on the FreePBX side (for change-to-converged latency)?
+    pub fn is_change(self) -> bool {
+        matches!(self, TriggerSource::Database | TriggerSource::File)
+    }
+}
+
+/// A request for a pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Trigger {
+    pub source: TriggerSource,
+    /// Ask for a full verify (re-read everything on the server side, ignore caches).
+    pub full: bool,
+    /// When the event happened (for change-to-converged latency).
+    pub at: Instant,
+}
+
+impl Trigger {
+    pub fn now(source: TriggerSource, full: bool) -> Trigger {
+        Trigger {
+            source,
+            full,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The pass the scheduler asks for: the union of the coalesced triggers.
+#[derive(Debug, Clone)]
+pub struct PassRequest {
+    pub full: bool,
+    pub sources: Vec<TriggerSource>,
+    /// The earliest trigger that stands for a FreePBX-side change, if any.
+    pub first_change: Option<Instant>,
+}
+
+/// What a pass reports back to the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassResult {
+    /// Converged (or nothing to do).
+    Ok,
+    /// Did not run (e.g. this agent is standby): no retry, no verify reset.
+    Skipped,
+    /// Failed: retry after a backoff.
+    Failed,
+}
+
+/// The timing knobs (hot-reloadable through [`SchedulerMsg::Configure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub debounce: Duration,
+    pub resync_interval: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How long shutdown waits for an in-flight pass before dropping it at its next await
+    /// point (passes are crash-safe, so dropping one is a safe stop).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            debounce: Duration::from_millis(300),
+            resync_interval: Duration::from_secs(600),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Messages to a running scheduler.
+#[derive(Debug)]
+pub enum SchedulerMsg {
+    Trigger(Trigger),
+    Configure(Timing),
+}
+
+/// What the scheduler is doing, for the status resource.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulerView {
+    pub running: bool,
+    pub pending: bool,
+    pub next_verify: Option<Instant>,
+    pub retry_at: Option<Instant>,
+}
+
+/// A cloneable way to send triggers to the scheduler.
+#[derive(Debug, Clone)]
+pub struct TriggerSender(mpsc::UnboundedSender<SchedulerMsg>);
+
+impl TriggerSender {
+    pub fn trigger(&self, source: TriggerSource, full: bool) {
+        // A closed channel means the scheduler has stopped: nothing left to trigger.
+        let _ = self
+            .0
+            .send(SchedulerMsg::Trigger(Trigger::now(source, full)));
+    }
+    pub fn send(&self, msg: SchedulerMsg) {
+        let _ = self.0.send(msg);
+    }
+}
+
+/// A new channel for the scheduler.
+pub fn channel() -> (TriggerSender, mpsc::UnboundedReceiver<SchedulerMsg>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (TriggerSender(tx), rx)
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    full: bool,
+    sources: Vec<TriggerSource>,
+    first: Option<Instant>,
+    first_change: Option<Instant>,
+}
+
+impl Pending {
+    fn add(&mut self, t: Trigger) {
+        self.full |= t.full;
+        if !self.sources.contains(&t.source) {
+            self.sources.push(t.source);
+        }
+        // The debounce window opens when the first trigger is seen.
+        self.first.get_or_insert(Instant::now());
+        if t.source.is_change() {
+            self.first_change = Some(match self.first_change {
+                Some(f) if f <= t.at => f,
+                _ => t.at,
+            });
+        }
+    }
+    fn is_some(&self) -> bool {
+        self.first.is_some()
+    }
+    fn take(&mut self) -> PassRequest {
+        let p = std::mem::take(self);
+        PassRequest {
+            full: p.full,
+            sources: p.sources,
+            first_change: p.first_change,
+        }
+    }
+}
+
+/// Run the scheduler until `shutdown` becomes true (or every sender is gone). Starts with no
+/// pending pass; send a [`TriggerSource::Startup`] trigger to get the first one.
+pub async fn run<F, Fut>(
+    mut rx: mpsc::UnboundedReceiver<SchedulerMsg>,
+    mut timing: Timing,
+    mut shutdown: watch::Receiver<bool>,
+    view: Arc<Mutex<SchedulerView>>,
+    mut pass: F,
+) where
+    F: FnMut(PassRequest) -> Fut,
+    Fut: Future<Output = PassResult>,
+{
+    let mut pending = Pending::default();
+    let mut next_verify = Instant::now() + timing.resync_interval;
+    let mut backoff: Option<Duration> = None;
+    let mut retry_at: Option<Instant> = None;
+    let publish = |pending: &Pending, running: bool, next_verify: Instant, retry_at| {
+        if let Ok(mut v) = view.lock() {
+            *v = SchedulerView {
+                running,
+                pending: pending.is_some(),
+                next_verify: Some(next_verify),
+                retry_at,
+            };
+        }
+    };
+
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        publish(&pending, false, next_verify, retry_at);
+        let due = pending.first.map(|first| {
+            let d = first + timing.debounce;
+            match retry_at {
+                Some(r) if r > d => r,
+                _ => d,
+            }
+        });
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                None => return,
+                Some(SchedulerMsg::Trigger(t)) => pending.add(t),
+                Some(SchedulerMsg::Configure(t)) => {
+                    if t.resync_interval != timing.resync_interval {
+                        next_verify = Instant::now() + t.resync_interval;
+                    }
+                    timing = t;
+                }
+            },
+            _ = sleep_until(next_verify) => {
+                pending.add(Trigger::now(TriggerSource::Timer, true));
+                // Re-armed when the full pass succeeds; until then do not fire again.
+                next_verify = Instant::now() + timing.resync_interval;
+            }
+            _ = async { sleep_until(due.unwrap_or_else(Instant::now)).await }, if due.is_some() => {
+                let req = pending.take();
+                let full = req.full;
+                let sources = req.sources.clone();
+                publish(&pending, true, next_verify, retry_at);
+                let fut = pass(req);
+                tokio::pin!(fut);
+                let result = loop {
+                    tokio::select! {
+                        r = &mut fut => break Some(r),
+                        msg = rx.recv() => match msg {
+                            Some(SchedulerMsg::Trigger(t)) => pending.add(t),
+                            Some(SchedulerMsg::Configure(t)) => timing = t,
+                            // Senders gone: finish this pass, then stop.
+                            None => break Some(fut.as_mut().await),
+                        },
+                        r = shutdown.changed() => {
+                            if r.is_err() || *shutdown.borrow() {
+                                let grace = timing.shutdown_grace;
+                                // Finish the pass if it ends within the grace; else drop it.
+                                let _ = tokio::time::timeout(grace, fut.as_mut()).await;
+                                return;
+                            }
+                        }
+                    }
+                };
+                match result {
+                    Some(PassResult::Ok) => {
+                        backoff = None;
+                        retry_at = None;
+                        if full {
+                            next_verify = Instant::now() + timing.resync_interval;
+                        }
+                    }
+                    Some(PassResult::Skipped) => {
+                        retry_at = None;
+                    }
+                    Some(PassResult::Failed) | None => {
+                        let b = match backoff {
+                            None => timing.backoff_min,
+                            Some(b) => (b * 2).min(timing.backoff_max),
+                        }
+                        .max(Duration::from_millis(1));
+                        backoff = Some(b);
+                        retry_at = Some(Instant::now() + b);
+                        // Retry what failed (keeps the full flag) plus whatever came since.
+                        pending.add(Trigger::now(TriggerSource::Retry, full));
+                        for s in sources {
+                            if s.is_change() && !pending.sources.contains(&s) {
+                                pending.sources.push(s);
+                            }
+                        }
+                    }
+                }
+            }
+            r = shutdown.changed() => {
+                // A dropped sender means the daemon is gone: stop too.
+                if r.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    struct Run {
+        start: Instant,
+        end: Instant,
+        req: PassRequest,
+    }
+
+    struct Harness {
+        tx: TriggerSender,
+        stop: watch::Sender<bool>,
+        runs: Arc<Mutex<Vec<Run>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    /// A scheduler whose fake pass takes `pass_time` and returns results from `results`
+    /// (then Ok).
+    fn harness(timing: Timing, pass_time: Duration, results: Vec<PassResult>) -> Harness {
+        let (tx, rx) = channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let runs = Arc::new(Mutex::new(Vec::<Run>::new()));
+        let results = Arc::new(Mutex::new(results));
+        let view = Arc::new(Mutex::new(SchedulerView::default()));
+        let r2 = runs.clone();
+        let task = tokio::spawn(run(rx, timing, stop_rx, view, move |req| {
+            let runs = r2.clone();
+            let results = results.clone();
+            async move {
+                let start = Instant::now();
+                tokio::time::sleep(pass_time).await;
+                runs.lock().unwrap().push(Run {
+                    start,
+                    end: Instant::now(),
+                    req,
+                });
+                let mut r = results.lock().unwrap();
+                if r.is_empty() {
+                    PassResult::Ok
+                } else {
+                    r.remove(0)
+                }
+            }
+        }));
+        Harness {
+            tx,
+            stop,
+            runs,
+            task,
+        }
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            debounce: Duration::from_millis(300),
+            resync_interval: Duration::from_secs(600),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(4),
+            shutdown_grace: Duration::from_secs(8),
+        }
+    }
+
+    async fn advance(ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    fn assert_no_overlap(runs: &[Run]) {
+        for w in runs.windows(2) {
+            assert!(w[0].end <= w[1].start, "passes overlap: {runs:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn triggers_within_debounce_coalesce() {
+        let h = harness(timing(), Duration::from_millis(50), vec![]);
+        for _ in 0..5 {
+            h.tx.trigger(TriggerSource::Database, false);
+            advance(50).await;
+        }
+        h.tx.trigger(TriggerSource::File, false);
+        advance(1000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(
+            runs[0].req.sources,
+            vec![TriggerSource::Database, TriggerSource::File]
+        );
+        assert!(!runs[0].req.full);
+        assert!(runs[0].req.first_change.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_pass_waits_for_the_debounce() {
+        let h = harness(timing(), Duration::from_millis(10), vec![]);
+        let t0 = Instant::now();
+        h.tx.trigger(TriggerSource::Api, false);
+        advance(1000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].start - t0, Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn triggers_during_a_pass_schedule_exactly_one_more() {
+        let h = harness(timing(), Duration::from_secs(2), vec![]);
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(500).await; // pass 1 running
+        for _ in 0..10 {
+            h.tx.trigger(TriggerSource::Database, false);
+            advance(100).await;
+        }
+        h.tx.trigger(TriggerSource::Api, true);
+        advance(10_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_no_overlap(&runs);
+        assert!(
+            runs[1].req.full,
+            "the full flag of a coalesced trigger is kept"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_two_passes_at_once_under_a_storm() {
+        let h = harness(timing(), Duration::from_millis(700), vec![]);
+        for i in 0..200 {
+            h.tx.trigger(
+                if i % 2 == 0 {
+                    TriggerSource::Database
+                } else {
+                    TriggerSource::File
+                },
+                false,
+            );
+            advance(37).await;
+        }
+        advance(5000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_no_overlap(&runs);
+        // 200 triggers over 7.4 s with 0.7 s passes: about one pass per second, not 200.
+        assert!(runs.len() >= 5 && runs.len() <= 12, "{}", runs.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn periodic_full_verify() {
+        let mut t = timing();
+        t.resync_interval = Duration::from_secs(10);
+        let h = harness(t, Duration::from_millis(100), vec![]);
+        advance(35_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        assert!(runs.iter().all(|r| r.req.full));
+        assert!(runs
+            .iter()
+            .all(|r| r.req.sources == vec![TriggerSource::Timer]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_retry_with_capped_backoff() {
+        let h = harness(
+            timing(),
+            Duration::from_millis(10),
+            vec![
+                PassResult::Failed,
+                PassResult::Failed,
+                PassResult::Failed,
+                PassResult::Failed,
+            ],
+        );
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(30_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 5, "{runs:?}");
+        let gaps: Vec<u128> = runs
+            .windows(2)
+            .map(|w| (w[1].start - w[0].end).as_millis())
+            .collect();
+        // 1 s, 2 s, 4 s, then capped at 4 s.
+        assert_eq!(gaps, vec![1000, 2000, 4000, 4000]);
+        assert!(runs[4].req.sources.contains(&TriggerSource::Retry));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_lets_the_pass_finish() {
+        let h = harness(timing(), Duration::from_secs(3), vec![]);
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(1000).await;
+        let t0 = Instant::now();
+        h.stop.send(true).unwrap();
+        h.tx.trigger(TriggerSource::Database, false);
+        h.task.await.unwrap();
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 1, "the pass finished, no new one started");
+        assert!(Instant::now() - t0 <= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_drops_a_pass_that_overruns_the_grace() {
+        let mut t = timing();
+        t.shutdown_grace = Duration::from_secs(2);
+        let h = harness(t, Duration::from_secs(60), vec![]);
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(1000).await;
+        let t0 = Instant::now();
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+        assert_eq!(Instant::now() - t0, Duration::from_secs(2));
+        assert!(h.runs.lock().unwrap().is_empty(), "the pass was dropped");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn skipped_passes_are_not_retried() {
+        let h = harness(
+            timing(),
+            Duration::from_millis(10),
+            vec![PassResult::Skipped],
+        );
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(20_000).await;
+        assert_eq!(h.runs.lock().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,520 @@
+//! What the agent knows about itself: the status document and the Prometheus metrics.
+//!
+//! The daemon records each pass, reachability of both sides, reloads and HTTP requests into one
+//! [`AgentState`]; the agent resources (`server/agent.rs`) render it as JSON or as Prometheus
+//! text (exposition format 0.0.4, written by hand: a few counters do not need a crate).
+
+use crate::agent::leader::Role;
+use crate::agent::scheduler::TriggerSource;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How a pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassResultKind {
+    /// Converged: every planned operation succeeded (or nothing to do).
+    Success,
+    /// Ran, but some operations failed (retried).
+    Partial,
+    /// Could not run (a side unreachable, invalid source, safety valve): retried.
+    Failed,
+}
+
+impl PassResultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassResultKind::Success => "success",
+            PassResultKind::Partial => "partial",
+            PassResultKind::Failed => "failed",
+        }
+    }
+}
+
+/// One finished pass, as the status resource shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassRecord {
+    #[serde(serialize_with = "ser_time")]
+    pub started: SystemTime,
+    #[serde(serialize_with = "ser_time")]
+    pub finished: SystemTime,
+    pub result: PassResultKind,
+    pub full: bool,
+    pub triggers: Vec<TriggerSource>,
+    /// The one-line summary (also sent as systemd STATUS=).
+    pub summary: String,
+    /// Operations applied / failed.
+    pub applied: u64,
+    pub failed: u64,
+    /// Managed objects by kind after the pass.
+    pub counts_by_kind: BTreeMap<String, u64>,
+    pub error: Option<String>,
+}
+
+/// Is one side reachable?
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reachability {
+    /// None: not checked yet.
+    pub reachable: Option<bool>,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub since: Option<SystemTime>,
+    pub last_error: Option<String>,
+}
+
+impl Reachability {
+    fn set(&mut self, ok: bool, error: Option<String>) {
+        if self.reachable != Some(ok) {
+            self.since = Some(SystemTime::now());
+        }
+        self.reachable = Some(ok);
+        if ok {
+            self.last_error = None;
+        } else if error.is_some() {
+            self.last_error = error;
+        }
+    }
+}
+
+/// The status document (`GET /isymphony-sync/api/status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub role: Role,
+    pub lock: Option<String>,
+    #[serde(serialize_with = "ser_time")]
+    pub started: SystemTime,
+    pub config_file: Option<String>,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub config_loaded: Option<SystemTime>,
+    pub last_reload_error: Option<String>,
+    pub pass_running: bool,
+    pub pass_pending: bool,
+    pub last_pass: Option<PassRecord>,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub last_success: Option<SystemTime>,
+    pub last_error: Option<String>,
+    pub counts_by_kind: BTreeMap<String, u64>,
+    pub freepbx: Reachability,
+    pub isymphony: Reachability,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub next_verify: Option<SystemTime>,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub next_retry: Option<SystemTime>,
+}
+
+/// A Prometheus histogram with fixed buckets.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    bounds: Vec<f64>,
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &[f64]) -> Histogram {
+        Histogram {
+            bounds: bounds.to_vec(),
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, v: f64) {
+        for (b, c) in self.bounds.iter().zip(self.counts.iter_mut()) {
+            if v <= *b {
+                *c += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
+
+const DURATION_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+const LATENCY_BUCKETS: &[f64] = &[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
+
+#[derive(Debug)]
+struct Inner {
+    status: Status,
+    passes: BTreeMap<&'static str, u64>,
+    pass_duration: Histogram,
+    change_latency: Histogram,
+    http: BTreeMap<(String, u16), u64>,
+    reloads_ok: u64,
+    reloads_failed: u64,
+    db_polls: u64,
+    db_poll_errors: u64,
+}
+
+/// The agent's observable state, shared by the daemon and the HTTP resources.
+#[derive(Debug)]
+pub struct AgentState {
+    inner: Mutex<Inner>,
+}
+
+impl Default for AgentState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AgentState {
+    pub fn new() -> AgentState {
+        AgentState {
+            inner: Mutex::new(Inner {
+                status: Status {
+                    version: env!("CARGO_PKG_VERSION"),
+                    role: Role::Standby,
+                    lock: None,
+                    started: SystemTime::now(),
+                    config_file: None,
+                    config_loaded: None,
+                    last_reload_error: None,
+                    pass_running: false,
+                    pass_pending: false,
+                    last_pass: None,
+                    last_success: None,
+                    last_error: None,
+                    counts_by_kind: BTreeMap::new(),
+                    freepbx: Reachability::default(),
+                    isymphony: Reachability::default(),
+                    next_verify: None,
+                    next_retry: None,
+                },
+                passes: BTreeMap::new(),
+                pass_duration: Histogram::new(DURATION_BUCKETS),
+                change_latency: Histogram::new(LATENCY_BUCKETS),
+                http: BTreeMap::new(),
+                reloads_ok: 0,
+                reloads_failed: 0,
+                db_polls: 0,
+                db_poll_errors: 0,
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        let mut g = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut g)
+    }
+
+    /// A copy of the status document.
+    pub fn status(&self) -> Status {
+        self.with(|i| i.status.clone())
+    }
+
+    pub fn set_role(&self, role: Role, lock: Option<String>) {
+        self.with(|i| {
+            i.status.role = role;
+            i.status.lock = lock;
+        })
+    }
+
+    pub fn set_config(&self, file: Option<String>) {
+        self.with(|i| {
+            i.status.config_file = file;
+            i.status.config_loaded = Some(SystemTime::now());
+            i.status.last_reload_error = None;
+            i.reloads_ok += 1;
+        })
+    }
+
+    pub fn reload_failed(&self, error: String) {
+        self.with(|i| {
+            i.status.last_reload_error = Some(error);
+            i.reloads_failed += 1;
+        })
+    }
+
+    pub fn set_schedule(
+        &self,
+        running: bool,
+        pending: bool,
+        next_verify: Option<SystemTime>,
+        next_retry: Option<SystemTime>,
+    ) {
+        self.with(|i| {
+            i.status.pass_running = running;
+            i.status.pass_pending = pending;
+            i.status.next_verify = next_verify;
+            i.status.next_retry = next_retry;
+        })
+    }
+
+    pub fn set_freepbx(&self, ok: bool, error: Option<String>) {
+        self.with(|i| i.status.freepbx.set(ok, error))
+    }
+
+    pub fn set_isymphony(&self, ok: bool, error: Option<String>) {
+        self.with(|i| i.status.isymphony.set(ok, error))
+    }
+
+    pub fn db_polled(&self, ok: bool) {
+        self.with(|i| {
+            i.db_polls += 1;
+            if !ok {
+                i.db_poll_errors += 1;
+            }
+        })
+    }
+
+    /// Record a finished pass; `change_latency` is the time from the first FreePBX-side
+    /// change it covered to its successful end.
+    pub fn record_pass(&self, rec: PassRecord, change_latency: Option<Duration>) {
+        self.with(|i| {
+            *i.passes.entry(rec.result.as_str()).or_insert(0) += 1;
+            let secs = rec
+                .finished
+                .duration_since(rec.started)
+                .unwrap_or_default()
+                .as_secs_f64();
+            i.pass_duration.observe(secs);
+            match rec.result {
+                PassResultKind::Success => {
+                    i.status.last_success = Some(rec.finished);
+                    if let Some(l) = change_latency {
+                        i.change_latency.observe(l.as_secs_f64());
+                    }
+                }
+                PassResultKind::Partial | PassResultKind::Failed => {
+                    i.status.last_error = rec.error.clone();
+                }
+            }
+            if !rec.counts_by_kind.is_empty() {
+                i.status.counts_by_kind = rec.counts_by_kind.clone();
+            }
+            i.status.last_pass = Some(rec);
+        })
+    }
+
+    /// Count one HTTP request answered by the embedded endpoint.
+    pub fn http_request(&self, method: &str, status: u16) {
+        self.with(|i| *i.http.entry((method.to_string(), status)).or_insert(0) += 1)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn metrics(&self) -> String {
+        self.with(|i| {
+            let mut o = String::new();
+            let s = &i.status;
+            o.push_str("# HELP isymphony_sync_passes_total Reconcile passes by result.\n");
+            o.push_str("# TYPE isymphony_sync_passes_total counter\n");
+            for r in ["success", "partial", "failed"] {
+                let n = i.passes.get(r).copied().unwrap_or(0);
+                let _ = writeln!(o, "isymphony_sync_passes_total{{result=\"{r}\"}} {n}");
+            }
+            i.pass_duration.render(
+                &mut o,
+                "isymphony_sync_pass_duration_seconds",
+                "Duration of reconcile passes.",
+            );
+            i.change_latency.render(
+                &mut o,
+                "isymphony_sync_change_to_converged_seconds",
+                "Time from a detected FreePBX change to the end of the pass that converged it.",
+            );
+            o.push_str("# HELP isymphony_sync_http_requests_total HTTP requests answered by the embedded endpoint.\n");
+            o.push_str("# TYPE isymphony_sync_http_requests_total counter\n");
+            for ((m, st), n) in &i.http {
+                let _ = writeln!(
+                    o,
+                    "isymphony_sync_http_requests_total{{method=\"{}\",status=\"{st}\"}} {n}",
+                    escape_label(m)
+                );
+            }
+            o.push_str("# HELP isymphony_sync_managed_objects Objects managed on the iSymphony server, by kind.\n");
+            o.push_str("# TYPE isymphony_sync_managed_objects gauge\n");
+            for (k, n) in &s.counts_by_kind {
+                let _ = writeln!(
+                    o,
+                    "isymphony_sync_managed_objects{{kind=\"{}\"}} {n}",
+                    escape_label(k)
+                );
+            }
+            o.push_str("# HELP isymphony_sync_last_success_timestamp_seconds Unix time of the last successful pass.\n");
+            o.push_str("# TYPE isymphony_sync_last_success_timestamp_seconds gauge\n");
+            let last = s.last_success.map(unix_secs).unwrap_or(0.0);
+            let _ = writeln!(o, "isymphony_sync_last_success_timestamp_seconds {last}");
+            gauge(
+                &mut o,
+                "isymphony_sync_leader",
+                "1 when this agent holds the writer lock.",
+                f64::from(u8::from(s.role == Role::Leader)),
+            );
+            gauge(
+                &mut o,
+                "isymphony_sync_freepbx_up",
+                "1 when the FreePBX database was reachable at the last check.",
+                f64::from(u8::from(s.freepbx.reachable == Some(true))),
+            );
+            gauge(
+                &mut o,
+                "isymphony_sync_isymphony_up",
+                "1 when the iSymphony API was reachable at the last pass.",
+                f64::from(u8::from(s.isymphony.reachable == Some(true))),
+            );
+            o.push_str("# HELP isymphony_sync_config_reloads_total Configuration loads by result.\n");
+            o.push_str("# TYPE isymphony_sync_config_reloads_total counter\n");
+            let _ = writeln!(o, "isymphony_sync_config_reloads_total{{result=\"ok\"}} {}", i.reloads_ok);
+            let _ = writeln!(o, "isymphony_sync_config_reloads_total{{result=\"invalid\"}} {}", i.reloads_failed);
+            o.push_str("# HELP isymphony_sync_db_polls_total Change-detection polls of the FreePBX database.\n");
+            o.push_str("# TYPE isymphony_sync_db_polls_total counter\n");
+            let _ = writeln!(o, "isymphony_sync_db_polls_total{{result=\"ok\"}} {}", i.db_polls - i.db_poll_errors);
+            let _ = writeln!(o, "isymphony_sync_db_polls_total{{result=\"error\"}} {}", i.db_poll_errors);
+            o
+        })
+    }
+}
+
+fn gauge(o: &mut String, name: &str, help: &str, v: f64) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T19:18:38.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+fn ser_opt_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_800_318_123);
+        assert_eq!(rfc3339(t), "2026-11-27T17:25:18.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    fn rec(result: PassResultKind, secs: u64) -> PassRecord {
+        let started = SystemTime::now();
+        PassRecord {
+            started,
+            finished: started + Duration::from_secs(secs),
+            result,
+            full: false,
+            triggers: vec![TriggerSource::Database],
+            summary: "x".into(),
+            applied: 1,
+            failed: 0,
+            counts_by_kind: BTreeMap::from([("extension".to_string(), 3)]),
+            error: (result != PassResultKind::Success).then(|| "boom".into()),
+        }
+    }
+
+    #[test]
+    fn metrics_count_passes_requests_and_latency() {
+        let s = AgentState::new();
+        s.record_pass(
+            rec(PassResultKind::Success, 2),
+            Some(Duration::from_millis(800)),
+        );
+        s.record_pass(rec(PassResultKind::Failed, 0), None);
+        s.http_request("GET", 200);
+        s.http_request("GET", 200);
+        s.http_request("POST", 422);
+        s.set_role(Role::Leader, Some("l".into()));
+        let m = s.metrics();
+        assert!(
+            m.contains("isymphony_sync_passes_total{result=\"success\"} 1"),
+            "{m}"
+        );
+        assert!(m.contains("isymphony_sync_passes_total{result=\"failed\"} 1"));
+        assert!(m.contains("isymphony_sync_pass_duration_seconds_bucket{le=\"2.5\"} 2"));
+        assert!(m.contains("isymphony_sync_pass_duration_seconds_bucket{le=\"1\"} 1"));
+        assert!(m.contains("isymphony_sync_pass_duration_seconds_count 2"));
+        assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"0.75\"} 0"));
+        assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"1\"} 1"));
+        assert!(m.contains("isymphony_sync_http_requests_total{method=\"GET\",status=\"200\"} 2"));
+        assert!(m.contains("isymphony_sync_http_requests_total{method=\"POST\",status=\"422\"} 1"));
+        assert!(m.contains("isymphony_sync_managed_objects{kind=\"extension\"} 3"));
+        assert!(m.contains("isymphony_sync_leader 1"));
+        assert!(!m.contains("isymphony_sync_last_success_timestamp_seconds 0\n"));
+        let st = s.status();
+        assert_eq!(st.last_error.as_deref(), Some("boom"));
+        assert!(st.last_success.is_some());
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["role"], "leader");
+        assert_eq!(json["last_pass"]["result"], "failed");
+        assert_eq!(json["counts_by_kind"]["extension"], 3);
+    }
+
+    #[test]
+    fn reachability_remembers_since_and_error() {
+        let s = AgentState::new();
+        s.set_freepbx(false, Some("connection refused".into()));
+        let st = s.status();
+        assert_eq!(st.freepbx.reachable, Some(false));
+        assert!(st.freepbx.since.is_some());
+        s.set_freepbx(true, None);
+        let st = s.status();
+        assert_eq!(st.freepbx.reachable, Some(true));
+        assert_eq!(st.freepbx.last_error, None);
+        assert!(s.metrics().contains("isymphony_sync_freepbx_up 1"));
+    }
+}

@@ -1,0 +1,231 @@
+//! `--check-config`: validate a configuration the way an administrator would, one line per
+//! check (`ok` or the reason), before the first `--dry-run`.
+//!
+//! Checks, in order: the file parses; the FreePBX credentials resolve; the database answers;
+//! voicemail.conf is readable (a warning only: the agent runs without e-mails); the iSymphony
+//! API answers with these credentials and the core server exists. Passwords are never printed.
+
+use crate::api::types::Brand;
+use crate::config::Config;
+use crate::reconcile::source::{self, TargetDefaults};
+use std::path::Path;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Worth knowing, not a failure.
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+        }
+    }
+    fn warn(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Warn,
+            detail: detail.into(),
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Fail,
+            detail: detail.into(),
+        }
+    }
+
+    /// `ok    database    freepbxuser@localhost:3306/asterisk`
+    pub fn line(&self) -> String {
+        let tag = match self.status {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        format!("{tag:<5} {:<10} {}", self.name, self.detail)
+    }
+}
+
+/// Run every check that can run; later checks are skipped when an earlier one they need failed.
+pub async fn run(path: &Path) -> Vec<Check> {
+    let mut out = Vec::new();
+    let cfg = match Config::load(path) {
+        Ok(c) => {
+            out.push(Check::ok("config", path.display().to_string()));
+            c
+        }
+        Err(e) => {
+            out.push(Check::fail("config", e.to_string()));
+            return out;
+        }
+    };
+
+    let mut defaults = TargetDefaults::default();
+    if let Some(snap) = &cfg.freepbx.snapshot {
+        match crate::freepbx::read(&cfg).await {
+            Ok(s) => {
+                out.push(Check::ok(
+                    "freepbx",
+                    format!("snapshot file {}", snap.display()),
+                ));
+                defaults = source::from_snapshot(&s, &cfg).defaults;
+            }
+            Err(e) => out.push(Check::fail("freepbx", e.to_string())),
+        }
+    } else {
+        match crate::freepbx::resolve_target(&cfg) {
+            Err(e) => out.push(Check::fail("freepbx", e.to_string())),
+            Ok(target) => {
+                out.push(Check::ok(
+                    "freepbx",
+                    format!("credentials for {}", target.describe()),
+                ));
+                // A full read proves the login, the database and the tables at once, and
+                // yields the cxpanel settings that default the iSymphony target.
+                match crate::freepbx::read(&cfg).await {
+                    Ok(s) => {
+                        out.push(Check::ok(
+                            "database",
+                            format!(
+                                "{}: {} extensions, {} queues, {} conference rooms",
+                                target.describe(),
+                                s.users.len(),
+                                s.queues.len(),
+                                s.conferences.len()
+                            ),
+                        ));
+                        defaults = source::from_snapshot(&s, &cfg).defaults;
+                    }
+                    Err(e) => out.push(Check::fail("database", e.to_string())),
+                }
+            }
+        }
+        out.push(voicemail_check(&cfg.freepbx.voicemail_conf));
+    }
+
+    out.push(api_check(&cfg, &defaults).await);
+    out
+}
+
+fn voicemail_check(path: &Path) -> Check {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => match std::fs::File::open(path) {
+            Ok(_) => Check::ok("voicemail", path.display().to_string()),
+            Err(e) => Check::warn(
+                "voicemail",
+                format!(
+                    "cannot read {}: {e} (no e-mail addresses will be synced)",
+                    path.display()
+                ),
+            ),
+        },
+        Ok(_) => Check::warn(
+            "voicemail",
+            format!(
+                "{} is not a file (no e-mail addresses will be synced)",
+                path.display()
+            ),
+        ),
+        Err(e) => Check::warn(
+            "voicemail",
+            format!(
+                "cannot read {}: {e} (no e-mail addresses will be synced)",
+                path.display()
+            ),
+        ),
+    }
+}
+
+async fn api_check(cfg: &Config, defaults: &TargetDefaults) -> Check {
+    let mut cfg = cfg.clone();
+    let embedded = cfg.server.enabled && cfg.isymphony.url.is_none();
+    if embedded {
+        // The agent serves this target itself: probe it only if it is running now.
+        let base = format!(
+            "http://{}/{}",
+            cfg.server.http_listen,
+            crate::api::paths::PREFIX
+        );
+        source::target_embedded(&mut cfg, &base);
+    }
+    let target = source::resolve_target(&cfg, defaults);
+    let where_ = format!("{} as {}", target.url, target.username);
+    let client = match crate::reconcile::make_client(&cfg, &target) {
+        Ok(c) => c,
+        Err(e) => return Check::fail("isymphony", e.to_string()),
+    };
+    let brand = match client.get::<Brand>(crate::api::paths::brand()).await {
+        Ok(b) => b,
+        Err(e) if embedded && e.is_unreachable() => {
+            return Check::ok(
+                "isymphony",
+                format!(
+                    "embedded endpoint {} (not running now; the agent starts it)",
+                    target.url
+                ),
+            )
+        }
+        Err(e) => {
+            let why = match e.status() {
+                Some(401) | Some(403) => format!(
+                    "{where_}: HTTP {} (wrong API username or password, or this host is not in the iSymphony ACL)",
+                    e.status().unwrap_or_default()
+                ),
+                _ => format!("{where_}: {e}"),
+            };
+            return Check::fail("isymphony", why);
+        }
+    };
+    let slug = &target.core_server;
+    match client
+        .get::<crate::api::types::CoreServer>(crate::api::paths::core_server_by_slug(slug))
+        .await
+    {
+        Ok(_) => Check::ok(
+            "isymphony",
+            format!("{where_}: iSymphony {} (build {}), core server '{slug}'", brand.version, brand.build),
+        ),
+        Err(e) if e.is_not_found() => Check::ok(
+            "isymphony",
+            format!("{where_}: iSymphony {}; core server '{slug}' does not exist yet (the first sync creates it)", brand.version),
+        ),
+        Err(e) => Check::fail("isymphony", format!("{where_}: {e}")),
+    }
+}
+
+/// Print the checks; the process exit code: 0 only when none failed.
+pub fn main(path: &Path) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("isymphony-sync: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let checks = rt.block_on(run(path));
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    if checks.iter().any(|c| c.status == Status::Fail) {
+        1
+    } else {
+        0
+    }
+}

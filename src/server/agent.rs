@@ -1,0 +1,253 @@
+//! The agent's own HTTP resources, next to the Configuration API on the embedded endpoint and
+//! behind the same auth and ACL layer:
+//!
+//! | method | path                         | answer |
+//! |--------|------------------------------|--------|
+//! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
+//! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan, computed now (leader or standby) |
+//! | POST   | `/isymphony-sync/api/sync`    | 204; optional body `{"full": true}`; a bad body is 422 |
+//! | GET    | `/isymphony-sync/api/metrics` | 200 Prometheus text (format 0.0.4) |
+//!
+//! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
+
+use crate::agent::status::AgentState;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Where the agent resources live.
+pub const PREFIX: &str = "/isymphony-sync/api";
+
+/// A boxed future returning the dry-run plan as JSON, or an error message.
+pub type PlanFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
+
+/// What the resources need from the running agent.
+pub trait AgentApi: Send + Sync + 'static {
+    /// The shared status and metrics.
+    fn state(&self) -> &AgentState;
+    /// Ask for a pass (coalesced with other triggers).
+    fn trigger_sync(&self, full: bool);
+    /// Compute the current dry-run plan.
+    fn plan(&self) -> PlanFuture<'_>;
+}
+
+/// The body of `POST …/sync`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    #[serde(default)]
+    full: bool,
+}
+
+/// The agent resources, with full paths (merge into the endpoint's router).
+pub fn router(api: Arc<dyn AgentApi>) -> Router {
+    Router::new()
+        .route(&format!("{PREFIX}/status"), get(status))
+        .route(&format!("{PREFIX}/plan"), get(plan))
+        .route(&format!("{PREFIX}/sync"), post(sync))
+        .route(&format!("{PREFIX}/metrics"), get(metrics))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "status": status.as_u16(), "message": message })),
+    )
+        .into_response()
+}
+
+async fn status(State(api): State<Arc<dyn AgentApi>>) -> Response {
+    Json(api.state().status()).into_response()
+}
+
+async fn plan(State(api): State<Arc<dyn AgentApi>>) -> Response {
+    match api.plan().await {
+        Ok(plan) => Json(plan).into_response(),
+        Err(message) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot compute the plan: {message}"),
+        ),
+    }
+}
+
+async fn sync(State(api): State<Arc<dyn AgentApi>>, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let parsed = match text.trim() {
+        "" | "null" => Ok(SyncBody::default()),
+        t => serde_json::from_str::<SyncBody>(t),
+    };
+    match parsed {
+        Ok(b) => {
+            api.trigger_sync(b.full);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("invalid sync request (expected {{\"full\": true|false}}): {e}"),
+        ),
+    }
+}
+
+async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        api.state().metrics(),
+    )
+        .into_response()
+}
+
+/// Middleware that counts every answered request by method and status into `state` (apply it
+/// to the whole endpoint so that the Configuration API is counted too).
+pub async fn count_requests(
+    State(state): State<Arc<AgentState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    state.http_request(&method, resp.status().as_u16());
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    struct Fake {
+        state: Arc<AgentState>,
+        triggers: Mutex<Vec<bool>>,
+        plan: Result<serde_json::Value, String>,
+    }
+
+    impl AgentApi for Fake {
+        fn state(&self) -> &AgentState {
+            &self.state
+        }
+        fn trigger_sync(&self, full: bool) {
+            self.triggers.lock().unwrap().push(full);
+        }
+        fn plan(&self) -> PlanFuture<'_> {
+            let p = self.plan.clone();
+            Box::pin(async move { p })
+        }
+    }
+
+    fn app(plan: Result<serde_json::Value, String>) -> (Router, Arc<Fake>) {
+        let fake = Arc::new(Fake {
+            state: Arc::new(AgentState::new()),
+            triggers: Mutex::new(vec![]),
+            plan,
+        });
+        let r = router(fake.clone()).layer(axum::middleware::from_fn_with_state(
+            fake.state.clone(),
+            count_requests,
+        ));
+        (r, fake)
+    }
+
+    async fn call(r: &Router, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = r.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, ct, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn sync_accepts_empty_and_full_bodies() {
+        let (r, fake) = app(Ok(serde_json::json!({})));
+        assert_eq!(
+            call(&r, "POST", "/isymphony-sync/api/sync", "").await.0,
+            204
+        );
+        assert_eq!(
+            call(&r, "POST", "/isymphony-sync/api/sync", "{\"full\": true}")
+                .await
+                .0,
+            204
+        );
+        assert_eq!(
+            call(&r, "POST", "/isymphony-sync/api/sync", "{}").await.0,
+            204
+        );
+        assert_eq!(*fake.triggers.lock().unwrap(), vec![false, true, false]);
+    }
+
+    #[tokio::test]
+    async fn sync_rejects_a_bad_body_with_422() {
+        let (r, fake) = app(Ok(serde_json::json!({})));
+        for body in [
+            "{\"full\": \"yes\"}",
+            "{\"fulll\": true}",
+            "[1]",
+            "not json",
+        ] {
+            let (st, ct, text) = call(&r, "POST", "/isymphony-sync/api/sync", body).await;
+            assert_eq!(st, 422, "{body}: {text}");
+            assert!(ct.starts_with("application/json"));
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["status"], 422);
+        }
+        assert!(fake.triggers.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn status_plan_metrics() {
+        let (r, _) = app(Ok(serde_json::json!({"operations": []})));
+        let (st, _, body) = call(&r, "GET", "/isymphony-sync/api/status", "").await;
+        assert_eq!(st, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["role"], "standby");
+        let (st, _, body) = call(&r, "GET", "/isymphony-sync/api/plan", "").await;
+        assert_eq!(st, 200);
+        assert_eq!(body, "{\"operations\":[]}");
+        let (st, ct, body) = call(&r, "GET", "/isymphony-sync/api/metrics", "").await;
+        assert_eq!(st, 200);
+        assert!(ct.starts_with("text/plain; version=0.0.4"));
+        // The two requests before this one were counted by the middleware.
+        assert!(
+            body.contains("isymphony_sync_http_requests_total{method=\"GET\",status=\"200\"} 2"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn plan_errors_are_500_and_wrong_methods_405() {
+        let (r, _) = app(Err("database unreachable".into()));
+        let (st, _, body) = call(&r, "GET", "/isymphony-sync/api/plan", "").await;
+        assert_eq!(st, 500);
+        assert!(body.contains("database unreachable"));
+        assert_eq!(call(&r, "GET", "/isymphony-sync/api/sync", "").await.0, 405);
+        assert_eq!(
+            call(&r, "DELETE", "/isymphony-sync/api/status", "").await.0,
+            405
+        );
+    }
+}
