@@ -7,7 +7,7 @@
 //! charset is utf8mb4, so the server converts latin1 columns (FreePBX 2.8) for us; BLOB columns
 //! (which it does not convert) fall back to Windows-1252 when they are not UTF-8.
 
-use super::files::decode_text;
+use super::files::decode_owned;
 use super::snapshot::*;
 use crate::secret::Secret;
 use mysql_async::prelude::Queryable;
@@ -52,7 +52,7 @@ fn quote_ident(name: &str) -> String {
 fn cell(v: Value) -> Option<String> {
     match v {
         Value::NULL => None,
-        Value::Bytes(b) => Some(decode_text(&b)),
+        Value::Bytes(b) => Some(decode_owned(b)),
         Value::Int(i) => Some(i.to_string()),
         Value::UInt(u) => Some(u.to_string()),
         Value::Float(f) => Some(f.to_string()),
@@ -153,17 +153,26 @@ impl<'t, 'c> TableReader<'t, 'c> {
                 sql.push_str(&format!(" WHERE {} {}", quote_ident(actual), cond));
             }
         }
-        let rows: Vec<Row> = self.tx.query(sql).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
-            out.push(
+        let started = std::time::Instant::now();
+        // Convert while streaming: no intermediate Vec<Row>.
+        let out = self
+            .tx
+            .query_iter(sql)
+            .await?
+            .map_and_drop(|row| {
+                let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
                 positions
                     .iter()
                     .map(|p| p.and_then(|i| vals.get_mut(i).and_then(Option::take)))
-                    .collect(),
-            );
-        }
+                    .collect::<Cells>()
+            })
+            .await?;
+        tracing::debug!(
+            table,
+            rows = out.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "read FreePBX table"
+        );
         Ok(Some(out))
     }
 
@@ -358,7 +367,18 @@ pub(crate) async fn read_tables(
     })
     .collect();
     snap.userman_users.sort_by_key(|u| u.id);
-    let us_filter = in_list(&["cxpanel", "global"]);
+    // Only the keys the mapping uses: real systems carry many more `global` settings.
+    let mut us_filter = in_list(&["cxpanel", "global"]);
+    if r.column("userman_users_settings", "key").is_some() {
+        us_filter.push_str(" AND `key` ");
+        us_filter.push_str(&in_list(&[
+            "add",
+            "password_dirty",
+            "pbx_admin",
+            "pbx_login",
+            "pbx_modules",
+        ]));
+    }
     snap.userman_user_settings = settings_rows(
         r,
         "userman_users_settings",
