@@ -207,10 +207,7 @@ impl Config {
 
     /// Parse TOML text; the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            // toml's message already names the key and the line; keep it on one line.
-            e.to_string().replace('\n', " ").trim().to_string()
-        })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -241,6 +238,53 @@ impl Config {
             .state_dir
             .as_deref()
             .unwrap_or(&self.server.data_dir)
+    }
+}
+
+/// A TOML error as one line naming the line, column and key, without quoting the source
+/// line: toml's own Display shows the offending line, which may hold a password (a misspelled
+/// `pasword = "..."` key, a wrong type next to a secret).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut msg = e.message().replace('\n', " ").trim().to_string();
+    // serde quotes the offending value ("invalid type: string \"…\", expected …"); keep only
+    // its kind, since the value may be a password given with the wrong type.
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(exp) = rest.find(", expected") {
+                let kind = rest.split_whitespace().next().unwrap_or("value");
+                msg = format!("{prefix}{kind}{}", &rest[exp..]);
+            }
+            break;
+        }
+    }
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let col = before.len() - line_start + 1;
+            // Name the key (`section.key`) from the text left of `=`, never the value.
+            let this_line = text[line_start..].lines().next().unwrap_or("");
+            let key = this_line
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !k.starts_with('['))
+                .map(|k| {
+                    let section = before
+                        .lines()
+                        .rev()
+                        .map(str::trim)
+                        .find(|l| l.starts_with('['))
+                        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+                    match section {
+                        Some(sec) if !sec.is_empty() => format!(" (key {sec}.{k})"),
+                        _ => format!(" (key {k})"),
+                    }
+                })
+                .unwrap_or_default();
+            format!("TOML parse error at line {line}, column {col}{key}: {msg}")
+        }
+        None => format!("TOML parse error: {msg}"),
     }
 }
 
@@ -331,5 +375,18 @@ mod tests {
     fn debug_hides_passwords() {
         let c = Config::parse("[server]\npassword = \"s3cr3t-xyz\"\n").unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t-xyz"));
+    }
+
+    #[test]
+    fn toml_errors_name_the_key_but_never_quote_the_line_or_value() {
+        let e = Config::parse("[isymphony]\npasword = \"S3cr3t-typo\"\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("pasword"), "{e}");
+        assert!(!e.contains("S3cr3t"), "{e}");
+        let e = Config::parse("[sync]\nconcurrency = \"S3cr3t-type\"\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("invalid type: string"),
+            "{e}"
+        );
+        assert!(!e.contains("S3cr3t"), "{e}");
     }
 }
