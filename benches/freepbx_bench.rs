@@ -125,6 +125,12 @@ INSERT INTO kvstore_FreePBX_modules_Cxpanel (`key`, val, type, id) VALUES ('name
 }
 
 fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,6 +153,16 @@ fn main() {
         std::fs::write(&vm, text).expect("write voicemail.conf");
         let cfg = db.config(&vm);
 
+        if std::env::var_os("FREEPBX_BENCH_MAP_ONLY").is_some() {
+            // For profiling the mapping alone (perf record …).
+            let snap = freepbx::read(&cfg).await.expect("read");
+            let t = Instant::now();
+            for _ in 0..50 {
+                std::hint::black_box(mapping::desired(&snap, &cfg));
+            }
+            println!("map only: {:.1?} per run", t.elapsed() / 50);
+            return;
+        }
         let mut total = Vec::new();
         let mut reads = Vec::new();
         let mut maps = Vec::new();
@@ -157,6 +173,11 @@ fn main() {
             let t1 = Instant::now();
             let d = mapping::desired(&snap, &cfg);
             let t2 = Instant::now();
+            tracing::debug!(
+                read_ms = (t1 - t0).as_secs_f64() * 1e3,
+                map_ms = (t2 - t1).as_secs_f64() * 1e3,
+                "run"
+            );
             counts = (d.extensions.len(), d.users.len());
             reads.push(t1 - t0);
             maps.push(t2 - t1);

@@ -59,5 +59,8 @@ async fn one_change_at_1000_extensions_is_cheap_and_full_verify_is_bounded() {
     assert_eq!(d.post + d.put + d.delete, 0, "{d:?}");
     eprintln!("full verify: {d:?}");
     assert!(d.total() <= 16 + 5 * n as u64, "full verify cost {d:?}");
-    assert!(d.get >= 4 * n as u64, "a full verify must re-read sub-resources: {d:?}");
+    assert!(
+        d.get >= 4 * n as u64,
+        "a full verify must re-read sub-resources: {d:?}"
+    );
 }

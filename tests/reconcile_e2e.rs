@@ -22,6 +22,7 @@ fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) 
 #[tokio::test]
 async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean() {
     let env = Env::new(4).await;
+    let freepbx_before = env.db_checksum().await;
     let dry = env.pass(true, false, false).await.unwrap();
     assert_eq!(dry.exit_code(true), 2);
     assert_eq!(
@@ -32,6 +33,7 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
 
     let r = env.sync().await;
     assert_eq!(r.exit_code(false), 0);
+    assert_eq!(env.db_checksum().await, freepbx_before, "the agent wrote to FreePBX");
     for (kind, n) in [
         (Kind::CoreServer, 1),
         (Kind::Extension, 4),
@@ -282,4 +284,70 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         .map(|x| x.extension)
         .collect();
     assert_eq!(left, vec!["1001"]);
+}
+
+#[tokio::test]
+async fn existing_objects_are_adopted_and_module_ownership_is_honoured() {
+    let env = Env::new(4).await;
+    // An iSymphony that already has a core server with extension 1001 (someone else's id) and
+    // an extension 1099 the cxpanel module created (listed in cxpanel_managed_items).
+    env.api
+        .post(
+            &paths::core_servers(),
+            &json!({"id": "0c0c0c0c-0000-4000-8000-000000000001", "slug": "default", "name": "default"}),
+            None,
+        )
+        .await
+        .unwrap();
+    let cs = env.cs().await;
+    let foreign = "0e0e0e0e-0000-4000-8000-000000001001";
+    env.api
+        .post(
+            &paths::extensions(&cs),
+            &json!({"id": foreign, "extension": "1001", "displayName": "Old name", "agentPenalty": 2}),
+            None,
+        )
+        .await
+        .unwrap();
+    let module_id = "0b7c3f5e-0000-4000-8000-000000001099";
+    env.api
+        .post(
+            &paths::extensions(&cs),
+            &json!({"id": module_id, "extension": "1099", "displayName": "Module made"}),
+            None,
+        )
+        .await
+        .unwrap();
+    env.db
+        .exec(&format!(
+            "INSERT INTO cxpanel_managed_items (cxpanel_id, fpbx_id, type) VALUES ('{module_id}', '1099', 'extension');"
+        ))
+        .await;
+
+    let r = env.sync().await;
+    let lines = plan_lines(&r);
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "~ update extension 1001: displayName \"Old name\" -> \"Alice Smith\", peer"
+        )),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"- delete extension 1099 \"Module made\"".to_string()),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("create extension 1001")));
+    let exts = env.extensions().await;
+    assert_eq!(exts.len(), 4);
+    let x = exts.iter().find(|x| x.extension == "1001").unwrap();
+    assert_eq!(x.id.as_deref(), Some(foreign));
+    assert_eq!(x.agent_penalty, 2);
+
+    // Adopted means managed: removed from FreePBX, it is deleted.
+    env.db
+        .exec("DELETE FROM users WHERE extension = '1001'; DELETE FROM cxpanel_users WHERE user_id = '1001';")
+        .await;
+    let r = env.sync().await;
+    assert!(plan_lines(&r).contains(&"- delete extension 1001 \"Alice Smith\"".to_string()));
+    assert!(env.extensions().await.iter().all(|x| x.extension != "1001"));
 }

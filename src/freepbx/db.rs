@@ -7,7 +7,7 @@
 //! charset is utf8mb4, so the server converts latin1 columns (FreePBX 2.8) for us; BLOB columns
 //! (which it does not convert) fall back to Windows-1252 when they are not UTF-8.
 
-use super::files::decode_text;
+use super::files::decode_owned;
 use super::snapshot::*;
 use crate::secret::Secret;
 use mysql_async::prelude::Queryable;
@@ -52,7 +52,7 @@ fn quote_ident(name: &str) -> String {
 fn cell(v: Value) -> Option<String> {
     match v {
         Value::NULL => None,
-        Value::Bytes(b) => Some(decode_text(&b)),
+        Value::Bytes(b) => Some(decode_owned(b)),
         Value::Int(i) => Some(i.to_string()),
         Value::UInt(u) => Some(u.to_string()),
         Value::Float(f) => Some(f.to_string()),
@@ -153,7 +153,9 @@ impl<'t, 'c> TableReader<'t, 'c> {
                 sql.push_str(&format!(" WHERE {} {}", quote_ident(actual), cond));
             }
         }
+        let started = std::time::Instant::now();
         let rows: Vec<Row> = self.tx.query(sql).await?;
+        let fetched = started.elapsed();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
@@ -164,6 +166,13 @@ impl<'t, 'c> TableReader<'t, 'c> {
                     .collect(),
             );
         }
+        tracing::debug!(
+            table,
+            rows = out.len(),
+            fetch_ms = fetched.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "read FreePBX table"
+        );
         Ok(Some(out))
     }
 

@@ -45,6 +45,16 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
+/// [`decode_text`] for owned bytes: no copy in the (usual) UTF-8 case.
+pub fn decode_owned(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        encoding_rs::WINDOWS_1252
+            .decode(e.as_bytes())
+            .0
+            .into_owned()
+    })
+}
+
 /// Parse the `$amp_conf['KEY'] = 'value';` assignments of freepbx.conf. Returns None when
 /// the file holds no such assignment at all (not a freepbx.conf).
 pub fn parse_freepbx_conf(text: &str) -> Option<DbConf> {

@@ -19,7 +19,34 @@ use super::snapshot::*;
 use crate::config::Config;
 use crate::model::*;
 use crate::secret::Secret;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+/// FNV-1a. The maps below hold 10k+ short keys from our own database read each pass; SipHash's
+/// flooding resistance buys nothing here and costs a noticeable share of the mapping time.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+type FastSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
 /// The AMI account the cxpanel module creates for iSymphony (§3.8, §6.4).
 pub const AMI_USERNAME: &str = "cxpanel";
@@ -70,9 +97,9 @@ struct Mapper<'a> {
     warnings: Vec<String>,
     /// users rows by extension (first row wins).
     users: BTreeMap<&'a str, &'a UserRow>,
-    cx_users: HashMap<&'a str, &'a CxUser>,
+    cx_users: FastMap<&'a str, &'a CxUser>,
     /// userman_users_settings by (uid, module, key).
-    user_settings: HashMap<(i64, &'a str, &'a str), &'a str>,
+    user_settings: FastMap<(i64, &'a str, &'a str), &'a str>,
 }
 
 impl<'a> Mapper<'a> {
@@ -264,7 +291,7 @@ impl<'a> Mapper<'a> {
             }
         }
         // Userman GUI users: pbx_admin → all sections; pbx_login → their module list.
-        let mut settings: HashMap<i64, (bool, bool, String)> = HashMap::new();
+        let mut settings: FastMap<i64, (bool, bool, String)> = FastMap::default();
         for s in &self.snap.userman_user_settings {
             if s.module != "global" {
                 continue;
@@ -300,7 +327,7 @@ impl<'a> Mapper<'a> {
     }
 
     /// The dial string of an extension's device, from the core tables (§3.2, §3.3).
-    fn peer(&self, ext: &str, devices: &HashMap<&str, &DeviceRow>, dials: &Dials) -> String {
+    fn peer(&self, ext: &str, devices: &FastMap<&str, &DeviceRow>, dials: &Dials) -> String {
         let Some(dev) = devices.get(ext) else {
             // A virtual extension has no device, hence nothing to dial.
             return String::new();
@@ -330,14 +357,15 @@ impl<'a> Mapper<'a> {
     }
 
     fn extensions(&mut self) -> BTreeMap<String, ExtensionSpec> {
-        let devices: HashMap<&str, &DeviceRow> = self
+        let devices: FastMap<&str, &DeviceRow> = self
             .snap
             .devices
             .iter()
             .map(|d| (d.id.as_str(), d))
             .collect();
         let dials = Dials::new(self.snap);
-        let mut out = BTreeMap::new();
+        // Built as a sorted Vec and bulk-loaded: much cheaper than 10k BTreeMap inserts.
+        let mut out = Vec::with_capacity(self.users.len());
         for (&ext, u) in &self.users {
             let auto_answer = match self.mode {
                 Mode::NoCxpanel if !self.cfg.sync.default_add_extensions => continue,
@@ -353,7 +381,7 @@ impl<'a> Mapper<'a> {
             let display = display_name(&u.name, ext);
             let peer = self.peer(ext, &devices, &dials);
             let vm = u.voicemail.trim();
-            out.insert(
+            out.push((
                 ext.to_string(),
                 ExtensionSpec {
                     extension: ext.to_string(),
@@ -370,9 +398,9 @@ impl<'a> Mapper<'a> {
                     },
                     voice_mail_box: ext.to_string(),
                 },
-            );
+            ));
         }
-        out
+        out.into_iter().collect()
     }
 
     /// Voicemail e-mail addresses of an extension (voicemail module `getMailbox`: the user's
@@ -396,7 +424,7 @@ impl<'a> Mapper<'a> {
         extensions: &BTreeMap<String, ExtensionSpec>,
     ) -> BTreeMap<String, UserSpec> {
         let index = MailboxIndex::new(self.snap);
-        let mut phones: HashMap<&str, Vec<PhoneSpec>> = HashMap::new();
+        let mut phones: FastMap<&str, Vec<PhoneSpec>> = FastMap::default();
         for p in &self.snap.cxpanel_phone_numbers {
             phones
                 .entry(p.user_id.as_str())
@@ -407,7 +435,7 @@ impl<'a> Mapper<'a> {
                 });
         }
         // Bindings: parent_user_id of each synced extension (self when cxpanel has no row).
-        let mut bound: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut bound: FastMap<&str, Vec<String>> = FastMap::default();
         for ext in extensions.keys() {
             let parent = match self.cx_users.get(ext.as_str()) {
                 Some(c) => c.parent_user_id.as_str(),
@@ -481,9 +509,10 @@ impl<'a> Mapper<'a> {
         groups.sort_by_key(|g| (g.priority, g.id));
         let mut users: Vec<&UsermanUser> = self.snap.userman_users.iter().collect();
         users.sort_by_key(|u| u.id);
-        let mut out: BTreeMap<String, UserSpec> = BTreeMap::new();
+        let mut out: Vec<(String, UserSpec)> = Vec::with_capacity(users.len());
+        let mut seen: FastSet<&str> = FastSet::default();
         // default_extension → (user id, username) that claimed it first (lowest id).
-        let mut claimed: HashMap<&str, (i64, &str)> = HashMap::new();
+        let mut claimed: FastMap<&str, (i64, &str)> = FastMap::default();
         for u in users {
             if u.username.is_empty() {
                 continue;
@@ -511,11 +540,11 @@ impl<'a> Mapper<'a> {
                     None => continue,
                 }
             };
-            if let Some(prev) = out.get(&u.username) {
+            if !seen.insert(u.username.as_str()) {
                 self.warnings.push(format!(
-                    "user manager has two users named {:?} (directories {:?}); only the \
+                    "user manager has two users named {:?} (directory {:?}); only the \
                      first (lowest id) is synced",
-                    prev.username, u.auth
+                    u.username, u.auth
                 ));
                 continue;
             }
@@ -548,7 +577,7 @@ impl<'a> Mapper<'a> {
                     }
                 }
             }
-            out.insert(
+            out.push((
                 u.username.clone(),
                 UserSpec {
                     username: u.username.clone(),
@@ -565,9 +594,9 @@ impl<'a> Mapper<'a> {
                     phones,
                     extensions: exts,
                 },
-            );
+            ));
         }
-        out
+        out.into_iter().collect()
     }
 
     fn event_flag_warnings(&mut self, queue: &str) {
@@ -583,7 +612,7 @@ impl<'a> Mapper<'a> {
     }
 
     fn queues(&mut self) -> BTreeMap<String, QueueSpec> {
-        let cx: HashMap<&str, &CxQueue> = self
+        let cx: FastMap<&str, &CxQueue> = self
             .snap
             .cxpanel_queues
             .iter()
@@ -617,7 +646,7 @@ impl<'a> Mapper<'a> {
     }
 
     fn conference_rooms(&mut self) -> BTreeMap<String, ConferenceRoomSpec> {
-        let cx: HashMap<&str, &CxConferenceRoom> = self
+        let cx: FastMap<&str, &CxConferenceRoom> = self
             .snap
             .cxpanel_conference_rooms
             .iter()
@@ -722,10 +751,10 @@ pub fn split_name(name: &str) -> (String, String) {
 
 /// `dial` (and `sipdriver`) keywords of the per-technology device tables, by device id.
 struct Dials<'a> {
-    sip: HashMap<&'a str, &'a str>,
-    iax: HashMap<&'a str, &'a str>,
-    dahdi: HashMap<&'a str, &'a str>,
-    driver: HashMap<&'a str, String>,
+    sip: FastMap<&'a str, &'a str>,
+    iax: FastMap<&'a str, &'a str>,
+    dahdi: FastMap<&'a str, &'a str>,
+    driver: FastMap<&'a str, String>,
 }
 
 impl<'a> Dials<'a> {
@@ -734,7 +763,7 @@ impl<'a> Dials<'a> {
             rows.iter()
                 .filter(|r| r.keyword == "dial")
                 .map(|r| (r.id.as_str(), r.data.as_str()))
-                .collect::<HashMap<_, _>>()
+                .collect::<FastMap<_, _>>()
         };
         Dials {
             sip: dial(&snap.sip),
@@ -751,14 +780,14 @@ impl<'a> Dials<'a> {
 }
 
 struct MailboxIndex<'a> {
-    by_ctx: HashMap<(&'a str, &'a str), &'a Mailbox>,
-    first: HashMap<&'a str, &'a Mailbox>,
+    by_ctx: FastMap<(&'a str, &'a str), &'a Mailbox>,
+    first: FastMap<&'a str, &'a Mailbox>,
 }
 
 impl<'a> MailboxIndex<'a> {
     fn new(snap: &'a Snapshot) -> Self {
-        let mut by_ctx = HashMap::new();
-        let mut first = HashMap::new();
+        let mut by_ctx = FastMap::default();
+        let mut first = FastMap::default();
         for m in &snap.voicemail {
             by_ctx
                 .entry((m.context.as_str(), m.mailbox.as_str()))

@@ -167,6 +167,8 @@ struct Ctx<'a> {
     cs: String,
     /// Set when the core server itself must be created: every op then needs it.
     core_need: Option<(Kind, String)>,
+    /// Observed users by username (first wins).
+    users_by_name: HashMap<&'a str, &'a User>,
     plan: Plan,
 }
 
@@ -827,7 +829,7 @@ impl<'a> Ctx<'a> {
 
     /// The user JSON posted to `managingUser` and the user's id, for existing or new users.
     fn user_body(&self, name: &str) -> Option<(String, Value, bool)> {
-        if let Some(u) = self.o.users.iter().find(|u| u.username == name) {
+        if let Some(u) = self.users_by_name.get(name) {
             return u.id.clone().map(|id| (id, to_value(u), false));
         }
         let spec = self.d.users.get(name)?;
@@ -1558,8 +1560,12 @@ pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
         own,
         cs,
         core_need: None,
+        users_by_name: HashMap::new(),
         plan: Plan::default(),
     };
+    for u in &o.users {
+        c.users_by_name.entry(u.username.as_str()).or_insert(u);
+    }
     c.core_server();
     c.asterisk();
     c.agents();

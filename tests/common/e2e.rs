@@ -235,6 +235,19 @@ impl Env {
         u.map(|u| u.username)
     }
 
+    /// CHECKSUM of every table: proves a pass wrote nothing to FreePBX.
+    pub async fn db_checksum(&self) -> Vec<(String, Option<u64>)> {
+        use mysql_async::prelude::Queryable;
+        let mut c = self.db.conn().await;
+        let tables: Vec<String> = c.query("SHOW TABLES").await.unwrap();
+        let out: Vec<(String, Option<u64>)> = c
+            .query(format!("CHECKSUM TABLE {}", tables.join(", ")))
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+        out
+    }
+
     pub fn password(&self) -> Secret {
         self.cfg.server.password.clone()
     }
