@@ -397,13 +397,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 Error::precondition(format!("Cannot read the request body: {}", r.body_text()))
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::precondition("A JSON request body is required."));
-        }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| Error::precondition(format!("Malformed JSON: {e}.")))
+        decode_json_body(&bytes).map(JsonBody)
     }
+}
+
+/// Decode a request body into JSON, as every handler's [`JsonBody`] does: 412 when absent or
+/// malformed. serde_json's recursion limit (128 levels) turns deep nesting into a 412, not a
+/// stack overflow. Public so the fuzz target exercises this exact function.
+pub fn decode_json_body(bytes: &[u8]) -> Result<Value, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::precondition("A JSON request body is required."));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::precondition(format!("Malformed JSON: {e}.")))
 }
 
 #[cfg(test)]
