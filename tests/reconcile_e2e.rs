@@ -33,7 +33,11 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
 
     let r = env.sync().await;
     assert_eq!(r.exit_code(false), 0);
-    assert_eq!(env.db_checksum().await, freepbx_before, "the agent wrote to FreePBX");
+    assert_eq!(
+        env.db_checksum().await,
+        freepbx_before,
+        "the agent wrote to FreePBX"
+    );
     for (kind, n) in [
         (Kind::CoreServer, 1),
         (Kind::Extension, 4),
