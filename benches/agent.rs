@@ -10,13 +10,10 @@
 //! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE, BENCH_IDLE_SECS).
 
 #[path = "../tests/common/agent.rs"]
-#[allow(dead_code)]
 mod agent;
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "../tests/common/e2e.rs"]
-#[allow(dead_code)]
 mod e2e;
 
 use agent::*;
@@ -66,7 +63,10 @@ fn api(root: &str) -> Client {
 async fn wait_synced(api: &Client, n: usize, timeout: Duration) -> Option<String> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(cs) = api.get::<CoreServer>(paths::core_server_by_slug("default")).await {
+        if let Ok(cs) = api
+            .get::<CoreServer>(paths::core_server_by_slug("default"))
+            .await
+        {
             let id = cs.id.unwrap_or_default();
             if let Ok(exts) = api.get::<Vec<Extension>>(paths::extensions(&id)).await {
                 if exts.len() == n {
@@ -104,17 +104,25 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
 }
 
 async fn latency(n_ext: usize, changes: usize) {
-    println!("== change latency: {changes} SQL changes at {n_ext} extensions (poll 1s, debounce 300ms)");
+    println!(
+        "== change latency: {changes} SQL changes at {n_ext} extensions (poll 1s, debounce 300ms)"
+    );
     let env = Env::new(n_ext).await;
     let cfg = config(&env, "lat");
-    let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")]);
+    let agent = Agent::spawn(
+        &cfg,
+        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
+    );
     let root = agent.endpoint(0).await;
     let api = api(&root);
     let t0 = Instant::now();
     let cs = wait_synced(&api, n_ext, Duration::from_secs(300))
         .await
         .expect("first sync");
-    println!("first sync of {n_ext} extensions: {:.1}s", t0.elapsed().as_secs_f64());
+    println!(
+        "first sync of {n_ext} extensions: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let exts: Vec<Extension> = api.get(paths::extensions(&cs)).await.unwrap();
     let mut lat = Vec::new();
@@ -161,7 +169,8 @@ async fn idle(n_ext: usize, idle_secs: u64) {
     let env = Env::new(n_ext).await;
 
     // Cost of the detection queries on this database.
-    let opts = mysql_async::Opts::from_url(&format!("{}/{}", common::server_url(), env.db.name)).unwrap();
+    let opts =
+        mysql_async::Opts::from_url(&format!("{}/{}", common::server_url(), env.db.name)).unwrap();
     let det = ChangeDetector::new(opts.clone());
     let mut conn = mysql_async::Conn::new(opts).await.unwrap();
     use mysql_async::prelude::Queryable;
@@ -191,14 +200,20 @@ async fn idle(n_ext: usize, idle_secs: u64) {
     drop(conn);
 
     let cfg = config(&env, "idle");
-    let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")]);
+    let agent = Agent::spawn(
+        &cfg,
+        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
+    );
     let root = agent.endpoint(0).await;
     let api = api(&root);
     let t0 = Instant::now();
     wait_synced(&api, n_ext, Duration::from_secs(900))
         .await
         .expect("first sync");
-    println!("first sync of {n_ext} extensions: {:.1}s", t0.elapsed().as_secs_f64());
+    println!(
+        "first sync of {n_ext} extensions: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
     // Let the first pass end and the allocator settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pid = agent.pid();
@@ -228,6 +243,10 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         latency(env_num("BENCH_SMALL", 1000), env_num("BENCH_CHANGES", 100)).await;
-        idle(env_num("BENCH_LARGE", 10_000), env_num("BENCH_IDLE_SECS", 30) as u64).await;
+        idle(
+            env_num("BENCH_LARGE", 10_000),
+            env_num("BENCH_IDLE_SECS", 30) as u64,
+        )
+        .await;
     });
 }
