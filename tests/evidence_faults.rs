@@ -174,7 +174,8 @@ async fn initial_sync_through_500s_and_dropped_connections_converges_without_dam
     let seed: u64 = std::env::var("EVIDENCE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+        // TOML integers are i64.
+        .unwrap_or_else(|| rand::random::<u64>() >> 1);
     eprintln!("evidence_faults: fault seed {seed} (EVIDENCE_SEED={seed} replays it)");
     let faults = format!(
         "\n[server.faults]\nseed = {seed}\nerror_500 = {{ share = 0.10 }}\n\
