@@ -106,7 +106,10 @@ async fn ten_failures_block_that_address_only() {
         .filter(|l| l.contains("too many failed authentications"))
         .collect();
     assert_eq!(warnings.len(), 1, "{text}");
-    assert!(warnings[0].contains("WARN") && warnings[0].contains("127.0.0.1"), "{text}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("127.0.0.1"),
+        "{text}"
+    );
     assert!(!text.contains(PASS) && !text.contains("wrong"), "{text}");
 }
 
@@ -151,5 +154,9 @@ async fn nine_failures_do_not_block_and_a_block_ends() {
     assert_eq!(get(&a, &url, Some(PASS)).await.0, StatusCode::OK);
     // One episode, one warning.
     let text = logs.text();
-    assert_eq!(text.matches("too many failed authentications").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("too many failed authentications").count(),
+        1,
+        "{text}"
+    );
 }
