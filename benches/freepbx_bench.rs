@@ -17,6 +17,23 @@ const EXTENSIONS: usize = 10_000;
 const RUNS: usize = 9;
 const BATCH: usize = 1_000;
 
+/// The 1-minute load average (context for the numbers on a shared machine).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// CPU time (user + system, all threads) this process has used so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we pass; RUSAGE_SELF is always valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 /// INSERT rows in batches of BATCH.
 async fn insert(db: &common::TestDb, head: &str, rows: Vec<String>) {
     let mut sql = String::new();
@@ -166,13 +183,16 @@ fn main() {
         let mut total = Vec::new();
         let mut reads = Vec::new();
         let mut maps = Vec::new();
+        let mut cpus = Vec::new();
         let mut counts = (0, 0);
         for _ in 0..RUNS + 1 {
+            let c0 = cpu_time();
             let t0 = Instant::now();
             let snap = freepbx::read(&cfg).await.expect("read");
             let t1 = Instant::now();
             let d = mapping::desired(&snap, &cfg);
             let t2 = Instant::now();
+            cpus.push(cpu_time() - c0);
             tracing::debug!(
                 read_ms = (t1 - t0).as_secs_f64() * 1e3,
                 map_ms = (t2 - t1).as_secs_f64() * 1e3,
@@ -192,6 +212,7 @@ fn main() {
         let (rmin, rp50, rmax) = stats(&mut reads);
         let (mmin, mp50, mmax) = stats(&mut maps);
         let (tmin, tp50, tmax) = stats(&mut total);
+        let (cmin, cp50, cmax) = stats(&mut cpus);
         println!(
             "freepbx read+map, {} extensions, {} users, {RUNS} runs:",
             counts.0, counts.1
@@ -201,6 +222,10 @@ fn main() {
         println!(
             "  read+map   min {tmin:>9.1?}  p50 {tp50:>9.1?}  max {tmax:>9.1?}  (budget 300 ms)"
         );
+        println!(
+            "  agent CPU  min {cmin:>9.1?}  p50 {cp50:>9.1?}  max {cmax:>9.1?}  (this process; MariaDB's time not included)"
+        );
+        println!("  machine load average at the end: {}", load_average());
         assert_eq!(
             counts,
             (EXTENSIONS, EXTENSIONS),

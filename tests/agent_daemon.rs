@@ -32,6 +32,8 @@ struct Opts {
     db_url: Option<String>,
     /// `[isymphony] url`.
     url: Option<String>,
+    /// `[sync] resync_interval`.
+    resync: Option<&'static str>,
     name: &'static str,
 }
 
@@ -63,6 +65,9 @@ fn toml_for(env: &Env, o: &Opts) -> String {
         "[sync]\ndebounce = \"100ms\"\nretry_backoff_max = \"1s\"\nstate_dir = \"{}\"\n",
         dir.join("state").display()
     ));
+    if let Some(r) = o.resync {
+        s.push_str(&format!("resync_interval = \"{r}\"\n"));
+    }
     s
 }
 
@@ -843,4 +848,55 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_full_verify_repairs_drift_made_on_the_isymphony_side() {
+    let env = Env::new(2).await;
+    let direct = env.server().base_url();
+    let cfg = write_config(
+        &env,
+        &Opts {
+            server: false,
+            db_url: Some(db_url(&env)),
+            url: Some(direct.clone()),
+            resync: Some("2s"),
+            name: "v",
+            ..Opts::default()
+        },
+    );
+    let agent = Agent::spawn(&cfg, &[]);
+    let want = Some(vec!["u1001@example.com".to_string()]);
+    assert!(
+        eventually(T, || async { emails_of(&direct, "1001").await == want }).await,
+        "{}",
+        agent.dump()
+    );
+    // Drift: someone deletes the e-mail address on the iSymphony side. No FreePBX change,
+    // so only the periodic full verify can notice it.
+    let cs = env.cs().await;
+    let uid = env.user_id("1001").await;
+    let mails: Vec<EmailAddress> = env
+        .api
+        .get(paths::email_addresses(&cs, &uid))
+        .await
+        .unwrap();
+    for m in mails {
+        env.api
+            .delete(&paths::email_address(&cs, &uid, &m.id.unwrap()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(emails_of(&direct, "1001").await, Some(vec![]));
+    assert!(
+        eventually(T, || async { emails_of(&direct, "1001").await == want }).await,
+        "{}",
+        agent.dump()
+    );
+    assert!(
+        agent.count(|v| msg(v).starts_with("pass:")
+            && v["triggers"].as_str().unwrap_or("").contains("timer")
+            && v["full"] == true)
+            >= 1
+    );
 }

@@ -515,6 +515,7 @@ async fn snapshot_export_redacts_and_round_trips() {
     let back = Snapshot::from_json(&text).unwrap();
     assert_eq!(
         back.cx_settings
+            .clone()
             .unwrap()
             .server
             .unwrap()
@@ -529,6 +530,12 @@ async fn snapshot_export_redacts_and_round_trips() {
         "empty stays empty"
     );
     assert_eq!(back.users, snap.users);
+    assert!(back.redacted && !snap.redacted);
+    // A redacted snapshot never makes the agent push `***` as a password hash.
+    let d = mapping::desired(&back, &cfg);
+    assert!(d.users.values().all(|u| u.password.hash.is_none()));
+    assert!(d.administrators.values().all(|a| a.password.hash.is_none()));
+    assert!(d.warnings.iter().any(|w| w.contains("without secrets")));
 
     let full = dir.path().join("full.json");
     freepbx::export_snapshot(&cfg, &full, true).await.unwrap();

@@ -154,23 +154,23 @@ impl<'t, 'c> TableReader<'t, 'c> {
             }
         }
         let started = std::time::Instant::now();
-        let rows: Vec<Row> = self.tx.query(sql).await?;
-        let fetched = started.elapsed();
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
-            out.push(
+        // Convert while streaming: no intermediate Vec<Row>.
+        let out = self
+            .tx
+            .query_iter(sql)
+            .await?
+            .map_and_drop(|row| {
+                let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
                 positions
                     .iter()
                     .map(|p| p.and_then(|i| vals.get_mut(i).and_then(Option::take)))
-                    .collect(),
-            );
-        }
+                    .collect::<Cells>()
+            })
+            .await?;
         tracing::debug!(
             table,
             rows = out.len(),
-            fetch_ms = fetched.as_secs_f64() * 1e3,
-            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            ms = started.elapsed().as_secs_f64() * 1e3,
             "read FreePBX table"
         );
         Ok(Some(out))
@@ -367,7 +367,18 @@ pub(crate) async fn read_tables(
     })
     .collect();
     snap.userman_users.sort_by_key(|u| u.id);
-    let us_filter = in_list(&["cxpanel", "global"]);
+    // Only the keys the mapping uses: real systems carry many more `global` settings.
+    let mut us_filter = in_list(&["cxpanel", "global"]);
+    if r.column("userman_users_settings", "key").is_some() {
+        us_filter.push_str(" AND `key` ");
+        us_filter.push_str(&in_list(&[
+            "add",
+            "password_dirty",
+            "pbx_admin",
+            "pbx_login",
+            "pbx_modules",
+        ]));
+    }
     snap.userman_user_settings = settings_rows(
         r,
         "userman_users_settings",

@@ -29,7 +29,11 @@ struct Fnv(u64);
 
 impl std::hash::Hasher for Fnv {
     fn finish(&self) -> u64 {
-        self.0
+        // splitmix64 finaliser: FNV's high bits are weak, and hashbrown's probe tags use them.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut h = if self.0 == 0 {
@@ -141,6 +145,13 @@ impl<'a> Mapper<'a> {
     }
 
     fn run(&mut self) -> Desired {
+        if self.snap.redacted {
+            self.warnings.push(
+                "this snapshot was exported without secrets: password hashes are not pushed \
+                 and the CDR password is unknown"
+                    .into(),
+            );
+        }
         let server = self.server_settings();
         let slug = self
             .cfg
@@ -725,9 +736,10 @@ fn admin(username: &str, password: &Secret) -> AdministratorSpec {
     }
 }
 
+/// The stored hash, or None when there is none (empty, or redacted in an export).
 fn non_empty(s: &Secret) -> Option<Secret> {
     let t = s.expose().trim();
-    (!t.is_empty()).then(|| Secret::new(t))
+    (!t.is_empty() && t != REDACTED).then(|| Secret::new(t))
 }
 
 /// The name, or the number when the name is empty (cxpanel's rule for extensions; ours for

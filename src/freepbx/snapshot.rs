@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub voicemail: Vec<Mailbox>,
     /// Problems met while reading (missing columns, unreadable files).
     pub warnings: Vec<String>,
+    /// Secrets were replaced by `***` (an export without `--include-secrets`): the mapping
+    /// then pushes no password hashes.
+    pub redacted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -319,6 +322,7 @@ impl Snapshot {
             }
         }
         let mut s = self.clone();
+        s.redacted = true;
         r(&mut s.db_password);
         s.userman_users.iter_mut().for_each(|u| r(&mut u.password));
         s.ampusers.iter_mut().for_each(|u| r(&mut u.password_sha1));

@@ -186,7 +186,11 @@ pub async fn start_observed(
         tls = Some((l, bound, rustls_cfg));
     }
 
-    let store = Store::open(&cfg.data_dir)?;
+    // Loading the store is blocking file I/O; keep it off the async workers.
+    let data_dir = cfg.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+        .await
+        .map_err(|e| ServerError::Init(e.to_string()))??;
     let app: App = Arc::new(AppState { store });
     resources::agents::seed(&app, &cfg.voicemail_agents, &cfg.recording_agents)
         .await

@@ -34,6 +34,8 @@ pub struct Coll {
     order: BTreeMap<u64, String>,
     items: HashMap<String, Item>,
     keys: HashMap<String, String>,
+    /// The collection as one JSON array, built on the first GET after a change.
+    listing: Mutex<Option<Bytes>>,
 }
 
 impl Coll {
@@ -43,6 +45,31 @@ impl Coll {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// The JSON array of all objects (cached until the next change).
+    pub fn listing(&self) -> Bytes {
+        let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = &*cached {
+            return b.clone();
+        }
+        let size: usize = self.items.values().map(|i| i.bytes.len() + 1).sum();
+        let mut out = Vec::with_capacity(size + 2);
+        out.push(b'[');
+        for (n, (_, item)) in self.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&item.bytes);
+        }
+        out.push(b']');
+        let b = Bytes::from(out);
+        *cached = Some(b.clone());
+        b
+    }
+
+    fn changed(&mut self) {
+        *self.listing.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Objects in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Item)> {
         self.order
@@ -87,9 +114,18 @@ impl State {
             .take_while(move |k| k.starts_with(prefix))
     }
 
-    fn put_raw(&mut self, scope: &str, id: &str, seq: u64, key: Option<String>, value: Value) {
+    fn put_raw(
+        &mut self,
+        scope: &str,
+        id: &str,
+        seq: u64,
+        key: Option<String>,
+        value: Value,
+    ) -> Bytes {
         let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let out = bytes.clone();
         let coll = self.colls.entry(scope.to_string()).or_default();
+        coll.changed();
         if let Some(old) = coll.items.get(id) {
             if let Some(k) = &old.key {
                 coll.keys.remove(k);
@@ -110,6 +146,7 @@ impl State {
             },
         );
         self.seq = self.seq.max(seq);
+        out
     }
 
     fn remove(&mut self, scope: &str, id: &str) -> bool {
@@ -119,6 +156,7 @@ impl State {
         let Some(old) = coll.items.remove(id) else {
             return false;
         };
+        coll.changed();
         coll.order.remove(&old.seq);
         if let Some(k) = &old.key {
             coll.keys.remove(k);
@@ -138,7 +176,8 @@ enum Op {
         id: String,
         seq: u64,
         key: Option<String>,
-        body: String,
+        /// The serialised object (shared with the in-memory copy; JSON is UTF-8).
+        body: Bytes,
     },
     Del {
         scope: String,
@@ -168,8 +207,7 @@ impl Tx<'_> {
             Some(old) => old.seq,
             None => self.st.seq + 1,
         };
-        let body = value.to_string();
-        self.st.put_raw(scope, id, seq, key.clone(), value);
+        let body = self.st.put_raw(scope, id, seq, key.clone(), value);
         self.ops.push(Op::Put {
             scope: scope.into(),
             id: id.into(),
@@ -266,10 +304,12 @@ impl Store {
             source,
         };
         let conn = Connection::open(&db_path).map_err(sq)?;
-        // WAL + synchronous=FULL: a committed transaction is on disk before we acknowledge it.
+        // WAL + synchronous=NORMAL: a commit has written the WAL (the OS holds it) before we
+        // acknowledge, so it survives the process being killed; only an OS crash or power loss
+        // can lose the last commits, and an fsync per commit would cap write throughput.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sq)?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sq)?;
         conn.execute_batch(SCHEMA).map_err(sq)?;
         let mut state = State::default();
@@ -291,7 +331,9 @@ impl Store {
             for row in rows {
                 let (scope, id, seq, key, body) = row.map_err(sq)?;
                 match serde_json::from_str::<Value>(&body) {
-                    Ok(v) => state.put_raw(&scope, &id, seq.max(0) as u64, key, v),
+                    Ok(v) => {
+                        state.put_raw(&scope, &id, seq.max(0) as u64, key, v);
+                    }
                     Err(e) => {
                         tracing::warn!(%scope, %id, error = %e, "skipping unreadable stored object")
                     }
@@ -460,7 +502,8 @@ fn commit(conn: &mut Connection, batches: &[(Vec<Op>, Ack)]) -> rusqlite::Result
                         key,
                         body,
                     } => {
-                        put.execute(params![scope, id, *seq as i64, key, body])?;
+                        let text = std::str::from_utf8(body).unwrap_or("null");
+                        put.execute(params![scope, id, *seq as i64, key, text])?;
                     }
                     Op::Del { scope, id } => {
                         del.execute(params![scope, id])?;

@@ -106,31 +106,20 @@ pub fn no_content() -> Response {
 
 /// A JSON array of the objects of `scope`, built from their cached bytes.
 pub fn list_bytes(st: &State, scope: &str) -> Bytes {
-    let mut out = Vec::with_capacity(
-        st.coll(scope)
-            .map(|c| c.iter().map(|(_, i)| i.bytes.len() + 1).sum::<usize>())
-            .unwrap_or(0)
-            + 2,
-    );
-    out.push(b'[');
-    for (n, (_, item)) in st.items(scope).enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&item.bytes);
+    match st.coll(scope) {
+        Some(c) => c.listing(),
+        None => Bytes::from_static(b"[]"),
     }
-    out.push(b']');
-    Bytes::from(out)
 }
 
 /// Deserialise `v` as the wire type `T`; a failure becomes a 412 naming the field.
 pub fn typed<T: DeserializeOwned>(v: Value) -> Result<T, Error> {
-    let probe = v.clone();
-    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
+    let probe = &v;
+    serde_path_to_error::deserialize::<_, T>(&v).map_err(|e| {
         let mut field = e.path().to_string();
         if field.is_empty() || field == "." {
             // Flattened structs hide the path: find the field by trying them one at a time.
-            if let Value::Object(m) = &probe {
+            if let Value::Object(m) = probe {
                 field = m
                     .iter()
                     .find(|(k, v)| {
