@@ -210,6 +210,12 @@ async fn idle(n_ext: usize, idle_secs: u64) {
     wait_synced(&api, n_ext, Duration::from_secs(900))
         .await
         .expect("first sync");
+    // Extensions come first; wait for the end of the whole first pass.
+    agent
+        .wait_log(Duration::from_secs(900), |v| {
+            msg(v).starts_with("pass:") && v["result"] == "success"
+        })
+        .await;
     println!(
         "first sync of {n_ext} extensions: {:.1}s",
         t0.elapsed().as_secs_f64()
@@ -242,7 +248,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        latency(env_num("BENCH_SMALL", 1000), env_num("BENCH_CHANGES", 100)).await;
+        let changes = env_num("BENCH_CHANGES", 100);
+        if changes > 0 {
+            latency(env_num("BENCH_SMALL", 1000), changes).await;
+        }
         idle(
             env_num("BENCH_LARGE", 10_000),
             env_num("BENCH_IDLE_SECS", 30) as u64,

@@ -3,7 +3,7 @@
 //! the initial sync of N extensions, each with a login, contact, voicemail e-mail and binding,
 //! into the embedded server (in-process, loopback, temporary data_dir, durable commits); then
 //! a converged pass, a one-change pass and a full verify, with wall time and request counts
-//! as the server counted them.
+//! as the server counted them. `BENCH_CONCURRENCY=N` overrides `[sync] concurrency` (8).
 
 use isymphony_sync::config::Config;
 use isymphony_sync::freepbx::snapshot::*;
@@ -100,6 +100,12 @@ async fn run(n: usize) -> anyhow::Result<()> {
     cfg.server.http_listen = "127.0.0.1:0".parse()?;
     cfg.server.data_dir = dir.path().join("server");
     cfg.sync.state_dir = Some(dir.path().join("state"));
+    if let Some(c) = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.sync.concurrency = c;
+    }
     let srv = server::start(&cfg.server, None).await?;
     source::target_embedded(&mut cfg, &srv.base_url());
     println!(

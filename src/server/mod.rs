@@ -230,8 +230,25 @@ pub async fn start_observed(
             faults::inject,
         ));
     }
+    // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
+    // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
+    // would hold the request open).
+    let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
     let router = router
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| async move {
+                let announced = req
+                    .headers()
+                    .get(axum::http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if announced.is_some_and(|n| n > limit) {
+                    return axum::response::IntoResponse::into_response(Error::PayloadTooLarge);
+                }
+                next.run(req).await
+            },
+        ))
         .layer(axum::middleware::from_fn_with_state(
             gate.clone(),
             auth::gate,
