@@ -49,6 +49,64 @@ pub struct ServerConfig {
     /// Voicemail/recording agents the server pretends are connected.
     pub voicemail_agents: Vec<String>,
     pub recording_agents: Vec<String>,
+    /// After this many failed authentications from one address within `auth_fail_window`,
+    /// that address gets 403 without a credential check for `auth_block`.
+    pub auth_fail_limit: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub auth_fail_window: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub auth_block: Duration,
+    /// TEST FACILITY: fault injection, off unless a `[server.faults]` section is present.
+    pub faults: Option<FaultsConfig>,
+}
+
+/// `[server.faults]`: a TEST FACILITY that makes the embedded endpoint misbehave on purpose
+/// (errors, dropped connections, latency, slow answers) so that tests can prove the agent
+/// survives a faulty network. Absent by default; never set it in production.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// Seed of the random choices, for reproducible runs (absent: a random seed).
+    pub seed: Option<u64>,
+    /// Answer 500 before the request reaches its handler (nothing is applied).
+    pub error_500: Option<FaultRule>,
+    /// Let the handler apply and commit the request, then close the connection without a
+    /// response: the client sees an error for a write that happened.
+    pub drop_after_apply: Option<FaultRule>,
+    /// Add `delay_ms` (default 100) before the request is handled; combines with the others.
+    pub latency: Option<FaultRule>,
+    /// Hold the request for `delay_ms` (default 60000, past any client timeout), then apply
+    /// it anyway (as a servlet server does after the client gave up) and answer late.
+    pub slow: Option<FaultRule>,
+}
+
+/// One fault kind: the share of matching requests it hits and which requests match.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Share of matching requests, 0.0 to 1.0.
+    pub share: f64,
+    /// Methods it applies to (e.g. `["POST", "PUT"]`); empty: all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Path fragments it applies to: a request matches when its path contains one of them
+    /// (a prefix such as `/communication_manager/api/resource/asterisk` or a word such as
+    /// `extensions`); empty: all.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Delay of `latency` and `slow`, in milliseconds.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+impl FaultRule {
+    /// A rule hitting `share` of all requests.
+    pub fn share(share: f64) -> FaultRule {
+        FaultRule {
+            share,
+            ..FaultRule::default()
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -70,6 +128,10 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             voicemail_agents: vec!["local-vm".into()],
             recording_agents: vec!["local-rec".into()],
+            auth_fail_limit: 10,
+            auth_fail_window: Duration::from_secs(60),
+            auth_block: Duration::from_secs(60),
+            faults: None,
         }
     }
 }
@@ -207,10 +269,7 @@ impl Config {
 
     /// Parse TOML text; the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            // toml's message already names the key and the line; keep it on one line.
-            e.to_string().replace('\n', " ").trim().to_string()
-        })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -225,6 +284,12 @@ impl Config {
         }
         if s.username.is_empty() {
             return Err("server.username must not be empty".into());
+        }
+        if s.auth_fail_limit == 0 {
+            return Err("server.auth_fail_limit must be at least 1".into());
+        }
+        if let Some(f) = &s.faults {
+            f.validate()?;
         }
         if self.sync.concurrency == 0 {
             return Err("sync.concurrency must be at least 1".into());
@@ -241,6 +306,97 @@ impl Config {
             .state_dir
             .as_deref()
             .unwrap_or(&self.server.data_dir)
+    }
+}
+
+/// A TOML error as one line naming the line, column and key, without quoting the source
+/// line: toml's own Display shows the offending line, which may hold a password (a misspelled
+/// `pasword = "..."` key, a wrong type next to a secret).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut msg = e.message().replace('\n', " ").trim().to_string();
+    // serde quotes the offending value ("invalid type: string \"…\", expected …"); keep only
+    // its kind, since the value may be a password given with the wrong type.
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(exp) = rest.find(", expected") {
+                let kind = rest.split_whitespace().next().unwrap_or("value");
+                msg = format!("{prefix}{kind}{}", &rest[exp..]);
+            }
+            break;
+        }
+    }
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let col = before.len() - line_start + 1;
+            // Name the key (`section.key`) from the text left of `=`, never the value.
+            let this_line = text[line_start..].lines().next().unwrap_or("");
+            let key = this_line
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !k.starts_with('['))
+                .map(|k| {
+                    let section = before
+                        .lines()
+                        .rev()
+                        .map(str::trim)
+                        .find(|l| l.starts_with('['))
+                        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+                    match section {
+                        Some(sec) if !sec.is_empty() => format!(" (key {sec}.{k})"),
+                        _ => format!(" (key {k})"),
+                    }
+                })
+                .unwrap_or_default();
+            format!("TOML parse error at line {line}, column {col}{key}: {msg}")
+        }
+        None => format!("TOML parse error: {msg}"),
+    }
+}
+
+impl FaultsConfig {
+    fn validate(&self) -> Result<(), String> {
+        let rules = [
+            ("error_500", &self.error_500),
+            ("drop_after_apply", &self.drop_after_apply),
+            ("latency", &self.latency),
+            ("slow", &self.slow),
+        ];
+        for (name, rule) in rules {
+            let Some(r) = rule else { continue };
+            if !(0.0..=1.0).contains(&r.share) {
+                return Err(format!(
+                    "server.faults.{name}.share must be between 0 and 1"
+                ));
+            }
+            for m in &r.methods {
+                if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(format!(
+                        "server.faults.{name}.methods: {m:?} is not an HTTP method"
+                    ));
+                }
+            }
+            if r.delay_ms.is_some() && matches!(name, "error_500" | "drop_after_apply") {
+                return Err(format!(
+                    "server.faults.{name}.delay_ms: only latency and slow have a delay"
+                ));
+            }
+        }
+        // error_500, drop_after_apply and slow exclude each other (one draw per request).
+        let exclusive: f64 = [&self.error_500, &self.drop_after_apply, &self.slow]
+            .iter()
+            .filter_map(|r| r.as_ref().map(|r| r.share))
+            .sum();
+        if exclusive > 1.0 + 1e-9 {
+            return Err(
+                "server.faults: the shares of error_500, drop_after_apply and slow add up to \
+                 more than 1"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -328,8 +484,61 @@ mod tests {
     }
 
     #[test]
+    fn faults_section() {
+        let c = Config::parse("").unwrap();
+        assert!(c.server.faults.is_none());
+        let c = Config::parse(
+            "[server.faults]\nseed = 7\nerror_500 = { share = 0.1, methods = [\"POST\"] }\n\
+             drop_after_apply = { share = 0.05, paths = [\"extensions\"] }\n\
+             latency = { share = 1.0, delay_ms = 5 }\n",
+        )
+        .unwrap();
+        let f = c.server.faults.unwrap();
+        assert_eq!(f.seed, Some(7));
+        assert_eq!(f.error_500.unwrap().methods, vec!["POST".to_string()]);
+        assert_eq!(f.latency.unwrap().delay_ms, Some(5));
+        let e =
+            Config::parse("[server.faults]\nerror_500 = { share = 0.1, bogus = 1 }\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let e = Config::parse("[server.faults]\nerror_500 = { share = 1.5 }\n").unwrap_err();
+        assert!(e.contains("error_500.share"), "{e}");
+        let e =
+            Config::parse("[server.faults]\nerror_500 = { share = 0.6 }\nslow = { share = 0.6 }\n")
+                .unwrap_err();
+        assert!(e.contains("add up"), "{e}");
+        let e = Config::parse("[server.faults]\nerror_500 = { methods = [] }\n").unwrap_err();
+        assert!(e.contains("share"), "{e}");
+    }
+
+    #[test]
+    fn auth_lockout_keys() {
+        let c = Config::parse(
+            "[server]\nauth_fail_limit = 3\nauth_fail_window = \"10s\"\nauth_block = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.auth_fail_limit, 3);
+        assert_eq!(c.server.auth_fail_window, Duration::from_secs(10));
+        assert_eq!(c.server.auth_block, Duration::from_secs(2));
+        assert_eq!(ServerConfig::default().auth_fail_limit, 10);
+        assert!(Config::parse("[server]\nauth_fail_limit = 0\n").is_err());
+    }
+
+    #[test]
     fn debug_hides_passwords() {
         let c = Config::parse("[server]\npassword = \"s3cr3t-xyz\"\n").unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t-xyz"));
+    }
+
+    #[test]
+    fn toml_errors_name_the_key_but_never_quote_the_line_or_value() {
+        let e = Config::parse("[isymphony]\npasword = \"S3cr3t-typo\"\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("pasword"), "{e}");
+        assert!(!e.contains("S3cr3t"), "{e}");
+        let e = Config::parse("[sync]\nconcurrency = \"S3cr3t-type\"\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("invalid type: string"),
+            "{e}"
+        );
+        assert!(!e.contains("S3cr3t"), "{e}");
     }
 }

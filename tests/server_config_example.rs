@@ -26,6 +26,14 @@ fn example_parses_and_documents_every_server_key() {
         "max_body_bytes",
         "voicemail_agents",
         "recording_agents",
+        "auth_fail_limit",
+        "auth_fail_window",
+        "auth_block",
+        "seed",
+        "error_500",
+        "drop_after_apply",
+        "latency",
+        "slow",
     ] {
         let line = format!("{key} =");
         assert!(
@@ -40,6 +48,24 @@ fn example_parses_and_documents_every_server_key() {
         "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:1\"\nhttps_listen = \"127.0.0.1:2\"\n\
         tls_cert = \"/c\"\ntls_key = \"/k\"\nusername = \"u\"\npassword = \"p\"\nrealm = \"r\"\n\
         acl = [\"10.0.0.0/8\"]\ndata_dir = \"/d\"\nmax_body_bytes = 10\n\
-        voicemail_agents = []\nrecording_agents = []\n";
-    Config::parse(full).unwrap();
+        voicemail_agents = []\nrecording_agents = []\nauth_fail_limit = 5\n\
+        auth_fail_window = \"30s\"\nauth_block = \"2m\"\n\
+        [server.faults]\nseed = 1\nerror_500 = { share = 0.1 }\n\
+        drop_after_apply = { share = 0.05, methods = [\"POST\"], paths = [\"x\"] }\n\
+        latency = { share = 1.0, delay_ms = 1 }\nslow = { share = 0.01, delay_ms = 100 }\n";
+    let cfg = Config::parse(full).unwrap();
+    assert!(cfg.server.faults.is_some());
+    // The example's commented [server.faults] block, uncommented, parses too.
+    let block: String = text
+        .lines()
+        .skip_while(|l| l.trim_end() != "# [server.faults]")
+        .take_while(|l| l.starts_with('#'))
+        .filter(|l| !l.starts_with("# #"))
+        .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+        .collect();
+    let cfg = Config::parse(&block).unwrap();
+    assert!(cfg.server.faults.unwrap().slow.is_some());
+    // Faults stay off unless the section is present.
+    assert!(ServerConfig::default().faults.is_none());
+    assert!(Config::parse(text).unwrap().server.faults.is_none());
 }

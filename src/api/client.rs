@@ -151,6 +151,13 @@ pub enum Confirm {
     ListHasId { list: String, id: String },
     /// GET this collection of strings; the object exists when it holds `value`.
     ListHasValue { list: String, value: String },
+    /// GET this instance path; the write is there when the answer's `field` is `value` (a
+    /// binding such as `managingUser`, whose 409 means "already set to this user").
+    GetHasField {
+        path: String,
+        field: String,
+        value: String,
+    },
 }
 
 /// Outcome of a successful POST.
@@ -337,6 +344,10 @@ impl Client {
                         let items: Vec<Value> = self.get(list).await?;
                         items.iter().any(|v| v.as_str() == Some(value.as_str()))
                     }
+                    Confirm::GetHasField { path, field, value } => self
+                        .get_opt::<Value>(path)
+                        .await?
+                        .is_some_and(|v| v.get(field).and_then(Value::as_str) == Some(value)),
                 };
                 if there {
                     Ok(Posted::AlreadyThere)
@@ -585,6 +596,22 @@ mod tests {
         // A 409 for an object that is not ours stays an error too.
         let other = Confirm::Get("things/zzz".into());
         assert!(c.post("things", &body, Some(&other)).await.is_err());
+        // A binding: the 409 is success only when the bound object is the one we sent.
+        let ours = Confirm::GetHasField {
+            path: "things/abc".into(),
+            field: "id".into(),
+            value: "abc".into(),
+        };
+        assert_eq!(
+            c.post("things", &body, Some(&ours)).await.unwrap(),
+            Posted::AlreadyThere
+        );
+        let theirs = Confirm::GetHasField {
+            path: "things/abc".into(),
+            field: "id".into(),
+            value: "someone-else".into(),
+        };
+        assert!(c.post("things", &body, Some(&theirs)).await.is_err());
     }
 
     #[tokio::test]

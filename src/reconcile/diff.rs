@@ -1239,6 +1239,13 @@ impl<'a> Ctx<'a> {
                         });
                     }
                     op.request.body = Some(body);
+                    // A retried binding whose first attempt was applied meets 409 ("already
+                    // set to the given user"): done once the binding is seen to be this user.
+                    op.request.confirm = Some(Confirm::GetHasField {
+                        path: paths::managing_user(&self.cs, &ext_id),
+                        field: "username".into(),
+                        value: u.to_string(),
+                    });
                     op.needs.extend(needs.iter().cloned());
                     op.fingerprint = Some(fkey.clone());
                     self.push(op);

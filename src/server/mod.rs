@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod auth;
 pub mod error;
+pub mod faults;
 pub mod resources;
 pub mod store;
 
@@ -82,6 +83,7 @@ pub struct ServerHandle {
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     app: App,
     gate: Arc<auth::Gate>,
+    faults: Option<Arc<faults::Faults>>,
 }
 
 impl ServerHandle {
@@ -106,6 +108,10 @@ impl ServerHandle {
     }
     pub fn stats(&self) -> RequestStats {
         self.gate.stats()
+    }
+    /// Faults injected so far (None: `[server.faults]` is not configured).
+    pub fn fault_stats(&self) -> Option<faults::FaultStats> {
+        self.faults.as_ref().map(|f| f.stats())
     }
     /// Stop accepting, let running requests finish (up to 5 s), then close the store.
     pub async fn shutdown(self) {
@@ -200,19 +206,49 @@ pub async fn start_observed(
         );
     }
 
-    let gate = Arc::new(auth::Gate::new(
-        &cfg.realm,
-        &cfg.acl,
-        &cfg.username,
-        cfg.password.expose(),
-    ));
+    let gate =
+        Arc::new(
+            auth::Gate::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
+                .with_lockout(cfg.auth_fail_limit, cfg.auth_fail_window, cfg.auth_block),
+        );
     let mut router = Router::new().nest(API_PREFIX, resources::router().with_state(app.clone()));
     if let Some(extra) = extra_routes {
         router = router.merge(extra);
     }
+    let faults = cfg.faults.as_ref().map(|f| {
+        tracing::warn!(
+            "[server.faults] is set: the endpoint injects faults on purpose (a test facility; \
+             never use it in production)"
+        );
+        Arc::new(faults::Faults::new(f))
+    });
+    let mut router = router.fallback(|| async { Error::not_found("No such resource.") });
+    if let Some(f) = &faults {
+        // Behind the gate: refused requests are answered normally.
+        router = router.layer(axum::middleware::from_fn_with_state(
+            f.clone(),
+            faults::inject,
+        ));
+    }
+    // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
+    // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
+    // would hold the request open).
+    let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
     let router = router
-        .fallback(|| async { Error::not_found("No such resource.") })
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| async move {
+                let announced = req
+                    .headers()
+                    .get(axum::http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if announced.is_some_and(|n| n > limit) {
+                    return axum::response::IntoResponse::into_response(Error::PayloadTooLarge);
+                }
+                next.run(req).await
+            },
+        ))
         .layer(axum::middleware::from_fn_with_state(
             gate.clone(),
             auth::gate,
@@ -242,18 +278,23 @@ pub async fn start_observed(
 
     let handle = axum_server::Handle::new();
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(
-        axum_server::from_tcp(http_listener)
-            .handle(handle.clone())
-            .serve(make.clone()),
-    ));
+    // With faults, connections go through FaultAcceptor (drop_after_apply needs to kill them).
+    let plain = axum_server::from_tcp(http_listener).handle(handle.clone());
+    tasks.push(match faults {
+        Some(_) => tokio::spawn(plain.acceptor(faults::FaultAcceptor).serve(make.clone())),
+        None => tokio::spawn(plain.serve(make.clone())),
+    });
     let mut https = None;
     if let Some((l, bound, rustls_cfg)) = tls {
-        tasks.push(tokio::spawn(
-            axum_server::from_tcp_rustls(l, rustls_cfg)
-                .handle(handle.clone())
-                .serve(make),
-        ));
+        let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
+        tasks.push(match faults {
+            Some(_) => tokio::spawn(
+                secure
+                    .map(|a| a.acceptor(faults::FaultAcceptor))
+                    .serve(make),
+            ),
+            None => tokio::spawn(secure.serve(make)),
+        });
         https = Some(bound);
     }
     tracing::info!(
@@ -269,6 +310,7 @@ pub async fn start_observed(
         tasks,
         app,
         gate,
+        faults,
     })
 }
 
@@ -401,13 +443,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 Error::precondition(format!("Cannot read the request body: {}", r.body_text()))
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::precondition("A JSON request body is required."));
-        }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| Error::precondition(format!("Malformed JSON: {e}.")))
+        decode_json_body(&bytes).map(JsonBody)
     }
+}
+
+/// Decode a request body into JSON, as every handler's [`JsonBody`] does: 412 when absent or
+/// malformed. serde_json's recursion limit (128 levels) turns deep nesting into a 412, not a
+/// stack overflow. Public so the fuzz target exercises this exact function.
+pub fn decode_json_body(bytes: &[u8]) -> Result<Value, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::precondition("A JSON request body is required."));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::precondition(format!("Malformed JSON: {e}.")))
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ async fn list_cs(State(app): State<App>) -> Result<Response, Error> {
 
 async fn create_cs(State(app): State<App>, JsonBody(body): JsonBody) -> Result<Response, Error> {
     let mut m = normalise::<CoreServer>(body, FAMILY.required)?;
-    let id = take_id(&mut m);
+    let id = take_id(&mut m)?;
     app.store
         .write(|tx| {
             insert(tx, CORE_SERVERS, &FAMILY, &id, m)?;

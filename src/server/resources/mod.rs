@@ -174,14 +174,22 @@ pub fn str_field<'a>(m: &'a Obj, field: &str) -> &'a str {
     m.get(field).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The body's `id` when given, else a fresh UUID v4.
-pub fn take_id(m: &mut Obj) -> String {
+/// The body's `id` when given, else a fresh UUID v4. A client id holding `/` or a control
+/// character is refused (412): ids are segments of the store's scope paths (a core server id
+/// `cs1/users/u1` would alias another tenant's user) and `%00` is the router's "no such
+/// object" marker.
+pub fn take_id(m: &mut Obj) -> Result<String, Error> {
     let id = match m.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => uuid::Uuid::new_v4().to_string(),
     };
+    if id.contains('/') || id.chars().any(char::is_control) {
+        return Err(Error::precondition(
+            "Invalid value for field 'id': it must not contain '/' or control characters.",
+        ));
+    }
     set_id_first(m, &id);
-    id
+    Ok(id)
 }
 
 /// Put `id` first, as the real server's JSON shows it.
@@ -275,7 +283,7 @@ pub async fn create<T: DeserializeOwned + Serialize>(
     finish: Finish,
 ) -> Result<Response, Error> {
     let mut m = normalise::<T>(body, fam.required)?;
-    let id = take_id(&mut m);
+    let id = take_id(&mut m)?;
     app.store
         .write(|tx| {
             ensure(tx, parents)?;

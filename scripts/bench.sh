@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# THE benchmark command (issue 6, point 8): runs every benchmark of the project in release mode
+# on this machine and collects each performance figure of issues 2-5 into one table,
+# target/bench-report.md (the raw output of each bench is kept in target/bench-logs/).
+#
+#   bash scripts/bench.sh
+#
+# Needs MariaDB on 127.0.0.1:3306 like the tests (ISYMPHONY_SYNC_TEST_MYSQL overrides the URL);
+# it is brought up the same way scripts/test.sh does. Takes about 5-10 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mysql_ping() { mysql --protocol=tcp -h127.0.0.1 -P3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; }
+if [ -z "${ISYMPHONY_SYNC_TEST_MYSQL:-}" ] && ! mysql_ping; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do mysql_ping && break; sleep 1; done
+  mysql_ping || { echo "bench.sh: MariaDB did not come up on 127.0.0.1:3306" >&2; exit 1; }
+fi
+
+logs=target/bench-logs
+report=target/bench-report.md
+mkdir -p "$logs"
+cargo bench --locked --no-run >/dev/null 2>&1 || cargo bench --locked --no-run
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for b in server_bench freepbx_bench reconcile_bench agent; do
+  echo "== cargo bench --bench $b" >&2
+  cargo bench --locked --bench "$b" 2>"$logs/$b.err" | tee "$logs/$b.txt"
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# A Rust Debug duration ("215.3ms", "1.2s", "850.0µs") in milliseconds.
+to_ms() {
+  awk -v d="$1" 'BEGIN {
+    if (d ~ /ms$/) { sub(/ms$/, "", d); print d + 0 }
+    else if (d ~ /µs$/ || d ~ /us$/) { sub(/(µs|us)$/, "", d); print d / 1000 }
+    else if (d ~ /ns$/) { sub(/ns$/, "", d); print d / 1e6 }
+    else if (d ~ /s$/) { sub(/s$/, "", d); print d * 1000 }
+    else print "?" }'
+}
+# met VALUE OP TARGET -> yes/no
+met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+  if (v == "" || v == "?") { print "n/a"; exit }
+  ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0); print ok ? "yes" : "**NO**" }'; }
+
+s=$logs/server_bench.txt f=$logs/freepbx_bench.txt r=$logs/reconcile_bench.txt a=$logs/agent.txt
+post_s=$(sed -n 's/.* \([0-9.]*\) POST\/s.*/\1/p' "$s" | head -1)
+get_p50=$(sed -n 's/^GET .*: p50 \([0-9.]*\) ms.*/\1/p' "$s" | head -1)
+readmap=$(to_ms "$(awk '$1 == "read+map" { print $5 }' "$f" | head -1)")
+read_p50=$(to_ms "$(awk '$1 == "read" { print $5 }' "$f" | head -1)")
+map_p50=$(to_ms "$(awk '$1 == "map" { print $5 }' "$f" | head -1)")
+step() { awk -v n="$1" 'index($0, n) == 1 { sub(n, ""); print; exit }' "$r"; }
+init_line=$(step "initial sync")
+init_s=$(awk '{ print $1 }' <<<"$init_line")
+conv_line=$(step "converged pass")
+one_line=$(step "one-change pass")
+full_line=$(step "full verify")
+secs() { awk '{ print $1 }' <<<"$1"; }
+reqs() { sed 's/^ *[0-9.]* s *[0-9]* operations *//' <<<"$1"; }
+lat_p50=$(sed -n 's/^latency over .*p50 \([0-9.]*\)s.*/\1/p' "$a" | head -1)
+lat_p95=$(sed -n 's/^latency over .*p95 \([0-9.]*\)s.*/\1/p' "$a" | head -1)
+lat_n=$(sed -n 's/^latency over \([0-9]*\) changes.*/\1/p' "$a" | head -1)
+rss=$(sed -n 's/^idle: RSS \([0-9.]*\) MB.*/\1/p' "$a" | head -1)
+cpu=$(sed -n 's/^idle: .*CPU \([0-9.]*\)% of one core.*/\1/p' "$a" | head -1)
+idle_line=$(grep '^idle:' "$a" | head -1 || true)
+
+model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+cpus=$(nproc)
+mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+{
+  echo "# Benchmark report"
+  echo
+  echo "Command: \`bash scripts/bench.sh\` (release mode; raw output in \`target/bench-logs/\`)."
+  echo "Machine: $cpus CPUs, $model, $mem RAM. Commit $commit, $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo "Load average before / after: $load_before / $load_after (other work on the machine shares the CPUs)."
+  echo
+  echo "| Issue | Figure | Target | Measured | Met? |"
+  echo "|---|---|---|---|---|"
+  echo "| 2 | GET of a 10,000-extension collection, p50 | ≤ 20 ms | ${get_p50:-?} ms | $(met "$get_p50" '<=' 20) |"
+  echo "| 2 | POST throughput, 8 concurrent keep-alive clients | ≥ 2,000 POST/s | ${post_s:-?} POST/s | $(met "$post_s" '>=' 2000) |"
+  echo "| 3 | FreePBX read + map, 10,000 extensions with users, p50 | ≤ 300 ms | ${readmap:-?} ms (read ${read_p50:-?} ms, map ${map_p50:-?} ms) | $(met "$readmap" '<=' 300) |"
+  echo "| 4 | Initial sync of 10,000 extensions with users into the embedded server | ≤ 30 s | ${init_s:-?} s | $(met "$init_s" '<=' 30) |"
+  echo "| 4 | Converged pass at 10,000 | (report) | $(secs "$conv_line") s, $(reqs "$conv_line") | - |"
+  echo "| 4 | One-change pass at 10,000 | (report) | $(secs "$one_line") s, $(reqs "$one_line") | - |"
+  echo "| 4 | Full verify at 10,000 | (report) | $(secs "$full_line") s, $(reqs "$full_line") | - |"
+  echo "| 5 | Change latency SQL commit → visible on the server, ${lat_n:-?} changes at 1,000, p50 | ≤ 1 s | ${lat_p50:-?} s | $(met "$lat_p50" '<=' 1) |"
+  echo "| 5 | Same, p95 | ≤ 2 s | ${lat_p95:-?} s | $(met "$lat_p95" '<=' 2) |"
+  echo "| 5 | Agent RSS at 10,000 extensions, idle | ≤ 50 MB | ${rss:-?} MB | $(met "$rss" '<=' 50) |"
+  echo "| 5 | Agent CPU when idle (polling) | < 1% of one core | ${cpu:-?} % | $(met "$cpu" '<=' 1) |"
+  echo
+  echo "Details: ${idle_line}"
+} >"$report"
+cat "$report"
