@@ -8,42 +8,13 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_isymphony-sync");
-const TRIALS: usize = 100;
+#[path = "server_common/process.rs"]
+mod process;
 
-/// Start the binary and wait for the line that says where it listens.
-fn spawn(config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--serve-only", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("http://127.0.0.1:") {
-                let url: String = line[i..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
-                    .collect();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not report its address");
-    (child, base)
-}
+use process::spawn;
+const TRIALS: usize = 100;
 
 /// What trial `i` writes: a POST of extension `e{i}` on odd trials, a PUT renaming the
 /// extension of the previous trial on even ones (trial 0 creates the core server).

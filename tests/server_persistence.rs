@@ -3,12 +3,13 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_isymphony-sync");
+#[path = "server_common/process.rs"]
+mod process;
+
+use process::{spawn, BIN};
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("config.toml");
@@ -18,35 +19,6 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Start the binary and wait for the line that says where it listens.
-fn spawn(config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--serve-only", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("http://127.0.0.1:") {
-                let url: String = line[i..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
-                    .collect();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not report its address");
-    (child, base)
 }
 
 #[tokio::test]
