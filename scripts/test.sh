@@ -31,6 +31,9 @@ if ! mysql_ping; then
   mysql_ping || { echo "test.sh: MariaDB did not come up on 127.0.0.1:3306" >&2; exit 1; }
 fi
 
+# The build needs about 2.5 GB under target/; say so up front rather than die in the linker.
+df -h . | awk 'NR==2 {print "test.sh: " $4 " free on " $6}'
+
 cargo test --locked "$@"
 
 # The Debian package: build it from the binary just tested, install, check, purge.
