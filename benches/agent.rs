@@ -3,8 +3,10 @@
 //! 1. change latency: a committed SQL change → the object visible on the embedded server,
 //!    over N changes (default 100) at 1,000 extensions, default timing (poll 1 s, debounce
 //!    300 ms); p50 / p95 / max.
-//! 2. idle RSS of the agent (with its embedded server) at 10,000 extensions, after the first
-//!    sync, and idle CPU of the polling over a 30 s window.
+//! 2. idle RSS and CPU at 10,000 extensions, after the first sync, over a 30 s window, twice:
+//!    the agent syncing to a separate server (the bench process's; the agent's own endpoint is on
+//!    and serves status and metrics, as on a FreePBX host that syncs to a real iSymphony), and the
+//!    agent syncing to its own embedded server, which then also holds the 10,000 extensions.
 //! 3. cost of the change-detection queries at 10,000 extensions (gate and CHECKSUM TABLE).
 //!
 //! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE, BENCH_IDLE_SECS).
@@ -32,12 +34,21 @@ fn env_num(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// An agent config with default timing, its own embedded server on a free port.
-fn config(env: &Env, name: &str) -> std::path::PathBuf {
+/// An agent config with default timing and its embedded endpoint on a free port. The target is
+/// that endpoint, or (`separate`) the bench process's server, as on a FreePBX host that syncs to a
+/// real iSymphony and keeps its endpoint for status and metrics.
+fn config(env: &Env, name: &str, separate: bool) -> std::path::PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
+    let mut server = format!(
+        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}/server\"\n\n",
+        dir.display()
+    );
+    if separate {
+        server += &format!("[isymphony]\nurl = \"{}\"\n\n", env.server().base_url());
+    }
     let text = format!(
-        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{0}/server\"\n\n\
+        "{server}\
          [freepbx]\ndatabase_url = \"{1}/{2}\"\nvoicemail_conf = \"{3}\"\n\
          config_file = \"{0}/freepbx.conf\"\namportal_conf = \"{0}/amportal.conf\"\n\n\
          [sync]\nstate_dir = \"{0}/state\"\n",
@@ -108,7 +119,7 @@ async fn latency(n_ext: usize, changes: usize) {
         "== change latency: {changes} SQL changes at {n_ext} extensions (poll 1s, debounce 300ms)"
     );
     let env = Env::new(n_ext).await;
-    let cfg = config(&env, "lat");
+    let cfg = config(&env, "lat", false);
     let agent = Agent::spawn(
         &cfg,
         &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
@@ -164,8 +175,9 @@ async fn latency(n_ext: usize, changes: usize) {
     );
 }
 
-async fn idle(n_ext: usize, idle_secs: u64) {
-    println!("== idle at {n_ext} extensions (embedded server on, default timing)");
+/// The cost of the change-detection queries on a database of `n_ext` extensions.
+async fn detection_cost(n_ext: usize) {
+    println!("== change-detection queries at {n_ext} extensions");
     let env = Env::new(n_ext).await;
 
     // Cost of the detection queries on this database.
@@ -197,15 +209,26 @@ async fn idle(n_ext: usize, idle_secs: u64) {
         gate.as_secs_f64() * 1e3,
         sum.as_secs_f64() * 1e3
     );
-    drop(conn);
+}
 
-    let cfg = config(&env, "idle");
+async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
+    let what = if separate {
+        "agent syncing to a separate server"
+    } else {
+        "agent syncing to its embedded server, one process"
+    };
+    println!("== idle at {n_ext} extensions ({what}, default timing)");
+    let env = Env::new(n_ext).await;
+    let cfg = config(&env, "idle", separate);
     let agent = Agent::spawn(
         &cfg,
         &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
     );
-    let root = agent.endpoint(0).await;
-    let api = api(&root);
+    let api = if separate {
+        env.api.clone()
+    } else {
+        api(&agent.endpoint(0).await)
+    };
     let t0 = Instant::now();
     wait_synced(&api, n_ext, Duration::from_secs(900))
         .await
@@ -252,10 +275,10 @@ fn main() {
         if changes > 0 {
             latency(env_num("BENCH_SMALL", 1000), changes).await;
         }
-        idle(
-            env_num("BENCH_LARGE", 10_000),
-            env_num("BENCH_IDLE_SECS", 30) as u64,
-        )
-        .await;
+        let large = env_num("BENCH_LARGE", 10_000);
+        let idle_secs = env_num("BENCH_IDLE_SECS", 30) as u64;
+        detection_cost(large).await;
+        idle(large, idle_secs, true).await;
+        idle(large, idle_secs, false).await;
     });
 }

@@ -2,8 +2,10 @@
 //!
 //! Every object is a JSON document addressed by a *scope* (its collection, e.g.
 //! `cs/<coreServerId>/extensions`) and an id. Scopes are paths, so deleting a parent is deleting
-//! every scope below `cs/<id>/`. Reads are served from an in-memory copy that also keeps each
-//! object's serialised bytes (a 10,000-item GET is a concatenation, not a serialisation).
+//! every scope below `cs/<id>/`. Reads are served from an in-memory copy that keeps each object
+//! only as its serialised bytes: a 10,000-item GET is a concatenation, not a serialisation, and
+//! a parsed `Value` per object would cost several times the memory (the few handlers that look
+//! inside a stored object parse it on demand).
 //! Writes change memory under a lock and queue their SQLite operations, in that same order, to a
 //! single writer thread, which commits everything queued in one transaction (group commit) and
 //! only then acknowledges; so a 204 is sent only for a committed write, which survives
@@ -24,18 +26,40 @@ use std::sync::{mpsc, Arc, Mutex, RwLock};
 pub struct Item {
     seq: u64,
     key: Option<String>,
-    pub value: Value,
     pub bytes: Bytes,
 }
 
-/// One collection: insertion order, objects by id, ids by natural key.
+impl Item {
+    /// The object, parsed (the store only holds bytes it serialised itself from a `Value`).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+    /// One string field of the object.
+    pub fn str_field(&self, name: &str) -> Option<String> {
+        match self.value() {
+            Value::Object(mut m) => match m.remove(name) {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// `"name":"value"` exactly as serde_json writes it (compact, escaped): a cheap pre-filter for
+/// "does this stored object have this string field", checked properly only on a match.
+fn field_needle(name: &str, value: &str) -> Vec<u8> {
+    format!("{}:{}", Value::from(name), Value::from(value)).into_bytes()
+}
+
+/// One collection: objects by id (each with its insertion sequence number), ids by natural key.
+/// Insertion order is recovered by sorting on the sequence number when listing, rather than kept
+/// in a second map: most collections hold one object (a user's contact, its e-mail list), and a
+/// per-collection ordered index cost more memory than the objects.
 #[derive(Debug, Default)]
 pub struct Coll {
-    order: BTreeMap<u64, String>,
     items: HashMap<String, Item>,
     keys: HashMap<String, String>,
-    /// The collection as one JSON array, built on the first GET after a change.
-    listing: Mutex<Option<Bytes>>,
 }
 
 impl Coll {
@@ -45,12 +69,9 @@ impl Coll {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
-    /// The JSON array of all objects (cached until the next change).
+    /// The JSON array of all objects. Built per GET rather than cached: a cache would hold a
+    /// second copy of every listed collection for an idle server, and the copy is a memcpy.
     pub fn listing(&self) -> Bytes {
-        let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = &*cached {
-            return b.clone();
-        }
         let size: usize = self.items.values().map(|i| i.bytes.len() + 1).sum();
         let mut out = Vec::with_capacity(size + 2);
         out.push(b'[');
@@ -61,20 +82,18 @@ impl Coll {
             out.extend_from_slice(&item.bytes);
         }
         out.push(b']');
-        let b = Bytes::from(out);
-        *cached = Some(b.clone());
-        b
-    }
-
-    fn changed(&mut self) {
-        *self.listing.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        Bytes::from(out)
     }
 
     /// Objects in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Item)> {
-        self.order
-            .values()
-            .filter_map(|id| self.items.get(id).map(|it| (id.as_str(), it)))
+        let mut all: Vec<(&str, &Item)> = self
+            .items
+            .iter()
+            .map(|(id, it)| (id.as_str(), it))
+            .collect();
+        all.sort_unstable_by_key(|(_, it)| it.seq);
+        all.into_iter()
     }
 }
 
@@ -106,6 +125,25 @@ impl State {
             None => Box::new(std::iter::empty()),
         }
     }
+    /// Ids of the objects of `scope` whose string field `name` is `value`, in no particular order.
+    /// Linear, but a byte search per object rather than a parse (a user's deletion scans every
+    /// extension binding).
+    pub fn ids_with(&self, scope: &str, name: &str, value: &str) -> Vec<String> {
+        let Some(coll) = self.colls.get(scope) else {
+            return Vec::new();
+        };
+        let needle = field_needle(name, value);
+        coll.items
+            .iter()
+            .filter(|(_, it)| {
+                it.bytes
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
+                    && it.str_field(name).as_deref() == Some(value)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
     /// Scopes that start with `prefix`.
     pub fn scopes_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> {
         self.colls
@@ -122,29 +160,21 @@ impl State {
         key: Option<String>,
         value: Value,
     ) -> Bytes {
-        let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let mut json = serde_json::to_vec(&value).unwrap_or_default();
+        // to_vec grows by doubling; the store keeps every object, so keep only what is used.
+        json.shrink_to_fit();
+        let bytes = Bytes::from(json);
         let out = bytes.clone();
         let coll = self.colls.entry(scope.to_string()).or_default();
-        coll.changed();
         if let Some(old) = coll.items.get(id) {
             if let Some(k) = &old.key {
                 coll.keys.remove(k);
             }
-            coll.order.remove(&old.seq);
         }
         if let Some(k) = &key {
             coll.keys.insert(k.clone(), id.to_string());
         }
-        coll.order.insert(seq, id.to_string());
-        coll.items.insert(
-            id.to_string(),
-            Item {
-                seq,
-                key,
-                value,
-                bytes,
-            },
-        );
+        coll.items.insert(id.to_string(), Item { seq, key, bytes });
         self.seq = self.seq.max(seq);
         out
     }
@@ -156,8 +186,6 @@ impl State {
         let Some(old) = coll.items.remove(id) else {
             return false;
         };
-        coll.changed();
-        coll.order.remove(&old.seq);
         if let Some(k) = &old.key {
             coll.keys.remove(k);
         }
@@ -562,5 +590,33 @@ mod tests {
         assert!(e.to_string().contains("in use"), "{e}");
         s.close().await;
         Store::open(dir.path()).unwrap().close().await;
+    }
+
+    #[tokio::test]
+    async fn ids_with_matches_whole_field_values_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.write(|tx| {
+            tx.put("b", "e1", None, json!({"userId": "u1"}));
+            tx.put("b", "e2", None, json!({"userId": "u10"}));
+            tx.put("b", "e3", None, json!({"userId": "a\"b"}));
+            tx.put("b", "e4", None, json!({"other": "u1", "userId": "u2"}));
+            tx.put("b", "e5", None, json!({"userId": "u1"}));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        s.read(|st| {
+            let mut ids = st.ids_with("b", "userId", "u1");
+            ids.sort();
+            assert_eq!(ids, ["e1", "e5"]);
+            assert_eq!(st.ids_with("b", "userId", "a\"b"), ["e3"]);
+            assert!(st.ids_with("b", "userId", "u").is_empty());
+            assert!(st.ids_with("missing", "userId", "u1").is_empty());
+            // Listing order is insertion order, whatever the map's order.
+            let order: Vec<_> = st.items("b").map(|(id, _)| id.to_string()).collect();
+            assert_eq!(order, ["e1", "e2", "e3", "e4", "e5"]);
+        });
+        s.close().await;
     }
 }

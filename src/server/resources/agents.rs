@@ -117,9 +117,8 @@ async fn put_agent<T: serde::de::DeserializeOwned + Serialize>(
             // The identifier names the connected agent; it cannot be changed over REST.
             let ident = tx
                 .get(scope, &id)
-                .and_then(|it| it.value.get("identifier").and_then(Value::as_str))
-                .unwrap_or_default()
-                .to_string();
+                .and_then(|it| it.str_field("identifier"))
+                .unwrap_or_default();
             set_str(&mut m, "identifier", ident);
             replace(tx, scope, fam, &id, m)
         })

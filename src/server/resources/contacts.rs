@@ -99,12 +99,7 @@ async fn put_contact(
         .write(|tx| {
             ensure(tx, &parents(&cs, &uid))?;
             let id = match tx.get(&sc, CONTACT_ID) {
-                Some(old) => old
-                    .value
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                Some(old) => old.str_field("id").unwrap_or_default(),
                 None => match str_field(&m, "id") {
                     "" => uuid::Uuid::new_v4().to_string(),
                     given => given.to_string(),

@@ -138,12 +138,7 @@ fn bound_user(
     what: &str,
     id: &str,
 ) -> Option<Response> {
-    let uid = st
-        .get(&cs_scope(cs, what), id)?
-        .value
-        .get("userId")?
-        .as_str()?
-        .to_string();
+    let uid = st.get(&cs_scope(cs, what), id)?.str_field("userId")?;
     st.get(&super::users::scope(cs), &uid)
         .map(|u| json_bytes(u.bytes.clone()))
 }
@@ -169,10 +164,8 @@ async fn post_managing(
         .write(|tx| {
             ensure(tx, &ext_parents(&cs, &id))?;
             let uid = super::users::resolve(tx, &cs, &b)?;
-            let current = tx
-                .get(&sc, &id)
-                .and_then(|it| it.value.get("userId").and_then(Value::as_str));
-            if current == Some(uid.as_str()) {
+            let current = tx.get(&sc, &id).and_then(|it| it.str_field("userId"));
+            if current.as_deref() == Some(uid.as_str()) {
                 return Err(Error::conflict(
                     "The Extension's managed user is already set to the given user.",
                 ));
@@ -228,17 +221,12 @@ async fn post_default(
             let uid = super::users::resolve(tx, &cs, &b)?;
             let manager = tx
                 .get(&cs_scope(&cs, "managingUser"), &id)
-                .and_then(|it| it.value.get("userId").and_then(Value::as_str));
-            if manager != Some(uid.as_str()) {
+                .and_then(|it| it.str_field("userId"));
+            if manager.as_deref() != Some(uid.as_str()) {
                 return Err(Error::not_found("The extension is not bound to a user"));
             }
             // A user has one default extension: drop the previous one.
-            let previous: Vec<String> = tx
-                .items(&sc)
-                .filter(|(_, it)| it.value.get("userId").and_then(Value::as_str) == Some(&uid))
-                .map(|(e, _)| e.to_string())
-                .collect();
-            for e in previous {
+            for e in tx.ids_with(&sc, "userId", &uid) {
                 tx.delete(&sc, &e);
             }
             tx.put(&sc, &id, None, json!({ "userId": uid }));

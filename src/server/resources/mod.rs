@@ -307,11 +307,7 @@ pub async fn update<T: DeserializeOwned + Serialize>(
     app.store
         .write(|tx| {
             ensure(tx, parents)?;
-            let old = tx
-                .get(scope, id)
-                .ok_or_else(|| fam.missing())?
-                .value
-                .clone();
+            let old = tx.get(scope, id).ok_or_else(|| fam.missing())?.value();
             finish(&mut m, id, Some(&old))?;
             replace(tx, scope, fam, id, m)
         })

@@ -56,12 +56,7 @@ pub fn cascade(tx: &mut Tx, cs: &str, id: &str) {
     tx.delete_prefix(&format!("cs/{cs}/users/{id}/"));
     for binding in ["managingUser", "defaultExtensionUser"] {
         let scope = cs_scope(cs, binding);
-        let bound: Vec<String> = tx
-            .items(&scope)
-            .filter(|(_, it)| it.value.get("userId").and_then(Value::as_str) == Some(id))
-            .map(|(ext, _)| ext.to_string())
-            .collect();
-        for ext in bound {
+        for ext in tx.ids_with(&scope, "userId", id) {
             tx.delete(&scope, &ext);
         }
     }
