@@ -61,9 +61,11 @@ reqs() { sed 's/^ *[0-9.]* s *[0-9]* operations *//' <<<"$1"; }
 lat_p50=$(sed -n 's/^latency over .*p50 \([0-9.]*\)s.*/\1/p' "$a" | head -1)
 lat_p95=$(sed -n 's/^latency over .*p95 \([0-9.]*\)s.*/\1/p' "$a" | head -1)
 lat_n=$(sed -n 's/^latency over \([0-9]*\) changes.*/\1/p' "$a" | head -1)
-rss=$(sed -n 's/^idle: RSS \([0-9.]*\) MB.*/\1/p' "$a" | head -1)
+# The agent bench measures idle twice: syncing to a separate server, then to its own endpoint.
+rss=$(sed -n 's/^idle: RSS \([0-9.]*\) MB.*/\1/p' "$a" | sed -n 1p)
+rss_emb=$(sed -n 's/^idle: RSS \([0-9.]*\) MB.*/\1/p' "$a" | sed -n 2p)
 cpu=$(sed -n 's/^idle: .*CPU \([0-9.]*\)% of one core.*/\1/p' "$a" | head -1)
-idle_line=$(grep '^idle:' "$a" | head -1 || true)
+idle_lines=$(grep '^idle:' "$a" || true)
 
 model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cpus=$(nproc)
@@ -88,9 +90,12 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "| 4 | Full verify at 10,000 | (report) | $(secs "$full_line") s, $(reqs "$full_line") | - |"
   echo "| 5 | Change latency SQL commit → visible on the server, ${lat_n:-?} changes at 1,000, p50 | ≤ 1 s | ${lat_p50:-?} s | $(met "$lat_p50" '<=' 1) |"
   echo "| 5 | Same, p95 | ≤ 2 s | ${lat_p95:-?} s | $(met "$lat_p95" '<=' 2) |"
-  echo "| 5 | Agent RSS at 10,000 extensions, idle | ≤ 50 MB | ${rss:-?} MB | $(met "$rss" '<=' 50) |"
+  echo "| 5 | Agent RSS at 10,000 extensions, idle, syncing to a separate iSymphony (its endpoint on, serving status and metrics) | ≤ 50 MB | ${rss:-?} MB | $(met "$rss" '<=' 50) |"
+  echo "| 5 | Same, syncing to its own embedded server, which then holds the 10,000 extensions and users too | ≤ 50 MB | ${rss_emb:-?} MB | $(met "$rss_emb" '<=' 50) |"
   echo "| 5 | Agent CPU when idle (polling) | < 1% of one core | ${cpu:-?} % | $(met "$cpu" '<=' 1) |"
   echo
-  echo "Details: ${idle_line}"
+  echo "Idle details (separate target, then embedded):"
+  echo
+  sed 's/^/    /' <<<"$idle_lines"
 } >"$report"
 cat "$report"

@@ -268,6 +268,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A PUT of the whole object `body` with the field changes it makes.
+    fn update(&self, kind: Kind, key: &str, path: String, changes: Vec<Change>, body: Value) -> Op {
+        let mut op = self.op(Action::Update, kind, key, Method::Put, path);
+        op.changes = changes;
+        op.request.body = Some(body);
+        op
+    }
+
+    /// A DELETE of an observed object that the desired state lacks, when the agent manages it
+    /// (objects it does not manage are never touched).
+    fn delete_if_managed(
+        &self,
+        kind: Kind,
+        key: &str,
+        id: Option<&str>,
+        path: impl FnOnce(&str) -> String,
+    ) -> Option<Op> {
+        let id = id?;
+        self.own
+            .is_managed(kind, Some(id), key)
+            .then(|| self.op(Action::Delete, kind, key, Method::Delete, path(id)))
+    }
+
     fn push(&mut self, op: Op) {
         self.plan.ops.push(op);
     }
@@ -363,15 +386,13 @@ impl<'a> Ctx<'a> {
         body.redirecting_context = s.redirecting_context.clone();
         body.music_on_hold_class = s.music_on_hold_class.clone();
         let slug = self.d.core_server.slug.clone();
-        let mut op = self.op(
-            Action::Update,
+        let op = self.update(
             Kind::AsteriskSettings,
             &slug,
-            Method::Put,
             paths::asterisk(&self.cs),
+            c,
+            to_value(&body),
         );
-        op.changes = c;
-        op.request.body = Some(to_value(&body));
         self.push(op);
     }
 
@@ -392,16 +413,8 @@ impl<'a> Ctx<'a> {
                         body.root_path = spec.root_path.clone();
                         body.resource_host = spec.resource_host.clone();
                         body.resource_extension = spec.resource_extension.clone();
-                        let mut op = self.op(
-                            Action::Update,
-                            Kind::VoicemailAgent,
-                            &spec.identifier,
-                            Method::Put,
-                            paths::voicemail_agent(&spec.identifier),
-                        );
+                        let mut op = self.update(Kind::VoicemailAgent, &spec.identifier, paths::voicemail_agent(&spec.identifier), c, to_value(&body));
                         op.needs.clear();
-                        op.changes = c;
-                        op.request.body = Some(to_value(&body));
                         self.push(op);
                     }
                 }
@@ -459,16 +472,8 @@ impl<'a> Ctx<'a> {
                         body.resource_host = spec.resource_host.clone();
                         body.resource_extension = spec.resource_extension.clone();
                         body.file_name_mask = spec.file_name_mask.clone();
-                        let mut op = self.op(
-                            Action::Update,
-                            Kind::RecordingAgent,
-                            &spec.identifier,
-                            Method::Put,
-                            paths::recording_agent(&spec.identifier),
-                        );
+                        let mut op = self.update(Kind::RecordingAgent, &spec.identifier, paths::recording_agent(&spec.identifier), c, to_value(&body));
                         op.needs.clear();
-                        op.changes = c;
-                        op.request.body = Some(to_value(&body));
                         self.push(op);
                     }
                 }
@@ -544,15 +549,13 @@ impl<'a> Ctx<'a> {
                         body.cdr_password = spec.cdr_password.clone();
                         body.recording_agent_identifier = spec.recording_agent_identifier.clone();
                         body.display_name = spec.display_name.clone();
-                        let mut op = self.op(
-                            Action::Update,
+                        let op = self.update(
                             Kind::PbxServer,
                             &spec.host,
-                            Method::Put,
                             paths::pbx_server(&self.cs, &id),
+                            c,
+                            to_value(&body),
                         );
-                        op.changes = c;
-                        op.request.body = Some(to_value(&body));
                         Some(op)
                     };
                     if !id.is_empty() {
@@ -568,16 +571,13 @@ impl<'a> Ctx<'a> {
                 managed += 1;
                 continue;
             }
-            let Some(id) = p.id.as_deref() else { continue };
-            if self.own.is_managed(Kind::PbxServer, Some(id), &key) {
+            if let Some(mut op) =
+                self.delete_if_managed(Kind::PbxServer, &key, p.id.as_deref(), |id| {
+                    paths::pbx_server(&self.cs, id)
+                })
+            {
                 managed += 1;
-                let mut op = self.op(
-                    Action::Delete,
-                    Kind::PbxServer,
-                    &p.host,
-                    Method::Delete,
-                    paths::pbx_server(&self.cs, id),
-                );
+                op.key = p.host.clone();
                 op.label = Some(p.display_name.clone());
                 self.push(op);
             }
@@ -678,19 +678,12 @@ impl<'a> Ctx<'a> {
             if self.d.administrators.contains_key(&a.user_name) {
                 continue;
             }
-            let Some(id) = a.id.as_deref() else { continue };
-            if self
-                .own
-                .is_managed(Kind::Administrator, Some(id), &a.user_name)
+            if let Some(mut op) =
+                self.delete_if_managed(Kind::Administrator, &a.user_name, a.id.as_deref(), |id| {
+                    paths::administrator(id)
+                })
             {
                 managed += 1;
-                let mut op = self.op(
-                    Action::Delete,
-                    Kind::Administrator,
-                    &a.user_name,
-                    Method::Delete,
-                    paths::administrator(id),
-                );
                 op.needs.clear();
                 self.push(op);
             }
@@ -791,16 +784,13 @@ impl<'a> Ctx<'a> {
                         body.redirecting_context_override.clear();
                         body.voice_mail_context = s.voice_mail_context.clone();
                         body.voice_mail_box = s.voice_mail_box.clone();
-                        let mut op = self.op(
-                            Action::Update,
+                        self.update(
                             Kind::Extension,
                             k,
-                            Method::Put,
                             paths::extension(&self.cs, &id),
-                        );
-                        op.changes = c;
-                        op.request.body = Some(to_value(&body));
-                        op
+                            c,
+                            to_value(&body),
+                        )
                     });
                     self.finish_match(Kind::Extension, &id, k, op);
                 }
@@ -810,16 +800,12 @@ impl<'a> Ctx<'a> {
             if self.d.extensions.contains_key(&x.extension) {
                 continue;
             }
-            let Some(id) = x.id.as_deref() else { continue };
-            if self.own.is_managed(Kind::Extension, Some(id), &x.extension) {
+            if let Some(mut op) =
+                self.delete_if_managed(Kind::Extension, &x.extension, x.id.as_deref(), |id| {
+                    paths::extension(&self.cs, id)
+                })
+            {
                 managed += 1;
-                let mut op = self.op(
-                    Action::Delete,
-                    Kind::Extension,
-                    &x.extension,
-                    Method::Delete,
-                    paths::extension(&self.cs, id),
-                );
                 op.label = Some(x.display_name.clone());
                 self.push(op);
             }
@@ -907,16 +893,14 @@ impl<'a> Ctx<'a> {
                         }
                     }
                     let op = (!c.is_empty()).then(|| {
-                        let mut op = self.op(
-                            Action::Update,
+                        let mut op = self.update(
                             Kind::User,
                             name,
-                            Method::Put,
                             paths::user_nohash(&self.cs, &id),
+                            c,
+                            to_value(&body),
                         );
-                        op.changes = c;
                         op.effects = effects;
-                        op.request.body = Some(to_value(&body));
                         op
                     });
                     self.finish_match(Kind::User, &id, name, op);
@@ -929,16 +913,12 @@ impl<'a> Ctx<'a> {
             if self.d.users.contains_key(&u.username) {
                 continue;
             }
-            let Some(id) = u.id.as_deref() else { continue };
-            if self.own.is_managed(Kind::User, Some(id), &u.username) {
+            if let Some(op) =
+                self.delete_if_managed(Kind::User, &u.username, u.id.as_deref(), |id| {
+                    paths::user(&self.cs, id)
+                })
+            {
                 managed += 1;
-                let op = self.op(
-                    Action::Delete,
-                    Kind::User,
-                    &u.username,
-                    Method::Delete,
-                    paths::user(&self.cs, id),
-                );
                 self.push(op);
             }
         }
@@ -1328,16 +1308,13 @@ impl<'a> Ctx<'a> {
                         body.destination_extension = s.destination_extension.clone();
                         body.destination_context = s.destination_context.clone();
                         body.enabled = true;
-                        let mut op = self.op(
-                            Action::Update,
+                        self.update(
                             Kind::Queue,
                             k,
-                            Method::Put,
                             paths::queue(&self.cs, &id),
-                        );
-                        op.changes = c;
-                        op.request.body = Some(to_value(&body));
-                        op
+                            c,
+                            to_value(&body),
+                        )
                     });
                     self.finish_match(Kind::Queue, &id, k, op);
                 }
@@ -1347,16 +1324,12 @@ impl<'a> Ctx<'a> {
             if self.d.queues.contains_key(&q.identifier) {
                 continue;
             }
-            let Some(id) = q.id.as_deref() else { continue };
-            if self.own.is_managed(Kind::Queue, Some(id), &q.identifier) {
+            if let Some(mut op) =
+                self.delete_if_managed(Kind::Queue, &q.identifier, q.id.as_deref(), |id| {
+                    paths::queue(&self.cs, id)
+                })
+            {
                 managed += 1;
-                let mut op = self.op(
-                    Action::Delete,
-                    Kind::Queue,
-                    &q.identifier,
-                    Method::Delete,
-                    paths::queue(&self.cs, id),
-                );
                 op.label = Some(q.display_name.clone());
                 self.push(op);
             }
@@ -1417,16 +1390,13 @@ impl<'a> Ctx<'a> {
                         body.name = s.name.clone();
                         body.destination_extension = s.destination_extension.clone();
                         body.destination_context = s.destination_context.clone();
-                        let mut op = self.op(
-                            Action::Update,
+                        self.update(
                             Kind::ConferenceRoom,
                             k,
-                            Method::Put,
                             paths::conference_room(&self.cs, &id),
-                        );
-                        op.changes = c;
-                        op.request.body = Some(to_value(&body));
-                        op
+                            c,
+                            to_value(&body),
+                        )
                     });
                     self.finish_match(Kind::ConferenceRoom, &id, k, op);
                 }
@@ -1436,19 +1406,12 @@ impl<'a> Ctx<'a> {
             if self.d.conference_rooms.contains_key(&r.identifier) {
                 continue;
             }
-            let Some(id) = r.id.as_deref() else { continue };
-            if self
-                .own
-                .is_managed(Kind::ConferenceRoom, Some(id), &r.identifier)
+            if let Some(mut op) =
+                self.delete_if_managed(Kind::ConferenceRoom, &r.identifier, r.id.as_deref(), |id| {
+                    paths::conference_room(&self.cs, id)
+                })
             {
                 managed += 1;
-                let mut op = self.op(
-                    Action::Delete,
-                    Kind::ConferenceRoom,
-                    &r.identifier,
-                    Method::Delete,
-                    paths::conference_room(&self.cs, id),
-                );
                 op.label = Some(r.name.clone());
                 self.push(op);
             }
@@ -1513,16 +1476,13 @@ impl<'a> Ctx<'a> {
                             body.name = s.name.clone();
                             body.destination_extension = s.destination_extension.clone();
                             body.destination_context = s.destination_context.clone();
-                            let mut op = self.op(
-                                Action::Update,
+                            self.update(
                                 Kind::ParkingLot,
                                 &s.identifier,
-                                Method::Put,
                                 paths::parking_lot(&self.cs, &id),
-                            );
-                            op.changes = c;
-                            op.request.body = Some(to_value(&body));
-                            op
+                                c,
+                                to_value(&body),
+                            )
                         });
                         self.finish_match(Kind::ParkingLot, &id, &s.identifier, op);
                     }
@@ -1533,19 +1493,12 @@ impl<'a> Ctx<'a> {
             if matched && want.is_some_and(|s| s.identifier == l.identifier) {
                 continue;
             }
-            let Some(id) = l.id.as_deref() else { continue };
-            if self
-                .own
-                .is_managed(Kind::ParkingLot, Some(id), &l.identifier)
+            if let Some(mut op) =
+                self.delete_if_managed(Kind::ParkingLot, &l.identifier, l.id.as_deref(), |id| {
+                    paths::parking_lot(&self.cs, id)
+                })
             {
                 managed += 1;
-                let mut op = self.op(
-                    Action::Delete,
-                    Kind::ParkingLot,
-                    &l.identifier,
-                    Method::Delete,
-                    paths::parking_lot(&self.cs, id),
-                );
                 op.label = Some(l.name.clone());
                 self.push(op);
             }
