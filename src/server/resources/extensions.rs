@@ -106,18 +106,15 @@ async fn delete_ext(
     State(app): State<App>,
     Path((cs, id)): Path<(String, String)>,
 ) -> Result<Response, Error> {
-    let sc = scope(&cs);
-    app.store
-        .write(|tx| {
-            ensure(tx, &[cs_parent(&cs)])?;
-            if !tx.delete(&sc, &id) {
-                return Err(FAMILY.missing());
-            }
-            cascade(tx, &cs, &id);
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
+    delete(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &id,
+        &FAMILY,
+        |tx, id| cascade(tx, &cs, id),
+    )
+    .await
 }
 
 fn ext_parents(cs: &str, id: &str) -> Vec<Parent> {

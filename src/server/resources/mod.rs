@@ -322,7 +322,7 @@ pub async fn delete(
     scope: &str,
     id: &str,
     fam: &Family,
-    cascade: fn(&mut Tx, &str),
+    cascade: impl FnOnce(&mut Tx, &str),
 ) -> Result<Response, Error> {
     app.store
         .write(|tx| {

@@ -152,18 +152,15 @@ async fn delete_user(
     State(app): State<App>,
     Path((cs, id)): Path<(String, String)>,
 ) -> Result<Response, Error> {
-    let sc = scope(&cs);
-    app.store
-        .write(|tx| {
-            ensure(tx, &[cs_parent(&cs)])?;
-            if !tx.delete(&sc, &id) {
-                return Err(FAMILY.missing());
-            }
-            cascade(tx, &cs, &id);
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
+    delete(
+        &app,
+        &[cs_parent(&cs)],
+        &scope(&cs),
+        &id,
+        &FAMILY,
+        |tx, id| cascade(tx, &cs, id),
+    )
+    .await
 }
 
 /// Find the stored user a posted user object means: by `id`, else by `username`.
