@@ -25,18 +25,6 @@ const N: usize = 1000;
 const TRIALS: usize = 20;
 const PASSWORD: &str = "manag3rpa55word";
 
-fn voicemail(n: usize) -> String {
-    let mut s = String::from("[general]\n\n[default]\n");
-    for i in 1..=n {
-        let ext = 1000 + i;
-        s.push_str(&format!(
-            "{ext} => 1234,{},u{ext}@example.com,,attach=yes\n",
-            e2e::name_of(i - 1)
-        ));
-    }
-    s
-}
-
 /// Expected census of a converged initial sync (see `e2e::BASE_SQL`).
 fn check_converged(trial: &str, c: &Census) {
     assert!(
@@ -73,7 +61,7 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
     db.exec(&e2e::extension_rows(1, N)).await;
     let dir = tempfile::tempdir().unwrap();
     let vm = dir.path().join("voicemail.conf");
-    std::fs::write(&vm, voicemail(N)).unwrap();
+    std::fs::write(&vm, e2e::voicemail_text(N)).unwrap();
 
     // Trial 0 measures an uninterrupted initial sync (and proves the baseline converges).
     let mut full_sync = Duration::ZERO;

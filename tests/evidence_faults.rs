@@ -27,18 +27,6 @@ const N: usize = 1000;
 const PASSWORD: &str = "manag3rpa55word";
 const LOG: &str = "warn,isymphony_sync=info";
 
-fn voicemail(n: usize) -> String {
-    let mut s = String::from("[general]\n\n[default]\n");
-    for i in 1..=n {
-        let ext = 1000 + i;
-        s.push_str(&format!(
-            "{ext} => 1234,{},u{ext}@example.com,,attach=yes\n",
-            e2e::name_of(i - 1)
-        ));
-    }
-    s
-}
-
 /// Create the objects the agent must never touch; return the paths to compare afterwards.
 async fn create_foreign(base: &str) -> Vec<String> {
     let pw = PASSWORD;
@@ -161,7 +149,7 @@ async fn initial_sync_through_500s_and_dropped_connections_converges_without_dam
     db.exec(&e2e::extension_rows(1, N)).await;
     let dir = tempfile::tempdir().unwrap();
     let vm = dir.path().join("voicemail.conf");
-    std::fs::write(&vm, voicemail(N)).unwrap();
+    std::fs::write(&vm, e2e::voicemail_text(N)).unwrap();
     let data = dir.path().join("server");
 
     // The foreign objects, on a healthy server.

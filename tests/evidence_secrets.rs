@@ -190,23 +190,12 @@ impl DbUser {
 
 impl Drop for DbUser {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut c = common::admin_conn().await;
-                for host in ["%", "localhost", "127.0.0.1"] {
-                    let _ = c
-                        .query_drop(format!("DROP USER IF EXISTS '{name}'@'{host}'"))
-                        .await;
-                }
-                let _ = c.disconnect().await;
-            });
-        })
-        .join();
+        common::admin_cleanup(
+            ["%", "localhost", "127.0.0.1"]
+                .iter()
+                .map(|host| format!("DROP USER IF EXISTS '{}'@'{host}'", self.name))
+                .collect(),
+        );
     }
 }
 

@@ -24,6 +24,20 @@ pub fn name_of(i: usize) -> String {
     format!("{} {}", FIRST[i % 6], LAST[(i / 6) % 6])
 }
 
+/// A voicemail.conf with a mailbox and an e-mail address (`u<ext>@example.com`) for each of
+/// extensions 1001..1000+n, named as `extension_rows` names them.
+pub fn voicemail_text(n: usize) -> String {
+    let mut s = String::from("[general]\n\n[default]\n");
+    for i in 1..=n {
+        let ext = 1000 + i;
+        s.push_str(&format!(
+            "{ext} => 1234,{},u{ext}@example.com,,attach=yes\n",
+            name_of(i - 1)
+        ));
+    }
+    s
+}
+
 /// Rows for extensions 1001..1000+n, each with a cxpanel login bound to itself.
 pub fn extension_rows(from: usize, n: usize) -> String {
     let mut users = Vec::new();

@@ -97,23 +97,27 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Drop may run inside a runtime; do the async cleanup on a thread of its own.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut c = admin_conn().await;
-                let _ = c
-                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .await;
-                let _ = c.disconnect().await;
-            });
-        })
-        .join();
+        admin_cleanup(vec![format!("DROP DATABASE IF EXISTS `{}`", self.name)]);
     }
+}
+
+/// Run clean-up statements as the admin user, ignoring their errors, from a `Drop`: drop may
+/// run inside a runtime, so the async work gets a thread and a runtime of its own.
+pub fn admin_cleanup(stmts: Vec<String>) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut c = admin_conn().await;
+            for stmt in stmts {
+                let _ = c.query_drop(stmt).await;
+            }
+            let _ = c.disconnect().await;
+        });
+    })
+    .join();
 }
 
 pub fn split_sql(sql: &str) -> Vec<String> {
