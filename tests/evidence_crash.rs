@@ -15,7 +15,6 @@ mod e2e;
 #[path = "common/evidence.rs"]
 mod evidence;
 
-use common::TestDb;
 use evidence::*;
 use rand::{Rng, SeedableRng};
 use std::process::{Command, Stdio};
@@ -54,11 +53,7 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
     eprintln!("evidence_crash: seed {seed} (EVIDENCE_SEED={seed} replays this run)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
-    let db = TestDb::create().await;
-    db.load_fixture("freepbx_modern_schema.sql").await;
-    db.load_fixture("cx_settings_tables.sql").await;
-    db.exec(e2e::BASE_SQL).await;
-    db.exec(&e2e::extension_rows(1, N)).await;
+    let db = e2e::freepbx_db(N).await;
     let dir = tempfile::tempdir().unwrap();
     let vm = dir.path().join("voicemail.conf");
     std::fs::write(&vm, e2e::voicemail_text(N)).unwrap();

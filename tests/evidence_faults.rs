@@ -17,7 +17,6 @@ mod e2e;
 #[path = "common/evidence.rs"]
 mod evidence;
 
-use common::TestDb;
 use evidence::*;
 use isymphony_sync::api::paths;
 use serde_json::json;
@@ -142,11 +141,7 @@ async fn snapshot(base: &str, paths: &[String]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_sync_through_500s_and_dropped_connections_converges_without_damage() {
     let started = Instant::now();
-    let db = TestDb::create().await;
-    db.load_fixture("freepbx_modern_schema.sql").await;
-    db.load_fixture("cx_settings_tables.sql").await;
-    db.exec(e2e::BASE_SQL).await;
-    db.exec(&e2e::extension_rows(1, N)).await;
+    let db = e2e::freepbx_db(N).await;
     let dir = tempfile::tempdir().unwrap();
     let vm = dir.path().join("voicemail.conf");
     std::fs::write(&vm, e2e::voicemail_text(N)).unwrap();

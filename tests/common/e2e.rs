@@ -24,6 +24,16 @@ pub fn name_of(i: usize) -> String {
     format!("{} {}", FIRST[i % 6], LAST[(i / 6) % 6])
 }
 
+/// A modern FreePBX database (cxpanel tables mode) with `BASE_SQL` and `n` extensions with logins.
+pub async fn freepbx_db(n: usize) -> TestDb {
+    let db = TestDb::create().await;
+    db.load_fixture("freepbx_modern_schema.sql").await;
+    db.load_fixture("cx_settings_tables.sql").await;
+    db.exec(BASE_SQL).await;
+    db.exec(&extension_rows(1, n)).await;
+    db
+}
+
 /// A voicemail.conf with a mailbox and an e-mail address (`u<ext>@example.com`) for each of
 /// extensions 1001..1000+n, named as `extension_rows` names them.
 pub fn voicemail_text(n: usize) -> String {
@@ -101,11 +111,7 @@ pub struct Env {
 impl Env {
     /// `n` extensions with logins, two queues, two rooms, a parking lot.
     pub async fn new(n: usize) -> Env {
-        let db = TestDb::create().await;
-        db.load_fixture("freepbx_modern_schema.sql").await;
-        db.load_fixture("cx_settings_tables.sql").await;
-        db.exec(BASE_SQL).await;
-        db.exec(&extension_rows(1, n)).await;
+        let db = freepbx_db(n).await;
         let dir = tempfile::tempdir().unwrap();
         let vm = dir.path().join("voicemail.conf");
         let mut cfg = db.config(&vm);
