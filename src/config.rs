@@ -56,6 +56,10 @@ pub struct ServerConfig {
     pub auth_fail_window: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub auth_block: Duration,
+    /// Full-user licences the embedded endpoint grants per core server (absent: unlimited).
+    /// Past it, a user write with `full = true` is refused with 403, as iSymphony refuses a
+    /// change for licensing (a way to see how the agent meets a licence limit).
+    pub licensed_full_users: Option<u32>,
     /// TEST FACILITY: fault injection, off unless a `[server.faults]` section is present.
     pub faults: Option<FaultsConfig>,
 }
@@ -131,6 +135,7 @@ impl Default for ServerConfig {
             auth_fail_limit: 10,
             auth_fail_window: Duration::from_secs(60),
             auth_block: Duration::from_secs(60),
+            licensed_full_users: None,
             faults: None,
         }
     }

@@ -10,12 +10,13 @@
 //! compared only where [`Observed`] holds them, i.e. where [`sub_reads`] asked for them.
 
 use super::ownership::Ownership;
+use super::passwords::{create_password, password_rule, unverifiable_warning, Pw};
 use super::plan::{quote, stage_of, Action, Change, Fingerprint, Kind, Method, Op, Plan, Request};
 use super::state::{fingerprint, hash_of_hash, Effect};
 use crate::api::client::Confirm;
 use crate::api::paths;
 use crate::api::types::*;
-use crate::model::{Desired, PasswordSpec, PhoneSpec, UserSpec};
+use crate::model::{Desired, PhoneSpec, UserSpec};
 use crate::secret::Secret;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -169,6 +170,8 @@ struct Ctx<'a> {
     core_need: Option<(Kind, String)>,
     /// Observed users by username (first wins).
     users_by_name: HashMap<&'a str, &'a User>,
+    /// Logins whose dirty password was kept because iSymphony could not check it.
+    unverifiable: BTreeMap<Kind, Vec<String>>,
     plan: Plan,
 }
 
@@ -201,49 +204,6 @@ fn ch_secret(c: &mut Vec<Change>, field: &str, from: &Secret, to: &Secret) {
             from: "***".into(),
             to: "***".into(),
         });
-    }
-}
-
-/// What to do about a stored password (see module docs of `reconcile`).
-enum Pw {
-    Keep,
-    /// The server already holds it: record without pushing.
-    Record(String),
-    Push(Secret, String),
-}
-
-/// Push only when FreePBX's value changed since the agent last pushed (or verified) it.
-/// The module's dirty flag cannot be cleared by an agent that never writes FreePBX, so it
-/// is honoured once per value: the same rule.
-fn password_rule(
-    own: &Ownership,
-    kind: Kind,
-    key: &str,
-    spec: &PasswordSpec,
-    server: &Secret,
-) -> Pw {
-    let Some(h) = spec.hash.as_ref().filter(|h| !h.is_empty()) else {
-        return Pw::Keep;
-    };
-    let hh = hash_of_hash(h.expose());
-    if own.pushed_password(kind, key) == Some(hh.as_str()) {
-        return Pw::Keep;
-    }
-    if server.expose().eq_ignore_ascii_case(h.expose().trim()) {
-        return Pw::Record(hh);
-    }
-    Pw::Push(h.clone(), hh)
-}
-
-/// The password sent on create: FreePBX's hash, or an unusable value when it has none
-/// (never a SHA-1 hex, so no login can match it; derived, so `diff` stays pure).
-fn create_password(own: &Ownership, kind: Kind, key: &str, spec: &PasswordSpec) -> Secret {
-    match spec.hash.as_ref().filter(|h| !h.is_empty()) {
-        Some(h) => h.clone(),
-        None => Secret::new(format!(
-            "!unusable-{}",
-            own.id(kind, &format!("no-password\0{key}"))
-        )),
     }
 }
 
@@ -637,6 +597,13 @@ impl<'a> Ctx<'a> {
                         &a.password,
                     ) {
                         Pw::Keep => None,
+                        Pw::Unverifiable => {
+                            self.unverifiable
+                                .entry(Kind::Administrator)
+                                .or_default()
+                                .push(name.clone());
+                            None
+                        }
                         Pw::Record(hh) => {
                             self.plan.verified.push(Effect::Password {
                                 kind: Kind::Administrator.type_name().into(),
@@ -873,6 +840,11 @@ impl<'a> Ctx<'a> {
                     body.full = s.full;
                     match password_rule(self.own, Kind::User, name, &s.password, &u.password) {
                         Pw::Keep => {}
+                        Pw::Unverifiable => self
+                            .unverifiable
+                            .entry(Kind::User)
+                            .or_default()
+                            .push(name.clone()),
                         Pw::Record(hh) => self.plan.verified.push(Effect::Password {
                             kind: Kind::User.type_name().into(),
                             key: name.clone(),
@@ -993,15 +965,17 @@ impl<'a> Ctx<'a> {
         };
         if let Some(cur) = emails {
             let fkey = emails_key(uid);
-            let want: BTreeSet<String> = s
-                .emails
-                .iter()
-                .map(|e| norm_email(e))
-                .filter(|e| !e.is_empty())
-                .collect();
+            // Compared case-insensitively, posted as FreePBX writes it (the first spelling wins).
+            let mut want: BTreeMap<String, &str> = BTreeMap::new();
+            for e in &s.emails {
+                let n = norm_email(e);
+                if !n.is_empty() {
+                    want.entry(n).or_insert(e.trim());
+                }
+            }
             let added = self.own.added(Kind::Email, name);
             let have: BTreeSet<String> = cur.iter().map(|e| norm_email(&e.address)).collect();
-            for addr in want.difference(&have) {
+            for (addr, written) in want.iter().filter(|(a, _)| !have.contains(*a)) {
                 let id = self.own.id(Kind::Email, &format!("{name}\0{addr}"));
                 let mut op = self.op(
                     Action::Create,
@@ -1010,8 +984,8 @@ impl<'a> Ctx<'a> {
                     Method::Post,
                     paths::email_addresses(&self.cs, uid),
                 );
-                op.label = Some(addr.clone());
-                op.request.body = Some(json!({"id": id, "type": "Work", "address": addr}));
+                op.label = Some(written.to_string());
+                op.request.body = Some(json!({"id": id, "type": "Work", "address": written}));
                 op.request.confirm = Some(Confirm::ListHasId {
                     list: paths::email_addresses(&self.cs, uid),
                     id,
@@ -1027,7 +1001,7 @@ impl<'a> Ctx<'a> {
             }
             for e in cur {
                 let addr = norm_email(&e.address);
-                if want.contains(&addr) {
+                if want.contains_key(&addr) {
                     continue;
                 }
                 let ours = added.contains(&addr)
@@ -1056,7 +1030,7 @@ impl<'a> Ctx<'a> {
             // Addresses the agent added that someone removed since: forget them.
             for addr in added
                 .iter()
-                .filter(|a| !have.contains(*a) && !want.contains(*a))
+                .filter(|a| !have.contains(*a) && !want.contains_key(*a))
             {
                 self.plan.verified.push(Effect::Removed {
                     kind: Kind::Email.type_name().into(),
@@ -1521,6 +1495,7 @@ pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
         cs,
         core_need: None,
         users_by_name: HashMap::new(),
+        unverifiable: BTreeMap::new(),
         plan: Plan::default(),
     };
     for u in &o.users {
@@ -1537,6 +1512,9 @@ pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
     c.queues();
     c.conference_rooms();
     c.parking_lot();
+    for (kind, names) in std::mem::take(&mut c.unverifiable) {
+        c.plan.warnings.extend(unverifiable_warning(kind, &names));
+    }
     let mut plan = c.plan;
     let mut warnings = d.warnings.clone();
     warnings.append(&mut plan.warnings);

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod diff;
 pub mod observe;
 pub mod ownership;
+mod passwords;
 pub mod plan;
 pub mod source;
 pub mod state;

@@ -34,6 +34,8 @@ pub const ALT_PREFIX: &str = "/communication_manager/rest/config";
 /// Shared state of the resource handlers.
 pub struct AppState {
     pub store: Store,
+    /// `[server] licensed_full_users`: full users allowed per core server (None: unlimited).
+    pub licensed_full_users: Option<u32>,
 }
 
 pub type App = Arc<AppState>;
@@ -191,7 +193,10 @@ pub async fn start_observed(
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
         .map_err(|e| ServerError::Init(e.to_string()))??;
-    let app: App = Arc::new(AppState { store });
+    let app: App = Arc::new(AppState {
+        store,
+        licensed_full_users: cfg.licensed_full_users,
+    });
     resources::agents::seed(&app, &cfg.voicemail_agents, &cfg.recording_agents)
         .await
         .map_err(|e| ServerError::Init(e.to_string()))?;

@@ -1,4 +1,5 @@
-//! Licensing of a core server (R20): read-only, plausible data for an unlimited licence, so
+//! Licensing of a core server (R20): read-only, plausible data for an unlimited licence (the
+//! `full_users` property shows `[server] licensed_full_users` when set), so
 //! status pages and probes work. `activate` and `bind` accept well-formed requests with 204.
 
 use super::*;
@@ -46,7 +47,11 @@ fn module_list(cs: &str) -> Vec<ModuleLicense> {
     }]
 }
 
-fn property_list(cs: &str) -> Vec<ModuleLicenseProperty> {
+/// The licence properties; `full_users` is `[server] licensed_full_users` (-1: unlimited).
+fn property_list(app: &App, cs: &str) -> Vec<ModuleLicenseProperty> {
+    let full = app
+        .licensed_full_users
+        .map_or_else(|| "-1".to_string(), |n| n.to_string());
     [
         (
             "pbx_connections",
@@ -59,7 +64,11 @@ fn property_list(cs: &str) -> Vec<ModuleLicenseProperty> {
     .map(|(key, name, desc)| ModuleLicenseProperty {
         id: derived(cs, &format!("property/{key}")),
         key: key.into(),
-        value: "-1".into(),
+        value: if key == "full_users" {
+            full.clone()
+        } else {
+            "-1".into()
+        },
         display_name: name.into(),
         description: desc.into(),
         display: true,
@@ -134,7 +143,7 @@ async fn properties(
             "A module license with the given id does not exist.",
         ));
     }
-    Ok(to_json(&property_list(&cs)))
+    Ok(to_json(&property_list(&app, &cs)))
 }
 
 async fn property(
@@ -147,7 +156,7 @@ async fn property(
             "A module license with the given id does not exist.",
         ));
     }
-    property_list(&cs)
+    property_list(&app, &cs)
         .into_iter()
         .find(|x| x.id == p)
         .map(|x| to_json(&x))

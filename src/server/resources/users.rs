@@ -80,15 +80,7 @@ async fn create_hash(
     Path(cs): Path<String>,
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
-    create::<User>(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &FAMILY,
-        b,
-        finish_hash,
-    )
-    .await
+    write_user(&app, &cs, None, b, finish_hash).await
 }
 
 async fn create_nohash(
@@ -96,15 +88,7 @@ async fn create_nohash(
     Path(cs): Path<String>,
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
-    create::<User>(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &FAMILY,
-        b,
-        finish_nohash,
-    )
-    .await
+    write_user(&app, &cs, None, b, finish_nohash).await
 }
 
 async fn get_user(
@@ -119,16 +103,7 @@ async fn put_hash(
     Path((cs, id)): Path<(String, String)>,
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
-    update::<User>(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &id,
-        &FAMILY,
-        b,
-        finish_hash,
-    )
-    .await
+    write_user(&app, &cs, Some(&id), b, finish_hash).await
 }
 
 async fn put_nohash(
@@ -136,16 +111,72 @@ async fn put_nohash(
     Path((cs, id)): Path<(String, String)>,
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
-    update::<User>(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &id,
-        &FAMILY,
-        b,
-        finish_nohash,
-    )
-    .await
+    write_user(&app, &cs, Some(&id), b, finish_nohash).await
+}
+
+/// The generic create (`id` None) or update, plus the licence check of `[server]
+/// licensed_full_users` inside the same transaction.
+async fn write_user(
+    app: &App,
+    cs: &str,
+    id: Option<&str>,
+    body: Value,
+    finish: Finish,
+) -> Result<Response, Error> {
+    let sc = scope(cs);
+    let mut m = normalise::<User>(body, FAMILY.required)?;
+    let creating = id.is_none();
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => take_id(&mut m)?,
+    };
+    let wants_full = m.get("full").and_then(Value::as_bool).unwrap_or(false);
+    let limit = app.licensed_full_users;
+    app.store
+        .write(|tx| {
+            ensure(tx, &[cs_parent(cs)])?;
+            let old = if creating {
+                None
+            } else {
+                Some(tx.get(&sc, &id).ok_or_else(|| FAMILY.missing())?.value())
+            };
+            if let (Some(limit), true) = (limit, wants_full) {
+                check_full_licence(tx, &sc, &id, old.as_ref(), limit)?;
+            }
+            finish(&mut m, &id, old.as_ref())?;
+            match old {
+                None => insert(tx, &sc, &FAMILY, &id, m),
+                Some(_) => replace(tx, &sc, &FAMILY, &id, m),
+            }
+        })
+        .await?;
+    Ok(no_content())
+}
+
+/// Refuse (403, as iSymphony refuses a change for licensing) making one more user full when
+/// `limit` full users exist already; a user that is full already stays so.
+fn check_full_licence(
+    st: &crate::server::store::State,
+    sc: &str,
+    id: &str,
+    old: Option<&Value>,
+    limit: u32,
+) -> Result<(), Error> {
+    let is_full = |v: &Value| v.get("full").and_then(Value::as_bool).unwrap_or(false);
+    if old.is_some_and(is_full) {
+        return Ok(());
+    }
+    let in_use = st
+        .items(sc)
+        .filter(|(other, it)| *other != id && is_full(&it.value()))
+        .count();
+    if in_use >= limit as usize {
+        return Err(Error::Forbidden(format!(
+            "No full user licenses are available ({limit} licensed, {in_use} in use): \
+             the user cannot be made a full user."
+        )));
+    }
+    Ok(())
 }
 
 async fn delete_user(
