@@ -19,6 +19,9 @@ pub struct ApplyOutcome {
     pub failed: usize,
     /// One line per failed or skipped operation, and per state store problem.
     pub errors: Vec<String>,
+    /// Operations iSymphony refused for licensing, with its answer (to hold them, see
+    /// [`super::refusals`]).
+    pub licence_refused: Vec<(Op, String)>,
 }
 
 /// Options of one apply.
@@ -109,7 +112,16 @@ pub async fn apply(
                 Err(e) => {
                     out.failed += 1;
                     tracing::warn!(error = %e, "{}", op.describe());
-                    out.errors.push(format!("{}: {e}", op.describe()));
+                    if let Some(answer) = super::refusals::licence_refusal(&e) {
+                        out.errors.push(format!(
+                            "{}: {e}; {}",
+                            op.describe(),
+                            super::refusals::HOLD_HINT
+                        ));
+                        out.licence_refused.push((op.clone(), answer));
+                    } else {
+                        out.errors.push(format!("{}: {e}", op.describe()));
+                    }
                     failed_keys.insert((op.kind, op.key.clone()));
                     failed_fps.extend(op.fingerprint.clone());
                 }

@@ -431,7 +431,10 @@ fn conference_room_and_parking_lot() {
 
 #[test]
 fn user_password_is_pushed_only_when_freepbx_changed_it() {
-    let d = desired();
+    let mut d = desired();
+    for u in d.users.values_mut() {
+        u.password.dirty = true;
+    }
     let own_p = own_pushed(&d);
     let mut o = converged(&d, &own_p);
     // Changed in iSymphony after the agent pushed it: left alone.
@@ -447,6 +450,9 @@ fn user_password_is_pushed_only_when_freepbx_changed_it() {
     let mut d2 = d.clone();
     d2.users.get_mut("1001").unwrap().password.hash = Some(Secret::new(SHA_B));
     o.users[0].password = Secret::new(SHA_A);
+    let mut clean = d2.clone();
+    clean.users.get_mut("1001").unwrap().password.dirty = false;
+    assert!(diff(&clean, &o, &own_p).is_empty(), "not marked dirty: kept");
     let p = diff(&d2, &o, &own_p);
     assert_eq!(lines(&p), vec!["~ update user 1001: password *** -> ***"]);
     assert!(p.ops[0].request.path.contains("/users/noHash/"));
@@ -525,6 +531,24 @@ fn emails_added_by_people_survive_and_the_agents_old_ones_go() {
             "- remove e-mail 1001@example.com from user 1001"
         ]
     );
+}
+
+#[test]
+fn emails_keep_their_case_and_compare_without_it() {
+    let mut d = desired();
+    d.users.get_mut("1001").unwrap().emails = vec!["Ann.Lee@Corp.COM".into()];
+    let own = own_pushed(&d);
+    let mut o = converged(&desired(), &own);
+    let uid = own.id(Kind::User, "1001");
+    let p = diff(&d, &o, &own);
+    let add = p.ops.iter().find(|op| op.kind == Kind::Email && op.action == Action::Create);
+    let add = add.expect("an e-mail to add");
+    assert_eq!(add.request.body.as_ref().unwrap()["address"], json!("Ann.Lee@Corp.COM"));
+    assert_eq!(add.label.as_deref(), Some("Ann.Lee@Corp.COM"));
+    // The server holding it in another case is in sync.
+    o.emails.get_mut(&uid).unwrap()[0].address = "ann.lee@corp.com".into();
+    let l = lines(&diff(&d, &o, &own));
+    assert!(!l.iter().any(|x| x.contains("e-mail")), "{l:?}");
 }
 
 #[test]

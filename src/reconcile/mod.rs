@@ -8,6 +8,8 @@
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
 //! - [`state`]: the agent's own SQLite state (adoptions, pushed-password hashes, added
 //!   sub-items, fingerprints).
+//! - [`refusals`]: changes iSymphony refused for licensing, held until the desired state
+//!   changes.
 //! - [`observe`]: reading the iSymphony side.
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`cli`]: the `--sync-now` / `--dry-run` front end.
@@ -19,6 +21,7 @@ pub mod observe;
 pub mod ownership;
 mod passwords;
 pub mod plan;
+pub mod refusals;
 pub mod source;
 pub mod state;
 
@@ -310,7 +313,14 @@ pub async fn run_pass_on(
     let read_errors = observe::observe_subs(&client, &mut observed, &reads, concurrency).await;
     report.errors.extend(read_errors);
 
-    let plan = diff(&desired, &observed, &own);
+    let mut plan = diff(&desired, &observed, &own);
+    // Changes refused for licensing before, for this same desired state, wait (see refusals).
+    let mut desired_fp: Option<String> = None;
+    let mut held = Vec::new();
+    if !opts.force && !own.known.refusals.is_empty() {
+        let fp = desired_fp.get_or_insert_with(|| state::fingerprint(&desired));
+        held = refusals::hold(&mut plan, &own.known.refusals, fp);
+    }
 
     // An empty source never turns into "delete everything", not even with --force.
     let deletes = plan
@@ -348,6 +358,13 @@ pub async fn run_pass_on(
         report.applied += out.applied;
         report.failed += out.failed;
         report.errors.extend(out.errors);
+        if !out.licence_refused.is_empty() {
+            let fp = desired_fp.get_or_insert_with(|| state::fingerprint(&desired));
+            for (op, answer) in &out.licence_refused {
+                held.push(refusals::record(op, fp, answer));
+            }
+        }
+        remember_refusals(store.as_mut(), &own.known.refusals, held, &mut report.errors);
     }
     let mut plan = plan;
     if !pre_ops.is_empty() {
@@ -364,6 +381,26 @@ pub async fn run_pass_on(
         });
     }
     Ok(report)
+}
+
+/// Store the refusals still held after this pass (written only when they changed).
+fn remember_refusals(
+    store: Option<&mut StateStore>,
+    before: &std::collections::HashMap<(String, String, String), state::Refusal>,
+    mut now: Vec<state::Refusal>,
+    errors: &mut Vec<String>,
+) {
+    let Some(store) = store else { return };
+    now.sort();
+    now.dedup_by(|a, b| (&a.kind, &a.key, &a.action) == (&b.kind, &b.key, &b.action));
+    let mut old: Vec<&state::Refusal> = before.values().collect();
+    old.sort();
+    if old.len() == now.len() && old.iter().zip(&now).all(|(a, b)| *a == b) {
+        return;
+    }
+    if let Err(e) = store.replace_refusals(&now) {
+        errors.push(e.to_string());
+    }
 }
 
 fn desired_is_empty(d: &Desired) -> bool {

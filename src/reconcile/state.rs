@@ -1,7 +1,8 @@
 //! The agent's own memory (SQLite, `agent-state.sqlite` in `[sync] state_dir` or
 //! `[server] data_dir`): objects it adopted, a hash of each password hash it pushed (never the
-//! value), the e-mail addresses and phone numbers it added, and a fingerprint of each
-//! sub-resource's desired state as last applied and verified.
+//! value), the e-mail addresses and phone numbers it added, a fingerprint of each
+//! sub-resource's desired state as last applied and verified, and the changes iSymphony
+//! refused for licensing (so they are not retried every pass).
 //!
 //! Nothing here is needed for correctness: losing the file costs one slower pass (every
 //! sub-resource is re-read) and possibly one password push. Rows are scoped by target
@@ -44,6 +45,19 @@ pub enum Effect {
     },
 }
 
+/// A change iSymphony refused for licensing, held until what it was computed from changes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Refusal {
+    /// Type name, natural key and action of the operation.
+    pub kind: String,
+    pub key: String,
+    pub action: String,
+    /// Fingerprint of the operation and the desired state it came from.
+    pub fp: String,
+    /// The server's answer (status and message; never a request body).
+    pub message: String,
+}
+
 /// What the state store knows, loaded once per pass.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
@@ -51,6 +65,8 @@ pub struct Known {
     pub passwords: HashMap<(String, String), String>,
     pub added: HashMap<(String, String), BTreeSet<String>>,
     pub fingerprints: HashMap<String, String>,
+    /// By (type name, natural key, action).
+    pub refusals: HashMap<(String, String, String), Refusal>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +106,9 @@ CREATE TABLE IF NOT EXISTS added (scope TEXT NOT NULL, kind TEXT NOT NULL, owner
   value TEXT NOT NULL, PRIMARY KEY (scope, kind, owner, value));
 CREATE TABLE IF NOT EXISTS fingerprints (scope TEXT NOT NULL, fkey TEXT NOT NULL,
   fp TEXT NOT NULL, PRIMARY KEY (scope, fkey));
+CREATE TABLE IF NOT EXISTS refusals (scope TEXT NOT NULL, kind TEXT NOT NULL,
+  natural_key TEXT NOT NULL, action TEXT NOT NULL, fp TEXT NOT NULL, message TEXT NOT NULL,
+  PRIMARY KEY (scope, kind, natural_key, action));
 ";
 
 impl StateStore {
@@ -189,7 +208,55 @@ impl StateStore {
             let (key, v) = r.map_err(e)?;
             k.fingerprints.insert(key, v);
         }
+        k.refusals = self.load_refusals()?;
         Ok(k)
+    }
+
+    /// The held licence refusals; a file from before the table existed holds none.
+    fn load_refusals(&self) -> Result<HashMap<(String, String, String), Refusal>, StateError> {
+        let e = |x: rusqlite::Error| Self::err(&self.path, x);
+        let sql = "SELECT kind, natural_key, action, fp, message FROM refusals WHERE scope = ?1";
+        let mut st = match self.conn.prepare(sql) {
+            Ok(st) => st,
+            Err(x) if x.to_string().contains("no such table") => return Ok(HashMap::new()),
+            Err(x) => return Err(e(x)),
+        };
+        let rows = st
+            .query_map(params![self.scope], |r| {
+                Ok(Refusal {
+                    kind: r.get(0)?,
+                    key: r.get(1)?,
+                    action: r.get(2)?,
+                    fp: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            })
+            .map_err(e)?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let r = r.map_err(e)?;
+            out.insert((r.kind.clone(), r.key.clone(), r.action.clone()), r);
+        }
+        Ok(out)
+    }
+
+    /// Replace the held licence refusals of this target with `records`.
+    pub fn replace_refusals(&mut self, records: &[Refusal]) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| Self::err(&path, x);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM refusals WHERE scope = ?1", params![self.scope])
+            .map_err(e)?;
+        {
+            let mut ins = tx
+                .prepare("INSERT OR REPLACE INTO refusals VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(e)?;
+            for r in records {
+                ins.execute(params![self.scope, r.kind, r.key, r.action, r.fp, r.message])
+                    .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
     }
 
     /// Record confirmed facts and fingerprints in one transaction.
