@@ -111,6 +111,11 @@ pub struct Env {
 impl Env {
     /// `n` extensions with logins, two queues, two rooms, a parking lot.
     pub async fn new(n: usize) -> Env {
+        Env::new_with(n, |_| {}).await
+    }
+
+    /// [`Env::new`], with `tweak` applied to the configuration before the server starts.
+    pub async fn new_with(n: usize, tweak: impl FnOnce(&mut Config)) -> Env {
         let db = freepbx_db(n).await;
         let dir = tempfile::tempdir().unwrap();
         let vm = dir.path().join("voicemail.conf");
@@ -118,6 +123,7 @@ impl Env {
         cfg.server.http_listen = "127.0.0.1:0".parse().unwrap();
         cfg.server.data_dir = dir.path().join("server");
         cfg.sync.state_dir = Some(dir.path().join("state"));
+        tweak(&mut cfg);
         let server = server::start(&cfg.server, None).await.unwrap();
         cfg.isymphony.url = Some(server.base_url());
         cfg.isymphony.username = Some(cfg.server.username.clone());
