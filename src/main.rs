@@ -45,7 +45,8 @@ struct Cli {
     /// Re-read every sub-resource (contacts, e-mails, phones, managing users).
     #[arg(long)]
     full: bool,
-    /// Delete even when the safety valve would refuse.
+    /// Delete even when the safety valve would refuse, and send again the changes held after
+    /// a licence refusal.
     #[arg(long)]
     force: bool,
     /// Check the configuration, the FreePBX database and the iSymphony API, one line per

@@ -36,9 +36,7 @@ async fn the_endpoint_answers_a_licence_refusal_with_403() {
     let env = Env::new_with(0, |c| c.server.licensed_full_users = Some(1)).await;
     env.sync().await;
     let cs = env.cs().await;
-    let post = |name: &str, full: bool| {
-        json!({"id": format!("id-{name}"), "username": name, "password": "x", "full": full})
-    };
+    let post = |name: &str, full: bool| json!({"id": format!("id-{name}"), "username": name, "password": "x", "full": full});
     env.api
         .post(&paths::users(&cs), &post("a", true), None)
         .await
@@ -85,7 +83,37 @@ async fn the_endpoint_answers_a_licence_refusal_with_403() {
     assert_eq!(full.value, "1");
 }
 
-#[tokio::test]
+/// The real binary on `args` against `env` (its database, voicemail.conf, state and server).
+async fn cli(env: &Env, args: &'static [&'static str]) -> (i32, String) {
+    let path = env.dir.path().join("agent.toml");
+    let text = format!(
+        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
+         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\n",
+        env.db.url(),
+        env.vm_path().display().to_string(),
+        env.server().base_url(),
+        env.dir.path().join("state").display().to_string(),
+    );
+    std::fs::write(&path, text).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
     let env = Env::new_with(4, |c| c.server.licensed_full_users = Some(2)).await;
     let first = env.pass(false, false, false).await.unwrap();
@@ -110,7 +138,13 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
     for _ in 0..2 {
         let before = env.stats();
         let r = env.pass(false, false, false).await.unwrap();
-        assert_eq!(r.exit_code(false), 0, "{:#?} {:#?}", r.errors, plan_lines(&r));
+        assert_eq!(
+            r.exit_code(false),
+            0,
+            "{:#?} {:#?}",
+            r.errors,
+            plan_lines(&r)
+        );
         assert!(user_writes(&r).is_empty(), "{:?}", plan_lines(&r));
         let after = env.stats();
         assert_eq!((after.post, after.put), (before.post, before.put));
@@ -127,7 +161,16 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
     let dry = env.pass(true, false, false).await.unwrap();
     assert_eq!(dry.exit_code(true), 0, "{:?}", plan_lines(&dry));
     assert_eq!(held_warnings(&dry).len(), 2);
-    assert!(dry.plan.render_text(false).contains("held: + create user"));
+    // The same through the real binary: `--dry-run` exits 0 and shows the held changes.
+    let (code, out) = cli(&env, &["--dry-run"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.matches("warning: held: + create user").count(),
+        2,
+        "{out}"
+    );
+    let (code, out) = cli(&env, &["--sync-now"]).await;
+    assert_eq!(code, 0, "{out}");
 
     // FreePBX changes (one refused login becomes lite): tried again, once.
     env.db
@@ -139,7 +182,11 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
     let r = env.pass(false, false, false).await.unwrap();
     let users = env.users().await;
     assert!(users.iter().any(|u| u.username == missing[0] && !u.full));
-    assert_eq!(r.exit_code(false), 1, "the other one is refused again, and said so");
+    assert_eq!(
+        r.exit_code(false),
+        1,
+        "the other one is refused again, and said so"
+    );
     assert_eq!(
         r.errors.iter().filter(|e| e.contains("licensing")).count(),
         1,

@@ -78,7 +78,10 @@ async fn cxpanel_tables_push_only_dirty_values_and_a_client_change_survives() {
         ))
         .await;
     let r = env.sync().await;
-    assert_eq!(plan_lines(&r), vec!["~ update user 1001: password *** -> ***"]);
+    assert_eq!(
+        plan_lines(&r),
+        vec!["~ update user 1001: password *** -> ***"]
+    );
     assert_eq!(server_password(&env, "1001").await, new);
     // The flag stays set (the agent never writes FreePBX), yet the user's next change survives.
     change_in_client(&env, "1001", "Mine-456").await;
@@ -195,7 +198,10 @@ async fn user_manager_hook_password_survives_a_bcrypt_hash_and_lost_state() {
         .collect();
     assert_eq!(w.len(), 1, "{:?}", dry.plan.warnings);
     let shown = dry.plan.render_text(false) + &dry.to_json().to_string();
-    assert!(!shown.contains(bcrypt2) && !shown.contains(&hook), "{shown}");
+    assert!(
+        !shown.contains(bcrypt2) && !shown.contains(&hook),
+        "{shown}"
+    );
     env.sync().await;
     assert_eq!(server_password(&env, "ann").await, hook);
 }

@@ -452,7 +452,10 @@ fn user_password_is_pushed_only_when_freepbx_changed_it() {
     o.users[0].password = Secret::new(SHA_A);
     let mut clean = d2.clone();
     clean.users.get_mut("1001").unwrap().password.dirty = false;
-    assert!(diff(&clean, &o, &own_p).is_empty(), "not marked dirty: kept");
+    assert!(
+        diff(&clean, &o, &own_p).is_empty(),
+        "not marked dirty: kept"
+    );
     let p = diff(&d2, &o, &own_p);
     assert_eq!(lines(&p), vec!["~ update user 1001: password *** -> ***"]);
     assert!(p.ops[0].request.path.contains("/users/noHash/"));
@@ -541,9 +544,15 @@ fn emails_keep_their_case_and_compare_without_it() {
     let mut o = converged(&desired(), &own);
     let uid = own.id(Kind::User, "1001");
     let p = diff(&d, &o, &own);
-    let add = p.ops.iter().find(|op| op.kind == Kind::Email && op.action == Action::Create);
+    let add = p
+        .ops
+        .iter()
+        .find(|op| op.kind == Kind::Email && op.action == Action::Create);
     let add = add.expect("an e-mail to add");
-    assert_eq!(add.request.body.as_ref().unwrap()["address"], json!("Ann.Lee@Corp.COM"));
+    assert_eq!(
+        add.request.body.as_ref().unwrap()["address"],
+        json!("Ann.Lee@Corp.COM")
+    );
     assert_eq!(add.label.as_deref(), Some("Ann.Lee@Corp.COM"));
     // The server holding it in another case is in sync.
     o.emails.get_mut(&uid).unwrap()[0].address = "ann.lee@corp.com".into();

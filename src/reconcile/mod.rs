@@ -45,7 +45,7 @@ pub struct PassOptions {
     pub dry_run: bool,
     /// Re-read every sub-resource (contact, e-mails, phones, managing user).
     pub full: bool,
-    /// Override the safety valve.
+    /// Override the safety valve, and retry changes held after a licence refusal.
     pub force: bool,
 }
 
@@ -364,7 +364,12 @@ pub async fn run_pass_on(
                 held.push(refusals::record(op, fp, answer));
             }
         }
-        remember_refusals(store.as_mut(), &own.known.refusals, held, &mut report.errors);
+        remember_refusals(
+            store.as_mut(),
+            &own.known.refusals,
+            held,
+            &mut report.errors,
+        );
     }
     let mut plan = plan;
     if !pre_ops.is_empty() {

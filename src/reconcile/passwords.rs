@@ -75,7 +75,12 @@ pub(crate) fn password_rule(
 
 /// The password sent on create: FreePBX's value (as cxpanel sends it), or an unusable value
 /// when it has none (never a SHA-1 hex, so no login can match it; derived, so `diff` stays pure).
-pub(crate) fn create_password(own: &Ownership, kind: Kind, key: &str, spec: &PasswordSpec) -> Secret {
+pub(crate) fn create_password(
+    own: &Ownership,
+    kind: Kind,
+    key: &str,
+    spec: &PasswordSpec,
+) -> Secret {
     match spec.hash.as_ref().filter(|h| !h.is_empty()) {
         Some(h) => h.clone(),
         None => Secret::new(format!(

@@ -114,8 +114,7 @@ pub fn hold(
     loop {
         let mut grew = false;
         for (i, op) in plan.ops.iter().enumerate() {
-            if held[i].is_none() && !dependent[i] && op.needs.iter().any(|n| missing.contains(n))
-            {
+            if held[i].is_none() && !dependent[i] && op.needs.iter().any(|n| missing.contains(n)) {
                 dependent[i] = true;
                 grew |= missing.insert((op.kind, op.key.clone()));
             }
@@ -219,12 +218,9 @@ mod tests {
             ..Plan::default()
         };
         let r = record(&user, "d1", "HTTP 403: no licence");
-        let known: HashMap<_, _> = [(
-            (r.kind.clone(), r.key.clone(), r.action.clone()),
-            r.clone(),
-        )]
-        .into_iter()
-        .collect();
+        let known: HashMap<_, _> = [((r.kind.clone(), r.key.clone(), r.action.clone()), r.clone())]
+            .into_iter()
+            .collect();
         let mut other = plan.clone();
         assert!(hold(&mut other, &known, "d2").is_empty(), "desired changed");
         assert_eq!(other.ops.len(), 4);

@@ -252,8 +252,10 @@ impl StateStore {
                 .prepare("INSERT OR REPLACE INTO refusals VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .map_err(e)?;
             for r in records {
-                ins.execute(params![self.scope, r.kind, r.key, r.action, r.fp, r.message])
-                    .map_err(e)?;
+                ins.execute(params![
+                    self.scope, r.kind, r.key, r.action, r.fp, r.message
+                ])
+                .map_err(e)?;
             }
         }
         tx.commit().map_err(e)
