@@ -315,12 +315,8 @@ pub async fn run_pass_on(
 
     let mut plan = diff(&desired, &observed, &own);
     // Changes refused for licensing before, for this same desired state, wait (see refusals).
-    let mut desired_fp: Option<String> = None;
-    let mut held = Vec::new();
-    if !opts.force && !own.known.refusals.is_empty() {
-        let fp = desired_fp.get_or_insert_with(|| state::fingerprint(&desired));
-        held = refusals::hold(&mut plan, &own.known.refusals, fp);
-    }
+    let mut holds = refusals::Holds::new(&desired, &own.known.refusals);
+    holds.hold(&mut plan, opts.force);
 
     // An empty source never turns into "delete everything", not even with --force.
     let deletes = plan
@@ -358,18 +354,7 @@ pub async fn run_pass_on(
         report.applied += out.applied;
         report.failed += out.failed;
         report.errors.extend(out.errors);
-        if !out.licence_refused.is_empty() {
-            let fp = desired_fp.get_or_insert_with(|| state::fingerprint(&desired));
-            for (op, answer) in &out.licence_refused {
-                held.push(refusals::record(op, fp, answer));
-            }
-        }
-        remember_refusals(
-            store.as_mut(),
-            &own.known.refusals,
-            held,
-            &mut report.errors,
-        );
+        holds.remember(&out.licence_refused, store.as_mut(), &mut report.errors);
     }
     let mut plan = plan;
     if !pre_ops.is_empty() {
@@ -386,26 +371,6 @@ pub async fn run_pass_on(
         });
     }
     Ok(report)
-}
-
-/// Store the refusals still held after this pass (written only when they changed).
-fn remember_refusals(
-    store: Option<&mut StateStore>,
-    before: &std::collections::HashMap<(String, String, String), state::Refusal>,
-    mut now: Vec<state::Refusal>,
-    errors: &mut Vec<String>,
-) {
-    let Some(store) = store else { return };
-    now.sort();
-    now.dedup_by(|a, b| (&a.kind, &a.key, &a.action) == (&b.kind, &b.key, &b.action));
-    let mut old: Vec<&state::Refusal> = before.values().collect();
-    old.sort();
-    if old.len() == now.len() && old.iter().zip(&now).all(|(a, b)| *a == b) {
-        return;
-    }
-    if let Err(e) = store.replace_refusals(&now) {
-        errors.push(e.to_string());
-    }
 }
 
 fn desired_is_empty(d: &Desired) -> bool {

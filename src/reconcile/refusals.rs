@@ -12,9 +12,75 @@
 //! `--dry-run` exits 0 when nothing else is pending.
 
 use super::plan::{Action, Kind, Op, Plan};
-use super::state::{fingerprint, Refusal};
+use super::state::{fingerprint, Refusal, StateStore};
 use crate::api::client::ApiError;
+use crate::model::Desired;
 use std::collections::{HashMap, HashSet};
+
+type Known = HashMap<(String, String, String), Refusal>;
+
+/// One pass's part: hold before applying, remember after (the desired state is fingerprinted
+/// only when there is something to hold or to record).
+pub struct Holds<'a> {
+    desired: &'a Desired,
+    /// The refusals the state store held at the start of the pass.
+    known: &'a Known,
+    desired_fp: Option<String>,
+    held: Vec<Refusal>,
+}
+
+impl<'a> Holds<'a> {
+    pub fn new(desired: &'a Desired, known: &'a Known) -> Self {
+        Holds {
+            desired,
+            known,
+            desired_fp: None,
+            held: Vec::new(),
+        }
+    }
+
+    fn desired_fp(&mut self) -> String {
+        let d = self.desired;
+        self.desired_fp
+            .get_or_insert_with(|| fingerprint(d))
+            .clone()
+    }
+
+    /// Take the held operations out of `plan` (see [`hold`]); `force` holds nothing.
+    pub fn hold(&mut self, plan: &mut Plan, force: bool) {
+        if !force && !self.known.is_empty() {
+            let fp = self.desired_fp();
+            self.held = hold(plan, self.known, &fp);
+        }
+    }
+
+    /// After the apply: store what stays held plus what was refused now (written only when it
+    /// changed; a store problem is added to `errors`).
+    pub fn remember(
+        mut self,
+        refused: &[(Op, String)],
+        store: Option<&mut StateStore>,
+        errors: &mut Vec<String>,
+    ) {
+        if !refused.is_empty() {
+            let fp = self.desired_fp();
+            self.held
+                .extend(refused.iter().map(|(op, answer)| record(op, &fp, answer)));
+        }
+        let Some(store) = store else { return };
+        let mut now = self.held;
+        now.sort();
+        now.dedup_by(|a, b| (&a.kind, &a.key, &a.action) == (&b.kind, &b.key, &b.action));
+        let mut old: Vec<&Refusal> = self.known.values().collect();
+        old.sort();
+        if old.len() == now.len() && old.iter().zip(&now).all(|(a, b)| *a == b) {
+            return;
+        }
+        if let Err(e) = store.replace_refusals(&now) {
+            errors.push(e.to_string());
+        }
+    }
+}
 
 /// What the agent does about a licence refusal, for the error line and the plan warning.
 pub const HOLD_HINT: &str = "iSymphony refused it for licensing, so the agent holds this \
@@ -82,11 +148,7 @@ pub fn record(op: &Op, desired_fp: &str, answer: &str) -> Refusal {
 
 /// Take the operations refused before for the same desired state (and what needs them) out of
 /// `plan`, with a warning each; returns the records that stay held.
-pub fn hold(
-    plan: &mut Plan,
-    known: &HashMap<(String, String, String), Refusal>,
-    desired_fp: &str,
-) -> Vec<Refusal> {
+pub fn hold(plan: &mut Plan, known: &Known, desired_fp: &str) -> Vec<Refusal> {
     if known.is_empty() {
         return Vec::new();
     }
