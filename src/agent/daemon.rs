@@ -13,6 +13,7 @@
 use super::executor::PassExecutor;
 use super::leader::{self, ElectionTiming, Role};
 use super::notify::{self, Notifier};
+use super::reload;
 use super::scheduler::{
     self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
     TriggerSource,
@@ -520,6 +521,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&config_path).unwrap_or_default();
     let raw_cfg = Config::load(&config_path)?;
     let mut loaded_text = text;
+    let mut reload_failed = false;
     let state = Arc::new(AgentState::new());
     state.set_config(Some(config_path.display().to_string()));
     let notifier = Notifier::from_env().map(Arc::new);
@@ -658,15 +660,22 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                         Control::FreepbxConfChanged => fpbx = true,
                     }
                 }
-                let text = std::fs::read_to_string(&config_path).unwrap_or_default();
                 // Watch events for an unchanged file (touch, chmod) are not reloads; SIGHUP is.
-                if let Some(why) = reload.filter(|w| *w == "SIGHUP" || text != loaded_text) {
-                    match Config::load(&config_path) {
-                        Err(e) => {
+                // A half-written file is never applied (see `reload`).
+                let examined = match reload {
+                    Some(why) => Some((why, reload::examine(&config_path, &loaded_text, why == "SIGHUP", reload_failed).await)),
+                    None => None,
+                };
+                if let Some((why, outcome)) = examined {
+                    match outcome {
+                        reload::Outcome::Unchanged => {}
+                        reload::Outcome::Rejected(e) => {
                             tracing::error!(error = %e, "configuration reload ({why}) rejected; keeping the running configuration");
                             state.reload_failed(e.to_string());
+                            reload_failed = true;
                         }
-                        Ok(new_raw) => {
+                        reload::Outcome::Apply { text, config: new_raw } => {
+                            reload_failed = false;
                             let old_text = std::mem::replace(&mut loaded_text, text.clone());
                             let server_changed = section(&old_text, "server") != section(&text, "server");
                             if server_changed {

@@ -237,7 +237,11 @@ pub async fn run_pass_on(
     }
     let mut report = PassReport::new(started, opts.dry_run);
     report.counts_by_kind = counts_by_kind(&desired);
-    report.target = format!("{} (core server {})", target.url, target.core_server);
+    report.target = format!(
+        "{} (core server {})",
+        crate::text::redact_url(&target.url),
+        crate::text::escape_control(&target.core_server)
+    );
 
     let scope = target.scope();
     let mut store = if opts.dry_run {
@@ -380,5 +384,8 @@ pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileErr
     cc.tls_verify = cfg.isymphony.tls_verify.unwrap_or(true);
     cc.ca_file = cfg.isymphony.ca_file.clone();
     cc.pool_size = cfg.sync.concurrency.max(1) * 2;
+    if let Some(n) = cfg.isymphony.max_response_bytes {
+        cc.max_response_bytes = n;
+    }
     Client::new(&cc).map_err(|e| ReconcileError::Config(e.to_string()))
 }

@@ -1,0 +1,231 @@
+//! Reading the agent's own config file for a reload, so that a half-written file is never
+//! applied.
+//!
+//! Editors and tools that rewrite a file in place truncate it first and write it in pieces;
+//! the file watch sees the first piece. So a reload reads the file until two reads
+//! [`SETTLE`] apart agree (at most [`MAX_READS`] reads), and then refuses what a writer in the
+//! middle of its work leaves behind: an empty file (0 bytes or only blanks), which would
+//! otherwise mean "all built-in defaults", and a file whose last line has no line break, the
+//! sign of a write cut short (every editor ends a file with one). Either is rejected like an
+//! invalid file: the running configuration stays, and the status says why.
+
+use crate::config::{Config, ConfigError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The pause between two reads that must agree.
+pub const SETTLE: Duration = Duration::from_millis(200);
+/// Reads before a file that keeps changing is given up on (about 3 s).
+pub const MAX_READS: usize = 15;
+
+/// What a reload request leads to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The file holds the running configuration's text: nothing to do.
+    Unchanged,
+    /// The file cannot replace the running configuration; the reason is for the status.
+    Rejected(ConfigError),
+    /// A complete, valid configuration and the text it came from.
+    Apply { text: String, config: Config },
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn read_once(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ConfigError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// The file's text once two reads `settle` apart agree. A file that is missing or unreadable
+/// on one read and back on the next is simply still changing.
+pub async fn read_settled(
+    path: &Path,
+    settle: Duration,
+    max_reads: usize,
+) -> Result<String, ConfigError> {
+    let mut prev = read_once(path);
+    for _ in 1..max_reads.max(2) {
+        tokio::time::sleep(settle).await;
+        let next = read_once(path);
+        match (&prev, &next) {
+            (Ok(a), Ok(b)) if a == b => return next,
+            // The same error twice (missing, no permission): that is the state of the file.
+            (Err(a), Err(b)) if a.to_string() == b.to_string() => return next,
+            _ => prev = next,
+        }
+    }
+    Err(invalid(
+        path,
+        format!(
+            "the file kept changing for {:.1} s (still being written?); the running \
+             configuration stays; reload again (systemctl reload isymphony-sync) once it is \
+             complete",
+            settle.as_secs_f64() * max_reads as f64
+        ),
+    ))
+}
+
+/// Refuse text a half-finished write leaves behind (see the module docs).
+pub fn check_complete(path: &Path, text: &str) -> Result<(), ConfigError> {
+    if text.trim().is_empty() {
+        return Err(invalid(
+            path,
+            "the file is empty (still being written?); a reload never falls back to the \
+             built-in defaults: write the complete configuration, then reload",
+        ));
+    }
+    if !text.ends_with('\n') {
+        return Err(invalid(
+            path,
+            "the last line has no line break, so the file looks cut short (half-written); \
+             save it completely (editors end every file with a line break), then reload",
+        ));
+    }
+    Ok(())
+}
+
+/// Read, check and parse the config file for a reload. `forced` (SIGHUP) applies the file
+/// even when its text is the running one; so does `last_failed`, so that a file put back as
+/// it was clears the previous rejection.
+pub async fn examine(path: &Path, loaded_text: &str, forced: bool, last_failed: bool) -> Outcome {
+    examine_with(path, loaded_text, forced || last_failed, SETTLE, MAX_READS).await
+}
+
+async fn examine_with(
+    path: &Path,
+    loaded_text: &str,
+    apply_unchanged: bool,
+    settle: Duration,
+    max_reads: usize,
+) -> Outcome {
+    let text = match read_settled(path, settle, max_reads).await {
+        Ok(t) => t,
+        Err(e) => return Outcome::Rejected(e),
+    };
+    if text == loaded_text && !apply_unchanged {
+        return Outcome::Unchanged;
+    }
+    if let Err(e) = check_complete(path, &text) {
+        return Outcome::Rejected(e);
+    }
+    match Config::parse(&text) {
+        Ok(mut config) => {
+            config.source = Some(PathBuf::from(path));
+            Outcome::Apply { text, config }
+        }
+        Err(message) => Outcome::Rejected(invalid(path, message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "[sync]\nconcurrency = 4\n";
+    const FAST: Duration = Duration::from_millis(20);
+
+    async fn run(path: &Path, loaded: &str) -> Outcome {
+        examine_with(path, loaded, false, FAST, 10).await
+    }
+
+    #[tokio::test]
+    async fn empty_and_cut_short_files_are_rejected_and_unchanged_ones_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        for bad in ["", "  \n\n", "[sync]\nconcurrency = 4"] {
+            std::fs::write(&p, bad).unwrap();
+            match run(&p, GOOD).await {
+                Outcome::Rejected(e) => assert!(e.to_string().contains("then reload"), "{e}"),
+                other => panic!("{bad:?} accepted: {other:?}"),
+            }
+        }
+        std::fs::write(&p, GOOD).unwrap();
+        assert!(matches!(run(&p, GOOD).await, Outcome::Unchanged));
+        assert!(matches!(
+            examine_with(&p, GOOD, true, FAST, 10).await,
+            Outcome::Apply { .. }
+        ));
+        std::fs::write(&p, "[sync]\nconcurrency = 3\n").unwrap();
+        match run(&p, GOOD).await {
+            Outcome::Apply { config, text } => {
+                assert_eq!(config.sync.concurrency, 3);
+                assert_eq!(config.source.as_deref(), Some(p.as_path()));
+                assert!(text.ends_with('\n'));
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&p, "[sync]\nconcurrency = 0\n").unwrap();
+        assert!(matches!(run(&p, GOOD).await, Outcome::Rejected(_)));
+        std::fs::remove_file(&p).unwrap();
+        assert!(matches!(
+            run(&p, GOOD).await,
+            Outcome::Rejected(ConfigError::Missing { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_file_still_being_written_is_read_until_it_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "").unwrap();
+        let writer = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                // The rest arrives in pieces, each within the settle time of the last.
+                let full = "[sync]\nconcurrency = 2\ndebounce = \"1s\"\n";
+                for end in [7, 20, full.len()] {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    std::fs::write(&p, &full[..end]).unwrap();
+                }
+            })
+        };
+        let out = examine_with(&p, GOOD, false, Duration::from_millis(60), 20).await;
+        writer.await.unwrap();
+        match out {
+            Outcome::Apply { config, .. } => assert_eq!(config.sync.concurrency, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_never_settles_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, GOOD).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (p, stop) = (p.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 1;
+                    // Renamed into place, so no read ever sees a truncated file.
+                    let tmp = p.with_extension("tmp");
+                    let _ = std::fs::write(&tmp, format!("# {n}\n{GOOD}"));
+                    let _ = std::fs::rename(&tmp, &p);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        let out = read_settled(&p, FAST, 5).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        writer.join().unwrap();
+        let e = out.unwrap_err().to_string();
+        assert!(e.contains("kept changing"), "{e}");
+    }
+}
