@@ -520,8 +520,10 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     limit_arenas();
     let text = std::fs::read_to_string(&config_path).unwrap_or_default();
     let raw_cfg = Config::load(&config_path)?;
-    let mut loaded_text = text;
-    let mut reload_failed = false;
+    let mut history = reload::History {
+        loaded: text,
+        rejected: None,
+    };
     let state = Arc::new(AgentState::new());
     state.set_config(Some(config_path.display().to_string()));
     let notifier = Notifier::from_env().map(Arc::new);
@@ -663,20 +665,20 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 // Watch events for an unchanged file (touch, chmod) are not reloads; SIGHUP is.
                 // A half-written file is never applied (see `reload`).
                 let examined = match reload {
-                    Some(why) => Some((why, reload::examine(&config_path, &loaded_text, why == "SIGHUP", reload_failed).await)),
+                    Some(why) => Some((why, reload::examine(&config_path, &history, why == "SIGHUP").await)),
                     None => None,
                 };
                 if let Some((why, outcome)) = examined {
                     match outcome {
                         reload::Outcome::Unchanged => {}
-                        reload::Outcome::Rejected(e) => {
+                        reload::Outcome::Rejected { error: e, text } => {
                             tracing::error!(error = %e, "configuration reload ({why}) rejected; keeping the running configuration");
                             state.reload_failed(e.to_string());
-                            reload_failed = true;
+                            history.rejected = Some(text);
                         }
                         reload::Outcome::Apply { text, config: new_raw } => {
-                            reload_failed = false;
-                            let old_text = std::mem::replace(&mut loaded_text, text.clone());
+                            history.rejected = None;
+                            let old_text = std::mem::replace(&mut history.loaded, text.clone());
                             let server_changed = section(&old_text, "server") != section(&text, "server");
                             if server_changed {
                                 if let Some(ep) = endpoint.take() {

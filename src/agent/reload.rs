@@ -23,8 +23,12 @@ pub const MAX_READS: usize = 15;
 pub enum Outcome {
     /// The file holds the running configuration's text: nothing to do.
     Unchanged,
-    /// The file cannot replace the running configuration; the reason is for the status.
-    Rejected(ConfigError),
+    /// The file cannot replace the running configuration; the reason is for the status, the
+    /// text (when it could be read) for recognising the same file next time.
+    Rejected {
+        error: ConfigError,
+        text: Option<String>,
+    },
     /// A complete, valid configuration and the text it came from.
     Apply { text: String, config: Config },
 }
@@ -99,36 +103,56 @@ pub fn check_complete(path: &Path, text: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Read, check and parse the config file for a reload. `forced` (SIGHUP) applies the file
-/// even when its text is the running one; so does `last_failed`, so that a file put back as
-/// it was clears the previous rejection.
-pub async fn examine(path: &Path, loaded_text: &str, forced: bool, last_failed: bool) -> Outcome {
-    examine_with(path, loaded_text, forced || last_failed, SETTLE, MAX_READS).await
+/// What the daemon remembers between reloads.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The text of the running configuration.
+    pub loaded: String,
+    /// While a rejection stands: the rejected text (`None` when the file could not be read).
+    pub rejected: Option<Option<String>>,
+}
+
+/// Read, check and parse the config file for a reload. A file event for the running text is
+/// nothing to do, and the same rejected text is not reported twice; SIGHUP (`forced`) always
+/// re-reads and re-decides. A file put back as it was applies (again), which clears the
+/// standing rejection.
+pub async fn examine(path: &Path, history: &History, forced: bool) -> Outcome {
+    examine_with(path, history, forced, SETTLE, MAX_READS).await
 }
 
 async fn examine_with(
     path: &Path,
-    loaded_text: &str,
-    apply_unchanged: bool,
+    history: &History,
+    forced: bool,
     settle: Duration,
     max_reads: usize,
 ) -> Outcome {
     let text = match read_settled(path, settle, max_reads).await {
         Ok(t) => t,
-        Err(e) => return Outcome::Rejected(e),
+        Err(error) => return Outcome::Rejected { error, text: None },
     };
-    if text == loaded_text && !apply_unchanged {
-        return Outcome::Unchanged;
+    if !forced {
+        let same_as_running = text == history.loaded && history.rejected.is_none();
+        let same_as_rejected = matches!(&history.rejected, Some(Some(t)) if *t == text);
+        if same_as_running || same_as_rejected {
+            return Outcome::Unchanged;
+        }
     }
-    if let Err(e) = check_complete(path, &text) {
-        return Outcome::Rejected(e);
+    if let Err(error) = check_complete(path, &text) {
+        return Outcome::Rejected {
+            error,
+            text: Some(text),
+        };
     }
     match Config::parse(&text) {
         Ok(mut config) => {
             config.source = Some(PathBuf::from(path));
             Outcome::Apply { text, config }
         }
-        Err(message) => Outcome::Rejected(invalid(path, message)),
+        Err(message) => Outcome::Rejected {
+            error: invalid(path, message),
+            text: Some(text),
+        },
     }
 }
 
@@ -139,8 +163,15 @@ mod tests {
     const GOOD: &str = "[sync]\nconcurrency = 4\n";
     const FAST: Duration = Duration::from_millis(20);
 
+    fn running(text: &str) -> History {
+        History {
+            loaded: text.to_string(),
+            rejected: None,
+        }
+    }
+
     async fn run(path: &Path, loaded: &str) -> Outcome {
-        examine_with(path, loaded, false, FAST, 10).await
+        examine_with(path, &running(loaded), false, FAST, 10).await
     }
 
     #[tokio::test]
@@ -150,14 +181,39 @@ mod tests {
         for bad in ["", "  \n\n", "[sync]\nconcurrency = 4"] {
             std::fs::write(&p, bad).unwrap();
             match run(&p, GOOD).await {
-                Outcome::Rejected(e) => assert!(e.to_string().contains("then reload"), "{e}"),
+                Outcome::Rejected { error, text } => {
+                    assert!(error.to_string().contains("then reload"), "{error}");
+                    assert_eq!(text.as_deref(), Some(bad));
+                    // The same file again: already reported, unless SIGHUP asks.
+                    let h = History {
+                        loaded: GOOD.into(),
+                        rejected: Some(text),
+                    };
+                    assert!(matches!(
+                        examine_with(&p, &h, false, FAST, 10).await,
+                        Outcome::Unchanged
+                    ));
+                    assert!(matches!(
+                        examine_with(&p, &h, true, FAST, 10).await,
+                        Outcome::Rejected { .. }
+                    ));
+                }
                 other => panic!("{bad:?} accepted: {other:?}"),
             }
         }
         std::fs::write(&p, GOOD).unwrap();
         assert!(matches!(run(&p, GOOD).await, Outcome::Unchanged));
         assert!(matches!(
-            examine_with(&p, GOOD, true, FAST, 10).await,
+            examine_with(&p, &running(GOOD), true, FAST, 10).await,
+            Outcome::Apply { .. }
+        ));
+        // Put back as it was after a rejection: applied, which clears the rejection.
+        let h = History {
+            loaded: GOOD.into(),
+            rejected: Some(None),
+        };
+        assert!(matches!(
+            examine_with(&p, &h, false, FAST, 10).await,
             Outcome::Apply { .. }
         ));
         std::fs::write(&p, "[sync]\nconcurrency = 3\n").unwrap();
@@ -170,11 +226,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         std::fs::write(&p, "[sync]\nconcurrency = 0\n").unwrap();
-        assert!(matches!(run(&p, GOOD).await, Outcome::Rejected(_)));
+        assert!(matches!(run(&p, GOOD).await, Outcome::Rejected { .. }));
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(
             run(&p, GOOD).await,
-            Outcome::Rejected(ConfigError::Missing { .. })
+            Outcome::Rejected {
+                error: ConfigError::Missing { .. },
+                text: None
+            }
         ));
     }
 
@@ -194,7 +253,7 @@ mod tests {
                 }
             })
         };
-        let out = examine_with(&p, GOOD, false, Duration::from_millis(60), 20).await;
+        let out = examine_with(&p, &running(GOOD), false, Duration::from_millis(60), 20).await;
         writer.await.unwrap();
         match out {
             Outcome::Apply { config, .. } => assert_eq!(config.sync.concurrency, 2),

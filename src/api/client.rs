@@ -423,10 +423,7 @@ impl Client {
                         }
                     } else {
                         // Only the message is used: read a bounded prefix, drop the rest.
-                        let text = match read_capped(resp, ERROR_BODY_MAX).await {
-                            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                            Err(_) => String::new(),
-                        };
+                        let text = read_prefix(resp, ERROR_BODY_MAX).await;
                         let e = ApiError::Status {
                             method: method.to_string(),
                             path: path.into(),
@@ -494,15 +491,37 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
     Ok(out)
 }
 
+/// The first `max` bytes of a body (as text), for error messages; read errors end it.
+async fn read_prefix(mut resp: reqwest::Response, max: usize) -> String {
+    let mut out = Vec::new();
+    while out.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(max - out.len());
+                out.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A JSON decoding error without a long quoted value: serde quotes the whole offending
 /// string, which can be megabytes long.
 fn json_error(e: &serde_json::Error) -> String {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    match full.strip_suffix(&suffix) {
-        Some(msg) if e.line() > 0 => format!("{}{suffix}", clip(msg, QUOTE_MAX)),
-        _ => clip(&full, QUOTE_MAX),
-    }
+    let (msg, suffix) = match full.strip_suffix(&suffix) {
+        Some(msg) if e.line() > 0 => (msg, suffix.as_str()),
+        _ => (full.as_str(), ""),
+    };
+    // `invalid type: string "<value>", expected u32`: clip the value, keep what was expected.
+    let (what, expected) = msg.split_at(msg.rfind(", expected ").unwrap_or(msg.len()));
+    format!(
+        "{}{}{suffix}",
+        clip(what, QUOTE_MAX),
+        clip(expected, QUOTE_MAX)
+    )
 }
 
 fn transport(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {

@@ -128,19 +128,22 @@ pub fn ca_file_config(ca_file: &Path) -> Result<rustls::ClientConfig, String> {
     Ok(config)
 }
 
-/// The rustls error somewhere in an error's source chain (it hides inside an `io::Error`).
+/// The rustls error somewhere in an error's source chain. It hides inside `io::Error`s
+/// (nested ones, too), whose `source()` skips the error they wrap, so those are opened.
 fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(r) = err.downcast_ref::<rustls::Error>() {
             return Some(r);
         }
-        if let Some(r) = err
+        if let Some(inner) = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            return Some(r);
+            let inner: &(dyn std::error::Error + 'static) = inner;
+            if let Some(r) = rustls_error(inner) {
+                return Some(r);
+            }
         }
         cur = err.source();
     }
