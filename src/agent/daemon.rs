@@ -520,10 +520,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     limit_arenas();
     let text = std::fs::read_to_string(&config_path).unwrap_or_default();
     let raw_cfg = Config::load(&config_path)?;
-    let mut history = reload::History {
-        loaded: text,
-        rejected: None,
-    };
+    let mut history = reload::History::new(text);
     let state = Arc::new(AgentState::new());
     state.set_config(Some(config_path.display().to_string()));
     let notifier = Notifier::from_env().map(Arc::new);
@@ -664,12 +661,8 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 }
                 // Watch events for an unchanged file (touch, chmod) are not reloads; SIGHUP is.
                 // A half-written file is never applied (see `reload`).
-                let examined = match reload {
-                    Some(why) => Some((why, reload::examine(&config_path, &history, why == "SIGHUP").await)),
-                    None => None,
-                };
-                if let Some((why, outcome)) = examined {
-                    match outcome {
+                if let Some(why) = reload {
+                    match reload::examine(&config_path, &history, why == "SIGHUP").await {
                         reload::Outcome::Unchanged => {}
                         reload::Outcome::Rejected { error: e, text } => {
                             tracing::error!(error = %e, "configuration reload ({why}) rejected; keeping the running configuration");

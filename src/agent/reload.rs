@@ -112,6 +112,16 @@ pub struct History {
     pub rejected: Option<Option<String>>,
 }
 
+impl History {
+    /// The history of a configuration just loaded from `text`.
+    pub fn new(text: String) -> History {
+        History {
+            loaded: text,
+            rejected: None,
+        }
+    }
+}
+
 /// Read, check and parse the config file for a reload. A file event for the running text is
 /// nothing to do, and the same rejected text is not reported twice; SIGHUP (`forced`) always
 /// re-reads and re-decides. A file put back as it was applies (again), which clears the

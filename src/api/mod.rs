@@ -2,6 +2,7 @@
 //! embedded server), its paths ([`paths`]), the HTTP client ([`client`]) and its `ca_file` TLS
 //! rules ([`tls`]).
 
+mod body;
 pub mod client;
 pub mod paths;
 pub mod tls;
