@@ -684,7 +684,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                                     }
                                 }
                             }
-                            let new_cfg = Arc::new(effective(new_raw, endpoint.as_ref()));
+                            let new_cfg = Arc::new(effective(*new_raw, endpoint.as_ref()));
                             let db_changed = section(&old_text, "freepbx") != section(&text, "freepbx")
                                 || cfg.isymphony.core_server != new_cfg.isymphony.core_server;
                             cfg = new_cfg;

@@ -30,7 +30,7 @@ pub enum Outcome {
         text: Option<String>,
     },
     /// A complete, valid configuration and the text it came from.
-    Apply { text: String, config: Config },
+    Apply { text: String, config: Box<Config> },
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
@@ -157,7 +157,10 @@ async fn examine_with(
     match Config::parse(&text) {
         Ok(mut config) => {
             config.source = Some(PathBuf::from(path));
-            Outcome::Apply { text, config }
+            Outcome::Apply {
+                text,
+                config: Box::new(config),
+            }
         }
         Err(message) => Outcome::Rejected {
             error: invalid(path, message),
