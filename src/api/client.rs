@@ -26,8 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Everything needed to reach one Configuration API.
-#[derive(Debug, Clone)]
+/// Everything needed to reach one Configuration API. `Debug` shows the URL without
+/// credentials.
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Base URL ending in `…/communication_manager/api/resource/`.
     pub base_url: String,
@@ -51,6 +52,18 @@ pub struct ClientConfig {
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Error bodies are read this far only: their message is all the client uses.
 const ERROR_BODY_MAX: usize = 64 * 1024;
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &crate::text::redact_url(&self.base_url))
+            .field("username", &self.username)
+            .field("timeout", &self.timeout)
+            .field("tls_verify", &self.tls_verify)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
 
 impl ClientConfig {
     pub fn new(base_url: impl Into<String>, username: impl Into<String>, password: Secret) -> Self {
@@ -641,6 +654,7 @@ mod tests {
             "http://someone:topsecret@127.0.0.1:{port}/communication_manager/api/resource/"
         ));
         c.max_attempts = 2;
+        assert!(!format!("{c:?}").contains("topsecret"));
         let c = Client::new(&c).unwrap();
         assert!(!c.base_url().contains("topsecret"));
         let e = c.get::<Value>("server/brand").await.unwrap_err();

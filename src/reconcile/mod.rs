@@ -252,6 +252,10 @@ pub async fn run_pass_on(
                 .map_err(|e| ReconcileError::State(e.to_string()))?,
         )
     };
+    if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, &target)) {
+        s.move_scope(&old)
+            .map_err(|e| ReconcileError::State(e.to_string()))?;
+    }
     let known = match &store {
         Some(s) => s.load(),
         None => StateStore::load_read_only(cfg.state_dir(), &scope),
@@ -367,6 +371,18 @@ pub async fn run_pass_on(
         });
     }
     Ok(report)
+}
+
+/// The scope earlier versions used when `[isymphony] url` held credentials (the URL as
+/// written); its rows move to the clean scope (see `state::scope_move`).
+fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
+    let raw = cfg.isymphony.url.as_deref()?;
+    crate::text::split_userinfo(raw).1?;
+    Some(format!(
+        "{}@{}",
+        target.core_server,
+        raw.trim_end_matches('/')
+    ))
 }
 
 fn desired_is_empty(d: &Desired) -> bool {
