@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The pause between two reads that must agree.
-pub const SETTLE: Duration = Duration::from_millis(200);
+pub const SETTLE: Duration = Duration::from_millis(300);
 /// Reads before a file that keeps changing is given up on (about 3 s).
-pub const MAX_READS: usize = 15;
+pub const MAX_READS: usize = 10;
 
 /// What a reload request leads to.
 #[derive(Debug)]
