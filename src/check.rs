@@ -49,14 +49,19 @@ impl Check {
         }
     }
 
-    /// `ok    database    freepbxuser@localhost:3306/asterisk`
+    /// `ok    database    freepbxuser@localhost:3306/asterisk`. Details quote what servers
+    /// and files said, so control characters are escaped: one check is one line.
     pub fn line(&self) -> String {
         let tag = match self.status {
             Status::Ok => "ok",
             Status::Warn => "warn",
             Status::Fail => "FAIL",
         };
-        format!("{tag:<5} {:<10} {}", self.name, self.detail)
+        format!(
+            "{tag:<5} {:<10} {}",
+            self.name,
+            crate::text::escape_control(&self.detail)
+        )
     }
 }
 
@@ -163,7 +168,8 @@ async fn api_check(cfg: &Config, defaults: &TargetDefaults) -> Check {
         source::target_embedded(&mut cfg, &base);
     }
     let target = source::resolve_target(&cfg, defaults);
-    let where_ = format!("{} as {}", target.url, target.username);
+    let shown_url = crate::text::redact_url(&target.url);
+    let where_ = format!("{shown_url} as {}", target.username);
     let client = match crate::reconcile::make_client(&cfg, &target) {
         Ok(c) => c,
         Err(e) => return Check::fail("isymphony", e.to_string()),
@@ -173,10 +179,7 @@ async fn api_check(cfg: &Config, defaults: &TargetDefaults) -> Check {
         Err(e) if embedded && e.is_unreachable() => {
             return Check::ok(
                 "isymphony",
-                format!(
-                    "embedded endpoint {} (not running now; the agent starts it)",
-                    target.url
-                ),
+                format!("embedded endpoint {shown_url} (not running now; the agent starts it)"),
             )
         }
         Err(e) => {

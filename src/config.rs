@@ -171,9 +171,10 @@ impl Default for FreepbxConfig {
 
 /// `[isymphony]`: the target Configuration API. Fields left unset here fall back to the
 /// cxpanel settings stored in FreePBX, then to the built-in defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IsymphonyConfig {
+    /// May carry `user:password@`; it is shown only without them (`text::redact_url`).
     pub url: Option<String>,
     pub username: Option<String>,
     pub password: Option<Secret>,
@@ -182,6 +183,23 @@ pub struct IsymphonyConfig {
     pub timeout: Option<Duration>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    /// Largest response body the API client reads, in bytes (default 64 MiB).
+    pub max_response_bytes: Option<usize>,
+}
+
+impl std::fmt::Debug for IsymphonyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IsymphonyConfig")
+            .field("url", &self.url.as_deref().map(crate::text::redact_url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("core_server", &self.core_server)
+            .field("timeout", &self.timeout)
+            .field("tls_verify", &self.tls_verify)
+            .field("ca_file", &self.ca_file)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
 }
 
 /// `[sync]`: how a pass behaves.
@@ -301,6 +319,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
             return Err("sync.max_delete_fraction must be between 0 and 1".into());
+        }
+        if self.isymphony.max_response_bytes.is_some_and(|n| n < 1024) {
+            return Err("isymphony.max_response_bytes must be at least 1024".into());
         }
         Ok(())
     }
@@ -532,6 +553,12 @@ mod tests {
     fn debug_hides_passwords() {
         let c = Config::parse("[server]\npassword = \"s3cr3t-xyz\"\n").unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t-xyz"));
+        let c = Config::parse("[isymphony]\nurl = \"http://u:s3cr3t-url@pbx/x/\"\n").unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cr3t-url") && shown.contains("http://pbx/x/"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
+//! - [`text`]: showing foreign text safely (control characters escaped, URLs without
+//!   credentials).
 
 pub mod agent;
 pub mod api;
@@ -30,5 +32,6 @@ pub mod model;
 pub mod reconcile;
 pub mod secret;
 pub mod server;
+pub mod text;
 
 pub use freepbx::mapping;

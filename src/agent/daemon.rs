@@ -13,6 +13,7 @@
 use super::executor::PassExecutor;
 use super::leader::{self, ElectionTiming, Role};
 use super::notify::{self, Notifier};
+use super::reload;
 use super::scheduler::{
     self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
     TriggerSource,
@@ -519,7 +520,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     limit_arenas();
     let text = std::fs::read_to_string(&config_path).unwrap_or_default();
     let raw_cfg = Config::load(&config_path)?;
-    let mut loaded_text = text;
+    let mut history = reload::History::new(text);
     let state = Arc::new(AgentState::new());
     state.set_config(Some(config_path.display().to_string()));
     let notifier = Notifier::from_env().map(Arc::new);
@@ -658,16 +659,19 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                         Control::FreepbxConfChanged => fpbx = true,
                     }
                 }
-                let text = std::fs::read_to_string(&config_path).unwrap_or_default();
                 // Watch events for an unchanged file (touch, chmod) are not reloads; SIGHUP is.
-                if let Some(why) = reload.filter(|w| *w == "SIGHUP" || text != loaded_text) {
-                    match Config::load(&config_path) {
-                        Err(e) => {
+                // A half-written file is never applied (see `reload`).
+                if let Some(why) = reload {
+                    match reload::examine(&config_path, &history, why == "SIGHUP").await {
+                        reload::Outcome::Unchanged => {}
+                        reload::Outcome::Rejected { error: e, text } => {
                             tracing::error!(error = %e, "configuration reload ({why}) rejected; keeping the running configuration");
                             state.reload_failed(e.to_string());
+                            history.rejected = Some(text);
                         }
-                        Ok(new_raw) => {
-                            let old_text = std::mem::replace(&mut loaded_text, text.clone());
+                        reload::Outcome::Apply { text, config: new_raw } => {
+                            history.rejected = None;
+                            let old_text = std::mem::replace(&mut history.loaded, text.clone());
                             let server_changed = section(&old_text, "server") != section(&text, "server");
                             if server_changed {
                                 if let Some(ep) = endpoint.take() {
@@ -680,7 +684,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                                     }
                                 }
                             }
-                            let new_cfg = Arc::new(effective(new_raw, endpoint.as_ref()));
+                            let new_cfg = Arc::new(effective(*new_raw, endpoint.as_ref()));
                             let db_changed = section(&old_text, "freepbx") != section(&text, "freepbx")
                                 || cfg.isymphony.core_server != new_cfg.isymphony.core_server;
                             cfg = new_cfg;

@@ -2,6 +2,7 @@
 //! time; leader election among several agents; systemd notify and watchdog.
 //!
 //! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals.
+//! - [`reload`]: reading the config file for a reload (never a half-written one).
 //! - [`watch`]: database fingerprint polling and file watching (what changed).
 //! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
@@ -12,6 +13,7 @@ pub mod daemon;
 pub mod executor;
 pub mod leader;
 pub mod notify;
+pub mod reload;
 pub mod scheduler;
 pub mod status;
 pub mod watch;

@@ -72,8 +72,9 @@ impl Reachability {
         self.reachable = Some(ok);
         if ok {
             self.last_error = None;
-        } else if error.is_some() {
-            self.last_error = error;
+        } else if let Some(e) = error {
+            // Database and server error texts: shown with control characters escaped.
+            self.last_error = Some(crate::text::escape_control(&e).into_owned());
         }
     }
 }

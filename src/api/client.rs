@@ -7,8 +7,16 @@
 //! first attempt may have succeeded before its answer was lost). Requests are counted by
 //! method for reports and tests. Bodies are never logged (they can carry password hashes), and
 //! error messages name the method and path only.
+//!
+//! What a server sends back is bounded and shown safely: a response body is read up to
+//! `max_response_bytes` (default 64 MiB; more is an error, never buffered), an error body up
+//! to 64 KiB, and an error message quotes at most [`QUOTE_MAX`] characters of it, control
+//! characters escaped, so a hostile or broken server cannot exhaust memory, fill a log with a
+//! megabyte or forge log lines.
 
+use super::body::{error_message, json_error, read_capped, read_prefix, Capped};
 use crate::secret::Secret;
+use crate::text::{clip, QUOTE_MAX};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,8 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Everything needed to reach one Configuration API.
-#[derive(Debug, Clone)]
+/// Everything needed to reach one Configuration API. `Debug` shows the URL without
+/// credentials.
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Base URL ending in `…/communication_manager/api/resource/`.
     pub base_url: String,
@@ -34,6 +43,26 @@ pub struct ClientConfig {
     pub backoff_base: Duration,
     /// Parallel connections kept per host (keep-alive pool).
     pub pool_size: usize,
+    /// Largest response body read (bytes); a larger one is an error.
+    pub max_response_bytes: usize,
+}
+
+/// Default of `[isymphony] max_response_bytes`: far above any real configuration (10,000
+/// extensions list in about 3 MB), far below what would hurt the host.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Error bodies are read this far only: their message is all the client uses.
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &crate::text::redact_url(&self.base_url))
+            .field("username", &self.username)
+            .field("timeout", &self.timeout)
+            .field("tls_verify", &self.tls_verify)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientConfig {
@@ -48,6 +77,7 @@ impl ClientConfig {
             max_attempts: 4,
             backoff_base: Duration::from_millis(200),
             pool_size: 16,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -177,6 +207,9 @@ pub struct Client {
     password: Secret,
     max_attempts: u32,
     backoff_base: Duration,
+    max_response_bytes: usize,
+    /// Only for the certificate hint of transport errors.
+    ca_file: Option<PathBuf>,
     counters: Arc<Counters>,
 }
 
@@ -207,12 +240,15 @@ impl Client {
         let mut username = cfg.username.clone();
         let mut password = cfg.password.clone();
         if !url.username().is_empty() {
-            username = url.username().to_string();
-            if let Some(p) = url.password() {
-                password = Secret::new(p);
+            let (clean, creds) = crate::text::split_userinfo(url.as_str());
+            if let Some(c) = creds {
+                username = c.username;
+                if let Some(p) = c.password {
+                    password = Secret::new(p);
+                }
             }
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
+            url = reqwest::Url::parse(&clean)
+                .map_err(|e| ApiError::Setup(format!("invalid [isymphony] url: {e}")))?;
         }
         let mut builder = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -228,25 +264,13 @@ impl Client {
             );
             builder = builder.danger_accept_invalid_certs(true);
         }
-        if let Some(ca) = &cfg.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| {
-                ApiError::Setup(format!(
-                    "cannot read [isymphony] ca_file {}: {e}",
-                    ca.display()
-                ))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ApiError::Setup(format!("invalid [isymphony] ca_file {}: {e}", ca.display()))
-            })?;
-            if certs.is_empty() {
-                return Err(ApiError::Setup(format!(
-                    "[isymphony] ca_file {} holds no PEM certificate",
-                    ca.display()
-                )));
+        // With ca_file, its certificates are the trust (pinned or as CAs; see `api::tls`).
+        match &cfg.ca_file {
+            Some(ca) if cfg.tls_verify => {
+                let tls = super::tls::ca_file_config(ca).map_err(ApiError::Setup)?;
+                builder = builder.use_preconfigured_tls(tls);
             }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            _ => {}
         }
         let http = builder
             .build()
@@ -258,6 +282,8 @@ impl Client {
             password,
             max_attempts: cfg.max_attempts.max(1),
             backoff_base: cfg.backoff_base,
+            max_response_bytes: cfg.max_response_bytes.max(1),
+            ca_file: cfg.ca_file.clone().filter(|_| cfg.tls_verify),
             counters: Arc::new(Counters::default()),
         })
     }
@@ -295,7 +321,7 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
             method: "GET".into(),
             path: path.into(),
-            message: e.to_string(),
+            message: json_error(&e),
         })
     }
 
@@ -393,12 +419,25 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        match resp.bytes().await {
-                            Ok(b) => return Ok(b.to_vec()),
-                            Err(e) => transport(&method, path, &e),
+                        match read_capped(resp, self.max_response_bytes).await {
+                            Ok(b) => return Ok(b),
+                            Err(Capped::TooLarge) => {
+                                return Err(ApiError::Decode {
+                                    method: method.to_string(),
+                                    path: path.into(),
+                                    message: format!(
+                                        "the response is larger than {} bytes \
+                                         ([isymphony] max_response_bytes); raise that limit \
+                                         if the server really holds this much",
+                                        self.max_response_bytes
+                                    ),
+                                })
+                            }
+                            Err(Capped::Failed(e)) => self.transport(&method, path, &e),
                         }
                     } else {
-                        let text = resp.text().await.unwrap_or_default();
+                        // Only the message is used: read a bounded prefix, drop the rest.
+                        let text = read_prefix(resp, ERROR_BODY_MAX).await;
                         let e = ApiError::Status {
                             method: method.to_string(),
                             path: path.into(),
@@ -411,7 +450,7 @@ impl Client {
                         e
                     }
                 }
-                Err(e) => transport(&method, path, &e),
+                Err(e) => self.transport(&method, path, &e),
             };
             if attempt >= self.max_attempts {
                 return Err(err);
@@ -430,6 +469,18 @@ impl Client {
             0
         };
         Duration::from_millis(exp + jitter)
+    }
+
+    /// A transport error; a refused certificate gets the hint of what to put in `ca_file`.
+    fn transport(&self, method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
+        let mut err = transport(method, path, e);
+        let base = reqwest::Url::parse(&self.base).ok();
+        if let (ApiError::Transport { message, .. }, Some(base)) = (&mut err, base) {
+            if let Some(hint) = super::tls::certificate_hint(e, &base, self.ca_file.as_deref()) {
+                *message = format!("cannot connect: {hint}");
+            }
+        }
+        err
     }
 }
 
@@ -454,28 +505,8 @@ fn transport(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
         message: if cause.is_empty() {
             what
         } else {
-            format!("{what}: {cause}")
+            format!("{what}: {}", clip(&cause, QUOTE_MAX))
         },
-    }
-}
-
-/// The human part of an error body: JSON `message`, or the (shortened) text.
-fn error_message(text: &str) -> String {
-    if let Ok(v) = serde_json::from_str::<Value>(text) {
-        if let Some(m) = v.get("message").and_then(Value::as_str) {
-            return shorten(m);
-        }
-    }
-    shorten(text.trim())
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() > 200 {
-        let mut t: String = s.chars().take(200).collect();
-        t.push('…');
-        t
-    } else {
-        s.to_string()
     }
 }
 
@@ -623,6 +654,7 @@ mod tests {
             "http://someone:topsecret@127.0.0.1:{port}/communication_manager/api/resource/"
         ));
         c.max_attempts = 2;
+        assert!(!format!("{c:?}").contains("topsecret"));
         let c = Client::new(&c).unwrap();
         assert!(!c.base_url().contains("topsecret"));
         let e = c.get::<Value>("server/brand").await.unwrap_err();

@@ -1,6 +1,9 @@
 //! The iSymphony Configuration API: its wire JSON ([`types`], shared by the client and the
-//! embedded server), its paths ([`paths`]) and the HTTP client ([`client`]).
+//! embedded server), its paths ([`paths`]), the HTTP client ([`client`]) and its `ca_file` TLS
+//! rules ([`tls`]).
 
+mod body;
 pub mod client;
 pub mod paths;
+pub mod tls;
 pub mod types;

@@ -92,7 +92,7 @@ pub async fn run_once(cfg: Config, opts: PassOptions, output: OutputFormat) -> u
                 if let Some(r) = e.report() {
                     print!("{}", render_report(r, color_allowed()));
                 }
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::text::escape_control(&e.to_string()));
             }
         },
     }
@@ -127,7 +127,7 @@ pub fn render_report(r: &PassReport, color: bool) -> String {
         out.push_str(&r.plan.render_text(color));
     }
     for e in &r.errors {
-        out.push_str(&format!("failed: {e}\n"));
+        out.push_str(&format!("failed: {}\n", crate::text::escape_control(e)));
     }
     out.push_str(&r.summary_line());
     out.push('\n');

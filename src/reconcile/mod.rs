@@ -241,7 +241,11 @@ pub async fn run_pass_on(
     }
     let mut report = PassReport::new(started, opts.dry_run);
     report.counts_by_kind = counts_by_kind(&desired);
-    report.target = format!("{} (core server {})", target.url, target.core_server);
+    report.target = format!(
+        "{} (core server {})",
+        crate::text::redact_url(&target.url),
+        crate::text::escape_control(&target.core_server)
+    );
 
     let scope = target.scope();
     let mut store = if opts.dry_run {
@@ -252,6 +256,10 @@ pub async fn run_pass_on(
                 .map_err(|e| ReconcileError::State(e.to_string()))?,
         )
     };
+    if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, &target)) {
+        s.move_scope(&old)
+            .map_err(|e| ReconcileError::State(e.to_string()))?;
+    }
     let known = match &store {
         Some(s) => s.load(),
         None => StateStore::load_read_only(cfg.state_dir(), &scope),
@@ -373,6 +381,18 @@ pub async fn run_pass_on(
     Ok(report)
 }
 
+/// The scope earlier versions used when `[isymphony] url` held credentials (the URL as
+/// written); its rows move to the clean scope (see `state::scope_move`).
+fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
+    let raw = cfg.isymphony.url.as_deref()?;
+    crate::text::split_userinfo(raw).1?;
+    Some(format!(
+        "{}@{}",
+        target.core_server,
+        raw.trim_end_matches('/')
+    ))
+}
+
 fn desired_is_empty(d: &Desired) -> bool {
     d.extensions.is_empty()
         && d.users.is_empty()
@@ -388,5 +408,8 @@ pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileErr
     cc.tls_verify = cfg.isymphony.tls_verify.unwrap_or(true);
     cc.ca_file = cfg.isymphony.ca_file.clone();
     cc.pool_size = cfg.sync.concurrency.max(1) * 2;
+    if let Some(n) = cfg.isymphony.max_response_bytes {
+        cc.max_response_bytes = n;
+    }
     Client::new(&cc).map_err(|e| ReconcileError::Config(e.to_string()))
 }

@@ -224,6 +224,8 @@ pub fn quote(s: &str) -> String {
 
 impl Op {
     /// `+ create extension 1001 "Alice"`, `~ update queue 400: displayName "Sales" -> "Sales EU"`.
+    /// Keys, names and values come from FreePBX and iSymphony: control characters in them are
+    /// escaped, so one operation is one line whatever they hold.
     pub fn describe(&self) -> String {
         let sym = match self.action {
             Action::Create => '+',
@@ -295,7 +297,7 @@ impl Op {
                 .collect();
             s.push_str(&parts.join(", "));
         }
-        s
+        crate::text::escape_control(&s).into_owned()
     }
 
     fn to_json(&self) -> Value {
@@ -379,7 +381,7 @@ impl Plan {
     pub fn render_text(&self, color: bool) -> String {
         let mut out = String::new();
         for w in &self.warnings {
-            out.push_str(&format!("warning: {w}\n"));
+            out.push_str(&format!("warning: {}\n", crate::text::escape_control(w)));
         }
         if self.ops.is_empty() {
             out.push_str("No changes: iSymphony is in sync with FreePBX.\n");

@@ -51,7 +51,9 @@ impl Target {
     }
 }
 
-/// TOML over cxpanel settings over built-in defaults.
+/// TOML over cxpanel settings over built-in defaults. Credentials written into the URL
+/// (`http://user:pass@host/…`) are taken out of it and win over `username`/`password`, so
+/// `Target::url`, and everything that shows it or keys on it, never holds a password.
 pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
     let i = &cfg.isymphony;
     let url = i.url.clone().unwrap_or_else(|| match &d.host {
@@ -67,16 +69,19 @@ pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
         }
         _ => DEFAULT_URL.to_string(),
     });
+    let (url, in_url) = crate::text::split_userinfo(&url);
+    let in_url = in_url.filter(|c| !c.username.is_empty());
     Target {
         url,
-        username: i
-            .username
-            .clone()
+        username: in_url
+            .as_ref()
+            .map(|c| c.username.clone())
+            .or_else(|| i.username.clone())
             .or_else(|| d.username.clone().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| DEFAULT_API_USERNAME.to_string()),
-        password: i
-            .password
-            .clone()
+        password: in_url
+            .and_then(|c| c.password.map(Secret::new))
+            .or_else(|| i.password.clone())
             .or_else(|| d.password.clone().filter(|p| !p.is_empty()))
             .unwrap_or_else(|| Secret::new(DEFAULT_API_PASSWORD)),
         core_server: i
@@ -104,9 +109,10 @@ pub fn target_embedded(cfg: &mut Config, base_url: &str) {
 
 /// Read FreePBX (database, files or snapshot) and map it to the desired state.
 pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
-    let snap = crate::freepbx::read(cfg)
-        .await
-        .map_err(|e| ReconcileError::FreepbxUnreadable(e.to_string()))?;
+    let snap = crate::freepbx::read(cfg).await.map_err(|e| {
+        // The text may quote the database server: one line, control characters escaped.
+        ReconcileError::FreepbxUnreadable(crate::text::escape_control(&e.to_string()).into())
+    })?;
     Ok(from_snapshot(&snap, cfg))
 }
 
@@ -173,5 +179,30 @@ mod tests {
         assert_eq!(t.core_server, "main");
         assert_eq!(t.url, "http://10.0.0.1:58080/x/");
         assert_eq!(t.username, "api");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_moved_out_of_it() {
+        let mut cfg = Config::default();
+        cfg.isymphony.url = Some("http://ops:S3cr%40t@10.0.0.1:58080/x/".into());
+        cfg.isymphony.password = Some(Secret::new("other"));
+        let t = resolve_target(&cfg, &TargetDefaults::default());
+        assert_eq!(t.url, "http://10.0.0.1:58080/x/");
+        assert_eq!(
+            (t.username.as_str(), t.password.expose()),
+            ("ops", "S3cr@t")
+        );
+        assert!(!t.scope().contains("S3cr"), "{}", t.scope());
+        // A host from the cxpanel settings with userinfo in it gets the same treatment.
+        let d = TargetDefaults {
+            host: Some("u:pw-in-host@pbx.example".into()),
+            ..TargetDefaults::default()
+        };
+        let t = resolve_target(&Config::default(), &d);
+        assert_eq!(
+            t.url,
+            "http://pbx.example:58080/communication_manager/api/resource/"
+        );
+        assert_eq!(t.password.expose(), "pw-in-host");
     }
 }

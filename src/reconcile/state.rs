@@ -14,6 +14,8 @@ use sha1::{Digest, Sha1};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+mod scope_move;
+
 pub const STATE_FILE: &str = "agent-state.sqlite";
 
 /// One fact to record.
