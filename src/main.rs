@@ -29,8 +29,9 @@ struct Cli {
     /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
     #[arg(long, requires = "export_snapshot")]
     include_secrets: bool,
-    /// Run only the embedded iSymphony Configuration API endpoint ([server] section) until
-    /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
+    /// Run only the embedded iSymphony Configuration API endpoint ([server] section, whatever
+    /// `enabled` says) until SIGINT/SIGTERM. Without a configuration file it runs on the
+    /// built-in defaults.
     #[arg(long)]
     serve_only: bool,
     /// Run one sync pass and exit (0 ok, 1 error).
@@ -131,9 +132,8 @@ fn serve_only(cli: &Cli) -> anyhow::Result<()> {
             }
         }
     };
-    if !cfg.server.enabled {
-        anyhow::bail!("--serve-only needs the embedded endpoint, but [server] enabled = false");
-    }
+    // The flag itself asks for the imitation: `[server] enabled` (off by default, so that the
+    // service never takes iSymphony's ports) decides only for the service and one-shot passes.
     runtime()?.block_on(async {
         let handle = isymphony_sync::server::start(&cfg.server, None).await?;
         tracing::info!(base_url = %handle.base_url(), "serving until SIGINT/SIGTERM");

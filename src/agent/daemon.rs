@@ -1,7 +1,8 @@
 //! The daemon: `isymphony-sync --config F` with no mode flag.
 //!
-//! Wiring: load the configuration; start the embedded endpoint (with the agent resources)
-//! when `[server] enabled`; send READY=1; then feed triggers (database fingerprint, file
+//! Wiring: load the configuration; start the agent resources (on `[server] agent_listen`,
+//! 127.0.0.1:58081 by default) and, when `[server] enabled`, the Configuration API imitation
+//! (the agent resources share its listener unless `agent_listen` is set); send READY=1; then feed triggers (database fingerprint, file
 //! watches, the periodic verify, `POST …/sync`, leadership gained) into the
 //! [`scheduler`](super::scheduler), whose pass runs `reconcile::run_pass` only while this
 //! agent is the [`leader`](super::leader). Each pass logs one line and sends STATUS=.
@@ -457,9 +458,20 @@ fn finish_pass(
     }
 }
 
-/// The running endpoint (embedded iSymphony API + agent resources).
+/// The running listeners: the Configuration API imitation (`[server] enabled`) and the
+/// agent's own resources, on the imitation's listener or on `agent_listen` (see
+/// [`crate::config::AgentListen`]).
 struct Endpoint {
-    handle: crate::server::ServerHandle,
+    api: Option<crate::server::ServerHandle>,
+    own: Option<crate::server::ServerHandle>,
+}
+
+impl Endpoint {
+    async fn shutdown(self) {
+        for h in [self.own, self.api].into_iter().flatten() {
+            h.shutdown().await;
+        }
+    }
 }
 
 async fn start_endpoint(
@@ -467,24 +479,57 @@ async fn start_endpoint(
     api: Arc<dyn AgentApi>,
     state: Arc<AgentState>,
 ) -> Result<Endpoint, String> {
+    use crate::config::AgentListen;
     let routes = crate::server::agent::router(api);
-    let handle = crate::server::start_observed(
-        &cfg.server,
-        Some(routes),
-        Some(Arc::new(move |method: &str, status: u16| {
-            state.http_request(method, status)
-        })),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    tracing::info!(url = %handle.base_url(), "agent resources at /isymphony-sync/api/");
-    Ok(Endpoint { handle })
+    let observer: crate::server::ResponseObserver =
+        Arc::new(move |method: &str, status: u16| state.http_request(method, status));
+    let shared = cfg.server.agent_endpoint() == AgentListen::WithApi;
+    let mut ep = Endpoint {
+        api: None,
+        own: None,
+    };
+    if cfg.server.enabled {
+        let extra = shared.then(|| routes.clone());
+        let h = crate::server::start_observed(&cfg.server, extra, Some(observer.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        if shared {
+            tracing::info!(url = %h.base_url(), "agent resources at /isymphony-sync/api/");
+        }
+        ep.api = Some(h);
+    }
+    if let AgentListen::Own(addr) = cfg.server.agent_endpoint() {
+        let started =
+            crate::server::start_agent_only(&cfg.server, addr, routes, Some(observer)).await;
+        let h = match started {
+            Ok(h) => h,
+            Err(e) => {
+                ep.shutdown().await;
+                return Err(e.to_string());
+            }
+        };
+        let a = h.http_addr();
+        let host = match a.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let url = format!(
+            "http://{host}:{}{}/",
+            a.port(),
+            crate::server::agent::PREFIX
+        );
+        tracing::info!(url = %url, "agent resources at /isymphony-sync/api/");
+        ep.own = Some(h);
+    }
+    Ok(ep)
 }
 
-/// Apply the embedded endpoint's address to a config whose `[isymphony] url` is unset.
+/// Apply the embedded endpoint's address to a config whose `[isymphony] url` is unset. Only
+/// the Configuration API imitation is a sync target, never the agent's own listener.
 fn effective(mut cfg: Config, endpoint: Option<&Endpoint>) -> Config {
-    if let Some(ep) = endpoint {
-        reconcile::source::target_embedded(&mut cfg, &ep.handle.base_url());
+    if let Some(api) = endpoint.and_then(|ep| ep.api.as_ref()) {
+        reconcile::source::target_embedded(&mut cfg, &api.base_url());
     }
     cfg
 }
@@ -540,16 +585,12 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         view: view.clone(),
     });
 
-    // The endpoint first: READY=1 means "configuration loaded and endpoint listening".
-    let mut endpoint = if raw_cfg.server.enabled {
-        Some(
-            start_endpoint(&raw_cfg, api.clone(), state.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?,
-        )
-    } else {
-        None
-    };
+    // The listeners first: READY=1 means "configuration loaded and endpoint listening".
+    let mut endpoint = Some(
+        start_endpoint(&raw_cfg, api.clone(), state.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?,
+    );
     let mut cfg = Arc::new(effective(raw_cfg.clone(), endpoint.as_ref()));
     cfg_tx.send_replace(cfg.clone());
 
@@ -671,13 +712,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                             let server_changed = section(&old_text, "server") != section(&text, "server");
                             if server_changed {
                                 if let Some(ep) = endpoint.take() {
-                                    let _ = tokio::time::timeout(SERVER_STOP, ep.handle.shutdown()).await;
+                                    let _ = tokio::time::timeout(SERVER_STOP, ep.shutdown()).await;
                                 }
-                                if new_raw.server.enabled {
-                                    match start_endpoint(&new_raw, api.clone(), state.clone()).await {
-                                        Ok(ep) => endpoint = Some(ep),
-                                        Err(e) => tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration"),
-                                    }
+                                match start_endpoint(&new_raw, api.clone(), state.clone()).await {
+                                    Ok(ep) => endpoint = Some(ep),
+                                    Err(e) => tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration"),
                                 }
                             }
                             let new_cfg = Arc::new(effective(new_raw, endpoint.as_ref()));
@@ -721,7 +760,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let cleanup = async {
         workers.stop().await;
         if let Some(ep) = endpoint.take() {
-            ep.handle.shutdown().await;
+            ep.shutdown().await;
         }
     };
     if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {
