@@ -18,12 +18,14 @@
 //! - [`reconcile`]: diff, plan, apply, ownership.
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
+//! - [`cxpanel`]: where the cxpanel module's own sync writes (`--check-config`).
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
 
 pub mod agent;
 pub mod api;
 pub mod check;
 pub mod config;
+pub mod cxpanel;
 pub mod freepbx;
 pub mod logging;
 pub mod model;
