@@ -49,6 +49,11 @@ struct Cli {
     /// Delete even when the safety valve would refuse.
     #[arg(long)]
     force: bool,
+    /// With --dry-run (to see) or --sync-now (to record), once, when taking over from the
+    /// cxpanel module: adopt the e-mail addresses and phone numbers it posted to the users it
+    /// managed, and its `default` parking lot, so that FreePBX changes replace them.
+    #[arg(long)]
+    adopt_cxpanel_items: bool,
     /// Check the configuration, the FreePBX database and the iSymphony API, one line per
     /// check; exit 0 only when all pass.
     #[arg(long)]
@@ -77,11 +82,19 @@ fn main() -> ExitCode {
             cli.include_secrets,
         ));
     }
+    if cli.adopt_cxpanel_items && !(cli.sync_now || cli.dry_run) {
+        eprintln!(
+            "isymphony-sync: --adopt-cxpanel-items goes with --dry-run (to see what it adopts) \
+             or --sync-now (to adopt it)"
+        );
+        return ExitCode::FAILURE;
+    }
     if cli.sync_now || cli.dry_run {
         let opts = PassOptions {
             dry_run: cli.dry_run,
             full: cli.full,
             force: cli.force,
+            adopt_cxpanel: cli.adopt_cxpanel_items,
         };
         return ExitCode::from(isymphony_sync::reconcile::cli::main_once(
             &config_path(&cli),

@@ -216,3 +216,183 @@ async fn check_config_names_the_kvstore_setting_on_cxpanel_16_0_4_and_later() {
     let (_, l) = cxpanel_line(&pinned).await;
     assert!(l.starts_with("ok ") && l.contains("disabled"), "{l}");
 }
+
+/// What cxpanel's modify.php leaves on iSymphony for users 1001..1000+n: users with its own
+/// ids (listed in `cxpanel_managed_items`), a Work e-mail and a Cell number each (posted without
+/// an id, never recorded), and the `default` parking lot (likewise).
+async fn cxpanel_posted(env: &Env, n: usize) {
+    use isymphony_sync::api::paths;
+    use serde_json::json;
+    let api = &env.api;
+    api.post(
+        &paths::core_servers(),
+        &json!({"id": "cx-core-1", "slug": "default", "name": "default"}),
+        None,
+    )
+    .await
+    .unwrap();
+    let cs = "cx-core-1";
+    let mut items = Vec::new();
+    for i in 1..=n {
+        let ext = 1000 + i;
+        let uid = format!("CX-USER-{ext}");
+        api.post(
+            &paths::users(cs),
+            &json!({"id": uid, "username": ext.to_string(), "password": "x", "full": true, "enabled": true}),
+            None,
+        )
+        .await
+        .unwrap();
+        api.post(
+            &paths::email_addresses(cs, &uid),
+            &json!({"type": "Work", "address": format!("u{ext}@example.com")}),
+            None,
+        )
+        .await
+        .unwrap();
+        api.post(
+            &paths::phone_numbers(cs, &uid),
+            &json!({"type": "Cell", "number": format!("555-0{ext}")}),
+            None,
+        )
+        .await
+        .unwrap();
+        items.push(format!("('{}', '{ext}', 'user')", uid.to_lowercase()));
+        env.db
+            .exec(&format!(
+                "INSERT INTO cxpanel_phone_number (user_id, phone_number, type) VALUES ('{ext}', '555-0{ext}', 'Cell');"
+            ))
+            .await;
+    }
+    api.post(
+        &paths::parking_lots(cs),
+        &json!({"identifier": "default", "name": "Main", "destinationExtension": "70", "destinationContext": "from-internal"}),
+        None,
+    )
+    .await
+    .unwrap();
+    env.db
+        .exec(&format!(
+            "INSERT INTO cxpanel_managed_items (cxpanel_id, fpbx_id, type) VALUES {};",
+            items.join(", ")
+        ))
+        .await;
+}
+
+async fn phones(env: &Env, username: &str) -> Vec<String> {
+    use isymphony_sync::api::{paths, types::PhoneNumber};
+    let cs = env.cs().await;
+    let uid = env.user_id(username).await;
+    let v: Vec<PhoneNumber> = env.api.get(paths::phone_numbers(&cs, &uid)).await.unwrap();
+    let mut out: Vec<String> = v
+        .into_iter()
+        .map(|p| format!("{} {}", p.kind, p.number))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopted_cxpanel_contacts_are_replaced_when_freepbx_changes() {
+    for adopt in [false, true] {
+        let mut env = Env::new(2).await;
+        cxpanel_posted(&env, 2).await;
+        let cfg = write_config(
+            &env,
+            "agent.toml",
+            &format!("url = {:?}", env.server().base_url()),
+        );
+        if adopt {
+            // Shown first, recorded by nothing.
+            let (code, out, err) = run(&cfg, &["--dry-run", "--adopt-cxpanel-items"]).await;
+            assert_eq!(code, 2, "{out}{err}");
+            for line in [
+                "= adopt e-mail u1001@example.com of user 1001",
+                "= adopt phone number Cell 555-01001 of user 1001",
+                "= adopt e-mail u1002@example.com of user 1002",
+                "= adopt phone number Cell 555-01002 of user 1002",
+            ] {
+                assert!(out.contains(line), "{line}:\n{out}");
+            }
+            // FreePBX has parking: the lot matches and needs no adoption.
+            assert!(!out.contains("adopt parking lot"), "{out}");
+            let (code, out, err) = run(&cfg, &["--sync-now", "--adopt-cxpanel-items"]).await;
+            assert_eq!(code, 0, "{out}{err}");
+            assert!(out.contains("; 4 adopted"), "{out}");
+            // Once is enough: nothing is left to adopt.
+            let (code, out, err) = run(&cfg, &["--dry-run", "--adopt-cxpanel-items"]).await;
+            assert_eq!(code, 0, "{out}{err}");
+            assert!(!out.contains("= adopt"), "{out}");
+        } else {
+            let (code, out, err) = run(&cfg, &["--sync-now"]).await;
+            assert_eq!(code, 0, "{out}{err}");
+        }
+        // Later, FreePBX changes 1001's number and e-mail address.
+        env.db
+            .exec(
+                "UPDATE cxpanel_phone_number SET phone_number = '555-0199' WHERE user_id = '1001';",
+            )
+            .await;
+        env.emails.insert(1001, "Ann.New@example.com".into());
+        env.write_voicemail();
+        let (code, out, err) = run(&cfg, &["--sync-now"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let (mails, nums) = (env.emails("1001").await, phones(&env, "1001").await);
+        if adopt {
+            assert_eq!(mails.len(), 1, "replaced: {mails:?}");
+            assert!(
+                mails[0].eq_ignore_ascii_case("ann.new@example.com"),
+                "{mails:?}"
+            );
+            assert_eq!(nums, vec!["Cell 555-0199"]);
+        } else {
+            // Without adoption the module's old values stand beside the new ones.
+            assert_eq!(mails.len(), 2, "{mails:?}");
+            assert_eq!(nums, vec!["Cell 555-01001", "Cell 555-0199"]);
+        }
+        // The unchanged user keeps its one address and number either way.
+        assert_eq!(env.emails("1002").await, vec!["u1002@example.com"]);
+        assert_eq!(phones(&env, "1002").await, vec!["Cell 555-01002"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_parking_lot_is_adopted_and_then_removed_as_cxpanel_would() {
+    for adopt in [false, true] {
+        let env = Env::new(1).await;
+        cxpanel_posted(&env, 1).await;
+        // Parking is off in FreePBX: cxpanel deletes its 'default' lot then.
+        env.db
+            .exec("UPDATE modules SET enabled = 0 WHERE modulename = 'parking';")
+            .await;
+        let cfg = write_config(
+            &env,
+            "agent.toml",
+            &format!("url = {:?}", env.server().base_url()),
+        );
+        // --force: the only parking lot is 100% of its kind for the safety valve (see issue 10
+        // point 2, valve_min_managed); the adoption itself needs no override.
+        let mut args = vec!["--dry-run", "--force"];
+        if adopt {
+            args.push("--adopt-cxpanel-items");
+        }
+        let (code, out, err) = run(&cfg, &args).await;
+        assert!(code == 0 || code == 2, "{out}{err}");
+        let lot_deleted = out.contains("- delete parking lot default \"Main\"");
+        assert_eq!(lot_deleted, adopt, "{out}");
+        assert_eq!(
+            out.contains("= adopt parking lot default \"Main\""),
+            adopt,
+            "{out}"
+        );
+        args[0] = "--sync-now";
+        let (code, out, err) = run(&cfg, &args).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let lots: Vec<isymphony_sync::api::types::ParkingLot> = env
+            .api
+            .get(isymphony_sync::api::paths::parking_lots(&env.cs().await))
+            .await
+            .unwrap();
+        assert_eq!(lots.is_empty(), adopt, "{lots:?}");
+    }
+}

@@ -94,8 +94,7 @@ impl AgentApi for DaemonApi {
         Box::pin(async move {
             let opts = PassOptions {
                 dry_run: true,
-                full: false,
-                force: false,
+                ..PassOptions::default()
             };
             match exec.run(cfg, opts).await {
                 Some(Ok(report)) => Ok(report.to_json()),
@@ -631,9 +630,8 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 }
                 let started = SystemTime::now();
                 let opts = PassOptions {
-                    dry_run: false,
                     full: req.full,
-                    force: false,
+                    ..PassOptions::default()
                 };
                 tracing::debug!(full = req.full, "pass started");
                 // Losing the lock stops the pass at its next await point (crash-safe), so

@@ -178,6 +178,7 @@ impl Env {
                 dry_run,
                 full,
                 force,
+                ..PassOptions::default()
             },
         )
         .await
