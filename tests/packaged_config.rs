@@ -179,8 +179,11 @@ async fn dry_run_with_the_packaged_config_sees_the_server_cxpanel_names() {
         "{ops:#?}"
     );
     assert!(ops.iter().all(|o| !o.starts_with('+')), "{ops:#?}");
+    // Nor tried: on a host where iSymphony owns 58080 that would fail, elsewhere it would
+    // start an imitation there.
     assert!(
-        !stderr.contains("Configuration API endpoint listening"),
+        !stderr.contains("Configuration API endpoint listening")
+            && !stderr.contains("embedded endpoint not started"),
         "no imitation was started: {stderr}"
     );
     let after = sep.stats();
