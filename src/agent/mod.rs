@@ -2,6 +2,7 @@
 //! time; leader election among several agents; systemd notify and watchdog.
 //!
 //! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals.
+//! - [`endpoint`]: the listeners (agent resources, Configuration API imitation).
 //! - [`watch`]: database fingerprint polling and file watching (what changed).
 //! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
@@ -9,6 +10,7 @@
 //! - [`status`]: the status document and Prometheus metrics.
 
 pub mod daemon;
+pub mod endpoint;
 pub mod executor;
 pub mod leader;
 pub mod notify;
