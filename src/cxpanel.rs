@@ -17,6 +17,8 @@ use crate::api::client::{ApiError, Client, ClientConfig};
 use crate::api::types::CoreServer;
 use crate::config::Config;
 use crate::freepbx::snapshot::{CxSettingsLayout, Snapshot};
+use crate::reconcile::ownership::object_id;
+use crate::reconcile::plan::Kind;
 use crate::reconcile::source::Target;
 use crate::secret::Secret;
 use std::collections::BTreeSet;
@@ -142,10 +144,16 @@ pub async fn assess(cfg: &Config, snap: &Snapshot, cx: &CxApi, target: &Target) 
         Err(_) => None,
     };
     // The same server: our core server (by id and slug) is in the module's list, or both
-    // URLs reach the same listening address.
+    // URLs reach the same listening address. An id the agent itself gives (UUID v5 of the
+    // slug) proves nothing: every server the agent filled has it.
+    let own_id = object_id(&target.core_server, Kind::CoreServer, &target.core_server);
     let shares_ours = agent_list.as_ref().is_some_and(|ours| {
         ours.iter()
-            .filter(|c| c.slug == target.core_server && c.id.is_some())
+            .filter(|c| c.slug == target.core_server)
+            .filter(|c| {
+                c.id.as_deref()
+                    .is_some_and(|i| !i.eq_ignore_ascii_case(&own_id))
+            })
             .any(|c| cx_list.iter().any(|x| x.id == c.id && x.slug == c.slug))
     });
     if shares_ours || same_address(&cx.url, &target.url).await {

@@ -3,6 +3,8 @@
 //! write to the iSymphony the agent manages, and which setting to change; and
 //! `--adopt-cxpanel-items` takes over what the module posted but never recorded as managed.
 
+#[path = "common/agent.rs"]
+mod agent;
 mod common;
 #[path = "common/e2e.rs"]
 mod e2e;
@@ -178,6 +180,78 @@ async fn check_config_detects_the_cxpanel_conflict_and_its_fix() {
     );
     assert!(!l.contains("Not-It-9"), "{l}");
     other.shutdown().await;
+}
+
+/// An embedded server of its own holding core server `default` with id `cs_id`.
+async fn server_with_core(dir: &Path, name: &str, cs_id: &str) -> server::ServerHandle {
+    let srv = server::start(
+        &ServerConfig {
+            http_listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.join(name),
+            ..ServerConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let api =
+        isymphony_sync::api::client::Client::new(&isymphony_sync::api::client::ClientConfig::new(
+            srv.base_url(),
+            "manager",
+            isymphony_sync::secret::Secret::new("manag3rpa55word"),
+        ))
+        .unwrap();
+    api.post(
+        &isymphony_sync::api::paths::core_servers(),
+        &serde_json::json!({"id": cs_id, "slug": "default", "name": "default"}),
+        None,
+    )
+    .await
+    .unwrap();
+    srv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_knows_the_same_server_by_its_core_server_not_by_the_agents_own_ids() {
+    use isymphony_sync::reconcile::{ownership::object_id, plan::Kind};
+    let env = Env::new(1).await;
+    let pinned_to = |srv: &server::ServerHandle, name: &str| {
+        write_config(
+            &env,
+            name,
+            &format!("url = {:?}\ncore_server = \"default\"", srv.base_url()),
+        )
+    };
+    // The module reaches the agent's server through another address (a TCP proxy): the core
+    // server iSymphony created (a random id) is the same one.
+    let a = server_with_core(env.dir.path(), "a", "7f0c1e5a-cx-created").await;
+    let proxy = agent::Proxy::start(a.http_addr()).await;
+    set_cx(
+        &env,
+        &format!("api_host = '127.0.0.1', api_port = {}", proxy.addr.port()),
+    )
+    .await;
+    let (_, l) = cxpanel_line(&pinned_to(&a, "a.toml")).await;
+    assert!(l.starts_with("warn "), "{l}");
+    assert!(
+        l.contains("core server 'default', the one this agent manages"),
+        "{l}"
+    );
+
+    // Two different servers that both hold the id this agent gives core server 'default'
+    // (each filled by an agent once): that id proves nothing, so no conflict.
+    let ours = object_id("default", Kind::CoreServer, "default");
+    let x = server_with_core(env.dir.path(), "x", &ours).await;
+    let y = server_with_core(env.dir.path(), "y", &ours).await;
+    set_cx(&env, &format!("api_port = {}", y.http_addr().port())).await;
+    let (_, l) = cxpanel_line(&pinned_to(&x, "x.toml")).await;
+    assert!(
+        l.starts_with("ok ") && l.contains("not to the iSymphony this agent manages"),
+        "{l}"
+    );
+    for s in [a, x, y] {
+        s.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
