@@ -106,6 +106,8 @@ pub enum Verdict {
     Disabled,
     /// modify.php cannot write (nothing answers, or its credentials are refused).
     CannotWrite(String),
+    /// As `CannotWrite`, but the agent follows those settings too (`[isymphony] url` unset).
+    FollowsNowhere(String),
     /// modify.php writes to another iSymphony server.
     Elsewhere,
     /// modify.php writes to the iSymphony this agent manages.
@@ -124,19 +126,21 @@ pub async fn assess(cfg: &Config, snap: &Snapshot, cx: &CxApi, target: &Target) 
         return Verdict::Disabled;
     }
     let same_core_server = cx.core_server == target.core_server;
-    // No URL of its own: the agent's target is built from these very settings.
-    if cfg.isymphony.url.is_none() {
-        return Verdict::Conflict {
-            follows: true,
-            same_core_server,
-        };
-    }
     let cx_list = match cx_client(cfg, cx) {
         Ok(c) => list_core_servers(&c).await,
         Err(e) => Err(e),
     };
+    // No URL of its own: the agent's target is built from these very settings.
+    let follows = cfg.isymphony.url.is_none();
     let cx_list = match cx_list {
+        Ok(_) if follows => {
+            return Verdict::Conflict {
+                follows,
+                same_core_server,
+            }
+        }
         Ok(l) => l,
+        Err(e) if follows => return Verdict::FollowsNowhere(cannot_write(&e)),
         Err(e) => return Verdict::CannotWrite(cannot_write(&e)),
     };
     let agent_list = match crate::reconcile::make_client(cfg, target) {
@@ -182,6 +186,15 @@ pub fn describe(v: &Verdict, cx: &CxApi, target: &Target, config: &str) -> (bool
                 "{run} cannot write to iSymphony: {} {why}; its login callbacks still answer \
                  requests from {}",
                 cx.url, cx.host
+            ),
+        ),
+        Verdict::FollowsNowhere(why) => (
+            true,
+            format!(
+                "{run} cannot write to iSymphony: {} {why}; but [isymphony] url is unset, so \
+                 this agent follows the same settings: set [isymphony] url (and core_server) in \
+                 {config} to the iSymphony this agent should manage",
+                cx.url
             ),
         ),
         Verdict::Elsewhere => (

@@ -141,6 +141,13 @@ async fn check_config_detects_the_cxpanel_conflict_and_its_fix() {
         "{l}"
     );
     assert!(l.contains("does not answer"), "{l}");
+    // Port moved before the agent's URL was pinned: the agent would follow it nowhere.
+    let (code, l) = cxpanel_line(&follows).await;
+    assert_eq!(code, 1, "the isymphony check fails too: {l}");
+    assert!(
+        l.starts_with("warn ") && l.contains("set [isymphony] url (and core_server)"),
+        "{l}"
+    );
 
     // 5. The module pointing at a different iSymphony: no conflict either.
     let other = server::start(
