@@ -41,7 +41,7 @@ fn config(env: &Env, name: &str, separate: bool) -> std::path::PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut server = format!(
-        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}/server\"\n\n",
+        "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}/server\"\n\n",
         dir.display()
     );
     if separate {

@@ -3,7 +3,9 @@
 //!
 //! Checks, in order: the file parses; the FreePBX credentials resolve; the database answers;
 //! voicemail.conf is readable (a warning only: the agent runs without e-mails); the iSymphony
-//! API answers with these credentials and the core server exists. Passwords are never printed.
+//! API answers with these credentials and the core server exists; the cxpanel module's own
+//! sync does not write to the same iSymphony (a warning naming the setting to change, see
+//! [`crate::cxpanel`]). Passwords are never printed.
 
 use crate::api::types::Brand;
 use crate::config::Config;
@@ -80,6 +82,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
     };
 
     let mut defaults = TargetDefaults::default();
+    let mut snapshot = None;
     if let Some(snap) = &cfg.freepbx.snapshot {
         match crate::freepbx::read(&cfg).await {
             Ok(s) => {
@@ -88,6 +91,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                     format!("snapshot file {}", snap.display()),
                 ));
                 defaults = source::from_snapshot(&s, &cfg).defaults;
+                snapshot = Some(s);
             }
             Err(e) => out.push(Check::fail("freepbx", e.to_string())),
         }
@@ -114,6 +118,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                             ),
                         ));
                         defaults = source::from_snapshot(&s, &cfg).defaults;
+                        snapshot = Some(s);
                     }
                     Err(e) => out.push(Check::fail("database", e.to_string())),
                 }
@@ -122,8 +127,38 @@ pub async fn run(path: &Path) -> Vec<Check> {
         out.push(voicemail_check(&cfg.freepbx.voicemail_conf));
     }
 
-    out.push(api_check(&cfg, &defaults).await);
+    let (target_cfg, target, embedded) = agent_target(&cfg, &defaults);
+    out.push(api_check(&target_cfg, &target, embedded).await);
+    let cx = snapshot
+        .as_ref()
+        .and_then(|s| Some((s, crate::cxpanel::CxApi::from_snapshot(s)?)));
+    if let Some((snap, cx)) = cx {
+        let v = crate::cxpanel::assess(&target_cfg, snap, &cx, &target).await;
+        let (warn, text) = crate::cxpanel::describe(&v, &cx, &target, &path.display().to_string());
+        out.push(if warn {
+            Check::warn("cxpanel", text)
+        } else {
+            Check::ok("cxpanel", text)
+        });
+    }
     out
+}
+
+/// The target a pass would use (the embedded endpoint's address when this process would
+/// serve it), the config it was resolved from, and whether it is that embedded endpoint.
+fn agent_target(cfg: &Config, defaults: &TargetDefaults) -> (Config, source::Target, bool) {
+    let mut cfg = cfg.clone();
+    let embedded = cfg.server.enabled && cfg.isymphony.url.is_none();
+    if embedded {
+        let base = format!(
+            "http://{}/{}",
+            cfg.server.http_listen,
+            crate::api::paths::PREFIX
+        );
+        source::target_embedded(&mut cfg, &base);
+    }
+    let target = source::resolve_target(&cfg, defaults);
+    (cfg, target, embedded)
 }
 
 fn voicemail_check(path: &Path) -> Check {
@@ -155,22 +190,12 @@ fn voicemail_check(path: &Path) -> Check {
     }
 }
 
-async fn api_check(cfg: &Config, defaults: &TargetDefaults) -> Check {
-    let mut cfg = cfg.clone();
-    let embedded = cfg.server.enabled && cfg.isymphony.url.is_none();
-    if embedded {
-        // The agent serves this target itself: probe it only if it is running now.
-        let base = format!(
-            "http://{}/{}",
-            cfg.server.http_listen,
-            crate::api::paths::PREFIX
-        );
-        source::target_embedded(&mut cfg, &base);
-    }
-    let target = source::resolve_target(&cfg, defaults);
+/// The iSymphony API answers; an embedded target (served by the agent itself) is probed only
+/// if it is running now.
+async fn api_check(cfg: &Config, target: &source::Target, embedded: bool) -> Check {
     let shown_url = crate::text::redact_url(&target.url);
     let where_ = format!("{shown_url} as {}", target.username);
-    let client = match crate::reconcile::make_client(&cfg, &target) {
+    let client = match crate::reconcile::make_client(cfg, target) {
         Ok(c) => c,
         Err(e) => return Check::fail("isymphony", e.to_string()),
     };

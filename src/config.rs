@@ -30,11 +30,22 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-/// `[server]`: the embedded iSymphony Configuration API endpoint.
+/// Where the service serves its own resources when neither `[server] agent_listen` nor the
+/// Configuration API imitation says otherwise: next to iSymphony's own ports (58080 HTTP,
+/// 55050 HTTPS), never on them.
+pub const DEFAULT_AGENT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 58081);
+
+/// `[server]`: this process's HTTP side: the service's own resources (status, plan, sync,
+/// metrics) and, when `enabled`, the embedded imitation of the iSymphony Configuration API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Serve the Configuration API imitation (demo, tests, `--sync-now` without iSymphony).
+    /// Off unless asked for: on a FreePBX host iSymphony itself owns 58080 and 55050.
     pub enabled: bool,
+    /// Where the service (daemon mode) serves its own resources; see [`AgentListen`].
+    pub agent_listen: Option<SocketAddr>,
     pub http_listen: SocketAddr,
     pub https_listen: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
@@ -113,10 +124,33 @@ impl FaultRule {
     }
 }
 
+/// Where the service's own resources are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentListen {
+    /// On the Configuration API imitation's listeners (`enabled`, and `agent_listen` unset or
+    /// equal to `http_listen`): the demo set-up, one port for everything.
+    WithApi,
+    /// On a listener of their own.
+    Own(SocketAddr),
+}
+
+impl ServerConfig {
+    /// `agent_listen` when set (shared with the imitation when it equals `http_listen`);
+    /// unset: with the imitation when it is enabled, else [`DEFAULT_AGENT_LISTEN`].
+    pub fn agent_endpoint(&self) -> AgentListen {
+        match self.agent_listen {
+            Some(a) if !(self.enabled && a == self.http_listen) => AgentListen::Own(a),
+            None if !self.enabled => AgentListen::Own(DEFAULT_AGENT_LISTEN),
+            _ => AgentListen::WithApi,
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            enabled: true,
+            enabled: false,
+            agent_listen: None,
             http_listen: SocketAddr::from(([127, 0, 0, 1], 58080)),
             https_listen: None,
             tls_cert: None,
@@ -480,10 +514,40 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         let c = Config::parse("").unwrap();
+        // No Configuration API imitation unless asked for; the service's own port is 58081.
+        assert!(!c.server.enabled);
+        assert_eq!(
+            c.server.agent_endpoint(),
+            AgentListen::Own("127.0.0.1:58081".parse().unwrap())
+        );
         assert_eq!(c.server.http_listen.port(), 58080);
         assert_eq!(c.server.username, "manager");
         assert_eq!(c.sync.concurrency, 8);
         assert!(!c.sync.clean_unknown_items);
+    }
+
+    #[test]
+    fn agent_listen_shares_the_imitation_only_when_asked() {
+        let at = |t: &str| Config::parse(t).unwrap().server.agent_endpoint();
+        let own = |a: &str| AgentListen::Own(a.parse().unwrap());
+        assert_eq!(at("[server]\nenabled = true\n"), AgentListen::WithApi);
+        assert_eq!(
+            at("[server]\nenabled = true\nhttp_listen = \"127.0.0.1:9\"\nagent_listen = \"127.0.0.1:9\"\n"),
+            AgentListen::WithApi
+        );
+        assert_eq!(
+            at("[server]\nenabled = true\nagent_listen = \"127.0.0.1:58081\"\n"),
+            own("127.0.0.1:58081")
+        );
+        assert_eq!(
+            at("[server]\nagent_listen = \"[::1]:7000\"\n"),
+            own("[::1]:7000")
+        );
+        // With the imitation off, even its address is the service's own listener.
+        assert_eq!(
+            at("[server]\nagent_listen = \"127.0.0.1:58080\"\n"),
+            own("127.0.0.1:58080")
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! - [`reconcile`]: diff, plan, apply, ownership.
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
+//! - [`cxpanel`]: where the cxpanel module's own sync writes (`--check-config`).
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
 //! - [`text`]: showing foreign text safely (control characters escaped, URLs without
 //!   credentials).
@@ -26,6 +27,7 @@ pub mod agent;
 pub mod api;
 pub mod check;
 pub mod config;
+pub mod cxpanel;
 pub mod freepbx;
 pub mod logging;
 pub mod model;

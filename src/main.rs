@@ -29,8 +29,9 @@ struct Cli {
     /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
     #[arg(long, requires = "export_snapshot")]
     include_secrets: bool,
-    /// Run only the embedded iSymphony Configuration API endpoint ([server] section) until
-    /// SIGINT/SIGTERM. Without a configuration file it runs on the built-in defaults.
+    /// Run only the embedded iSymphony Configuration API endpoint ([server] section, whatever
+    /// `enabled` says) until SIGINT/SIGTERM. Without a configuration file it runs on the
+    /// built-in defaults.
     #[arg(long)]
     serve_only: bool,
     /// Run one sync pass and exit (0 ok, 1 error).
@@ -49,6 +50,11 @@ struct Cli {
     /// a licence refusal.
     #[arg(long)]
     force: bool,
+    /// With --dry-run (to see) or --sync-now (to record), once, when taking over from the
+    /// cxpanel module: adopt the e-mail addresses and phone numbers it posted to the users it
+    /// managed, and its `default` parking lot, so that FreePBX changes replace them.
+    #[arg(long)]
+    adopt_cxpanel_items: bool,
     /// Check the configuration, the FreePBX database and the iSymphony API, one line per
     /// check; exit 0 only when all pass.
     #[arg(long)]
@@ -77,11 +83,19 @@ fn main() -> ExitCode {
             cli.include_secrets,
         ));
     }
+    if cli.adopt_cxpanel_items && !(cli.sync_now || cli.dry_run) {
+        eprintln!(
+            "isymphony-sync: --adopt-cxpanel-items goes with --dry-run (to see what it adopts) \
+             or --sync-now (to adopt it)"
+        );
+        return ExitCode::FAILURE;
+    }
     if cli.sync_now || cli.dry_run {
         let opts = PassOptions {
             dry_run: cli.dry_run,
             full: cli.full,
             force: cli.force,
+            adopt_cxpanel: cli.adopt_cxpanel_items,
         };
         return ExitCode::from(isymphony_sync::reconcile::cli::main_once(
             &config_path(&cli),
@@ -132,9 +146,8 @@ fn serve_only(cli: &Cli) -> anyhow::Result<()> {
             }
         }
     };
-    if !cfg.server.enabled {
-        anyhow::bail!("--serve-only needs the embedded endpoint, but [server] enabled = false");
-    }
+    // The flag itself asks for the imitation: `[server] enabled` (off by default, so that the
+    // service never takes iSymphony's ports) decides only for the service and one-shot passes.
     runtime()?.block_on(async {
         let handle = isymphony_sync::server::start(&cfg.server, None).await?;
         tracing::info!(base_url = %handle.base_url(), "serving until SIGINT/SIGTERM");

@@ -41,11 +41,17 @@ fn toml_for(env: &Env, o: &Opts) -> String {
     let dir = env.dir.path().join(o.name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut s = format!(
-        "[server]\nenabled = {}\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npassword = \"{}\"\n\n",
+        "[server]\nenabled = {}\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npassword = \"{}\"\n",
         o.server,
         dir.join("server").display(),
         o.password.as_deref().unwrap_or(PW)
     );
+    // Without the imitation the agent resources get a listener of their own: a free port,
+    // not the production 58081 (agents run side by side here).
+    if !o.server {
+        s.push_str("agent_listen = \"127.0.0.1:0\"\n");
+    }
+    s.push('\n');
     s.push_str("[freepbx]\n");
     if let Some(u) = &o.db_url {
         s.push_str(&format!("database_url = \"{u}\"\n"));
@@ -805,7 +811,7 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
     std::fs::write(
         &good,
         format!(
-            "[server]\nenabled = false\n[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = \"{0}/vm.conf\"\nconfig_file = \"{0}/freepbx.conf\"\n[sync]\nstate_dir = \"{0}/state\"\n",
+            "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\n[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = \"{0}/vm.conf\"\nconfig_file = \"{0}/freepbx.conf\"\n[sync]\nstate_dir = \"{0}/state\"\n",
             dir.path().display()
         ),
     )

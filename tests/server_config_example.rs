@@ -14,6 +14,7 @@ fn example_parses_and_documents_every_server_key() {
     assert_eq!(cfg.server.max_body_bytes, d.max_body_bytes);
     for key in [
         "enabled",
+        "agent_listen",
         "http_listen",
         "https_listen",
         "tls_cert",
@@ -45,7 +46,7 @@ fn example_parses_and_documents_every_server_key() {
     // Every key of ServerConfig is in the list above: an unknown key would be rejected, and a
     // full example with all keys set must parse.
     let full =
-        "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:1\"\nhttps_listen = \"127.0.0.1:2\"\n\
+        "[server]\nenabled = true\nagent_listen = \"127.0.0.1:3\"\nhttp_listen = \"127.0.0.1:1\"\nhttps_listen = \"127.0.0.1:2\"\n\
         tls_cert = \"/c\"\ntls_key = \"/k\"\nusername = \"u\"\npassword = \"p\"\nrealm = \"r\"\n\
         acl = [\"10.0.0.0/8\"]\ndata_dir = \"/d\"\nmax_body_bytes = 10\n\
         voicemail_agents = []\nrecording_agents = []\nauth_fail_limit = 5\n\

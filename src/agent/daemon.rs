@@ -1,7 +1,8 @@
 //! The daemon: `isymphony-sync --config F` with no mode flag.
 //!
-//! Wiring: load the configuration; start the embedded endpoint (with the agent resources)
-//! when `[server] enabled`; send READY=1; then feed triggers (database fingerprint, file
+//! Wiring: load the configuration; start the agent resources (on `[server] agent_listen`,
+//! 127.0.0.1:58081 by default) and, when `[server] enabled`, the Configuration API imitation
+//! (the agent resources share its listener unless `agent_listen` is set); send READY=1; then feed triggers (database fingerprint, file
 //! watches, the periodic verify, `POST …/sync`, leadership gained) into the
 //! [`scheduler`](super::scheduler), whose pass runs `reconcile::run_pass` only while this
 //! agent is the [`leader`](super::leader). Each pass logs one line and sends STATUS=.
@@ -10,6 +11,7 @@
 //! SIGTERM/SIGINT stop the triggers, let a running pass finish (or drop it at an await point
 //! after a grace period; passes are crash-safe), release the lock and exit 0 within 10 s.
 
+use super::endpoint::{effective, start_endpoint};
 use super::executor::PassExecutor;
 use super::leader::{self, ElectionTiming, Role};
 use super::notify::{self, Notifier};
@@ -94,8 +96,7 @@ impl AgentApi for DaemonApi {
         Box::pin(async move {
             let opts = PassOptions {
                 dry_run: true,
-                full: false,
-                force: false,
+                ..PassOptions::default()
             };
             match exec.run(cfg, opts).await {
                 Some(Ok(report)) => Ok(report.to_json()),
@@ -458,38 +459,6 @@ fn finish_pass(
     }
 }
 
-/// The running endpoint (embedded iSymphony API + agent resources).
-struct Endpoint {
-    handle: crate::server::ServerHandle,
-}
-
-async fn start_endpoint(
-    cfg: &Config,
-    api: Arc<dyn AgentApi>,
-    state: Arc<AgentState>,
-) -> Result<Endpoint, String> {
-    let routes = crate::server::agent::router(api);
-    let handle = crate::server::start_observed(
-        &cfg.server,
-        Some(routes),
-        Some(Arc::new(move |method: &str, status: u16| {
-            state.http_request(method, status)
-        })),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    tracing::info!(url = %handle.base_url(), "agent resources at /isymphony-sync/api/");
-    Ok(Endpoint { handle })
-}
-
-/// Apply the embedded endpoint's address to a config whose `[isymphony] url` is unset.
-fn effective(mut cfg: Config, endpoint: Option<&Endpoint>) -> Config {
-    if let Some(ep) = endpoint {
-        reconcile::source::target_embedded(&mut cfg, &ep.handle.base_url());
-    }
-    cfg
-}
-
 /// glibc keeps freed heap pages of every thread arena; a long-running agent whose passes
 /// allocate a snapshot of 10,000 extensions should give them back between passes.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -541,16 +510,12 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         view: view.clone(),
     });
 
-    // The endpoint first: READY=1 means "configuration loaded and endpoint listening".
-    let mut endpoint = if raw_cfg.server.enabled {
-        Some(
-            start_endpoint(&raw_cfg, api.clone(), state.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?,
-        )
-    } else {
-        None
-    };
+    // The listeners first: READY=1 means "configuration loaded and endpoint listening".
+    let mut endpoint = Some(
+        start_endpoint(&raw_cfg, api.clone(), state.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?,
+    );
     let mut cfg = Arc::new(effective(raw_cfg.clone(), endpoint.as_ref()));
     cfg_tx.send_replace(cfg.clone());
 
@@ -591,9 +556,8 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 }
                 let started = SystemTime::now();
                 let opts = PassOptions {
-                    dry_run: false,
                     full: req.full,
-                    force: false,
+                    ..PassOptions::default()
                 };
                 tracing::debug!(full = req.full, "pass started");
                 // Losing the lock stops the pass at its next await point (crash-safe), so
@@ -675,13 +639,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                             let server_changed = section(&old_text, "server") != section(&text, "server");
                             if server_changed {
                                 if let Some(ep) = endpoint.take() {
-                                    let _ = tokio::time::timeout(SERVER_STOP, ep.handle.shutdown()).await;
+                                    let _ = tokio::time::timeout(SERVER_STOP, ep.shutdown()).await;
                                 }
-                                if new_raw.server.enabled {
-                                    match start_endpoint(&new_raw, api.clone(), state.clone()).await {
-                                        Ok(ep) => endpoint = Some(ep),
-                                        Err(e) => tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration"),
-                                    }
+                                match start_endpoint(&new_raw, api.clone(), state.clone()).await {
+                                    Ok(ep) => endpoint = Some(ep),
+                                    Err(e) => tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration"),
                                 }
                             }
                             let new_cfg = Arc::new(effective(*new_raw, endpoint.as_ref()));
@@ -725,7 +687,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let cleanup = async {
         workers.stop().await;
         if let Some(ep) = endpoint.take() {
-            ep.handle.shutdown().await;
+            ep.shutdown().await;
         }
     };
     if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {

@@ -3,6 +3,7 @@
 //!
 //! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals.
 //! - [`reload`]: reading the config file for a reload (never a half-written one).
+//! - [`endpoint`]: the listeners (agent resources, Configuration API imitation).
 //! - [`watch`]: database fingerprint polling and file watching (what changed).
 //! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
@@ -10,6 +11,7 @@
 //! - [`status`]: the status document and Prometheus metrics.
 
 pub mod daemon;
+pub mod endpoint;
 pub mod executor;
 pub mod leader;
 pub mod notify;

@@ -76,10 +76,10 @@ fn phones_key(uid: &str) -> String {
 fn binding_key(ext_id: &str) -> String {
     format!("binding/{ext_id}")
 }
-fn norm_email(s: &str) -> String {
+pub(crate) fn norm_email(s: &str) -> String {
     s.trim().to_ascii_lowercase()
 }
-fn phone_value(kind: &str, number: &str) -> String {
+pub(crate) fn phone_value(kind: &str, number: &str) -> String {
     format!("{}|{}", kind.trim(), number.trim())
 }
 fn contact_fp(u: &UserSpec) -> String {

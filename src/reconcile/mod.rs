@@ -12,8 +12,10 @@
 //!   changes.
 //! - [`observe`]: reading the iSymphony side.
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
+//! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
 //! - [`cli`]: the `--sync-now` / `--dry-run` front end.
 
+pub mod adopt;
 pub mod apply;
 pub mod cli;
 pub mod diff;
@@ -47,6 +49,9 @@ pub struct PassOptions {
     pub full: bool,
     /// Override the safety valve, and retry changes held after a licence refusal.
     pub force: bool,
+    /// Take over what the cxpanel module posted but never recorded (see [`adopt`]); implies a
+    /// full read of the sub-resources.
+    pub adopt_cxpanel: bool,
 }
 
 /// What a pass did (or, dry, would do).
@@ -113,7 +118,7 @@ impl PassReport {
         let objects: usize = self.counts_by_kind.values().sum();
         let secs = self.elapsed().as_secs_f64();
         let s = self.plan.summary();
-        let mut line = if self.plan.is_empty() {
+        let mut line = if self.plan.ops.is_empty() && self.plan.adoptions.is_empty() {
             format!("in sync: nothing to do ({objects} objects checked)")
         } else if self.dry_run {
             format!(
@@ -131,6 +136,10 @@ impl PassReport {
                 self.failed
             )
         };
+        if !self.plan.adoptions.is_empty() {
+            let verb = if self.dry_run { "to adopt" } else { "adopted" };
+            line.push_str(&format!("; {} {verb}", self.plan.adoptions.len()));
+        }
         if let Some(r) = &self.refused {
             line.push_str(&format!("; safety valve refused deletes: {r}"));
         }
@@ -234,6 +243,7 @@ pub async fn run_pass_on(
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
     let target = source::resolve_target(cfg, &input.defaults);
+    let cxpanel = input.cxpanel;
     let mut desired = input.desired;
     desired.core_server.slug = target.core_server.clone();
     if desired.core_server.name.is_empty() {
@@ -265,7 +275,7 @@ pub async fn run_pass_on(
         None => StateStore::load_read_only(cfg.state_dir(), &scope),
     }
     .map_err(|e| ReconcileError::State(e.to_string()))?;
-    let own = Ownership::new(
+    let mut own = Ownership::new(
         &target.core_server,
         cfg.sync.clean_unknown_items,
         known,
@@ -316,12 +326,21 @@ pub async fn run_pass_on(
             .map_err(|e| ReconcileError::IsymphonyUnreachable(e.to_string()))?;
     }
 
-    let reads = sub_reads(&desired, &observed, &own, opts.full);
+    let reads = sub_reads(&desired, &observed, &own, opts.full || opts.adopt_cxpanel);
     report.sub_reads = reads.len();
     let read_errors = observe::observe_subs(&client, &mut observed, &reads, concurrency).await;
     report.errors.extend(read_errors);
 
+    let adoptions = if opts.adopt_cxpanel {
+        adopt::cxpanel_items(&desired, &observed, &own, cxpanel)
+    } else {
+        Vec::new()
+    };
+    adopt::record(&mut own, &adoptions);
     let mut plan = diff(&desired, &observed, &own);
+    plan.verified
+        .extend(adoptions.iter().map(|a| a.effect.clone()));
+    plan.adoptions = adoptions;
     // Changes refused for licensing before, for this same desired state, wait (see refusals).
     let mut holds = refusals::Holds::new(&desired, &own.known.refusals);
     holds.hold(&mut plan, opts.force);
@@ -364,7 +383,6 @@ pub async fn run_pass_on(
         report.errors.extend(out.errors);
         holds.remember(&out.licence_refused, store.as_mut(), &mut report.errors);
     }
-    let mut plan = plan;
     if !pre_ops.is_empty() {
         pre_ops.append(&mut plan.ops);
         plan.ops = pre_ops;

@@ -191,6 +191,8 @@ pub struct Plan {
     pub fingerprints: Vec<Fingerprint>,
     /// Managed server objects per guarded kind (denominator of the safety valve).
     pub managed_counts: BTreeMap<Kind, usize>,
+    /// What `--adopt-cxpanel-items` takes over (recorded with `verified`).
+    pub adoptions: Vec<super::adopt::Adoption>,
 }
 
 /// Execution stages (see module docs).
@@ -326,8 +328,9 @@ pub struct PlanSummary {
 }
 
 impl Plan {
+    /// Nothing to change on the server and nothing to adopt.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.adoptions.is_empty()
     }
 
     pub fn summary(&self) -> PlanSummary {
@@ -383,8 +386,18 @@ impl Plan {
         for w in &self.warnings {
             out.push_str(&format!("warning: {}\n", crate::text::escape_control(w)));
         }
+        if !self.adoptions.is_empty() {
+            out.push_str("Adopted from the cxpanel module (--adopt-cxpanel-items):\n");
+            for a in &self.adoptions {
+                out.push_str(&format!("  {}\n", a.describe()));
+            }
+        }
         if self.ops.is_empty() {
-            out.push_str("No changes: iSymphony is in sync with FreePBX.\n");
+            out.push_str(if self.adoptions.is_empty() {
+                "No changes: iSymphony is in sync with FreePBX.\n"
+            } else {
+                "No changes to iSymphony.\n"
+            });
             return out;
         }
         for (kind, ops) in self.grouped() {
@@ -427,6 +440,7 @@ impl Plan {
             "summary": self.summary(),
             "operations": ops,
             "warnings": self.warnings,
+            "adoptions": self.adoptions.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct SourceInput {
     pub desired: Desired,
     pub managed_items: Vec<ManagedItem>,
     pub defaults: TargetDefaults,
+    /// The cxpanel module is (or was) installed: its tables or settings exist.
+    pub cxpanel: bool,
 }
 
 /// The resolved target of a pass.
@@ -144,6 +146,7 @@ pub fn from_snapshot(snap: &Snapshot, cfg: &Config) -> SourceInput {
         desired,
         managed_items,
         defaults,
+        cxpanel: snap.has_table("cxpanel_managed_items") || snap.cx_settings.is_some(),
     }
 }
 

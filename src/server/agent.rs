@@ -1,5 +1,6 @@
-//! The agent's own HTTP resources, next to the Configuration API on the embedded endpoint and
-//! behind the same auth and ACL layer:
+//! The agent's own HTTP resources, on a listener of their own (`[server] agent_listen`,
+//! 127.0.0.1:58081 by default, so that they never take iSymphony's ports) or next to the
+//! Configuration API imitation on the embedded endpoint; behind the same auth and ACL layer:
 //!
 //! | method | path                         | answer |
 //! |--------|------------------------------|--------|

@@ -5,7 +5,8 @@
 //! and `communication_manager/rest/config/`. Before routing, paths are normalised (prefix,
 //! trailing slash, `getBySlug`/`getByName` look-ups, the `emailAdresses` spelling, the old
 //! `core/…/managingUser` parent), so each resource router only knows one canonical form. The
-//! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller.
+//! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller
+//! or served alone on a listener of their own ([`start_agent_only`]).
 
 pub mod agent;
 pub mod auth;
@@ -59,7 +60,7 @@ impl RequestStats {
 /// Why the endpoint could not start, phrased for an administrator.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr} ({which}): {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { " (address already in use: another process listens there; change server.http_listen/https_listen)" } else { "" })]
+    #[error("cannot listen on {addr} ({which}): {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { format!(" (address already in use: another process listens there; change server.{which})") } else { String::new() })]
     Bind {
         which: &'static str,
         addr: SocketAddr,
@@ -83,7 +84,8 @@ pub struct ServerHandle {
     https: Option<SocketAddr>,
     handle: axum_server::Handle,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
-    app: App,
+    /// None: only the agent's own resources ([`start_agent_only`]).
+    app: Option<App>,
     gate: Arc<auth::Gate>,
     faults: Option<Arc<faults::Faults>>,
 }
@@ -125,12 +127,17 @@ impl ServerHandle {
                 Ok(Ok(())) => {}
             }
         }
-        self.app.store.close().await;
-        tracing::info!("embedded endpoint stopped");
+        if let Some(app) = self.app {
+            app.store.close().await;
+            tracing::info!("embedded endpoint stopped");
+        }
     }
 }
 
-fn bind(which: &'static str, addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+fn bind(
+    which: &'static str,
+    addr: SocketAddr,
+) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
     let err = |source| ServerError::Bind {
         which,
         addr,
@@ -138,7 +145,8 @@ fn bind(which: &'static str, addr: SocketAddr) -> Result<std::net::TcpListener, 
     };
     let l = std::net::TcpListener::bind(addr).map_err(err)?;
     l.set_nonblocking(true).map_err(err)?;
-    Ok(l)
+    let bound = l.local_addr().map_err(err)?;
+    Ok((l, bound))
 }
 
 /// Start the endpoint described by `cfg`. `extra_routes` (the agent's `/isymphony-sync/…`
@@ -162,14 +170,7 @@ pub async fn start_observed(
     // rustls needs a process-wide crypto provider; a second install (tests) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let http_listener = bind("http_listen", cfg.http_listen)?;
-    let http = http_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            which: "http_listen",
-            addr: cfg.http_listen,
-            source,
-        })?;
+    let (http_listener, http) = bind("http_listen", cfg.http_listen)?;
     let mut tls = None;
     if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
         let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -179,12 +180,7 @@ pub async fn start_observed(
                 key: key.display().to_string(),
                 source,
             })?;
-        let l = bind("https_listen", addr)?;
-        let bound = l.local_addr().map_err(|source| ServerError::Bind {
-            which: "https_listen",
-            addr,
-            source,
-        })?;
+        let (l, bound) = bind("https_listen", addr)?;
         tls = Some((l, bound, rustls_cfg));
     }
 
@@ -201,21 +197,10 @@ pub async fn start_observed(
         .await
         .map_err(|e| ServerError::Init(e.to_string()))?;
 
-    let default_pw = cfg.password.expose() == DEFAULT_API_PASSWORD;
     let exposed = !cfg.http_listen.ip().is_loopback()
         || cfg.https_listen.is_some_and(|a| !a.ip().is_loopback());
-    if default_pw && exposed {
-        tracing::warn!(
-            "server.password is the factory default and the endpoint listens on a non-loopback \
-             address; set [server] password"
-        );
-    }
+    warn_default_password(cfg, exposed);
 
-    let gate =
-        Arc::new(
-            auth::Gate::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
-                .with_lockout(cfg.auth_fail_limit, cfg.auth_fail_window, cfg.auth_block),
-        );
     let mut router = Router::new().nest(API_PREFIX, resources::router().with_state(app.clone()));
     if let Some(extra) = extra_routes {
         router = router.merge(extra);
@@ -227,6 +212,72 @@ pub async fn start_observed(
         );
         Arc::new(faults::Faults::new(f))
     });
+    let listeners = Listeners {
+        http: (http_listener, http),
+        tls,
+    };
+    let handle = serve(cfg, router, Some(app), faults, observer, listeners);
+    tracing::info!(
+        http = %handle.http,
+        https = ?handle.https,
+        data_dir = %cfg.data_dir.display(),
+        "embedded iSymphony Configuration API endpoint listening"
+    );
+    Ok(handle)
+}
+
+/// Serve only `routes` (the agent's own resources) on plain HTTP at `addr`, behind the same
+/// gate (ACL, credentials, lockout) and body limit as the endpoint, with no Configuration API
+/// and no store: the listener of a service that syncs into a real iSymphony.
+pub async fn start_agent_only(
+    cfg: &ServerConfig,
+    addr: SocketAddr,
+    routes: Router,
+    observer: Option<ResponseObserver>,
+) -> Result<ServerHandle, ServerError> {
+    let (listener, bound) = bind("agent_listen", addr)?;
+    warn_default_password(cfg, !addr.ip().is_loopback());
+    let listeners = Listeners {
+        http: (listener, bound),
+        tls: None,
+    };
+    Ok(serve(cfg, routes, None, None, observer, listeners))
+}
+
+fn warn_default_password(cfg: &ServerConfig, exposed: bool) {
+    if exposed && cfg.password.expose() == DEFAULT_API_PASSWORD {
+        tracing::warn!(
+            "server.password is the factory default and the endpoint listens on a non-loopback \
+             address; set [server] password"
+        );
+    }
+}
+
+/// Bound listeners: plain HTTP, and HTTPS with its certificate.
+struct Listeners {
+    http: (std::net::TcpListener, SocketAddr),
+    tls: Option<(
+        std::net::TcpListener,
+        SocketAddr,
+        axum_server::tls_rustls::RustlsConfig,
+    )>,
+}
+
+/// Put the gate, the body limit, faults and the observer around `router` and serve it.
+/// `app` is the Configuration API's state (None: no API, only the agent's resources).
+fn serve(
+    cfg: &ServerConfig,
+    router: Router,
+    app: Option<App>,
+    faults: Option<Arc<faults::Faults>>,
+    observer: Option<ResponseObserver>,
+    listeners: Listeners,
+) -> ServerHandle {
+    let gate =
+        Arc::new(
+            auth::Gate::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
+                .with_lockout(cfg.auth_fail_limit, cfg.auth_fail_window, cfg.auth_block),
+        );
     let mut router = router.fallback(|| async { Error::not_found("No such resource.") });
     if let Some(f) = &faults {
         // Behind the gate: refused requests are answered normally.
@@ -274,7 +325,7 @@ pub async fn start_observed(
     };
     let app2 = app.clone();
     let svc = tower::ServiceBuilder::new()
-        .map_request(move |req: Request<hyper::body::Incoming>| rewrite(&app2, req))
+        .map_request(move |req: Request<hyper::body::Incoming>| rewrite(app2.as_ref(), req))
         .service(router);
     let make =
         axum::ServiceExt::<Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
@@ -283,6 +334,7 @@ pub async fn start_observed(
 
     let handle = axum_server::Handle::new();
     let mut tasks = Vec::new();
+    let (http_listener, http) = listeners.http;
     // With faults, connections go through FaultAcceptor (drop_after_apply needs to kill them).
     let plain = axum_server::from_tcp(http_listener).handle(handle.clone());
     tasks.push(match faults {
@@ -290,7 +342,7 @@ pub async fn start_observed(
         None => tokio::spawn(plain.serve(make.clone())),
     });
     let mut https = None;
-    if let Some((l, bound, rustls_cfg)) = tls {
+    if let Some((l, bound, rustls_cfg)) = listeners.tls {
         let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
         tasks.push(match faults {
             Some(_) => tokio::spawn(
@@ -302,13 +354,7 @@ pub async fn start_observed(
         });
         https = Some(bound);
     }
-    tracing::info!(
-        http = %http,
-        https = ?https,
-        data_dir = %cfg.data_dir.display(),
-        "embedded iSymphony Configuration API endpoint listening"
-    );
-    Ok(ServerHandle {
+    ServerHandle {
         http,
         https,
         handle,
@@ -316,7 +362,7 @@ pub async fn start_observed(
         app,
         gate,
         faults,
-    })
+    }
 }
 
 /// Decode `%XX` escapes of one path segment.
@@ -353,7 +399,7 @@ fn pct_encode(s: &str) -> String {
 }
 
 /// Map every accepted spelling of a path onto the one the routers know.
-fn rewrite<B>(app: &App, mut req: Request<B>) -> Request<B> {
+fn rewrite<B>(app: Option<&App>, mut req: Request<B>) -> Request<B> {
     let path = req.uri().path();
     let new_path = canonical_path(app, path);
     if new_path != path {
@@ -372,12 +418,14 @@ fn rewrite<B>(app: &App, mut req: Request<B>) -> Request<B> {
     req
 }
 
-fn canonical_path(app: &App, path: &str) -> String {
-    let rest = match path
-        .strip_prefix(API_PREFIX)
-        .or_else(|| path.strip_prefix(ALT_PREFIX))
-    {
-        Some(r) if r.is_empty() || r.starts_with('/') => r,
+fn canonical_path(app: Option<&App>, path: &str) -> String {
+    let api = app.and_then(|app| {
+        path.strip_prefix(API_PREFIX)
+            .or_else(|| path.strip_prefix(ALT_PREFIX))
+            .map(|r| (app, r))
+    });
+    let (app, rest) = match api {
+        Some((app, r)) if r.is_empty() || r.starts_with('/') => (app, r),
         _ => {
             // Not ours (e.g. the agent's routes): only the trailing slash is normalised.
             let t = path.trim_end_matches('/');

@@ -125,7 +125,12 @@ impl Agent {
             })
             .await;
         let url = v["url"].as_str().unwrap().to_string();
+        // `…/communication_manager/api/resource/` (shared with the imitation) or
+        // `…/isymphony-sync/api/` (a listener of their own).
         url.split("/communication_manager")
+            .next()
+            .unwrap()
+            .split("/isymphony-sync")
             .next()
             .unwrap()
             .to_string()

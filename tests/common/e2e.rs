@@ -184,6 +184,7 @@ impl Env {
                 dry_run,
                 full,
                 force,
+                ..PassOptions::default()
             },
         )
         .await
