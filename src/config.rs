@@ -177,6 +177,10 @@ pub struct IsymphonyConfig {
     pub timeout: Option<Duration>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    /// The CDR database login iSymphony gets in the PBX connection; unset: FreePBX's own
+    /// (`CDRDBUSER`/`CDRDBPASS`, else `AMPDBUSER`/`AMPDBPASS` of freepbx.conf).
+    pub cdr_username: Option<String>,
+    pub cdr_password: Option<Secret>,
 }
 
 /// `[sync]`: how a pass behaves.

@@ -190,8 +190,34 @@ impl<'a> Mapper<'a> {
         d.queues = self.queues();
         d.conference_rooms = self.conference_rooms();
         d.parking_lot = self.parking_lot();
+        self.unknown_sources(&mut d);
         d.warnings = std::mem::take(&mut self.warnings);
         d
+    }
+
+    /// Freeze the kinds whose source is unknown this pass (see `reconcile::frozen`): tables
+    /// FreePBX implies that are missing or unreadable (an error of the pass), and in cxpanel
+    /// tables mode an untrustworthy voicemail.conf (a warning; an error for a limit).
+    fn unknown_sources(&mut self, d: &mut Desired) {
+        for p in super::tables::table_problems(self.snap) {
+            for kind in p.kinds {
+                d.frozen.entry(*kind).or_insert_with(|| p.message.clone());
+            }
+            d.errors.push(p.message);
+        }
+        if self.mode != Mode::CxTables {
+            return;
+        }
+        if let Some(why) = &self.snap.voicemail_unknown {
+            d.frozen
+                .entry(crate::reconcile::plan::Kind::Email)
+                .or_insert_with(|| why.clone());
+            if self.snap.voicemail_error {
+                d.errors.push(format!(
+                    "{why}; voicemail e-mail addresses are left as they are this pass"
+                ));
+            }
+        }
     }
 
     fn setting(&self, key: &str) -> Option<&'a str> {
@@ -268,7 +294,39 @@ impl<'a> Mapper<'a> {
         }
     }
 
-    fn pbx_server(&self, server: &CxServerSettings, recording_id: &str) -> PbxServerSpec {
+    /// The CDR login for iSymphony: `[isymphony] cdr_username`/`cdr_password`, else what
+    /// FreePBX gives (the snapshot's); an unknown value is None, with a warning.
+    fn cdr_login(&mut self) -> (Option<String>, Option<Secret>) {
+        let i = &self.cfg.isymphony;
+        let user = i
+            .cdr_username
+            .clone()
+            .or_else(|| self.snap.cdr_username.clone())
+            .filter(|u| !u.is_empty() && u != REDACTED);
+        let password = i
+            .cdr_password
+            .clone()
+            .or_else(|| self.snap.cdr_password.clone())
+            .filter(|p| p.expose() != REDACTED);
+        for (field, missing) in [
+            ("cdrUsername", user.is_none()),
+            ("cdrPassword", password.is_none()),
+        ] {
+            if missing {
+                self.warnings.push(format!(
+                    "the CDR database login FreePBX gives iSymphony is unknown (no CDRDBUSER/\
+                     CDRDBPASS setting and no readable AMPDBUSER/AMPDBPASS in the FreePBX \
+                     configuration file, or a snapshot without secrets): the PBX connection's \
+                     {field} is left as the server has it; set [isymphony] cdr_username and \
+                     cdr_password to give it"
+                ));
+            }
+        }
+        (user, password)
+    }
+
+    fn pbx_server(&mut self, server: &CxServerSettings, recording_id: &str) -> PbxServerSpec {
+        let (cdr_username, cdr_password) = self.cdr_login();
         let brand = self.setting("DASHBOARD_FREEPBX_BRAND").unwrap_or("FreePBX");
         let host = if server.asterisk_host.is_empty() {
             "localhost".to_string()
@@ -283,8 +341,8 @@ impl<'a> Mapper<'a> {
             password: Secret::new(AMI_PASSWORD),
             cdr_host: host,
             cdr_port: CDR_PORT,
-            cdr_username: self.snap.db_user.clone(),
-            cdr_password: self.snap.db_password.clone(),
+            cdr_username,
+            cdr_password,
             recording_agent_identifier: recording_id.to_string(),
         }
     }
@@ -338,16 +396,17 @@ impl<'a> Mapper<'a> {
     }
 
     /// The dial string of an extension's device, from the core tables (§3.2, §3.3).
-    fn peer(&self, ext: &str, devices: &FastMap<&str, &DeviceRow>, dials: &Dials) -> String {
-        let Some(dev) = devices.get(ext) else {
-            // A virtual extension has no device, hence nothing to dial.
+    fn peer(&self, dev: Option<&DeviceRow>, dials: &Dials) -> String {
+        let Some(dev) = dev else {
+            // A virtual extension (or a user without a device) has nothing to dial.
             return String::new();
         };
+        let id = dev.id.as_str();
         let tech = dev.tech.to_ascii_lowercase();
         let keyword = match tech.as_str() {
-            "sip" | "pjsip" => dials.sip.get(ext),
-            "iax2" | "iax" => dials.iax.get(ext),
-            "dahdi" | "zap" => dials.dahdi.get(ext),
+            "sip" | "pjsip" => dials.sip.get(id),
+            "iax2" | "iax" => dials.iax.get(id),
+            "dahdi" | "zap" => dials.dahdi.get(id),
             _ => None,
         };
         if let Some(d) = keyword.map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -358,7 +417,7 @@ impl<'a> Mapper<'a> {
         }
         // Core fills a blank dial with UPPER(tech)/<id>; the sip driver keyword tells which
         // channel driver a `sip`-table device really uses.
-        let tech = match (tech.as_str(), dials.driver.get(ext).map(String::as_str)) {
+        let tech = match (tech.as_str(), dials.driver.get(id).map(String::as_str)) {
             ("sip" | "pjsip", Some("chan_pjsip")) => "pjsip".to_string(),
             ("sip" | "pjsip", Some("chan_sip")) => "sip".to_string(),
             ("custom", _) | ("", _) => return String::new(),
@@ -368,12 +427,7 @@ impl<'a> Mapper<'a> {
     }
 
     fn extensions(&mut self) -> BTreeMap<String, ExtensionSpec> {
-        let devices: FastMap<&str, &DeviceRow> = self
-            .snap
-            .devices
-            .iter()
-            .map(|d| (d.id.as_str(), d))
-            .collect();
+        let devices = device_index(self.snap);
         let dials = Dials::new(self.snap);
         // Built as a sorted Vec and bulk-loaded: much cheaper than 10k BTreeMap inserts.
         let mut out = Vec::with_capacity(self.users.len());
@@ -390,7 +444,7 @@ impl<'a> Mapper<'a> {
                 },
             };
             let display = display_name(&u.name, ext);
-            let peer = self.peer(ext, &devices, &dials);
+            let peer = self.peer(devices.get(ext).copied(), &dials);
             let vm = u.voicemail.trim();
             out.push((
                 ext.to_string(),
@@ -759,6 +813,33 @@ pub fn split_name(name: &str) -> (String, String) {
         Some((first, last)) => (first.to_string(), last.trim().to_string()),
         None => (name.trim().to_string(), String::new()),
     }
+}
+
+/// The device that rings for each extension. In `extensions` mode (FreePBX's default) the
+/// device whose id is the extension number; in `deviceanduser` mode (`AMPEXTENSIONS`) users and
+/// devices are separate, and an extension's device is the one whose `devices.user` names it:
+/// the lowest device id when several do (numerically when both are numbers), none when none
+/// does, whatever device happens to share its number.
+fn device_index(snap: &Snapshot) -> FastMap<&str, &DeviceRow> {
+    let device_and_user = snap
+        .settings
+        .get("AMPEXTENSIONS")
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("deviceanduser"));
+    if !device_and_user {
+        return snap.devices.iter().map(|d| (d.id.as_str(), d)).collect();
+    }
+    let mut devs: Vec<&DeviceRow> = snap
+        .devices
+        .iter()
+        .filter(|d| !d.user.trim().is_empty())
+        .collect();
+    let order = |d: &DeviceRow| (d.id.trim().parse::<u64>().unwrap_or(u64::MAX), d.id.clone());
+    devs.sort_by_key(|d| order(d));
+    let mut out = FastMap::default();
+    for d in devs {
+        out.entry(d.user.trim()).or_insert(d);
+    }
+    out
 }
 
 /// `dial` (and `sipdriver`) keywords of the per-technology device tables, by device id.

@@ -629,8 +629,8 @@ fn pbx_server_match_update_and_foreign() {
         password: Secret::new("cxmanager*con"),
         cdr_host: "10.0.0.5".into(),
         cdr_port: 3306,
-        cdr_username: "freepbxuser".into(),
-        cdr_password: Secret::new("dbpw-secret"),
+        cdr_username: Some("freepbxuser".into()),
+        cdr_password: Some(Secret::new("dbpw-secret")),
         recording_agent_identifier: "local-rec".into(),
     });
     let own = own_pushed(&d);

@@ -3,6 +3,7 @@
 //! two sides and the agent's own state store decides what a pass does).
 //!
 //! - [`diff`]: `diff(&Desired, &Observed, &Ownership) -> Plan`, pure.
+//! - [`frozen`]: kinds whose FreePBX source is unknown this pass are left as they are.
 //! - [`plan`]: the Plan, its text/JSON rendering.
 //! - [`apply`]: runs a Plan in dependency order with bounded concurrency.
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
@@ -15,6 +16,7 @@
 pub mod apply;
 pub mod cli;
 pub mod diff;
+pub mod frozen;
 pub mod observe;
 pub mod ownership;
 pub mod plan;
@@ -238,6 +240,9 @@ pub async fn run_pass_on(
     let mut report = PassReport::new(started, opts.dry_run);
     report.counts_by_kind = counts_by_kind(&desired);
     report.target = format!("{} (core server {})", target.url, target.core_server);
+    // A FreePBX source that is not fully known (a missing table) is an error of the pass; the
+    // kinds it feeds are frozen (see `frozen`), everything else is still applied.
+    report.errors.extend(desired.errors.iter().cloned());
 
     let scope = target.scope();
     let mut store = if opts.dry_run {
