@@ -2,7 +2,8 @@
 //! check (`ok` or the reason), before the first `--dry-run`.
 //!
 //! Checks, in order: the file parses; the FreePBX credentials resolve; the database answers;
-//! voicemail.conf is readable (a warning only: the agent runs without e-mails); the iSymphony
+//! every table FreePBX and its installed modules imply is readable; voicemail.conf reads
+//! (missing: a warning, e-mails are left alone; a limit exceeded: a failure); the iSymphony
 //! API answers with these credentials and the core server exists. Passwords are never printed.
 
 use crate::api::types::Brand;
@@ -82,6 +83,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                     "freepbx",
                     format!("snapshot file {}", snap.display()),
                 ));
+                out.push(tables_check(&s));
                 defaults = source::from_snapshot(&s, &cfg).defaults;
             }
             Err(e) => out.push(Check::fail("freepbx", e.to_string())),
@@ -108,44 +110,58 @@ pub async fn run(path: &Path) -> Vec<Check> {
                                 s.conferences.len()
                             ),
                         ));
+                        out.push(tables_check(&s));
+                        out.push(voicemail_check(&s));
                         defaults = source::from_snapshot(&s, &cfg).defaults;
                     }
-                    Err(e) => out.push(Check::fail("database", e.to_string())),
+                    Err(e) => {
+                        out.push(Check::fail("database", e.to_string()));
+                        let vm = &cfg.freepbx.voicemail_conf;
+                        let mut s = crate::freepbx::snapshot::Snapshot::default();
+                        let read = crate::freepbx::voicemail::read_voicemail_conf(vm);
+                        s.voicemail = read.mailboxes;
+                        s.voicemail_unknown = read.unknown;
+                        s.voicemail_error = read.error;
+                        out.push(voicemail_check(&s));
+                    }
                 }
             }
         }
-        out.push(voicemail_check(&cfg.freepbx.voicemail_conf));
     }
 
     out.push(api_check(&cfg, &defaults).await);
     out
 }
 
-fn voicemail_check(path: &Path) -> Check {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => match std::fs::File::open(path) {
-            Ok(_) => Check::ok("voicemail", path.display().to_string()),
-            Err(e) => Check::warn(
-                "voicemail",
-                format!(
-                    "cannot read {}: {e} (no e-mail addresses will be synced)",
-                    path.display()
-                ),
-            ),
-        },
-        Ok(_) => Check::warn(
+/// Every table FreePBX and its installed modules imply must be there and readable: a missing
+/// one would stall the kinds it feeds (see `freepbx::tables`).
+fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
+    let problems = crate::freepbx::tables::table_problems(s);
+    if problems.is_empty() {
+        return Check::ok(
+            "tables",
+            "every table FreePBX and its installed modules need is readable",
+        );
+    }
+    let msgs: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    Check::fail("tables", msgs.join(" | "))
+}
+
+/// voicemail.conf as a pass reads it: a missing or unreadable file is a warning (e-mail
+/// addresses are then left alone), a limit or a non-text file fails.
+fn voicemail_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
+    match (&s.voicemail_unknown, s.voicemail_error) {
+        (None, _) => Check::ok(
             "voicemail",
-            format!(
-                "{} is not a file (no e-mail addresses will be synced)",
-                path.display()
-            ),
+            format!("{} mailboxes", s.voicemail.len()),
         ),
-        Err(e) => Check::warn(
+        (Some(why), false) => Check::warn(
             "voicemail",
-            format!(
-                "cannot read {}: {e} (no e-mail addresses will be synced)",
-                path.display()
-            ),
+            format!("{why} (voicemail e-mail addresses would be left as they are)"),
+        ),
+        (Some(why), true) => Check::fail(
+            "voicemail",
+            format!("{why} (voicemail e-mail addresses would be left as they are)"),
         ),
     }
 }

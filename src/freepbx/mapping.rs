@@ -308,19 +308,20 @@ impl<'a> Mapper<'a> {
             .clone()
             .or_else(|| self.snap.cdr_password.clone())
             .filter(|p| p.expose() != REDACTED);
-        for (field, missing) in [
-            ("cdrUsername", user.is_none()),
-            ("cdrPassword", password.is_none()),
-        ] {
-            if missing {
-                self.warnings.push(format!(
-                    "the CDR database login FreePBX gives iSymphony is unknown (no CDRDBUSER/\
-                     CDRDBPASS setting and no readable AMPDBUSER/AMPDBPASS in the FreePBX \
-                     configuration file, or a snapshot without secrets): the PBX connection's \
-                     {field} is left as the server has it; set [isymphony] cdr_username and \
-                     cdr_password to give it"
-                ));
-            }
+        let fields = match (user.is_none(), password.is_none()) {
+            (true, true) => Some("cdrUsername and cdrPassword are"),
+            (true, false) => Some("cdrUsername is"),
+            (false, true) => Some("cdrPassword is"),
+            (false, false) => None,
+        };
+        if let Some(fields) = fields {
+            self.warnings.push(format!(
+                "the CDR database login FreePBX gives iSymphony is unknown (no CDRDBUSER/\
+                 CDRDBPASS setting and no readable AMPDBUSER/AMPDBPASS in the FreePBX \
+                 configuration file, or a snapshot without secrets): the PBX connection's \
+                 {fields} left as the server has it; set [isymphony] cdr_username and \
+                 cdr_password to give it"
+            ));
         }
         (user, password)
     }
