@@ -758,3 +758,6 @@ fn render_text_groups_by_kind_and_json_is_tool_friendly() {
     assert!(!j.to_string().contains(SHA_A));
     assert!(Plan::default().render_text(false).contains("in sync"));
 }
+
+#[path = "diff_frozen_tests.rs"]
+mod frozen_and_cdr;
