@@ -151,10 +151,7 @@ fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
 /// addresses are then left alone), a limit or a non-text file fails.
 fn voicemail_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
     match (&s.voicemail_unknown, s.voicemail_error) {
-        (None, _) => Check::ok(
-            "voicemail",
-            format!("{} mailboxes", s.voicemail.len()),
-        ),
+        (None, _) => Check::ok("voicemail", format!("{} mailboxes", s.voicemail.len())),
         (Some(why), false) => Check::warn(
             "voicemail",
             format!("{why} (voicemail e-mail addresses would be left as they are)"),

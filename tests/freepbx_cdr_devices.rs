@@ -11,7 +11,11 @@ use isymphony_sync::api::types::*;
 use isymphony_sync::secret::Secret;
 
 async fn pbx(env: &Env) -> PbxServer {
-    let v: Vec<PbxServer> = env.api.get(paths::pbx_servers(&env.cs().await)).await.unwrap();
+    let v: Vec<PbxServer> = env
+        .api
+        .get(paths::pbx_servers(&env.cs().await))
+        .await
+        .unwrap();
     assert_eq!(v.len(), 1, "{v:?}");
     v.into_iter().next().unwrap()
 }
@@ -33,7 +37,10 @@ async fn cdr_login_is_freepbxs_never_the_agents() {
     .unwrap();
     env.cfg.freepbx.config_file = conf.clone();
     let r = env.sync().await;
-    assert!(!r.plan.render_text(false).contains("ecret"), "no password in the plan");
+    assert!(
+        !r.plan.render_text(false).contains("ecret"),
+        "no password in the plan"
+    );
     let p = pbx(&env).await;
     assert_eq!(p.cdr_username, "fpuser");
     assert_eq!(p.cdr_password.expose(), "fp-$ecret\\x");
@@ -44,14 +51,20 @@ async fn cdr_login_is_freepbxs_never_the_agents() {
         .await;
     env.sync().await;
     let p = pbx(&env).await;
-    assert_eq!((p.cdr_username.as_str(), p.cdr_password.expose()), ("cdruser", "cdr-pw"));
+    assert_eq!(
+        (p.cdr_username.as_str(), p.cdr_password.expose()),
+        ("cdruser", "cdr-pw")
+    );
 
     // [isymphony] cdr_username / cdr_password win over both.
     env.cfg.isymphony.cdr_username = Some("cfguser".into());
     env.cfg.isymphony.cdr_password = Some(Secret::new("cfg-pw"));
     env.sync().await;
     let p = pbx(&env).await;
-    assert_eq!((p.cdr_username.as_str(), p.cdr_password.expose()), ("cfguser", "cfg-pw"));
+    assert_eq!(
+        (p.cdr_username.as_str(), p.cdr_password.expose()),
+        ("cfguser", "cfg-pw")
+    );
 
     // Unknown (no setting, no key, freepbx.conf gone): left as the server has it, a warning.
     env.cfg.isymphony.cdr_username = None;
@@ -63,13 +76,19 @@ async fn cdr_login_is_freepbxs_never_the_agents() {
     let r = env.sync().await;
     assert!(r.plan.ops.is_empty(), "{:?}", plan_lines(&r));
     assert!(
-        r.plan.warnings.iter().any(|w| w.contains("CDR database login")
-            && w.contains("cdrUsername and cdrPassword are left as the server has it")),
+        r.plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("CDR database login")
+                && w.contains("cdrUsername and cdrPassword are left as the server has it")),
         "{:?}",
         r.plan.warnings
     );
     let p = pbx(&env).await;
-    assert_eq!((p.cdr_username.as_str(), p.cdr_password.expose()), ("cfguser", "cfg-pw"));
+    assert_eq!(
+        (p.cdr_username.as_str(), p.cdr_password.expose()),
+        ("cfguser", "cfg-pw")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

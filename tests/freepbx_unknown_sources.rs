@@ -46,7 +46,9 @@ async fn a_missing_framework_table_freezes_what_it_feeds_and_nothing_else() {
         .await;
     let r = env.pass(false, false, false).await.unwrap();
     assert!(
-        r.errors.iter().any(|e| e.contains("FreePBX table devices is missing")),
+        r.errors
+            .iter()
+            .any(|e| e.contains("FreePBX table devices is missing")),
         "{:?}",
         r.errors
     );
@@ -89,7 +91,8 @@ async fn a_missing_table_of_an_installed_module_keeps_its_objects() {
     assert!(
         r.errors
             .iter()
-            .any(|e| e.contains("cxpanel_users is missing") && e.contains("cxpanel module is installed")),
+            .any(|e| e.contains("cxpanel_users is missing")
+                && e.contains("cxpanel module is installed")),
         "{:?}",
         r.errors
     );
@@ -130,7 +133,10 @@ async fn a_missing_table_of_an_installed_module_keeps_its_objects() {
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("tables"))
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(line.starts_with("FAIL") && line.contains("cxpanel_users"), "{text}");
+    assert!(
+        line.starts_with("FAIL") && line.contains("cxpanel_users"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,11 +194,7 @@ async fn a_missing_or_empty_voicemail_conf_deletes_no_email() {
     env.sync().await;
     assert_eq!(env.emails("1001").await, ["u1001@example.com"]);
 
-    for (what, act) in [
-        ("deleted", 0),
-        ("truncated", 1),
-        ("an #include missing", 2),
-    ] {
+    for (what, act) in [("deleted", 0), ("truncated", 1), ("an #include missing", 2)] {
         match act {
             0 => std::fs::remove_file(env.vm_path()).unwrap(),
             1 => std::fs::write(env.vm_path(), "").unwrap(),
@@ -214,7 +216,11 @@ async fn a_missing_or_empty_voicemail_conf_deletes_no_email() {
             "{what}: {:?}",
             plan_lines(&r)
         );
-        assert!(r.errors.is_empty(), "{what}: a warning, not an error: {:?}", r.errors);
+        assert!(
+            r.errors.is_empty(),
+            "{what}: a warning, not an error: {:?}",
+            r.errors
+        );
         assert_eq!(env.emails("1001").await, ["u1001@example.com"], "{what}");
     }
 
@@ -226,7 +232,9 @@ async fn a_missing_or_empty_voicemail_conf_deletes_no_email() {
     std::fs::write(env.vm_path(), text).unwrap();
     let r = env.pass(false, true, false).await.unwrap();
     assert!(
-        r.errors.iter().any(|e| e.contains("more than 100000 mailboxes")),
+        r.errors
+            .iter()
+            .any(|e| e.contains("more than 100000 mailboxes")),
         "{:?}",
         r.errors
     );

@@ -199,12 +199,11 @@ fn read_db_conf(
         }
     };
     if let Some(text) = read(config_file)? {
-        let php = files::parse_freepbx_conf(&text).map_err(|detail| {
-            FreepbxError::ConfigUnparsable {
+        let php =
+            files::parse_freepbx_conf(&text).map_err(|detail| FreepbxError::ConfigUnparsable {
                 path: config_file.to_path_buf(),
                 detail,
-            }
-        })?;
+            })?;
         // A file with only KEY=value lines is an amportal.conf given as config_file.
         let conf = php.or_else(|| files::parse_amportal_conf(&text));
         return conf.map(|c| (c, config_file.to_path_buf())).ok_or_else(|| {

@@ -60,7 +60,9 @@ impl Lexer<'_> {
         while self.i < self.s.len() {
             if self.starts("<?") {
                 self.i += 2;
-                if self.s[self.i..].len() >= 3 && self.s[self.i..self.i + 3].eq_ignore_ascii_case(b"php") {
+                if self.s[self.i..].len() >= 3
+                    && self.s[self.i..self.i + 3].eq_ignore_ascii_case(b"php")
+                {
                     self.i += 3;
                 } else if self.peek(0) == Some(b'=') {
                     self.i += 1;
@@ -107,9 +109,9 @@ impl Lexer<'_> {
             match c {
                 b'"' => break,
                 b'\\' => self.escape(&mut v),
-                b'$' if self
-                    .peek(0)
-                    .is_some_and(|n| n == b'_' || n == b'{' || n.is_ascii_alphabetic() || n >= 0x80) =>
+                b'$' if self.peek(0).is_some_and(|n| {
+                    n == b'_' || n == b'{' || n.is_ascii_alphabetic() || n >= 0x80
+                }) =>
                 {
                     interpolated = true;
                     v.push(c);
@@ -149,7 +151,10 @@ impl Lexer<'_> {
         }
         let digits = |s: &Self, from: usize, max: usize, radix: u32| {
             let mut n = 0;
-            while n < max && s.peek(from + n).is_some_and(|d| (d as char).is_digit(radix)) {
+            while n < max
+                && s.peek(from + n)
+                    .is_some_and(|d| (d as char).is_digit(radix))
+            {
                 n += 1;
             }
             n
@@ -247,7 +252,13 @@ fn literal_value(toks: &[(Tok, usize)]) -> Result<String, String> {
     let mut want_term = true;
     for (t, _) in toks {
         match (t, want_term) {
-            (Tok::Str { value, interpolated }, true) => {
+            (
+                Tok::Str {
+                    value,
+                    interpolated,
+                },
+                true,
+            ) => {
                 if *interpolated {
                     return Err(format!(
                         "the double-quoted value {value:?} holds a PHP variable, which the \
@@ -292,7 +303,13 @@ pub fn parse_php_conf(text: &str) -> PhpConf {
             && matches!(toks.get(i + 3), Some((Tok::Punct(']'), _)))
             && matches!(toks.get(i + 4), Some((Tok::Punct('='), _)));
         let key = match toks.get(i + 2) {
-            Some((Tok::Str { value, interpolated: false }, _)) if is_assign => value.clone(),
+            Some((
+                Tok::Str {
+                    value,
+                    interpolated: false,
+                },
+                _,
+            )) if is_assign => value.clone(),
             _ => {
                 i += 1;
                 continue;

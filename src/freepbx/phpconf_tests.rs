@@ -28,12 +28,16 @@ fn the_last_live_assignment_wins() {
 #[test]
 fn single_quoted_escapes() {
     let text = r"<?php $amp_conf['AMPDBPASS'] = 'it\'s a \\ back\slash \n';";
-    assert_eq!(v(text, "AMPDBPASS").as_deref(), Some(r"it's a \ back\slash \n"));
+    assert_eq!(
+        v(text, "AMPDBPASS").as_deref(),
+        Some(r"it's a \ back\slash \n")
+    );
 }
 
 #[test]
 fn double_quoted_escapes() {
-    let text = r#"<?php $amp_conf["AMPDBPASS"] = "a\$b \"q\" \\ \n\t\r\v\e\f \101\x42\u{263A} \q";"#;
+    let text =
+        r#"<?php $amp_conf["AMPDBPASS"] = "a\$b \"q\" \\ \n\t\r\v\e\f \101\x42\u{263A} \q";"#;
     assert_eq!(
         v(text, "AMPDBPASS").as_deref(),
         Some("a$b \"q\" \\ \n\t\r\x0b\x1b\x0c AB\u{263A} \\q")
@@ -45,7 +49,10 @@ fn interpolation_is_reported_not_guessed() {
     let c = parse_php_conf("<?php\n$amp_conf['AMPDBPASS'] = \"pw$x\";\n");
     assert!(!c.values.contains_key("AMPDBPASS"));
     let why = &c.unevaluable["AMPDBPASS"];
-    assert!(why.contains("line 2") && why.contains("single quotes"), "{why}");
+    assert!(
+        why.contains("line 2") && why.contains("single quotes"),
+        "{why}"
+    );
     // An escaped dollar is plain text.
     assert_eq!(
         v("<?php $amp_conf['AMPDBPASS'] = \"pw\\$x\";", "AMPDBPASS").as_deref(),
@@ -78,7 +85,8 @@ fn text_outside_php_tags_and_strings_is_not_code() {
 
 #[test]
 fn only_statement_starts_count() {
-    let text = "<?php if (0) $amp_conf['AMPDBUSER'] = 'cond'; $x = $amp_conf['AMPDBUSER'] = 'chain';";
+    let text =
+        "<?php if (0) $amp_conf['AMPDBUSER'] = 'cond'; $x = $amp_conf['AMPDBUSER'] = 'chain';";
     assert!(v(text, "AMPDBUSER").is_none());
 }
 
@@ -95,5 +103,24 @@ fn unterminated_input_does_not_panic() {
         "",
     ] {
         let _ = parse_php_conf(text);
+    }
+}
+
+#[test]
+fn any_single_quoted_value_reads_back() {
+    // The fuzz target's property, on the inputs most likely to break it.
+    for value in [
+        "",
+        "a'b",
+        "x\\",
+        "\\'",
+        "?> <?php",
+        "*/ /* // #",
+        "$x {$y}",
+        "é\u{0}\n",
+    ] {
+        let literal = value.replace('\\', "\\\\").replace('\'', "\\'");
+        let file = format!("<?php\n$amp_conf['AMPDBPASS'] = '{literal}';\n// {value}");
+        assert_eq!(v(&file, "AMPDBPASS").as_deref(), Some(value), "{file:?}");
     }
 }

@@ -255,7 +255,11 @@ mod tests {
         let p = table_problems(&snap(&["ampusers", "users", "modules"], &[]));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].table, "devices");
-        assert!(p[0].message.contains("devices is missing"), "{}", p[0].message);
+        assert!(
+            p[0].message.contains("devices is missing"),
+            "{}",
+            p[0].message
+        );
         assert_eq!(p[0].kinds, &[Kind::Extension]);
     }
 
@@ -265,7 +269,11 @@ mod tests {
         tables.push("parkinglot");
         let s = snap(
             &tables,
-            &[("cxpanel", "16.0.6"), ("parking", "2.10.1"), ("userman", "12.0.3")],
+            &[
+                ("cxpanel", "16.0.6"),
+                ("parking", "2.10.1"),
+                ("userman", "12.0.3"),
+            ],
         );
         let names: Vec<String> = table_problems(&s).into_iter().map(|p| p.table).collect();
         // parkinglot satisfies parking; userman 12 has no group tables.

@@ -85,10 +85,7 @@ pub fn read_voicemail_conf(path: &Path) -> VoicemailConf {
     };
     match read_bytes(path, &mut r) {
         Err(e) => r.unknown(
-            format!(
-                "cannot read voicemail file {}: {e}",
-                path.display()
-            ),
+            format!("cannot read voicemail file {}: {e}", path.display()),
             false,
         ),
         Ok((_, bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => r.unknown(
@@ -133,10 +130,7 @@ fn read_bytes(path: &Path, r: &mut Reader) -> Result<(PathBuf, Vec<u8>), String>
 fn not_text(bytes: &[u8]) -> Option<String> {
     let ctl = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     if let Some(pos) = bytes.iter().position(ctl) {
-        return Some(format!(
-            "control byte 0x{:02x} at offset {pos}",
-            bytes[pos]
-        ));
+        return Some(format!("control byte 0x{:02x} at offset {pos}", bytes[pos]));
     }
     if std::str::from_utf8(bytes).is_err() {
         let undefined = |b: &u8| matches!(b, 0x81 | 0x8d | 0x8f | 0x90 | 0x9d);
@@ -160,10 +154,7 @@ fn parse_file(path: &Path, canon: PathBuf, bytes: &[u8], depth: usize, r: &mut R
         ));
     }
     if let Some(why) = not_text(bytes) {
-        return r.limit(format!(
-            "{} is not a text file ({why})",
-            path.display()
-        ));
+        return r.limit(format!("{} is not a text file ({why})", path.display()));
     }
     r.stack.push(canon);
     let text = decode_text(bytes);

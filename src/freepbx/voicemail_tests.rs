@@ -45,7 +45,10 @@ fn a_missing_include_names_the_file_and_makes_the_mailboxes_unknown() {
     );
     let vm = read_voicemail_conf(&main);
     let why = vm.unknown.expect("unknown");
-    assert!(why.contains("line 3") && why.contains("missing.conf"), "{why}");
+    assert!(
+        why.contains("line 3") && why.contains("missing.conf"),
+        "{why}"
+    );
     assert!(why.contains("mailboxes it defines are unknown"), "{why}");
     assert!(!vm.error, "a warning, not an error");
     assert!(vm.mailboxes.is_empty());
@@ -69,7 +72,11 @@ fn missing_unreadable_and_empty_files_are_unknown() {
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let main = write(dir.path(), "vm.conf", "[default]\n1 => 1,A,a@x\n#include fifo\n");
+    let main = write(
+        dir.path(),
+        "vm.conf",
+        "[default]\n1 => 1,A,a@x\n#include fifo\n",
+    );
     let vm = read_voicemail_conf(&main);
     assert!(vm.unknown.unwrap().contains("not a regular file"));
 }
@@ -126,7 +133,10 @@ fn total_bytes_are_limited() {
     );
     let vm = read_voicemail_conf(&main);
     let why = vm.unknown.expect("too big");
-    assert!(vm.error && why.contains("16 MiB") && why.contains("b.conf"), "{why}");
+    assert!(
+        vm.error && why.contains("16 MiB") && why.contains("b.conf"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -157,8 +167,15 @@ fn binary_files_are_reported() {
     );
     let vm = read_voicemail_conf(&main);
     let why = vm.unknown.expect("not text");
-    assert!(vm.error && why.contains("greeting.wav is not a text file"), "{why}");
-    let vm = read_voicemail_conf(&write(dir.path(), "x.conf", b"[default]\n1 => 1,\x81,a@x\n"));
+    assert!(
+        vm.error && why.contains("greeting.wav is not a text file"),
+        "{why}"
+    );
+    let vm = read_voicemail_conf(&write(
+        dir.path(),
+        "x.conf",
+        b"[default]\n1 => 1,\x81,a@x\n",
+    ));
     assert!(vm.unknown.unwrap().contains("not Windows-1252"));
 }
 
