@@ -94,12 +94,20 @@ async fn deleting_or_truncating_voicemail_conf_removes_no_email() {
 /// The user's e-mail addresses on the server (empty while the user does not exist yet).
 async fn env_emails(env: &Env, user: &str) -> Vec<String> {
     use isymphony_sync::api::{paths, types::*};
-    let Ok(cs) = env.api.get::<CoreServer>(paths::core_server_by_slug("default")).await else {
+    let Ok(cs) = env
+        .api
+        .get::<CoreServer>(paths::core_server_by_slug("default"))
+        .await
+    else {
         return Vec::new();
     };
     let cs = cs.id.unwrap_or_default();
     let users: Vec<User> = env.api.get(paths::users(&cs)).await.unwrap_or_default();
-    let Some(uid) = users.into_iter().find(|u| u.username == user).and_then(|u| u.id) else {
+    let Some(uid) = users
+        .into_iter()
+        .find(|u| u.username == user)
+        .and_then(|u| u.id)
+    else {
         return Vec::new();
     };
     let v: Vec<EmailAddress> = env

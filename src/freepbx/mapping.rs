@@ -190,34 +190,9 @@ impl<'a> Mapper<'a> {
         d.queues = self.queues();
         d.conference_rooms = self.conference_rooms();
         d.parking_lot = self.parking_lot();
-        self.unknown_sources(&mut d);
+        super::source_rules::freeze_unknown_sources(self.snap, self.mode, &mut d);
         d.warnings = std::mem::take(&mut self.warnings);
         d
-    }
-
-    /// Freeze the kinds whose source is unknown this pass (see `reconcile::frozen`): tables
-    /// FreePBX implies that are missing or unreadable (an error of the pass), and in cxpanel
-    /// tables mode an untrustworthy voicemail.conf (a warning; an error for a limit).
-    fn unknown_sources(&mut self, d: &mut Desired) {
-        for p in super::tables::table_problems(self.snap) {
-            for kind in p.kinds {
-                d.frozen.entry(*kind).or_insert_with(|| p.message.clone());
-            }
-            d.errors.push(p.message);
-        }
-        if self.mode != Mode::CxTables {
-            return;
-        }
-        if let Some(why) = &self.snap.voicemail_unknown {
-            d.frozen
-                .entry(crate::reconcile::plan::Kind::Email)
-                .or_insert_with(|| why.clone());
-            if self.snap.voicemail_error {
-                d.errors.push(format!(
-                    "{why}; voicemail e-mail addresses are left as they are this pass"
-                ));
-            }
-        }
     }
 
     fn setting(&self, key: &str) -> Option<&'a str> {
@@ -294,40 +269,9 @@ impl<'a> Mapper<'a> {
         }
     }
 
-    /// The CDR login for iSymphony: `[isymphony] cdr_username`/`cdr_password`, else what
-    /// FreePBX gives (the snapshot's); an unknown value is None, with a warning.
-    fn cdr_login(&mut self) -> (Option<String>, Option<Secret>) {
-        let i = &self.cfg.isymphony;
-        let user = i
-            .cdr_username
-            .clone()
-            .or_else(|| self.snap.cdr_username.clone())
-            .filter(|u| !u.is_empty() && u != REDACTED);
-        let password = i
-            .cdr_password
-            .clone()
-            .or_else(|| self.snap.cdr_password.clone())
-            .filter(|p| p.expose() != REDACTED);
-        let fields = match (user.is_none(), password.is_none()) {
-            (true, true) => Some("cdrUsername and cdrPassword are"),
-            (true, false) => Some("cdrUsername is"),
-            (false, true) => Some("cdrPassword is"),
-            (false, false) => None,
-        };
-        if let Some(fields) = fields {
-            self.warnings.push(format!(
-                "the CDR database login FreePBX gives iSymphony is unknown (no CDRDBUSER/\
-                 CDRDBPASS setting and no readable AMPDBUSER/AMPDBPASS in the FreePBX \
-                 configuration file, or a snapshot without secrets): the PBX connection's \
-                 {fields} left as the server has it; set [isymphony] cdr_username and \
-                 cdr_password to give it"
-            ));
-        }
-        (user, password)
-    }
-
     fn pbx_server(&mut self, server: &CxServerSettings, recording_id: &str) -> PbxServerSpec {
-        let (cdr_username, cdr_password) = self.cdr_login();
+        let (cdr_username, cdr_password) =
+            super::source_rules::cdr_login(self.cfg, self.snap, &mut self.warnings);
         let brand = self.setting("DASHBOARD_FREEPBX_BRAND").unwrap_or("FreePBX");
         let host = if server.asterisk_host.is_empty() {
             "localhost".to_string()
@@ -428,7 +372,9 @@ impl<'a> Mapper<'a> {
     }
 
     fn extensions(&mut self) -> BTreeMap<String, ExtensionSpec> {
-        let devices = device_index(self.snap);
+        let devices: FastMap<&str, &DeviceRow> = super::source_rules::device_index(self.snap)
+            .into_iter()
+            .collect();
         let dials = Dials::new(self.snap);
         // Built as a sorted Vec and bulk-loaded: much cheaper than 10k BTreeMap inserts.
         let mut out = Vec::with_capacity(self.users.len());
@@ -814,33 +760,6 @@ pub fn split_name(name: &str) -> (String, String) {
         Some((first, last)) => (first.to_string(), last.trim().to_string()),
         None => (name.trim().to_string(), String::new()),
     }
-}
-
-/// The device that rings for each extension. In `extensions` mode (FreePBX's default) the
-/// device whose id is the extension number; in `deviceanduser` mode (`AMPEXTENSIONS`) users and
-/// devices are separate, and an extension's device is the one whose `devices.user` names it:
-/// the lowest device id when several do (numerically when both are numbers), none when none
-/// does, whatever device happens to share its number.
-fn device_index(snap: &Snapshot) -> FastMap<&str, &DeviceRow> {
-    let device_and_user = snap
-        .settings
-        .get("AMPEXTENSIONS")
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("deviceanduser"));
-    if !device_and_user {
-        return snap.devices.iter().map(|d| (d.id.as_str(), d)).collect();
-    }
-    let mut devs: Vec<&DeviceRow> = snap
-        .devices
-        .iter()
-        .filter(|d| !d.user.trim().is_empty())
-        .collect();
-    let order = |d: &DeviceRow| (d.id.trim().parse::<u64>().unwrap_or(u64::MAX), d.id.clone());
-    devs.sort_by_key(|d| order(d));
-    let mut out = FastMap::default();
-    for d in devs {
-        out.entry(d.user.trim()).or_insert(d);
-    }
-    out
 }
 
 /// `dial` (and `sipdriver`) keywords of the per-technology device tables, by device id.

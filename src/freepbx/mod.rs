@@ -12,6 +12,7 @@ pub mod files;
 pub mod mapping;
 pub mod phpconf;
 pub mod snapshot;
+mod source_rules;
 pub mod tables;
 pub mod voicemail;
 
