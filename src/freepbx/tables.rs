@@ -220,6 +220,25 @@ pub fn table_problems(snap: &Snapshot) -> Vec<TableProblem> {
             kinds: r.kinds,
         });
     }
+    // A table that exists but cannot be read is an error even when nothing implies it.
+    for (table, err) in &snap.unreadable_tables {
+        if REQUIRED.iter().any(|r| r.tables.contains(&table.as_str())) {
+            continue;
+        }
+        let kinds: &'static [Kind] = match table.as_str() {
+            // The per-technology dial strings of devices.
+            "sip" | "iax" | "dahdi" | "zap" => &[Kind::Extension],
+            _ => &[],
+        };
+        out.push(TableProblem {
+            table: table.clone(),
+            message: format!(
+                "FreePBX table {table} could not be read ({err}); check the database user's \
+                 SELECT privilege on it, or repair the table"
+            ),
+            kinds,
+        });
+    }
     out
 }
 
@@ -304,5 +323,11 @@ mod tests {
         let p = table_problems(&s);
         assert!(p.iter().any(|p| p.table == "modules"));
         assert!(p.iter().any(|p| p.table == "cxpanel_users"));
+        // Unreadable but implied by nothing: still reported.
+        let mut s = snap(&["ampusers", "users", "devices", "modules", "sip"], &[]);
+        s.unreadable_tables.insert("sip".into(), "denied".into());
+        let p = table_problems(&s);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].kinds, &[Kind::Extension]);
     }
 }
