@@ -2,7 +2,8 @@
 //! check (`ok` or the reason), before the first `--dry-run`.
 //!
 //! Checks, in order: the file parses; the FreePBX credentials resolve; the database answers;
-//! voicemail.conf is readable (a warning only: the agent runs without e-mails); the iSymphony
+//! every table FreePBX and its installed modules imply is readable; voicemail.conf reads
+//! (missing: a warning, e-mails are left alone; a limit exceeded: a failure); the iSymphony
 //! API answers with these credentials and the core server exists; the cxpanel module's own
 //! sync does not write to the same iSymphony (a warning naming the setting to change, see
 //! [`crate::cxpanel`]). Passwords are never printed.
@@ -90,6 +91,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                     "freepbx",
                     format!("snapshot file {}", snap.display()),
                 ));
+                out.push(tables_check(&s));
                 defaults = source::from_snapshot(&s, &cfg).defaults;
                 snapshot = Some(s);
             }
@@ -117,14 +119,24 @@ pub async fn run(path: &Path) -> Vec<Check> {
                                 s.conferences.len()
                             ),
                         ));
+                        out.push(tables_check(&s));
+                        out.push(voicemail_check(&s));
                         defaults = source::from_snapshot(&s, &cfg).defaults;
                         snapshot = Some(s);
                     }
-                    Err(e) => out.push(Check::fail("database", e.to_string())),
+                    Err(e) => {
+                        out.push(Check::fail("database", e.to_string()));
+                        let vm = &cfg.freepbx.voicemail_conf;
+                        let mut s = crate::freepbx::snapshot::Snapshot::default();
+                        let read = crate::freepbx::voicemail::read_voicemail_conf(vm);
+                        s.voicemail = read.mailboxes;
+                        s.voicemail_unknown = read.unknown;
+                        s.voicemail_error = read.error;
+                        out.push(voicemail_check(&s));
+                    }
                 }
             }
         }
-        out.push(voicemail_check(&cfg.freepbx.voicemail_conf));
     }
 
     let (target_cfg, target, embedded) = agent_target(&cfg, &defaults);
@@ -161,31 +173,32 @@ fn agent_target(cfg: &Config, defaults: &TargetDefaults) -> (Config, source::Tar
     (cfg, target, embedded)
 }
 
-fn voicemail_check(path: &Path) -> Check {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => match std::fs::File::open(path) {
-            Ok(_) => Check::ok("voicemail", path.display().to_string()),
-            Err(e) => Check::warn(
-                "voicemail",
-                format!(
-                    "cannot read {}: {e} (no e-mail addresses will be synced)",
-                    path.display()
-                ),
-            ),
-        },
-        Ok(_) => Check::warn(
+/// Every table FreePBX and its installed modules imply must be there and readable: a missing
+/// one would stall the kinds it feeds (see `freepbx::tables`).
+fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
+    let problems = crate::freepbx::tables::table_problems(s);
+    if problems.is_empty() {
+        return Check::ok(
+            "tables",
+            "every table FreePBX and its installed modules need is readable",
+        );
+    }
+    let msgs: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    Check::fail("tables", msgs.join(" | "))
+}
+
+/// voicemail.conf as a pass reads it: a missing or unreadable file is a warning (e-mail
+/// addresses are then left alone), a limit or a non-text file fails.
+fn voicemail_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
+    match (&s.voicemail_unknown, s.voicemail_error) {
+        (None, _) => Check::ok("voicemail", format!("{} mailboxes", s.voicemail.len())),
+        (Some(why), false) => Check::warn(
             "voicemail",
-            format!(
-                "{} is not a file (no e-mail addresses will be synced)",
-                path.display()
-            ),
+            format!("{why} (voicemail e-mail addresses would be left as they are)"),
         ),
-        Err(e) => Check::warn(
+        (Some(why), true) => Check::fail(
             "voicemail",
-            format!(
-                "cannot read {}: {e} (no e-mail addresses will be synced)",
-                path.display()
-            ),
+            format!("{why} (voicemail e-mail addresses would be left as they are)"),
         ),
     }
 }

@@ -219,6 +219,10 @@ pub struct IsymphonyConfig {
     pub ca_file: Option<PathBuf>,
     /// Largest response body the API client reads, in bytes (default 64 MiB).
     pub max_response_bytes: Option<usize>,
+    /// The CDR database login iSymphony gets in the PBX connection; unset: FreePBX's own
+    /// (`CDRDBUSER`/`CDRDBPASS`, else `AMPDBUSER`/`AMPDBPASS` of freepbx.conf).
+    pub cdr_username: Option<String>,
+    pub cdr_password: Option<Secret>,
 }
 
 impl std::fmt::Debug for IsymphonyConfig {
@@ -232,6 +236,8 @@ impl std::fmt::Debug for IsymphonyConfig {
             .field("tls_verify", &self.tls_verify)
             .field("ca_file", &self.ca_file)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("cdr_username", &self.cdr_username)
+            .field("cdr_password", &self.cdr_password)
             .finish()
     }
 }

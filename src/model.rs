@@ -4,6 +4,7 @@
 //! number, …) in ordered maps so plans and fingerprints are deterministic. Only the fields the
 //! sync compares (reference §6) live here; create-only fields are filled by the reconciler.
 
+use crate::reconcile::plan::Kind;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,6 +35,15 @@ pub struct Desired {
     pub parking_lot: Option<ParkingLotSpec>,
     /// Warnings raised while mapping (shown in plans and logs).
     pub warnings: Vec<String>,
+    /// Kinds whose FreePBX source is unknown this pass (a table FreePBX implies is missing or
+    /// unreadable, voicemail.conf cannot be trusted), each with a reason naming the table or
+    /// file. The diff leaves these kinds exactly as the server has them.
+    #[serde(default)]
+    pub frozen: BTreeMap<Kind, String>,
+    /// Problems reading FreePBX that make the pass an error (a missing table, a voicemail.conf
+    /// limit exceeded); the pass still applies what is known.
+    #[serde(default)]
+    pub errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,8 +85,9 @@ pub struct PbxServerSpec {
     pub password: Secret,
     pub cdr_host: String,
     pub cdr_port: i64,
-    pub cdr_username: String,
-    pub cdr_password: Secret,
+    /// None: unknown (never sent; the server keeps what it has).
+    pub cdr_username: Option<String>,
+    pub cdr_password: Option<Secret>,
     pub recording_agent_identifier: String,
 }
 

@@ -28,9 +28,11 @@ fuzz_target!(|data: &[u8]| {
     if std::fs::write(path, data).is_err() {
         return;
     }
-    let (mailboxes, _warnings) = read_voicemail_conf(path);
-    // Every mailbox comes from a non-empty key.
-    for m in &mailboxes {
+    let vm = read_voicemail_conf(path);
+    // Every mailbox comes from a non-empty key; an unknown file yields none.
+    for m in &vm.mailboxes {
         assert!(!m.mailbox.is_empty());
     }
+    assert!(vm.unknown.is_none() || vm.mailboxes.is_empty());
+    assert!(!vm.error || vm.unknown.is_some());
 });

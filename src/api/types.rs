@@ -347,7 +347,12 @@ pub struct PbxServer {
     pub password: Secret,
     #[serde(default = "de::yes", deserialize_with = "de::boolean")]
     pub enabled: bool,
-    #[serde(default, deserialize_with = "de::string")]
+    /// Omitted when empty (cxpanel never sends it; the server then keeps its default).
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "de::string"
+    )]
     pub cdr_name: String,
     #[serde(default, deserialize_with = "de::string")]
     pub cdr_host: String,

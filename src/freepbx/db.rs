@@ -27,6 +27,8 @@ const SETTINGS_KEYS: &[&str] = &[
     "USEQUEUESTATE",
     "AMPEXTENSIONS",
     "CDRDBNAME",
+    "CDRDBUSER",
+    "CDRDBPASS",
 ];
 
 /// One row as strings, one entry per *expected* column (None: NULL or column missing).
@@ -38,6 +40,18 @@ pub(crate) struct TableReader<'t, 'c> {
     /// table name (exact) → column names (exact, in table order).
     columns: HashMap<String, Vec<String>>,
     pub warnings: Vec<String>,
+    /// Tables whose SELECT failed with a server error: table → message.
+    pub unreadable: BTreeMap<String, String>,
+}
+
+/// Server errors that end the transaction or the connection: the whole read fails. Any other
+/// server error on a table's SELECT (no privilege, a broken view, a crashed table) makes only
+/// that table unreadable.
+fn fatal_server_error(code: u16) -> bool {
+    matches!(
+        code,
+        1053 | 1205 | 1213 | 1317 | 1927 | 1969 | 2006 | 2013 | 3024
+    )
 }
 
 fn warned() -> &'static Mutex<HashSet<String>> {
@@ -83,6 +97,7 @@ impl<'t, 'c> TableReader<'t, 'c> {
             tx,
             columns,
             warnings: Vec::new(),
+            unreadable: BTreeMap::new(),
         })
     }
 
@@ -155,18 +170,30 @@ impl<'t, 'c> TableReader<'t, 'c> {
         }
         let started = std::time::Instant::now();
         // Convert while streaming: no intermediate Vec<Row>.
-        let out = self
-            .tx
-            .query_iter(sql)
-            .await?
-            .map_and_drop(|row| {
-                let mut vals: Vec<Option<String>> = row.unwrap().into_iter().map(cell).collect();
-                positions
-                    .iter()
-                    .map(|p| p.and_then(|i| vals.get_mut(i).and_then(Option::take)))
-                    .collect::<Cells>()
-            })
-            .await?;
+        let result = match self.tx.query_iter(sql).await {
+            Ok(rows) => {
+                rows.map_and_drop(|row| {
+                    let mut vals: Vec<Option<String>> =
+                        row.unwrap().into_iter().map(cell).collect();
+                    positions
+                        .iter()
+                        .map(|p| p.and_then(|i| vals.get_mut(i).and_then(Option::take)))
+                        .collect::<Cells>()
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let out = match result {
+            Ok(out) => out,
+            Err(mysql_async::Error::Server(se)) if !fatal_server_error(se.code) => {
+                tracing::warn!(table, error = %se, "FreePBX table could not be read");
+                self.unreadable
+                    .insert(table.to_string(), format!("{} ({})", se.message, se.code));
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         tracing::debug!(
             table,
             rows = out.len(),
@@ -244,6 +271,10 @@ pub(crate) async fn read_tables(
     {
         snap.settings.insert(s(&mut c, 0), s(&mut c, 1));
     }
+    // The CDR login is a secret: kept out of the plain settings map (exports show that).
+    let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    snap.cdr_username = non_empty(snap.settings.remove("CDRDBUSER")).map(|u| u.trim().to_string());
+    snap.cdr_password = non_empty(snap.settings.remove("CDRDBPASS")).map(Secret::new);
     snap.modules = rows(r, "modules", &["modulename", "version", "enabled"], None)
         .await?
         .map(|mut c| ModuleRow {

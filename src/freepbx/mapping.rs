@@ -190,6 +190,7 @@ impl<'a> Mapper<'a> {
         d.queues = self.queues();
         d.conference_rooms = self.conference_rooms();
         d.parking_lot = self.parking_lot();
+        super::source_rules::freeze_unknown_sources(self.snap, self.mode, &mut d);
         d.warnings = std::mem::take(&mut self.warnings);
         d
     }
@@ -268,7 +269,9 @@ impl<'a> Mapper<'a> {
         }
     }
 
-    fn pbx_server(&self, server: &CxServerSettings, recording_id: &str) -> PbxServerSpec {
+    fn pbx_server(&mut self, server: &CxServerSettings, recording_id: &str) -> PbxServerSpec {
+        let (cdr_username, cdr_password) =
+            super::source_rules::cdr_login(self.cfg, self.snap, &mut self.warnings);
         let brand = self.setting("DASHBOARD_FREEPBX_BRAND").unwrap_or("FreePBX");
         let host = if server.asterisk_host.is_empty() {
             "localhost".to_string()
@@ -283,8 +286,8 @@ impl<'a> Mapper<'a> {
             password: Secret::new(AMI_PASSWORD),
             cdr_host: host,
             cdr_port: CDR_PORT,
-            cdr_username: self.snap.db_user.clone(),
-            cdr_password: self.snap.db_password.clone(),
+            cdr_username,
+            cdr_password,
             recording_agent_identifier: recording_id.to_string(),
         }
     }
@@ -338,16 +341,17 @@ impl<'a> Mapper<'a> {
     }
 
     /// The dial string of an extension's device, from the core tables (§3.2, §3.3).
-    fn peer(&self, ext: &str, devices: &FastMap<&str, &DeviceRow>, dials: &Dials) -> String {
-        let Some(dev) = devices.get(ext) else {
-            // A virtual extension has no device, hence nothing to dial.
+    fn peer(&self, dev: Option<&DeviceRow>, dials: &Dials) -> String {
+        let Some(dev) = dev else {
+            // A virtual extension (or a user without a device) has nothing to dial.
             return String::new();
         };
+        let id = dev.id.as_str();
         let tech = dev.tech.to_ascii_lowercase();
         let keyword = match tech.as_str() {
-            "sip" | "pjsip" => dials.sip.get(ext),
-            "iax2" | "iax" => dials.iax.get(ext),
-            "dahdi" | "zap" => dials.dahdi.get(ext),
+            "sip" | "pjsip" => dials.sip.get(id),
+            "iax2" | "iax" => dials.iax.get(id),
+            "dahdi" | "zap" => dials.dahdi.get(id),
             _ => None,
         };
         if let Some(d) = keyword.map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -358,7 +362,7 @@ impl<'a> Mapper<'a> {
         }
         // Core fills a blank dial with UPPER(tech)/<id>; the sip driver keyword tells which
         // channel driver a `sip`-table device really uses.
-        let tech = match (tech.as_str(), dials.driver.get(ext).map(String::as_str)) {
+        let tech = match (tech.as_str(), dials.driver.get(id).map(String::as_str)) {
             ("sip" | "pjsip", Some("chan_pjsip")) => "pjsip".to_string(),
             ("sip" | "pjsip", Some("chan_sip")) => "sip".to_string(),
             ("custom", _) | ("", _) => return String::new(),
@@ -368,11 +372,8 @@ impl<'a> Mapper<'a> {
     }
 
     fn extensions(&mut self) -> BTreeMap<String, ExtensionSpec> {
-        let devices: FastMap<&str, &DeviceRow> = self
-            .snap
-            .devices
-            .iter()
-            .map(|d| (d.id.as_str(), d))
+        let devices: FastMap<&str, &DeviceRow> = super::source_rules::device_index(self.snap)
+            .into_iter()
             .collect();
         let dials = Dials::new(self.snap);
         // Built as a sorted Vec and bulk-loaded: much cheaper than 10k BTreeMap inserts.
@@ -390,7 +391,7 @@ impl<'a> Mapper<'a> {
                 },
             };
             let display = display_name(&u.name, ext);
-            let peer = self.peer(ext, &devices, &dials);
+            let peer = self.peer(devices.get(ext).copied(), &dials);
             let vm = u.voicemail.trim();
             out.push((
                 ext.to_string(),

@@ -10,7 +10,11 @@
 pub mod db;
 pub mod files;
 pub mod mapping;
+pub mod phpconf;
 pub mod snapshot;
+mod source_rules;
+pub mod tables;
+pub mod voicemail;
 
 use crate::config::Config;
 use crate::secret::Secret;
@@ -196,8 +200,13 @@ fn read_db_conf(
         }
     };
     if let Some(text) = read(config_file)? {
+        let php =
+            files::parse_freepbx_conf(&text).map_err(|detail| FreepbxError::ConfigUnparsable {
+                path: config_file.to_path_buf(),
+                detail,
+            })?;
         // A file with only KEY=value lines is an amportal.conf given as config_file.
-        let conf = files::parse_freepbx_conf(&text).or_else(|| files::parse_amportal_conf(&text));
+        let conf = php.or_else(|| files::parse_amportal_conf(&text));
         return conf.map(|c| (c, config_file.to_path_buf())).ok_or_else(|| {
             FreepbxError::ConfigUnparsable {
                 path: config_file.to_path_buf(),
@@ -299,23 +308,49 @@ pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
         format: SNAPSHOT_FORMAT,
         source: target.describe(),
         hostname: files::hostname(),
-        db_user: target.user.clone(),
-        db_password: target.password.clone(),
         ..Snapshot::default()
     };
     let result = read_db(&mut conn, &mut snap).await;
     // Best effort: the data is already read; a failed goodbye changes nothing.
     let _ = conn.disconnect().await;
     result.map_err(|e| db_error(&target, e))?;
+    cdr_login_from_conf(cfg, &mut snap);
 
     let vm_path = voicemail_path(cfg, &snap);
-    let (boxes, warnings) = files::read_voicemail_conf(&vm_path);
-    for w in &warnings {
+    let vm = voicemail::read_stable(&vm_path, cfg.sync.debounce).await;
+    for w in &vm.warnings {
         tracing::warn!("{w}");
     }
-    snap.voicemail = boxes;
-    snap.warnings.extend(warnings);
+    if let Some(why) = &vm.unknown {
+        tracing::warn!("{why}; voicemail e-mail addresses are left as they are this pass");
+    }
+    snap.voicemail = vm.mailboxes;
+    snap.voicemail_unknown = vm.unknown;
+    snap.voicemail_error = vm.error;
+    snap.warnings.extend(vm.warnings);
     Ok(snap)
+}
+
+/// The CDR login cxpanel sends (reference §6.4): what freepbx_settings' CDRDBUSER/CDRDBPASS
+/// left unset is AMPDBUSER/AMPDBPASS of freepbx.conf, read from the file even when
+/// `[freepbx] database_url` gives the agent a login of its own (never that login). An
+/// unreadable file leaves them unknown.
+fn cdr_login_from_conf(cfg: &Config, snap: &mut Snapshot) {
+    if snap.cdr_username.is_some() && snap.cdr_password.is_some() {
+        return;
+    }
+    let fp = &cfg.freepbx;
+    match read_db_conf(&fp.config_file, &fp.amportal_conf) {
+        Ok((conf, _)) => {
+            if snap.cdr_username.is_none() {
+                snap.cdr_username = conf.user.filter(|u| !u.is_empty());
+            }
+            if snap.cdr_password.is_none() {
+                snap.cdr_password = conf.password;
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "no CDR login from the FreePBX configuration file"),
+    }
 }
 
 async fn read_db(
@@ -330,6 +365,7 @@ async fn read_db(
     let warnings = {
         let mut reader = db::TableReader::new(&mut tx).await?;
         db::read_tables(&mut reader, snap).await?;
+        snap.unreadable_tables = std::mem::take(&mut reader.unreadable);
         std::mem::take(&mut reader.warnings)
     };
     snap.warnings.extend(warnings);

@@ -26,9 +26,13 @@ pub struct Snapshot {
     pub hostname: String,
     /// Tables that existed in the database (exact names); decides "module installed".
     pub tables: BTreeSet<String>,
-    /// AMPDBUSER / AMPDBPASS (sent to iSymphony as the CDR credentials, §6.4).
-    pub db_user: String,
-    pub db_password: Secret,
+    /// Tables that exist but could not be read: table → the server's message.
+    pub unreadable_tables: BTreeMap<String, String>,
+    /// The CDR database login FreePBX gives iSymphony (§6.4): `CDRDBUSER`/`CDRDBPASS` of
+    /// freepbx_settings when set, else `AMPDBUSER`/`AMPDBPASS` of freepbx.conf. None: unknown
+    /// (freepbx.conf unreadable), never the agent's own login.
+    pub cdr_username: Option<String>,
+    pub cdr_password: Option<Secret>,
     /// `freepbx_settings` keyword → value (the keys the sync uses).
     pub settings: BTreeMap<String, String>,
     pub modules: Vec<ModuleRow>,
@@ -64,6 +68,12 @@ pub struct Snapshot {
     pub cx_settings: Option<CxSettings>,
     /// Mailboxes of voicemail.conf, in file order.
     pub voicemail: Vec<Mailbox>,
+    /// Set when the mailboxes are not known (file missing, unreadable, empty, a limit
+    /// exceeded, …): why, naming the file. E-mail addresses are then left as they are.
+    pub voicemail_unknown: Option<String>,
+    /// The unknown voicemail.conf is an error of the pass (a limit, a non-text file), not
+    /// only a warning (a missing or unreadable file).
+    pub voicemail_error: bool,
     /// Problems met while reading (missing columns, unreadable files).
     pub warnings: Vec<String>,
     /// Secrets were replaced by `***` (an export without `--include-secrets`): the mapping
@@ -323,7 +333,9 @@ impl Snapshot {
         }
         let mut s = self.clone();
         s.redacted = true;
-        r(&mut s.db_password);
+        if let Some(p) = s.cdr_password.as_mut() {
+            r(p);
+        }
         s.userman_users.iter_mut().for_each(|u| r(&mut u.password));
         s.ampusers.iter_mut().for_each(|u| r(&mut u.password_sha1));
         for u in &mut s.cxpanel_users {

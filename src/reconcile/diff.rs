@@ -465,8 +465,8 @@ impl<'a> Ctx<'a> {
                         cdr_name: String::new(),
                         cdr_host: spec.cdr_host.clone(),
                         cdr_port: spec.cdr_port,
-                        cdr_username: spec.cdr_username.clone(),
-                        cdr_password: spec.cdr_password.clone(),
+                        cdr_username: spec.cdr_username.clone().unwrap_or_default(),
+                        cdr_password: spec.cdr_password.clone().unwrap_or_default(),
                         recording_agent_identifier: spec.recording_agent_identifier.clone(),
                         extra: Default::default(),
                     };
@@ -482,7 +482,17 @@ impl<'a> Ctx<'a> {
                         .id
                         .as_ref()
                         .map(|id| Confirm::Get(paths::pbx_server(&self.cs, id)));
-                    op.request.body = Some(to_value(&body));
+                    let mut value = to_value(&body);
+                    // A CDR login value the agent does not have is never sent.
+                    if let Some(m) = value.as_object_mut() {
+                        if spec.cdr_username.is_none() {
+                            m.remove("cdrUsername");
+                        }
+                        if spec.cdr_password.is_none() {
+                            m.remove("cdrPassword");
+                        }
+                    }
+                    op.request.body = Some(value);
                     self.push(op);
                 }
                 Some(i) => {
@@ -490,8 +500,11 @@ impl<'a> Ctx<'a> {
                     let mut c = Vec::new();
                     ch_str(&mut c, "cdrHost", &p.cdr_host, &spec.cdr_host);
                     ch_val(&mut c, "cdrPort", p.cdr_port, spec.cdr_port);
-                    ch_str(&mut c, "cdrUsername", &p.cdr_username, &spec.cdr_username);
-                    ch_secret(&mut c, "cdrPassword", &p.cdr_password, &spec.cdr_password);
+                    // Unknown CDR values stay as the server has them.
+                    let cdr_user = spec.cdr_username.as_ref().unwrap_or(&p.cdr_username);
+                    let cdr_pass = spec.cdr_password.as_ref().unwrap_or(&p.cdr_password);
+                    ch_str(&mut c, "cdrUsername", &p.cdr_username, cdr_user);
+                    ch_secret(&mut c, "cdrPassword", &p.cdr_password, cdr_pass);
                     ch_str(
                         &mut c,
                         "recordingAgentIdentifier",
@@ -505,8 +518,8 @@ impl<'a> Ctx<'a> {
                         let mut body = p.clone();
                         body.cdr_host = spec.cdr_host.clone();
                         body.cdr_port = spec.cdr_port;
-                        body.cdr_username = spec.cdr_username.clone();
-                        body.cdr_password = spec.cdr_password.clone();
+                        body.cdr_username = cdr_user.clone();
+                        body.cdr_password = cdr_pass.clone();
                         body.recording_agent_identifier = spec.recording_agent_identifier.clone();
                         body.display_name = spec.display_name.clone();
                         let op = self.update(
@@ -1516,6 +1529,7 @@ pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
         c.plan.warnings.extend(unverifiable_warning(kind, &names));
     }
     let mut plan = c.plan;
+    super::frozen::hold_frozen(&mut plan, d);
     let mut warnings = d.warnings.clone();
     warnings.append(&mut plan.warnings);
     warnings.dedup();

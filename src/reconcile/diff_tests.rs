@@ -662,8 +662,8 @@ fn pbx_server_match_update_and_foreign() {
         password: Secret::new("cxmanager*con"),
         cdr_host: "10.0.0.5".into(),
         cdr_port: 3306,
-        cdr_username: "freepbxuser".into(),
-        cdr_password: Secret::new("dbpw-secret"),
+        cdr_username: Some("freepbxuser".into()),
+        cdr_password: Some(Secret::new("dbpw-secret")),
         recording_agent_identifier: "local-rec".into(),
     });
     let own = own_pushed(&d);
@@ -791,3 +791,6 @@ fn render_text_groups_by_kind_and_json_is_tool_friendly() {
     assert!(!j.to_string().contains(SHA_A));
     assert!(Plan::default().render_text(false).contains("in sync"));
 }
+
+#[path = "diff_frozen_tests.rs"]
+mod frozen_and_cdr;

@@ -3,6 +3,7 @@
 //! two sides and the agent's own state store decides what a pass does).
 //!
 //! - [`diff`]: `diff(&Desired, &Observed, &Ownership) -> Plan`, pure.
+//! - [`frozen`]: kinds whose FreePBX source is unknown this pass are left as they are.
 //! - [`plan`]: the Plan, its text/JSON rendering.
 //! - [`apply`]: runs a Plan in dependency order with bounded concurrency.
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
@@ -19,6 +20,7 @@ pub mod adopt;
 pub mod apply;
 pub mod cli;
 pub mod diff;
+pub mod frozen;
 pub mod observe;
 pub mod ownership;
 mod passwords;
@@ -256,6 +258,9 @@ pub async fn run_pass_on(
         crate::text::redact_url(&target.url),
         crate::text::escape_control(&target.core_server)
     );
+    // A FreePBX source that is not fully known (a missing table) is an error of the pass; the
+    // kinds it feeds are frozen (see `frozen`), everything else is still applied.
+    report.errors.extend(desired.errors.iter().cloned());
 
     let scope = target.scope();
     let mut store = if opts.dry_run {

@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The kinds of objects a plan touches, in display order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     CoreServer,
