@@ -344,6 +344,12 @@ fn finish_pass(
 ) -> PassResult {
     let finished = SystemTime::now();
     let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
+    // A refusal of the safety valve still applied everything else: record it as the partial
+    // pass it was, with its report.
+    let outcome = match outcome {
+        Some(Err(ReconcileError::SafetyValve { report, .. })) => Some(Ok(*report)),
+        other => other,
+    };
     let (result, summary, applied, failed, counts, error) = match &outcome {
         None => (
             PassResultKind::Failed,
@@ -362,13 +368,14 @@ fn finish_pass(
                 .iter()
                 .map(|(k, v)| (k.clone(), *v as u64))
                 .collect();
-            let ok = r.failed == 0 && r.errors.is_empty() && r.refused.is_none();
+            let ok = r.is_complete();
             state.set_freepbx(true, None);
             if ok {
                 state.set_isymphony(true, None);
             } else {
                 state.set_isymphony(r.failed == 0, r.errors.first().cloned());
             }
+            state.set_unreadable(r.unreadable.clone());
             (
                 if ok {
                     PassResultKind::Success
@@ -379,7 +386,11 @@ fn finish_pass(
                 r.applied as u64,
                 r.failed as u64,
                 counts,
-                r.errors.first().cloned().or_else(|| r.refused.clone()),
+                r.errors
+                    .first()
+                    .cloned()
+                    .or_else(|| r.refused.clone())
+                    .or_else(|| r.unreadable.first().cloned()),
             )
         }
         Some(Err(e)) => {
@@ -389,6 +400,10 @@ fn finish_pass(
                 ReconcileError::IsymphonyUnreachable(_) => {
                     state.set_freepbx(true, None);
                     state.set_isymphony(false, Some(msg.clone()));
+                }
+                ReconcileError::IsymphonyRefused(_) => {
+                    state.set_freepbx(true, None);
+                    state.set_isymphony(true, None);
                 }
                 _ => {}
             }

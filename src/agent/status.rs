@@ -54,6 +54,17 @@ pub struct PassRecord {
     pub error: Option<String>,
 }
 
+/// What the quick iSymphony check last found (see `agent::wipecheck`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    #[serde(serialize_with = "ser_time")]
+    pub at: SystemTime,
+    /// `ok`, or what was found (`core server default is missing`, …).
+    pub found: String,
+    /// A full pass was started because of it.
+    pub full_pass_triggered: bool,
+}
+
 /// Is one side reachable?
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Reachability {
@@ -99,6 +110,11 @@ pub struct Status {
     pub counts_by_kind: BTreeMap<String, u64>,
     pub freepbx: Reachability,
     pub isymphony: Reachability,
+    /// What the last pass could not read on the iSymphony side (path, status, what was
+    /// skipped); empty when it read everything.
+    pub isymphony_unreadable: Vec<String>,
+    /// The last finding of the quick check for a wiped or reinstalled iSymphony.
+    pub isymphony_check: Option<CheckRecord>,
     #[serde(serialize_with = "ser_opt_time")]
     pub next_verify: Option<SystemTime>,
     #[serde(serialize_with = "ser_opt_time")]
@@ -160,6 +176,7 @@ struct Inner {
     reloads_failed: u64,
     db_polls: u64,
     db_poll_errors: u64,
+    isymphony_resets: u64,
 }
 
 /// The agent's observable state, shared by the daemon and the HTTP resources.
@@ -194,6 +211,8 @@ impl AgentState {
                     counts_by_kind: BTreeMap::new(),
                     freepbx: Reachability::default(),
                     isymphony: Reachability::default(),
+                    isymphony_unreadable: Vec::new(),
+                    isymphony_check: None,
                     next_verify: None,
                     next_retry: None,
                 },
@@ -205,6 +224,7 @@ impl AgentState {
                 reloads_failed: 0,
                 db_polls: 0,
                 db_poll_errors: 0,
+                isymphony_resets: 0,
             }),
         }
     }
@@ -267,6 +287,25 @@ impl AgentState {
 
     pub fn set_isymphony(&self, ok: bool, error: Option<String>) {
         self.with(|i| i.status.isymphony.set(ok, error))
+    }
+
+    /// What the last pass could not read on the iSymphony side.
+    pub fn set_unreadable(&self, what: Vec<String>) {
+        self.with(|i| i.status.isymphony_unreadable = what)
+    }
+
+    /// Record a finding of the quick iSymphony check (`None`: all as expected).
+    pub fn isymphony_checked(&self, found: Option<String>, triggered: bool) {
+        self.with(|i| {
+            if triggered {
+                i.isymphony_resets += 1;
+            }
+            i.status.isymphony_check = Some(CheckRecord {
+                at: SystemTime::now(),
+                found: found.unwrap_or_else(|| "ok".into()),
+                full_pass_triggered: triggered,
+            });
+        })
     }
 
     pub fn db_polled(&self, ok: bool) {
@@ -373,6 +412,15 @@ impl AgentState {
                 "1 when the iSymphony API was reachable at the last pass.",
                 f64::from(u8::from(s.isymphony.reachable == Some(true))),
             );
+            gauge(
+                &mut o,
+                "isymphony_sync_isymphony_unreadable_resources",
+                "iSymphony collections or sub-resources the last pass could not read (0: a complete read).",
+                s.isymphony_unreadable.len() as f64,
+            );
+            o.push_str("# HELP isymphony_sync_isymphony_resets_total Full passes started because iSymphony looked wiped or reinstalled.\n");
+            o.push_str("# TYPE isymphony_sync_isymphony_resets_total counter\n");
+            let _ = writeln!(o, "isymphony_sync_isymphony_resets_total {}", i.isymphony_resets);
             o.push_str("# HELP isymphony_sync_config_reloads_total Configuration loads by result.\n");
             o.push_str("# TYPE isymphony_sync_config_reloads_total counter\n");
             let _ = writeln!(o, "isymphony_sync_config_reloads_total{{result=\"ok\"}} {}", i.reloads_ok);

@@ -8,7 +8,9 @@
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
 //! - [`state`]: the agent's own SQLite state (adoptions, pushed-password hashes, added
 //!   sub-items, fingerprints).
-//! - [`observe`]: reading the iSymphony side.
+//! - [`observe`]: reading the iSymphony side (what it could not read: [`observe::Gaps`]).
+//! - [`partial`]: leaving out what depends on an unreadable collection or object.
+//! - [`valve`]: the safety valve, per kind.
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`cli`]: the `--sync-now` / `--dry-run` front end.
 
@@ -17,9 +19,11 @@ pub mod cli;
 pub mod diff;
 pub mod observe;
 pub mod ownership;
+pub mod partial;
 pub mod plan;
 pub mod source;
 pub mod state;
+pub mod valve;
 
 pub use crate::api::client::RequestCounts;
 pub use diff::{diff, sub_reads, Observed, SubReads};
@@ -31,7 +35,7 @@ use crate::config::Config;
 use crate::model::Desired;
 use source::{SourceInput, Target};
 use state::StateStore;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 /// How a pass runs.
@@ -60,8 +64,16 @@ pub struct PassReport {
     /// Failed operations, failed reads, state store problems.
     pub errors: Vec<String>,
     pub dry_run: bool,
-    /// Set when the safety valve refused the deletes.
+    /// Set when the safety valve refused the deletes of some kinds.
     pub refused: Option<String>,
+    /// Operations withheld by the safety valve (deletions of the refused kinds and what needs
+    /// them); everything else was applied.
+    pub withheld: usize,
+    /// What could not be read on the iSymphony side (path, status, what was skipped): the
+    /// pass is partial.
+    pub unreadable: Vec<String>,
+    /// Operations left out because they depend on something unreadable.
+    pub skipped: usize,
     /// Where the pass went (URL without credentials) and the core server slug.
     pub target: String,
     /// Sub-resources read this pass.
@@ -81,21 +93,33 @@ impl PassReport {
             errors: Vec::new(),
             dry_run,
             refused: None,
+            withheld: 0,
+            unreadable: Vec::new(),
+            skipped: 0,
             target: String::new(),
             sub_reads: 0,
         }
     }
 
-    /// `--sync-now`: 0 applied or nothing needed, 1 error. `--dry-run`: 0 in sync, 2 changes
-    /// pending, 1 error.
+    /// `--sync-now`: 0 applied or nothing needed, 1 error (a partial pass included).
+    /// `--dry-run`: 0 in sync, 2 changes pending, 1 error.
     pub fn exit_code(&self, dry_run: bool) -> u8 {
-        if self.failed > 0 || !self.errors.is_empty() || self.refused.is_some() {
+        if !self.is_complete() {
             1
         } else if dry_run && !self.plan.is_empty() {
             2
         } else {
             0
         }
+    }
+
+    /// Everything was read, planned and applied (or, dry, would be): no failed operation,
+    /// no error, no refusal, nothing unreadable.
+    pub fn is_complete(&self) -> bool {
+        self.failed == 0
+            && self.errors.is_empty()
+            && self.refused.is_none()
+            && self.unreadable.is_empty()
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -128,7 +152,17 @@ impl PassReport {
             )
         };
         if let Some(r) = &self.refused {
-            line.push_str(&format!("; safety valve refused deletes: {r}"));
+            line.push_str(&format!(
+                "; safety valve withheld {} deletions: {r}",
+                self.withheld
+            ));
+        }
+        if !self.unreadable.is_empty() {
+            line.push_str(&format!(
+                "; partial: {} iSymphony resources unreadable, {} operations skipped",
+                self.unreadable.len(),
+                self.skipped
+            ));
         }
         if !self.errors.is_empty() && self.failed == 0 {
             line.push_str(&format!("; {} errors", self.errors.len()));
@@ -151,6 +185,10 @@ impl PassReport {
             "failed": self.failed,
             "errors": self.errors,
             "refused": self.refused,
+            "withheld": self.withheld,
+            "unreadable": self.unreadable,
+            "skipped": self.skipped,
+            "partial": !self.unreadable.is_empty(),
             "requests": self.requests,
             "started_ms": ms(self.started),
             "finished_ms": ms(self.finished),
@@ -169,7 +207,11 @@ pub enum ReconcileError {
     FreepbxUnreadable(String),
     #[error("iSymphony unreachable: {0}")]
     IsymphonyUnreachable(String),
-    #[error("safety valve refused: {message} (nothing was deleted; use --force to override)")]
+    /// The server answered, but refused (or garbled) the core server itself: nothing below it
+    /// can be read.
+    #[error("iSymphony refused the core server: {0}; check the [isymphony] username and password, the iSymphony ACL and licence")]
+    IsymphonyRefused(String),
+    #[error("safety valve refused: {message} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
     SafetyValve {
         message: String,
         report: Box<PassReport>,
@@ -262,9 +304,7 @@ pub async fn run_pass_on(
     let client = make_client(cfg, &target)?;
     let concurrency = cfg.sync.concurrency.max(1);
 
-    let mut observed = observe::observe_top(&client, &desired)
-        .await
-        .map_err(|e| ReconcileError::IsymphonyUnreachable(e.to_string()))?;
+    let (mut observed, mut gaps) = read_top(&client, &desired).await?;
 
     // A missing core server is created first, so that everything below it can be read.
     let mut pre_ops = Vec::new();
@@ -284,7 +324,7 @@ pub async fn run_pass_on(
             store.as_mut(),
             &apply::ApplyOptions {
                 concurrency,
-                skip_deletes: false,
+                withhold_deletes: BTreeSet::new(),
                 progress: None,
             },
         )
@@ -299,17 +339,22 @@ pub async fn run_pass_on(
             return Ok(report);
         }
         pre_ops = core_plan.ops;
-        observed = observe::observe_top(&client, &desired)
-            .await
-            .map_err(|e| ReconcileError::IsymphonyUnreachable(e.to_string()))?;
+        (observed, gaps) = read_top(&client, &desired).await?;
     }
 
     let reads = sub_reads(&desired, &observed, &own, opts.full);
     report.sub_reads = reads.len();
-    let read_errors = observe::observe_subs(&client, &mut observed, &reads, concurrency).await;
-    report.errors.extend(read_errors);
+    let sub_gaps = observe::observe_subs(&client, &mut observed, &reads, concurrency).await;
+    gaps.warnings.extend(sub_gaps);
 
-    let plan = diff(&desired, &observed, &own);
+    let mut plan = diff(&desired, &observed, &own);
+    report.skipped = partial::withhold(&mut plan, &gaps);
+    for w in &gaps.warnings {
+        tracing::warn!("{w}");
+    }
+    plan.warnings.extend(gaps.warnings.iter().cloned());
+    report.unreadable = gaps.warnings;
+    valve::count_sub_items(&mut plan, &own);
 
     // An empty source never turns into "delete everything", not even with --force.
     let deletes = plan
@@ -323,13 +368,18 @@ pub async fn run_pass_on(
              but the plan would delete {deletes} objects; check the FreePBX source"
         )));
     }
-    let violations = if opts.force {
+    let refusals = if opts.force {
         Vec::new()
     } else {
-        plan.safety_violations(cfg.sync.max_delete_fraction)
+        valve::check(
+            &plan,
+            cfg.sync.max_delete_fraction,
+            cfg.sync.valve_min_managed,
+        )
     };
-    if !violations.is_empty() {
-        report.refused = Some(violations.join("; "));
+    if !refusals.is_empty() {
+        report.refused = Some(valve::describe(&refusals));
+        report.withheld = refusals.iter().map(|r| r.deletes).sum();
     }
 
     if !opts.dry_run {
@@ -339,16 +389,16 @@ pub async fn run_pass_on(
             store.as_mut(),
             &apply::ApplyOptions {
                 concurrency,
-                skip_deletes: report.refused.is_some(),
+                withhold_deletes: refusals.iter().map(|r| r.kind).collect(),
                 progress,
             },
         )
         .await;
         report.applied += out.applied;
         report.failed += out.failed;
+        report.withheld = out.withheld;
         report.errors.extend(out.errors);
     }
-    let mut plan = plan;
     if !pre_ops.is_empty() {
         pre_ops.append(&mut plan.ops);
         plan.ops = pre_ops;
@@ -363,6 +413,20 @@ pub async fn run_pass_on(
         });
     }
     Ok(report)
+}
+
+/// Read the top level; only the core server itself is required (see [`observe`]).
+async fn read_top(
+    client: &Client,
+    desired: &Desired,
+) -> Result<(Observed, observe::Gaps), ReconcileError> {
+    observe::observe_top(client, desired).await.map_err(|e| {
+        if e.is_unreachable() {
+            ReconcileError::IsymphonyUnreachable(e.to_string())
+        } else {
+            ReconcileError::IsymphonyRefused(e.to_string())
+        }
+    })
 }
 
 fn desired_is_empty(d: &Desired) -> bool {
