@@ -19,6 +19,7 @@ use super::scheduler::{
 };
 use super::status::{AgentState, PassRecord, PassResultKind};
 use super::watch::{self as fwatch, ChangeDetector, Poll};
+use super::wipecheck;
 use crate::config::Config;
 use crate::reconcile::{self, PassOptions, ReconcileError};
 use crate::server::agent::{AgentApi, PlanFuture};
@@ -586,7 +587,9 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     }
 
     // The scheduler and its pass.
+    let last_target = wipecheck::SharedTarget::default();
     let sched = {
+        let last_target = last_target.clone();
         let state = state.clone();
         let cfg_rx = cfg_rx.clone();
         let role_rx = role_tx.subscribe();
@@ -598,6 +601,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             let cfg = cfg_rx.borrow().clone();
             let mut role_rx = role_rx.clone();
             let notifier = notifier.clone();
+            let last_target = last_target.clone();
             async move {
                 if *role_rx.borrow() != Role::Leader {
                     tracing::debug!("standby: pass skipped");
@@ -616,6 +620,13 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                     r = exec.run(cfg, opts) => r,
                     _ = role_rx.wait_for(|r| *r != Role::Leader) => None,
                 };
+                if let Some(o) = &outcome {
+                    let report = match o {
+                        Ok(r) => Some(r),
+                        Err(e) => e.report(),
+                    };
+                    wipecheck::record_target(&last_target, report.and_then(|r| r.resolved.clone()));
+                }
                 let r = finish_pass(&state, notifier.as_deref(), &req, started, outcome);
                 release_memory();
                 r
@@ -629,6 +640,20 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             pass,
         ))
     };
+
+    // The quick check for a wiped or reinstalled iSymphony.
+    tokio::spawn(
+        wipecheck::CheckLoop {
+            cfg: cfg_rx.clone(),
+            role: role_tx.subscribe(),
+            view: view.clone(),
+            state: state.clone(),
+            triggers: trig.clone(),
+            last: last_target,
+            stop: shutdown_rx.clone(),
+        }
+        .run(),
+    );
 
     let mut workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone());
     let mut watched = watched_files(&cfg, &config_path);

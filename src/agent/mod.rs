@@ -7,6 +7,7 @@
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
 //! - [`status`]: the status document and Prometheus metrics.
+//! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
 
 pub mod daemon;
 pub mod executor;
@@ -15,6 +16,7 @@ pub mod notify;
 pub mod scheduler;
 pub mod status;
 pub mod watch;
+pub mod wipecheck;
 
 #[cfg(test)]
 pub(crate) mod testdb;

@@ -54,14 +54,23 @@ pub struct PassRecord {
     pub error: Option<String>,
 }
 
-/// What the quick iSymphony check last found (see `agent::wipecheck`).
+/// The quick iSymphony check (see `agent::wipecheck`): its last result and its last finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRecord {
     #[serde(serialize_with = "ser_time")]
     pub at: SystemTime,
-    /// `ok`, or what was found (`core server default is missing`, …).
+    /// `ok`, or what was found (`core server default is missing …`).
     pub found: String,
-    /// A full pass was started because of it.
+    /// The last time something was found (kept after the repair).
+    pub last_finding: Option<Finding>,
+}
+
+/// Something the quick iSymphony check found, and the full pass it started.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    #[serde(serialize_with = "ser_time")]
+    pub at: SystemTime,
+    pub found: String,
     pub full_pass_triggered: bool,
 }
 
@@ -294,16 +303,32 @@ impl AgentState {
         self.with(|i| i.status.isymphony_unreadable = what)
     }
 
-    /// Record a finding of the quick iSymphony check (`None`: all as expected).
+    /// Record a result of the quick iSymphony check (`None`: all as expected); `triggered`:
+    /// a full pass was started for this finding.
     pub fn isymphony_checked(&self, found: Option<String>, triggered: bool) {
         self.with(|i| {
+            let now = SystemTime::now();
+            let mut last = i
+                .status
+                .isymphony_check
+                .take()
+                .and_then(|c| c.last_finding);
             if triggered {
                 i.isymphony_resets += 1;
             }
+            if let Some(f) = &found {
+                if triggered || last.as_ref().is_none_or(|l| l.found != *f) {
+                    last = Some(Finding {
+                        at: now,
+                        found: f.clone(),
+                        full_pass_triggered: triggered,
+                    });
+                }
+            }
             i.status.isymphony_check = Some(CheckRecord {
-                at: SystemTime::now(),
+                at: now,
                 found: found.unwrap_or_else(|| "ok".into()),
-                full_pass_triggered: triggered,
+                last_finding: last,
             });
         })
     }

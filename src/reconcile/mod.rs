@@ -78,6 +78,8 @@ pub struct PassReport {
     pub target: String,
     /// Sub-resources read this pass.
     pub sub_reads: usize,
+    /// The resolved target (for the daemon's quick iSymphony check); never rendered.
+    pub resolved: Option<Target>,
 }
 
 impl PassReport {
@@ -98,6 +100,7 @@ impl PassReport {
             skipped: 0,
             target: String::new(),
             sub_reads: 0,
+            resolved: None,
         }
     }
 
@@ -280,6 +283,7 @@ pub async fn run_pass_on(
     let mut report = PassReport::new(started, opts.dry_run);
     report.counts_by_kind = counts_by_kind(&desired);
     report.target = format!("{} (core server {})", target.url, target.core_server);
+    report.resolved = Some(target.clone());
 
     let scope = target.scope();
     let mut store = if opts.dry_run {
