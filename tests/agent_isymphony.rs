@@ -122,7 +122,11 @@ async fn a_wiped_isymphony_is_noticed_and_refilled_within_seconds() {
     let cfg = agent_config(&env, &env.server().base_url());
     let agent = Agent::spawn(&cfg, &[]);
     let root = agent.endpoint(0).await;
-    assert!(eventually(T, || converged(&env, n)).await, "{}", agent.dump());
+    assert!(
+        eventually(T, || converged(&env, n)).await,
+        "{}",
+        agent.dump()
+    );
     // The check has taken its baseline and found everything as expected.
     assert!(
         eventually(T, || async {
@@ -135,7 +139,11 @@ async fn a_wiped_isymphony_is_noticed_and_refilled_within_seconds() {
 
     reinstall(&mut env).await;
     let t0 = Instant::now();
-    assert!(eventually(T, || converged(&env, n)).await, "{}", agent.dump());
+    assert!(
+        eventually(T, || converged(&env, n)).await,
+        "{}",
+        agent.dump()
+    );
     let refill = t0.elapsed();
     println!("wiped iSymphony refilled after {refill:?}");
     assert!(refill < Duration::from_secs(10), "took {refill:?}");
@@ -177,7 +185,11 @@ async fn a_wiped_isymphony_is_noticed_and_refilled_within_seconds() {
             .unwrap();
     }
     let t0 = Instant::now();
-    assert!(eventually(T, || converged(&env, n)).await, "{}", agent.dump());
+    assert!(
+        eventually(T, || converged(&env, n)).await,
+        "{}",
+        agent.dump()
+    );
     println!("emptied extensions refilled after {:?}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(10));
     let st = status(&root).await;
@@ -199,7 +211,8 @@ async fn a_wiped_isymphony_is_noticed_and_refilled_within_seconds() {
 async fn a_partial_pass_shows_in_status_and_metrics() {
     let env = Env::new(2).await;
     let upstream = env.server().base_url();
-    let fake = fake_peer::FakePeer::start(upstream.split("/communication_manager").next().unwrap()).await;
+    let fake =
+        fake_peer::FakePeer::start(upstream.split("/communication_manager").next().unwrap()).await;
     fake.rule(
         "/queues",
         fake_peer::Fault::Status(403, "Resource restricted by licensing"),
@@ -217,12 +230,21 @@ async fn a_partial_pass_shows_in_status_and_metrics() {
     );
     let st = status(&root).await;
     let u = st["isymphony_unreadable"][0].as_str().unwrap_or("");
-    assert!(u.contains("/queues: HTTP 403 (Resource restricted by licensing)"), "{st}");
+    assert!(
+        u.contains("/queues: HTTP 403 (Resource restricted by licensing)"),
+        "{st}"
+    );
     assert_eq!(st["isymphony"]["reachable"], true, "{st}");
     assert!(!st.to_string().contains("unreachable"), "{st}");
     let m = get(&root, "/isymphony-sync/api/metrics").await;
-    assert!(m.contains("isymphony_sync_isymphony_unreadable_resources 1"), "{m}");
-    assert!(!m.contains("isymphony_sync_passes_total{result=\"partial\"} 0"), "{m}");
+    assert!(
+        m.contains("isymphony_sync_isymphony_unreadable_resources 1"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("isymphony_sync_passes_total{result=\"partial\"} 0"),
+        "{m}"
+    );
     // Everything else was applied: the extensions are there.
     assert_eq!(env.extensions().await.len(), 2);
 
@@ -231,7 +253,9 @@ async fn a_partial_pass_shows_in_status_and_metrics() {
         eventually(T, || async {
             let st = status(&root).await;
             st["last_pass"]["result"] == "success"
-                && st["isymphony_unreadable"].as_array().is_some_and(|a| a.is_empty())
+                && st["isymphony_unreadable"]
+                    .as_array()
+                    .is_some_and(|a| a.is_empty())
         })
         .await,
         "{}",

@@ -120,7 +120,6 @@ async fn a_refusal_withholds_only_its_kind() {
     let r = env.pass(false, false, true).await.unwrap();
     assert_eq!(r.exit_code(false), 0, "{:?}", r.errors);
     assert_eq!(env.extensions().await.len(), 2);
-    env.cfg.sync.max_delete_fraction = 0.5;
 }
 
 /// E-mail addresses are a kind under the valve: a voicemail.conf that suddenly lists no

@@ -308,16 +308,12 @@ impl AgentState {
     pub fn isymphony_checked(&self, found: Option<String>, triggered: bool) {
         self.with(|i| {
             let now = SystemTime::now();
-            let mut last = i
-                .status
-                .isymphony_check
-                .take()
-                .and_then(|c| c.last_finding);
+            let mut last = i.status.isymphony_check.take().and_then(|c| c.last_finding);
             if triggered {
                 i.isymphony_resets += 1;
             }
             if let Some(f) = &found {
-                if triggered || last.as_ref().is_none_or(|l| l.found != *f) {
+                if triggered || last.as_ref().map_or(true, |l| l.found != *f) {
                     last = Some(Finding {
                         at: now,
                         found: f.clone(),

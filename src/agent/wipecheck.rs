@@ -71,14 +71,25 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// The instance path of an element: (core server id, element id) → path.
+type ItemPath = fn(&str, &str) -> String;
+
 /// The collections watched, with the instance path of an element id.
-fn collections(cs: &str) -> Vec<(Kind, String, fn(&str, &str) -> String)> {
+fn collections(cs: &str) -> Vec<(Kind, String, ItemPath)> {
     vec![
         (Kind::Extension, paths::extensions(cs), paths::extension),
         (Kind::User, paths::users(cs), paths::user),
         (Kind::Queue, paths::queues(cs), paths::queue),
-        (Kind::ConferenceRoom, paths::conference_rooms(cs), paths::conference_room),
-        (Kind::ParkingLot, paths::parking_lots(cs), paths::parking_lot),
+        (
+            Kind::ConferenceRoom,
+            paths::conference_rooms(cs),
+            paths::conference_room,
+        ),
+        (
+            Kind::ParkingLot,
+            paths::parking_lots(cs),
+            paths::parking_lot,
+        ),
         (Kind::PbxServer, paths::pbx_servers(cs), paths::pbx_server),
         (Kind::Administrator, paths::administrators(), |_, id| {
             paths::administrator(id)
@@ -231,9 +242,7 @@ impl CheckLoop {
             let Some((_, c)) = &client else { continue };
             let slug = &target.core_server;
             let found = match &mut base {
-                Some((generation, b)) if *generation == last.generation => {
-                    check(c, slug, b).await
-                }
+                Some((generation, b)) if *generation == last.generation => check(c, slug, b).await,
                 _ => match baseline(c, slug).await {
                     Ok(Ok(b)) => {
                         base = Some((last.generation, b));
