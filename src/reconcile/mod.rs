@@ -104,6 +104,12 @@ impl PassReport {
         }
     }
 
+    fn for_target(&mut self, desired: &Desired, target: &Target) {
+        self.counts_by_kind = counts_by_kind(desired);
+        self.target = format!("{} (core server {})", target.url, target.core_server);
+        self.resolved = Some(target.clone());
+    }
+
     /// `--sync-now`: 0 applied or nothing needed, 1 error (a partial pass included).
     /// `--dry-run`: 0 in sync, 2 changes pending, 1 error.
     pub fn exit_code(&self, dry_run: bool) -> u8 {
@@ -281,24 +287,9 @@ pub async fn run_pass_on(
         desired.core_server.name = target.core_server.clone();
     }
     let mut report = PassReport::new(started, opts.dry_run);
-    report.counts_by_kind = counts_by_kind(&desired);
-    report.target = format!("{} (core server {})", target.url, target.core_server);
-    report.resolved = Some(target.clone());
+    report.for_target(&desired, &target);
 
-    let scope = target.scope();
-    let mut store = if opts.dry_run {
-        None
-    } else {
-        Some(
-            StateStore::open(cfg.state_dir(), &scope)
-                .map_err(|e| ReconcileError::State(e.to_string()))?,
-        )
-    };
-    let known = match &store {
-        Some(s) => s.load(),
-        None => StateStore::load_read_only(cfg.state_dir(), &scope),
-    }
-    .map_err(|e| ReconcileError::State(e.to_string()))?;
+    let (mut store, known) = open_state(cfg, opts, &target)?;
     let own = Ownership::new(
         &target.core_server,
         cfg.sync.clean_unknown_items,
@@ -313,15 +304,7 @@ pub async fn run_pass_on(
     // A missing core server is created first, so that everything below it can be read.
     let mut pre_ops = Vec::new();
     if observed.core_server.is_none() && !opts.dry_run {
-        let first = diff(&desired, &observed, &own);
-        let core_plan = Plan {
-            ops: first
-                .ops
-                .into_iter()
-                .filter(|op| op.kind == plan::Kind::CoreServer)
-                .collect(),
-            ..Plan::default()
-        };
+        let core_plan = core_first(&desired, &observed, &own);
         let out = apply::apply(
             &client,
             &core_plan,
@@ -348,39 +331,11 @@ pub async fn run_pass_on(
 
     let reads = sub_reads(&desired, &observed, &own, opts.full);
     report.sub_reads = reads.len();
-    let sub_gaps = observe::observe_subs(&client, &mut observed, &reads, concurrency).await;
-    gaps.warnings.extend(sub_gaps);
+    gaps.warnings
+        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency).await);
+    let mut plan = plan_around_gaps(&desired, &observed, &own, gaps, &mut report);
 
-    let mut plan = diff(&desired, &observed, &own);
-    report.skipped = partial::withhold(&mut plan, &gaps);
-    for w in &gaps.warnings {
-        tracing::warn!("{w}");
-    }
-    plan.warnings.extend(gaps.warnings.iter().cloned());
-    report.unreadable = gaps.warnings;
-    valve::count_sub_items(&mut plan, &own);
-
-    // An empty source never turns into "delete everything", not even with --force.
-    let deletes = plan
-        .ops
-        .iter()
-        .filter(|op| op.action == plan::Action::Delete && op.kind.guarded())
-        .count();
-    if desired_is_empty(&desired) && deletes > 0 {
-        return Err(ReconcileError::EmptySource(format!(
-            "FreePBX provided no extensions, users, queues, conference rooms or administrators, \
-             but the plan would delete {deletes} objects; check the FreePBX source"
-        )));
-    }
-    let refusals = if opts.force {
-        Vec::new()
-    } else {
-        valve::check(
-            &plan,
-            cfg.sync.max_delete_fraction,
-            cfg.sync.valve_min_managed,
-        )
-    };
+    let refusals = guard_deletes(cfg, opts, &desired, &plan)?;
     if !refusals.is_empty() {
         report.refused = Some(valve::describe(&refusals));
         report.withheld = refusals.iter().map(|r| r.deletes).sum();
@@ -410,13 +365,97 @@ pub async fn run_pass_on(
     report.plan = plan;
     report.requests = client.counts();
     report.finished = SystemTime::now();
-    if let Some(message) = report.refused.clone() {
-        return Err(ReconcileError::SafetyValve {
+    match report.refused.clone() {
+        Some(message) => Err(ReconcileError::SafetyValve {
             message,
             report: Box::new(report),
-        });
+        }),
+        None => Ok(report),
     }
-    Ok(report)
+}
+
+/// The plan, less what depends on what could not be read (recorded in `report`).
+fn plan_around_gaps(
+    desired: &Desired,
+    observed: &Observed,
+    own: &Ownership,
+    gaps: observe::Gaps,
+    report: &mut PassReport,
+) -> Plan {
+    let mut plan = diff(desired, observed, own);
+    report.skipped = partial::withhold(&mut plan, &gaps);
+    for w in &gaps.warnings {
+        tracing::warn!("{w}");
+    }
+    plan.warnings.extend(gaps.warnings.iter().cloned());
+    report.unreadable = gaps.warnings;
+    valve::count_sub_items(&mut plan, own);
+    plan
+}
+
+/// The agent's state store (none for a dry run) and what it knows.
+fn open_state(
+    cfg: &Config,
+    opts: &PassOptions,
+    target: &Target,
+) -> Result<(Option<StateStore>, state::Known), ReconcileError> {
+    let scope = target.scope();
+    let store = if opts.dry_run {
+        None
+    } else {
+        Some(
+            StateStore::open(cfg.state_dir(), &scope)
+                .map_err(|e| ReconcileError::State(e.to_string()))?,
+        )
+    };
+    let known = match &store {
+        Some(s) => s.load(),
+        None => StateStore::load_read_only(cfg.state_dir(), &scope),
+    }
+    .map_err(|e| ReconcileError::State(e.to_string()))?;
+    Ok((store, known))
+}
+
+/// The plan that only creates the missing core server.
+fn core_first(desired: &Desired, observed: &Observed, own: &Ownership) -> Plan {
+    let first = diff(desired, observed, own);
+    Plan {
+        ops: first
+            .ops
+            .into_iter()
+            .filter(|op| op.kind == plan::Kind::CoreServer)
+            .collect(),
+        ..Plan::default()
+    }
+}
+
+/// An empty source never turns into "delete everything", not even with --force; otherwise the
+/// safety valve's refusals (none with --force).
+fn guard_deletes(
+    cfg: &Config,
+    opts: &PassOptions,
+    desired: &Desired,
+    plan: &Plan,
+) -> Result<Vec<valve::Refusal>, ReconcileError> {
+    let deletes = plan
+        .ops
+        .iter()
+        .filter(|op| op.action == plan::Action::Delete && op.kind.guarded())
+        .count();
+    if desired_is_empty(desired) && deletes > 0 {
+        return Err(ReconcileError::EmptySource(format!(
+            "FreePBX provided no extensions, users, queues, conference rooms or administrators, \
+             but the plan would delete {deletes} objects; check the FreePBX source"
+        )));
+    }
+    if opts.force {
+        return Ok(Vec::new());
+    }
+    Ok(valve::check(
+        plan,
+        cfg.sync.max_delete_fraction,
+        cfg.sync.valve_min_managed,
+    ))
 }
 
 /// Read the top level; only the core server itself is required (see [`observe`]).
