@@ -335,6 +335,23 @@ async fn election_loop(
     }
 }
 
+/// A refusal of the safety valve still applied everything else: it is the partial pass its
+/// report describes. Tells the quick iSymphony check where the pass went.
+fn settle(
+    outcome: Option<Result<reconcile::PassReport, ReconcileError>>,
+    last_target: &wipecheck::SharedTarget,
+) -> Option<Result<reconcile::PassReport, ReconcileError>> {
+    let outcome = match outcome {
+        Some(Err(ReconcileError::SafetyValve { report, .. })) => Some(Ok(*report)),
+        other => other,
+    };
+    if let Some(o) = &outcome {
+        let target = o.as_ref().ok().and_then(|r| r.resolved.clone());
+        wipecheck::record_target(last_target, target);
+    }
+    outcome
+}
+
 /// Turn a pass outcome into the status record, the log line and the scheduler's answer.
 fn finish_pass(
     state: &AgentState,
@@ -345,12 +362,6 @@ fn finish_pass(
 ) -> PassResult {
     let finished = SystemTime::now();
     let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
-    // A refusal of the safety valve still applied everything else: record it as the partial
-    // pass it was, with its report.
-    let outcome = match outcome {
-        Some(Err(ReconcileError::SafetyValve { report, .. })) => Some(Ok(*report)),
-        other => other,
-    };
     let (result, summary, applied, failed, counts, error) = match &outcome {
         None => (
             PassResultKind::Failed,
@@ -620,13 +631,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                     r = exec.run(cfg, opts) => r,
                     _ = role_rx.wait_for(|r| *r != Role::Leader) => None,
                 };
-                if let Some(o) = &outcome {
-                    let report = match o {
-                        Ok(r) => Some(r),
-                        Err(e) => e.report(),
-                    };
-                    wipecheck::record_target(&last_target, report.and_then(|r| r.resolved.clone()));
-                }
+                let outcome = settle(outcome, &last_target);
                 let r = finish_pass(&state, notifier.as_deref(), &req, started, outcome);
                 release_memory();
                 r
