@@ -250,6 +250,12 @@ pub struct SyncConfig {
     pub clean_unknown_items: bool,
     pub concurrency: usize,
     pub max_delete_fraction: f64,
+    /// The safety valve applies to a kind only from this many managed objects on.
+    pub valve_min_managed: usize,
+    /// How often the daemon checks that iSymphony was not wiped or reinstalled (one GET of
+    /// the core server, and one GET per top-level kind of a sample object); 0 turns it off.
+    #[serde(deserialize_with = "de_duration")]
+    pub isymphony_check_interval: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub resync_interval: Duration,
     #[serde(deserialize_with = "de_duration")]
@@ -279,6 +285,8 @@ impl Default for SyncConfig {
             clean_unknown_items: false,
             concurrency: 8,
             max_delete_fraction: 0.5,
+            valve_min_managed: 4,
+            isymphony_check_interval: Duration::from_secs(3),
             resync_interval: Duration::from_secs(600),
             debounce: Duration::from_millis(300),
             retry_backoff_max: Duration::from_secs(30),

@@ -22,6 +22,7 @@ use super::scheduler::{
 };
 use super::status::{AgentState, PassRecord, PassResultKind};
 use super::watch::{self as fwatch, ChangeDetector, Poll};
+use super::wipecheck;
 use crate::config::Config;
 use crate::reconcile::{self, PassOptions, ReconcileError};
 use crate::server::agent::{AgentApi, PlanFuture};
@@ -336,6 +337,23 @@ async fn election_loop(
     }
 }
 
+/// A refusal of the safety valve still applied everything else: it is the partial pass its
+/// report describes. Tells the quick iSymphony check where the pass went.
+fn settle(
+    outcome: Option<Result<reconcile::PassReport, ReconcileError>>,
+    last_target: &wipecheck::SharedTarget,
+) -> Option<Result<reconcile::PassReport, ReconcileError>> {
+    let outcome = match outcome {
+        Some(Err(ReconcileError::SafetyValve { report, .. })) => Some(Ok(*report)),
+        other => other,
+    };
+    if let Some(o) = &outcome {
+        let target = o.as_ref().ok().and_then(|r| r.resolved.clone());
+        wipecheck::record_target(last_target, target);
+    }
+    outcome
+}
+
 /// Turn a pass outcome into the status record, the log line and the scheduler's answer.
 fn finish_pass(
     state: &AgentState,
@@ -364,13 +382,14 @@ fn finish_pass(
                 .iter()
                 .map(|(k, v)| (k.clone(), *v as u64))
                 .collect();
-            let ok = r.failed == 0 && r.errors.is_empty() && r.refused.is_none();
+            let ok = r.is_complete();
             state.set_freepbx(true, None);
             if ok {
                 state.set_isymphony(true, None);
             } else {
                 state.set_isymphony(r.failed == 0, r.errors.first().cloned());
             }
+            state.set_unreadable(r.unreadable.clone());
             (
                 if ok {
                     PassResultKind::Success
@@ -381,7 +400,11 @@ fn finish_pass(
                 r.applied as u64,
                 r.failed as u64,
                 counts,
-                r.errors.first().cloned().or_else(|| r.refused.clone()),
+                r.errors
+                    .first()
+                    .cloned()
+                    .or_else(|| r.refused.clone())
+                    .or_else(|| r.unreadable.first().cloned()),
             )
         }
         Some(Err(e)) => {
@@ -391,6 +414,10 @@ fn finish_pass(
                 ReconcileError::IsymphonyUnreachable(_) => {
                     state.set_freepbx(true, None);
                     state.set_isymphony(false, Some(msg.clone()));
+                }
+                ReconcileError::IsymphonyRefused(_) => {
+                    state.set_freepbx(true, None);
+                    state.set_isymphony(true, None);
                 }
                 _ => {}
             }
@@ -537,7 +564,9 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     }
 
     // The scheduler and its pass.
+    let last_target = wipecheck::SharedTarget::default();
     let sched = {
+        let last_target = last_target.clone();
         let state = state.clone();
         let cfg_rx = cfg_rx.clone();
         let role_rx = role_tx.subscribe();
@@ -549,6 +578,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             let cfg = cfg_rx.borrow().clone();
             let mut role_rx = role_rx.clone();
             let notifier = notifier.clone();
+            let last_target = last_target.clone();
             async move {
                 if *role_rx.borrow() != Role::Leader {
                     tracing::debug!("standby: pass skipped");
@@ -566,6 +596,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                     r = exec.run(cfg, opts) => r,
                     _ = role_rx.wait_for(|r| *r != Role::Leader) => None,
                 };
+                let outcome = settle(outcome, &last_target);
                 let r = finish_pass(&state, notifier.as_deref(), &req, started, outcome);
                 release_memory();
                 r
@@ -579,6 +610,20 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             pass,
         ))
     };
+
+    // The quick check for a wiped or reinstalled iSymphony.
+    tokio::spawn(
+        wipecheck::CheckLoop {
+            cfg: cfg_rx.clone(),
+            role: role_tx.subscribe(),
+            view: view.clone(),
+            state: state.clone(),
+            triggers: trig.clone(),
+            last: last_target,
+            stop: shutdown_rx.clone(),
+        }
+        .run(),
+    );
 
     let mut workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone());
     let mut watched = watched_files(&cfg, &config_path);

@@ -9,6 +9,7 @@
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
 //! - [`status`]: the status document and Prometheus metrics.
+//! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
 
 pub mod daemon;
 pub mod endpoint;
@@ -19,6 +20,7 @@ pub mod reload;
 pub mod scheduler;
 pub mod status;
 pub mod watch;
+pub mod wipecheck;
 
 #[cfg(test)]
 pub(crate) mod testdb;

@@ -31,6 +31,8 @@ pub enum TriggerSource {
     Leadership,
     /// Retry of a failed pass.
     Retry,
+    /// The quick iSymphony check found it wiped or reinstalled.
+    IsymphonyCheck,
 }
 
 impl TriggerSource {
@@ -44,6 +46,7 @@ impl TriggerSource {
             TriggerSource::Api => "api",
             TriggerSource::Leadership => "leadership",
             TriggerSource::Retry => "retry",
+            TriggerSource::IsymphonyCheck => "isymphony_check",
         }
     }
 

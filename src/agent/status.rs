@@ -54,6 +54,26 @@ pub struct PassRecord {
     pub error: Option<String>,
 }
 
+/// The quick iSymphony check (see `agent::wipecheck`): its last result and its last finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    #[serde(serialize_with = "ser_time")]
+    pub at: SystemTime,
+    /// `ok`, or what was found (`core server default is missing …`).
+    pub found: String,
+    /// The last time something was found (kept after the repair).
+    pub last_finding: Option<Finding>,
+}
+
+/// Something the quick iSymphony check found, and the full pass it started.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    #[serde(serialize_with = "ser_time")]
+    pub at: SystemTime,
+    pub found: String,
+    pub full_pass_triggered: bool,
+}
+
 /// Is one side reachable?
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Reachability {
@@ -100,6 +120,11 @@ pub struct Status {
     pub counts_by_kind: BTreeMap<String, u64>,
     pub freepbx: Reachability,
     pub isymphony: Reachability,
+    /// What the last pass could not read on the iSymphony side (path, status, what was
+    /// skipped); empty when it read everything.
+    pub isymphony_unreadable: Vec<String>,
+    /// The last finding of the quick check for a wiped or reinstalled iSymphony.
+    pub isymphony_check: Option<CheckRecord>,
     #[serde(serialize_with = "ser_opt_time")]
     pub next_verify: Option<SystemTime>,
     #[serde(serialize_with = "ser_opt_time")]
@@ -161,6 +186,7 @@ struct Inner {
     reloads_failed: u64,
     db_polls: u64,
     db_poll_errors: u64,
+    isymphony_resets: u64,
 }
 
 /// The agent's observable state, shared by the daemon and the HTTP resources.
@@ -195,6 +221,8 @@ impl AgentState {
                     counts_by_kind: BTreeMap::new(),
                     freepbx: Reachability::default(),
                     isymphony: Reachability::default(),
+                    isymphony_unreadable: Vec::new(),
+                    isymphony_check: None,
                     next_verify: None,
                     next_retry: None,
                 },
@@ -206,6 +234,7 @@ impl AgentState {
                 reloads_failed: 0,
                 db_polls: 0,
                 db_poll_errors: 0,
+                isymphony_resets: 0,
             }),
         }
     }
@@ -268,6 +297,37 @@ impl AgentState {
 
     pub fn set_isymphony(&self, ok: bool, error: Option<String>) {
         self.with(|i| i.status.isymphony.set(ok, error))
+    }
+
+    /// What the last pass could not read on the iSymphony side.
+    pub fn set_unreadable(&self, what: Vec<String>) {
+        self.with(|i| i.status.isymphony_unreadable = what)
+    }
+
+    /// Record a result of the quick iSymphony check (`None`: all as expected); `triggered`:
+    /// a full pass was started for this finding.
+    pub fn isymphony_checked(&self, found: Option<String>, triggered: bool) {
+        self.with(|i| {
+            let now = SystemTime::now();
+            let mut last = i.status.isymphony_check.take().and_then(|c| c.last_finding);
+            if triggered {
+                i.isymphony_resets += 1;
+            }
+            if let Some(f) = &found {
+                if triggered || last.as_ref().map_or(true, |l| l.found != *f) {
+                    last = Some(Finding {
+                        at: now,
+                        found: f.clone(),
+                        full_pass_triggered: triggered,
+                    });
+                }
+            }
+            i.status.isymphony_check = Some(CheckRecord {
+                at: now,
+                found: found.unwrap_or_else(|| "ok".into()),
+                last_finding: last,
+            });
+        })
     }
 
     pub fn db_polled(&self, ok: bool) {
@@ -374,6 +434,15 @@ impl AgentState {
                 "1 when the iSymphony API was reachable at the last pass.",
                 f64::from(u8::from(s.isymphony.reachable == Some(true))),
             );
+            gauge(
+                &mut o,
+                "isymphony_sync_isymphony_unreadable_resources",
+                "iSymphony collections or sub-resources the last pass could not read (0: a complete read).",
+                s.isymphony_unreadable.len() as f64,
+            );
+            o.push_str("# HELP isymphony_sync_isymphony_resets_total Full passes started because iSymphony looked wiped or reinstalled.\n");
+            o.push_str("# TYPE isymphony_sync_isymphony_resets_total counter\n");
+            let _ = writeln!(o, "isymphony_sync_isymphony_resets_total {}", i.isymphony_resets);
             o.push_str("# HELP isymphony_sync_config_reloads_total Configuration loads by result.\n");
             o.push_str("# TYPE isymphony_sync_config_reloads_total counter\n");
             let _ = writeln!(o, "isymphony_sync_config_reloads_total{{result=\"ok\"}} {}", i.reloads_ok);

@@ -325,6 +325,11 @@ impl Client {
         })
     }
 
+    /// GET; the body of a 2xx answer undecoded (for callers that decode element by element).
+    pub async fn get_raw(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        self.request(Method::GET, path, None).await
+    }
+
     /// GET and decode; 404 is `None`.
     pub async fn get_opt<T: DeserializeOwned>(
         &self,

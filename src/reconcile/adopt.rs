@@ -142,6 +142,30 @@ fn sub_item(kind: Kind, owner: &str, shown: &str, value: String) -> Adoption {
 }
 
 /// Make the diff of this pass treat the adopted items as the agent's own already.
+/// With `--adopt-cxpanel-items`: what to adopt, already recorded in `own` so the diff treats
+/// it as managed; nothing otherwise.
+pub fn if_asked(
+    asked: bool,
+    d: &Desired,
+    o: &Observed,
+    own: &mut Ownership,
+    cxpanel: bool,
+) -> Vec<Adoption> {
+    if !asked {
+        return Vec::new();
+    }
+    let adoptions = cxpanel_items(d, o, own, cxpanel);
+    record(own, &adoptions);
+    adoptions
+}
+
+/// The adoptions become facts the pass records and lines the plan shows.
+pub fn into_plan(plan: &mut crate::reconcile::plan::Plan, adoptions: Vec<Adoption>) {
+    plan.verified
+        .extend(adoptions.iter().map(|a| a.effect.clone()));
+    plan.adoptions = adoptions;
+}
+
 pub fn record(own: &mut Ownership, adoptions: &[Adoption]) {
     for a in adoptions {
         match &a.effect {

@@ -5,8 +5,12 @@
 //! user could not be created) are skipped and counted as failed. What the state store records
 //! (adoptions, pushed passwords, added sub-items, fingerprints) is committed after each stage,
 //! and only for operations the server confirmed.
+//!
+//! The safety valve can withhold the deletions of some kinds: those operations, and any that
+//! need them, are not sent and count as withheld (neither applied nor failed); the
+//! fingerprints they belong to are dropped, so the next pass looks again.
 
-use super::plan::{Kind, Method, Op, Plan};
+use super::plan::{Action, Kind, Method, Op, Plan};
 use super::state::{Effect, StateStore};
 use crate::api::client::{ApiError, Client};
 use futures::stream::{self, StreamExt};
@@ -17,6 +21,8 @@ use std::collections::{BTreeSet, HashSet};
 pub struct ApplyOutcome {
     pub applied: usize,
     pub failed: usize,
+    /// Operations not sent because the safety valve withheld them (or what they need).
+    pub withheld: usize,
     /// One line per failed or skipped operation, and per state store problem.
     pub errors: Vec<String>,
     /// Operations iSymphony refused for licensing, with its answer (to hold them, see
@@ -27,8 +33,8 @@ pub struct ApplyOutcome {
 /// Options of one apply.
 pub struct ApplyOptions<'a> {
     pub concurrency: usize,
-    /// Leave delete operations out (the safety valve refused them).
-    pub skip_deletes: bool,
+    /// Kinds whose delete operations are withheld (the safety valve refused them).
+    pub withhold_deletes: BTreeSet<Kind>,
     /// Called with (done, total) after each operation.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
@@ -63,15 +69,12 @@ pub async fn apply(
     opts: &ApplyOptions<'_>,
 ) -> ApplyOutcome {
     let mut out = ApplyOutcome::default();
-    let ops: Vec<&Op> = plan
-        .ops
-        .iter()
-        .filter(|op| !(opts.skip_deletes && op.action == super::plan::Action::Delete))
-        .collect();
+    let (ops, withheld) = withhold(plan, &opts.withhold_deletes);
+    out.withheld = withheld.ops;
     let total = ops.len();
     let stages: BTreeSet<u8> = ops.iter().map(|op| op.stage).collect();
     let mut failed_keys: HashSet<(Kind, String)> = HashSet::new();
-    let mut failed_fps: HashSet<String> = HashSet::new();
+    let mut failed_fps: HashSet<String> = withheld.fingerprints;
     let mut done = 0usize;
     for stage in stages {
         let mut runnable = Vec::new();
@@ -138,8 +141,12 @@ pub async fn apply(
     let mut set = Vec::new();
     let mut drop_ = Vec::new();
     for f in &plan.fingerprints {
-        let ok = !failed_fps.contains(&f.key) && !f.needs.iter().any(|n| failed_keys.contains(n));
-        if ok && !(opts.skip_deletes && has_delete(plan, &f.key)) {
+        let ok = !failed_fps.contains(&f.key)
+            && !f
+                .needs
+                .iter()
+                .any(|n| failed_keys.contains(n) || withheld.keys.contains(n));
+        if ok {
             set.push((f.key.clone(), f.value.clone()));
         } else {
             drop_.push(f.key.clone());
@@ -153,8 +160,32 @@ pub async fn apply(
     out
 }
 
-fn has_delete(plan: &Plan, fkey: &str) -> bool {
-    plan.ops.iter().any(|op| {
-        op.action == super::plan::Action::Delete && op.fingerprint.as_deref() == Some(fkey)
-    })
+/// What the valve keeps back from one apply.
+struct Withheld {
+    ops: usize,
+    keys: HashSet<(Kind, String)>,
+    fingerprints: HashSet<String>,
+}
+
+/// Split the plan into the operations to run and what is withheld: deletes of `kinds`, then
+/// (transitively) every operation that needs a withheld one.
+fn withhold<'p>(plan: &'p Plan, kinds: &BTreeSet<Kind>) -> (Vec<&'p Op>, Withheld) {
+    let mut w = Withheld {
+        ops: 0,
+        keys: HashSet::new(),
+        fingerprints: HashSet::new(),
+    };
+    let mut keep = Vec::with_capacity(plan.ops.len());
+    // Ops are sorted by stage and needs point to earlier stages, so one walk suffices.
+    for op in &plan.ops {
+        let refused = op.action == Action::Delete && kinds.contains(&op.kind);
+        if refused || op.needs.iter().any(|n| w.keys.contains(n)) {
+            w.ops += 1;
+            w.keys.insert((op.kind, op.key.clone()));
+            w.fingerprints.extend(op.fingerprint.clone());
+        } else {
+            keep.push(op);
+        }
+    }
+    (keep, w)
 }

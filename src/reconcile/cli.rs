@@ -106,6 +106,7 @@ fn error_json(e: &ReconcileError) -> serde_json::Value {
     let kind = match e {
         ReconcileError::FreepbxUnreadable(_) => "freepbx_unreadable",
         ReconcileError::IsymphonyUnreachable(_) => "isymphony_unreachable",
+        ReconcileError::IsymphonyRefused(_) => "isymphony_refused",
         ReconcileError::SafetyValve { .. } => "safety_valve",
         ReconcileError::EmptySource(_) => "empty_source",
         ReconcileError::State(_) => "state",
@@ -128,6 +129,9 @@ pub fn render_report(r: &PassReport, color: bool) -> String {
     }
     for e in &r.errors {
         out.push_str(&format!("failed: {}\n", crate::text::escape_control(e)));
+    }
+    if !r.unreadable.is_empty() {
+        out.push_str("partial pass: what depends on the unreadable resources above was skipped\n");
     }
     out.push_str(&r.summary_line());
     out.push('\n');

@@ -745,10 +745,12 @@ fn safety_valve_counts_per_kind() {
     }
     // 3 of 5 managed extensions would go: refused at 50%.
     let p = diff(&d, &o, &own);
-    let v = p.safety_violations(0.5);
+    let v = crate::reconcile::valve::check(&p, 0.5, 4);
     assert_eq!(v.len(), 1, "{v:?}");
-    assert!(v[0].contains("3 of 5 managed extension"), "{}", v[0]);
-    assert!(p.safety_violations(0.7).is_empty());
+    assert!(v[0].message.contains("3 of 5 managed extension"), "{v:?}");
+    assert!(crate::reconcile::valve::check(&p, 0.7, 4).is_empty());
+    // Five managed extensions are below a minimum of six: not guarded.
+    assert!(crate::reconcile::valve::check(&p, 0.5, 6).is_empty());
 }
 
 #[test]

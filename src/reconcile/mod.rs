@@ -11,7 +11,10 @@
 //!   sub-items, fingerprints).
 //! - [`refusals`]: changes iSymphony refused for licensing, held until the desired state
 //!   changes.
-//! - [`observe`]: reading the iSymphony side.
+//! - [`frozen`]: leaving alone the kinds whose FreePBX source is unknown this pass.
+//! - [`observe`]: reading the iSymphony side (what it could not read: [`observe::Gaps`]).
+//! - [`partial`]: leaving out what depends on an unreadable collection or object.
+//! - [`valve`]: the safety valve, per kind.
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
 //! - [`cli`]: the `--sync-now` / `--dry-run` front end.
@@ -23,11 +26,13 @@ pub mod diff;
 pub mod frozen;
 pub mod observe;
 pub mod ownership;
+pub mod partial;
 mod passwords;
 pub mod plan;
 pub mod refusals;
 pub mod source;
 pub mod state;
+pub mod valve;
 
 pub use crate::api::client::RequestCounts;
 pub use diff::{diff, sub_reads, Observed, SubReads};
@@ -39,7 +44,7 @@ use crate::config::Config;
 use crate::model::Desired;
 use source::{SourceInput, Target};
 use state::StateStore;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 /// How a pass runs.
@@ -71,12 +76,22 @@ pub struct PassReport {
     /// Failed operations, failed reads, state store problems.
     pub errors: Vec<String>,
     pub dry_run: bool,
-    /// Set when the safety valve refused the deletes.
+    /// Set when the safety valve refused the deletes of some kinds.
     pub refused: Option<String>,
+    /// Operations withheld by the safety valve (deletions of the refused kinds and what needs
+    /// them); everything else was applied.
+    pub withheld: usize,
+    /// What could not be read on the iSymphony side (path, status, what was skipped): the
+    /// pass is partial.
+    pub unreadable: Vec<String>,
+    /// Operations left out because they depend on something unreadable.
+    pub skipped: usize,
     /// Where the pass went (URL without credentials) and the core server slug.
     pub target: String,
     /// Sub-resources read this pass.
     pub sub_reads: usize,
+    /// The resolved target (for the daemon's quick iSymphony check); never rendered.
+    pub resolved: Option<Target>,
 }
 
 impl PassReport {
@@ -92,21 +107,58 @@ impl PassReport {
             errors: Vec::new(),
             dry_run,
             refused: None,
+            withheld: 0,
+            unreadable: Vec::new(),
+            skipped: 0,
             target: String::new(),
             sub_reads: 0,
+            resolved: None,
         }
     }
 
-    /// `--sync-now`: 0 applied or nothing needed, 1 error. `--dry-run`: 0 in sync, 2 changes
-    /// pending, 1 error.
+    /// Counts the outcome of creating the core server; false when it failed.
+    fn take_core_outcome(&mut self, out: apply::ApplyOutcome) -> bool {
+        self.applied += out.applied;
+        self.failed += out.failed;
+        self.errors.extend(out.errors);
+        out.failed == 0
+    }
+
+    fn finish_with(&mut self, plan: Plan, client: &Client) {
+        self.plan = plan;
+        self.requests = client.counts();
+        self.finished = SystemTime::now();
+    }
+
+    fn for_target(&mut self, desired: &Desired, target: &Target) {
+        self.counts_by_kind = counts_by_kind(desired);
+        self.target = format!(
+            "{} (core server {})",
+            crate::text::redact_url(&target.url),
+            crate::text::escape_control(&target.core_server)
+        );
+        self.resolved = Some(target.clone());
+    }
+
+    /// `--sync-now`: 0 applied or nothing needed, 1 error (a partial pass included).
+    /// `--dry-run`: 0 in sync, 2 changes pending, 1 error.
     pub fn exit_code(&self, dry_run: bool) -> u8 {
-        if self.failed > 0 || !self.errors.is_empty() || self.refused.is_some() {
+        if !self.is_complete() {
             1
         } else if dry_run && !self.plan.is_empty() {
             2
         } else {
             0
         }
+    }
+
+    /// Everything was read, planned and applied (or, dry, would be): no failed operation,
+    /// no error, no refusal, nothing unreadable.
+    pub fn is_complete(&self) -> bool {
+        self.failed == 0
+            && self.errors.is_empty()
+            && self.refused.is_none()
+            && self.unreadable.is_empty()
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -143,7 +195,17 @@ impl PassReport {
             line.push_str(&format!("; {} {verb}", self.plan.adoptions.len()));
         }
         if let Some(r) = &self.refused {
-            line.push_str(&format!("; safety valve refused deletes: {r}"));
+            line.push_str(&format!(
+                "; safety valve withheld {} deletions: {r}",
+                self.withheld
+            ));
+        }
+        if !self.unreadable.is_empty() {
+            line.push_str(&format!(
+                "; partial: {} iSymphony resources unreadable, {} operations skipped",
+                self.unreadable.len(),
+                self.skipped
+            ));
         }
         if !self.errors.is_empty() && self.failed == 0 {
             line.push_str(&format!("; {} errors", self.errors.len()));
@@ -166,6 +228,10 @@ impl PassReport {
             "failed": self.failed,
             "errors": self.errors,
             "refused": self.refused,
+            "withheld": self.withheld,
+            "unreadable": self.unreadable,
+            "skipped": self.skipped,
+            "partial": !self.unreadable.is_empty(),
             "requests": self.requests,
             "started_ms": ms(self.started),
             "finished_ms": ms(self.finished),
@@ -184,7 +250,11 @@ pub enum ReconcileError {
     FreepbxUnreadable(String),
     #[error("iSymphony unreachable: {0}")]
     IsymphonyUnreachable(String),
-    #[error("safety valve refused: {message} (nothing was deleted; use --force to override)")]
+    /// The server answered, but refused (or garbled) the core server itself: nothing below it
+    /// can be read.
+    #[error("iSymphony refused the core server: {0}; check the [isymphony] username and password, the iSymphony ACL and licence")]
+    IsymphonyRefused(String),
+    #[error("safety valve refused: {message} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
     SafetyValve {
         message: String,
         report: Box<PassReport>,
@@ -252,34 +322,12 @@ pub async fn run_pass_on(
         desired.core_server.name = target.core_server.clone();
     }
     let mut report = PassReport::new(started, opts.dry_run);
-    report.counts_by_kind = counts_by_kind(&desired);
-    report.target = format!(
-        "{} (core server {})",
-        crate::text::redact_url(&target.url),
-        crate::text::escape_control(&target.core_server)
-    );
+    report.for_target(&desired, &target);
     // A FreePBX source that is not fully known (a missing table) is an error of the pass; the
     // kinds it feeds are frozen (see `frozen`), everything else is still applied.
     report.errors.extend(desired.errors.iter().cloned());
 
-    let scope = target.scope();
-    let mut store = if opts.dry_run {
-        None
-    } else {
-        Some(
-            StateStore::open(cfg.state_dir(), &scope)
-                .map_err(|e| ReconcileError::State(e.to_string()))?,
-        )
-    };
-    if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, &target)) {
-        s.move_scope(&old)
-            .map_err(|e| ReconcileError::State(e.to_string()))?;
-    }
-    let known = match &store {
-        Some(s) => s.load(),
-        None => StateStore::load_read_only(cfg.state_dir(), &scope),
-    }
-    .map_err(|e| ReconcileError::State(e.to_string()))?;
+    let (mut store, known) = open_state(cfg, opts, &target)?;
     let mut own = Ownership::new(
         &target.core_server,
         cfg.sync.clean_unknown_items,
@@ -289,86 +337,46 @@ pub async fn run_pass_on(
     let client = make_client(cfg, &target)?;
     let concurrency = cfg.sync.concurrency.max(1);
 
-    let mut observed = observe::observe_top(&client, &desired)
-        .await
-        .map_err(|e| ReconcileError::IsymphonyUnreachable(e.to_string()))?;
+    let (mut observed, mut gaps) = read_top(&client, &desired).await?;
 
     // A missing core server is created first, so that everything below it can be read.
     let mut pre_ops = Vec::new();
     if observed.core_server.is_none() && !opts.dry_run {
-        let first = diff(&desired, &observed, &own);
-        let core_plan = Plan {
-            ops: first
-                .ops
-                .into_iter()
-                .filter(|op| op.kind == plan::Kind::CoreServer)
-                .collect(),
-            ..Plan::default()
-        };
+        let core_plan = core_first(&desired, &observed, &own);
         let out = apply::apply(
             &client,
             &core_plan,
             store.as_mut(),
             &apply::ApplyOptions {
                 concurrency,
-                skip_deletes: false,
+                withhold_deletes: BTreeSet::new(),
                 progress: None,
             },
         )
         .await;
-        report.applied += out.applied;
-        report.failed += out.failed;
-        report.errors.extend(out.errors);
-        if out.failed > 0 {
-            report.plan = core_plan;
-            report.requests = client.counts();
-            report.finished = SystemTime::now();
+        if !report.take_core_outcome(out) {
+            report.finish_with(core_plan, &client);
             return Ok(report);
         }
         pre_ops = core_plan.ops;
-        observed = observe::observe_top(&client, &desired)
-            .await
-            .map_err(|e| ReconcileError::IsymphonyUnreachable(e.to_string()))?;
+        (observed, gaps) = read_top(&client, &desired).await?;
     }
 
     let reads = sub_reads(&desired, &observed, &own, opts.full || opts.adopt_cxpanel);
     report.sub_reads = reads.len();
-    let read_errors = observe::observe_subs(&client, &mut observed, &reads, concurrency).await;
-    report.errors.extend(read_errors);
-
-    let adoptions = if opts.adopt_cxpanel {
-        adopt::cxpanel_items(&desired, &observed, &own, cxpanel)
-    } else {
-        Vec::new()
-    };
-    adopt::record(&mut own, &adoptions);
-    let mut plan = diff(&desired, &observed, &own);
-    plan.verified
-        .extend(adoptions.iter().map(|a| a.effect.clone()));
-    plan.adoptions = adoptions;
+    gaps.warnings
+        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency).await);
+    let adoptions = adopt::if_asked(opts.adopt_cxpanel, &desired, &observed, &mut own, cxpanel);
+    let mut plan = plan_around_gaps(&desired, &observed, &own, gaps, &mut report);
+    adopt::into_plan(&mut plan, adoptions);
     // Changes refused for licensing before, for this same desired state, wait (see refusals).
     let mut holds = refusals::Holds::new(&desired, &own.known.refusals);
     holds.hold(&mut plan, opts.force);
 
-    // An empty source never turns into "delete everything", not even with --force.
-    let deletes = plan
-        .ops
-        .iter()
-        .filter(|op| op.action == plan::Action::Delete && op.kind.guarded())
-        .count();
-    if desired_is_empty(&desired) && deletes > 0 {
-        return Err(ReconcileError::EmptySource(format!(
-            "FreePBX provided no extensions, users, queues, conference rooms or administrators, \
-             but the plan would delete {deletes} objects; check the FreePBX source"
-        )));
-    }
-    let violations = if opts.force {
-        Vec::new()
-    } else {
-        plan.safety_violations(cfg.sync.max_delete_fraction)
-    };
-    if !violations.is_empty() {
-        report.refused = Some(violations.join("; "));
+    let refusals = guard_deletes(cfg, opts, &desired, &plan)?;
+    if !refusals.is_empty() {
+        report.refused = Some(valve::describe(&refusals));
+        report.withheld = refusals.iter().map(|r| r.deletes).sum();
     }
 
     if !opts.dry_run {
@@ -378,13 +386,14 @@ pub async fn run_pass_on(
             store.as_mut(),
             &apply::ApplyOptions {
                 concurrency,
-                skip_deletes: report.refused.is_some(),
+                withhold_deletes: refusals.iter().map(|r| r.kind).collect(),
                 progress,
             },
         )
         .await;
         report.applied += out.applied;
         report.failed += out.failed;
+        report.withheld = out.withheld;
         report.errors.extend(out.errors);
         holds.remember(&out.licence_refused, store.as_mut(), &mut report.errors);
     }
@@ -392,16 +401,117 @@ pub async fn run_pass_on(
         pre_ops.append(&mut plan.ops);
         plan.ops = pre_ops;
     }
-    report.plan = plan;
-    report.requests = client.counts();
-    report.finished = SystemTime::now();
-    if let Some(message) = report.refused.clone() {
-        return Err(ReconcileError::SafetyValve {
+    report.finish_with(plan, &client);
+    match report.refused.clone() {
+        Some(message) => Err(ReconcileError::SafetyValve {
             message,
             report: Box::new(report),
-        });
+        }),
+        None => Ok(report),
     }
-    Ok(report)
+}
+
+/// The plan, less what depends on what could not be read (recorded in `report`).
+fn plan_around_gaps(
+    desired: &Desired,
+    observed: &Observed,
+    own: &Ownership,
+    gaps: observe::Gaps,
+    report: &mut PassReport,
+) -> Plan {
+    let mut plan = diff(desired, observed, own);
+    report.skipped = partial::withhold(&mut plan, &gaps);
+    for w in &gaps.warnings {
+        tracing::warn!("{w}");
+    }
+    plan.warnings.extend(gaps.warnings.iter().cloned());
+    report.unreadable = gaps.warnings;
+    valve::count_sub_items(&mut plan, own);
+    plan
+}
+
+/// The agent's state store (none for a dry run) and what it knows.
+fn open_state(
+    cfg: &Config,
+    opts: &PassOptions,
+    target: &Target,
+) -> Result<(Option<StateStore>, state::Known), ReconcileError> {
+    let scope = target.scope();
+    let store = if opts.dry_run {
+        None
+    } else {
+        Some(
+            StateStore::open(cfg.state_dir(), &scope)
+                .map_err(|e| ReconcileError::State(e.to_string()))?,
+        )
+    };
+    let mut store = store;
+    if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, target)) {
+        s.move_scope(&old)
+            .map_err(|e| ReconcileError::State(e.to_string()))?;
+    }
+    let known = match &store {
+        Some(s) => s.load(),
+        None => StateStore::load_read_only(cfg.state_dir(), &scope),
+    }
+    .map_err(|e| ReconcileError::State(e.to_string()))?;
+    Ok((store, known))
+}
+
+/// The plan that only creates the missing core server.
+fn core_first(desired: &Desired, observed: &Observed, own: &Ownership) -> Plan {
+    let first = diff(desired, observed, own);
+    Plan {
+        ops: first
+            .ops
+            .into_iter()
+            .filter(|op| op.kind == plan::Kind::CoreServer)
+            .collect(),
+        ..Plan::default()
+    }
+}
+
+/// An empty source never turns into "delete everything", not even with --force; otherwise the
+/// safety valve's refusals (none with --force).
+fn guard_deletes(
+    cfg: &Config,
+    opts: &PassOptions,
+    desired: &Desired,
+    plan: &Plan,
+) -> Result<Vec<valve::Refusal>, ReconcileError> {
+    let deletes = plan
+        .ops
+        .iter()
+        .filter(|op| op.action == plan::Action::Delete && op.kind.guarded())
+        .count();
+    if desired_is_empty(desired) && deletes > 0 {
+        return Err(ReconcileError::EmptySource(format!(
+            "FreePBX provided no extensions, users, queues, conference rooms or administrators, \
+             but the plan would delete {deletes} objects; check the FreePBX source"
+        )));
+    }
+    if opts.force {
+        return Ok(Vec::new());
+    }
+    Ok(valve::check(
+        plan,
+        cfg.sync.max_delete_fraction,
+        cfg.sync.valve_min_managed,
+    ))
+}
+
+/// Read the top level; only the core server itself is required (see [`observe`]).
+async fn read_top(
+    client: &Client,
+    desired: &Desired,
+) -> Result<(Observed, observe::Gaps), ReconcileError> {
+    observe::observe_top(client, desired).await.map_err(|e| {
+        if e.is_unreachable() {
+            ReconcileError::IsymphonyUnreachable(e.to_string())
+        } else {
+            ReconcileError::IsymphonyRefused(e.to_string())
+        }
+    })
 }
 
 /// The scope earlier versions used when `[isymphony] url` held credentials (the URL as

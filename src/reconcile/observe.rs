@@ -1,19 +1,183 @@
-//! Reading the iSymphony side into an [`Observed`]: every top-level collection in parallel
-//! (12 GETs), then only the sub-resources [`super::diff::sub_reads`] asks for, with bounded
-//! concurrency. A failed sub-resource read leaves that item out (no change is planned for it)
-//! and is reported; a failed top-level read fails the pass.
+//! Reading the iSymphony side into an [`Observed`]: the core server, then every top-level
+//! collection in parallel, then only the sub-resources [`super::diff::sub_reads`] asks for, with
+//! bounded concurrency.
+//!
+//! Only the core server is required: a server that does not answer is "unreachable", one that
+//! refuses the core server is an error naming the path and status. Any other collection or
+//! sub-resource that answers 403 (licensing), 404 (an older server without it) or a body that
+//! cannot be read becomes a [`Gaps`] entry: the kinds that depend on it get no operation this
+//! pass (see [`super::partial`]), everything else is read, planned and applied. One object whose
+//! JSON holds an unexpected value is reported and left alone; the rest of its collection is used.
 
 use super::diff::{Observed, SubReads};
+use super::plan::Kind;
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
 use crate::api::types::*;
 use crate::model::Desired;
 use futures::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Read the core server and every top-level collection.
-pub async fn observe_top(client: &Client, d: &Desired) -> Result<Observed, ApiError> {
+/// What a pass could not read on the iSymphony side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gaps {
+    /// Kinds whose collection could not be read → the reason (method, path, status).
+    pub kinds: BTreeMap<Kind, String>,
+    /// Objects whose JSON could not be understood: (kind, natural key), left alone.
+    pub objects: BTreeSet<(Kind, String)>,
+    /// One line per gap: what failed and what is skipped because of it.
+    pub warnings: Vec<String>,
+}
+
+impl Gaps {
+    pub fn is_empty(&self) -> bool {
+        self.warnings.is_empty()
+    }
+
+    fn collection(&mut self, kind: Kind, e: &ApiError) {
+        let why = e.to_string();
+        self.warnings.push(format!(
+            "{why}: {} skipped this pass (nothing of them is created, changed or deleted)",
+            super::partial::skipped_text(kind)
+        ));
+        self.kinds.insert(kind, why);
+    }
+}
+
+/// One object of a collection that did not decode.
+#[derive(Debug, Clone)]
+struct BadObject {
+    key: Option<String>,
+    id: Option<String>,
+    /// The field whose value is unexpected, when one field alone is to blame.
+    field: Option<String>,
+}
+
+/// The JSON field holding the natural key the plan uses for `kind`.
+fn key_field(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Extension => "extension",
+        Kind::User => "username",
+        Kind::Administrator => "userName",
+        Kind::PbxServer => "host",
+        _ => "identifier",
+    }
+}
+
+fn scalar(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Decode a collection element by element when it does not decode as a whole.
+fn decode_list<T: DeserializeOwned>(
+    path: &str,
+    bytes: &[u8],
+    kind: Kind,
+) -> Result<(Vec<T>, Vec<BadObject>), ApiError> {
+    if let Ok(v) = serde_json::from_slice::<Vec<T>>(bytes) {
+        return Ok((v, Vec::new()));
+    }
+    let raw: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
+        method: "GET".into(),
+        path: path.into(),
+        message: format!("unreadable body ({e})"),
+    })?;
+    let mut items = Vec::with_capacity(raw.len());
+    let mut bad = Vec::new();
+    for v in raw {
+        match serde_json::from_value::<T>(v.clone()) {
+            Ok(t) => items.push(t),
+            Err(_) => bad.push(BadObject {
+                key: scalar(v.get(key_field(kind))),
+                id: scalar(v.get("id")),
+                field: culprit::<T>(&v),
+            }),
+        }
+    }
+    Ok((items, bad))
+}
+
+/// The one field whose removal makes `v` decode (the value itself is never quoted: it may be
+/// anything, a password included).
+fn culprit<T: DeserializeOwned>(v: &Value) -> Option<String> {
+    let obj = v.as_object()?;
+    obj.keys()
+        .find(|k| {
+            let mut o = obj.clone();
+            o.remove(*k);
+            serde_json::from_value::<T>(Value::Object(o)).is_ok()
+        })
+        .cloned()
+}
+
+/// GET one collection of `kind`; what cannot be read lands in `gaps`.
+async fn list<T: DeserializeOwned>(client: &Client, path: String, kind: Kind) -> Listed<T> {
+    let r = match client.get_raw(&path).await {
+        Ok(bytes) => decode_list::<T>(&path, &bytes, kind),
+        Err(e) => Err(e),
+    };
+    Listed { path, kind, r }
+}
+
+struct Listed<T> {
+    path: String,
+    kind: Kind,
+    r: Result<(Vec<T>, Vec<BadObject>), ApiError>,
+}
+
+impl<T> Listed<T> {
+    /// The readable objects; gaps recorded.
+    fn take(self, gaps: &mut Gaps) -> Vec<T> {
+        match self.r {
+            Ok((items, bad)) => {
+                for b in bad {
+                    let what = match (&b.key, &b.id) {
+                        (Some(k), _) => format!("{} {k}", self.kind.label()),
+                        (None, Some(id)) => format!("{} with id {id}", self.kind.label()),
+                        (None, None) => format!("a {} without key or id", self.kind.label()),
+                    };
+                    let field = b
+                        .field
+                        .map(|f| format!("field {f} has an unexpected value"))
+                        .unwrap_or_else(|| "its JSON does not have the expected shape".into());
+                    gaps.warnings.push(format!(
+                        "GET {}: {what}: {field}; left alone this pass",
+                        self.path
+                    ));
+                    if let Some(k) = b.key {
+                        gaps.objects.insert((self.kind, k));
+                    }
+                }
+                items
+            }
+            Err(e) => {
+                gaps.collection(self.kind, &e);
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// An optional single resource (404 = none): a failure other than 404 is a gap of `kind`.
+fn single<T>(r: Result<Option<T>, ApiError>, kind: Kind, gaps: &mut Gaps) -> Option<T> {
+    r.unwrap_or_else(|e| {
+        gaps.collection(kind, &e);
+        None
+    })
+}
+
+/// Read the core server and every top-level collection. Errors: the core server could not be
+/// read (unreachable, or refused: see [`ApiError::is_unreachable`]).
+pub async fn observe_top(client: &Client, d: &Desired) -> Result<(Observed, Gaps), ApiError> {
     let slug = &d.core_server.slug;
     let mut o = Observed::default();
+    let mut gaps = Gaps::default();
     let vm_ident = d.voicemail_agent.as_ref().map(|a| a.identifier.clone());
     let rec_ident = d.recording_agent.as_ref().map(|a| a.identifier.clone());
     let core: Option<CoreServer> = client.get_opt(paths::core_server_by_slug(slug)).await?;
@@ -37,43 +201,51 @@ pub async fn observe_top(client: &Client, d: &Desired) -> Result<Observed, ApiEr
             None => Ok(None),
         }
     };
-    let admins = client.get::<Vec<Administrator>>(paths::administrators());
+    let admins = list::<Administrator>(client, paths::administrators(), Kind::Administrator);
     let Some(core) = core else {
-        let (vm, rec, admins) = futures::try_join!(vm, rec, admins)?;
-        o.voicemail_agent = vm;
-        o.recording_agent = rec;
-        o.administrators = admins;
-        return Ok(o);
+        let (vm, rec, admins) = futures::join!(vm, rec, admins);
+        o.voicemail_agent = single(vm, Kind::VoicemailAgent, &mut gaps);
+        o.recording_agent = single(rec, Kind::RecordingAgent, &mut gaps);
+        o.administrators = admins.take(&mut gaps);
+        return Ok((o, gaps));
     };
     let cs = core.id.clone().unwrap_or_default();
-    let (asterisk, vm, rec, admins, idents, pbx) = futures::try_join!(
+    let idents = async {
+        client
+            .get::<Vec<String>>(paths::voicemail_agent_identifiers(&cs))
+            .await
+    };
+    let (asterisk, vm, rec, admins, idents, pbx) = futures::join!(
         client.get_opt::<AsteriskSettings>(paths::asterisk(&cs)),
         vm,
         rec,
         admins,
-        client.get::<Vec<String>>(paths::voicemail_agent_identifiers(&cs)),
-        client.get::<Vec<PbxServer>>(paths::pbx_servers(&cs)),
-    )?;
-    let (exts, users, queues, rooms, lots) = futures::try_join!(
-        client.get::<Vec<Extension>>(paths::extensions(&cs)),
-        client.get::<Vec<User>>(paths::users(&cs)),
-        client.get::<Vec<Queue>>(paths::queues(&cs)),
-        client.get::<Vec<ConferenceRoom>>(paths::conference_rooms(&cs)),
-        client.get::<Vec<ParkingLot>>(paths::parking_lots(&cs)),
-    )?;
+        idents,
+        list::<PbxServer>(client, paths::pbx_servers(&cs), Kind::PbxServer),
+    );
+    let (exts, users, queues, rooms, lots) = futures::join!(
+        list::<Extension>(client, paths::extensions(&cs), Kind::Extension),
+        list::<User>(client, paths::users(&cs), Kind::User),
+        list::<Queue>(client, paths::queues(&cs), Kind::Queue),
+        list::<ConferenceRoom>(client, paths::conference_rooms(&cs), Kind::ConferenceRoom),
+        list::<ParkingLot>(client, paths::parking_lots(&cs), Kind::ParkingLot),
+    );
     o.core_server = Some(core);
-    o.asterisk = asterisk;
-    o.voicemail_agent = vm;
-    o.recording_agent = rec;
-    o.administrators = admins;
-    o.voicemail_identifiers = idents;
-    o.pbx_servers = pbx;
-    o.extensions = exts;
-    o.users = users;
-    o.queues = queues;
-    o.conference_rooms = rooms;
-    o.parking_lots = lots;
-    Ok(o)
+    o.asterisk = single(asterisk, Kind::AsteriskSettings, &mut gaps);
+    o.voicemail_agent = single(vm, Kind::VoicemailAgent, &mut gaps);
+    o.recording_agent = single(rec, Kind::RecordingAgent, &mut gaps);
+    o.administrators = admins.take(&mut gaps);
+    o.voicemail_identifiers = idents.unwrap_or_else(|e| {
+        gaps.collection(Kind::VoicemailAgentIdentifier, &e);
+        Vec::new()
+    });
+    o.pbx_servers = pbx.take(&mut gaps);
+    o.extensions = exts.take(&mut gaps);
+    o.users = users.take(&mut gaps);
+    o.queues = queues.take(&mut gaps);
+    o.conference_rooms = rooms.take(&mut gaps);
+    o.parking_lots = lots.take(&mut gaps);
+    Ok((o, gaps))
 }
 
 enum Read {
@@ -83,7 +255,8 @@ enum Read {
     Binding(String, Result<Option<User>, ApiError>),
 }
 
-/// Read the requested sub-resources into `o`; returns one message per failed read.
+/// Read the requested sub-resources into `o`; returns one warning per failed read, naming the
+/// path, the status and what is left alone (that item only: no change is planned for it).
 pub async fn observe_subs(
     client: &Client,
     o: &mut Observed,
@@ -122,26 +295,81 @@ pub async fn observe_subs(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let mut errors = Vec::new();
+    let users: HashMap<&str, &str> = o
+        .users
+        .iter()
+        .filter_map(|u| Some((u.id.as_deref()?, u.username.as_str())))
+        .collect();
+    let exts: HashMap<&str, &str> = o
+        .extensions
+        .iter()
+        .filter_map(|x| Some((x.id.as_deref()?, x.extension.as_str())))
+        .collect();
+    let user = |id: &str| users.get(id).copied().unwrap_or(id).to_string();
+    let ext = |id: &str| exts.get(id).copied().unwrap_or(id).to_string();
+    let mut warnings = Vec::new();
+    let mut contacts = HashMap::new();
+    let mut emails = HashMap::new();
+    let mut phones = HashMap::new();
+    let mut bindings = HashMap::new();
     for r in results {
-        match r {
+        let (e, what) = match r {
             Read::Contact(id, Ok(v)) => {
-                o.contacts.insert(id, v);
+                contacts.insert(id, v);
+                continue;
             }
             Read::Emails(id, Ok(v)) => {
-                o.emails.insert(id, v);
+                emails.insert(id, v);
+                continue;
             }
             Read::Phones(id, Ok(v)) => {
-                o.phones.insert(id, v);
+                phones.insert(id, v);
+                continue;
             }
             Read::Binding(id, Ok(v)) => {
-                o.managing_users.insert(id, v);
+                bindings.insert(id, v);
+                continue;
             }
-            Read::Contact(_, Err(e))
-            | Read::Emails(_, Err(e))
-            | Read::Phones(_, Err(e))
-            | Read::Binding(_, Err(e)) => errors.push(format!("read failed: {e}")),
-        }
+            Read::Contact(id, Err(e)) => (e, format!("the contact of user {}", user(&id))),
+            Read::Emails(id, Err(e)) => (e, format!("the e-mail addresses of user {}", user(&id))),
+            Read::Phones(id, Err(e)) => (e, format!("the phone numbers of user {}", user(&id))),
+            Read::Binding(id, Err(e)) => {
+                (e, format!("the managing user of extension {}", ext(&id)))
+            }
+        };
+        warnings.push(format!("{e}: {what} left alone this pass"));
     }
-    errors
+    o.contacts.extend(contacts);
+    o.emails.extend(emails);
+    o.phones.extend(phones);
+    o.managing_users.extend(bindings);
+    warnings.sort();
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_bad_object_is_left_out_and_named_by_key_and_field() {
+        let body = br#"[{"id":"a","extension":"1001","autoAnswer":false},
+                        {"id":"b","extension":"1002","autoAnswer":{"odd":1}},
+                        {"id":"c","extension":"1003"}]"#;
+        let (items, bad) = decode_list::<Extension>("p", body, Kind::Extension).unwrap();
+        let keys: Vec<&str> = items.iter().map(|x| x.extension.as_str()).collect();
+        assert_eq!(keys, vec!["1001", "1003"]);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].key.as_deref(), Some("1002"));
+        assert_eq!(bad[0].field.as_deref(), Some("autoAnswer"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_list_is_an_error_naming_the_path() {
+        let e = decode_list::<Extension>("asterisk/x/extensions", b"<html>", Kind::Extension)
+            .unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("GET asterisk/x/extensions"), "{s}");
+        assert!(s.contains("unreadable body"), "{s}");
+    }
 }

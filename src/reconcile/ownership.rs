@@ -90,6 +90,17 @@ impl Ownership {
             .unwrap_or_default()
     }
 
+    /// How many sub-items of this kind (e-mails, phones) the agent added, over all owners.
+    pub fn added_total(&self, kind: Kind) -> usize {
+        let t = kind.type_name();
+        self.known
+            .added
+            .iter()
+            .filter(|((k, _), _)| k == t)
+            .map(|(_, v)| v.len())
+            .sum()
+    }
+
     /// The hash-of-hash of the password last pushed for this object.
     pub fn pushed_password(&self, kind: Kind, key: &str) -> Option<&str> {
         self.known

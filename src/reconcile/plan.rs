@@ -100,7 +100,7 @@ impl Kind {
             Kind::ParkingLot => "parking_lot",
         }
     }
-    /// Kinds the safety valve watches (top-level objects the agent may delete).
+    /// Kinds the safety valve watches (objects the agent may delete; see [`super::valve`]).
     pub fn guarded(self) -> bool {
         matches!(
             self,
@@ -111,6 +111,8 @@ impl Kind {
                 | Kind::ConferenceRoom
                 | Kind::ParkingLot
                 | Kind::PbxServer
+                | Kind::Email
+                | Kind::Phone
         )
     }
 }
@@ -357,29 +359,6 @@ impl Plan {
             ops.sort_by(|a, b| (a.action, &a.key, &a.label).cmp(&(b.action, &b.key, &b.label)));
         }
         g
-    }
-
-    /// Deletes per kind that exceed `max_fraction` of that kind's managed objects.
-    pub fn safety_violations(&self, max_fraction: f64) -> Vec<String> {
-        let mut deletes: BTreeMap<Kind, usize> = BTreeMap::new();
-        for op in &self.ops {
-            if op.action == Action::Delete && op.kind.guarded() {
-                *deletes.entry(op.kind).or_default() += 1;
-            }
-        }
-        deletes
-            .into_iter()
-            .filter_map(|(kind, n)| {
-                let managed = self.managed_counts.get(&kind).copied().unwrap_or(n).max(n);
-                (n as f64 > max_fraction * managed as f64).then(|| {
-                    format!(
-                        "would delete {n} of {managed} managed {} objects (more than {:.0}%)",
-                        kind.label(),
-                        max_fraction * 100.0
-                    )
-                })
-            })
-            .collect()
     }
 
     /// The plan for people: grouped by kind, passwords masked; `color` adds ANSI colours.

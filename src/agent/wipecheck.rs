@@ -1,0 +1,294 @@
+//! Noticing a wiped or reinstalled iSymphony within seconds, not at the next FreePBX change or
+//! the ten-minute verify.
+//!
+//! After each pass the check takes a baseline from the server the pass wrote to: the core
+//! server's id, and for each top-level kind the size of its collection and one sample object.
+//! Then, every `[sync] isymphony_check_interval` (3 s) while this agent leads and no pass runs,
+//! it sends one GET for the core server (by slug) and one GET per sample. A missing core server,
+//! a core server with another id (reinstalled and set up again), or a collection whose sample
+//! is gone and that is now empty is a finding: the status says what was found and a full pass
+//! starts at once. A finding triggers one pass; it triggers again only after a check found
+//! everything as expected (so a server that keeps refusing the repair does not cause a pass
+//! every few seconds: the scheduler's retry backoff applies). A sample deleted by a person
+//! from a collection that is not empty is only replaced by another sample.
+
+use super::leader::Role;
+use super::scheduler::{SchedulerView, TriggerSender, TriggerSource};
+use super::status::AgentState;
+use crate::api::client::{ApiError, Client};
+use crate::api::paths;
+use crate::api::types::CoreServer;
+use crate::config::Config;
+use crate::reconcile::plan::Kind;
+use crate::reconcile::source::Target;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One top-level kind as the baseline saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sample {
+    kind: Kind,
+    list: String,
+    /// Instance path of one object of the collection.
+    item: String,
+    size: usize,
+}
+
+/// What the server looked like after the last pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    core_id: String,
+    samples: Vec<Sample>,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    CoreMissing { slug: String },
+    CoreReplaced { slug: String },
+    Emptied { kind: Kind, had: usize },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::CoreMissing { slug } => write!(
+                f,
+                "core server {slug} is missing (iSymphony wiped or reinstalled?)"
+            ),
+            Finding::CoreReplaced { slug } => write!(
+                f,
+                "core server {slug} was replaced by one with another id (iSymphony reinstalled?)"
+            ),
+            Finding::Emptied { kind, had } => write!(
+                f,
+                "{} dropped from {had} to nothing",
+                kind.heading().to_lowercase()
+            ),
+        }
+    }
+}
+
+/// The instance path of an element: (core server id, element id) → path.
+type ItemPath = fn(&str, &str) -> String;
+
+/// The collections watched, with the instance path of an element id.
+fn collections(cs: &str) -> Vec<(Kind, String, ItemPath)> {
+    vec![
+        (Kind::Extension, paths::extensions(cs), paths::extension),
+        (Kind::User, paths::users(cs), paths::user),
+        (Kind::Queue, paths::queues(cs), paths::queue),
+        (
+            Kind::ConferenceRoom,
+            paths::conference_rooms(cs),
+            paths::conference_room,
+        ),
+        (
+            Kind::ParkingLot,
+            paths::parking_lots(cs),
+            paths::parking_lot,
+        ),
+        (Kind::PbxServer, paths::pbx_servers(cs), paths::pbx_server),
+        (Kind::Administrator, paths::administrators(), |_, id| {
+            paths::administrator(id)
+        }),
+    ]
+}
+
+/// Take the baseline; a missing core server is already a finding.
+pub async fn baseline(client: &Client, slug: &str) -> Result<Result<Baseline, Finding>, ApiError> {
+    let core: Option<CoreServer> = client.get_opt(paths::core_server_by_slug(slug)).await?;
+    let Some(core_id) = core.and_then(|c| c.id) else {
+        return Ok(Err(Finding::CoreMissing { slug: slug.into() }));
+    };
+    let mut samples = Vec::new();
+    for (kind, list, item) in collections(&core_id) {
+        // A collection this server cannot serve (licence, older version) is simply not watched.
+        let Ok(items) = client.get::<Vec<Value>>(&list).await else {
+            continue;
+        };
+        let id = items
+            .iter()
+            .find_map(|v| v.get("id").and_then(Value::as_str));
+        if let Some(id) = id {
+            samples.push(Sample {
+                kind,
+                item: item(&core_id, id),
+                list,
+                size: items.len(),
+            });
+        }
+    }
+    Ok(Ok(Baseline { core_id, samples }))
+}
+
+/// One check against `base`; `Ok(None)`: as expected. A sample gone from a collection that is
+/// not empty is replaced in `base`.
+pub async fn check(
+    client: &Client,
+    slug: &str,
+    base: &mut Baseline,
+) -> Result<Option<Finding>, ApiError> {
+    let core: Option<CoreServer> = client.get_opt(paths::core_server_by_slug(slug)).await?;
+    match core.and_then(|c| c.id) {
+        None => return Ok(Some(Finding::CoreMissing { slug: slug.into() })),
+        Some(id) if !id.eq_ignore_ascii_case(&base.core_id) => {
+            return Ok(Some(Finding::CoreReplaced { slug: slug.into() }))
+        }
+        Some(_) => {}
+    }
+    let cs = base.core_id.clone();
+    for s in &mut base.samples {
+        if client.get_opt::<Value>(&s.item).await?.is_some() {
+            continue;
+        }
+        let items: Vec<Value> = client.get(&s.list).await?;
+        let id = items
+            .iter()
+            .find_map(|v| v.get("id").and_then(Value::as_str));
+        let Some(id) = id else {
+            return Ok(Some(Finding::Emptied {
+                kind: s.kind,
+                had: s.size,
+            }));
+        };
+        if let Some((_, _, item)) = collections(&cs).into_iter().find(|c| c.0 == s.kind) {
+            s.item = item(&cs, id);
+            s.size = items.len();
+        }
+    }
+    Ok(None)
+}
+
+/// The target of the last pass that reached the server, and a counter of such passes.
+#[derive(Debug, Clone, Default)]
+pub struct LastTarget {
+    pub target: Option<Target>,
+    pub generation: u64,
+}
+
+/// Shared between the pass (writer) and the check loop (reader).
+pub type SharedTarget = Arc<Mutex<LastTarget>>;
+
+pub fn record_target(shared: &SharedTarget, target: Option<Target>) {
+    let mut g = match shared.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if target.is_some() {
+        g.target = target;
+    }
+    g.generation += 1;
+}
+
+/// Everything the loop needs from the daemon.
+pub struct CheckLoop {
+    pub cfg: watch::Receiver<Arc<Config>>,
+    pub role: watch::Receiver<Role>,
+    pub view: Arc<Mutex<SchedulerView>>,
+    pub state: Arc<AgentState>,
+    pub triggers: TriggerSender,
+    pub last: SharedTarget,
+    pub stop: watch::Receiver<bool>,
+}
+
+impl CheckLoop {
+    fn idle_leader(&self) -> bool {
+        let running = match self.view.lock() {
+            Ok(v) => v.running,
+            Err(p) => p.into_inner().running,
+        };
+        *self.role.borrow() == Role::Leader && !running
+    }
+
+    fn last(&self) -> LastTarget {
+        match self.last.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Run until stopped.
+    pub async fn run(mut self) {
+        let mut client: Option<(String, Client)> = None;
+        let mut base: Option<(u64, Baseline)> = None;
+        let mut reported = false;
+        loop {
+            let cfg = self.cfg.borrow().clone();
+            let every = cfg.sync.isymphony_check_interval;
+            let wait = if every.is_zero() {
+                Duration::from_secs(3600)
+            } else {
+                every
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                r = self.stop.changed() => if r.is_err() || *self.stop.borrow() { return },
+            }
+            if every.is_zero() || !self.idle_leader() {
+                continue;
+            }
+            let last = self.last();
+            let Some(target) = last.target else { continue };
+            let key = format!("{}\0{}", target.url, target.username);
+            if client.as_ref().map(|c| &c.0) != Some(&key) {
+                client = crate::reconcile::make_client(&cfg, &target)
+                    .ok()
+                    .map(|c| (key, c));
+                base = None;
+            }
+            let Some((_, c)) = &client else { continue };
+            let slug = &target.core_server;
+            let found = match &mut base {
+                Some((generation, b)) if *generation == last.generation => check(c, slug, b).await,
+                _ => match baseline(c, slug).await {
+                    Ok(Ok(b)) => {
+                        base = Some((last.generation, b));
+                        Ok(None)
+                    }
+                    Ok(Err(f)) => Ok(Some(f)),
+                    Err(e) => Err(e),
+                },
+            };
+            match found {
+                Ok(None) => {
+                    reported = false;
+                    self.state.isymphony_checked(None, false);
+                }
+                Ok(Some(f)) => {
+                    if !reported {
+                        tracing::warn!("iSymphony check: {f}; starting a full pass");
+                    }
+                    self.state.isymphony_checked(Some(f.to_string()), !reported);
+                    if !reported {
+                        self.triggers.trigger(TriggerSource::IsymphonyCheck, true);
+                    }
+                    reported = true;
+                    base = None;
+                }
+                // Not answering is the passes' business (reported as unreachable there).
+                Err(e) => tracing::debug!(error = %e, "iSymphony check failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_say_what_was_found() {
+        let f = Finding::Emptied {
+            kind: Kind::Extension,
+            had: 12,
+        };
+        assert_eq!(f.to_string(), "extensions dropped from 12 to nothing");
+        let f = Finding::CoreMissing {
+            slug: "default".into(),
+        };
+        assert!(f.to_string().contains("core server default is missing"));
+    }
+}
