@@ -11,7 +11,7 @@
 //!   goes on to its write stage with a plan to write.
 //!
 //! A drift made on the server before each trial gives A something to write (B, with a long
-//! debounce, does not repair it within the trial). No write of either agent may reach the
+//! debounce, runs no pass during the test, so only a write of A could repair it). No write of either agent may reach the
 //! server while the other holds the lock. Leadership goes back to A by stopping B (SIGSTOP),
 //! killing B's lock connection and continuing B once A holds the lock.
 
@@ -213,7 +213,12 @@ fn holder(tl: &Timeline) -> Option<(u64, String)> {
     tl.lock().unwrap().last().and_then(|s| s.1.clone())
 }
 
-async fn wait_holder(tl: &Timeline, user: &str, not_id: Option<u64>) -> (u64, Instant) {
+async fn wait_holder(
+    tl: &Timeline,
+    user: &str,
+    not_id: Option<u64>,
+    agents: &[&Agent],
+) -> (u64, Instant) {
     let deadline = Instant::now() + T;
     loop {
         if let Some((id, u)) = holder(tl) {
@@ -221,7 +226,14 @@ async fn wait_holder(tl: &Timeline, user: &str, not_id: Option<u64>) -> (u64, In
                 return (id, Instant::now());
             }
         }
-        assert!(Instant::now() < deadline, "{user} did not take the lock");
+        if Instant::now() > deadline {
+            let logs: Vec<String> = agents.iter().map(|a| a.dump()).collect();
+            panic!(
+                "{user} did not take the lock (holder {:?}):\n{}",
+                holder(tl),
+                logs.join("\n----\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
 }
@@ -368,12 +380,13 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
     let (tl, mon) = monitor(lock);
     let pa = RecordingProxy::start(env.server().http_addr()).await;
     let pb = RecordingProxy::start(env.server().http_addr()).await;
-    // A checks its lock at the slowest rate (1 s); B competes fast and debounces slowly, so it
-    // takes the lock within ~0.1 s of a kill and does not repair the drift during a trial.
+    // A checks its lock at the slowest rate (1 s). B competes fast, so it takes the lock
+    // within ~0.1 s of a kill, and debounces for a minute, so its first pass comes after the
+    // trials: only A can repair a drift during the test.
     let a = Agent::spawn(&config(&env, "a", &ua, &pa.url, "1s", "50ms"), &[]);
     let root_a = a.endpoint(0).await;
-    wait_holder(&tl, &ua, None).await;
-    let b = Agent::spawn(&config(&env, "b", &ub, &pb.url, "100ms", "3s"), &[]);
+    wait_holder(&tl, &ua, None, &[&a]).await;
+    let b = Agent::spawn(&config(&env, "b", &ub, &pb.url, "100ms", "60s"), &[]);
     let root_b = b.endpoint(0).await;
     let original = name_of(0);
     assert!(
@@ -388,7 +401,7 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
     let trials = 6;
     for i in 0..trials {
         let mid_pass = i % 2 == 1;
-        let (a_id, _) = wait_holder(&tl, &ua, None).await;
+        let (a_id, _) = wait_holder(&tl, &ua, None, &[&a, &b]).await;
         idle(&root_a).await;
         let drift = format!("Drift {i}");
         drift_1001(&env, &drift).await;
@@ -400,12 +413,12 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
             tokio::time::timeout(T, held).await.unwrap().unwrap();
             killed_at = now_secs();
             kill(a_id).await;
-            wait_holder(&tl, &ub, None).await;
+            wait_holder(&tl, &ub, None, &[&a, &b]).await;
             let _ = release.send(());
         } else {
             killed_at = now_secs();
             kill(a_id).await;
-            wait_holder(&tl, &ub, None).await;
+            wait_holder(&tl, &ub, None, &[&a, &b]).await;
             poke(&root_a).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -419,10 +432,10 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
         noticed_ms.push(((ts(lost["timestamp"].as_str().unwrap()) - killed_at) * 1000.0) as i64);
 
         // Leadership back to A: stop B, kill its lock connection, continue it once A leads.
-        let (b_id, _) = wait_holder(&tl, &ub, None).await;
+        let (b_id, _) = wait_holder(&tl, &ub, None, &[&a, &b]).await;
         b.signal(libc::SIGSTOP);
         kill(b_id).await;
-        wait_holder(&tl, &ua, Some(a_id)).await;
+        wait_holder(&tl, &ua, Some(a_id), &[&a, &b]).await;
         b.signal(libc::SIGCONT);
         assert!(
             eventually(T, || async { name_of_1001(&env).await == original }).await,
@@ -467,6 +480,18 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
     assert!(
         repaired.is_empty(),
         "the drift was repaired during trials {repaired:?} while B held the lock"
+    );
+    // The mid-pass trials reached A's write stage and were refused there.
+    let stopped: Vec<String> = a
+        .messages()
+        .into_iter()
+        .filter(|m| m.starts_with("pass: stopped: the writer lock was lost"))
+        .collect();
+    eprintln!("A's stopped passes: {stopped:?}");
+    assert!(
+        stopped.len() >= trials / 2,
+        "every mid-pass trial ends in a stopped pass: {stopped:?}\n{}",
+        a.dump()
     );
     assert!(!wa.is_empty(), "A wrote while it held the lock (the repairs)");
     for ms in &noticed_ms {

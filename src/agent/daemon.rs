@@ -11,28 +11,25 @@
 //! after a grace period; passes are crash-safe), release the lock and exit 0 within 10 s.
 
 use super::executor::PassExecutor;
-use super::leader::{self, ElectionTiming, Role};
+use super::leader::{self, ElectionTiming, LockLink, Role};
 use super::notify::{self, Notifier};
+use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::scheduler::{
-    self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
-    TriggerSource,
+    self, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
-use super::status::{AgentState, PassRecord, PassResultKind};
+use super::status::AgentState;
 use super::watch::{self as fwatch, ChangeDetector, Poll};
 use crate::config::Config;
-use crate::reconcile::{self, PassOptions, ReconcileError};
+use crate::reconcile::{self, PassOptions};
 use crate::server::agent::{AgentApi, PlanFuture};
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// How long shutdown lets an in-flight pass run before dropping it.
-const PASS_GRACE: Duration = Duration::from_secs(5);
 /// Upper bound on the endpoint's graceful stop.
 const SERVER_STOP: Duration = Duration::from_secs(3);
 /// Longest wait between database polls while the database is down.
@@ -96,7 +93,7 @@ impl AgentApi for DaemonApi {
                 full: false,
                 force: false,
             };
-            match exec.run(cfg, opts).await {
+            match exec.run(cfg, opts, None).await {
                 Some(Ok(report)) => Ok(report.to_json()),
                 Some(Err(e)) => Err(e.to_string()),
                 None => Err("the agent is shutting down".into()),
@@ -111,7 +108,8 @@ fn timing(cfg: &Config) -> Timing {
         resync_interval: cfg.sync.resync_interval.max(Duration::from_secs(1)),
         backoff_min: Duration::from_secs(1).min(cfg.sync.retry_backoff_max),
         backoff_max: cfg.sync.retry_backoff_max,
-        shutdown_grace: PASS_GRACE,
+        // The pass itself stops within PASS_GRACE + STOP_WAIT (pass.rs); this is the backstop.
+        shutdown_grace: PASS_GRACE + STOP_WAIT + Duration::from_secs(1),
     }
 }
 
@@ -174,6 +172,7 @@ impl DbWorkers {
         state: Arc<AgentState>,
         triggers: TriggerSender,
         role: Arc<watch::Sender<Role>>,
+        link: Arc<LockLink>,
     ) -> DbWorkers {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -188,7 +187,7 @@ impl DbWorkers {
                 triggers,
                 stop_rx.clone(),
             )));
-            tasks.push(tokio::spawn(election_loop(cfg, state, role, stop_rx)));
+            tasks.push(tokio::spawn(election_loop(cfg, state, role, link, stop_rx)));
         }
         DbWorkers { stop, tasks }
     }
@@ -217,15 +216,17 @@ async fn poll_loop(
 ) {
     let interval = cfg.freepbx.poll_interval.max(Duration::from_millis(10));
     let mut backoff: Option<Duration> = None;
-    let mut detector: Option<ChangeDetector> = None;
+    let mut detector: Option<(ChangeDetector, crate::freepbx::DbTarget)> = None;
     let mut was_down = false;
     loop {
         if *stop.borrow() {
             break;
         }
         if detector.is_none() {
-            match crate::freepbx::connect_opts(&cfg) {
-                Ok(opts) => detector = Some(ChangeDetector::new(opts)),
+            let resolved = crate::freepbx::resolve_target(&cfg)
+                .and_then(|t| Ok((crate::freepbx::connect_opts(&cfg)?, t)));
+            match resolved {
+                Ok((opts, target)) => detector = Some((ChangeDetector::new(opts), target)),
                 Err(e) => {
                     state.set_freepbx(false, Some(e.to_string()));
                     state.db_polled(false);
@@ -236,7 +237,7 @@ async fn poll_loop(
                 }
             }
         }
-        if let Some(d) = detector.as_mut() {
+        if let Some((d, target)) = detector.as_mut() {
             match d.poll().await {
                 Ok(p) => {
                     state.db_polled(true);
@@ -253,7 +254,9 @@ async fn poll_loop(
                 }
                 Err(e) => {
                     state.db_polled(false);
-                    let msg = e.to_string();
+                    // The same words as a pass ("refused the login … (wrong user or
+                    // password?)", "cannot reach …"), not the driver's.
+                    let msg = crate::freepbx::db_error(target, e).to_string();
                     state.set_freepbx(false, Some(msg.clone()));
                     if !was_down {
                         tracing::warn!(error = %msg, "FreePBX database poll failed; retrying with backoff");
@@ -275,7 +278,7 @@ async fn poll_loop(
             break;
         }
     }
-    if let Some(mut d) = detector {
+    if let Some((mut d, _)) = detector {
         d.close().await;
     }
 }
@@ -285,6 +288,7 @@ async fn election_loop(
     cfg: Arc<Config>,
     state: Arc<AgentState>,
     role: Arc<watch::Sender<Role>>,
+    link: Arc<LockLink>,
     mut stop: watch::Receiver<bool>,
 ) {
     let retry = cfg
@@ -319,7 +323,7 @@ async fn election_loop(
                         fwd_role.send_replace(r);
                     }
                 });
-                leader::run(opts, name, timing, tx, stop.clone()).await;
+                leader::run(opts, name, timing, tx, link.clone(), stop.clone()).await;
                 let _ = fwd.await;
                 role.send_replace(Role::Standby);
                 return;
@@ -331,129 +335,6 @@ async fn election_loop(
                 }
             }
         }
-    }
-}
-
-/// Turn a pass outcome into the status record, the log line and the scheduler's answer.
-fn finish_pass(
-    state: &AgentState,
-    notifier: Option<&Notifier>,
-    req: &PassRequest,
-    started: SystemTime,
-    outcome: Option<Result<reconcile::PassReport, ReconcileError>>,
-) -> PassResult {
-    let finished = SystemTime::now();
-    let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
-    let (result, summary, applied, failed, counts, error) = match &outcome {
-        None => (
-            PassResultKind::Failed,
-            "stopped: leadership lost or shutting down".to_string(),
-            0,
-            0,
-            BTreeMap::new(),
-            Some("leadership lost during the pass".to_string()),
-        ),
-        Some(Ok(r)) => {
-            for op in &r.plan.ops {
-                tracing::debug!("write: {}", op.describe());
-            }
-            let counts: BTreeMap<String, u64> = r
-                .counts_by_kind
-                .iter()
-                .map(|(k, v)| (k.clone(), *v as u64))
-                .collect();
-            let ok = r.failed == 0 && r.errors.is_empty() && r.refused.is_none();
-            state.set_freepbx(true, None);
-            if ok {
-                state.set_isymphony(true, None);
-            } else {
-                state.set_isymphony(r.failed == 0, r.errors.first().cloned());
-            }
-            (
-                if ok {
-                    PassResultKind::Success
-                } else {
-                    PassResultKind::Partial
-                },
-                r.summary_line(),
-                r.applied as u64,
-                r.failed as u64,
-                counts,
-                r.errors.first().cloned().or_else(|| r.refused.clone()),
-            )
-        }
-        Some(Err(e)) => {
-            let msg = e.to_string();
-            match e {
-                ReconcileError::FreepbxUnreadable(_) => state.set_freepbx(false, Some(msg.clone())),
-                ReconcileError::IsymphonyUnreachable(_) => {
-                    state.set_freepbx(true, None);
-                    state.set_isymphony(false, Some(msg.clone()));
-                }
-                _ => {}
-            }
-            (
-                PassResultKind::Failed,
-                format!("failed: {msg}"),
-                0,
-                0,
-                BTreeMap::new(),
-                Some(msg),
-            )
-        }
-    };
-    let secs = finished
-        .duration_since(started)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let counts_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    match result {
-        PassResultKind::Success => tracing::info!(
-            result = result.as_str(),
-            triggers = %triggers.join(","),
-            full = req.full,
-            applied,
-            failed,
-            counts = %counts_text.join(" "),
-            seconds = secs,
-            "pass: {summary}"
-        ),
-        _ => tracing::warn!(
-            result = result.as_str(),
-            triggers = %triggers.join(","),
-            full = req.full,
-            applied,
-            failed,
-            counts = %counts_text.join(" "),
-            seconds = secs,
-            "pass: {summary}"
-        ),
-    }
-    if let Some(n) = notifier {
-        let _ = n.status(&format!("{}: {summary}", result.as_str()));
-    }
-    let latency = match (result, req.first_change) {
-        (PassResultKind::Success, Some(t)) => Some(t.elapsed()),
-        _ => None,
-    };
-    state.record_pass(
-        PassRecord {
-            started,
-            finished,
-            result,
-            full: req.full,
-            triggers: req.sources.clone(),
-            summary,
-            applied,
-            failed,
-            counts_by_kind: counts,
-            error,
-        },
-        latency,
-    );
-    match result {
-        PassResultKind::Success => PassResult::Ok,
-        _ => PassResult::Failed,
     }
 }
 
@@ -571,37 +452,23 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     }
 
     // The scheduler and its pass.
+    let link = LockLink::new();
+    let (stopping_tx, stopping_rx) = watch::channel(None::<String>);
     let sched = {
-        let state = state.clone();
+        let runner = PassRunner {
+            state: state.clone(),
+            exec: exec.clone(),
+            notifier: notifier.clone(),
+            link: link.clone(),
+            role: role_tx.subscribe(),
+            stopping: stopping_rx,
+        };
         let cfg_rx = cfg_rx.clone();
-        let role_rx = role_tx.subscribe();
-        let notifier = notifier.clone();
-        let exec = exec.clone();
         let pass = move |req: PassRequest| {
-            let exec = exec.clone();
-            let state = state.clone();
+            let runner = runner.clone();
             let cfg = cfg_rx.borrow().clone();
-            let mut role_rx = role_rx.clone();
-            let notifier = notifier.clone();
             async move {
-                if *role_rx.borrow() != Role::Leader {
-                    tracing::debug!("standby: pass skipped");
-                    return PassResult::Skipped;
-                }
-                let started = SystemTime::now();
-                let opts = PassOptions {
-                    dry_run: false,
-                    full: req.full,
-                    force: false,
-                };
-                tracing::debug!(full = req.full, "pass started");
-                // Losing the lock stops the pass at its next await point (crash-safe), so
-                // two agents never write at once.
-                let outcome = tokio::select! {
-                    r = exec.run(cfg, opts) => r,
-                    _ = role_rx.wait_for(|r| *r != Role::Leader) => None,
-                };
-                let r = finish_pass(&state, notifier.as_deref(), &req, started, outcome);
+                let r = runner.run(cfg, req).await;
                 release_memory();
                 r
             }
@@ -615,7 +482,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         ))
     };
 
-    let mut workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone());
+    let mut workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone(), link.clone());
     let mut watched = watched_files(&cfg, &config_path);
     let mut file_watch = start_file_watch(&watched, &config_path, &cfg, &ctl_tx, &trig);
 
@@ -644,8 +511,16 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
 
     loop {
         tokio::select! {
-            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sigterm.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                stopping_tx.send_replace(Some("the agent is shutting down (SIGTERM)".into()));
+                break;
+            }
+            _ = sigint.recv() => {
+                tracing::info!("SIGINT: shutting down");
+                stopping_tx.send_replace(Some("the agent is shutting down (SIGINT)".into()));
+                break;
+            }
             _ = sighup.recv() => { let _ = ctl_tx.send(Control::Reload("SIGHUP")); }
             Some(msg) = ctl_rx.recv() => {
                 // Editors produce bursts of events: let the burst settle, then act once.
@@ -696,13 +571,13 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                             }
                             state.set_config(Some(config_path.display().to_string()));
                             tracing::info!(trigger = why, server_restarted = server_changed, "configuration reloaded");
-                            trig.trigger(TriggerSource::Startup, false);
+                            trig.trigger(TriggerSource::Reload, false);
                         }
                     }
                 }
                 if fpbx {
                     workers.stop().await;
-                    workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone());
+                    workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone(), link.clone());
                     trig.trigger(TriggerSource::File, false);
                 }
             }

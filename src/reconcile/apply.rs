@@ -5,7 +5,12 @@
 //! user could not be created) are skipped and counted as failed. What the state store records
 //! (adoptions, pushed passwords, added sub-items, fingerprints) is committed after each stage,
 //! and only for operations the server confirmed.
+//!
+//! With a [`WriteGate`], each stage starts only after the gate confirmed it may write, and no
+//! operation starts once the gate is revoked: the apply stops there, unapplied, and drops the
+//! plan's fingerprints so that the next pass reads those sub-resources again.
 
+use super::gate::WriteGate;
 use super::plan::{Kind, Method, Op, Plan};
 use super::state::{Effect, StateStore};
 use crate::api::client::{ApiError, Client};
@@ -19,6 +24,9 @@ pub struct ApplyOutcome {
     pub failed: usize,
     /// One line per failed or skipped operation, and per state store problem.
     pub errors: Vec<String>,
+    /// Set when the write gate stopped the apply: why. The operations not started are neither
+    /// applied nor failed.
+    pub aborted: Option<String>,
 }
 
 /// Options of one apply.
@@ -28,6 +36,8 @@ pub struct ApplyOptions<'a> {
     pub skip_deletes: bool,
     /// Called with (done, total) after each operation.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Asked before each stage and between operations (the daemon's writer lock).
+    pub gate: Option<&'a dyn WriteGate>,
 }
 
 async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
@@ -88,8 +98,21 @@ pub async fn apply(
             }
             runnable.push(*op);
         }
-        let results: Vec<(&Op, Result<(), ApiError>)> = stream::iter(runnable)
-            .map(|op| async move { (op, execute(client, op).await) })
+        if let (Some(g), false) = (opts.gate, runnable.is_empty()) {
+            if let Err(why) = g.confirm().await {
+                out.aborted = Some(why);
+                break;
+            }
+        }
+        let gate = opts.gate;
+        let results: Vec<(&Op, Option<Result<(), ApiError>>)> = stream::iter(runnable)
+            .map(|op| async move {
+                // Revoked during the stage: start nothing more (ops in flight finish).
+                if gate.is_some_and(|g| g.revoked().is_some()) {
+                    return (op, None);
+                }
+                (op, Some(execute(client, op).await))
+            })
             .buffer_unordered(opts.concurrency.max(1))
             .inspect(|_| {
                 done += 1;
@@ -102,11 +125,16 @@ pub async fn apply(
         let mut effects: Vec<Effect> = Vec::new();
         for (op, r) in results {
             match r {
-                Ok(()) => {
+                None => {
+                    if out.aborted.is_none() {
+                        out.aborted = gate.and_then(|g| g.revoked());
+                    }
+                }
+                Some(Ok(())) => {
                     out.applied += 1;
                     effects.extend(op.effects.iter().cloned());
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     out.failed += 1;
                     tracing::warn!(error = %e, "{}", op.describe());
                     out.errors.push(format!("{}: {e}", op.describe()));
@@ -120,6 +148,18 @@ pub async fn apply(
                 out.errors.push(e.to_string());
             }
         }
+        if out.aborted.is_some() {
+            break;
+        }
+    }
+    if out.aborted.is_some() {
+        let all: Vec<String> = plan.fingerprints.iter().map(|f| f.key.clone()).collect();
+        if let Some(st) = state {
+            if let Err(e) = st.commit(&[], &[], &all) {
+                out.errors.push(e.to_string());
+            }
+        }
+        return out;
     }
     // Fingerprints: stored when everything they depend on succeeded, dropped otherwise so the
     // next pass re-reads those sub-resources.

@@ -5,6 +5,7 @@
 //! - [`diff`]: `diff(&Desired, &Observed, &Ownership) -> Plan`, pure.
 //! - [`plan`]: the Plan, its text/JSON rendering.
 //! - [`apply`]: runs a Plan in dependency order with bounded concurrency.
+//! - [`gate`]: permission to write, confirmed before each write stage (the daemon's lock).
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
 //! - [`state`]: the agent's own SQLite state (adoptions, pushed-password hashes, added
 //!   sub-items, fingerprints).
@@ -15,6 +16,7 @@
 pub mod apply;
 pub mod cli;
 pub mod diff;
+pub mod gate;
 pub mod observe;
 pub mod ownership;
 pub mod plan;
@@ -180,13 +182,22 @@ pub enum ReconcileError {
     State(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The write gate stopped the pass before a write stage or operation: nothing more was
+    /// sent; what `report` counts as applied had been applied.
+    #[error("stopped before writing everything: {reason}")]
+    Stopped {
+        reason: String,
+        report: Box<PassReport>,
+    },
 }
 
 impl ReconcileError {
     /// The pass report, when the pass got as far as planning.
     pub fn report(&self) -> Option<&PassReport> {
         match self {
-            ReconcileError::SafetyValve { report, .. } => Some(report),
+            ReconcileError::SafetyValve { report, .. } | ReconcileError::Stopped { report, .. } => {
+                Some(report)
+            }
             _ => None,
         }
     }
@@ -221,12 +232,39 @@ pub async fn run_pass_with_progress(
     run_pass_on(cfg, opts, input, progress, started).await
 }
 
+/// [`run_pass`] that writes only while `gate` allows it (confirmed before each write stage).
+pub async fn run_pass_gated(
+    cfg: &Config,
+    opts: &PassOptions,
+    gate: Option<&dyn gate::WriteGate>,
+) -> Result<PassReport, ReconcileError> {
+    let started = SystemTime::now();
+    let input = source::read(cfg).await?;
+    run_pass_inner(cfg, opts, input, (None, gate), started).await
+}
+
 /// The pass on an already-read FreePBX side (tests and benchmarks drive this directly).
 pub async fn run_pass_on(
     cfg: &Config,
     opts: &PassOptions,
     input: SourceInput,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    started: SystemTime,
+) -> Result<PassReport, ReconcileError> {
+    run_pass_inner(cfg, opts, input, (progress, None), started).await
+}
+
+/// A pass's hooks: the progress callback and the write gate.
+type Hooks<'a> = (
+    Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    Option<&'a dyn gate::WriteGate>,
+);
+
+async fn run_pass_inner(
+    cfg: &Config,
+    opts: &PassOptions,
+    input: SourceInput,
+    (progress, gate): Hooks<'_>,
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
     let target = source::resolve_target(cfg, &input.defaults);
@@ -286,12 +324,16 @@ pub async fn run_pass_on(
                 concurrency,
                 skip_deletes: false,
                 progress: None,
+                gate,
             },
         )
         .await;
         report.applied += out.applied;
         report.failed += out.failed;
         report.errors.extend(out.errors);
+        if let Some(reason) = out.aborted {
+            return Err(stopped(report, core_plan, &client, reason));
+        }
         if out.failed > 0 {
             report.plan = core_plan;
             report.requests = client.counts();
@@ -341,12 +383,19 @@ pub async fn run_pass_on(
                 concurrency,
                 skip_deletes: report.refused.is_some(),
                 progress,
+                gate,
             },
         )
         .await;
         report.applied += out.applied;
         report.failed += out.failed;
         report.errors.extend(out.errors);
+        if let Some(reason) = out.aborted {
+            let mut plan = plan;
+            pre_ops.append(&mut plan.ops);
+            plan.ops = pre_ops;
+            return Err(stopped(report, plan, &client, reason));
+        }
     }
     let mut plan = plan;
     if !pre_ops.is_empty() {
@@ -363,6 +412,17 @@ pub async fn run_pass_on(
         });
     }
     Ok(report)
+}
+
+/// The error of a pass the write gate stopped, with what it had done.
+fn stopped(mut report: PassReport, plan: Plan, client: &Client, reason: String) -> ReconcileError {
+    report.plan = plan;
+    report.requests = client.counts();
+    report.finished = SystemTime::now();
+    ReconcileError::Stopped {
+        reason,
+        report: Box::new(report),
+    }
 }
 
 fn desired_is_empty(d: &Desired) -> bool {
