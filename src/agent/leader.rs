@@ -461,9 +461,20 @@ mod tests {
         ));
         wait_for(&mut rx, Role::Leader).await;
         let term = link.term().expect("a term while leading");
-        link.confirm(term, Duration::from_secs(5))
-            .await
-            .expect("confirmed on the lock connection");
+        // A confirmation waits for the watch query in flight (at most `watch`), then checks.
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            link.confirm(term, Duration::from_secs(5))
+                .await
+                .expect("confirmed on the lock connection");
+            times.push(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(37)).await;
+        }
+        let max = times.iter().max().copied().unwrap_or_default();
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        eprintln!("confirmation of the lock: mean {mean:?}, max {max:?} (watch 100 ms)");
+        assert!(max < timing.watch + Duration::from_millis(400), "{max:?}");
 
         let mut admin = Conn::new(db.opts()).await.unwrap();
         let id = holder(&mut admin, &name).await.unwrap();
