@@ -493,7 +493,10 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
         "every mid-pass trial ends in a stopped pass: {stopped:?}\n{}",
         a.dump()
     );
-    assert!(!wa.is_empty(), "A wrote while it held the lock (the repairs)");
+    assert!(
+        !wa.is_empty(),
+        "A wrote while it held the lock (the repairs)"
+    );
     for ms in &noticed_ms {
         assert!(
             *ms < 500,

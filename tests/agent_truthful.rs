@@ -93,10 +93,7 @@ async fn ext_name(env: &Env, ext: &str) -> Option<String> {
 async fn a_change_converged_after_failed_passes_is_observed_with_its_outage() {
     let env = Env::new(2).await;
     let proxy = Proxy::start(env.server().http_addr()).await;
-    let url = format!(
-        "http://{}/communication_manager/api/resource/",
-        proxy.addr
-    );
+    let url = format!("http://{}/communication_manager/api/resource/", proxy.addr);
     let agent = Agent::spawn(&config(&env, "l", &db_url(&env), &url, ""), &[]);
     let root = agent.endpoint(0).await;
     assert!(
@@ -116,8 +113,7 @@ async fn a_change_converged_after_failed_passes_is_observed_with_its_outage() {
 
     // iSymphony answers 503: passes fail and are retried; then it recovers.
     proxy.set(Mode::Error503);
-    let failed_before =
-        agent.count(|v| msg(v).starts_with("pass:") && v["result"] != "success");
+    let failed_before = agent.count(|v| msg(v).starts_with("pass:") && v["result"] != "success");
     let changed = Instant::now();
     env.db
         .exec("UPDATE users SET name = 'Slow One' WHERE extension = '1001'")
@@ -173,7 +169,13 @@ async fn status_shows_the_readme_messages_for_database_errors() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
-    let target = format!("{}@{}:{}/{}", o.user().unwrap_or("root"), o.ip_or_hostname(), o.tcp_port(), env.db.name);
+    let target = format!(
+        "{}@{}:{}/{}",
+        o.user().unwrap_or("root"),
+        o.ip_or_hostname(),
+        o.tcp_port(),
+        env.db.name
+    );
     let cases = [
         (
             "wrongpw",
@@ -215,7 +217,11 @@ async fn status_shows_the_readme_messages_for_database_errors() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(seen > 10, "{name}: no error in the status: {}", agent.dump());
+        assert!(
+            seen > 10,
+            "{name}: no error in the status: {}",
+            agent.dump()
+        );
     }
 }
 
@@ -252,7 +258,10 @@ async fn a_pass_cut_short_by_sigterm_logs_its_summary() {
         .into_iter()
         .filter(|m| m.starts_with("pass:"))
         .collect();
-    eprintln!("SIGTERM during a hung pass: exit after {:?}; {lines:?}", t0.elapsed());
+    eprintln!(
+        "SIGTERM during a hung pass: exit after {:?}; {lines:?}",
+        t0.elapsed()
+    );
     assert!(
         lines
             .iter()
@@ -278,7 +287,9 @@ async fn a_pass_after_a_reload_says_reload_in_its_triggers() {
         .replace("debounce = \"100ms\"", "debounce = \"150ms\"");
     std::fs::write(&path, text).unwrap();
     agent.signal(libc::SIGHUP);
-    agent.wait_log(T, |v| msg(v) == "configuration reloaded").await;
+    agent
+        .wait_log(T, |v| msg(v) == "configuration reloaded")
+        .await;
     let line = agent
         .wait_log(T, |v| {
             msg(v).starts_with("pass:") && v["triggers"].as_str().unwrap_or("").contains("reload")

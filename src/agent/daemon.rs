@@ -482,7 +482,13 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         ))
     };
 
-    let mut workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone(), link.clone());
+    let mut workers = DbWorkers::start(
+        cfg.clone(),
+        state.clone(),
+        trig.clone(),
+        role_tx.clone(),
+        link.clone(),
+    );
     let mut watched = watched_files(&cfg, &config_path);
     let mut file_watch = start_file_watch(&watched, &config_path, &cfg, &ctl_tx, &trig);
 

@@ -485,7 +485,10 @@ mod tests {
         eprintln!("killed lock connection noticed after {took:?}");
         assert!(took < Duration::from_millis(500), "{took:?}");
         assert_eq!(link.term(), None);
-        let e = link.confirm(term, Duration::from_secs(5)).await.unwrap_err();
+        let e = link
+            .confirm(term, Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert_eq!(e, LOCK_LOST);
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();

@@ -29,8 +29,8 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(6);
 
 /// How a pass ended, before it becomes a record.
 enum Outcome {
-    /// The pass returned.
-    Done(Result<PassReport, ReconcileError>),
+    /// The pass returned (boxed: a report is large, the other variants small).
+    Done(Box<Result<PassReport, ReconcileError>>),
     /// The pass was dropped after it was asked to stop; it had started `started` operations.
     Dropped { why: String, started: usize },
     /// The executor is gone.
@@ -100,12 +100,12 @@ impl PassRunner {
             }
         };
         let outcome = match why {
-            Ok(Some(r)) => Outcome::Done(r),
+            Ok(Some(r)) => Outcome::Done(Box::new(r)),
             Ok(None) => Outcome::Gone,
             Err(why) => {
                 stop_tx.send_replace(Some(why.clone()));
                 match tokio::time::timeout(STOP_WAIT, &mut run).await {
-                    Ok(Some(r)) => Outcome::Done(r),
+                    Ok(Some(r)) => Outcome::Done(Box::new(r)),
                     Ok(None) => Outcome::Gone,
                     Err(_) => Outcome::Dropped {
                         why,
@@ -178,19 +178,26 @@ fn failed(summary: String, error: String) -> Fields {
 }
 
 fn fields(state: &AgentState, outcome: Outcome) -> Fields {
-    match outcome {
-        Outcome::Gone => failed(
-            "stopped: the agent is shutting down".into(),
-            "the pass executor has stopped".into(),
-        ),
-        Outcome::Dropped { why, started } => failed(
-            format!(
-                "stopped: {why}; {started} operations had been started, the rest is left to the next pass"
-            ),
-            why,
-        ),
-        Outcome::Done(Ok(r)) => completed(state, &r),
-        Outcome::Done(Err(ReconcileError::Stopped { reason, report })) => Fields {
+    let r = match outcome {
+        Outcome::Done(r) => *r,
+        Outcome::Gone => {
+            return failed(
+                "stopped: the agent is shutting down".into(),
+                "the pass executor has stopped".into(),
+            )
+        }
+        Outcome::Dropped { why, started } => {
+            return failed(
+                format!(
+                    "stopped: {why}; {started} operations had been started, the rest is left to the next pass"
+                ),
+                why,
+            )
+        }
+    };
+    match r {
+        Ok(r) => completed(state, &r),
+        Err(ReconcileError::Stopped { reason, report }) => Fields {
             result: PassResultKind::Failed,
             summary: format!("stopped: {reason}; {}", report.summary_line()),
             applied: report.applied as u64,
@@ -198,7 +205,7 @@ fn fields(state: &AgentState, outcome: Outcome) -> Fields {
             counts: counts(&report),
             error: Some(reason),
         },
-        Outcome::Done(Err(e)) => {
+        Err(e) => {
             let msg = e.to_string();
             match &e {
                 ReconcileError::FreepbxUnreadable(_) => state.set_freepbx(false, Some(msg.clone())),
