@@ -20,133 +20,21 @@ mod agent;
 mod common;
 #[path = "common/e2e.rs"]
 mod e2e;
+#[path = "common/http_proxy.rs"]
+mod http_proxy;
 
 use agent::*;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
 use e2e::*;
+use http_proxy::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
 use mysql_async::prelude::Queryable;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 const PW: &str = "manag3rpa55word";
 const T: Duration = Duration::from_secs(15);
-
-/// A write that went through a proxy: when it arrived and when the server had answered.
-#[derive(Debug, Clone)]
-struct Write {
-    start: Instant,
-    end: Instant,
-    what: String,
-}
-
-/// A GET held at the proxy: `held` fires when it arrives, `release` lets it through.
-struct Hold {
-    held: oneshot::Sender<()>,
-    release: oneshot::Receiver<()>,
-}
-
-#[derive(Default)]
-struct Recorder {
-    writes: Mutex<Vec<Write>>,
-    hold: Mutex<Option<Hold>>,
-}
-
-/// A recording HTTP proxy in front of `upstream` (a real HTTP hop on loopback).
-struct RecordingProxy {
-    url: String,
-    rec: Arc<Recorder>,
-}
-
-impl RecordingProxy {
-    async fn start(upstream: std::net::SocketAddr) -> RecordingProxy {
-        let rec = Arc::new(Recorder::default());
-        let client = reqwest::Client::new();
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state((rec.clone(), client, upstream));
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app).await;
-        });
-        RecordingProxy {
-            url: format!("http://{addr}/communication_manager/api/resource/"),
-            rec,
-        }
-    }
-
-    /// Hold the next GET; the receiver fires when it has arrived.
-    fn hold_next_get(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
-        let (held_tx, held_rx) = oneshot::channel();
-        let (release_tx, release_rx) = oneshot::channel();
-        *self.rec.hold.lock().unwrap() = Some(Hold {
-            held: held_tx,
-            release: release_rx,
-        });
-        (held_rx, release_tx)
-    }
-
-    fn writes(&self) -> Vec<Write> {
-        self.rec.writes.lock().unwrap().clone()
-    }
-}
-
-type ProxyState = (Arc<Recorder>, reqwest::Client, std::net::SocketAddr);
-
-async fn forward(State((rec, client, upstream)): State<ProxyState>, req: Request) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let headers = req.headers().clone();
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    if method == reqwest::Method::GET {
-        let hold = rec.hold.lock().unwrap().take();
-        if let Some(h) = hold {
-            let _ = h.held.send(());
-            let _ = h.release.await;
-        }
-    }
-    let mut r = client.request(method.clone(), format!("http://{upstream}{path}"));
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" && k != "connection" {
-            r = r.header(k, v);
-        }
-    }
-    let resp = r.body(body).send().await;
-    let out = match resp {
-        Ok(resp) => {
-            let mut b = Response::builder().status(resp.status().as_u16());
-            for (k, v) in resp.headers() {
-                if k != "content-length" && k != "transfer-encoding" && k != "connection" {
-                    b = b.header(k, v);
-                }
-            }
-            let bytes = resp.bytes().await.unwrap_or_default();
-            b.body(Body::from(bytes)).unwrap()
-        }
-        Err(_) => Response::builder().status(502).body(Body::empty()).unwrap(),
-    };
-    if method != reqwest::Method::GET {
-        rec.writes.lock().unwrap().push(Write {
-            start,
-            end: Instant::now(),
-            what: format!("{method} {path}"),
-        });
-    }
-    out
-}
 
 /// MariaDB users of the two agents, dropped with the guard.
 struct DbUsers {

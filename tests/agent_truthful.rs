@@ -12,6 +12,8 @@ mod agent;
 mod common;
 #[path = "common/e2e.rs"]
 mod e2e;
+#[path = "common/http_proxy.rs"]
+mod http_proxy;
 
 use agent::*;
 use e2e::*;
@@ -268,6 +270,51 @@ async fn a_pass_cut_short_by_sigterm_logs_its_summary() {
             .any(|m| m.starts_with("pass: stopped: the agent is shutting down (SIGTERM)")),
         "{}",
         agent.dump()
+    );
+}
+
+/// SIGTERM during the writes of a long first sync (every write delayed 300 ms at the proxy):
+/// the pass is asked to stop after the grace, returns what it applied, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_stopped_by_sigterm_during_its_writes_logs_what_it_applied() {
+    let env = Env::new(20).await;
+    let proxy = http_proxy::RecordingProxy::start(env.server().http_addr()).await;
+    proxy.set_write_delay(Duration::from_millis(300));
+    let mut agent = Agent::spawn(&config(&env, "w", &db_url(&env), &proxy.url, ""), &[]);
+    assert!(
+        eventually(T, || async { !proxy.writes().is_empty() }).await,
+        "{}",
+        agent.dump()
+    );
+    let t0 = Instant::now();
+    agent.signal(libc::SIGTERM);
+    let st = agent
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", agent.dump()));
+    assert!(st.success(), "{st:?}");
+    let line = agent
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|v| msg(v).starts_with("pass: stopped: the agent is shutting down (SIGTERM)"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", agent.dump()));
+    let applied = line["applied"].as_u64().unwrap();
+    let sent = proxy.writes().len() as u64;
+    eprintln!(
+        "SIGTERM during writes: exit after {:?}; {}; {sent} writes reached the proxy",
+        t0.elapsed(),
+        msg(&line)
+    );
+    assert!(applied > 0, "{line}");
+    assert!(
+        msg(&line).contains(&format!("applied {applied} of ")),
+        "{line}"
+    );
+    assert_eq!(
+        applied, sent,
+        "every write sent was applied and counted: {line}"
     );
 }
 
