@@ -3,12 +3,14 @@
 //! Wiring: load the configuration; start the embedded endpoint (with the agent resources)
 //! when `[server] enabled`; send READY=1; then feed triggers (database fingerprint, file
 //! watches, the periodic verify, `POST …/sync`, leadership gained) into the
-//! [`scheduler`](super::scheduler), whose pass runs `reconcile::run_pass` only while this
-//! agent is the [`leader`](super::leader). Each pass logs one line and sends STATUS=.
-//! SIGHUP or a change of the config file re-reads it: a valid one replaces the running one
-//! (restarting only the parts whose settings changed), an invalid one is logged and ignored.
-//! SIGTERM/SIGINT stop the triggers, let a running pass finish (or drop it at an await point
-//! after a grace period; passes are crash-safe), release the lock and exit 0 within 10 s.
+//! [`scheduler`](super::scheduler), whose pass ([`pass`](super::pass)) runs only while this
+//! agent is the [`leader`](super::leader), with the lock confirmed before each write stage.
+//! Each pass logs one line and sends STATUS=. SIGHUP or a change of the config file re-reads
+//! it: a valid one replaces the running one (restarting only the parts whose settings
+//! changed), an invalid one is logged and ignored; the next pass has the trigger `reload`.
+//! SIGTERM/SIGINT stop the triggers, let a running pass finish within a grace, then ask it to
+//! stop (it logs what it applied; passes are crash-safe), release the lock and exit 0 within
+//! 10 s.
 
 use super::executor::PassExecutor;
 use super::leader::{self, ElectionTiming, LockLink, Role};

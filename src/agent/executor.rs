@@ -4,8 +4,8 @@
 //! higher-ranked lifetime in its apply stream), so it cannot be `tokio::spawn`ed or awaited
 //! inside a `Send` task. The executor owns one thread with a current-thread runtime and a
 //! `LocalSet`; callers get a `Send` future back. Dropping that future cancels the pass at its
-//! next await point (passes are crash-safe), which is how shutdown and loss of leadership stop
-//! a pass.
+//! next await point (passes are crash-safe): the last resort of shutdown and loss of
+//! leadership, after the pass's write gate has asked it to stop (see `agent::pass`).
 
 use crate::config::Config;
 use crate::reconcile::gate::WriteGate;
