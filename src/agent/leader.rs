@@ -545,4 +545,109 @@ mod tests {
         task.await.unwrap();
         db.drop().await;
     }
+
+    /// A TCP relay to MariaDB that can go silent: after `cut`, bytes in both directions are
+    /// read and dropped and nothing is closed, as when a network path dies.
+    async fn blackhole_relay(upstream: String) -> (u16, Arc<std::sync::atomic::AtomicBool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c2 = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((down, _)) = l.accept().await {
+                let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (dr, dw) = down.into_split();
+                let (ur, uw) = up.into_split();
+                for (mut r, mut w, cut) in [
+                    (
+                        Box::new(dr) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                        Box::new(uw) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                        c2.clone(),
+                    ),
+                    (Box::new(ur), Box::new(dw), c2.clone()),
+                ] {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16384];
+                        loop {
+                            match r.read(&mut buf).await {
+                                // After a cut the other side hears nothing, not even a close.
+                                Ok(0) | Err(_) if cut.load(Ordering::SeqCst) => {
+                                    std::future::pending::<()>().await;
+                                }
+                                Ok(0) | Err(_) => return,
+                                Ok(n) if !cut.load(Ordering::SeqCst) => {
+                                    if w.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(_) => {}
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        (port, cut)
+    }
+
+    /// A network cut gives no error at all: the unanswered watch query ends leadership
+    /// within `watch + ping_timeout`, while MariaDB still holds the lock for the dead
+    /// connection until its `wait_timeout`, so nobody else can write before the old leader
+    /// has stopped.
+    #[tokio::test]
+    async fn a_network_cut_ends_leadership_before_the_server_frees_the_lock() {
+        let db = TestDb::new("leadercut").await;
+        let name = lock_name("default", &db.name);
+        let o = db.opts();
+        let (port, cut) = blackhole_relay(format!("{}:{}", o.ip_or_hostname(), o.tcp_port())).await;
+        let via: Opts = mysql_async::OptsBuilder::from_opts(o)
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .prefer_socket(false)
+            .into();
+        let timing = ElectionTiming {
+            retry_interval: Duration::from_millis(100),
+            watch: Duration::from_millis(100),
+            ping_timeout: Duration::from_secs(1),
+            wait_timeout_secs: 4,
+        };
+        let link = LockLink::new();
+        let (role, mut rx) = watch::channel(Role::Standby);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(via, name.clone(), timing, role, link.clone(), stop_rx));
+        wait_for(&mut rx, Role::Leader).await;
+        let term = link.term().unwrap();
+        let mut admin = Conn::new(db.opts()).await.unwrap();
+        let id = holder(&mut admin, &name).await.unwrap();
+
+        cut.store(true, Ordering::SeqCst);
+        let t0 = std::time::Instant::now();
+        wait_for(&mut rx, Role::Standby).await;
+        let standby = t0.elapsed();
+        assert!(link.confirm(term, Duration::from_secs(5)).await.is_err());
+        assert_eq!(
+            holder(&mut admin, &name).await,
+            Some(id),
+            "the server still holds the lock for the cut connection"
+        );
+        let freed = loop {
+            if holder(&mut admin, &name).await != Some(id) {
+                break t0.elapsed();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "never freed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        eprintln!(
+            "network cut: standby after {standby:?}, lock freed by the server after {freed:?}"
+        );
+        assert!(standby < Duration::from_millis(2500), "{standby:?}");
+        assert!(standby < freed, "{standby:?} vs {freed:?}");
+        admin.disconnect().await.unwrap();
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        db.drop().await;
+    }
 }
