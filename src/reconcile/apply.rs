@@ -105,23 +105,7 @@ pub async fn apply(
             }
         }
         let gate = opts.gate;
-        let results: Vec<(&Op, Option<Result<(), ApiError>>)> = stream::iter(runnable)
-            .map(|op| async move {
-                // Revoked during the stage: start nothing more (ops in flight finish).
-                if gate.is_some_and(|g| g.revoked().is_some()) {
-                    return (op, None);
-                }
-                (op, Some(execute(client, op).await))
-            })
-            .buffer_unordered(opts.concurrency.max(1))
-            .inspect(|_| {
-                done += 1;
-                if let Some(p) = opts.progress {
-                    p(done, total);
-                }
-            })
-            .collect()
-            .await;
+        let results = run_stage(client, runnable, opts, &mut done, total).await;
         let mut effects: Vec<Effect> = Vec::new();
         for (op, r) in results {
             match r {
@@ -143,22 +127,15 @@ pub async fn apply(
                 }
             }
         }
-        if let Some(st) = state.as_deref_mut() {
-            if let Err(e) = st.commit(&effects, &[], &[]) {
-                out.errors.push(e.to_string());
-            }
-        }
+        commit(state.as_deref_mut(), &effects, &[], &[], &mut out);
         if out.aborted.is_some() {
             break;
         }
     }
     if out.aborted.is_some() {
+        // Stopped part-way: forget every fingerprint of the plan, so nothing is trusted.
         let all: Vec<String> = plan.fingerprints.iter().map(|f| f.key.clone()).collect();
-        if let Some(st) = state {
-            if let Err(e) = st.commit(&[], &[], &all) {
-                out.errors.push(e.to_string());
-            }
-        }
+        commit(state, &[], &[], &all, &mut out);
         return out;
     }
     // Fingerprints: stored when everything they depend on succeeded, dropped otherwise so the
@@ -173,12 +150,51 @@ pub async fn apply(
             drop_.push(f.key.clone());
         }
     }
+    commit(state, &plan.verified, &set, &drop_, &mut out);
+    out
+}
+
+/// Run the operations of one stage with bounded concurrency; `None` for an operation not
+/// started because the gate was revoked.
+async fn run_stage<'p>(
+    client: &Client,
+    runnable: Vec<&'p Op>,
+    opts: &ApplyOptions<'_>,
+    done: &mut usize,
+    total: usize,
+) -> Vec<(&'p Op, Option<Result<(), ApiError>>)> {
+    let gate = opts.gate;
+    stream::iter(runnable)
+        .map(|op| async move {
+            // Revoked during the stage: start nothing more (ops in flight finish).
+            if gate.is_some_and(|g| g.revoked().is_some()) {
+                return (op, None);
+            }
+            (op, Some(execute(client, op).await))
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .inspect(|_| {
+            *done += 1;
+            if let Some(p) = opts.progress {
+                p(*done, total);
+            }
+        })
+        .collect()
+        .await
+}
+
+fn commit(
+    state: Option<&mut StateStore>,
+    effects: &[Effect],
+    set: &[(String, String)],
+    drop_: &[String],
+    out: &mut ApplyOutcome,
+) {
     if let Some(st) = state {
-        if let Err(e) = st.commit(&plan.verified, &set, &drop_) {
+        if let Err(e) = st.commit(effects, set, drop_) {
             out.errors.push(e.to_string());
         }
     }
-    out
 }
 
 fn has_delete(plan: &Plan, fkey: &str) -> bool {
