@@ -474,7 +474,7 @@ mod tests {
         let max = times.iter().max().copied().unwrap_or_default();
         let mean = times.iter().sum::<Duration>() / times.len() as u32;
         eprintln!("confirmation of the lock: mean {mean:?}, max {max:?} (watch 100 ms)");
-        assert!(max < timing.watch + Duration::from_millis(400), "{max:?}");
+        assert!(max < timing.watch + Duration::from_secs(1), "{max:?}");
 
         let mut admin = Conn::new(db.opts()).await.unwrap();
         let id = holder(&mut admin, &name).await.unwrap();
