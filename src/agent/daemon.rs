@@ -4,39 +4,38 @@
 //! 127.0.0.1:58081 by default) and, when `[server] enabled`, the Configuration API imitation
 //! (the agent resources share its listener unless `agent_listen` is set); send READY=1; then feed triggers (database fingerprint, file
 //! watches, the periodic verify, `POST …/sync`, leadership gained) into the
-//! [`scheduler`](super::scheduler), whose pass runs `reconcile::run_pass` only while this
-//! agent is the [`leader`](super::leader). Each pass logs one line and sends STATUS=.
-//! SIGHUP or a change of the config file re-reads it: a valid one replaces the running one
-//! (restarting only the parts whose settings changed), an invalid one is logged and ignored.
-//! SIGTERM/SIGINT stop the triggers, let a running pass finish (or drop it at an await point
-//! after a grace period; passes are crash-safe), release the lock and exit 0 within 10 s.
+//! [`scheduler`](super::scheduler), whose pass ([`pass`](super::pass)) runs only while this
+//! agent is the [`leader`](super::leader), with the lock confirmed before each write stage.
+//! Each pass logs one line and sends STATUS=. SIGHUP or a change of the config file re-reads
+//! it: a valid one replaces the running one (restarting only the parts whose settings
+//! changed), an invalid one is logged and ignored; the next pass has the trigger `reload`.
+//! SIGTERM/SIGINT stop the triggers, let a running pass finish within a grace, then ask it to
+//! stop (it logs what it applied; passes are crash-safe), release the lock and exit 0 within
+//! 10 s.
 
 use super::endpoint::{effective, start_endpoint};
 use super::executor::PassExecutor;
-use super::leader::{self, ElectionTiming, Role};
+use super::leader::{self, ElectionTiming, LockLink, Role};
 use super::notify::{self, Notifier};
+use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::reload;
 use super::scheduler::{
-    self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
-    TriggerSource,
+    self, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
-use super::status::{AgentState, PassRecord, PassResultKind};
+use super::status::AgentState;
 use super::watch::{self as fwatch, ChangeDetector, Poll};
 use super::wipecheck;
 use crate::config::Config;
-use crate::reconcile::{self, PassOptions, ReconcileError};
+use crate::reconcile::{self, PassOptions};
 use crate::server::agent::{AgentApi, PlanFuture};
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// How long shutdown lets an in-flight pass run before dropping it.
-const PASS_GRACE: Duration = Duration::from_secs(5);
 /// Upper bound on the endpoint's graceful stop.
 const SERVER_STOP: Duration = Duration::from_secs(3);
 /// Longest wait between database polls while the database is down.
@@ -99,7 +98,7 @@ impl AgentApi for DaemonApi {
                 dry_run: true,
                 ..PassOptions::default()
             };
-            match exec.run(cfg, opts).await {
+            match exec.run(cfg, opts, None).await {
                 Some(Ok(report)) => Ok(report.to_json()),
                 Some(Err(e)) => Err(e.to_string()),
                 None => Err("the agent is shutting down".into()),
@@ -114,7 +113,8 @@ fn timing(cfg: &Config) -> Timing {
         resync_interval: cfg.sync.resync_interval.max(Duration::from_secs(1)),
         backoff_min: Duration::from_secs(1).min(cfg.sync.retry_backoff_max),
         backoff_max: cfg.sync.retry_backoff_max,
-        shutdown_grace: PASS_GRACE,
+        // The pass itself stops within PASS_GRACE + STOP_WAIT (pass.rs); this is the backstop.
+        shutdown_grace: PASS_GRACE + STOP_WAIT + Duration::from_secs(1),
     }
 }
 
@@ -177,6 +177,7 @@ impl DbWorkers {
         state: Arc<AgentState>,
         triggers: TriggerSender,
         role: Arc<watch::Sender<Role>>,
+        link: Arc<LockLink>,
     ) -> DbWorkers {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -191,7 +192,7 @@ impl DbWorkers {
                 triggers,
                 stop_rx.clone(),
             )));
-            tasks.push(tokio::spawn(election_loop(cfg, state, role, stop_rx)));
+            tasks.push(tokio::spawn(election_loop(cfg, state, role, link, stop_rx)));
         }
         DbWorkers { stop, tasks }
     }
@@ -220,15 +221,17 @@ async fn poll_loop(
 ) {
     let interval = cfg.freepbx.poll_interval.max(Duration::from_millis(10));
     let mut backoff: Option<Duration> = None;
-    let mut detector: Option<ChangeDetector> = None;
+    let mut detector: Option<(ChangeDetector, crate::freepbx::DbTarget)> = None;
     let mut was_down = false;
     loop {
         if *stop.borrow() {
             break;
         }
         if detector.is_none() {
-            match crate::freepbx::connect_opts(&cfg) {
-                Ok(opts) => detector = Some(ChangeDetector::new(opts)),
+            let resolved = crate::freepbx::resolve_target(&cfg)
+                .and_then(|t| Ok((crate::freepbx::connect_opts(&cfg)?, t)));
+            match resolved {
+                Ok((opts, target)) => detector = Some((ChangeDetector::new(opts), target)),
                 Err(e) => {
                     state.set_freepbx(false, Some(e.to_string()));
                     state.db_polled(false);
@@ -239,7 +242,7 @@ async fn poll_loop(
                 }
             }
         }
-        if let Some(d) = detector.as_mut() {
+        if let Some((d, target)) = detector.as_mut() {
             match d.poll().await {
                 Ok(p) => {
                     state.db_polled(true);
@@ -256,7 +259,9 @@ async fn poll_loop(
                 }
                 Err(e) => {
                     state.db_polled(false);
-                    let msg = e.to_string();
+                    // The same words as a pass ("refused the login … (wrong user or
+                    // password?)", "cannot reach …"), not the driver's.
+                    let msg = crate::freepbx::db_error(target, e).to_string();
                     state.set_freepbx(false, Some(msg.clone()));
                     if !was_down {
                         tracing::warn!(error = %msg, "FreePBX database poll failed; retrying with backoff");
@@ -278,7 +283,7 @@ async fn poll_loop(
             break;
         }
     }
-    if let Some(mut d) = detector {
+    if let Some((mut d, _)) = detector {
         d.close().await;
     }
 }
@@ -288,6 +293,7 @@ async fn election_loop(
     cfg: Arc<Config>,
     state: Arc<AgentState>,
     role: Arc<watch::Sender<Role>>,
+    link: Arc<LockLink>,
     mut stop: watch::Receiver<bool>,
 ) {
     let retry = cfg
@@ -322,7 +328,7 @@ async fn election_loop(
                         fwd_role.send_replace(r);
                     }
                 });
-                leader::run(opts, name, timing, tx, stop.clone()).await;
+                leader::run(opts, name, timing, tx, link.clone(), stop.clone()).await;
                 let _ = fwd.await;
                 role.send_replace(Role::Standby);
                 return;
@@ -334,155 +340,6 @@ async fn election_loop(
                 }
             }
         }
-    }
-}
-
-/// A refusal of the safety valve still applied everything else: it is the partial pass its
-/// report describes. Tells the quick iSymphony check where the pass went.
-fn settle(
-    outcome: Option<Result<reconcile::PassReport, ReconcileError>>,
-    last_target: &wipecheck::SharedTarget,
-) -> Option<Result<reconcile::PassReport, ReconcileError>> {
-    let outcome = match outcome {
-        Some(Err(ReconcileError::SafetyValve { report, .. })) => Some(Ok(*report)),
-        other => other,
-    };
-    if let Some(o) = &outcome {
-        let target = o.as_ref().ok().and_then(|r| r.resolved.clone());
-        wipecheck::record_target(last_target, target);
-    }
-    outcome
-}
-
-/// Turn a pass outcome into the status record, the log line and the scheduler's answer.
-fn finish_pass(
-    state: &AgentState,
-    notifier: Option<&Notifier>,
-    req: &PassRequest,
-    started: SystemTime,
-    outcome: Option<Result<reconcile::PassReport, ReconcileError>>,
-) -> PassResult {
-    let finished = SystemTime::now();
-    let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
-    let (result, summary, applied, failed, counts, error) = match &outcome {
-        None => (
-            PassResultKind::Failed,
-            "stopped: leadership lost or shutting down".to_string(),
-            0,
-            0,
-            BTreeMap::new(),
-            Some("leadership lost during the pass".to_string()),
-        ),
-        Some(Ok(r)) => {
-            for op in &r.plan.ops {
-                tracing::debug!("write: {}", op.describe());
-            }
-            let counts: BTreeMap<String, u64> = r
-                .counts_by_kind
-                .iter()
-                .map(|(k, v)| (k.clone(), *v as u64))
-                .collect();
-            let ok = r.is_complete();
-            state.set_freepbx(true, None);
-            if ok {
-                state.set_isymphony(true, None);
-            } else {
-                state.set_isymphony(r.failed == 0, r.errors.first().cloned());
-            }
-            state.set_unreadable(r.unreadable.clone());
-            (
-                if ok {
-                    PassResultKind::Success
-                } else {
-                    PassResultKind::Partial
-                },
-                r.summary_line(),
-                r.applied as u64,
-                r.failed as u64,
-                counts,
-                r.errors
-                    .first()
-                    .cloned()
-                    .or_else(|| r.refused.clone())
-                    .or_else(|| r.unreadable.first().cloned()),
-            )
-        }
-        Some(Err(e)) => {
-            let msg = e.to_string();
-            match e {
-                ReconcileError::FreepbxUnreadable(_) => state.set_freepbx(false, Some(msg.clone())),
-                ReconcileError::IsymphonyUnreachable(_) => {
-                    state.set_freepbx(true, None);
-                    state.set_isymphony(false, Some(msg.clone()));
-                }
-                ReconcileError::IsymphonyRefused(_) => {
-                    state.set_freepbx(true, None);
-                    state.set_isymphony(true, None);
-                }
-                _ => {}
-            }
-            (
-                PassResultKind::Failed,
-                format!("failed: {msg}"),
-                0,
-                0,
-                BTreeMap::new(),
-                Some(msg),
-            )
-        }
-    };
-    let secs = finished
-        .duration_since(started)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let counts_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    match result {
-        PassResultKind::Success => tracing::info!(
-            result = result.as_str(),
-            triggers = %triggers.join(","),
-            full = req.full,
-            applied,
-            failed,
-            counts = %counts_text.join(" "),
-            seconds = secs,
-            "pass: {summary}"
-        ),
-        _ => tracing::warn!(
-            result = result.as_str(),
-            triggers = %triggers.join(","),
-            full = req.full,
-            applied,
-            failed,
-            counts = %counts_text.join(" "),
-            seconds = secs,
-            "pass: {summary}"
-        ),
-    }
-    if let Some(n) = notifier {
-        let _ = n.status(&format!("{}: {summary}", result.as_str()));
-    }
-    let latency = match (result, req.first_change) {
-        (PassResultKind::Success, Some(t)) => Some(t.elapsed()),
-        _ => None,
-    };
-    state.record_pass(
-        PassRecord {
-            started,
-            finished,
-            result,
-            full: req.full,
-            triggers: req.sources.clone(),
-            summary,
-            applied,
-            failed,
-            counts_by_kind: counts,
-            error,
-        },
-        latency,
-    );
-    match result {
-        PassResultKind::Success => PassResult::Ok,
-        _ => PassResult::Failed,
     }
 }
 
@@ -565,39 +422,24 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
 
     // The scheduler and its pass.
     let last_target = wipecheck::SharedTarget::default();
+    let link = LockLink::new();
+    let (stopping_tx, stopping_rx) = watch::channel(None::<String>);
     let sched = {
-        let last_target = last_target.clone();
-        let state = state.clone();
+        let runner = PassRunner {
+            state: state.clone(),
+            exec: exec.clone(),
+            notifier: notifier.clone(),
+            link: link.clone(),
+            role: role_tx.subscribe(),
+            stopping: stopping_rx,
+            last_target: last_target.clone(),
+        };
         let cfg_rx = cfg_rx.clone();
-        let role_rx = role_tx.subscribe();
-        let notifier = notifier.clone();
-        let exec = exec.clone();
         let pass = move |req: PassRequest| {
-            let exec = exec.clone();
-            let state = state.clone();
+            let runner = runner.clone();
             let cfg = cfg_rx.borrow().clone();
-            let mut role_rx = role_rx.clone();
-            let notifier = notifier.clone();
-            let last_target = last_target.clone();
             async move {
-                if *role_rx.borrow() != Role::Leader {
-                    tracing::debug!("standby: pass skipped");
-                    return PassResult::Skipped;
-                }
-                let started = SystemTime::now();
-                let opts = PassOptions {
-                    full: req.full,
-                    ..PassOptions::default()
-                };
-                tracing::debug!(full = req.full, "pass started");
-                // Losing the lock stops the pass at its next await point (crash-safe), so
-                // two agents never write at once.
-                let outcome = tokio::select! {
-                    r = exec.run(cfg, opts) => r,
-                    _ = role_rx.wait_for(|r| *r != Role::Leader) => None,
-                };
-                let outcome = settle(outcome, &last_target);
-                let r = finish_pass(&state, notifier.as_deref(), &req, started, outcome);
+                let r = runner.run(cfg, req).await;
                 release_memory();
                 r
             }
@@ -625,7 +467,13 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         .run(),
     );
 
-    let mut workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone());
+    let mut workers = DbWorkers::start(
+        cfg.clone(),
+        state.clone(),
+        trig.clone(),
+        role_tx.clone(),
+        link.clone(),
+    );
     let mut watched = watched_files(&cfg, &config_path);
     let mut file_watch = start_file_watch(&watched, &config_path, &cfg, &ctl_tx, &trig);
 
@@ -654,8 +502,16 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
 
     loop {
         tokio::select! {
-            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sigterm.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                stopping_tx.send_replace(Some("the agent is shutting down (SIGTERM)".into()));
+                break;
+            }
+            _ = sigint.recv() => {
+                tracing::info!("SIGINT: shutting down");
+                stopping_tx.send_replace(Some("the agent is shutting down (SIGINT)".into()));
+                break;
+            }
             _ = sighup.recv() => { let _ = ctl_tx.send(Control::Reload("SIGHUP")); }
             Some(msg) = ctl_rx.recv() => {
                 // Editors produce bursts of events: let the burst settle, then act once.
@@ -707,13 +563,13 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
                             }
                             state.set_config(Some(config_path.display().to_string()));
                             tracing::info!(trigger = why, server_restarted = server_changed, "configuration reloaded");
-                            trig.trigger(TriggerSource::Startup, false);
+                            trig.trigger(TriggerSource::Reload, false);
                         }
                     }
                 }
                 if fpbx {
                     workers.stop().await;
-                    workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone());
+                    workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone(), link.clone());
                     trig.trigger(TriggerSource::File, false);
                 }
             }

@@ -4,10 +4,11 @@
 //! higher-ranked lifetime in its apply stream), so it cannot be `tokio::spawn`ed or awaited
 //! inside a `Send` task. The executor owns one thread with a current-thread runtime and a
 //! `LocalSet`; callers get a `Send` future back. Dropping that future cancels the pass at its
-//! next await point (passes are crash-safe), which is how shutdown and loss of leadership stop
-//! a pass.
+//! next await point (passes are crash-safe): the last resort of shutdown and loss of
+//! leadership, after the pass's write gate has asked it to stop (see `agent::pass`).
 
 use crate::config::Config;
+use crate::reconcile::gate::WriteGate;
 use crate::reconcile::{self, PassOptions, PassReport, ReconcileError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +18,7 @@ type Reply = Result<PassReport, ReconcileError>;
 struct Job {
     cfg: Arc<Config>,
     opts: PassOptions,
+    gate: Option<Arc<dyn WriteGate>>,
     reply: oneshot::Sender<Reply>,
     cancel: oneshot::Receiver<()>,
 }
@@ -44,11 +46,13 @@ impl PassExecutor {
                             let Job {
                                 cfg,
                                 opts,
+                                gate,
                                 reply,
                                 cancel,
                             } = job;
+                            let pass = reconcile::run_pass_gated(&cfg, &opts, gate.as_deref());
                             tokio::select! {
-                                r = reconcile::run_pass(&cfg, &opts) => { let _ = reply.send(r); }
+                                r = pass => { let _ = reply.send(r); }
                                 // The caller went away: drop the pass here.
                                 _ = cancel => {}
                             }
@@ -59,15 +63,21 @@ impl PassExecutor {
         Ok(PassExecutor { tx })
     }
 
-    /// Run one pass; `None` when the executor is gone. Dropping the returned future cancels
-    /// the pass.
-    pub async fn run(&self, cfg: Arc<Config>, opts: PassOptions) -> Option<Reply> {
+    /// Run one pass, writing only while `gate` allows; `None` when the executor is gone.
+    /// Dropping the returned future cancels the pass.
+    pub async fn run(
+        &self,
+        cfg: Arc<Config>,
+        opts: PassOptions,
+        gate: Option<Arc<dyn WriteGate>>,
+    ) -> Option<Reply> {
         let (cancel_tx, cancel) = oneshot::channel();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {
                 cfg,
                 opts,
+                gate,
                 reply,
                 cancel,
             })

@@ -4,15 +4,25 @@
 //! compete for one named lock; the holder is the leader and the only one that writes. The
 //! lock lives as long as the connection: when the leader dies (even by SIGKILL) the server
 //! closes its connection and frees the lock, and a standby, which retries every
-//! `retry_interval`, takes over. The leader pings its connection; if the ping fails or hangs
-//! it considers leadership lost at once. The connection's `wait_timeout` is lowered so that a
-//! leader host that vanishes without closing TCP loses the lock within about that time.
+//! `retry_interval`, takes over.
+//!
+//! The leader keeps one short `DO SLEEP` query in flight on its lock connection at all times,
+//! so that the connection's death (a `KILL`, a server restart) is an error here at once, not
+//! at the next check: leadership is dropped the moment the driver reports it. A query that
+//! does not answer within `ping_timeout` (a network cut) counts as lost too. Each acquisition
+//! starts a new *term* ([`LockLink`]); a pass remembers the term it started in and, before
+//! each write stage, asks for a confirmation, which is `IS_USED_LOCK(name) = CONNECTION_ID()`
+//! run on the lock connection itself after the request arrived. The connection's
+//! `wait_timeout` is lowered so that a leader host that vanishes without closing TCP loses
+//! the lock within about that time; `ping_timeout` is shorter, so the old leader stops first.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use sha1::{Digest, Sha1};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// This agent's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -47,9 +57,12 @@ pub fn lock_name(core_server: &str, database: &str) -> String {
 /// Timing of the election.
 #[derive(Debug, Clone, Copy)]
 pub struct ElectionTiming {
-    /// How often a standby tries to take the lock, and how often a leader pings.
+    /// How often a standby tries to take the lock.
     pub retry_interval: Duration,
-    /// A ping that takes longer than this means the connection is gone.
+    /// Length of the leader's watch query (`DO SLEEP`); a confirmation waits at most this
+    /// long for the connection to be free.
+    pub watch: Duration,
+    /// A query that takes longer than this (beyond its own sleep) means the connection is gone.
     pub ping_timeout: Duration,
     /// Server-side idle timeout of the lock connection (seconds).
     pub wait_timeout_secs: u32,
@@ -59,9 +72,77 @@ impl Default for ElectionTiming {
     fn default() -> Self {
         ElectionTiming {
             retry_interval: Duration::from_secs(1),
+            watch: Duration::from_millis(100),
             ping_timeout: Duration::from_secs(5),
             wait_timeout_secs: 15,
         }
+    }
+}
+
+/// The message of a confirmation refused because the lock is gone.
+pub const LOCK_LOST: &str = "the writer lock was lost (another agent may lead now)";
+
+/// A request to confirm on the lock connection that `term` is still held.
+struct Confirm {
+    term: u64,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// What passes need from the election: the term held now and confirmations of it. One link
+/// lives as long as the daemon; each run of the election serves it in turn.
+pub struct LockLink {
+    /// The term held now; 0 while not holding the lock.
+    term: watch::Sender<u64>,
+    next: AtomicU64,
+    tx: mpsc::UnboundedSender<Confirm>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Confirm>>,
+}
+
+impl LockLink {
+    pub fn new() -> Arc<LockLink> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Arc::new(LockLink {
+            term: watch::channel(0).0,
+            next: AtomicU64::new(0),
+            tx,
+            rx: tokio::sync::Mutex::new(rx),
+        })
+    }
+
+    /// The term held now, if this agent holds the lock.
+    pub fn term(&self) -> Option<u64> {
+        let t = *self.term.borrow();
+        (t != 0).then_some(t)
+    }
+
+    /// Confirm, with a query on the lock connection made after this call, that `term` is
+    /// still held. `Err` says why not (lost, not answered within `within`).
+    pub async fn confirm(&self, term: u64, within: Duration) -> Result<(), String> {
+        if self.term() != Some(term) {
+            return Err(LOCK_LOST.to_string());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Confirm { term, reply })
+            .map_err(|_| "the leader election has stopped".to_string())?;
+        match tokio::time::timeout(within, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(LOCK_LOST.to_string()),
+            Err(_) => Err(format!(
+                "the writer lock could not be confirmed within {} s",
+                within.as_secs_f64()
+            )),
+        }
+    }
+
+    fn begin(&self) -> u64 {
+        let t = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        self.term.send_replace(t);
+        t
+    }
+
+    fn end(&self) {
+        self.term.send_replace(0);
     }
 }
 
@@ -79,81 +160,153 @@ async fn still_held(conn: &mut Conn, name: &str) -> Result<bool, mysql_async::Er
     Ok(matches!(got, Some(Some(1))))
 }
 
-/// Run the election until `shutdown` turns true, publishing the role on `role`. On shutdown
-/// the lock is released (so a standby takes over at once) and the connection closed.
+/// Run a query bounded by `limit`; a timeout is an error like any other.
+async fn bounded<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the database did not answer within {} s",
+            limit.as_secs_f64()
+        )),
+    }
+}
+
+/// One round as leader: the watch query, then one check on the same connection for every
+/// confirmation that arrived meanwhile. `Err`: the lock is lost.
+async fn lead_round(
+    conn: &mut Conn,
+    name: &str,
+    term: u64,
+    timing: &ElectionTiming,
+    confirms: &mut mpsc::UnboundedReceiver<Confirm>,
+) -> Result<(), String> {
+    let sleep = format!("DO SLEEP({:.3})", timing.watch.as_secs_f64());
+    let mut result = bounded(timing.watch + timing.ping_timeout, conn.query_drop(sleep)).await;
+    let mut pending = Vec::new();
+    while let Ok(c) = confirms.try_recv() {
+        pending.push(c);
+    }
+    if result.is_ok() && !pending.is_empty() {
+        result = match bounded(timing.ping_timeout, still_held(conn, name)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the lock is no longer held by this connection".to_string()),
+            Err(e) => Err(e),
+        };
+    }
+    for c in pending {
+        let answer = match &result {
+            Ok(()) if c.term == term => Ok(()),
+            _ => Err(LOCK_LOST.to_string()),
+        };
+        let _ = c.reply.send(answer);
+    }
+    result
+}
+
+/// Open the lock connection if needed and try to take the lock.
+async fn try_take(
+    conn: &mut Option<Conn>,
+    opts: &Opts,
+    name: &str,
+    timing: &ElectionTiming,
+) -> Result<bool, String> {
+    let step = async {
+        if conn.is_none() {
+            let mut c = Conn::new(opts.clone()).await?;
+            c.query_drop(format!(
+                "SET SESSION wait_timeout = {}",
+                timing.wait_timeout_secs.max(2)
+            ))
+            .await?;
+            *conn = Some(c);
+        }
+        match conn.as_mut() {
+            Some(c) => try_lock(c, name).await,
+            None => Ok(false),
+        }
+    };
+    bounded(timing.ping_timeout, step).await
+}
+
+/// One attempt of a standby to take the lock; true when taken. Errors are logged once each.
+async fn standby_round(
+    conn: &mut Option<Conn>,
+    opts: &Opts,
+    name: &str,
+    timing: &ElectionTiming,
+    last_error: &mut Option<String>,
+) -> bool {
+    match try_take(conn, opts, name, timing).await {
+        Ok(held) => {
+            *last_error = None;
+            held
+        }
+        Err(msg) => {
+            if last_error.as_deref() != Some(&msg) {
+                tracing::warn!(error = %msg, "leader election: database connection failed");
+                *last_error = Some(msg);
+            }
+            *conn = None;
+            false
+        }
+    }
+}
+
+/// Run the election until `shutdown` turns true, publishing the role on `role` and the term
+/// on `link`. On shutdown the lock is released (so a standby takes over at once) and the
+/// connection closed.
 pub async fn run(
     opts: Opts,
     name: String,
     timing: ElectionTiming,
     role: watch::Sender<Role>,
+    link: Arc<LockLink>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut confirms = link.rx.lock().await;
     let mut conn: Option<Conn> = None;
+    let mut term: Option<u64> = None;
     let mut last_error: Option<String> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let step = async {
-            if conn.is_none() {
-                let mut c = Conn::new(opts.clone()).await?;
-                c.query_drop(format!(
-                    "SET SESSION wait_timeout = {}",
-                    timing.wait_timeout_secs.max(2)
-                ))
-                .await?;
-                conn = Some(c);
-            }
-            let Some(c) = conn.as_mut() else {
-                return Ok::<bool, mysql_async::Error>(false);
+        if let (Some(t), Some(c)) = (term, conn.as_mut()) {
+            let Err(e) = lead_round(c, &name, t, &timing, &mut confirms).await else {
+                continue;
             };
-            if *role.borrow() == Role::Leader {
-                still_held(c, &name).await
-            } else {
-                try_lock(c, &name).await
-            }
-        };
-        let outcome = tokio::time::timeout(timing.ping_timeout, step).await;
-        let now_leader = match outcome {
-            Ok(Ok(held)) => {
-                last_error = None;
-                held
-            }
-            Ok(Err(e)) => {
-                let msg = e.to_string();
-                if last_error.as_deref() != Some(&msg) {
-                    tracing::warn!(error = %msg, "leader election: database connection failed");
-                    last_error = Some(msg);
-                }
-                conn = None;
-                false
-            }
-            Err(_) => {
-                tracing::warn!("leader election: database did not answer in time");
-                conn = None;
-                false
-            }
-        };
-        let was = *role.borrow();
-        let now = if now_leader {
-            Role::Leader
+            // The term ends before anyone hears of the new role: no write starts after.
+            link.end();
+            term = None;
+            conn = None;
+            tracing::warn!(lock = %name, error = %e, "lost leadership; now standby");
+            role.send_replace(Role::Standby);
+            // Compete again only after a retry interval, like any standby: the others go
+            // first, and a flapping connection does not flap the role.
         } else {
-            Role::Standby
-        };
-        if was != now {
-            match now {
-                Role::Leader => tracing::info!(lock = %name, "became leader"),
-                Role::Standby => tracing::warn!(lock = %name, "lost leadership; now standby"),
+            // Standby: refuse what was asked meanwhile, then try to take the lock.
+            while let Ok(c) = confirms.try_recv() {
+                let _ = c.reply.send(Err(LOCK_LOST.to_string()));
             }
-            role.send_replace(now);
+            if standby_round(&mut conn, &opts, &name, &timing, &mut last_error).await {
+                term = Some(link.begin());
+                tracing::info!(lock = %name, "became leader");
+                role.send_replace(Role::Leader);
+                continue;
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(timing.retry_interval) => {}
             r = shutdown.changed() => { if r.is_err() { break; } }
         }
     }
+    link.end();
     if let Some(mut c) = conn.take() {
-        if *role.borrow() == Role::Leader {
+        if term.is_some() {
             let _ = tokio::time::timeout(
                 Duration::from_secs(2),
                 c.exec_drop("SELECT RELEASE_LOCK(?)", (name.as_str(),)),
@@ -173,8 +326,7 @@ mod tests {
     fn fast() -> ElectionTiming {
         ElectionTiming {
             retry_interval: Duration::from_millis(100),
-            ping_timeout: Duration::from_secs(5),
-            wait_timeout_secs: 15,
+            ..ElectionTiming::default()
         }
     }
 
@@ -202,12 +354,26 @@ mod tests {
         let name = lock_name("default", &db.name);
         let (a_role, mut a_rx) = watch::channel(Role::Standby);
         let (a_stop, a_stop_rx) = watch::channel(false);
-        let a = tokio::spawn(run(db.opts(), name.clone(), fast(), a_role, a_stop_rx));
+        let a = tokio::spawn(run(
+            db.opts(),
+            name.clone(),
+            fast(),
+            a_role,
+            LockLink::new(),
+            a_stop_rx,
+        ));
         wait_for(&mut a_rx, Role::Leader).await;
 
         let (b_role, mut b_rx) = watch::channel(Role::Standby);
         let (b_stop, b_stop_rx) = watch::channel(false);
-        let b = tokio::spawn(run(db.opts(), name.clone(), fast(), b_role, b_stop_rx));
+        let b = tokio::spawn(run(
+            db.opts(),
+            name.clone(),
+            fast(),
+            b_role,
+            LockLink::new(),
+            b_stop_rx,
+        ));
         // B keeps trying but stays standby while A holds the lock.
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(*b_rx.borrow(), Role::Standby);
@@ -229,7 +395,14 @@ mod tests {
         let name = lock_name("default", &db.name);
         let (role, mut rx) = watch::channel(Role::Standby);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(db.opts(), name.clone(), fast(), role, stop_rx));
+        let task = tokio::spawn(run(
+            db.opts(),
+            name.clone(),
+            fast(),
+            role,
+            LockLink::new(),
+            stop_rx,
+        ));
         wait_for(&mut rx, Role::Leader).await;
 
         // Kill the lock connection from outside, as a server restart or network cut would.
@@ -254,6 +427,227 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
+        db.drop().await;
+    }
+
+    async fn holder(admin: &mut Conn, name: &str) -> Option<u64> {
+        let h: Option<Option<u64>> = admin
+            .exec_first("SELECT IS_USED_LOCK(?)", (name,))
+            .await
+            .unwrap();
+        h.flatten()
+    }
+
+    /// With a standby retry of 30 s, only the connection's own error can end leadership
+    /// quickly: a periodic check would take up to 30 s.
+    #[tokio::test]
+    async fn a_killed_lock_connection_is_noticed_at_once() {
+        let db = TestDb::new("leadernotice").await;
+        let name = lock_name("default", &db.name);
+        let timing = ElectionTiming {
+            retry_interval: Duration::from_secs(30),
+            ..ElectionTiming::default()
+        };
+        let link = LockLink::new();
+        let (role, mut rx) = watch::channel(Role::Standby);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            db.opts(),
+            name.clone(),
+            timing,
+            role,
+            link.clone(),
+            stop_rx,
+        ));
+        wait_for(&mut rx, Role::Leader).await;
+        let term = link.term().expect("a term while leading");
+        // A confirmation waits for the watch query in flight (at most `watch`), then checks.
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            link.confirm(term, Duration::from_secs(5))
+                .await
+                .expect("confirmed on the lock connection");
+            times.push(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(37)).await;
+        }
+        let max = times.iter().max().copied().unwrap_or_default();
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        eprintln!("confirmation of the lock: mean {mean:?}, max {max:?} (watch 100 ms)");
+        assert!(max < timing.watch + Duration::from_secs(1), "{max:?}");
+
+        let mut admin = Conn::new(db.opts()).await.unwrap();
+        let id = holder(&mut admin, &name).await.unwrap();
+        let t0 = std::time::Instant::now();
+        admin.query_drop(format!("KILL {id}")).await.unwrap();
+        wait_for(&mut rx, Role::Standby).await;
+        let took = t0.elapsed();
+        eprintln!("killed lock connection noticed after {took:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        assert_eq!(link.term(), None);
+        let e = link
+            .confirm(term, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(e, LOCK_LOST);
+        admin.disconnect().await.unwrap();
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        db.drop().await;
+    }
+
+    /// A confirmation is a query on the lock connection made after the request: a
+    /// connection killed just before it is refused, and an old term is never confirmed by a
+    /// newer one.
+    #[tokio::test]
+    async fn confirmations_are_refused_after_a_kill_and_for_old_terms() {
+        let db = TestDb::new("leaderconfirm").await;
+        let name = lock_name("default", &db.name);
+        let link = LockLink::new();
+        let (role, mut rx) = watch::channel(Role::Standby);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            db.opts(),
+            name.clone(),
+            fast(),
+            role,
+            link.clone(),
+            stop_rx,
+        ));
+        wait_for(&mut rx, Role::Leader).await;
+        let first = link.term().unwrap();
+        let mut admin = Conn::new(db.opts()).await.unwrap();
+        let mut refused = 0;
+        for _ in 0..5 {
+            let id = holder(&mut admin, &name).await.unwrap();
+            let term = link.term().unwrap();
+            // Kill and confirm at once: whichever the leader sees first, the answer is no.
+            let (k, c) = tokio::join!(
+                admin.query_drop(format!("KILL {id}")),
+                link.confirm(term, Duration::from_secs(5))
+            );
+            k.unwrap();
+            if c.is_err() {
+                refused += 1;
+            }
+            // Confirmation after the kill was noticed: always refused.
+            wait_for(&mut rx, Role::Standby).await;
+            assert!(link.confirm(term, Duration::from_secs(5)).await.is_err());
+            wait_for(&mut rx, Role::Leader).await;
+            let now = link.term().unwrap();
+            assert!(now > term);
+            assert!(link.confirm(first, Duration::from_secs(5)).await.is_err());
+            link.confirm(now, Duration::from_secs(5)).await.unwrap();
+        }
+        eprintln!("confirmations sent with the kill and refused: {refused} of 5");
+        admin.disconnect().await.unwrap();
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        db.drop().await;
+    }
+
+    /// A TCP relay to MariaDB that can go silent: after `cut`, bytes in both directions are
+    /// read and dropped and nothing is closed, as when a network path dies.
+    async fn blackhole_relay(upstream: String) -> (u16, Arc<std::sync::atomic::AtomicBool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c2 = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((down, _)) = l.accept().await {
+                let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (dr, dw) = down.into_split();
+                let (ur, uw) = up.into_split();
+                for (mut r, mut w, cut) in [
+                    (
+                        Box::new(dr) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                        Box::new(uw) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                        c2.clone(),
+                    ),
+                    (Box::new(ur), Box::new(dw), c2.clone()),
+                ] {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16384];
+                        loop {
+                            match r.read(&mut buf).await {
+                                // After a cut the other side hears nothing, not even a close.
+                                Ok(0) | Err(_) if cut.load(Ordering::SeqCst) => {
+                                    std::future::pending::<()>().await;
+                                }
+                                Ok(0) | Err(_) => return,
+                                Ok(n) if !cut.load(Ordering::SeqCst) => {
+                                    if w.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(_) => {}
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        (port, cut)
+    }
+
+    /// A network cut gives no error at all: the unanswered watch query ends leadership
+    /// within `watch + ping_timeout`, while MariaDB still holds the lock for the dead
+    /// connection until its `wait_timeout`, so nobody else can write before the old leader
+    /// has stopped.
+    #[tokio::test]
+    async fn a_network_cut_ends_leadership_before_the_server_frees_the_lock() {
+        let db = TestDb::new("leadercut").await;
+        let name = lock_name("default", &db.name);
+        let o = db.opts();
+        let (port, cut) = blackhole_relay(format!("{}:{}", o.ip_or_hostname(), o.tcp_port())).await;
+        let via: Opts = mysql_async::OptsBuilder::from_opts(o)
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .prefer_socket(false)
+            .into();
+        let timing = ElectionTiming {
+            retry_interval: Duration::from_millis(100),
+            watch: Duration::from_millis(100),
+            ping_timeout: Duration::from_secs(1),
+            wait_timeout_secs: 4,
+        };
+        let link = LockLink::new();
+        let (role, mut rx) = watch::channel(Role::Standby);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(via, name.clone(), timing, role, link.clone(), stop_rx));
+        wait_for(&mut rx, Role::Leader).await;
+        let term = link.term().unwrap();
+        let mut admin = Conn::new(db.opts()).await.unwrap();
+        let id = holder(&mut admin, &name).await.unwrap();
+
+        cut.store(true, Ordering::SeqCst);
+        let t0 = std::time::Instant::now();
+        wait_for(&mut rx, Role::Standby).await;
+        let standby = t0.elapsed();
+        assert!(link.confirm(term, Duration::from_secs(5)).await.is_err());
+        assert_eq!(
+            holder(&mut admin, &name).await,
+            Some(id),
+            "the server still holds the lock for the cut connection"
+        );
+        let freed = loop {
+            if holder(&mut admin, &name).await != Some(id) {
+                break t0.elapsed();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "never freed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        eprintln!(
+            "network cut: standby after {standby:?}, lock freed by the server after {freed:?}"
+        );
+        assert!(standby < Duration::from_millis(2500), "{standby:?}");
+        assert!(standby < freed, "{standby:?} vs {freed:?}");
+        admin.disconnect().await.unwrap();
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         db.drop().await;
     }
 }

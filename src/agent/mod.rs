@@ -7,6 +7,8 @@
 //! - [`watch`]: database fingerprint polling and file watching (what changed).
 //! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
+//! - [`pass`]: one pass under the write [`gate`] (lock confirmed before each write stage),
+//!   stopped cleanly on leadership loss or shutdown, logged and recorded.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
 //! - [`status`]: the status document and Prometheus metrics.
 //! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
@@ -14,8 +16,10 @@
 pub mod daemon;
 pub mod endpoint;
 pub mod executor;
+pub mod gate;
 pub mod leader;
 pub mod notify;
+pub mod pass;
 pub mod reload;
 pub mod scheduler;
 pub mod status;

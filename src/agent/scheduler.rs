@@ -17,8 +17,10 @@ use tokio::time::{sleep_until, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerSource {
-    /// The agent started (or its configuration was reloaded).
+    /// The agent started.
     Startup,
+    /// The configuration was reloaded (SIGHUP or a change of the config file).
+    Reload,
     /// The FreePBX database fingerprint changed.
     Database,
     /// A watched file changed.
@@ -40,6 +42,7 @@ impl TriggerSource {
     pub fn as_str(self) -> &'static str {
         match self {
             TriggerSource::Startup => "startup",
+            TriggerSource::Reload => "reload",
             TriggerSource::Database => "database",
             TriggerSource::File => "file",
             TriggerSource::Timer => "timer",
@@ -253,6 +256,7 @@ pub async fn run<F, Fut>(
                 let req = pending.take();
                 let full = req.full;
                 let sources = req.sources.clone();
+                let first_change = req.first_change;
                 publish(&pending, true, next_verify, retry_at);
                 let fut = pass(req);
                 tokio::pin!(fut);
@@ -300,6 +304,14 @@ pub async fn run<F, Fut>(
                             if s.is_change() && !pending.sources.contains(&s) {
                                 pending.sources.push(s);
                             }
+                        }
+                        // The changes it covered are still waiting to converge: their clock
+                        // keeps running from when they were detected.
+                        if let Some(t) = first_change {
+                            pending.first_change = Some(match pending.first_change {
+                                Some(f) if f <= t => f,
+                                _ => t,
+                            });
                         }
                     }
                 }
@@ -536,5 +548,26 @@ mod tests {
         h.tx.trigger(TriggerSource::Database, false);
         advance(20_000).await;
         assert_eq!(h.runs.lock().unwrap().len(), 1);
+    }
+
+    /// A change that converges only after failed passes keeps the time it was detected, so
+    /// the change-to-converged latency includes the failures and the backoff.
+    #[tokio::test(start_paused = true)]
+    async fn a_retried_pass_keeps_the_time_of_the_change() {
+        let h = harness(
+            timing(),
+            Duration::from_millis(10),
+            vec![PassResult::Failed, PassResult::Failed],
+        );
+        let t0 = Instant::now();
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(10_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        for r in &runs {
+            assert_eq!(r.req.first_change, Some(t0), "{runs:?}");
+        }
+        assert!(runs[2].req.sources.contains(&TriggerSource::Retry));
+        assert!(runs[2].req.sources.contains(&TriggerSource::Database));
     }
 }

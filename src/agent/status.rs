@@ -392,7 +392,7 @@ impl AgentState {
             i.change_latency.render(
                 &mut o,
                 "isymphony_sync_change_to_converged_seconds",
-                "Time from a detected FreePBX change to the end of the pass that converged it.",
+                "Seconds from the moment the agent detected a FreePBX change (the database poll that saw the fingerprint change, or the file event) to the end of the successful pass that converged it, failed passes and retries in between included; changes detected before the same pass count once, from the earliest.",
             );
             o.push_str("# HELP isymphony_sync_http_requests_total HTTP requests answered by the embedded endpoint.\n");
             o.push_str("# TYPE isymphony_sync_http_requests_total counter\n");

@@ -244,8 +244,9 @@ pub fn describe_target(cfg: &Config) -> String {
     }
 }
 
-/// Classify a driver error met while connecting or reading.
-fn db_error(target: &DbTarget, e: mysql_async::Error) -> FreepbxError {
+/// Classify a driver error met while connecting or reading (the daemon's change poll uses
+/// it too, so that the status shows the same messages as a pass).
+pub fn db_error(target: &DbTarget, e: mysql_async::Error) -> FreepbxError {
     let t = target.describe();
     match e {
         mysql_async::Error::Server(se) => match se.code {

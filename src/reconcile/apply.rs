@@ -9,7 +9,12 @@
 //! The safety valve can withhold the deletions of some kinds: those operations, and any that
 //! need them, are not sent and count as withheld (neither applied nor failed); the
 //! fingerprints they belong to are dropped, so the next pass looks again.
+//!
+//! With a [`WriteGate`], each stage starts only after the gate confirmed it may write, and no
+//! operation starts once the gate is revoked: the apply stops there, unapplied, and drops the
+//! plan's fingerprints so that the next pass reads those sub-resources again.
 
+use super::gate::WriteGate;
 use super::plan::{Action, Kind, Method, Op, Plan};
 use super::state::{Effect, StateStore};
 use crate::api::client::{ApiError, Client};
@@ -28,6 +33,9 @@ pub struct ApplyOutcome {
     /// Operations iSymphony refused for licensing, with its answer (to hold them, see
     /// [`super::refusals`]).
     pub licence_refused: Vec<(Op, String)>,
+    /// Set when the write gate stopped the apply: why. The operations not started are neither
+    /// applied nor failed.
+    pub aborted: Option<String>,
 }
 
 /// Options of one apply.
@@ -37,6 +45,8 @@ pub struct ApplyOptions<'a> {
     pub withhold_deletes: BTreeSet<Kind>,
     /// Called with (done, total) after each operation.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Asked before each stage and between operations (the daemon's writer lock).
+    pub gate: Option<&'a dyn WriteGate>,
 }
 
 async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
@@ -94,25 +104,27 @@ pub async fn apply(
             }
             runnable.push(*op);
         }
-        let results: Vec<(&Op, Result<(), ApiError>)> = stream::iter(runnable)
-            .map(|op| async move { (op, execute(client, op).await) })
-            .buffer_unordered(opts.concurrency.max(1))
-            .inspect(|_| {
-                done += 1;
-                if let Some(p) = opts.progress {
-                    p(done, total);
-                }
-            })
-            .collect()
-            .await;
+        if let (Some(g), false) = (opts.gate, runnable.is_empty()) {
+            if let Err(why) = g.confirm().await {
+                out.aborted = Some(why);
+                break;
+            }
+        }
+        let gate = opts.gate;
+        let results = run_stage(client, runnable, opts, &mut done, total).await;
         let mut effects: Vec<Effect> = Vec::new();
         for (op, r) in results {
             match r {
-                Ok(()) => {
+                None => {
+                    if out.aborted.is_none() {
+                        out.aborted = gate.and_then(|g| g.revoked());
+                    }
+                }
+                Some(Ok(())) => {
                     out.applied += 1;
                     effects.extend(op.effects.iter().cloned());
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     out.failed += 1;
                     tracing::warn!(error = %e, "{}", op.describe());
                     if let Some(answer) = super::refusals::licence_refusal(&e) {
@@ -130,11 +142,16 @@ pub async fn apply(
                 }
             }
         }
-        if let Some(st) = state.as_deref_mut() {
-            if let Err(e) = st.commit(&effects, &[], &[]) {
-                out.errors.push(e.to_string());
-            }
+        commit(state.as_deref_mut(), &effects, &[], &[], &mut out);
+        if out.aborted.is_some() {
+            break;
         }
+    }
+    if out.aborted.is_some() {
+        // Stopped part-way: forget every fingerprint of the plan, so nothing is trusted.
+        let all: Vec<String> = plan.fingerprints.iter().map(|f| f.key.clone()).collect();
+        commit(state, &[], &[], &all, &mut out);
+        return out;
     }
     // Fingerprints: stored when everything they depend on succeeded, dropped otherwise so the
     // next pass re-reads those sub-resources.
@@ -152,12 +169,51 @@ pub async fn apply(
             drop_.push(f.key.clone());
         }
     }
+    commit(state, &plan.verified, &set, &drop_, &mut out);
+    out
+}
+
+/// Run the operations of one stage with bounded concurrency; `None` for an operation not
+/// started because the gate was revoked.
+async fn run_stage<'p>(
+    client: &Client,
+    runnable: Vec<&'p Op>,
+    opts: &ApplyOptions<'_>,
+    done: &mut usize,
+    total: usize,
+) -> Vec<(&'p Op, Option<Result<(), ApiError>>)> {
+    let gate = opts.gate;
+    stream::iter(runnable)
+        .map(|op| async move {
+            // Revoked during the stage: start nothing more (ops in flight finish).
+            if gate.is_some_and(|g| g.revoked().is_some()) {
+                return (op, None);
+            }
+            (op, Some(execute(client, op).await))
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .inspect(|_| {
+            *done += 1;
+            if let Some(p) = opts.progress {
+                p(*done, total);
+            }
+        })
+        .collect()
+        .await
+}
+
+fn commit(
+    state: Option<&mut StateStore>,
+    effects: &[Effect],
+    set: &[(String, String)],
+    drop_: &[String],
+    out: &mut ApplyOutcome,
+) {
     if let Some(st) = state {
-        if let Err(e) = st.commit(&plan.verified, &set, &drop_) {
+        if let Err(e) = st.commit(effects, set, drop_) {
             out.errors.push(e.to_string());
         }
     }
-    out
 }
 
 /// What the valve keeps back from one apply.

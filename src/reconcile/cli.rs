@@ -111,6 +111,7 @@ fn error_json(e: &ReconcileError) -> serde_json::Value {
         ReconcileError::EmptySource(_) => "empty_source",
         ReconcileError::State(_) => "state",
         ReconcileError::Config(_) => "config",
+        ReconcileError::Stopped { .. } => "stopped",
     };
     let mut v = match e.report() {
         Some(r) => r.to_json(),

@@ -6,6 +6,7 @@
 //! - [`frozen`]: kinds whose FreePBX source is unknown this pass are left as they are.
 //! - [`plan`]: the Plan, its text/JSON rendering.
 //! - [`apply`]: runs a Plan in dependency order with bounded concurrency.
+//! - [`gate`]: permission to write, confirmed before each write stage (the daemon's lock).
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
 //! - [`state`]: the agent's own SQLite state (adoptions, pushed-password hashes, added
 //!   sub-items, fingerprints).
@@ -24,6 +25,7 @@ pub mod apply;
 pub mod cli;
 pub mod diff;
 pub mod frozen;
+pub mod gate;
 pub mod observe;
 pub mod ownership;
 pub mod partial;
@@ -265,13 +267,22 @@ pub enum ReconcileError {
     State(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The write gate stopped the pass before a write stage or operation: nothing more was
+    /// sent; what `report` counts as applied had been applied.
+    #[error("stopped before writing everything: {reason}")]
+    Stopped {
+        reason: String,
+        report: Box<PassReport>,
+    },
 }
 
 impl ReconcileError {
     /// The pass report, when the pass got as far as planning.
     pub fn report(&self) -> Option<&PassReport> {
         match self {
-            ReconcileError::SafetyValve { report, .. } => Some(report),
+            ReconcileError::SafetyValve { report, .. } | ReconcileError::Stopped { report, .. } => {
+                Some(report)
+            }
             _ => None,
         }
     }
@@ -306,12 +317,39 @@ pub async fn run_pass_with_progress(
     run_pass_on(cfg, opts, input, progress, started).await
 }
 
+/// [`run_pass`] that writes only while `gate` allows it (confirmed before each write stage).
+pub async fn run_pass_gated(
+    cfg: &Config,
+    opts: &PassOptions,
+    gate: Option<&dyn gate::WriteGate>,
+) -> Result<PassReport, ReconcileError> {
+    let started = SystemTime::now();
+    let input = source::read(cfg).await?;
+    run_pass_inner(cfg, opts, input, (None, gate), started).await
+}
+
 /// The pass on an already-read FreePBX side (tests and benchmarks drive this directly).
 pub async fn run_pass_on(
     cfg: &Config,
     opts: &PassOptions,
     input: SourceInput,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    started: SystemTime,
+) -> Result<PassReport, ReconcileError> {
+    run_pass_inner(cfg, opts, input, (progress, None), started).await
+}
+
+/// A pass's hooks: the progress callback and the write gate.
+type Hooks<'a> = (
+    Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    Option<&'a dyn gate::WriteGate>,
+);
+
+async fn run_pass_inner(
+    cfg: &Config,
+    opts: &PassOptions,
+    input: SourceInput,
+    (progress, gate): Hooks<'_>,
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
     let target = source::resolve_target(cfg, &input.defaults);
@@ -351,12 +389,19 @@ pub async fn run_pass_on(
                 concurrency,
                 withhold_deletes: BTreeSet::new(),
                 progress: None,
+                gate,
             },
         )
         .await;
-        if !report.take_core_outcome(out) {
-            report.finish_with(core_plan, &client);
-            return Ok(report);
+        let aborted = out.aborted.clone();
+        if !report.take_core_outcome(out) || aborted.is_some() {
+            return match aborted {
+                Some(reason) => Err(stopped(report, core_plan, &client, reason)),
+                None => {
+                    report.finish_with(core_plan, &client);
+                    Ok(report)
+                }
+            };
         }
         pre_ops = core_plan.ops;
         (observed, gaps) = read_top(&client, &desired).await?;
@@ -388,6 +433,7 @@ pub async fn run_pass_on(
                 concurrency,
                 withhold_deletes: refusals.iter().map(|r| r.kind).collect(),
                 progress,
+                gate,
             },
         )
         .await;
@@ -396,6 +442,12 @@ pub async fn run_pass_on(
         report.withheld = out.withheld;
         report.errors.extend(out.errors);
         holds.remember(&out.licence_refused, store.as_mut(), &mut report.errors);
+        if let Some(reason) = out.aborted {
+            let mut plan = plan;
+            pre_ops.append(&mut plan.ops);
+            plan.ops = pre_ops;
+            return Err(stopped(report, plan, &client, reason));
+        }
     }
     if !pre_ops.is_empty() {
         pre_ops.append(&mut plan.ops);
@@ -524,6 +576,15 @@ fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
         target.core_server,
         raw.trim_end_matches('/')
     ))
+}
+
+/// The error of a pass the write gate stopped, with what it had done.
+fn stopped(mut report: PassReport, plan: Plan, client: &Client, reason: String) -> ReconcileError {
+    report.finish_with(plan, client);
+    ReconcileError::Stopped {
+        reason,
+        report: Box::new(report),
+    }
 }
 
 fn desired_is_empty(d: &Desired) -> bool {

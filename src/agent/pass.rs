@@ -1,0 +1,314 @@
+//! One pass of the daemon: run it on the [`PassExecutor`] under a [`PassGate`], stop it
+//! cleanly when leadership is lost or the agent shuts down, and turn the outcome into the
+//! status record, the log line and the scheduler's answer.
+//!
+//! Stopping is cooperative first: the gate refuses the next write stage and every operation
+//! not yet started, so the pass returns its report (what it applied, why it stopped) and the
+//! log line says so. Only a pass that does not return within [`STOP_WAIT`] after that (an
+//! operation still in flight) is dropped, and its line then counts what it had started.
+
+use super::executor::PassExecutor;
+use super::gate::PassGate;
+use super::leader::{LockLink, Role, LOCK_LOST};
+use super::notify::Notifier;
+use super::scheduler::{PassRequest, PassResult};
+use super::status::{AgentState, PassRecord, PassResultKind};
+use super::wipecheck;
+use crate::config::Config;
+use crate::reconcile::{PassOptions, PassReport, ReconcileError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+
+/// How long shutdown lets a pass run on before asking it to stop.
+pub const PASS_GRACE: Duration = Duration::from_secs(4);
+/// How long a pass asked to stop may take to return its report before it is dropped.
+pub const STOP_WAIT: Duration = Duration::from_secs(1);
+/// Upper bound on a confirmation of the writer lock.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(6);
+
+/// How a pass ended, before it becomes a record.
+enum Outcome {
+    /// The pass returned (boxed: a report is large, the other variants small).
+    Done(Box<Result<PassReport, ReconcileError>>),
+    /// The pass was dropped after it was asked to stop; it had started `started` operations.
+    Dropped { why: String, started: usize },
+    /// The executor is gone.
+    Gone,
+}
+
+/// What every pass of the daemon shares.
+#[derive(Clone)]
+pub struct PassRunner {
+    pub state: Arc<AgentState>,
+    pub exec: PassExecutor,
+    pub notifier: Option<Arc<Notifier>>,
+    pub link: Arc<LockLink>,
+    pub role: watch::Receiver<Role>,
+    /// `Some(why)` once the agent is shutting down (`SIGTERM`, `SIGINT`).
+    pub stopping: watch::Receiver<Option<String>>,
+    /// Where the last pass went, for the quick check of a wiped iSymphony.
+    pub last_target: wipecheck::SharedTarget,
+}
+
+impl PassRunner {
+    /// Run the pass `req` asks for with `cfg`, as leader only.
+    pub async fn run(&self, cfg: Arc<Config>, req: PassRequest) -> PassResult {
+        if *self.role.borrow() != Role::Leader {
+            tracing::debug!("standby: pass skipped");
+            return PassResult::Skipped;
+        }
+        // A snapshot file as the source: no database, no lock, no competitor.
+        let lock = if cfg.freepbx.snapshot.is_some() {
+            None
+        } else {
+            match self.link.term() {
+                Some(t) => Some((self.link.clone(), t)),
+                None => {
+                    tracing::debug!("standby: pass skipped");
+                    return PassResult::Skipped;
+                }
+            }
+        };
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let gate = Arc::new(PassGate::new(lock, stop_rx, CONFIRM_WITHIN));
+        let started = SystemTime::now();
+        let opts = PassOptions {
+            full: req.full,
+            ..PassOptions::default()
+        };
+        tracing::debug!(full = req.full, "pass started");
+        let run = self.exec.run(cfg, opts, Some(gate.clone()));
+        tokio::pin!(run);
+        let mut role = self.role.clone();
+        let mut stopping = self.stopping.clone();
+        // (The watch guards are dropped inside each branch: they must not live across awaits.)
+        let lost = async { drop(role.wait_for(|r| *r != Role::Leader).await) };
+        let stop = async {
+            let s = stopping.wait_for(|s| s.is_some()).await;
+            s.ok().and_then(|s| s.clone())
+        };
+        let why = tokio::select! {
+            r = &mut run => Ok(r),
+            _ = lost => Err(LOCK_LOST.to_string()),
+            why = stop => {
+                let why = why.unwrap_or_else(|| "the agent is shutting down".to_string());
+                // Shutdown lets the pass finish within the grace, then asks it to stop.
+                match tokio::time::timeout(PASS_GRACE, &mut run).await {
+                    Ok(r) => Ok(r),
+                    Err(_) => Err(why),
+                }
+            }
+        };
+        let outcome = match why {
+            Ok(Some(r)) => Outcome::Done(Box::new(r)),
+            Ok(None) => Outcome::Gone,
+            Err(why) => {
+                stop_tx.send_replace(Some(why.clone()));
+                match tokio::time::timeout(STOP_WAIT, &mut run).await {
+                    Ok(Some(r)) => Outcome::Done(Box::new(r)),
+                    Ok(None) => Outcome::Gone,
+                    Err(_) => Outcome::Dropped {
+                        why,
+                        started: gate.started(),
+                    },
+                }
+            }
+        };
+        let outcome = settle(outcome, &self.last_target);
+        finish_pass(
+            &self.state,
+            self.notifier.as_deref(),
+            &req,
+            started,
+            outcome,
+        )
+    }
+}
+
+/// A refusal of the safety valve still applied everything else: it is the partial pass its
+/// report describes. Tells the quick iSymphony check where the pass went.
+fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget) -> Outcome {
+    let outcome = match outcome {
+        Outcome::Done(r) => match *r {
+            Err(ReconcileError::SafetyValve { report, .. }) => Outcome::Done(Box::new(Ok(*report))),
+            other => Outcome::Done(Box::new(other)),
+        },
+        other => other,
+    };
+    if let Outcome::Done(r) = &outcome {
+        let target = r.as_ref().as_ref().ok().and_then(|r| r.resolved.clone());
+        wipecheck::record_target(last_target, target);
+    }
+    outcome
+}
+
+/// The record's fields for a pass that ran to the end (possibly with failures).
+fn completed(state: &AgentState, r: &PassReport) -> Fields {
+    for op in &r.plan.ops {
+        tracing::debug!("write: {}", op.describe());
+    }
+    let ok = r.is_complete();
+    state.set_freepbx(true, None);
+    if ok {
+        state.set_isymphony(true, None);
+    } else {
+        state.set_isymphony(r.failed == 0, r.errors.first().cloned());
+    }
+    state.set_unreadable(r.unreadable.clone());
+    Fields {
+        result: if ok {
+            PassResultKind::Success
+        } else {
+            PassResultKind::Partial
+        },
+        summary: r.summary_line(),
+        applied: r.applied as u64,
+        failed: r.failed as u64,
+        counts: counts(r),
+        error: r
+            .errors
+            .first()
+            .cloned()
+            .or_else(|| r.refused.clone())
+            .or_else(|| r.unreadable.first().cloned()),
+    }
+}
+
+fn counts(r: &PassReport) -> BTreeMap<String, u64> {
+    r.counts_by_kind
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as u64))
+        .collect()
+}
+
+struct Fields {
+    result: PassResultKind,
+    summary: String,
+    applied: u64,
+    failed: u64,
+    counts: BTreeMap<String, u64>,
+    error: Option<String>,
+}
+
+fn failed(summary: String, error: String) -> Fields {
+    Fields {
+        result: PassResultKind::Failed,
+        summary,
+        applied: 0,
+        failed: 0,
+        counts: BTreeMap::new(),
+        error: Some(error),
+    }
+}
+
+fn fields(state: &AgentState, outcome: Outcome) -> Fields {
+    let r = match outcome {
+        Outcome::Done(r) => *r,
+        Outcome::Gone => {
+            return failed(
+                "stopped: the agent is shutting down".into(),
+                "the pass executor has stopped".into(),
+            )
+        }
+        Outcome::Dropped { why, started } => {
+            return failed(
+                format!(
+                    "stopped: {why}; {started} operations had been started, the rest is left to the next pass"
+                ),
+                why,
+            )
+        }
+    };
+    match r {
+        Ok(r) => completed(state, &r),
+        Err(ReconcileError::Stopped { reason, report }) => Fields {
+            result: PassResultKind::Failed,
+            summary: format!("stopped: {reason}; {}", report.summary_line()),
+            applied: report.applied as u64,
+            failed: report.failed as u64,
+            counts: counts(&report),
+            error: Some(reason),
+        },
+        Err(e) => {
+            let msg = e.to_string();
+            match &e {
+                ReconcileError::FreepbxUnreadable(_) => state.set_freepbx(false, Some(msg.clone())),
+                ReconcileError::IsymphonyUnreachable(_) => {
+                    state.set_freepbx(true, None);
+                    state.set_isymphony(false, Some(msg.clone()));
+                }
+                ReconcileError::IsymphonyRefused(_) => {
+                    state.set_freepbx(true, None);
+                    state.set_isymphony(true, None);
+                }
+                _ => {}
+            }
+            failed(format!("failed: {msg}"), msg)
+        }
+    }
+}
+
+/// Turn a pass outcome into the status record, the log line and the scheduler's answer.
+fn finish_pass(
+    state: &AgentState,
+    notifier: Option<&Notifier>,
+    req: &PassRequest,
+    started: SystemTime,
+    outcome: Outcome,
+) -> PassResult {
+    let finished = SystemTime::now();
+    let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
+    let f = fields(state, outcome);
+    let secs = finished
+        .duration_since(started)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let counts_text: Vec<String> = f.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let (result, summary) = (f.result, &f.summary);
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                result = result.as_str(),
+                triggers = %triggers.join(","),
+                full = req.full,
+                applied = f.applied,
+                failed = f.failed,
+                counts = %counts_text.join(" "),
+                seconds = secs,
+                "pass: {summary}"
+            )
+        };
+    }
+    match result {
+        PassResultKind::Success => line!(info),
+        _ => line!(warn),
+    }
+    if let Some(n) = notifier {
+        let _ = n.status(&format!("{}: {summary}", result.as_str()));
+    }
+    let latency = match (result, req.first_change) {
+        (PassResultKind::Success, Some(t)) => Some(t.elapsed()),
+        _ => None,
+    };
+    state.record_pass(
+        PassRecord {
+            started,
+            finished,
+            result,
+            full: req.full,
+            triggers: req.sources.clone(),
+            summary: f.summary,
+            applied: f.applied,
+            failed: f.failed,
+            counts_by_kind: f.counts,
+            error: f.error,
+        },
+        latency,
+    );
+    match result {
+        PassResultKind::Success => PassResult::Ok,
+        _ => PassResult::Failed,
+    }
+}
