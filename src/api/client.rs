@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub backoff_base: Duration,
     /// Parallel connections kept per host (keep-alive pool).
     pub pool_size: usize,
+    /// Sent in `x-isymphony-sync-agent` when the target is the embedded endpoint this process
+    /// started (its login lockout then never applies to us); None for any other server.
+    pub agent_token: Option<Secret>,
 }
 
 impl ClientConfig {
@@ -48,6 +51,7 @@ impl ClientConfig {
             max_attempts: 4,
             backoff_base: Duration::from_millis(200),
             pool_size: 16,
+            agent_token: None,
         }
     }
 }
@@ -178,6 +182,7 @@ pub struct Client {
     max_attempts: u32,
     backoff_base: Duration,
     counters: Arc<Counters>,
+    agent_token: Option<reqwest::header::HeaderValue>,
 }
 
 impl std::fmt::Debug for Client {
@@ -259,6 +264,11 @@ impl Client {
             max_attempts: cfg.max_attempts.max(1),
             backoff_base: cfg.backoff_base,
             counters: Arc::new(Counters::default()),
+            agent_token: cfg.agent_token.as_ref().and_then(|t| {
+                let mut v = reqwest::header::HeaderValue::from_str(t.expose()).ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            }),
         })
     }
 
@@ -384,6 +394,9 @@ impl Client {
                 .request(method.clone(), &url)
                 .basic_auth(&self.username, Some(self.password.expose()))
                 .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(t) = &self.agent_token {
+                req = req.header(crate::server::auth::AGENT_HEADER, t.clone());
+            }
             if let Some(p) = &payload {
                 req = req
                     .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -380,5 +380,6 @@ pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileErr
     cc.tls_verify = cfg.isymphony.tls_verify.unwrap_or(true);
     cc.ca_file = cfg.isymphony.ca_file.clone();
     cc.pool_size = cfg.sync.concurrency.max(1) * 2;
+    cc.agent_token = cfg.isymphony.agent_token.clone();
     Client::new(&cc).map_err(|e| ReconcileError::Config(e.to_string()))
 }

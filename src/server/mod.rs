@@ -9,8 +9,11 @@
 
 pub mod agent;
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod faults;
+pub mod lockout;
+pub mod plan_share;
 pub mod resources;
 pub mod store;
 
@@ -84,6 +87,7 @@ pub struct ServerHandle {
     app: App,
     gate: Arc<auth::Gate>,
     faults: Option<Arc<faults::Faults>>,
+    tracker: Arc<conn::Tracker>,
 }
 
 impl ServerHandle {
@@ -108,6 +112,15 @@ impl ServerHandle {
     }
     pub fn stats(&self) -> RequestStats {
         self.gate.stats()
+    }
+    /// Connections open now and closed by the limits so far.
+    pub fn conn_stats(&self) -> conn::ConnStats {
+        self.tracker.stats()
+    }
+    /// The token this process's own API client sends so that the login lockout never applies
+    /// to it (see [`auth::AGENT_HEADER`]).
+    pub fn agent_token(&self) -> crate::secret::Secret {
+        self.gate.agent_token()
     }
     /// Faults injected so far (None: `[server.faults]` is not configured).
     pub fn fault_stats(&self) -> Option<faults::FaultStats> {
@@ -234,8 +247,13 @@ pub async fn start_observed(
     // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
     // would hold the request open).
     let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
+    let limits = conn::ConnLimits::from_config(cfg);
     let router = router
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            conn::read_body,
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| async move {
                 let announced = req
@@ -268,35 +286,28 @@ pub async fn start_observed(
         None => router,
     };
     let app2 = app.clone();
-    let svc = tower::ServiceBuilder::new()
-        .map_request(move |req: Request<hyper::body::Incoming>| rewrite(&app2, req))
-        .service(router);
-    let make =
+    let svc = Svc::new(
+        tower::ServiceBuilder::new()
+            .map_request(move |req: Request<hyper::body::Incoming>| rewrite(&app2, req))
+            .service(router),
+    );
+    let make: Make =
         axum::ServiceExt::<Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
             SocketAddr,
         >(svc);
 
+    conn::check_fd_limit(limits.max_connections);
+    let tracker = conn::Tracker::new(limits);
     let handle = axum_server::Handle::new();
-    let mut tasks = Vec::new();
-    // With faults, connections go through FaultAcceptor (drop_after_apply needs to kill them).
-    let plain = axum_server::from_tcp(http_listener).handle(handle.clone());
-    tasks.push(match faults {
-        Some(_) => tokio::spawn(plain.acceptor(faults::FaultAcceptor).serve(make.clone())),
-        None => tokio::spawn(plain.serve(make.clone())),
-    });
-    let mut https = None;
-    if let Some((l, bound, rustls_cfg)) = tls {
-        let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
-        tasks.push(match faults {
-            Some(_) => tokio::spawn(
-                secure
-                    .map(|a| a.acceptor(faults::FaultAcceptor))
-                    .serve(make),
-            ),
-            None => tokio::spawn(secure.serve(make)),
-        });
-        https = Some(bound);
-    }
+    let (tasks, https) = serve(
+        http_listener,
+        tls,
+        &handle,
+        make,
+        &gate,
+        &tracker,
+        faults.is_some(),
+    );
     tracing::info!(
         http = %http,
         https = ?https,
@@ -311,7 +322,83 @@ pub async fn start_observed(
         app,
         gate,
         faults,
+        tracker,
     })
+}
+
+type Tls = (
+    std::net::TcpListener,
+    SocketAddr,
+    axum_server::tls_rustls::RustlsConfig,
+);
+
+/// The whole endpoint as one nameable service (so [`serve`] needs no generics).
+type Svc = tower::util::BoxCloneSyncService<
+    Request<hyper::body::Incoming>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+type Make = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Svc, SocketAddr>;
+
+/// Serve the listeners, every connection through the ACL and the limits ([`conn`]) and, with
+/// faults, through [`faults::FaultAcceptor`] (drop_after_apply needs to kill connections).
+fn serve(
+    http: std::net::TcpListener,
+    tls: Option<Tls>,
+    handle: &axum_server::Handle,
+    make: Make,
+    gate: &Arc<auth::Gate>,
+    tracker: &Arc<conn::Tracker>,
+    faults: bool,
+) -> (
+    Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    Option<SocketAddr>,
+) {
+    use axum_server::accept::DefaultAcceptor;
+    let mut tasks = Vec::new();
+    let plain = axum_server::from_tcp(http).handle(handle.clone());
+    tasks.push(if faults {
+        tokio::spawn(
+            plain
+                .acceptor(conn::ConnAcceptor::new(
+                    gate,
+                    tracker,
+                    faults::FaultAcceptor,
+                ))
+                .serve(make.clone()),
+        )
+    } else {
+        tokio::spawn(
+            plain
+                .acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor))
+                .serve(make.clone()),
+        )
+    });
+    let mut https = None;
+    if let Some((l, bound, rustls_cfg)) = tls {
+        let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
+        tasks.push(if faults {
+            tokio::spawn(
+                secure
+                    .map(|a| {
+                        a.acceptor(conn::ConnAcceptor::new(
+                            gate,
+                            tracker,
+                            faults::FaultAcceptor,
+                        ))
+                    })
+                    .serve(make),
+            )
+        } else {
+            tokio::spawn(
+                secure
+                    .map(|a| a.acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor)))
+                    .serve(make),
+            )
+        });
+        https = Some(bound);
+    }
+    (tasks, https)
 }
 
 /// Decode `%XX` escapes of one path segment.
