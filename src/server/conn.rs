@@ -505,11 +505,10 @@ pub async fn read_body(State(limits): State<ConnLimits>, req: Request, next: Nex
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return Error::PayloadTooLarge.into_response();
         }
-        Ok(Err(_)) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "Cannot read the request body (malformed or cut short); send it again.",
-            );
+        // As the handlers' own body extraction answered before the body was read here.
+        Ok(Err(e)) => {
+            return Error::precondition(format!("Cannot read the request body: {e}."))
+                .into_response();
         }
         Err(_) => {
             tracing::debug!(
