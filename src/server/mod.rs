@@ -181,23 +181,7 @@ pub async fn start_observed(
             addr: cfg.http_listen,
             source,
         })?;
-    let mut tls = None;
-    if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
-        let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-            .await
-            .map_err(|source| ServerError::Tls {
-                cert: cert.display().to_string(),
-                key: key.display().to_string(),
-                source,
-            })?;
-        let l = bind("https_listen", addr)?;
-        let bound = l.local_addr().map_err(|source| ServerError::Bind {
-            which: "https_listen",
-            addr,
-            source,
-        })?;
-        tls = Some((l, bound, rustls_cfg));
-    }
+    let tls = tls_listener(cfg).await?;
 
     // Loading the store is blocking file I/O; keep it off the async workers.
     let data_dir = cfg.data_dir.clone();
@@ -243,48 +227,8 @@ pub async fn start_observed(
             faults::inject,
         ));
     }
-    // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
-    // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
-    // would hold the request open).
-    let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
     let limits = conn::ConnLimits::from_config(cfg);
-    let router = router
-        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            limits,
-            conn::read_body,
-        ))
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: axum::middleware::Next| async move {
-                let announced = req
-                    .headers()
-                    .get(axum::http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                if announced.is_some_and(|n| n > limit) {
-                    return axum::response::IntoResponse::into_response(Error::PayloadTooLarge);
-                }
-                next.run(req).await
-            },
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            gate.clone(),
-            auth::gate,
-        ));
-    let router = match observer {
-        Some(obs) => router.layer(axum::middleware::from_fn(
-            move |req: Request, next: axum::middleware::Next| {
-                let obs = obs.clone();
-                async move {
-                    let method = req.method().as_str().to_string();
-                    let resp = next.run(req).await;
-                    obs(&method, resp.status().as_u16());
-                    resp
-                }
-            },
-        )),
-        None => router,
-    };
+    let router = outer_layers(router, cfg, limits, &gate, observer);
     let app2 = app.clone();
     let svc = Svc::new(
         tower::ServiceBuilder::new()
@@ -324,6 +268,80 @@ pub async fn start_observed(
         faults,
         tracker,
     })
+}
+
+/// The HTTPS listener and its certificate, when `https_listen` is set.
+async fn tls_listener(cfg: &ServerConfig) -> Result<Option<Tls>, ServerError> {
+    if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
+        let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .map_err(|source| ServerError::Tls {
+                cert: cert.display().to_string(),
+                key: key.display().to_string(),
+                source,
+            })?;
+        let l = bind("https_listen", addr)?;
+        let bound = l.local_addr().map_err(|source| ServerError::Bind {
+            which: "https_listen",
+            addr,
+            source,
+        })?;
+        return Ok(Some((l, bound, rustls_cfg)));
+    }
+    Ok(None)
+}
+
+/// The layers every request passes before its handler, outermost last: the observer, the
+/// gate (ACL, credentials, lockout), the announced-length check, the body read with its
+/// deadline ([`conn::read_body`]) and the body limit.
+fn outer_layers(
+    router: Router,
+    cfg: &ServerConfig,
+    limits: conn::ConnLimits,
+    gate: &Arc<auth::Gate>,
+    observer: Option<ResponseObserver>,
+) -> Router {
+    // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
+    // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
+    // would hold the request open).
+    let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
+    let router = router
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            conn::read_body,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| async move {
+                let announced = req
+                    .headers()
+                    .get(axum::http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if announced.is_some_and(|n| n > limit) {
+                    return axum::response::IntoResponse::into_response(Error::PayloadTooLarge);
+                }
+                next.run(req).await
+            },
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            gate.clone(),
+            auth::gate,
+        ));
+    match observer {
+        Some(obs) => router.layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                let obs = obs.clone();
+                async move {
+                    let method = req.method().as_str().to_string();
+                    let resp = next.run(req).await;
+                    obs(&method, resp.status().as_u16());
+                    resp
+                }
+            },
+        )),
+        None => router,
+    }
 }
 
 type Tls = (
