@@ -59,11 +59,12 @@ pub struct ServerConfig {
     /// Most client connections open at once (HTTP and HTTPS together). When full, the
     /// connection idle longest is closed to make room; keep it well under the open-file limit.
     pub max_connections: usize,
-    /// A request's headers must arrive within this, counted from their first byte.
+    /// A request's headers must arrive within this, counted from the connection's start (its
+    /// first request) or from their first byte (later requests).
     #[serde(deserialize_with = "de_duration")]
     pub header_read_timeout: Duration,
-    /// A connection with no request running and nothing received or sent for this long is
-    /// closed (new connections that send nothing, idle keep-alive connections, stalled readers).
+    /// A connection with no request running and nothing received or sent for this long after
+    /// its last request is closed (idle keep-alive connections, stalled readers).
     #[serde(deserialize_with = "de_duration")]
     pub idle_timeout: Duration,
     /// A request body must arrive within this (else 408 and the connection is closed).

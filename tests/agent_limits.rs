@@ -282,7 +282,8 @@ async fn under_a_socket_flood_the_agent_keeps_its_own_database_and_http_connecti
          -> {rss1} KiB (peak {hwm} KiB)",
         times[4], times[8]
     );
-    assert!(times[4] < Duration::from_millis(100), "{times:?}");
+    // At least 8 of the 9 under 100 ms.
+    assert!(times[7] < Duration::from_millis(100), "{times:?}");
     assert!(fds1 <= fds0 + 256 + 5, "{fds0} -> {fds1}");
     assert!(rss1 < rss0 + 32 * 1024, "RSS {rss0} -> {rss1} KiB");
     drop((idle, lorises, slow));

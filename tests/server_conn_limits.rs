@@ -229,7 +229,19 @@ async fn slow_and_idle_clients_neither_starve_a_normal_client_nor_grow_the_proce
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    let keep_idle_from = Instant::now();
+    // A socket that connects and never sends a byte; it and the keep-alive one are timed
+    // until the server closes them.
+    let quiet = TcpStream::connect(&addr).await.unwrap();
+    let until_closed = |mut s: TcpStream| {
+        tokio::spawn(async move {
+            let t = Instant::now();
+            closed_within(&mut s, Duration::from_secs(10))
+                .await
+                .map(|_| t.elapsed().as_secs_f64())
+        })
+    };
+    let quiet = until_closed(quiet);
+    let keep = until_closed(keep);
     // Slowloris clients and a slow body, running in the background.
     let lorises: Vec<_> = (0..SLOWLORIS)
         .map(|_| tokio::spawn(slowloris(addr.clone())))
@@ -252,7 +264,10 @@ async fn slow_and_idle_clients_neither_starve_a_normal_client_nor_grow_the_proce
          {fds1}; RSS {rss0} KiB -> {rss1} KiB",
         times[times.len() - 1]
     );
+    // At least 9 of the 10 under 100 ms (one may meet a scheduling hiccup of this shared
+    // machine), none over 1 s.
     assert!(median < Duration::from_millis(100), "{times:?}");
+    assert!(times[8] < Duration::from_millis(100), "{times:?}");
     assert!(
         times.iter().all(|t| *t < Duration::from_secs(1)),
         "{times:?}"
@@ -278,11 +293,18 @@ async fn slow_and_idle_clients_neither_starve_a_normal_client_nor_grow_the_proce
     assert!(text.contains("body_read_timeout"), "{text}");
     assert!((2.5..5.0).contains(&secs), "slow body held {secs} s");
     // The idle keep-alive connection: closed by the idle timeout (3 s).
-    assert!(closed_within(&mut keep, Duration::from_secs(5))
+    let kept = keep
         .await
-        .is_some());
-    let kept = keep_idle_from.elapsed().as_secs_f64();
-    assert!((2.5..5.5).contains(&kept), "keep-alive idle held {kept} s");
+        .unwrap()
+        .expect("the idle keep-alive connection stays open");
+    assert!((2.5..4.5).contains(&kept), "keep-alive idle held {kept} s");
+    // The silent socket: closed by the header timeout (2 s from its start).
+    let quiet_for = quiet.await.unwrap().expect("a silent socket stays open");
+    assert!(
+        (1.5..3.5).contains(&quiet_for),
+        "a silent socket held {quiet_for} s"
+    );
+    eprintln!("closed after: silent socket {quiet_for:.2} s, idle keep-alive {kept:.2} s");
     // Every idle socket is closed: made room for others, or timed out; none got a byte.
     for s in idle.iter_mut() {
         let got = closed_within(s, Duration::from_secs(2))

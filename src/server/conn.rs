@@ -9,9 +9,10 @@
 //!   slowloris, a fresh connection that sent nothing), so a flood of idle sockets cannot keep
 //!   a real client out; only when every connection has a request running is the new one
 //!   refused (closed at once). One warning per episode;
-//! * [`Guarded`] closes a connection with no request running that has received and sent
-//!   nothing for `idle_timeout`, and one whose request headers took longer than
-//!   `header_read_timeout` from their first byte (this also bounds a TLS handshake).
+//! * [`Guarded`] closes a connection whose request headers are not complete
+//!   `header_read_timeout` after the connection opened (first request) or after their first
+//!   byte (later requests), which also bounds a TLS handshake; and a connection with no
+//!   request running that received and sent nothing for `idle_timeout` since its last request.
 //!
 //! [`read_body`] (a middleware behind the credential check) reads the request body with the
 //! `body_read_timeout` deadline: 408 and the connection closed when it is late. Requests that
@@ -254,7 +255,8 @@ pub struct Guarded<I> {
     limits: ConnLimits,
     seen_finished: u64,
     last_activity: Instant,
-    /// When the first byte of the request being read arrived (None: nothing read yet).
+    /// When the headers being read became due: the connection's start for its first
+    /// request, else the first byte after the previous one (None: idle, nothing read yet).
     head_started: Option<Instant>,
     timer: Pin<Box<Sleep>>,
     timer_at: Instant,
@@ -264,7 +266,7 @@ impl<I> Guarded<I> {
     fn new(inner: I, conn: Arc<ConnShared>, tracker: Arc<Tracker>) -> Guarded<I> {
         let now = Instant::now();
         let limits = tracker.limits;
-        let at = now + limits.idle_timeout;
+        let at = now + limits.header_read_timeout;
         Guarded {
             inner,
             conn,
@@ -272,7 +274,8 @@ impl<I> Guarded<I> {
             limits,
             seen_finished: 0,
             last_activity: now,
-            head_started: None,
+            // A new connection owes its first request's headers from the start.
+            head_started: Some(now),
             timer: Box::pin(tokio::time::sleep_until(at)),
             timer_at: at,
         }
