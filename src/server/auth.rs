@@ -1,5 +1,6 @@
-//! The gate in front of every route: ACL first (403), then HTTP Basic credentials (none: 401
-//! with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
+//! The gate in front of every route: ACL first (403; a peer outside the ACL is normally closed
+//! at accept already, see [`super::conn`], so this is the second line), then HTTP Basic
+//! credentials (none: 401 with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
 //! method and gives axum's bodiless 405 a JSON body like every other error.
 //!
 //! Lockout ([`super::lockout`]): after `auth_fail_limit` failed authentications (credentials
