@@ -71,6 +71,20 @@ pub struct ServerConfig {
     /// Past it, a user write with `full = true` is refused with 403, as iSymphony refuses a
     /// change for licensing (a way to see how the agent meets a licence limit).
     pub licensed_full_users: Option<u32>,
+    /// Most client connections open at once (HTTP and HTTPS together). When full, the
+    /// connection idle longest is closed to make room; keep it well under the open-file limit.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this, counted from the connection's start (its
+    /// first request) or from their first byte (later requests).
+    #[serde(deserialize_with = "de_duration")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request running and nothing received or sent for this long after
+    /// its last request is closed (idle keep-alive connections, stalled readers).
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    /// A request body must arrive within this (else 408 and the connection is closed).
+    #[serde(deserialize_with = "de_duration")]
+    pub body_read_timeout: Duration,
     /// TEST FACILITY: fault injection, off unless a `[server.faults]` section is present.
     pub faults: Option<FaultsConfig>,
 }
@@ -170,6 +184,10 @@ impl Default for ServerConfig {
             auth_fail_window: Duration::from_secs(60),
             auth_block: Duration::from_secs(60),
             licensed_full_users: None,
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
             faults: None,
         }
     }
@@ -223,6 +241,10 @@ pub struct IsymphonyConfig {
     /// (`CDRDBUSER`/`CDRDBPASS`, else `AMPDBUSER`/`AMPDBPASS` of freepbx.conf).
     pub cdr_username: Option<String>,
     pub cdr_password: Option<Secret>,
+    /// Set by the process, never read from the file: the token that marks this agent's own
+    /// requests to the embedded endpoint it started (they skip the login lockout).
+    #[serde(skip)]
+    pub agent_token: Option<Secret>,
 }
 
 impl std::fmt::Debug for IsymphonyConfig {
@@ -238,6 +260,7 @@ impl std::fmt::Debug for IsymphonyConfig {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("cdr_username", &self.cdr_username)
             .field("cdr_password", &self.cdr_password)
+            .field("agent_token", &self.agent_token)
             .finish()
     }
 }
@@ -358,6 +381,18 @@ impl Config {
         }
         if s.auth_fail_limit == 0 {
             return Err("server.auth_fail_limit must be at least 1".into());
+        }
+        if s.max_connections == 0 {
+            return Err("server.max_connections must be at least 1".into());
+        }
+        for (key, d) in [
+            ("header_read_timeout", s.header_read_timeout),
+            ("idle_timeout", s.idle_timeout),
+            ("body_read_timeout", s.body_read_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("server.{key} must be more than 0 (e.g. \"10s\")"));
+            }
         }
         if let Some(f) = &s.faults {
             f.validate()?;
@@ -625,6 +660,30 @@ mod tests {
         assert_eq!(c.server.auth_block, Duration::from_secs(2));
         assert_eq!(ServerConfig::default().auth_fail_limit, 10);
         assert!(Config::parse("[server]\nauth_fail_limit = 0\n").is_err());
+    }
+
+    #[test]
+    fn connection_limit_keys() {
+        let d = ServerConfig::default();
+        assert_eq!(d.max_connections, 256);
+        assert_eq!(d.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(d.idle_timeout, Duration::from_secs(30));
+        assert_eq!(d.body_read_timeout, Duration::from_secs(30));
+        let c = Config::parse(
+            "[server]\nmax_connections = 20\nheader_read_timeout = \"2s\"\n\
+             idle_timeout = \"500ms\"\nbody_read_timeout = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.max_connections, 20);
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.idle_timeout, Duration::from_millis(500));
+        assert_eq!(c.server.body_read_timeout, Duration::from_secs(3));
+        let e = Config::parse("[server]\nmax_connections = 0\n").unwrap_err();
+        assert!(e.contains("max_connections"), "{e}");
+        let e = Config::parse("[server]\nidle_timeout = \"0s\"\n").unwrap_err();
+        assert!(e.contains("idle_timeout"), "{e}");
+        // The agent token is never read from a file.
+        assert!(Config::parse("[isymphony]\nagent_token = \"x\"\n").is_err());
     }
 
     #[test]

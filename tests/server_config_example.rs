@@ -30,6 +30,10 @@ fn example_parses_and_documents_every_server_key() {
         "auth_fail_limit",
         "auth_fail_window",
         "auth_block",
+        "max_connections",
+        "header_read_timeout",
+        "idle_timeout",
+        "body_read_timeout",
         "seed",
         "error_500",
         "drop_after_apply",
@@ -50,7 +54,8 @@ fn example_parses_and_documents_every_server_key() {
         tls_cert = \"/c\"\ntls_key = \"/k\"\nusername = \"u\"\npassword = \"p\"\nrealm = \"r\"\n\
         acl = [\"10.0.0.0/8\"]\ndata_dir = \"/d\"\nmax_body_bytes = 10\n\
         voicemail_agents = []\nrecording_agents = []\nauth_fail_limit = 5\n\
-        auth_fail_window = \"30s\"\nauth_block = \"2m\"\n\
+        auth_fail_window = \"30s\"\nauth_block = \"2m\"\nmax_connections = 9\n\
+        header_read_timeout = \"5s\"\nidle_timeout = \"20s\"\nbody_read_timeout = \"1m\"\n\
         [server.faults]\nseed = 1\nerror_500 = { share = 0.1 }\n\
         drop_after_apply = { share = 0.05, methods = [\"POST\"], paths = [\"x\"] }\n\
         latency = { share = 1.0, delay_ms = 1 }\nslow = { share = 0.01, delay_ms = 100 }\n";

@@ -77,6 +77,18 @@ fn unit_has_the_required_directives() {
         assert!(lines.contains(&want), "missing {want}");
     }
     assert!(lines.iter().any(|l| l.starts_with("WatchdogSec=")));
+    // The connection cap must sit well under the open-file limit (issue 11 point 2).
+    let nofile: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("missing LimitNOFILE=")
+        .parse()
+        .unwrap();
+    let cap = isymphony_sync::config::ServerConfig::default().max_connections as u64;
+    assert!(
+        nofile >= 4 * cap,
+        "LimitNOFILE={nofile} vs max_connections {cap}"
+    );
     assert!(lines
         .iter()
         .any(|l| l.starts_with("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6")));

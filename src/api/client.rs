@@ -45,6 +45,9 @@ pub struct ClientConfig {
     pub pool_size: usize,
     /// Largest response body read (bytes); a larger one is an error.
     pub max_response_bytes: usize,
+    /// Sent in `x-isymphony-sync-agent` when the target is the embedded endpoint this process
+    /// started (its login lockout then never applies to us); None for any other server.
+    pub agent_token: Option<Secret>,
 }
 
 /// Default of `[isymphony] max_response_bytes`: far above any real configuration (10,000
@@ -78,6 +81,7 @@ impl ClientConfig {
             backoff_base: Duration::from_millis(200),
             pool_size: 16,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            agent_token: None,
         }
     }
 }
@@ -211,6 +215,7 @@ pub struct Client {
     /// Only for the certificate hint of transport errors.
     ca_file: Option<PathBuf>,
     counters: Arc<Counters>,
+    agent_token: Option<reqwest::header::HeaderValue>,
 }
 
 impl std::fmt::Debug for Client {
@@ -285,6 +290,11 @@ impl Client {
             max_response_bytes: cfg.max_response_bytes.max(1),
             ca_file: cfg.ca_file.clone().filter(|_| cfg.tls_verify),
             counters: Arc::new(Counters::default()),
+            agent_token: cfg.agent_token.as_ref().and_then(|t| {
+                let mut v = reqwest::header::HeaderValue::from_str(t.expose()).ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            }),
         })
     }
 
@@ -415,6 +425,9 @@ impl Client {
                 .request(method.clone(), &url)
                 .basic_auth(&self.username, Some(self.password.expose()))
                 .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(t) = &self.agent_token {
+                req = req.header(crate::server::auth::AGENT_HEADER, t.clone());
+            }
             if let Some(p) = &payload {
                 req = req
                     .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -49,6 +49,7 @@ pub async fn run_once(cfg: Config, opts: PassOptions, output: OutputFormat) -> u
         match crate::server::start(&cfg.server, None).await {
             Ok(h) => {
                 super::source::target_embedded(&mut cfg, &h.base_url());
+                super::source::trust_embedded(&mut cfg, &h.base_url(), h.agent_token());
                 server = Some(h);
             }
             // Typically a running daemon already serves it: use the configured target.

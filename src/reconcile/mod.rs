@@ -605,5 +605,6 @@ pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileErr
     if let Some(n) = cfg.isymphony.max_response_bytes {
         cc.max_response_bytes = n;
     }
+    cc.agent_token = cfg.isymphony.agent_token.clone();
     Client::new(&cc).map_err(|e| ReconcileError::Config(e.to_string()))
 }

@@ -109,6 +109,38 @@ pub fn target_embedded(cfg: &mut Config, base_url: &str) {
     }
 }
 
+/// Mark this process's requests to the embedded endpoint it started at `base_url` with the
+/// endpoint's agent token, so that its login lockout never applies to them. Only when the
+/// target (after [`target_embedded`]) is that endpoint: the token never goes to another host.
+pub fn trust_embedded(cfg: &mut Config, base_url: &str, token: Secret) {
+    let is_ours = cfg
+        .isymphony
+        .url
+        .as_deref()
+        .is_some_and(|u| same_endpoint(u, base_url));
+    cfg.isymphony.agent_token = is_ours.then_some(token);
+}
+
+/// Do two URLs reach the same listener (scheme, port, and host, loopback names counting as
+/// one host)?
+fn same_endpoint(a: &str, b: &str) -> bool {
+    let (Ok(a), Ok(b)) = (reqwest::Url::parse(a.trim()), reqwest::Url::parse(b.trim())) else {
+        return false;
+    };
+    let local = |u: &reqwest::Url| {
+        let host = u.host_str().unwrap_or("");
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    a.scheme() == b.scheme()
+        && a.port_or_known_default() == b.port_or_known_default()
+        && (a.host_str() == b.host_str() || (local(&a) && local(&b)))
+}
+
 /// Read FreePBX (database, files or snapshot) and map it to the desired state.
 pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
     let snap = crate::freepbx::read(cfg).await.map_err(|e| {
@@ -207,5 +239,43 @@ mod tests {
             "http://pbx.example:58080/communication_manager/api/resource/"
         );
         assert_eq!(t.password.expose(), "pw-in-host");
+    }
+
+    #[test]
+    fn the_agent_token_goes_only_to_our_own_endpoint() {
+        let base = "http://127.0.0.1:41234/communication_manager/api/resource/";
+        let tok = Secret::new("t0k");
+        let mut cfg = Config::default();
+        target_embedded(&mut cfg, base);
+        trust_embedded(&mut cfg, base, tok.clone());
+        assert_eq!(
+            cfg.isymphony.agent_token.as_ref().map(Secret::expose),
+            Some("t0k")
+        );
+        for (url, ours) in [
+            (
+                "http://localhost:41234/communication_manager/api/resource/",
+                true,
+            ),
+            ("http://[::1]:41234/x/", true),
+            (
+                "http://127.0.0.1:41235/communication_manager/api/resource/",
+                false,
+            ),
+            (
+                "https://127.0.0.1:41234/communication_manager/api/resource/",
+                false,
+            ),
+            (
+                "http://pbx.example:41234/communication_manager/api/resource/",
+                false,
+            ),
+        ] {
+            let mut cfg = Config::default();
+            cfg.isymphony.url = Some(url.into());
+            target_embedded(&mut cfg, base);
+            trust_embedded(&mut cfg, base, tok.clone());
+            assert_eq!(cfg.isymphony.agent_token.is_some(), ours, "{url}");
+        }
     }
 }

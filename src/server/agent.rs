@@ -5,12 +5,13 @@
 //! | method | path                         | answer |
 //! |--------|------------------------------|--------|
 //! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
-//! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan, computed now (leader or standby) |
+//! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan (leader or standby), shared by concurrent requests; `computed_at`, `age_seconds` and `Age` say how old |
 //! | POST   | `/isymphony-sync/api/sync`    | 204; optional body `{"full": true}`; a bad body is 422 |
 //! | GET    | `/isymphony-sync/api/metrics` | 200 Prometheus text (format 0.0.4) |
 //!
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
+use super::plan_share::PlanShare;
 use crate::agent::status::AgentState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -51,9 +52,17 @@ struct SyncBody {
 
 /// The agent resources, with full paths (merge into the endpoint's router).
 pub fn router(api: Arc<dyn AgentApi>) -> Router {
+    router_with(api, Arc::new(PlanShare::default()))
+}
+
+/// [`router`] with a given plan sharing (tests choose its freshness).
+pub fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Router {
     Router::new()
         .route(&format!("{PREFIX}/status"), get(status))
-        .route(&format!("{PREFIX}/plan"), get(plan))
+        .route(
+            &format!("{PREFIX}/plan"),
+            get(move |State(api): State<Arc<dyn AgentApi>>| plan(api, plans.clone())),
+        )
         .route(&format!("{PREFIX}/sync"), post(sync))
         .route(&format!("{PREFIX}/metrics"), get(metrics))
         .with_state(api)
@@ -71,9 +80,14 @@ async fn status(State(api): State<Arc<dyn AgentApi>>) -> Response {
     Json(api.state().status()).into_response()
 }
 
-async fn plan(State(api): State<Arc<dyn AgentApi>>) -> Response {
-    match api.plan().await {
-        Ok(plan) => Json(plan).into_response(),
+async fn plan(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Response {
+    match plans.get(&api).await.json() {
+        Ok((plan, age)) => {
+            let mut resp = Json(plan).into_response();
+            resp.headers_mut()
+                .insert(header::AGE, header::HeaderValue::from(age.as_secs()));
+            resp
+        }
         Err(message) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot compute the plan: {message}"),
@@ -135,6 +149,9 @@ mod tests {
         state: Arc<AgentState>,
         triggers: Mutex<Vec<bool>>,
         plan: Result<serde_json::Value, String>,
+        /// Plans computed, and how long one takes.
+        computed: std::sync::atomic::AtomicUsize,
+        delay: std::time::Duration,
     }
 
     impl AgentApi for Fake {
@@ -146,20 +163,39 @@ mod tests {
         }
         fn plan(&self) -> PlanFuture<'_> {
             let p = self.plan.clone();
-            Box::pin(async move { p })
+            let n = self
+                .computed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let delay = self.delay;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                p.map(|mut v| {
+                    v["n"] = serde_json::json!(n);
+                    v
+                })
+            })
         }
     }
 
     fn app(plan: Result<serde_json::Value, String>) -> (Router, Arc<Fake>) {
+        app_with(plan, std::time::Duration::ZERO, PlanShare::default())
+    }
+
+    fn app_with(
+        plan: Result<serde_json::Value, String>,
+        delay: std::time::Duration,
+        plans: PlanShare,
+    ) -> (Router, Arc<Fake>) {
         let fake = Arc::new(Fake {
             state: Arc::new(AgentState::new()),
             triggers: Mutex::new(vec![]),
             plan,
+            computed: Default::default(),
+            delay,
         });
-        let r = router(fake.clone()).layer(axum::middleware::from_fn_with_state(
-            fake.state.clone(),
-            count_requests,
-        ));
+        let r = router_with(fake.clone(), Arc::new(plans)).layer(
+            axum::middleware::from_fn_with_state(fake.state.clone(), count_requests),
+        );
         (r, fake)
     }
 
@@ -228,7 +264,10 @@ mod tests {
         assert_eq!(v["role"], "standby");
         let (st, _, body) = call(&r, "GET", "/isymphony-sync/api/plan", "").await;
         assert_eq!(st, 200);
-        assert_eq!(body, "{\"operations\":[]}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["operations"], serde_json::json!([]));
+        assert!(v["computed_at"].as_str().unwrap().ends_with('Z'), "{v}");
+        assert!(v["age_seconds"].as_f64().unwrap() < 1.0, "{v}");
         let (st, ct, body) = call(&r, "GET", "/isymphony-sync/api/metrics", "").await;
         assert_eq!(st, 200);
         assert!(ct.starts_with("text/plain; version=0.0.4"));
@@ -237,6 +276,74 @@ mod tests {
             body.contains("isymphony_sync_http_requests_total{method=\"GET\",status=\"200\"} 2"),
             "{body}"
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_plan_requests_share_one_computation() {
+        use std::sync::atomic::Ordering;
+        use std::time::Duration;
+        let (r, fake) = app_with(
+            Ok(serde_json::json!({"operations": []})),
+            Duration::from_millis(300),
+            PlanShare::new(Duration::from_millis(800)),
+        );
+        let reqs = (0..60).map(|_| call(&r, "GET", "/isymphony-sync/api/plan", ""));
+        let answers = futures::future::join_all(reqs).await;
+        assert_eq!(fake.computed.load(Ordering::SeqCst), 1);
+        for (st, _, body) in &answers {
+            assert_eq!(*st, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["n"], 0, "{v}");
+        }
+        // Soon after: the same result, with its age.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let req = axum::http::Request::get("/isymphony-sync/api/plan")
+            .body(Body::empty())
+            .unwrap();
+        let resp = r.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.headers()["age"], "0");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["n"], 0);
+        let age = v["age_seconds"].as_f64().unwrap();
+        assert!((0.15..0.8).contains(&age), "{v}");
+        assert_eq!(fake.computed.load(Ordering::SeqCst), 1);
+        // Older than the freshness: computed again.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let (_, _, body) = call(&r, "GET", "/isymphony-sync/api/plan", "").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["n"], 1, "{v}");
+        assert_eq!(fake.computed.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_finished_pass_makes_the_shared_plan_stale() {
+        use crate::agent::status::{PassRecord, PassResultKind};
+        use std::sync::atomic::Ordering;
+        use std::time::{Duration, SystemTime};
+        let (r, fake) = app(Ok(serde_json::json!({})));
+        call(&r, "GET", "/isymphony-sync/api/plan", "").await;
+        call(&r, "GET", "/isymphony-sync/api/plan", "").await;
+        assert_eq!(fake.computed.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = SystemTime::now();
+        fake.state.record_pass(
+            PassRecord {
+                started: now,
+                finished: now,
+                result: PassResultKind::Success,
+                full: false,
+                triggers: vec![],
+                summary: String::new(),
+                applied: 1,
+                failed: 0,
+                counts_by_kind: Default::default(),
+                error: None,
+            },
+            None,
+        );
+        call(&r, "GET", "/isymphony-sync/api/plan", "").await;
+        assert_eq!(fake.computed.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

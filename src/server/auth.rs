@@ -1,13 +1,20 @@
-//! The gate in front of every route: ACL first (403), then HTTP Basic credentials (none: 401
-//! with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
+//! The gate in front of every route: ACL first (403; a peer outside the ACL is normally closed
+//! at accept already, see [`super::conn`], so this is the second line), then HTTP Basic
+//! credentials (none: 401 with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
 //! method and gives axum's bodiless 405 a JSON body like every other error.
 //!
-//! Lockout: after `auth_fail_limit` failed authentications (credentials sent but wrong or
-//! malformed; a bare request without credentials is the normal 401 challenge and does not
-//! count) from one address within `auth_fail_window`, that address gets 403 without a
-//! credential check for `auth_block`; other addresses are unaffected. One warning per episode.
+//! Lockout ([`super::lockout`]): after `auth_fail_limit` failed authentications (credentials
+//! sent but wrong or malformed; a bare request without credentials is the normal 401 challenge
+//! and does not count) for one user name from one network within `auth_fail_window`, that
+//! user name gets 403 from that network without a credential check for `auth_block`; other
+//! networks and other user names are unaffected. One warning per episode.
+//!
+//! The agent's own requests to the endpoint it started carry a per-process random token
+//! ([`AGENT_HEADER`]); they are checked for credentials but never counted nor blocked, so no
+//! one can lock the agent out of its own endpoint.
 
 use super::error::Error;
+use super::lockout::{Lockout, Network, UserName};
 use super::RequestStats;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -16,10 +23,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ipnet::IpNet;
 use sha1::{Digest, Sha1};
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -33,88 +39,13 @@ pub struct Gate {
     pass_digest: [u8; 20],
     counters: [AtomicU64; 5],
     lockout: Lockout,
+    /// SHA-1 of this process's agent token (random per endpoint start; never stored).
+    agent_digest: [u8; 20],
+    agent_token: crate::secret::Secret,
 }
 
-/// Failed authentications per client address, and the addresses currently blocked.
-struct Lockout {
-    limit: u32,
-    window: Duration,
-    block: Duration,
-    by_addr: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-#[derive(Default)]
-struct Failures {
-    /// Times of the recent failures (at most `limit`).
-    times: VecDeque<Instant>,
-    blocked_until: Option<Instant>,
-}
-
-/// Above this many tracked addresses, entries with nothing recent are forgotten.
-const MAX_TRACKED: usize = 4096;
-
-impl Lockout {
-    fn new(limit: u32, window: Duration, block: Duration) -> Lockout {
-        Lockout {
-            limit: limit.max(1),
-            window,
-            block,
-            by_addr: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(f) = map.get_mut(&ip) else {
-            return false;
-        };
-        match f.blocked_until {
-            Some(t) if now < t => true,
-            Some(_) => {
-                // The episode is over: start afresh.
-                map.remove(&ip);
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// Record a failure; true when it starts a block.
-    fn failed(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
-            let window = self.window;
-            map.retain(|_, f| {
-                f.blocked_until.is_some_and(|t| now < t)
-                    || f.times
-                        .back()
-                        .is_some_and(|t| now.duration_since(*t) < window)
-            });
-        }
-        let f = map.entry(ip).or_default();
-        while f
-            .times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            f.times.pop_front();
-        }
-        f.times.push_back(now);
-        if f.times.len() > self.limit as usize {
-            f.times.pop_front();
-        }
-        if f.times.len() >= self.limit as usize && f.blocked_until.is_none() {
-            f.blocked_until = Some(now + self.block);
-            return true;
-        }
-        false
-    }
-
-    fn succeeded(&self, ip: IpAddr) {
-        let mut map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&ip);
-    }
-}
+/// The header that marks the agent's own requests (value: [`Gate::agent_token`]).
+pub const AGENT_HEADER: &str = "x-isymphony-sync-agent";
 
 fn digest(s: &[u8]) -> [u8; 20] {
     Sha1::digest(s).into()
@@ -122,6 +53,7 @@ fn digest(s: &[u8]) -> [u8; 20] {
 
 impl Gate {
     pub fn new(realm: &str, acl: &[IpNet], username: &str, password: &str) -> Gate {
+        let token = hex::encode(rand::random::<[u8; 32]>());
         Gate {
             realm: realm.to_string(),
             acl: acl.to_vec(),
@@ -129,7 +61,19 @@ impl Gate {
             pass_digest: digest(password.as_bytes()),
             counters: Default::default(),
             lockout: Lockout::new(10, Duration::from_secs(60), Duration::from_secs(60)),
+            agent_digest: digest(token.as_bytes()),
+            agent_token: crate::secret::Secret::new(token),
         }
+    }
+
+    /// The token this process's own API client sends in [`AGENT_HEADER`].
+    pub fn agent_token(&self) -> crate::secret::Secret {
+        self.agent_token.clone()
+    }
+
+    /// Does an [`AGENT_HEADER`] value prove the request comes from this process?
+    pub fn is_agent(&self, value: &[u8]) -> bool {
+        bool::from(digest(value).ct_eq(&self.agent_digest))
     }
 
     /// Set the lockout thresholds (`[server] auth_fail_limit`, `auth_fail_window`, `auth_block`).
@@ -138,34 +82,61 @@ impl Gate {
         self
     }
 
-    /// Check the credentials of a request from `ip`, applying the lockout.
-    pub fn authenticate(&self, ip: IpAddr, authorization: Option<&str>) -> Result<(), Error> {
+    /// Check the credentials of a request from `ip`, applying the lockout unless `agent`
+    /// (the request carried this process's agent token).
+    pub fn authenticate(
+        &self,
+        ip: IpAddr,
+        authorization: Option<&str>,
+        agent: bool,
+    ) -> Result<(), Error> {
+        if agent {
+            return self.check(authorization);
+        }
+        // No credentials at all: the challenge of a normal client, not an attempt.
+        let Some(value) = authorization else {
+            return self.check(None);
+        };
         let now = Instant::now();
-        if self.lockout.blocked(ip, now) {
-            return Err(Error::Forbidden(
-                "Too many failed authentications from this address; try again later.".into(),
-            ));
+        let network = Network::of(ip);
+        let key = (network, self.user_name(value));
+        if let Some(left) = self.lockout.blocked(key, now) {
+            return Err(Error::Forbidden(format!(
+                "Too many failed authentications for this user name from this network; try \
+                 again in {} s.",
+                left.as_secs().max(1)
+            )));
         }
         match self.check(authorization) {
             Ok(()) => {
-                self.lockout.succeeded(ip);
+                self.lockout.succeeded(key);
                 Ok(())
             }
-            // No credentials at all: the challenge of a normal client, not an attempt.
-            Err(e) if authorization.is_none() => Err(e),
             Err(e) => {
-                if self.lockout.failed(ip, now) {
+                if self.lockout.failed(key, now) {
                     tracing::warn!(
-                        address = %ip,
+                        network = %network,
+                        user = if key.1 == UserName::Configured { "the configured [server] username" } else { "other user names" },
                         failures = self.lockout.limit,
                         window_s = self.lockout.window.as_secs_f64(),
                         block_s = self.lockout.block.as_secs_f64(),
-                        "too many failed authentications: address blocked (403 without a \
-                         credential check)"
+                        "too many failed authentications: this user name is blocked from this \
+                         network (403 without a credential check)"
                     );
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Which user name an `Authorization` value is for (never the name itself: a user may
+    /// have typed a password there).
+    fn user_name(&self, authorization: &str) -> UserName {
+        match decode_basic(authorization) {
+            Some((user, _)) if bool::from(digest(&user).ct_eq(&self.user_digest)) => {
+                UserName::Configured
+            }
+            _ => UserName::Other,
         }
     }
 
@@ -180,20 +151,10 @@ impl Gate {
         let unauthorized = || Error::Unauthorized {
             realm: self.realm.clone(),
         };
-        let value = authorization.ok_or_else(unauthorized)?;
-        let (scheme, rest) = value.trim().split_once(' ').ok_or_else(unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(unauthorized());
-        }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .map_err(|_| unauthorized())?;
-        let colon = decoded
-            .iter()
-            .position(|b| *b == b':')
+        let (user, pass) = authorization
+            .and_then(decode_basic)
             .ok_or_else(unauthorized)?;
-        let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
-        let ok = digest(user).ct_eq(&self.user_digest) & digest(pass).ct_eq(&self.pass_digest);
+        let ok = digest(&user).ct_eq(&self.user_digest) & digest(&pass).ct_eq(&self.pass_digest);
         if bool::from(ok) {
             Ok(())
         } else {
@@ -224,6 +185,22 @@ impl Gate {
     }
 }
 
+/// User name and password of a `Basic` `Authorization` value (None: not Basic, not base64,
+/// no colon).
+fn decode_basic(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let mut decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    let pass = decoded.split_off(colon + 1);
+    decoded.truncate(colon);
+    Some((decoded, pass))
+}
+
 /// The middleware (`axum::middleware::from_fn_with_state`).
 pub async fn gate(
     State(gate): State<Arc<Gate>>,
@@ -241,7 +218,11 @@ pub async fn gate(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
-    if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth) {
+    let agent = req
+        .headers()
+        .get(AGENT_HEADER)
+        .is_some_and(|v| gate.is_agent(v.as_bytes()));
+    if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth, agent) {
         return e.into_response();
     }
     let resp = next.run(req).await;
@@ -296,40 +277,57 @@ mod tests {
         );
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn lockout_blocks_one_address_only() {
+    fn lockout_is_per_network_and_user_name() {
         let g = gate().with_lockout(3, Duration::from_secs(60), Duration::from_secs(60));
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
         let good = basic("manager", "manag3rpa55word");
         let bad = basic("manager", "wrong");
         // Challenges without credentials do not count.
         for _ in 0..5 {
-            assert!(g.authenticate(a, None).is_err());
+            assert!(g.authenticate(ip("127.0.0.1"), None, false).is_err());
         }
-        assert!(g.authenticate(a, Some(&good)).is_ok());
+        assert!(g.authenticate(ip("127.0.0.1"), Some(&good), false).is_ok());
+        // Three addresses of 127/8 share the loopback budget.
+        for a in ["127.0.0.1", "127.0.0.2", "127.9.9.9"] {
+            assert!(g.authenticate(ip(a), Some(&bad), false).is_err());
+        }
+        for a in ["127.0.0.1", "127.0.0.30", "::1"] {
+            let e = g.authenticate(ip(a), Some(&good), false).unwrap_err();
+            assert_eq!(e.status(), StatusCode::FORBIDDEN);
+            assert!(
+                e.message().contains("Too many") && e.message().contains("try"),
+                "{e}"
+            );
+        }
+        // Another network, the same user name: unaffected.
+        assert!(g.authenticate(ip("192.0.2.2"), Some(&good), false).is_ok());
+        // Failures for another user name are a key of their own: the configured name from
+        // the same network still logs in.
         for _ in 0..3 {
-            assert!(g.authenticate(a, Some(&bad)).is_err());
+            let _ = g.authenticate(ip("192.0.2.9"), Some(&basic("root", "x")), false);
         }
-        let e = g.authenticate(a, Some(&good)).unwrap_err();
-        assert_eq!(e.status(), StatusCode::FORBIDDEN);
-        assert!(e.message().contains("Too many"), "{e}");
-        assert!(g.authenticate(b, Some(&good)).is_ok());
+        assert!(g.authenticate(ip("192.0.2.9"), Some(&good), false).is_ok());
+        // The agent's own requests skip the lockout entirely, but not the credential check.
+        assert!(g.authenticate(ip("127.0.0.1"), Some(&good), true).is_ok());
+        for _ in 0..20 {
+            assert!(g.authenticate(ip("127.0.0.1"), Some(&bad), true).is_err());
+        }
+        assert!(g.authenticate(ip("192.0.2.2"), Some(&good), false).is_ok());
     }
 
     #[test]
-    fn lockout_ends_and_old_failures_expire() {
-        let l = Lockout::new(2, Duration::from_secs(10), Duration::from_secs(5));
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let t0 = Instant::now();
-        assert!(!l.failed(ip, t0));
-        // The first failure is outside the window of the second: no block.
-        assert!(!l.failed(ip, t0 + Duration::from_secs(11)));
-        assert!(l.failed(ip, t0 + Duration::from_secs(12)));
-        assert!(l.blocked(ip, t0 + Duration::from_secs(16)));
-        assert!(!l.blocked(ip, t0 + Duration::from_secs(17)));
-        // A fresh episode needs `limit` new failures.
-        assert!(!l.failed(ip, t0 + Duration::from_secs(18)));
+    fn agent_token_is_random_and_checked() {
+        let g = gate();
+        let t = g.agent_token();
+        assert_eq!(t.expose().len(), 64);
+        assert!(g.is_agent(t.expose().as_bytes()));
+        assert!(!g.is_agent(b""));
+        assert!(!g.is_agent(&t.expose().as_bytes()[..63]));
+        assert_ne!(gate().agent_token().expose(), t.expose());
     }
 
     #[test]

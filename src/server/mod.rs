@@ -10,8 +10,11 @@
 
 pub mod agent;
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod faults;
+pub mod lockout;
+pub mod plan_share;
 pub mod resources;
 pub mod store;
 
@@ -88,6 +91,7 @@ pub struct ServerHandle {
     app: Option<App>,
     gate: Arc<auth::Gate>,
     faults: Option<Arc<faults::Faults>>,
+    tracker: Arc<conn::Tracker>,
 }
 
 impl ServerHandle {
@@ -112,6 +116,15 @@ impl ServerHandle {
     }
     pub fn stats(&self) -> RequestStats {
         self.gate.stats()
+    }
+    /// Connections open now and closed by the limits so far.
+    pub fn conn_stats(&self) -> conn::ConnStats {
+        self.tracker.stats()
+    }
+    /// The token this process's own API client sends so that the login lockout never applies
+    /// to it (see [`auth::AGENT_HEADER`]).
+    pub fn agent_token(&self) -> crate::secret::Secret {
+        self.gate.agent_token()
     }
     /// Faults injected so far (None: `[server.faults]` is not configured).
     pub fn fault_stats(&self) -> Option<faults::FaultStats> {
@@ -170,19 +183,8 @@ pub async fn start_observed(
     // rustls needs a process-wide crypto provider; a second install (tests) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let (http_listener, http) = bind("http_listen", cfg.http_listen)?;
-    let mut tls = None;
-    if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
-        let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-            .await
-            .map_err(|source| ServerError::Tls {
-                cert: cert.display().to_string(),
-                key: key.display().to_string(),
-                source,
-            })?;
-        let (l, bound) = bind("https_listen", addr)?;
-        tls = Some((l, bound, rustls_cfg));
-    }
+    let http = bind("http_listen", cfg.http_listen)?;
+    let tls = tls_listener(cfg).await?;
 
     // Loading the store is blocking file I/O; keep it off the async workers.
     let data_dir = cfg.data_dir.clone();
@@ -212,11 +214,7 @@ pub async fn start_observed(
         );
         Arc::new(faults::Faults::new(f))
     });
-    let listeners = Listeners {
-        http: (http_listener, http),
-        tls,
-    };
-    let handle = serve(cfg, router, Some(app), faults, observer, listeners);
+    let handle = serve_router(cfg, router, Some(app), faults, observer, http, tls);
     tracing::info!(
         http = %handle.http,
         https = ?handle.https,
@@ -227,21 +225,17 @@ pub async fn start_observed(
 }
 
 /// Serve only `routes` (the agent's own resources) on plain HTTP at `addr`, behind the same
-/// gate (ACL, credentials, lockout) and body limit as the endpoint, with no Configuration API
-/// and no store: the listener of a service that syncs into a real iSymphony.
+/// gate (ACL, credentials, lockout), connection limits and body limit as the endpoint, with no
+/// Configuration API and no store: the listener of a service that syncs into a real iSymphony.
 pub async fn start_agent_only(
     cfg: &ServerConfig,
     addr: SocketAddr,
     routes: Router,
     observer: Option<ResponseObserver>,
 ) -> Result<ServerHandle, ServerError> {
-    let (listener, bound) = bind("agent_listen", addr)?;
+    let http = bind("agent_listen", addr)?;
     warn_default_password(cfg, !addr.ip().is_loopback());
-    let listeners = Listeners {
-        http: (listener, bound),
-        tls: None,
-    };
-    Ok(serve(cfg, routes, None, None, observer, listeners))
+    Ok(serve_router(cfg, routes, None, None, observer, http, None))
 }
 
 fn warn_default_password(cfg: &ServerConfig, exposed: bool) {
@@ -253,25 +247,16 @@ fn warn_default_password(cfg: &ServerConfig, exposed: bool) {
     }
 }
 
-/// Bound listeners: plain HTTP, and HTTPS with its certificate.
-struct Listeners {
-    http: (std::net::TcpListener, SocketAddr),
-    tls: Option<(
-        std::net::TcpListener,
-        SocketAddr,
-        axum_server::tls_rustls::RustlsConfig,
-    )>,
-}
-
-/// Put the gate, the body limit, faults and the observer around `router` and serve it.
-/// `app` is the Configuration API's state (None: no API, only the agent's resources).
-fn serve(
+/// Put the gate, the limits, faults and the observer around `router` and serve it on the
+/// listeners. `app` is the Configuration API's state (None: only the agent's resources).
+fn serve_router(
     cfg: &ServerConfig,
     router: Router,
     app: Option<App>,
     faults: Option<Arc<faults::Faults>>,
     observer: Option<ResponseObserver>,
-    listeners: Listeners,
+    (http_listener, http): (std::net::TcpListener, SocketAddr),
+    tls: Option<Tls>,
 ) -> ServerHandle {
     let gate =
         Arc::new(
@@ -286,12 +271,79 @@ fn serve(
             faults::inject,
         ));
     }
+    let limits = conn::ConnLimits::from_config(cfg);
+    let router = outer_layers(router, cfg, limits, &gate, observer);
+    let app2 = app.clone();
+    let svc = Svc::new(
+        tower::ServiceBuilder::new()
+            .map_request(move |req: Request<hyper::body::Incoming>| rewrite(app2.as_ref(), req))
+            .service(router),
+    );
+    let make: Make =
+        axum::ServiceExt::<Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(svc);
+
+    conn::check_fd_limit(limits.max_connections);
+    let tracker = conn::Tracker::new(limits);
+    let handle = axum_server::Handle::new();
+    let (tasks, https) = serve(
+        http_listener,
+        tls,
+        &handle,
+        make,
+        &gate,
+        &tracker,
+        faults.is_some(),
+    );
+    ServerHandle {
+        http,
+        https,
+        handle,
+        tasks,
+        app,
+        gate,
+        faults,
+        tracker,
+    }
+}
+
+/// The HTTPS listener and its certificate, when `https_listen` is set.
+async fn tls_listener(cfg: &ServerConfig) -> Result<Option<Tls>, ServerError> {
+    if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
+        let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .map_err(|source| ServerError::Tls {
+                cert: cert.display().to_string(),
+                key: key.display().to_string(),
+                source,
+            })?;
+        let (l, bound) = bind("https_listen", addr)?;
+        return Ok(Some((l, bound, rustls_cfg)));
+    }
+    Ok(None)
+}
+
+/// The layers every request passes before its handler, outermost last: the observer, the
+/// gate (ACL, credentials, lockout), the announced-length check, the body read with its
+/// deadline ([`conn::read_body`]) and the body limit.
+fn outer_layers(
+    router: Router,
+    cfg: &ServerConfig,
+    limits: conn::ConnLimits,
+    gate: &Arc<auth::Gate>,
+    observer: Option<ResponseObserver>,
+) -> Router {
     // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
     // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
     // would hold the request open).
     let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
     let router = router
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            conn::read_body,
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| async move {
                 let announced = req
@@ -309,7 +361,7 @@ fn serve(
             gate.clone(),
             auth::gate,
         ));
-    let router = match observer {
+    match observer {
         Some(obs) => router.layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
                 let obs = obs.clone();
@@ -322,47 +374,82 @@ fn serve(
             },
         )),
         None => router,
-    };
-    let app2 = app.clone();
-    let svc = tower::ServiceBuilder::new()
-        .map_request(move |req: Request<hyper::body::Incoming>| rewrite(app2.as_ref(), req))
-        .service(router);
-    let make =
-        axum::ServiceExt::<Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(svc);
+    }
+}
 
-    let handle = axum_server::Handle::new();
+type Tls = (
+    std::net::TcpListener,
+    SocketAddr,
+    axum_server::tls_rustls::RustlsConfig,
+);
+
+/// The whole endpoint as one nameable service (so [`serve`] needs no generics).
+type Svc = tower::util::BoxCloneSyncService<
+    Request<hyper::body::Incoming>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+type Make = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Svc, SocketAddr>;
+
+/// Serve the listeners, every connection through the ACL and the limits ([`conn`]) and, with
+/// faults, through [`faults::FaultAcceptor`] (drop_after_apply needs to kill connections).
+fn serve(
+    http: std::net::TcpListener,
+    tls: Option<Tls>,
+    handle: &axum_server::Handle,
+    make: Make,
+    gate: &Arc<auth::Gate>,
+    tracker: &Arc<conn::Tracker>,
+    faults: bool,
+) -> (
+    Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    Option<SocketAddr>,
+) {
+    use axum_server::accept::DefaultAcceptor;
     let mut tasks = Vec::new();
-    let (http_listener, http) = listeners.http;
-    // With faults, connections go through FaultAcceptor (drop_after_apply needs to kill them).
-    let plain = axum_server::from_tcp(http_listener).handle(handle.clone());
-    tasks.push(match faults {
-        Some(_) => tokio::spawn(plain.acceptor(faults::FaultAcceptor).serve(make.clone())),
-        None => tokio::spawn(plain.serve(make.clone())),
+    let plain = axum_server::from_tcp(http).handle(handle.clone());
+    tasks.push(if faults {
+        tokio::spawn(
+            plain
+                .acceptor(conn::ConnAcceptor::new(
+                    gate,
+                    tracker,
+                    faults::FaultAcceptor,
+                ))
+                .serve(make.clone()),
+        )
+    } else {
+        tokio::spawn(
+            plain
+                .acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor))
+                .serve(make.clone()),
+        )
     });
     let mut https = None;
-    if let Some((l, bound, rustls_cfg)) = listeners.tls {
+    if let Some((l, bound, rustls_cfg)) = tls {
         let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
-        tasks.push(match faults {
-            Some(_) => tokio::spawn(
+        tasks.push(if faults {
+            tokio::spawn(
                 secure
-                    .map(|a| a.acceptor(faults::FaultAcceptor))
+                    .map(|a| {
+                        a.acceptor(conn::ConnAcceptor::new(
+                            gate,
+                            tracker,
+                            faults::FaultAcceptor,
+                        ))
+                    })
                     .serve(make),
-            ),
-            None => tokio::spawn(secure.serve(make)),
+            )
+        } else {
+            tokio::spawn(
+                secure
+                    .map(|a| a.acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor)))
+                    .serve(make),
+            )
         });
         https = Some(bound);
     }
-    ServerHandle {
-        http,
-        https,
-        handle,
-        tasks,
-        app,
-        gate,
-        faults,
-    }
+    (tasks, https)
 }
 
 /// Decode `%XX` escapes of one path segment.

@@ -23,6 +23,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn spawn(config: &Path, env: &[(&str, &str)]) -> Agent {
+        Agent::spawn_with(config, env, |_| {})
+    }
+
+    /// [`Agent::spawn`], letting `adjust` change the command first (limits, for example).
+    pub fn spawn_with(
+        config: &Path,
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Agent {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
             .arg(config)
@@ -37,6 +46,7 @@ impl Agent {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        adjust(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
