@@ -19,14 +19,18 @@
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
+//! - [`integrity`], [`private_files`]: damage checks at start and 0600/0700 files for the
+//!   agent's SQLite databases and exports.
 
 pub mod agent;
 pub mod api;
 pub mod check;
 pub mod config;
 pub mod freepbx;
+pub mod integrity;
 pub mod logging;
 pub mod model;
+pub mod private_files;
 pub mod reconcile;
 pub mod secret;
 pub mod server;

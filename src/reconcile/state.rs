@@ -8,12 +8,19 @@
 //! (`slug@url`), so pointing the agent at another server never reuses stale fingerprints.
 //! Records change only after the server confirmed a write, or after a read verified the fact.
 
+use crate::{integrity, private_files};
 use rusqlite::{params, Connection, OpenFlags};
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "agent-state.sqlite";
+/// Records that the state file exists, so a 0-byte one is noticed ([`crate::integrity`]).
+pub const STATE_MARKER: &str = "agent-state.marker";
+
+/// State files already checked by this process (a pass opens the file; checking it once at
+/// start is enough).
+static CHECKED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
 
 /// One fact to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +61,11 @@ pub struct Known {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("agent state {path}: {message}")]
+#[error("{}", if message.starts_with("the agent state ") {
+    message.clone()
+} else {
+    format!("agent state {}: {message}", path.display())
+})]
 pub struct StateError {
     pub path: PathBuf,
     pub message: String,
@@ -93,6 +104,14 @@ CREATE TABLE IF NOT EXISTS fingerprints (scope TEXT NOT NULL, fkey TEXT NOT NULL
 ";
 
 impl StateStore {
+    /// The damage message already names the file; keep it as it is.
+    fn damaged(path: &Path, e: integrity::Damaged) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
     fn err(path: &Path, e: impl std::fmt::Display) -> StateError {
         StateError {
             path: path.to_path_buf(),
@@ -100,17 +119,47 @@ impl StateStore {
         }
     }
 
-    /// Open (creating the directory and file) for a pass that writes.
+    fn db<'a>(path: &'a Path, marker: &'a Path) -> integrity::Db<'a> {
+        integrity::Db {
+            what: "the agent state",
+            path,
+            marker,
+            // Deleting the state is allowed (it only saves work); emptying it is not expected.
+            missing_is_damage: false,
+        }
+    }
+
+    /// Open (creating the directory and file, both private) for a pass that writes. The
+    /// first open in a process checks the file for damage (`--repair` keeps what is readable).
     pub fn open(dir: &Path, scope: &str) -> Result<StateStore, StateError> {
         let path = dir.join(STATE_FILE);
-        std::fs::create_dir_all(dir).map_err(|e| Self::err(dir, e))?;
-        let conn = Connection::open(&path).map_err(|e| Self::err(&path, e))?;
+        let marker = dir.join(STATE_MARKER);
+        private_files::create_dir(dir, "the agent state directory")
+            .map_err(|e| Self::err(dir, e))?;
+        let db = Self::db(&path, &marker);
+        let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !checked.contains(&path);
+        let repair = integrity::repair_requested();
+        if first {
+            db.check_files(repair).map_err(|e| Self::damaged(&path, e))?;
+        }
+        private_files::prepare_db(&path).map_err(|e| Self::err(&path, e))?;
+        let mut conn = Connection::open(&path).map_err(|e| Self::err(&path, e))?;
+        if first {
+            db.quick_check(&mut conn, repair)
+                .map_err(|e| Self::damaged(&path, e))?;
+            checked.insert(path.clone());
+        }
+        drop(checked);
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| Self::err(&path, e))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(|e| Self::err(&path, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| Self::err(&path, e))?;
+        if let Err(e) = db.mark() {
+            tracing::warn!(file = %marker.display(), error = %e, "cannot write the state marker");
+        }
         Ok(StateStore {
             conn,
             scope: scope.to_string(),
@@ -121,11 +170,17 @@ impl StateStore {
     /// Read what is known without creating anything (dry runs change nothing anywhere).
     pub fn load_read_only(dir: &Path, scope: &str) -> Result<Known, StateError> {
         let path = dir.join(STATE_FILE);
+        let marker = dir.join(STATE_MARKER);
+        let db = Self::db(&path, &marker);
+        // Checked, never repaired: a dry run changes nothing.
+        db.check_files(false).map_err(|e| Self::damaged(&path, e))?;
         if !path.exists() {
             return Ok(Known::default());
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let mut conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| Self::err(&path, e))?;
+        db.quick_check(&mut conn, false)
+            .map_err(|e| Self::damaged(&path, e))?;
         let s = StateStore {
             conn,
             scope: scope.to_string(),
