@@ -13,6 +13,7 @@ pub mod error;
 pub mod faults;
 pub mod resources;
 pub mod store;
+pub mod wire;
 
 use crate::config::{ServerConfig, DEFAULT_API_PASSWORD};
 use axum::body::Bytes;
@@ -252,7 +253,8 @@ pub async fn start_observed(
         .layer(axum::middleware::from_fn_with_state(
             gate.clone(),
             auth::gate,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(wire::reject_bad_path));
     let router = match observer {
         Some(obs) => router.layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
@@ -279,14 +281,23 @@ pub async fn start_observed(
     let handle = axum_server::Handle::new();
     let mut tasks = Vec::new();
     // With faults, connections go through FaultAcceptor (drop_after_apply needs to kill them).
-    let plain = axum_server::from_tcp(http_listener).handle(handle.clone());
+    let mut plain = axum_server::from_tcp(http_listener).handle(handle.clone());
+    plain.http_builder().http1().max_buf_size(wire::MAX_HEAD_BYTES);
+    plain
+        .http_builder()
+        .http2()
+        .max_header_list_size(wire::MAX_HEAD_BYTES as u32);
     tasks.push(match faults {
         Some(_) => tokio::spawn(plain.acceptor(faults::FaultAcceptor).serve(make.clone())),
         None => tokio::spawn(plain.serve(make.clone())),
     });
     let mut https = None;
     if let Some((l, bound, rustls_cfg)) = tls {
-        let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
+        let mut secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
+        secure
+            .http_builder()
+            .http1()
+            .max_buf_size(wire::MAX_HEAD_BYTES);
         tasks.push(match faults {
             Some(_) => tokio::spawn(
                 secure
@@ -347,10 +358,18 @@ fn pct_encode(s: &str) -> String {
     out
 }
 
-/// Map every accepted spelling of a path onto the one the routers know.
+/// Map every accepted spelling of a path onto the one the routers know; a path that cannot be
+/// routed is marked for a 400 ([`wire::reject_bad_path`]).
 fn rewrite<B>(app: &App, mut req: Request<B>) -> Request<B> {
+    let decoded = match wire::canonical_segments(req.uri().path()) {
+        Ok(p) => p,
+        Err(e) => {
+            req.extensions_mut().insert(wire::BadPath(e.message()));
+            return req;
+        }
+    };
     let path = req.uri().path();
-    let new_path = canonical_path(app, path);
+    let new_path = canonical_path(app, &decoded);
     if new_path != path {
         let pq = match req.uri().query() {
             Some(q) => format!("{new_path}?{q}"),
@@ -440,7 +459,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::PayloadTooLarge
             } else {
-                Error::precondition(format!("Cannot read the request body: {}", r.body_text()))
+                // Broken framing (e.g. a chunk size that overflows): the HTTP layer's error.
+                Error::BadRequest(format!("Cannot read the request body: {}", r.body_text()))
             }
         })?;
         decode_json_body(&bytes).map(JsonBody)
