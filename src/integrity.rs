@@ -174,7 +174,8 @@ fn quick_check(conn: &Connection) -> Result<(), String> {
     if rows.len() == 1 && rows[0] == "ok" {
         Ok(())
     } else {
-        Err(format!("integrity check: {}", rows.join("; ")))
+        let text = rows.join("; ").replace(['\n', '\r'], " ");
+        Err(format!("PRAGMA quick_check found: {text}"))
     }
 }
 

@@ -390,4 +390,32 @@ mod tests {
         let text = String::from_utf8_lossy(&all);
         assert!(!text.contains(hash));
     }
+
+    #[test]
+    fn an_emptied_or_damaged_state_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = StateStore::open(dir.path(), "x").unwrap();
+        s.commit(&[], &[("fp".into(), "1".into())], &[]).unwrap();
+        drop(s);
+        let path = dir.path().join(STATE_FILE);
+        assert!(dir.path().join(STATE_MARKER).exists());
+        std::fs::File::create(&path).unwrap(); // 0 bytes
+        let e = StateStore::load_read_only(dir.path(), "x").unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("0 bytes") && e.contains("--repair"), "{e}");
+        // A process starting on it (never opened before here) refuses too.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.path().join(STATE_MARKER), other.path().join(STATE_MARKER)).unwrap();
+        std::fs::File::create(other.path().join(STATE_FILE)).unwrap();
+        let e = StateStore::open(other.path(), "x").err().unwrap().to_string();
+        assert!(e.contains("0 bytes"), "{e}");
+        // Garbage where the database was: the integrity check names it.
+        let third = tempfile::tempdir().unwrap();
+        std::fs::write(third.path().join(STATE_FILE), vec![0x5a; 8192]).unwrap();
+        let e = StateStore::open(third.path(), "x").err().unwrap().to_string();
+        assert!(e.contains("is damaged") && e.contains(STATE_FILE), "{e}");
+        // Deleting the state is allowed: it only costs a slower pass.
+        std::fs::remove_file(&path).unwrap();
+        assert!(StateStore::load_read_only(dir.path(), "x").is_ok());
+    }
 }

@@ -70,7 +70,7 @@ pub enum ServerError {
         key: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot initialise the store: {0}")]
     Init(String),

@@ -35,10 +35,32 @@ pub fn canonical_segments(path: &str) -> Result<String, Error> {
                 "An encoded '/' (%2F) is not allowed inside a path segment.".into(),
             ));
         }
-        let decoded = super::pct_decode(seg);
+        let decoded = String::from_utf8(decode(seg)).map_err(|_| {
+            Error::BadRequest("A path segment is not valid UTF-8 once decoded.".into())
+        })?;
         out.push_str(&super::pct_encode(&decoded));
     }
     Ok(out)
+}
+
+/// `%XX` escapes decoded to bytes (a `%` not followed by two hex digits stays as it is).
+fn decode(seg: &str) -> Vec<u8> {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Answer 400 for a request [`super::rewrite`] could not map.
@@ -59,7 +81,9 @@ mod tests {
         assert_eq!(canonical_segments("/a/x%2520y").unwrap(), "/a/x%2520y");
         assert_eq!(canonical_segments("/a/x%20y/").unwrap(), "/a/x%20y/");
         assert_eq!(canonical_segments("/plain/path").unwrap(), "/plain/path");
-        for bad in ["/a/b%2Fc", "/a/b%2fc", "/%2F"] {
+        assert_eq!(canonical_segments("/a/100%").unwrap(), "/a/100%25");
+        assert_eq!(canonical_segments("/a/%41%").unwrap(), "/a/A%25");
+        for bad in ["/a/b%2Fc", "/a/b%2fc", "/%2F", "/a/%FF%FE"] {
             let e = canonical_segments(bad).unwrap_err();
             assert_eq!(e.status().as_u16(), 400, "{bad}");
         }

@@ -369,7 +369,7 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Damaged(#[from] crate::integrity::Damaged),
 }
 
