@@ -250,8 +250,9 @@ fn copy_readable(from: &Path, to: &Path) -> Result<(), String> {
         loop {
             match rows.next() {
                 Ok(Some(row)) => {
-                    let vals: Vec<SqlValue> =
-                        (0..n).map(|i| row.get(i).unwrap_or(SqlValue::Null)).collect();
+                    let vals: Vec<SqlValue> = (0..n)
+                        .map(|i| row.get(i).unwrap_or(SqlValue::Null))
+                        .collect();
                     if dst
                         .execute(&insert, rusqlite::params_from_iter(vals))
                         .is_ok()

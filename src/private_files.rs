@@ -12,9 +12,9 @@ pub const FILE_MODE: u32 = 0o600;
 pub const DIR_MODE: u32 = 0o700;
 
 /// Create `dir` and any missing parents as 0700 (set explicitly: the umask could take bits
-/// away, e.g. 0777 would leave 0000). An existing directory is left as it is, with a warning
-/// when others may read it.
-pub fn create_dir(dir: &Path, what: &str) -> io::Result<()> {
+/// away, e.g. 0777 would leave 0000). An existing directory is left as it is; callers warn
+/// about one others can read with [`warn_if_open`], once per start.
+pub fn create_dir(dir: &Path) -> io::Result<()> {
     let mut missing = Vec::new();
     let mut cur = Some(dir);
     while let Some(d) = cur {
@@ -32,7 +32,6 @@ pub fn create_dir(dir: &Path, what: &str) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    warn_if_open(dir, what);
     Ok(())
 }
 
@@ -98,7 +97,7 @@ mod tests {
     fn new_dirs_are_0700_and_db_files_0600_even_when_they_existed() {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("a/b");
-        create_dir(&deep, "test dir").unwrap();
+        create_dir(&deep).unwrap();
         for d in [dir.path().join("a"), deep.clone()] {
             let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, DIR_MODE, "{}", d.display());

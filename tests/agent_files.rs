@@ -73,7 +73,10 @@ async fn every_file_the_agent_creates_is_private_whatever_the_umask() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert!(files.iter().any(|f| f.ends_with("agent-state.sqlite")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("agent-state.sqlite")),
+        "{files:?}"
+    );
     for f in &files {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
@@ -85,7 +88,11 @@ async fn every_file_the_agent_creates_is_private_whatever_the_umask() {
     let secret_arg = secret.display().to_string();
     let (code, err) = run(&config, &["--export-snapshot", &plain_arg]).await;
     assert_eq!(code, 0, "{err}");
-    let (code, err) = run(&config, &["--export-snapshot", &secret_arg, "--include-secrets"]).await;
+    let (code, err) = run(
+        &config,
+        &["--export-snapshot", &secret_arg, "--include-secrets"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(mode(&plain), 0o600);
     assert_eq!(mode(&secret), 0o600, "an existing file is made private too");
@@ -102,7 +109,10 @@ async fn a_truncated_agent_state_stops_passes_until_repaired() {
         let (code, err) = run(&config, &[mode]).await;
         assert_eq!(code, 1, "{mode}: {err}");
         assert!(err.contains(&file.display().to_string()), "{mode}: {err}");
-        assert!(err.contains("0 bytes") && err.contains("--repair"), "{mode}: {err}");
+        assert!(
+            err.contains("0 bytes") && err.contains("--repair"),
+            "{mode}: {err}"
+        );
     }
     let (code, err) = run(&config, &["--sync-now", "--repair"]).await;
     assert_eq!(code, 0, "{err}");

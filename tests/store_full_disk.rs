@@ -70,6 +70,54 @@ async fn census(s: &Srv) -> Vec<Value> {
     list
 }
 
+fn ids_of(list: &[Value]) -> BTreeSet<String> {
+    list.iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// POST 2 KiB objects eight at a time (group commits) until 16 have failed: (acknowledged,
+/// failed, attempted).
+async fn fill_up(s: &Srv, pad: &str) -> (BTreeSet<String>, BTreeSet<String>, usize) {
+    let (mut acked, mut failed) = (BTreeSet::new(), BTreeSet::new());
+    let mut n = 0;
+    while failed.len() < 16 && n < 4000 {
+        let ids: Vec<String> = (n..n + 8).map(|i| format!("{}", 10_000 + i)).collect();
+        n += 8;
+        let got = futures::future::join_all(ids.iter().map(|id| s.post_ext(id, pad))).await;
+        for (id, st) in ids.into_iter().zip(got) {
+            match st {
+                204 => acked.insert(id),
+                500 => failed.insert(id),
+                other => panic!("POST {id}: unexpected {other}"),
+            };
+        }
+    }
+    (acked, failed, n)
+}
+
+/// One at a time until three fail, each failure checked for a phantom; the failed ids.
+async fn fail_while_full(s: &Srv, pad: &str, acked: &mut BTreeSet<String>) -> BTreeSet<String> {
+    let mut failed_here = BTreeSet::new();
+    for round in 0..50 {
+        let id = format!("{}", 90_000 + round);
+        match s.post_ext(&id, pad).await {
+            500 => {
+                assert_eq!(s.get(&format!("asterisk/cs1/extensions/{id}")).await.0, 404);
+                failed_here.insert(id);
+            }
+            204 => {
+                acked.insert(id);
+            }
+            other => panic!("POST {id}: unexpected {other}"),
+        }
+        if failed_here.len() >= 3 {
+            break;
+        }
+    }
+    failed_here
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_leaves_no_phantom_and_writes_resume_when_space_returns() {
     let Some(fs) = tmpfs::Tmpfs::mount("2m") else {
@@ -94,27 +142,13 @@ async fn a_full_disk_leaves_no_phantom_and_writes_resume_when_space_returns() {
             .0,
         204
     );
-    // Leave ~320 KiB free, then write 2 KiB objects eight at a time (group commits) until
-    // commits fail.
+    // Leave ~320 KiB free, then write until commits fail.
     let filler = fs.path.join("filler");
     let keep = 320 * 1024;
     let fill = fs.free().saturating_sub(keep) as usize;
     std::fs::write(&filler, vec![b'x'; fill]).unwrap();
     let pad = "p".repeat(2048);
-    let (mut acked, mut failed) = (BTreeSet::new(), BTreeSet::new());
-    let mut n = 0;
-    while failed.len() < 16 && n < 4000 {
-        let ids: Vec<String> = (n..n + 8).map(|i| format!("{}", 10_000 + i)).collect();
-        n += 8;
-        let got = futures::future::join_all(ids.iter().map(|id| s.post_ext(id, &pad))).await;
-        for (id, st) in ids.into_iter().zip(got) {
-            match st {
-                204 => acked.insert(id),
-                500 => failed.insert(id),
-                other => panic!("POST {id}: unexpected {other}"),
-            };
-        }
-    }
+    let (mut acked, mut failed, n) = fill_up(&s, &pad).await;
     assert!(!failed.is_empty(), "the disk never filled ({n} writes)");
     eprintln!(
         "full disk: {} writes acknowledged, {} answered 500 (of {n})",
@@ -128,53 +162,47 @@ async fn a_full_disk_leaves_no_phantom_and_writes_resume_when_space_returns() {
     }
     let retry = failed.iter().next().unwrap().clone();
     let again = s.post_ext(&retry, &pad).await;
-    assert_ne!(again, 409, "a failed write must not count as already stored");
+    assert_ne!(
+        again, 409,
+        "a failed write must not count as already stored"
+    );
     if again == 204 {
         failed.remove(&retry);
         acked.insert(retry.clone());
     }
     let before = census(&s).await;
-    let listed: BTreeSet<String> = before
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(listed, acked, "memory must hold exactly the acknowledged writes");
+    assert_eq!(
+        ids_of(&before),
+        acked,
+        "memory must hold exactly the acknowledged writes"
+    );
     // What survives a restart (SIGKILL, disk still full) is what was listed.
     s.kill();
     let s = Srv::start(&config);
     assert_eq!(census(&s).await, before, "memory and disk differed");
     // This process, too, fails writes while the disk is full, and leaves no phantom of them.
-    let mut failed_here = BTreeSet::new();
-    for round in 0..50 {
-        let id = format!("{}", 90_000 + round);
-        match s.post_ext(&id, &pad).await {
-            500 => {
-                assert_eq!(s.get(&format!("asterisk/cs1/extensions/{id}")).await.0, 404);
-                failed_here.insert(id);
-            }
-            204 => {
-                acked.insert(id);
-            }
-            other => panic!("POST {id}: unexpected {other}"),
-        }
-        if failed_here.len() >= 3 {
-            break;
-        }
-    }
-    assert!(!failed_here.is_empty(), "the restarted server never hit the full disk");
+    let failed_here = fail_while_full(&s, &pad, &mut acked).await;
+    assert!(
+        !failed_here.is_empty(),
+        "the restarted server never hit the full disk"
+    );
     // Space again: the same process accepts writes without a restart, failed ids included.
     std::fs::remove_file(&filler).unwrap();
-    let resumed: Vec<String> = failed_here.iter().chain(failed.iter().take(4)).cloned().collect();
+    let resumed: Vec<String> = failed_here
+        .iter()
+        .chain(failed.iter().take(4))
+        .cloned()
+        .collect();
     for id in &resumed {
-        assert_eq!(s.post_ext(id, &pad).await, 204, "POST {id} after freeing space");
+        assert_eq!(
+            s.post_ext(id, &pad).await,
+            204,
+            "POST {id} after freeing space"
+        );
         acked.insert(id.clone());
     }
     let after = census(&s).await;
-    let listed: BTreeSet<String> = after
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(listed, acked);
+    assert_eq!(ids_of(&after), acked);
     s.kill();
     let s = Srv::start(&config);
     assert_eq!(census(&s).await, after, "what was served is what survived");

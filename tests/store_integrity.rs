@@ -142,7 +142,12 @@ async fn send(base: &str, m: reqwest::Method, path: &str, body: Option<Value>) -
 async fn populate(base: &str, n: usize) {
     let cs = json!({"id": "cs1", "slug": "default", "name": "Default"});
     let post = reqwest::Method::POST;
-    assert_eq!(send(base, post.clone(), "server/coreServers", Some(cs)).await.0, 204);
+    assert_eq!(
+        send(base, post.clone(), "server/coreServers", Some(cs))
+            .await
+            .0,
+        204
+    );
     for i in 0..n {
         let e = json!({"id": format!("e{i}"), "extension": format!("{}", 1000 + i)});
         let got = send(base, post.clone(), "asterisk/cs1/extensions", Some(e)).await;
@@ -154,7 +159,9 @@ async fn ids(base: &str) -> Vec<String> {
     let (s, v) = send(base, reqwest::Method::GET, "asterisk/cs1/extensions", None).await;
     assert_eq!(s, 200, "{v}");
     let list = v.as_array().unwrap();
-    list.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    list.iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn stop(mut child: Child, sig: i32) {
@@ -187,15 +194,22 @@ async fn a_row_that_is_not_json_stops_the_start_and_repair_drops_it() {
     populate(&base, 3).await;
     stop(child, libc::SIGTERM);
     let c = rusqlite::Connection::open(f.db()).unwrap();
-    c.execute("UPDATE objects SET body = '{\"id\": \"e1\", trunc' WHERE id = 'e1'", [])
-        .unwrap();
+    c.execute(
+        "UPDATE objects SET body = '{\"id\": \"e1\", trunc' WHERE id = 'e1'",
+        [],
+    )
+    .unwrap();
     drop(c);
     let log = f.refused();
     assert_refusal(&log, &f.db(), "not valid JSON (first: cs/cs1/extensions/e1");
     let (child, base, _) = f.start(&["--repair"]);
     assert_eq!(ids(&base).await, ["e0", "e2"]);
     stop(child, libc::SIGTERM);
-    assert_eq!(aside_files(&f.data()).len(), 1, "a copy of the damaged store is kept");
+    assert_eq!(
+        aside_files(&f.data()).len(),
+        1,
+        "a copy of the damaged store is kept"
+    );
     // Repaired for good: the next start needs no flag.
     let (child, base, _) = f.start(&[]);
     assert_eq!(ids(&base).await, ["e0", "e2"]);

@@ -134,14 +134,15 @@ impl StateStore {
     pub fn open(dir: &Path, scope: &str) -> Result<StateStore, StateError> {
         let path = dir.join(STATE_FILE);
         let marker = dir.join(STATE_MARKER);
-        private_files::create_dir(dir, "the agent state directory")
-            .map_err(|e| Self::err(dir, e))?;
+        private_files::create_dir(dir).map_err(|e| Self::err(dir, e))?;
         let db = Self::db(&path, &marker);
         let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
         let first = !checked.contains(&path);
         let repair = integrity::repair_requested();
         if first {
-            db.check_files(repair).map_err(|e| Self::damaged(&path, e))?;
+            private_files::warn_if_open(dir, "the agent state directory");
+            db.check_files(repair)
+                .map_err(|e| Self::damaged(&path, e))?;
         }
         private_files::prepare_db(&path).map_err(|e| Self::err(&path, e))?;
         let mut conn = Connection::open(&path).map_err(|e| Self::err(&path, e))?;
@@ -400,19 +401,31 @@ mod tests {
         let path = dir.path().join(STATE_FILE);
         assert!(dir.path().join(STATE_MARKER).exists());
         std::fs::File::create(&path).unwrap(); // 0 bytes
-        let e = StateStore::load_read_only(dir.path(), "x").unwrap_err().to_string();
+        let e = StateStore::load_read_only(dir.path(), "x")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&path.display().to_string()), "{e}");
         assert!(e.contains("0 bytes") && e.contains("--repair"), "{e}");
         // A process starting on it (never opened before here) refuses too.
         let other = tempfile::tempdir().unwrap();
-        std::fs::copy(dir.path().join(STATE_MARKER), other.path().join(STATE_MARKER)).unwrap();
+        std::fs::copy(
+            dir.path().join(STATE_MARKER),
+            other.path().join(STATE_MARKER),
+        )
+        .unwrap();
         std::fs::File::create(other.path().join(STATE_FILE)).unwrap();
-        let e = StateStore::open(other.path(), "x").err().unwrap().to_string();
+        let e = StateStore::open(other.path(), "x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("0 bytes"), "{e}");
         // Garbage where the database was: the integrity check names it.
         let third = tempfile::tempdir().unwrap();
         std::fs::write(third.path().join(STATE_FILE), vec![0x5a; 8192]).unwrap();
-        let e = StateStore::open(third.path(), "x").err().unwrap().to_string();
+        let e = StateStore::open(third.path(), "x")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("is damaged") && e.contains(STATE_FILE), "{e}");
         // Deleting the state is allowed: it only costs a slower pass.
         std::fs::remove_file(&path).unwrap();

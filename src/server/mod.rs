@@ -282,11 +282,7 @@ pub async fn start_observed(
     let mut tasks = Vec::new();
     // With faults, connections go through FaultAcceptor (drop_after_apply needs to kill them).
     let mut plain = axum_server::from_tcp(http_listener).handle(handle.clone());
-    plain.http_builder().http1().max_buf_size(wire::MAX_HEAD_BYTES);
-    plain
-        .http_builder()
-        .http2()
-        .max_header_list_size(wire::MAX_HEAD_BYTES as u32);
+    wire::limit_head(&mut plain);
     tasks.push(match faults {
         Some(_) => tokio::spawn(plain.acceptor(faults::FaultAcceptor).serve(make.clone())),
         None => tokio::spawn(plain.serve(make.clone())),
@@ -294,10 +290,7 @@ pub async fn start_observed(
     let mut https = None;
     if let Some((l, bound, rustls_cfg)) = tls {
         let mut secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
-        secure
-            .http_builder()
-            .http1()
-            .max_buf_size(wire::MAX_HEAD_BYTES);
+        wire::limit_head(&mut secure);
         tasks.push(match faults {
             Some(_) => tokio::spawn(
                 secure

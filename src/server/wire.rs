@@ -12,6 +12,13 @@ use axum::response::{IntoResponse, Response};
 /// Tomcat's default `maxHttpHeaderSize`).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
+/// Apply [`MAX_HEAD_BYTES`] to a listener's HTTP/1 read buffer and HTTP/2 header list.
+pub fn limit_head<A>(server: &mut axum_server::Server<A>) {
+    let b = server.http_builder();
+    b.http1().max_buf_size(MAX_HEAD_BYTES);
+    b.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+}
+
 /// Set on a request whose path cannot be routed; [`reject_bad_path`] answers it with 400.
 #[derive(Clone, Debug)]
 pub struct BadPath(pub String);

@@ -27,7 +27,10 @@ fn compatible(given: &Value, stored: &Value) -> bool {
         (given, stored),
         (Value::Null, _)
             | (Value::Bool(_), Value::Bool(_))
-            | (Value::Number(_) | Value::String(_), Value::Number(_) | Value::String(_))
+            | (
+                Value::Number(_) | Value::String(_),
+                Value::Number(_) | Value::String(_)
+            )
             | (Value::Array(_), Value::Array(_))
             | (Value::Object(_), Value::Object(_))
     )
@@ -63,8 +66,14 @@ mod tests {
     fn wrong_types_are_refused_with_the_field_named() {
         for (body, field) in [
             (json!({"extension": true}), "extension"),
-            (json!({"extension": "1", "displayName": false}), "displayName"),
-            (json!({"extension": "1", "autoAnswer": "true"}), "autoAnswer"),
+            (
+                json!({"extension": "1", "displayName": false}),
+                "displayName",
+            ),
+            (
+                json!({"extension": "1", "autoAnswer": "true"}),
+                "autoAnswer",
+            ),
             (json!({"extension": "1", "autoAnswer": 1}), "autoAnswer"),
             (json!({"extension": "1", "agentPaused": "0"}), "agentPaused"),
             (json!({"extension": "1", "peer": {"a": 1}}), "peer"),

@@ -11,12 +11,11 @@ use std::fs::File;
 use std::path::Path;
 
 pub(super) fn open(data_dir: &Path) -> Result<(Connection, State, File), StoreError> {
-    private_files::create_dir(data_dir, "[server] data_dir").map_err(|source| {
-        StoreError::CreateDir {
-            path: data_dir.into(),
-            source,
-        }
+    private_files::create_dir(data_dir).map_err(|source| StoreError::CreateDir {
+        path: data_dir.into(),
+        source,
     })?;
+    private_files::warn_if_open(data_dir, "[server] data_dir");
     let lock_path = data_dir.join("store.lock");
     let lock = lock_dir(data_dir, &lock_path)?;
     let db_path = data_dir.join("store.sqlite3");
@@ -126,9 +125,9 @@ fn lock_dir(data_dir: &Path, lock_path: &Path) -> Result<File, StoreError> {
             .write(true),
     )
     .map_err(|source| StoreError::Lockfile {
-            path: data_dir.into(),
-            source,
-        })?;
+        path: data_dir.into(),
+        source,
+    })?;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -146,4 +145,3 @@ fn lock_dir(data_dir: &Path, lock_path: &Path) -> Result<File, StoreError> {
     }
     Ok(file)
 }
-
