@@ -219,7 +219,8 @@ fn aside_name(db: &Path) -> PathBuf {
 
 /// Copy every row SQLite can still read of every table of `from` into a new database `to`.
 fn copy_readable(from: &Path, to: &Path) -> Result<(), String> {
-    let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    // Read-only: the kept copy (and its WAL) must stay as it was found.
+    let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("cannot open the damaged copy {}: {e}", from.display()))?;
     crate::private_files::prepare_db(to).map_err(|e| e.to_string())?;
     let dst = Connection::open(to).map_err(|e| e.to_string())?;

@@ -16,9 +16,19 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_isymphony-sync");
 const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
 
+/// A child process killed on drop (a failed assertion leaves nothing running).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 enum Started {
     Running {
-        child: Child,
+        child: Proc,
         base: String,
         log: Arc<Mutex<Vec<String>>>,
     },
@@ -45,8 +55,8 @@ fn serve(config: &Path, args: &[&str], umask: u32) -> Started {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let mut child = Proc(cmd.spawn().unwrap());
+    let stderr = child.0.stderr.take().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l2 = log.clone();
     let reader = std::thread::spawn(move || {
@@ -67,7 +77,7 @@ fn serve(config: &Path, args: &[&str], umask: u32) -> Started {
         if let Some(base) = found {
             return Started::Running { child, base, log };
         }
-        if let Some(st) = child.try_wait().unwrap() {
+        if let Some(st) = child.0.try_wait().unwrap() {
             reader.join().unwrap();
             let log = log.lock().unwrap().join("\n");
             return Started::Exited {
@@ -105,7 +115,7 @@ impl Fixture {
     fn db(&self) -> PathBuf {
         self.data().join("store.sqlite3")
     }
-    fn start(&self, args: &[&str]) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    fn start(&self, args: &[&str]) -> (Proc, String, Arc<Mutex<Vec<String>>>) {
         match serve(&self.config, args, 0o022) {
             Started::Running { child, base, log } => (child, base, log),
             Started::Exited { code, log } => panic!("exited {code}: {log}"),
@@ -117,10 +127,7 @@ impl Fixture {
                 assert_ne!(code, 0, "{log}");
                 log
             }
-            Started::Running { mut child, .. } => {
-                let _ = child.kill();
-                panic!("a damaged store was opened");
-            }
+            Started::Running { .. } => panic!("a damaged store was opened"),
         }
     }
 }
@@ -164,9 +171,9 @@ async fn ids(base: &str) -> Vec<String> {
         .collect()
 }
 
-fn stop(mut child: Child, sig: i32) {
-    unsafe { libc::kill(child.id() as i32, sig) };
-    child.wait().unwrap();
+fn stop(mut child: Proc, sig: i32) {
+    unsafe { libc::kill(child.0.id() as i32, sig) };
+    child.0.wait().unwrap();
 }
 
 fn aside_files(dir: &Path) -> Vec<String> {
