@@ -22,6 +22,8 @@
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
 //! - [`text`]: showing foreign text safely (control characters escaped, URLs without
 //!   credentials).
+//! - [`integrity`], [`private_files`]: damage checks at start and 0600/0700 files for the
+//!   agent's SQLite databases and exports.
 
 pub mod agent;
 pub mod api;
@@ -29,8 +31,10 @@ pub mod check;
 pub mod config;
 pub mod cxpanel;
 pub mod freepbx;
+pub mod integrity;
 pub mod logging;
 pub mod model;
+pub mod private_files;
 pub mod reconcile;
 pub mod secret;
 pub mod server;

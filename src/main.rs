@@ -26,7 +26,7 @@ struct Cli {
     /// Read FreePBX once and write the snapshot as JSON to PATH (secrets as ***), then exit.
     #[arg(long, value_name = "PATH")]
     export_snapshot: Option<PathBuf>,
-    /// With --export-snapshot: keep passwords and hashes in the file (written mode 0600).
+    /// With --export-snapshot: keep passwords and hashes in the file (always written 0600).
     #[arg(long, requires = "export_snapshot")]
     include_secrets: bool,
     /// Run only the embedded iSymphony Configuration API endpoint ([server] section, whatever
@@ -59,6 +59,10 @@ struct Cli {
     /// check; exit 0 only when all pass.
     #[arg(long)]
     check_config: bool,
+    /// Start even when the store or the agent state is damaged: keep the damaged files beside
+    /// them (NAME.damaged-TIME) and go on with what is readable. Works with every mode.
+    #[arg(long)]
+    repair: bool,
     /// Write the man page and shell completions into DIR (used by packaging).
     #[arg(long, value_name = "DIR", hide = true)]
     generate_assets: Option<PathBuf>,
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         );
     }
     logging::init(cli.log_format);
+    isymphony_sync::integrity::set_repair(cli.repair);
     if cli.check_config {
         return ExitCode::from(isymphony_sync::check::main(&config_path(&cli)));
     }

@@ -289,10 +289,20 @@ async fn administrators_hash_and_nohash() {
         409,
         "An administrator with the given username already exists.",
     );
+    // A string where a boolean is expected is refused (issue 11 point 11); a real one is not.
     expect(
         t.post(
             &format!("{p}/noHash"),
             json!({"id": "a2", "userName": "ops", "password": sha1("o"), "superUser": "true"}),
+        )
+        .await,
+        412,
+        "'superUser'",
+    );
+    expect(
+        t.post(
+            &format!("{p}/noHash"),
+            json!({"id": "a2", "userName": "ops", "password": sha1("o"), "superUser": true}),
         )
         .await,
         204,
@@ -488,8 +498,16 @@ async fn extensions_and_managing_user_bindings() {
         "agentPenalty",
     );
     expect(t.post(&ex, "{\"extension\": ".into()).await, 412, "");
+    // Numbers for strings and numeric strings for numbers pass (the PHP client's habits); a
+    // string for a boolean does not (issue 11 point 11).
     expect(
         t.post(&ex, json!({"id": "e1", "extension": 1001, "displayName": "Alice", "autoAnswer": "true", "agentPenalty": "2", "restricted": false}))
+            .await,
+        412,
+        "'autoAnswer'",
+    );
+    expect(
+        t.post(&ex, json!({"id": "e1", "extension": 1001, "displayName": "Alice", "autoAnswer": true, "agentPenalty": "2", "restricted": false}))
             .await,
         204,
         "",

@@ -388,7 +388,7 @@ fn voicemail_path(cfg: &Config, snap: &Snapshot) -> PathBuf {
 }
 
 /// `--export-snapshot`: read FreePBX and write the Snapshot as JSON (secrets as `***` unless
-/// `include_secrets`; a file holding secrets is created mode 0600). Returns the snapshot.
+/// `include_secrets`; the file is mode 0600 either way). Returns the snapshot.
 pub async fn export_snapshot(
     cfg: &Config,
     out: &Path,
@@ -401,22 +401,24 @@ pub async fn export_snapshot(
             path: out.to_path_buf(),
             detail: e.to_string(),
         })?;
-    write_file(out, json.as_bytes(), include_secrets).map_err(|e| FreepbxError::Write {
+    write_file(out, json.as_bytes()).map_err(|e| FreepbxError::Write {
         path: out.to_path_buf(),
         detail: e.to_string(),
     })?;
     Ok(snap)
 }
 
-fn write_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<()> {
+/// Written 0600 with or without secrets (issue 11 point 9): names, numbers and e-mail
+/// addresses are private too, and an existing file is made 0600 as well.
+fn write_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    if private {
-        o.mode(0o600);
-    }
-    let mut f = o.open(path)?;
+    let mut f = crate::private_files::open(
+        path,
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+    )?;
     f.write_all(data)?;
     f.write_all(b"\n")?;
     f.sync_all()

@@ -9,6 +9,7 @@
 //! (`slug@url`), so pointing the agent at another server never reuses stale fingerprints.
 //! Records change only after the server confirmed a write, or after a read verified the fact.
 
+use crate::{integrity, private_files};
 use rusqlite::{params, Connection, OpenFlags};
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -17,6 +18,12 @@ use std::path::{Path, PathBuf};
 mod scope_move;
 
 pub const STATE_FILE: &str = "agent-state.sqlite";
+/// Records that the state file exists, so a 0-byte one is noticed ([`crate::integrity`]).
+pub const STATE_MARKER: &str = "agent-state.marker";
+
+/// State files already checked by this process (a pass opens the file; checking it once at
+/// start is enough).
+static CHECKED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
 
 /// One fact to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +79,11 @@ pub struct Known {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("agent state {path}: {message}")]
+#[error("{}", if message.starts_with("the agent state ") {
+    message.clone()
+} else {
+    format!("agent state {}: {message}", path.display())
+})]
 pub struct StateError {
     pub path: PathBuf,
     pub message: String,
@@ -114,6 +125,14 @@ CREATE TABLE IF NOT EXISTS refusals (scope TEXT NOT NULL, kind TEXT NOT NULL,
 ";
 
 impl StateStore {
+    /// The damage message already names the file; keep it as it is.
+    fn damaged(path: &Path, e: integrity::Damaged) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
     fn err(path: &Path, e: impl std::fmt::Display) -> StateError {
         StateError {
             path: path.to_path_buf(),
@@ -121,17 +140,48 @@ impl StateStore {
         }
     }
 
-    /// Open (creating the directory and file) for a pass that writes.
+    fn db<'a>(path: &'a Path, marker: &'a Path) -> integrity::Db<'a> {
+        integrity::Db {
+            what: "the agent state",
+            path,
+            marker,
+            // Deleting the state is allowed (it only saves work); emptying it is not expected.
+            missing_is_damage: false,
+        }
+    }
+
+    /// Open (creating the directory and file, both private) for a pass that writes. The
+    /// first open in a process checks the file for damage (`--repair` keeps what is readable).
     pub fn open(dir: &Path, scope: &str) -> Result<StateStore, StateError> {
         let path = dir.join(STATE_FILE);
-        std::fs::create_dir_all(dir).map_err(|e| Self::err(dir, e))?;
-        let conn = Connection::open(&path).map_err(|e| Self::err(&path, e))?;
+        let marker = dir.join(STATE_MARKER);
+        private_files::create_dir(dir).map_err(|e| Self::err(dir, e))?;
+        let db = Self::db(&path, &marker);
+        let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !checked.contains(&path);
+        let repair = integrity::repair_requested();
+        if first {
+            private_files::warn_if_open(dir, "the agent state directory");
+            db.check_files(repair)
+                .map_err(|e| Self::damaged(&path, e))?;
+        }
+        private_files::prepare_db(&path).map_err(|e| Self::err(&path, e))?;
+        let mut conn = Connection::open(&path).map_err(|e| Self::err(&path, e))?;
+        if first {
+            db.quick_check(&mut conn, repair)
+                .map_err(|e| Self::damaged(&path, e))?;
+            checked.insert(path.clone());
+        }
+        drop(checked);
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| Self::err(&path, e))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(|e| Self::err(&path, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| Self::err(&path, e))?;
+        if let Err(e) = db.mark() {
+            tracing::warn!(file = %marker.display(), error = %e, "cannot write the state marker");
+        }
         Ok(StateStore {
             conn,
             scope: scope.to_string(),
@@ -142,11 +192,17 @@ impl StateStore {
     /// Read what is known without creating anything (dry runs change nothing anywhere).
     pub fn load_read_only(dir: &Path, scope: &str) -> Result<Known, StateError> {
         let path = dir.join(STATE_FILE);
+        let marker = dir.join(STATE_MARKER);
+        let db = Self::db(&path, &marker);
+        // Checked, never repaired: a dry run changes nothing.
+        db.check_files(false).map_err(|e| Self::damaged(&path, e))?;
         if !path.exists() {
             return Ok(Known::default());
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let mut conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| Self::err(&path, e))?;
+        db.quick_check(&mut conn, false)
+            .map_err(|e| Self::damaged(&path, e))?;
         let s = StateStore {
             conn,
             scope: scope.to_string(),
@@ -405,5 +461,45 @@ mod tests {
         }
         let text = String::from_utf8_lossy(&all);
         assert!(!text.contains(hash));
+    }
+
+    #[test]
+    fn an_emptied_or_damaged_state_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = StateStore::open(dir.path(), "x").unwrap();
+        s.commit(&[], &[("fp".into(), "1".into())], &[]).unwrap();
+        drop(s);
+        let path = dir.path().join(STATE_FILE);
+        assert!(dir.path().join(STATE_MARKER).exists());
+        std::fs::File::create(&path).unwrap(); // 0 bytes
+        let e = StateStore::load_read_only(dir.path(), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("0 bytes") && e.contains("--repair"), "{e}");
+        // A process starting on it (never opened before here) refuses too.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            dir.path().join(STATE_MARKER),
+            other.path().join(STATE_MARKER),
+        )
+        .unwrap();
+        std::fs::File::create(other.path().join(STATE_FILE)).unwrap();
+        let e = StateStore::open(other.path(), "x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("0 bytes"), "{e}");
+        // Garbage where the database was: the integrity check names it.
+        let third = tempfile::tempdir().unwrap();
+        std::fs::write(third.path().join(STATE_FILE), vec![0x5a; 8192]).unwrap();
+        let e = StateStore::open(third.path(), "x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is damaged") && e.contains(STATE_FILE), "{e}");
+        // Deleting the state is allowed: it only costs a slower pass.
+        std::fs::remove_file(&path).unwrap();
+        assert!(StateStore::load_read_only(dir.path(), "x").is_ok());
     }
 }

@@ -508,9 +508,9 @@ pub async fn read_body(State(limits): State<ConnLimits>, req: Request, next: Nex
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return Error::PayloadTooLarge.into_response();
         }
-        // As the handlers' own body extraction answered before the body was read here.
+        // Broken framing (e.g. a chunk size that overflows, a body cut short): a bad request.
         Ok(Err(e)) => {
-            return Error::precondition(format!("Cannot read the request body: {e}."))
+            return Error::BadRequest(format!("Cannot read the request body: {e}."))
                 .into_response();
         }
         Err(_) => {

@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
+    /// A request the HTTP layer cannot take as it is (an encoded `/` in a path segment, a
+    /// body whose framing is broken).
+    BadRequest(String),
     /// No (usable) credentials: 401 with a Basic challenge for this realm.
     Unauthorized {
         realm: String,
@@ -29,6 +32,7 @@ pub enum Error {
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -47,7 +51,8 @@ impl Error {
             Error::MethodNotAllowed => "Method not allowed on this resource.".into(),
             Error::PayloadTooLarge => "Request body too large.".into(),
             Error::Internal(_) => "Internal server error.".into(),
-            Error::Forbidden(m)
+            Error::BadRequest(m)
+            | Error::Forbidden(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::Precondition(m) => m.clone(),

@@ -17,6 +17,7 @@ pub mod lockout;
 pub mod plan_share;
 pub mod resources;
 pub mod store;
+pub mod wire;
 
 use crate::config::{ServerConfig, DEFAULT_API_PASSWORD};
 use axum::body::Bytes;
@@ -75,7 +76,7 @@ pub enum ServerError {
         key: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot initialise the store: {0}")]
     Init(String),
@@ -360,7 +361,8 @@ fn outer_layers(
         .layer(axum::middleware::from_fn_with_state(
             gate.clone(),
             auth::gate,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(wire::reject_bad_path));
     match observer {
         Some(obs) => router.layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
@@ -407,7 +409,8 @@ fn serve(
 ) {
     use axum_server::accept::DefaultAcceptor;
     let mut tasks = Vec::new();
-    let plain = axum_server::from_tcp(http).handle(handle.clone());
+    let mut plain = axum_server::from_tcp(http).handle(handle.clone());
+    wire::limit_head(&mut plain);
     tasks.push(if faults {
         tokio::spawn(
             plain
@@ -427,7 +430,8 @@ fn serve(
     });
     let mut https = None;
     if let Some((l, bound, rustls_cfg)) = tls {
-        let secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
+        let mut secure = axum_server::from_tcp_rustls(l, rustls_cfg).handle(handle.clone());
+        wire::limit_head(&mut secure);
         tasks.push(if faults {
             tokio::spawn(
                 secure
@@ -485,10 +489,18 @@ fn pct_encode(s: &str) -> String {
     out
 }
 
-/// Map every accepted spelling of a path onto the one the routers know.
+/// Map every accepted spelling of a path onto the one the routers know; a path that cannot be
+/// routed is marked for a 400 ([`wire::reject_bad_path`]).
 fn rewrite<B>(app: Option<&App>, mut req: Request<B>) -> Request<B> {
+    let decoded = match wire::canonical_segments(req.uri().path()) {
+        Ok(p) => p,
+        Err(e) => {
+            req.extensions_mut().insert(wire::BadPath(e.message()));
+            return req;
+        }
+    };
     let path = req.uri().path();
-    let new_path = canonical_path(app, path);
+    let new_path = canonical_path(app, &decoded);
     if new_path != path {
         let pq = match req.uri().query() {
             Some(q) => format!("{new_path}?{q}"),
@@ -580,7 +592,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::PayloadTooLarge
             } else {
-                Error::precondition(format!("Cannot read the request body: {}", r.body_text()))
+                // Broken framing (e.g. a chunk size that overflows): the HTTP layer's error.
+                Error::BadRequest(format!("Cannot read the request body: {}", r.body_text()))
             }
         })?;
         decode_json_body(&bytes).map(JsonBody)

@@ -148,18 +148,14 @@ fn resolve_member(
     if kind != "extensions" {
         return super::users::resolve(st, cs, b);
     }
-    let Value::Object(m) = b else {
-        return Err(Error::precondition(
-            "The request body must be a JSON object.",
-        ));
-    };
+    // Checked as an extension object: 412 for a field of the wrong type.
+    let m = &normalise::<crate::api::types::Extension>(b.clone(), &[])?;
     let id = str_field(m, "id");
     if !id.is_empty() && st.contains(target, id) {
         return Ok(id.into());
     }
     let number = match m.get("extension") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ if !id.is_empty() => {
             return Err(Error::not_found(
                 "An extension with the given id does not exist.",

@@ -112,7 +112,7 @@ async fn bind(
     JsonBody(body): JsonBody,
 ) -> Result<Response, Error> {
     check(&app, &cs)?;
-    let _: LicenseBind = typed(body)?;
+    normalise::<LicenseBind>(body, &[])?;
     Ok(no_content())
 }
 

@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod groups;
 pub mod license;
 pub mod objects;
+pub mod strict;
 pub mod users;
 
 use super::error::Error;
@@ -114,8 +115,13 @@ pub fn list_bytes(st: &State, scope: &str) -> Bytes {
 
 /// Deserialise `v` as the wire type `T`; a failure becomes a 412 naming the field.
 pub fn typed<T: DeserializeOwned>(v: Value) -> Result<T, Error> {
-    let probe = &v;
-    serde_path_to_error::deserialize::<_, T>(&v).map_err(|e| {
+    typed_ref(&v)
+}
+
+/// [`typed`] without taking the value.
+pub fn typed_ref<T: DeserializeOwned>(v: &Value) -> Result<T, Error> {
+    let probe = v;
+    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
         let mut field = e.path().to_string();
         if field.is_empty() || field == "." {
             // Flattened structs hide the path: find the field by trying them one at a time.
@@ -161,9 +167,12 @@ pub fn normalise<T: DeserializeOwned + Serialize>(
             return Err(Error::precondition(*msg));
         }
     }
-    let t: T = typed(v)?;
+    let t: T = typed_ref(&v)?;
     match serde_json::to_value(t) {
-        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Object(out)) => {
+            strict::same_types(m, &out)?;
+            Ok(out)
+        }
         _ => Err(Error::Internal(
             "a wire type did not serialise to an object".into(),
         )),

@@ -195,12 +195,9 @@ async fn delete_user(
 }
 
 /// Find the stored user a posted user object means: by `id`, else by `username`.
+/// The body is checked as a user object (412 for a field of the wrong type).
 pub fn resolve(st: &crate::server::store::State, cs: &str, body: &Value) -> Result<String, Error> {
-    let Value::Object(m) = body else {
-        return Err(Error::precondition(
-            "The request body must be a JSON object.",
-        ));
-    };
+    let m = &normalise::<User>(body.clone(), &[])?;
     let sc = scope(cs);
     let id = str_field(m, "id");
     if !id.is_empty() && st.contains(&sc, id) {

@@ -9,16 +9,21 @@
 //! Writes change memory under a lock and queue their SQLite operations, in that same order, to a
 //! single writer thread, which commits everything queued in one transaction (group commit) and
 //! only then acknowledges; so a 204 is sent only for a committed write, which survives
-//! `kill -9`. A lock file (`flock`) keeps a second process off the same `data_dir`.
+//! `kill -9`. Each write also queues how to undo its memory changes: when a commit fails (disk
+//! full), the writer undoes that group and everything queued after it (built on top of it) in
+//! reverse order before answering, so memory equals disk again, the clients get a 500, and the
+//! next write simply tries again (no restart needed once the disk has room).
+//! A lock file (`flock`) keeps a second process off the same `data_dir`.
+
+mod open;
+mod writer;
 
 use super::error::Error;
 use axum::body::Bytes;
-use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 /// One stored object.
@@ -179,21 +184,66 @@ impl State {
         out
     }
 
-    fn remove(&mut self, scope: &str, id: &str) -> bool {
-        let Some(coll) = self.colls.get_mut(scope) else {
-            return false;
-        };
-        let Some(old) = coll.items.remove(id) else {
-            return false;
-        };
+    fn remove(&mut self, scope: &str, id: &str) -> Option<Item> {
+        let coll = self.colls.get_mut(scope)?;
+        let old = coll.items.remove(id)?;
         if let Some(k) = &old.key {
             coll.keys.remove(k);
         }
         if coll.items.is_empty() {
             self.colls.remove(scope);
         }
-        true
+        Some(old)
     }
+
+    /// Put back an object exactly as it was (sequence number and natural key included).
+    fn restore(&mut self, scope: String, id: String, item: Item) {
+        let coll = self.colls.entry(scope).or_default();
+        if let Some(k) = &item.key {
+            coll.keys.insert(k.clone(), id.clone());
+        }
+        coll.items.insert(id, item);
+    }
+
+    /// Undo the memory changes of one write, latest first.
+    fn rollback(&mut self, undo: Undo) {
+        for step in undo.steps.into_iter().rev() {
+            match step {
+                Step::Put { scope, id, old } => {
+                    self.remove(&scope, &id);
+                    if let Some(item) = old {
+                        self.restore(scope, id, item);
+                    }
+                }
+                Step::Del { scope, id, old } => self.restore(scope, id, old),
+                Step::DelPrefix(colls) => self.colls.extend(colls),
+            }
+        }
+        self.seq = undo.seq;
+    }
+}
+
+/// One memory change and what was there before it.
+#[derive(Debug)]
+enum Step {
+    Put {
+        scope: String,
+        id: String,
+        old: Option<Item>,
+    },
+    Del {
+        scope: String,
+        id: String,
+        old: Item,
+    },
+    DelPrefix(Vec<(String, Coll)>),
+}
+
+/// How to take one write back out of memory: its steps and the sequence counter before it.
+#[derive(Debug, Default)]
+struct Undo {
+    steps: Vec<Step>,
+    seq: u64,
 }
 
 /// A SQLite operation, queued for the writer in memory order.
@@ -219,6 +269,7 @@ enum Op {
 pub struct Tx<'a> {
     st: &'a mut State,
     ops: Vec<Op>,
+    undo: Undo,
 }
 
 impl std::ops::Deref for Tx<'_> {
@@ -231,10 +282,16 @@ impl std::ops::Deref for Tx<'_> {
 impl Tx<'_> {
     /// Insert or replace; a replaced object keeps its place in the collection order.
     pub fn put(&mut self, scope: &str, id: &str, key: Option<String>, value: Value) {
-        let seq = match self.st.get(scope, id) {
+        let old = self.st.get(scope, id).cloned();
+        let seq = match &old {
             Some(old) => old.seq,
             None => self.st.seq + 1,
         };
+        self.undo.steps.push(Step::Put {
+            scope: scope.into(),
+            id: id.into(),
+            old,
+        });
         let body = self.st.put_raw(scope, id, seq, key.clone(), value);
         self.ops.push(Op::Put {
             scope: scope.into(),
@@ -246,14 +303,19 @@ impl Tx<'_> {
     }
 
     pub fn delete(&mut self, scope: &str, id: &str) -> bool {
-        let removed = self.st.remove(scope, id);
-        if removed {
-            self.ops.push(Op::Del {
-                scope: scope.into(),
-                id: id.into(),
-            });
-        }
-        removed
+        let Some(old) = self.st.remove(scope, id) else {
+            return false;
+        };
+        self.undo.steps.push(Step::Del {
+            scope: scope.into(),
+            id: id.into(),
+            old,
+        });
+        self.ops.push(Op::Del {
+            scope: scope.into(),
+            id: id.into(),
+        });
+        true
     }
 
     /// Delete every object in every scope starting with `prefix` (a parent's children).
@@ -263,9 +325,13 @@ impl Tx<'_> {
             .scopes_with_prefix(prefix)
             .map(str::to_string)
             .collect();
+        let mut removed = Vec::with_capacity(scopes.len());
         for s in scopes {
-            self.st.colls.remove(&s);
+            if let Some(c) = self.st.colls.remove(&s) {
+                removed.push((s, c));
+            }
         }
+        self.undo.steps.push(Step::DelPrefix(removed));
         self.ops.push(Op::DelPrefix(prefix.into()));
     }
 }
@@ -273,7 +339,7 @@ impl Tx<'_> {
 type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 enum Msg {
-    Batch(Vec<Op>, Ack),
+    Batch(Vec<Op>, Undo, Ack),
     Close(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -303,85 +369,39 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(transparent)]
+    Damaged(#[from] crate::integrity::Damaged),
 }
 
 pub struct Store {
-    state: RwLock<State>,
+    /// Shared with the writer thread, which rolls back a failed commit.
+    state: Arc<RwLock<State>>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
-    failed: Arc<AtomicBool>,
     lock: Mutex<Option<File>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS objects (
+pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS objects (
     scope TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, nkey TEXT, body TEXT NOT NULL,
     PRIMARY KEY (scope, id))";
 
 impl Store {
     /// Open (or create) the store in `data_dir`, take its lock and load it into memory.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
-            path: data_dir.into(),
-            source,
-        })?;
-        let lock_path = data_dir.join("store.lock");
-        let lock = lock_dir(data_dir, &lock_path)?;
-        let db_path = data_dir.join("store.sqlite3");
-        let sq = |source| StoreError::Sqlite {
-            path: db_path.clone(),
-            source,
-        };
-        let conn = Connection::open(&db_path).map_err(sq)?;
-        // WAL + synchronous=NORMAL: a commit has written the WAL (the OS holds it) before we
-        // acknowledge, so it survives the process being killed; only an OS crash or power loss
-        // can lose the last commits, and an fsync per commit would cap write throughput.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sq)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sq)?;
-        conn.execute_batch(SCHEMA).map_err(sq)?;
-        let mut state = State::default();
-        {
-            let mut stmt = conn
-                .prepare("SELECT scope, id, seq, nkey, body FROM objects ORDER BY seq")
-                .map_err(sq)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .map_err(sq)?;
-            for row in rows {
-                let (scope, id, seq, key, body) = row.map_err(sq)?;
-                match serde_json::from_str::<Value>(&body) {
-                    Ok(v) => {
-                        state.put_raw(&scope, &id, seq.max(0) as u64, key, v);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%scope, %id, error = %e, "skipping unreadable stored object")
-                    }
-                }
-            }
-        }
+        let (conn, state, lock) = open::open(data_dir)?;
         let (tx, rx) = mpsc::channel();
-        let failed = Arc::new(AtomicBool::new(false));
-        let f2 = failed.clone();
+        let state = Arc::new(RwLock::new(state));
+        let shared = state.clone();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, f2))
+            .spawn(move || writer::run(conn, rx, shared))
             .map_err(|e| StoreError::Lockfile {
                 path: data_dir.into(),
                 source: e,
             })?;
         Ok(Store {
-            state: RwLock::new(state),
+            state,
             tx: Mutex::new(Some(tx)),
-            failed,
             lock: Mutex::new(Some(lock)),
             writer: Mutex::new(Some(writer)),
         })
@@ -393,30 +413,44 @@ impl Store {
         f(&st)
     }
 
-    /// Apply a change to memory, then wait until it is committed to disk.
+    /// Apply a change to memory, then wait until it is committed to disk. When `f` fails, or
+    /// the commit does, memory is put back as it was.
     pub async fn write<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, Error>) -> Result<T, Error> {
-        if self.failed.load(Ordering::Relaxed) {
-            return Err(Error::Internal(
-                "the store had a write failure earlier; refusing further writes".into(),
-            ));
-        }
         let rx = {
-            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let seq = guard.seq;
             let mut tx = Tx {
-                st: &mut st,
+                st: &mut guard,
                 ops: Vec::new(),
+                undo: Undo {
+                    steps: Vec::new(),
+                    seq,
+                },
             };
-            let out = f(&mut tx)?;
-            if tx.ops.is_empty() {
+            let out = f(&mut tx);
+            let Tx { ops, undo, .. } = tx;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    guard.rollback(undo);
+                    return Err(e);
+                }
+            };
+            if ops.is_empty() {
                 return Ok(out);
             }
             let (ack, rx) = tokio::sync::oneshot::channel();
             // Queued while the state lock is held, so disk order equals memory order.
-            let sent = match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(sender) => sender.send(Msg::Batch(tx.ops, ack)).is_ok(),
-                None => false,
+            let refused = match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(sender) => match sender.send(Msg::Batch(ops, undo, ack)) {
+                    Ok(()) => None,
+                    Err(mpsc::SendError(Msg::Batch(_, undo, _))) => Some(undo),
+                    Err(_) => None,
+                },
+                None => Some(undo),
             };
-            if !sent {
+            if let Some(undo) = refused {
+                guard.rollback(undo);
                 return Err(Error::Internal("the store is closed".into()));
             }
             (out, rx)
@@ -446,177 +480,5 @@ impl Store {
     }
 }
 
-fn lock_dir(data_dir: &Path, lock_path: &Path) -> Result<File, StoreError> {
-    use std::os::unix::io::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path)
-        .map_err(|source| StoreError::Lockfile {
-            path: data_dir.into(),
-            source,
-        })?;
-    // SAFETY: flock on a file descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.kind() == std::io::ErrorKind::WouldBlock {
-            return Err(StoreError::Locked {
-                path: data_dir.into(),
-                lock: lock_path.into(),
-            });
-        }
-        return Err(StoreError::Lockfile {
-            path: data_dir.into(),
-            source: err,
-        });
-    }
-    Ok(file)
-}
-
-/// Group commit: take everything queued, commit it in one transaction, then acknowledge all.
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Msg>, failed: Arc<AtomicBool>) {
-    let mut closing = None;
-    while closing.is_none() {
-        let Ok(first) = rx.recv() else { break };
-        let mut batches = Vec::new();
-        let mut push = |m: Msg, closing: &mut Option<_>| match m {
-            Msg::Batch(ops, ack) => batches.push((ops, ack)),
-            Msg::Close(done) => *closing = Some(done),
-        };
-        push(first, &mut closing);
-        while closing.is_none() {
-            match rx.try_recv() {
-                Ok(m) => push(m, &mut closing),
-                Err(_) => break,
-            }
-        }
-        if batches.is_empty() {
-            continue;
-        }
-        let result = commit(&mut conn, &batches).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "store commit failed; further writes are refused");
-            failed.store(true, Ordering::Relaxed);
-        }
-        for (_, ack) in batches {
-            let _ = ack.send(result.clone());
-        }
-    }
-    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
-    drop(conn);
-    if let Some(done) = closing {
-        let _ = done.send(());
-    }
-}
-
-fn commit(conn: &mut Connection, batches: &[(Vec<Op>, Ack)]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO objects (scope, id, seq, nkey, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut del = tx.prepare_cached("DELETE FROM objects WHERE scope = ?1 AND id = ?2")?;
-        let mut del_prefix =
-            tx.prepare_cached("DELETE FROM objects WHERE substr(scope, 1, length(?1)) = ?1")?;
-        for (ops, _) in batches {
-            for op in ops {
-                match op {
-                    Op::Put {
-                        scope,
-                        id,
-                        seq,
-                        key,
-                        body,
-                    } => {
-                        let text = std::str::from_utf8(body).unwrap_or("null");
-                        put.execute(params![scope, id, *seq as i64, key, text])?;
-                    }
-                    Op::Del { scope, id } => {
-                        del.execute(params![scope, id])?;
-                    }
-                    Op::DelPrefix(p) => {
-                        del_prefix.execute(params![p])?;
-                    }
-                }
-            }
-        }
-    }
-    tx.commit()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn writes_survive_reopen_and_keep_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        s.write(|tx| {
-            tx.put("a", "2", Some("k2".into()), json!({"n": 2}));
-            tx.put("a", "1", Some("k1".into()), json!({"n": 1}));
-            tx.put("cs/x/e", "9", None, json!(9));
-            Ok(())
-        })
-        .await
-        .unwrap();
-        s.write(|tx| {
-            tx.put("a", "2", Some("k3".into()), json!({"n": 3}));
-            tx.delete_prefix("cs/x/");
-            Ok(())
-        })
-        .await
-        .unwrap();
-        s.close().await;
-        let s = Store::open(dir.path()).unwrap();
-        s.read(|st| {
-            let ids: Vec<_> = st.items("a").map(|(id, _)| id.to_string()).collect();
-            assert_eq!(ids, ["2", "1"]);
-            assert_eq!(st.id_by_key("a", "k3"), Some("2"));
-            assert_eq!(st.id_by_key("a", "k2"), None);
-            assert!(st.coll("cs/x/e").is_none());
-        });
-        s.close().await;
-    }
-
-    #[tokio::test]
-    async fn second_open_of_same_dir_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let e = Store::open(dir.path()).err().unwrap();
-        assert!(e.to_string().contains("in use"), "{e}");
-        s.close().await;
-        Store::open(dir.path()).unwrap().close().await;
-    }
-
-    #[tokio::test]
-    async fn ids_with_matches_whole_field_values_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        s.write(|tx| {
-            tx.put("b", "e1", None, json!({"userId": "u1"}));
-            tx.put("b", "e2", None, json!({"userId": "u10"}));
-            tx.put("b", "e3", None, json!({"userId": "a\"b"}));
-            tx.put("b", "e4", None, json!({"other": "u1", "userId": "u2"}));
-            tx.put("b", "e5", None, json!({"userId": "u1"}));
-            Ok(())
-        })
-        .await
-        .unwrap();
-        s.read(|st| {
-            let mut ids = st.ids_with("b", "userId", "u1");
-            ids.sort();
-            assert_eq!(ids, ["e1", "e5"]);
-            assert_eq!(st.ids_with("b", "userId", "a\"b"), ["e3"]);
-            assert!(st.ids_with("b", "userId", "u").is_empty());
-            assert!(st.ids_with("missing", "userId", "u1").is_empty());
-            // Listing order is insertion order, whatever the map's order.
-            let order: Vec<_> = st.items("b").map(|(id, _)| id.to_string()).collect();
-            assert_eq!(order, ["e1", "e2", "e3", "e4", "e5"]);
-        });
-        s.close().await;
-    }
-}
+mod tests;
