@@ -36,7 +36,7 @@ check_file() { # path mode owner:group
 check_file /usr/bin/isymphony-sync 755 root:root
 check_file /lib/systemd/system/isymphony-sync.service 644 root:root
 check_file /etc/isymphony-sync/config.toml 640 root:isymphony-sync
-check_file /var/lib/isymphony-sync 750 isymphony-sync:isymphony-sync
+check_file /var/lib/isymphony-sync 700 isymphony-sync:isymphony-sync
 check_file /usr/share/man/man1/isymphony-sync.1.gz 644 root:root
 check_file /usr/share/bash-completion/completions/isymphony-sync 644 root:root
 check_file /usr/share/zsh/vendor-completions/_isymphony-sync 644 root:root
