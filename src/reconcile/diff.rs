@@ -259,7 +259,7 @@ impl<'a> Ctx<'a> {
         let managed = !self.own.clean_unknown_items && self.own.is_managed(kind, Some(id), key);
         let ours = self.own.is_ours(kind, Some(id), key);
         (!managed && !ours).then(|| Effect::Adopt {
-            kind: kind.type_name().into(),
+            kind: kind,
             id: id.to_ascii_lowercase(),
             key: key.into(),
         })
@@ -592,7 +592,7 @@ impl<'a> Ctx<'a> {
                     op.request.confirm = Some(Confirm::Get(paths::administrator(&id)));
                     if let Some(h) = spec.password.hash.as_ref().filter(|h| !h.is_empty()) {
                         op.effects.push(Effect::Password {
-                            kind: Kind::Administrator.type_name().into(),
+                            kind: Kind::Administrator,
                             key: name.clone(),
                             hh: hash_of_hash(h.expose()),
                         });
@@ -619,7 +619,7 @@ impl<'a> Ctx<'a> {
                         }
                         Pw::Record(hh) => {
                             self.plan.verified.push(Effect::Password {
-                                kind: Kind::Administrator.type_name().into(),
+                                kind: Kind::Administrator,
                                 key: name.clone(),
                                 hh,
                             });
@@ -643,7 +643,7 @@ impl<'a> Ctx<'a> {
                             });
                             op.request.body = Some(to_value(&body));
                             op.effects.push(Effect::Password {
-                                kind: Kind::Administrator.type_name().into(),
+                                kind: Kind::Administrator,
                                 key: name.clone(),
                                 hh,
                             });
@@ -835,7 +835,7 @@ impl<'a> Ctx<'a> {
                     op.request.confirm = Some(Confirm::Get(paths::user(&self.cs, &id)));
                     if let Some(h) = s.password.hash.as_ref().filter(|h| !h.is_empty()) {
                         op.effects.push(Effect::Password {
-                            kind: Kind::User.type_name().into(),
+                            kind: Kind::User,
                             key: name.clone(),
                             hh: hash_of_hash(h.expose()),
                         });
@@ -859,7 +859,7 @@ impl<'a> Ctx<'a> {
                             .or_default()
                             .push(name.clone()),
                         Pw::Record(hh) => self.plan.verified.push(Effect::Password {
-                            kind: Kind::User.type_name().into(),
+                            kind: Kind::User,
                             key: name.clone(),
                             hh,
                         }),
@@ -871,7 +871,7 @@ impl<'a> Ctx<'a> {
                                 to: "***".into(),
                             });
                             effects.push(Effect::Password {
-                                kind: Kind::User.type_name().into(),
+                                kind: Kind::User,
                                 key: name.clone(),
                                 hh,
                             });
@@ -1004,7 +1004,7 @@ impl<'a> Ctx<'a> {
                     id,
                 });
                 op.effects.push(Effect::Added {
-                    kind: Kind::Email.type_name().into(),
+                    kind: Kind::Email,
                     owner: name.into(),
                     value: addr.clone(),
                 });
@@ -1033,7 +1033,7 @@ impl<'a> Ctx<'a> {
                 );
                 op.label = Some(e.address.clone());
                 op.effects.push(Effect::Removed {
-                    kind: Kind::Email.type_name().into(),
+                    kind: Kind::Email,
                     owner: name.into(),
                     value: addr.clone(),
                 });
@@ -1046,7 +1046,7 @@ impl<'a> Ctx<'a> {
                 .filter(|a| !have.contains(*a) && !want.contains_key(*a))
             {
                 self.plan.verified.push(Effect::Removed {
-                    kind: Kind::Email.type_name().into(),
+                    kind: Kind::Email,
                     owner: name.into(),
                     value: addr.clone(),
                 });
@@ -1095,7 +1095,7 @@ impl<'a> Ctx<'a> {
                     id,
                 });
                 op.effects.push(Effect::Added {
-                    kind: Kind::Phone.type_name().into(),
+                    kind: Kind::Phone,
                     owner: name.into(),
                     value: v.clone(),
                 });
@@ -1124,7 +1124,7 @@ impl<'a> Ctx<'a> {
                 );
                 op.label = Some(format!("{} {}", p.kind.trim(), p.number.trim()));
                 op.effects.push(Effect::Removed {
-                    kind: Kind::Phone.type_name().into(),
+                    kind: Kind::Phone,
                     owner: name.into(),
                     value: v.clone(),
                 });
@@ -1136,7 +1136,7 @@ impl<'a> Ctx<'a> {
                 .filter(|a| !have.contains(*a) && !want.contains_key(*a))
             {
                 self.plan.verified.push(Effect::Removed {
-                    kind: Kind::Phone.type_name().into(),
+                    kind: Kind::Phone,
                     owner: name.into(),
                     value: v.clone(),
                 });

@@ -9,7 +9,6 @@
 //! kind says what was held back and why.
 
 use super::plan::{Kind, Plan};
-use super::state::Effect;
 use crate::model::Desired;
 use std::collections::{BTreeMap, HashSet};
 
@@ -23,15 +22,6 @@ fn fingerprint_kind(key: &str) -> Option<Kind> {
         "binding" => Kind::ManagingUser,
         _ => return None,
     })
-}
-
-fn effect_kind(e: &Effect) -> &str {
-    match e {
-        Effect::Adopt { kind, .. }
-        | Effect::Password { kind, .. }
-        | Effect::Added { kind, .. }
-        | Effect::Removed { kind, .. } => kind,
-    }
 }
 
 /// Remove from `plan` everything that belongs to a frozen kind of `d` (see module docs).
@@ -64,8 +54,8 @@ pub fn hold_frozen(plan: &mut Plan, d: &Desired) {
         !kind.is_some_and(|k| frozen.contains_key(&k))
             && !f.needs.iter().any(|n| held_keys.contains(n))
     });
-    let names: HashSet<&str> = frozen.keys().map(|k| k.type_name()).collect();
-    plan.verified.retain(|e| !names.contains(effect_kind(e)));
+    plan.verified
+        .retain(|e| !frozen.contains_key(&e.kind()));
     for (kind, reason) in frozen {
         let n = held.get(kind).copied().unwrap_or(0);
         let what = if n == 0 {

@@ -17,7 +17,7 @@ use crate::api::client::ApiError;
 use crate::model::Desired;
 use std::collections::{HashMap, HashSet};
 
-type Known = HashMap<(String, String, String), Refusal>;
+type Known = HashMap<(Kind, String, String), Refusal>;
 
 /// One pass's part: hold before applying, remember after (the desired state is fingerprinted
 /// only when there is something to hold or to record).
@@ -112,9 +112,9 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
-fn op_key(op: &Op) -> (String, String, String) {
+fn op_key(op: &Op) -> (Kind, String, String) {
     (
-        op.kind.type_name().to_string(),
+        op.kind,
         op.key.clone(),
         action_name(op.action).to_string(),
     )
