@@ -45,7 +45,10 @@ impl Resource {
     }
     /// The last path segment: the embedded store's scope name of the collection.
     pub fn name(&self) -> &'static str {
-        self.collection.rsplit('/').next().unwrap_or(self.collection)
+        self.collection
+            .rsplit('/')
+            .next()
+            .unwrap_or(self.collection)
     }
 }
 
@@ -124,7 +127,10 @@ mod tests {
         assert_eq!(EXTENSIONS.list("c1"), "asterisk/c1/extensions");
         assert_eq!(QUEUES.item("c1", "a b"), "asterisk/c1/queues/a%20b");
         assert_eq!(USERS.item_nohash("c1", "u"), "core/c1/users/noHash/u");
-        assert_eq!(ADMINISTRATORS.list_nohash(""), "server/administrators/noHash");
+        assert_eq!(
+            ADMINISTRATORS.list_nohash(""),
+            "server/administrators/noHash"
+        );
         assert!(!ADMINISTRATORS.per_core_server() && EXTENSIONS.per_core_server());
         assert_eq!(CONFERENCE_ROOMS.name(), "conferenceRooms");
     }

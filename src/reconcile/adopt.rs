@@ -133,7 +133,7 @@ fn sub_item(kind: Kind, owner: &str, shown: &str, value: String) -> Adoption {
         key: owner.to_string(),
         value: shown.to_string(),
         effect: Effect::Added {
-            kind: kind,
+            kind,
             owner: owner.to_string(),
             value,
         },
@@ -171,12 +171,12 @@ pub fn record(own: &mut Ownership, adoptions: &[Adoption]) {
             Effect::Added { kind, owner, value } => {
                 own.known
                     .added
-                    .entry((kind.clone(), owner.clone()))
+                    .entry((*kind, owner.clone()))
                     .or_default()
                     .insert(value.clone());
             }
             Effect::Adopt { kind, id, .. } => {
-                own.known.adopted.insert((kind.clone(), id.clone()));
+                own.known.adopted.insert((*kind, id.clone()));
             }
             _ => {}
         }

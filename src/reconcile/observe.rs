@@ -56,7 +56,6 @@ struct BadObject {
     field: Option<String>,
 }
 
-
 fn scalar(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),

@@ -75,6 +75,8 @@ pub struct Op {
 /// A sub-resource fingerprint to store once everything it depends on succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
+    /// The kind of sub-resource it covers (contact, e-mails, phones, binding).
+    pub kind: Kind,
     pub key: String,
     pub value: String,
     pub needs: Vec<(Kind, String)>,

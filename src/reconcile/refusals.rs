@@ -113,11 +113,7 @@ fn action_name(a: Action) -> &'static str {
 }
 
 fn op_key(op: &Op) -> (Kind, String, String) {
-    (
-        op.kind,
-        op.key.clone(),
-        action_name(op.action).to_string(),
-    )
+    (op.kind, op.key.clone(), action_name(op.action).to_string())
 }
 
 /// The operation as sent (path and body, hashed: bodies may hold password hashes) and the
@@ -280,7 +276,7 @@ mod tests {
             ..Plan::default()
         };
         let r = record(&user, "d1", "HTTP 403: no licence");
-        let known: HashMap<_, _> = [((r.kind.clone(), r.key.clone(), r.action.clone()), r.clone())]
+        let known: HashMap<_, _> = [((r.kind, r.key.clone(), r.action.clone()), r.clone())]
             .into_iter()
             .collect();
         let mut other = plan.clone();

@@ -30,17 +30,9 @@ static CHECKED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTre
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// A server object with the natural key of a FreePBX object is now ours.
-    Adopt {
-        kind: Kind,
-        id: String,
-        key: String,
-    },
+    Adopt { kind: Kind, id: String, key: String },
     /// The agent pushed (or verified) this password; `hh` is [`hash_of_hash`] of it.
-    Password {
-        kind: Kind,
-        key: String,
-        hh: String,
-    },
+    Password { kind: Kind, key: String, hh: String },
     /// The agent added this sub-item (e-mail address, phone number) to `owner`.
     Added {
         kind: Kind,
@@ -339,7 +331,12 @@ impl StateStore {
                 .map_err(e)?;
             for r in records {
                 ins.execute(params![
-                    self.scope, r.kind.type_name(), r.key, r.action, r.fp, r.message
+                    self.scope,
+                    r.kind.type_name(),
+                    r.key,
+                    r.action,
+                    r.fp,
+                    r.message
                 ])
                 .map_err(e)?;
             }

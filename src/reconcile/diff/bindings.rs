@@ -20,7 +20,10 @@ pub(super) fn binding_fp(user: Option<&str>) -> String {
 }
 
 /// Extension number → username of its desired managing user (last claim wins, with a warning).
-pub(super) fn desired_bindings(d: &Desired, warnings: &mut Vec<String>) -> BTreeMap<String, String> {
+pub(super) fn desired_bindings(
+    d: &Desired,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, u) in &d.users {
         for ext in &u.extensions {
@@ -129,6 +132,7 @@ impl Ctx<'_> {
                 _ => {}
             }
             self.plan.fingerprints.push(Fingerprint {
+                kind: Kind::ManagingUser,
                 key: fkey,
                 value: binding_fp(wanted),
                 needs,

@@ -28,7 +28,13 @@ pub(super) fn changed_fields_masked<T: Serialize>(
                 return None;
             }
             let masked = secret.contains(&field);
-            let show = |v: Value| if masked { "***".to_string() } else { v.to_string() };
+            let show = |v: Value| {
+                if masked {
+                    "***".to_string()
+                } else {
+                    v.to_string()
+                }
+            };
             Some(Change {
                 from: show(old),
                 to: show(new),

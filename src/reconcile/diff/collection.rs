@@ -48,7 +48,14 @@ pub(super) trait Simple: Serialize + Clone + Sized + 'static {
 
 impl Ctx<'_> {
     /// An operation on collection `res`; server-wide collections need no core server.
-    fn res_op(&self, res: &Resource, action: Action, key: &str, method: Method, path: String) -> Op {
+    fn res_op(
+        &self,
+        res: &Resource,
+        action: Action,
+        key: &str,
+        method: Method,
+        path: String,
+    ) -> Op {
         let mut op = self.op(action, res.kind, key, method, path);
         if !res.per_core_server() {
             op.needs.clear();
@@ -82,7 +89,10 @@ impl Ctx<'_> {
             if want.contains_key(x.key()) {
                 continue;
             }
-            let Some(id) = x.id().filter(|id| self.own.is_managed(kind, Some(id), x.key())) else {
+            let Some(id) = x
+                .id()
+                .filter(|id| self.own.is_managed(kind, Some(id), x.key()))
+            else {
                 continue;
             };
             let path = T::RES.item(&self.cs, id);

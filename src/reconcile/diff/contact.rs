@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Operations that must succeed first (the user, when it is created this pass).
 type Needs = Vec<(Kind, String)>;
 
-fn fp(key: String, value: String, needs: &Needs) -> Fingerprint {
+fn fp(kind: Kind, key: String, value: String, needs: &Needs) -> Fingerprint {
     Fingerprint {
+        kind,
         key,
         value,
         needs: needs.clone(),
@@ -54,7 +55,6 @@ pub(super) fn phones_fp(u: &UserSpec) -> String {
         .collect();
     fingerprint(&set)
 }
-
 
 impl Ctx<'_> {
     /// Contact, e-mails and phones of one desired user (new, or read this pass).
@@ -108,7 +108,9 @@ impl Ctx<'_> {
             op.fingerprint = Some(fkey.clone());
             self.push(op);
         }
-        self.plan.fingerprints.push(fp(fkey, contact_fp(s), needs));
+        self.plan
+            .fingerprints
+            .push(fp(Kind::Contact, fkey, contact_fp(s), needs));
     }
 
     /// E-mail addresses: add FreePBX's; remove only those the agent added earlier.
@@ -200,7 +202,7 @@ impl Ctx<'_> {
                     value: addr.clone(),
                 });
             }
-            let f = fp(fkey, emails_fp(s), needs);
+            let f = fp(Kind::Email, fkey, emails_fp(s), needs);
             self.plan.fingerprints.push(f);
         }
     }
@@ -297,7 +299,7 @@ impl Ctx<'_> {
                     value: v.clone(),
                 });
             }
-            let f = fp(fkey, phones_fp(s), needs);
+            let f = fp(Kind::Phone, fkey, phones_fp(s), needs);
             self.plan.fingerprints.push(f);
         }
     }

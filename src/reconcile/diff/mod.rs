@@ -189,7 +189,7 @@ impl<'a> Ctx<'a> {
         let managed = !self.own.clean_unknown_items && self.own.is_managed(kind, Some(id), key);
         let ours = self.own.is_ours(kind, Some(id), key);
         (!managed && !ours).then(|| Effect::Adopt {
-            kind: kind,
+            kind,
             id: id.to_ascii_lowercase(),
             key: key.into(),
         })
@@ -212,7 +212,6 @@ impl<'a> Ctx<'a> {
             *self.plan.managed_counts.entry(kind).or_default() += n;
         }
     }
-
 }
 
 /// Compute the plan. Pure: same inputs, same plan.

@@ -81,7 +81,13 @@ impl Ctx<'_> {
                 continue;
             }
             let path = PBX_SERVERS.item(&self.cs, id);
-            let mut op = self.op(Action::Delete, Kind::PbxServer, &p.host, Method::Delete, path);
+            let mut op = self.op(
+                Action::Delete,
+                Kind::PbxServer,
+                &p.host,
+                Method::Delete,
+                path,
+            );
             op.label = Some(p.display_name.clone());
             managed += 1;
             self.push(op);
@@ -109,7 +115,13 @@ impl Ctx<'_> {
             extra: Default::default(),
         };
         let path = PBX_SERVERS.list(&self.cs);
-        let mut op = self.op(Action::Create, Kind::PbxServer, &spec.host, Method::Post, path);
+        let mut op = self.op(
+            Action::Create,
+            Kind::PbxServer,
+            &spec.host,
+            Method::Post,
+            path,
+        );
         op.label = Some(spec.display_name.clone());
         op.request.confirm = Some(Confirm::Get(PBX_SERVERS.item(&self.cs, &id)));
         let mut value = to_value(&body);

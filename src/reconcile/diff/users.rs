@@ -60,9 +60,11 @@ impl Ctx<'_> {
             if self.d.users.contains_key(&u.username) {
                 continue;
             }
-            if let Some(op) = self.delete_if_managed(Kind::User, &u.username, u.id.as_deref(), |id| {
-                USERS.item(&self.cs, id)
-            }) {
+            if let Some(op) =
+                self.delete_if_managed(Kind::User, &u.username, u.id.as_deref(), |id| {
+                    USERS.item(&self.cs, id)
+                })
+            {
                 managed += 1;
                 self.push(op);
             }

@@ -23,7 +23,10 @@ pub fn scope(cs: &str) -> String {
 
 pub fn router() -> Router<App> {
     Router::new()
-        .route(&format!("/{}", RES.collection), get(list_all).post(create_ext))
+        .route(
+            &format!("/{}", RES.collection),
+            get(list_all).post(create_ext),
+        )
         .route(
             &format!("/{}/{{id}}", RES.collection),
             get(get_ext).put(put_ext).delete(delete_ext),

@@ -34,7 +34,11 @@ const PBX: Family = Family {
 pub fn router() -> Router<App> {
     Router::new()
         .merge(family::<Queue>(&QUEUES, &QUEUE, finish_queue))
-        .merge(family::<ConferenceRoom>(&CONFERENCE_ROOMS, &ROOM, finish_room))
+        .merge(family::<ConferenceRoom>(
+            &CONFERENCE_ROOMS,
+            &ROOM,
+            finish_room,
+        ))
         .merge(family::<ParkingLot>(&PARKING_LOTS, &LOT, no_finish))
         .merge(family::<PbxServer>(&PBX_SERVERS, &PBX, finish_pbx))
 }
