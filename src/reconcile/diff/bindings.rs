@@ -5,6 +5,7 @@
 use super::Ctx;
 use crate::api::client::Confirm;
 use crate::api::paths;
+use crate::api::resource::USERS;
 use crate::api::types::{Extension, User};
 use crate::model::Desired;
 use crate::reconcile::plan::{quote, Action, Change, Fingerprint, Kind, Method};
@@ -110,7 +111,7 @@ impl Ctx<'_> {
                     // set to the given user"): done once the binding is seen to be this user.
                     op.request.confirm = Some(Confirm::GetHasField {
                         path: paths::managing_user(&self.cs, &ext_id),
-                        field: "username".into(),
+                        field: USERS.key.into(),
                         value: u.to_string(),
                     });
                     op.needs.extend(needs.iter().cloned());
