@@ -12,8 +12,10 @@
 //! Module map:
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`secret`]: a string type that never prints its value.
-//! - [`model`]: the desired iSymphony state, one struct per managed object.
-//! - [`api`]: the Configuration API's wire JSON (shared by client and server), paths, client.
+//! - [`model`]: the desired iSymphony state, one struct per managed object, and the typed
+//!   [`model::Kind`] every layer uses.
+//! - [`api`]: the Configuration API's wire JSON (shared by client and server), one
+//!   description per managed collection (`api::resource`), paths, client.
 //! - [`freepbx`]: reading FreePBX (database and files) into a Snapshot, and mapping it.
 //! - [`reconcile`]: diff, plan, apply, ownership.
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.

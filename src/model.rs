@@ -4,7 +4,9 @@
 //! number, …) in ordered maps so plans and fingerprints are deterministic. Only the fields the
 //! sync compares (reference §6) live here; create-only fields are filled by the reconciler.
 
-use crate::reconcile::plan::Kind;
+pub mod kind;
+pub use kind::Kind;
+
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -165,4 +167,15 @@ pub struct ParkingLotSpec {
     pub name: String,
     pub destination_extension: String,
     pub destination_context: String,
+}
+
+/// A `cxpanel_managed_items` row: which iSymphony object the cxpanel module created or adopted.
+/// The module's `type` string is parsed into a [`Kind`] where it is read (rows of a type the
+/// agent does not manage are left out there); snapshots write it back as that string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ManagedItem {
+    #[serde(with = "kind::as_type_name")]
+    pub kind: Kind,
+    pub fpbx_id: String,
+    pub cxpanel_id: String,
 }

@@ -221,7 +221,7 @@ async fn userman_mode_with_kvstore_settings() {
     assert!(s.api_use_ssl && s.sync_with_userman && !s.clean_unknown_items);
     assert_eq!(snap.managed_items.len(), 2);
     assert!(snap.managed_items.contains(&ManagedItem {
-        kind: "user".into(),
+        kind: Kind::User,
         fpbx_id: "zoe".into(),
         cxpanel_id: "0b7c3f5e-0000-4000-8000-000000000002".into(),
     }));

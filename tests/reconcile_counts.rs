@@ -7,6 +7,7 @@ mod common;
 mod e2e;
 
 use e2e::*;
+use isymphony_sync::model::Kind;
 use isymphony_sync::server::RequestStats;
 
 fn delta(a: RequestStats, b: RequestStats) -> RequestStats {
@@ -24,7 +25,7 @@ async fn one_change_at_1000_extensions_is_cheap_and_full_verify_is_bounded() {
     let n = 1000;
     let env = Env::new(n).await;
     let first = env.sync().await;
-    assert_eq!(first.counts_by_kind["extension"], n);
+    assert_eq!(first.counts_by_kind[&Kind::Extension], n);
 
     // One FreePBX change: a display name (extension fields, agent name, contact).
     env.db

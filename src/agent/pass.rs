@@ -15,6 +15,7 @@ use super::scheduler::{PassRequest, PassResult};
 use super::status::{AgentState, PassRecord, PassResultKind};
 use super::wipecheck;
 use crate::config::Config;
+use crate::model::Kind;
 use crate::reconcile::{PassOptions, PassReport, ReconcileError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -176,10 +177,10 @@ fn completed(state: &AgentState, r: &PassReport) -> Fields {
     }
 }
 
-fn counts(r: &PassReport) -> BTreeMap<String, u64> {
+fn counts(r: &PassReport) -> BTreeMap<Kind, u64> {
     r.counts_by_kind
         .iter()
-        .map(|(k, v)| (k.clone(), *v as u64))
+        .map(|(k, v)| (*k, *v as u64))
         .collect()
 }
 
@@ -188,7 +189,7 @@ struct Fields {
     summary: String,
     applied: u64,
     failed: u64,
-    counts: BTreeMap<String, u64>,
+    counts: BTreeMap<Kind, u64>,
     error: Option<String>,
 }
 
@@ -265,7 +266,9 @@ fn finish_pass(
         .duration_since(started)
         .unwrap_or_default()
         .as_secs_f64();
-    let counts_text: Vec<String> = f.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut counts_text: Vec<String> = f.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // By name, as the summary has always listed them.
+    counts_text.sort();
     let (result, summary) = (f.result, &f.summary);
     macro_rules! line {
         ($level:ident) => {

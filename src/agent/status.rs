@@ -6,6 +6,7 @@
 
 use crate::agent::leader::Role;
 use crate::agent::scheduler::TriggerSource;
+use crate::model::Kind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,7 +51,7 @@ pub struct PassRecord {
     pub applied: u64,
     pub failed: u64,
     /// Managed objects by kind after the pass.
-    pub counts_by_kind: BTreeMap<String, u64>,
+    pub counts_by_kind: BTreeMap<Kind, u64>,
     pub error: Option<String>,
 }
 
@@ -117,7 +118,7 @@ pub struct Status {
     #[serde(serialize_with = "ser_opt_time")]
     pub last_success: Option<SystemTime>,
     pub last_error: Option<String>,
-    pub counts_by_kind: BTreeMap<String, u64>,
+    pub counts_by_kind: BTreeMap<Kind, u64>,
     pub freepbx: Reachability,
     pub isymphony: Reachability,
     /// What the last pass could not read on the iSymphony side (path, status, what was
@@ -409,7 +410,7 @@ impl AgentState {
                 let _ = writeln!(
                     o,
                     "isymphony_sync_managed_objects{{kind=\"{}\"}} {n}",
-                    escape_label(k)
+                    k.name()
                 );
             }
             o.push_str("# HELP isymphony_sync_last_success_timestamp_seconds Unix time of the last successful pass.\n");
@@ -532,7 +533,7 @@ mod tests {
             summary: "x".into(),
             applied: 1,
             failed: 0,
-            counts_by_kind: BTreeMap::from([("extension".to_string(), 3)]),
+            counts_by_kind: BTreeMap::from([(Kind::Extension, 3)]),
             error: (result != PassResultKind::Success).then(|| "boom".into()),
         }
     }

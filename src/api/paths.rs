@@ -1,5 +1,8 @@
 //! Relative paths of the Configuration API resources, below the base URL
-//! (`…/communication_manager/api/resource/`). One definition, used by the client and by tests.
+//! (`…/communication_manager/api/resource/`). One definition, used by the client and by tests;
+//! the managed collections' paths come from their [`super::resource`] descriptions.
+
+use super::resource::*;
 
 /// The prefix the client uses; the embedded server also serves [`ALT_PREFIX`].
 pub const PREFIX: &str = "communication_manager/api/resource/";
@@ -16,25 +19,25 @@ pub fn asterisk(cs: &str) -> String {
     format!("asterisk/{cs}")
 }
 pub fn extensions(cs: &str) -> String {
-    format!("asterisk/{cs}/extensions")
+    EXTENSIONS.list(cs)
 }
 pub fn extension(cs: &str, id: &str) -> String {
-    format!("asterisk/{cs}/extensions/{}", seg(id))
+    EXTENSIONS.item(cs, id)
 }
 pub fn managing_user(cs: &str, ext_id: &str) -> String {
     format!("asterisk/{cs}/extensions/{}/managingUser", seg(ext_id))
 }
 pub fn users(cs: &str) -> String {
-    format!("core/{cs}/users")
+    USERS.list(cs)
 }
 pub fn users_nohash(cs: &str) -> String {
-    format!("core/{cs}/users/noHash")
+    USERS.list_nohash(cs)
 }
 pub fn user(cs: &str, id: &str) -> String {
-    format!("core/{cs}/users/{}", seg(id))
+    USERS.item(cs, id)
 }
 pub fn user_nohash(cs: &str, id: &str) -> String {
-    format!("core/{cs}/users/noHash/{}", seg(id))
+    USERS.item_nohash(cs, id)
 }
 pub fn contact(cs: &str, user_id: &str) -> String {
     format!("contact/{cs}/users/{}", seg(user_id))
@@ -60,28 +63,28 @@ pub fn phone_number(cs: &str, user_id: &str, id: &str) -> String {
     )
 }
 pub fn queues(cs: &str) -> String {
-    format!("asterisk/{cs}/queues")
+    QUEUES.list(cs)
 }
 pub fn queue(cs: &str, id: &str) -> String {
-    format!("asterisk/{cs}/queues/{}", seg(id))
+    QUEUES.item(cs, id)
 }
 pub fn conference_rooms(cs: &str) -> String {
-    format!("asterisk/{cs}/conferenceRooms")
+    CONFERENCE_ROOMS.list(cs)
 }
 pub fn conference_room(cs: &str, id: &str) -> String {
-    format!("asterisk/{cs}/conferenceRooms/{}", seg(id))
+    CONFERENCE_ROOMS.item(cs, id)
 }
 pub fn parking_lots(cs: &str) -> String {
-    format!("asterisk/{cs}/parkingLots")
+    PARKING_LOTS.list(cs)
 }
 pub fn parking_lot(cs: &str, id: &str) -> String {
-    format!("asterisk/{cs}/parkingLots/{}", seg(id))
+    PARKING_LOTS.item(cs, id)
 }
 pub fn pbx_servers(cs: &str) -> String {
-    format!("asterisk/{cs}/pbxServers")
+    PBX_SERVERS.list(cs)
 }
 pub fn pbx_server(cs: &str, id: &str) -> String {
-    format!("asterisk/{cs}/pbxServers/{}", seg(id))
+    PBX_SERVERS.item(cs, id)
 }
 pub fn voicemail_agent_identifiers(cs: &str) -> String {
     format!("asterisk/{cs}/voicemailAgentIdentifiers")
@@ -96,16 +99,16 @@ pub fn recording_agent(ident: &str) -> String {
     format!("asterisk/recordingAgents/{}", seg(ident))
 }
 pub fn administrators() -> String {
-    "server/administrators".into()
+    ADMINISTRATORS.list("")
 }
 pub fn administrators_nohash() -> String {
-    "server/administrators/noHash".into()
+    ADMINISTRATORS.list_nohash("")
 }
 pub fn administrator(id: &str) -> String {
-    format!("server/administrators/{}", seg(id))
+    ADMINISTRATORS.item("", id)
 }
 pub fn administrator_nohash(id: &str) -> String {
-    format!("server/administrators/noHash/{}", seg(id))
+    ADMINISTRATORS.item_nohash("", id)
 }
 pub fn brand() -> String {
     "server/brand".into()

@@ -183,10 +183,11 @@ pub struct Extension {
     pub extension: String,
     #[serde(default, deserialize_with = "de::string")]
     pub display_name: String,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub auto_answer: bool,
+    // Field order is the order a plan lists changed fields in (see reconcile::diff::changes).
     #[serde(default, deserialize_with = "de::string")]
     pub peer: String,
+    #[serde(default, deserialize_with = "de::boolean")]
+    pub auto_answer: bool,
     #[serde(default, deserialize_with = "de::string")]
     pub alt_origination_method: String,
     #[serde(default, deserialize_with = "de::string")]

@@ -525,10 +525,14 @@ pub(crate) async fn read_tables(
         None,
     )
     .await?
-    .map(|mut c| ManagedItem {
-        kind: s(&mut c, 0),
-        fpbx_id: s(&mut c, 1),
-        cxpanel_id: s(&mut c, 2),
+    // cxpanel's `type` strings become kinds here, once; a type the agent does not manage
+    // (`userman_user` in the module's comments, unused) could never match and is left out.
+    .filter_map(|mut c| {
+        Some(ManagedItem {
+            kind: crate::model::Kind::from_type_name(&s(&mut c, 0))?,
+            fpbx_id: s(&mut c, 1),
+            cxpanel_id: s(&mut c, 2),
+        })
     })
     .collect();
     snap.cx_settings = read_cx_settings(r).await?;

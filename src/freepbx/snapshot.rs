@@ -5,6 +5,8 @@
 //! it), so the export goes through [`Snapshot::redacted`], which replaces each secret by `***`
 //! unless the operator asked for `--include-secrets`.
 
+/// `cxpanel_managed_items` rows, their `type` parsed into a kind where they are read.
+pub use crate::model::ManagedItem;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -224,16 +226,6 @@ pub struct CxPhoneNumber {
     pub user_id: String,
     pub phone_number: String,
     pub kind: String,
-}
-
-/// A `cxpanel_managed_items` row: which iSymphony object cxpanel created or adopted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ManagedItem {
-    /// `admin`, `extension`, `user`, `queue`, `conference_room`.
-    pub kind: String,
-    pub fpbx_id: String,
-    pub cxpanel_id: String,
 }
 
 /// Where the cxpanel settings were found.

@@ -65,12 +65,11 @@ pub fn cxpanel_items(d: &Desired, o: &Observed, own: &Ownership, cxpanel: bool) 
     if !cxpanel {
         return out;
     }
-    let user_type = Kind::User.type_name().to_string();
     for u in &o.users {
         let Some(uid) = u.id.as_deref() else { continue };
         if !own
             .module_items
-            .contains(&(user_type.clone(), uid.to_ascii_lowercase()))
+            .contains(&(Kind::User, uid.to_ascii_lowercase()))
         {
             continue;
         }
@@ -119,7 +118,7 @@ pub fn cxpanel_items(d: &Desired, o: &Observed, own: &Ownership, cxpanel: bool) 
             key: l.identifier.clone(),
             value: l.name.clone(),
             effect: Effect::Adopt {
-                kind: Kind::ParkingLot.type_name().into(),
+                kind: Kind::ParkingLot,
                 id: id.to_ascii_lowercase(),
                 key: l.identifier.clone(),
             },
@@ -134,7 +133,7 @@ fn sub_item(kind: Kind, owner: &str, shown: &str, value: String) -> Adoption {
         key: owner.to_string(),
         value: shown.to_string(),
         effect: Effect::Added {
-            kind: kind.type_name().into(),
+            kind,
             owner: owner.to_string(),
             value,
         },
@@ -172,12 +171,12 @@ pub fn record(own: &mut Ownership, adoptions: &[Adoption]) {
             Effect::Added { kind, owner, value } => {
                 own.known
                     .added
-                    .entry((kind.clone(), owner.clone()))
+                    .entry((*kind, owner.clone()))
                     .or_default()
                     .insert(value.clone());
             }
             Effect::Adopt { kind, id, .. } => {
-                own.known.adopted.insert((kind.clone(), id.clone()));
+                own.known.adopted.insert((*kind, id.clone()));
             }
             _ => {}
         }
@@ -245,7 +244,7 @@ mod tests {
             .unwrap(),
         );
         let items = [ManagedItem {
-            kind: "user".into(),
+            kind: Kind::User,
             fpbx_id: "1001".into(),
             cxpanel_id: "cx-u1".into(),
         }];

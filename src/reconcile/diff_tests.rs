@@ -3,7 +3,9 @@
 use super::*;
 use crate::model::*;
 use crate::reconcile::ownership::ManagedItem;
-use crate::reconcile::state::Known;
+use crate::reconcile::state::{hash_of_hash, Known};
+use crate::secret::Secret;
+use serde_json::json;
 
 const SHA_A: &str = "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8";
 const SHA_B: &str = "7c4a8d09ca3762af61e59520943dc26494f8941b";
@@ -212,7 +214,7 @@ fn own_pushed(d: &Desired) -> Ownership {
     let mut o = own();
     for (k, u) in &d.users {
         o.known.passwords.insert(
-            ("user".into(), k.clone()),
+            (Kind::User, k.clone()),
             hash_of_hash(u.password.hash.as_ref().unwrap().expose()),
         );
     }
@@ -343,7 +345,7 @@ fn unmanaged_objects_survive_unless_clean_unknown_items() {
         false,
         own0.known.clone(),
         &[ManagedItem {
-            kind: "extension".into(),
+            kind: Kind::Extension,
             fpbx_id: "7777".into(),
             cxpanel_id: "11111111-2222-3333-4444-555555555555".into(),
         }],
@@ -368,7 +370,7 @@ fn server_object_with_a_freepbx_key_is_adopted_not_duplicated() {
     assert_eq!(
         p.ops[0].effects,
         vec![Effect::Adopt {
-            kind: "queue".into(),
+            kind: Kind::Queue,
             id: foreign.clone(),
             key: "400".into()
         }]
@@ -514,7 +516,7 @@ fn emails_added_by_people_survive_and_the_agents_old_ones_go() {
     d.users.get_mut("1001").unwrap().emails = vec!["new@example.com".into()];
     let mut own = own_pushed(&d);
     own.known.added.insert(
-        ("email".into(), "1001".into()),
+        (Kind::Email, "1001".into()),
         ["1001@example.com".to_string()].into_iter().collect(),
     );
     let mut o = converged(&desired(), &own);
@@ -569,7 +571,7 @@ fn phones_added_by_people_survive() {
     }];
     let mut own = own_pushed(&d);
     own.known.added.insert(
-        ("phone".into(), "1002".into()),
+        (Kind::Phone, "1002".into()),
         ["Cell|5551002".to_string()].into_iter().collect(),
     );
     let mut o = converged(&desired(), &own);

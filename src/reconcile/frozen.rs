@@ -9,30 +9,8 @@
 //! kind says what was held back and why.
 
 use super::plan::{Kind, Plan};
-use super::state::Effect;
 use crate::model::Desired;
 use std::collections::{BTreeMap, HashSet};
-
-/// The kind a sub-resource fingerprint key (`emails/<uid>`, …) belongs to.
-fn fingerprint_kind(key: &str) -> Option<Kind> {
-    let prefix = key.split('/').next()?;
-    Some(match prefix {
-        "contact" => Kind::Contact,
-        "emails" => Kind::Email,
-        "phones" => Kind::Phone,
-        "binding" => Kind::ManagingUser,
-        _ => return None,
-    })
-}
-
-fn effect_kind(e: &Effect) -> &str {
-    match e {
-        Effect::Adopt { kind, .. }
-        | Effect::Password { kind, .. }
-        | Effect::Added { kind, .. }
-        | Effect::Removed { kind, .. } => kind,
-    }
-}
 
 /// Remove from `plan` everything that belongs to a frozen kind of `d` (see module docs).
 pub fn hold_frozen(plan: &mut Plan, d: &Desired) {
@@ -60,12 +38,9 @@ pub fn hold_frozen(plan: &mut Plan, d: &Desired) {
         }
     }
     plan.fingerprints.retain(|f| {
-        let kind = fingerprint_kind(&f.key);
-        !kind.is_some_and(|k| frozen.contains_key(&k))
-            && !f.needs.iter().any(|n| held_keys.contains(n))
+        !frozen.contains_key(&f.kind) && !f.needs.iter().any(|n| held_keys.contains(n))
     });
-    let names: HashSet<&str> = frozen.keys().map(|k| k.type_name()).collect();
-    plan.verified.retain(|e| !names.contains(effect_kind(e)));
+    plan.verified.retain(|e| !frozen.contains_key(&e.kind()));
     for (kind, reason) in frozen {
         let n = held.get(kind).copied().unwrap_or(0);
         let what = if n == 0 {

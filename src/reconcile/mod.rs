@@ -43,7 +43,7 @@ pub use plan::Plan;
 
 use crate::api::client::{Client, ClientConfig};
 use crate::config::Config;
-use crate::model::Desired;
+use crate::model::{Desired, Kind};
 use source::{SourceInput, Target};
 use state::StateStore;
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,7 +74,7 @@ pub struct PassReport {
     pub started: SystemTime,
     pub finished: SystemTime,
     /// Desired objects by kind (`extension`, `user`, …).
-    pub counts_by_kind: BTreeMap<String, usize>,
+    pub counts_by_kind: BTreeMap<Kind, usize>,
     /// Failed operations, failed reads, state store problems.
     pub errors: Vec<String>,
     pub dry_run: bool,
@@ -289,15 +289,15 @@ impl ReconcileError {
 }
 
 /// Counts of desired objects by kind.
-pub fn counts_by_kind(d: &Desired) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    m.insert("administrator".into(), d.administrators.len());
-    m.insert("extension".into(), d.extensions.len());
-    m.insert("user".into(), d.users.len());
-    m.insert("queue".into(), d.queues.len());
-    m.insert("conference_room".into(), d.conference_rooms.len());
-    m.insert("parking_lot".into(), usize::from(d.parking_lot.is_some()));
-    m
+pub fn counts_by_kind(d: &Desired) -> BTreeMap<Kind, usize> {
+    BTreeMap::from([
+        (Kind::Administrator, d.administrators.len()),
+        (Kind::Extension, d.extensions.len()),
+        (Kind::User, d.users.len()),
+        (Kind::Queue, d.queues.len()),
+        (Kind::ConferenceRoom, d.conference_rooms.len()),
+        (Kind::ParkingLot, usize::from(d.parking_lot.is_some())),
+    ])
 }
 
 /// One pass: read FreePBX, resolve the target (cxpanel settings as defaults, TOML overrides),

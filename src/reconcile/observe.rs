@@ -13,6 +13,7 @@ use super::diff::{Observed, SubReads};
 use super::plan::Kind;
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
+use crate::api::resource::{self, Resource};
 use crate::api::types::*;
 use crate::model::Desired;
 use futures::stream::{self, StreamExt};
@@ -55,17 +56,6 @@ struct BadObject {
     field: Option<String>,
 }
 
-/// The JSON field holding the natural key the plan uses for `kind`.
-fn key_field(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Extension => "extension",
-        Kind::User => "username",
-        Kind::Administrator => "userName",
-        Kind::PbxServer => "host",
-        _ => "identifier",
-    }
-}
-
 fn scalar(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
@@ -78,7 +68,7 @@ fn scalar(v: Option<&Value>) -> Option<String> {
 fn decode_list<T: DeserializeOwned>(
     path: &str,
     bytes: &[u8],
-    kind: Kind,
+    res: &Resource,
 ) -> Result<(Vec<T>, Vec<BadObject>), ApiError> {
     if let Ok(v) = serde_json::from_slice::<Vec<T>>(bytes) {
         return Ok((v, Vec::new()));
@@ -94,8 +84,8 @@ fn decode_list<T: DeserializeOwned>(
         match serde_json::from_value::<T>(v.clone()) {
             Ok(t) => items.push(t),
             Err(_) => bad.push(BadObject {
-                key: scalar(v.get(key_field(kind))),
-                id: scalar(v.get("id")),
+                key: scalar(v.get(res.key)),
+                id: scalar(v.get(res.id)),
                 field: culprit::<T>(&v),
             }),
         }
@@ -116,13 +106,18 @@ fn culprit<T: DeserializeOwned>(v: &Value) -> Option<String> {
         .cloned()
 }
 
-/// GET one collection of `kind`; what cannot be read lands in `gaps`.
-async fn list<T: DeserializeOwned>(client: &Client, path: String, kind: Kind) -> Listed<T> {
+/// GET one described collection of core server `cs`; what cannot be read lands in `gaps`.
+async fn list<T: DeserializeOwned>(client: &Client, res: &Resource, cs: &str) -> Listed<T> {
+    let path = res.list(cs);
     let r = match client.get_raw(&path).await {
-        Ok(bytes) => decode_list::<T>(&path, &bytes, kind),
+        Ok(bytes) => decode_list::<T>(&path, &bytes, res),
         Err(e) => Err(e),
     };
-    Listed { path, kind, r }
+    Listed {
+        path,
+        kind: res.kind,
+        r,
+    }
 }
 
 struct Listed<T> {
@@ -201,7 +196,7 @@ pub async fn observe_top(client: &Client, d: &Desired) -> Result<(Observed, Gaps
             None => Ok(None),
         }
     };
-    let admins = list::<Administrator>(client, paths::administrators(), Kind::Administrator);
+    let admins = list::<Administrator>(client, &resource::ADMINISTRATORS, "");
     let Some(core) = core else {
         let (vm, rec, admins) = futures::join!(vm, rec, admins);
         o.voicemail_agent = single(vm, Kind::VoicemailAgent, &mut gaps);
@@ -221,14 +216,14 @@ pub async fn observe_top(client: &Client, d: &Desired) -> Result<(Observed, Gaps
         rec,
         admins,
         idents,
-        list::<PbxServer>(client, paths::pbx_servers(&cs), Kind::PbxServer),
+        list::<PbxServer>(client, &resource::PBX_SERVERS, &cs),
     );
     let (exts, users, queues, rooms, lots) = futures::join!(
-        list::<Extension>(client, paths::extensions(&cs), Kind::Extension),
-        list::<User>(client, paths::users(&cs), Kind::User),
-        list::<Queue>(client, paths::queues(&cs), Kind::Queue),
-        list::<ConferenceRoom>(client, paths::conference_rooms(&cs), Kind::ConferenceRoom),
-        list::<ParkingLot>(client, paths::parking_lots(&cs), Kind::ParkingLot),
+        list::<Extension>(client, &resource::EXTENSIONS, &cs),
+        list::<User>(client, &resource::USERS, &cs),
+        list::<Queue>(client, &resource::QUEUES, &cs),
+        list::<ConferenceRoom>(client, &resource::CONFERENCE_ROOMS, &cs),
+        list::<ParkingLot>(client, &resource::PARKING_LOTS, &cs),
     );
     o.core_server = Some(core);
     o.asterisk = single(asterisk, Kind::AsteriskSettings, &mut gaps);
@@ -356,7 +351,7 @@ mod tests {
         let body = br#"[{"id":"a","extension":"1001","autoAnswer":false},
                         {"id":"b","extension":"1002","autoAnswer":{"odd":1}},
                         {"id":"c","extension":"1003"}]"#;
-        let (items, bad) = decode_list::<Extension>("p", body, Kind::Extension).unwrap();
+        let (items, bad) = decode_list::<Extension>("p", body, &resource::EXTENSIONS).unwrap();
         let keys: Vec<&str> = items.iter().map(|x| x.extension.as_str()).collect();
         assert_eq!(keys, vec!["1001", "1003"]);
         assert_eq!(bad.len(), 1);
@@ -366,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_a_list_is_an_error_naming_the_path() {
-        let e = decode_list::<Extension>("asterisk/x/extensions", b"<html>", Kind::Extension)
+        let e = decode_list::<Extension>("asterisk/x/extensions", b"<html>", &resource::EXTENSIONS)
             .unwrap_err();
         let s = e.to_string();
         assert!(s.contains("GET asterisk/x/extensions"), "{s}");

@@ -16,13 +16,7 @@ use uuid::Uuid;
 /// The fixed namespace of the agent's UUID v5 ids (never change it: ids would no longer match).
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b47_4d8a_a5e3_0c1d_7f92_b6e4);
 
-/// A `cxpanel_managed_items` row: the module's type name, FreePBX id and iSymphony id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ManagedItem {
-    pub kind: String,
-    pub fpbx_id: String,
-    pub cxpanel_id: String,
-}
+pub use crate::model::ManagedItem;
 
 /// The id the agent gives the object of `kind` with `key` on core server `slug`.
 pub fn object_id(slug: &str, kind: Kind, key: &str) -> String {
@@ -36,7 +30,7 @@ pub struct Ownership {
     pub core_slug: String,
     pub clean_unknown_items: bool,
     /// (type name, server id) pairs from `cxpanel_managed_items`.
-    pub module_items: HashSet<(String, String)>,
+    pub module_items: HashSet<(Kind, String)>,
     /// What the state store knows (adoptions, pushed passwords, added items, fingerprints).
     pub known: Known,
 }
@@ -53,7 +47,7 @@ impl Ownership {
             clean_unknown_items,
             module_items: module_items
                 .iter()
-                .map(|m| (m.kind.clone(), m.cxpanel_id.to_ascii_lowercase()))
+                .map(|m| (m.kind, m.cxpanel_id.to_ascii_lowercase()))
                 .collect(),
             known,
         }
@@ -75,28 +69,25 @@ impl Ownership {
             return true;
         }
         let Some(id) = id else { return false };
-        let t = kind.type_name().to_string();
         let id = id.to_ascii_lowercase();
-        self.known.adopted.contains(&(t.clone(), id.clone()))
-            || self.module_items.contains(&(t, id))
+        self.known.adopted.contains(&(kind, id.clone())) || self.module_items.contains(&(kind, id))
     }
 
     /// Sub-items (e-mails, phones) the agent itself added to `owner`.
     pub fn added(&self, kind: Kind, owner: &str) -> BTreeSet<String> {
         self.known
             .added
-            .get(&(kind.type_name().to_string(), owner.to_string()))
+            .get(&(kind, owner.to_string()))
             .cloned()
             .unwrap_or_default()
     }
 
     /// How many sub-items of this kind (e-mails, phones) the agent added, over all owners.
     pub fn added_total(&self, kind: Kind) -> usize {
-        let t = kind.type_name();
         self.known
             .added
             .iter()
-            .filter(|((k, _), _)| k == t)
+            .filter(|((k, _), _)| *k == kind)
             .map(|(_, v)| v.len())
             .sum()
     }
@@ -105,7 +96,7 @@ impl Ownership {
     pub fn pushed_password(&self, kind: Kind, key: &str) -> Option<&str> {
         self.known
             .passwords
-            .get(&(kind.type_name().to_string(), key.to_string()))
+            .get(&(kind, key.to_string()))
             .map(String::as_str)
     }
 
@@ -132,9 +123,9 @@ mod tests {
         let mut known = Known::default();
         known
             .adopted
-            .insert(("extension".into(), "aaaa-adopted".into()));
+            .insert((Kind::Extension, "aaaa-adopted".into()));
         let items = vec![ManagedItem {
-            kind: "queue".into(),
+            kind: Kind::Queue,
             fpbx_id: "400".into(),
             cxpanel_id: "QQQQ-MODULE".into(),
         }];

@@ -9,7 +9,6 @@
 
 use super::observe::Gaps;
 use super::plan::{Kind, Plan};
-use super::state::Effect;
 use std::collections::HashSet;
 
 /// The kinds of operations that need the collection of `kind` to have been read.
@@ -89,16 +88,7 @@ pub fn withhold(plan: &mut Plan, gaps: &Gaps) -> usize {
     });
     plan.fingerprints
         .retain(|f| !fps.contains(&f.key) && !f.needs.iter().any(|n| dropped.contains(n)));
-    let type_names: HashSet<&str> = kinds.iter().map(|k| k.type_name()).collect();
-    plan.verified.retain(|e| {
-        let t = match e {
-            Effect::Adopt { kind, .. }
-            | Effect::Password { kind, .. }
-            | Effect::Added { kind, .. }
-            | Effect::Removed { kind, .. } => kind.as_str(),
-        };
-        !type_names.contains(t)
-    });
+    plan.verified.retain(|e| !kinds.contains(&e.kind()));
     for k in &kinds {
         plan.managed_counts.remove(k);
     }

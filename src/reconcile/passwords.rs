@@ -152,7 +152,7 @@ mod tests {
         let mut known = Known::default();
         known
             .passwords
-            .insert(("user".into(), "u".into()), hash_of_hash(A));
+            .insert((Kind::User, "u".into()), hash_of_hash(A));
         let pushed = Ownership::new("default", false, known, &[]);
         assert_eq!(rule(&pushed, &spec(A, true), B), "keep", "already pushed");
         assert_eq!(rule(&pushed, &spec(B, true), A), "push", "a new value");

@@ -11,111 +11,7 @@ use crate::api::client::Confirm;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// The kinds of objects a plan touches, in display order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    CoreServer,
-    AsteriskSettings,
-    VoicemailAgent,
-    VoicemailAgentIdentifier,
-    RecordingAgent,
-    PbxServer,
-    Administrator,
-    Extension,
-    User,
-    Contact,
-    Email,
-    Phone,
-    ManagingUser,
-    Queue,
-    ConferenceRoom,
-    ParkingLot,
-}
-
-impl Kind {
-    /// How a person calls it (`extension`, `conference room`).
-    pub fn label(self) -> &'static str {
-        match self {
-            Kind::CoreServer => "core server",
-            Kind::AsteriskSettings => "asterisk settings",
-            Kind::VoicemailAgent => "voicemail agent",
-            Kind::VoicemailAgentIdentifier => "voicemail agent binding",
-            Kind::RecordingAgent => "recording agent",
-            Kind::PbxServer => "pbx server",
-            Kind::Administrator => "administrator",
-            Kind::Extension => "extension",
-            Kind::User => "user",
-            Kind::Contact => "contact",
-            Kind::Email => "e-mail",
-            Kind::Phone => "phone number",
-            Kind::ManagingUser => "managing user",
-            Kind::Queue => "queue",
-            Kind::ConferenceRoom => "conference room",
-            Kind::ParkingLot => "parking lot",
-        }
-    }
-    /// Section heading in text output.
-    pub fn heading(self) -> &'static str {
-        match self {
-            Kind::CoreServer => "Core server",
-            Kind::AsteriskSettings => "Asterisk settings",
-            Kind::VoicemailAgent => "Voicemail agent",
-            Kind::VoicemailAgentIdentifier => "Voicemail agent bindings",
-            Kind::RecordingAgent => "Recording agent",
-            Kind::PbxServer => "PBX servers",
-            Kind::Administrator => "Administrators",
-            Kind::Extension => "Extensions",
-            Kind::User => "Users",
-            Kind::Contact => "Contacts",
-            Kind::Email => "E-mail addresses",
-            Kind::Phone => "Phone numbers",
-            Kind::ManagingUser => "Managing users (bindings)",
-            Kind::Queue => "Queues",
-            Kind::ConferenceRoom => "Conference rooms",
-            Kind::ParkingLot => "Parking lots",
-        }
-    }
-    /// The type name used for ids and ownership records (cxpanel_managed_items' names where
-    /// the module has one).
-    pub fn type_name(self) -> &'static str {
-        match self {
-            Kind::CoreServer => "core_server",
-            Kind::AsteriskSettings => "asterisk",
-            Kind::VoicemailAgent => "voicemail_agent",
-            Kind::VoicemailAgentIdentifier => "voicemail_identifier",
-            Kind::RecordingAgent => "recording_agent",
-            Kind::PbxServer => "pbx_server",
-            Kind::Administrator => "admin",
-            Kind::Extension => "extension",
-            Kind::User => "user",
-            Kind::Contact => "contact",
-            Kind::Email => "email",
-            Kind::Phone => "phone",
-            Kind::ManagingUser => "managing_user",
-            Kind::Queue => "queue",
-            Kind::ConferenceRoom => "conference_room",
-            Kind::ParkingLot => "parking_lot",
-        }
-    }
-    /// Kinds the safety valve watches (objects the agent may delete; see [`super::valve`]).
-    pub fn guarded(self) -> bool {
-        matches!(
-            self,
-            Kind::Administrator
-                | Kind::Extension
-                | Kind::User
-                | Kind::Queue
-                | Kind::ConferenceRoom
-                | Kind::ParkingLot
-                | Kind::PbxServer
-                | Kind::Email
-                | Kind::Phone
-        )
-    }
-}
+pub use crate::model::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -179,6 +75,8 @@ pub struct Op {
 /// A sub-resource fingerprint to store once everything it depends on succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
+    /// The kind of sub-resource it covers (contact, e-mails, phones, binding).
+    pub kind: Kind,
     pub key: String,
     pub value: String,
     pub needs: Vec<(Kind, String)>,

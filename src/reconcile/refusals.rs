@@ -17,7 +17,7 @@ use crate::api::client::ApiError;
 use crate::model::Desired;
 use std::collections::{HashMap, HashSet};
 
-type Known = HashMap<(String, String, String), Refusal>;
+type Known = HashMap<(Kind, String, String), Refusal>;
 
 /// One pass's part: hold before applying, remember after (the desired state is fingerprinted
 /// only when there is something to hold or to record).
@@ -112,12 +112,8 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
-fn op_key(op: &Op) -> (String, String, String) {
-    (
-        op.kind.type_name().to_string(),
-        op.key.clone(),
-        action_name(op.action).to_string(),
-    )
+fn op_key(op: &Op) -> (Kind, String, String) {
+    (op.kind, op.key.clone(), action_name(op.action).to_string())
 }
 
 /// The operation as sent (path and body, hashed: bodies may hold password hashes) and the
@@ -280,7 +276,7 @@ mod tests {
             ..Plan::default()
         };
         let r = record(&user, "d1", "HTTP 403: no licence");
-        let known: HashMap<_, _> = [((r.kind.clone(), r.key.clone(), r.action.clone()), r.clone())]
+        let known: HashMap<_, _> = [((r.kind, r.key.clone(), r.action.clone()), r.clone())]
             .into_iter()
             .collect();
         let mut other = plan.clone();

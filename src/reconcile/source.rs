@@ -153,15 +153,7 @@ pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
 /// Map a snapshot: desired state, ownership rows, cxpanel connection settings.
 pub fn from_snapshot(snap: &Snapshot, cfg: &Config) -> SourceInput {
     let desired = crate::mapping::desired(snap, cfg);
-    let managed_items = snap
-        .managed_items
-        .iter()
-        .map(|m| ManagedItem {
-            kind: m.kind.clone(),
-            fpbx_id: m.fpbx_id.clone(),
-            cxpanel_id: m.cxpanel_id.clone(),
-        })
-        .collect();
+    let managed_items = snap.managed_items.clone();
     // The module's clean_unknown_items default is destructive; only [sync] decides that.
     let defaults = match snap.cx_settings.as_ref().and_then(|c| c.server.as_ref()) {
         Some(s) => TargetDefaults {

@@ -9,6 +9,7 @@
 //! (`slug@url`), so pointing the agent at another server never reuses stale fingerprints.
 //! Records change only after the server confirmed a write, or after a read verified the fact.
 
+use crate::model::Kind;
 use crate::{integrity, private_files};
 use rusqlite::{params, Connection, OpenFlags};
 use sha1::{Digest, Sha1};
@@ -29,36 +30,40 @@ static CHECKED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTre
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// A server object with the natural key of a FreePBX object is now ours.
-    Adopt {
-        kind: String,
-        id: String,
-        key: String,
-    },
+    Adopt { kind: Kind, id: String, key: String },
     /// The agent pushed (or verified) this password; `hh` is [`hash_of_hash`] of it.
-    Password {
-        kind: String,
-        key: String,
-        hh: String,
-    },
+    Password { kind: Kind, key: String, hh: String },
     /// The agent added this sub-item (e-mail address, phone number) to `owner`.
     Added {
-        kind: String,
+        kind: Kind,
         owner: String,
         value: String,
     },
     /// The agent's sub-item is gone (removed by the agent or by someone else).
     Removed {
-        kind: String,
+        kind: Kind,
         owner: String,
         value: String,
     },
 }
 
+impl Effect {
+    /// The kind of object the fact is about.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Effect::Adopt { kind, .. }
+            | Effect::Password { kind, .. }
+            | Effect::Added { kind, .. }
+            | Effect::Removed { kind, .. } => *kind,
+        }
+    }
+}
+
 /// A change iSymphony refused for licensing, held until what it was computed from changes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Refusal {
-    /// Type name, natural key and action of the operation.
-    pub kind: String,
+    /// Kind, natural key and action of the operation.
+    pub kind: Kind,
     pub key: String,
     pub action: String,
     /// Fingerprint of the operation and the desired state it came from.
@@ -70,12 +75,12 @@ pub struct Refusal {
 /// What the state store knows, loaded once per pass.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
-    pub adopted: HashSet<(String, String)>,
-    pub passwords: HashMap<(String, String), String>,
-    pub added: HashMap<(String, String), BTreeSet<String>>,
+    pub adopted: HashSet<(Kind, String)>,
+    pub passwords: HashMap<(Kind, String), String>,
+    pub added: HashMap<(Kind, String), BTreeSet<String>>,
     pub fingerprints: HashMap<String, String>,
     /// By (type name, natural key, action).
-    pub refusals: HashMap<(String, String, String), Refusal>,
+    pub refusals: HashMap<(Kind, String, String), Refusal>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,10 +229,15 @@ impl StateStore {
             .prepare("SELECT kind, id FROM adopted WHERE scope = ?1")
             .map_err(e)?;
         let rows = st
-            .query_map(params![self.scope], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![self.scope], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(e)?;
         for r in rows {
-            k.adopted.insert(r.map_err(e)?);
+            let (kind, id) = r.map_err(e)?;
+            if let Some(kind) = Kind::from_type_name(&kind) {
+                k.adopted.insert((kind, id));
+            }
         }
         let mut st = self
             .conn
@@ -235,12 +245,14 @@ impl StateStore {
             .map_err(e)?;
         let rows = st
             .query_map(params![self.scope], |r| {
-                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(e)?;
         for r in rows {
-            let (key, v) = r.map_err(e)?;
-            k.passwords.insert(key, v);
+            let (kind, key, v) = r.map_err(e)?;
+            if let Some(kind) = Kind::from_type_name(&kind) {
+                k.passwords.insert((kind, key), v);
+            }
         }
         let mut st = self
             .conn
@@ -253,7 +265,9 @@ impl StateStore {
             .map_err(e)?;
         for r in rows {
             let (kind, owner, value) = r.map_err(e)?;
-            k.added.entry((kind, owner)).or_default().insert(value);
+            if let Some(kind) = Kind::from_type_name(&kind) {
+                k.added.entry((kind, owner)).or_default().insert(value);
+            }
         }
         let mut st = self
             .conn
@@ -271,7 +285,7 @@ impl StateStore {
     }
 
     /// The held licence refusals; a file from before the table existed holds none.
-    fn load_refusals(&self) -> Result<HashMap<(String, String, String), Refusal>, StateError> {
+    fn load_refusals(&self) -> Result<HashMap<(Kind, String, String), Refusal>, StateError> {
         let e = |x: rusqlite::Error| Self::err(&self.path, x);
         let sql = "SELECT kind, natural_key, action, fp, message FROM refusals WHERE scope = ?1";
         let mut st = match self.conn.prepare(sql) {
@@ -281,19 +295,25 @@ impl StateStore {
         };
         let rows = st
             .query_map(params![self.scope], |r| {
-                Ok(Refusal {
-                    kind: r.get(0)?,
+                let kind: String = r.get(0)?;
+                let Some(kind) = Kind::from_type_name(&kind) else {
+                    return Ok(None);
+                };
+                Ok(Some(Refusal {
+                    kind,
                     key: r.get(1)?,
                     action: r.get(2)?,
                     fp: r.get(3)?,
                     message: r.get(4)?,
-                })
+                }))
             })
             .map_err(e)?;
         let mut out = HashMap::new();
+        // Rows of a kind this version does not know are left out.
         for r in rows {
-            let r = r.map_err(e)?;
-            out.insert((r.kind.clone(), r.key.clone(), r.action.clone()), r);
+            if let Some(r) = r.map_err(e)? {
+                out.insert((r.kind, r.key.clone(), r.action.clone()), r);
+            }
         }
         Ok(out)
     }
@@ -311,7 +331,12 @@ impl StateStore {
                 .map_err(e)?;
             for r in records {
                 ins.execute(params![
-                    self.scope, r.kind, r.key, r.action, r.fp, r.message
+                    self.scope,
+                    r.kind.type_name(),
+                    r.key,
+                    r.action,
+                    r.fp,
+                    r.message
                 ])
                 .map_err(e)?;
             }
@@ -338,19 +363,19 @@ impl StateStore {
                 match eff {
                     Effect::Adopt { kind, id, key } => tx.execute(
                         "INSERT OR REPLACE INTO adopted VALUES (?1, ?2, ?3, ?4)",
-                        params![sc, kind, id, key],
+                        params![sc, kind.type_name(), id, key],
                     ),
                     Effect::Password { kind, key, hh } => tx.execute(
                         "INSERT OR REPLACE INTO passwords VALUES (?1, ?2, ?3, ?4)",
-                        params![sc, kind, key, hh],
+                        params![sc, kind.type_name(), key, hh],
                     ),
                     Effect::Added { kind, owner, value } => tx.execute(
                         "INSERT OR REPLACE INTO added VALUES (?1, ?2, ?3, ?4)",
-                        params![sc, kind, owner, value],
+                        params![sc, kind.type_name(), owner, value],
                     ),
                     Effect::Removed { kind, owner, value } => tx.execute(
                         "DELETE FROM added WHERE scope=?1 AND kind=?2 AND owner=?3 AND value=?4",
-                        params![sc, kind, owner, value],
+                        params![sc, kind.type_name(), owner, value],
                     ),
                 }
                 .map_err(e)?;
@@ -383,17 +408,17 @@ mod tests {
         s.commit(
             &[
                 Effect::Adopt {
-                    kind: "extension".into(),
+                    kind: Kind::Extension,
                     id: "x1".into(),
                     key: "1001".into(),
                 },
                 Effect::Password {
-                    kind: "user".into(),
+                    kind: Kind::User,
                     key: "1001".into(),
                     hh: hash_of_hash("ABC"),
                 },
                 Effect::Added {
-                    kind: "email".into(),
+                    kind: Kind::Email,
                     owner: "1001".into(),
                     value: "a@b.c".into(),
                 },
@@ -404,12 +429,12 @@ mod tests {
         .unwrap();
         drop(s);
         let k = StateStore::load_read_only(dir.path(), "default@http://a/").unwrap();
-        assert!(k.adopted.contains(&("extension".into(), "x1".into())));
+        assert!(k.adopted.contains(&(Kind::Extension, "x1".into())));
         assert_eq!(
-            k.passwords[&("user".into(), "1001".into())],
+            k.passwords[&(Kind::User, "1001".into())],
             hash_of_hash("abc")
         );
-        assert!(k.added[&("email".into(), "1001".into())].contains("a@b.c"));
+        assert!(k.added[&(Kind::Email, "1001".into())].contains("a@b.c"));
         assert_eq!(k.fingerprints["contact/u1"], "fp1");
         // Another target sees nothing.
         let other = StateStore::load_read_only(dir.path(), "default@http://b/").unwrap();
@@ -418,7 +443,7 @@ mod tests {
         let mut s = StateStore::open(dir.path(), "default@http://a/").unwrap();
         s.commit(
             &[Effect::Removed {
-                kind: "email".into(),
+                kind: Kind::Email,
                 owner: "1001".into(),
                 value: "a@b.c".into(),
             }],
@@ -446,7 +471,7 @@ mod tests {
         let mut s = StateStore::open(dir.path(), "x").unwrap();
         s.commit(
             &[Effect::Password {
-                kind: "user".into(),
+                kind: Kind::User,
                 key: "u".into(),
                 hh: hash_of_hash(hash),
             }],

@@ -59,11 +59,11 @@ impl StateStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Effect, StateStore, STATE_FILE};
+    use super::super::{Effect, Kind, StateStore, STATE_FILE};
 
     fn adopt(key: &str) -> Effect {
         Effect::Adopt {
-            kind: "extension".into(),
+            kind: Kind::Extension,
             id: format!("id-{key}"),
             key: key.into(),
         }

@@ -2,28 +2,33 @@
 //! store the SHA-1 of a clear password, `noHash` stores the value as sent.
 
 use super::*;
+use crate::api::resource::ADMINISTRATORS as RES;
 use crate::api::types::Administrator;
 use crate::server::JsonBody;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 
-const SCOPE: &str = "administrators";
-
 pub const FAMILY: Family = Family {
     a: "An administrator",
-    key: Some(("userName", "username")),
-    required: &[("userName", "No username provided.")],
+    key: Some((RES.key, "username")),
+    required: &[(RES.key, "No username provided.")],
 };
 
 pub fn router() -> Router<App> {
     Router::new()
-        .route("/server/administrators", get(list_all).post(create_hash))
-        .route("/server/administrators/noHash", post(create_nohash))
         .route(
-            "/server/administrators/{id}",
+            &format!("/{}", RES.collection),
+            get(list_all).post(create_hash),
+        )
+        .route(&format!("/{}/noHash", RES.collection), post(create_nohash))
+        .route(
+            &format!("/{}/{{id}}", RES.collection),
             get(get_admin).put(put_hash).delete(delete_admin),
         )
-        .route("/server/administrators/noHash/{id}", put(put_nohash))
+        .route(
+            &format!("/{}/noHash/{{id}}", RES.collection),
+            put(put_nohash),
+        )
 }
 
 fn finish_hash(m: &mut Obj, _: &str, old: Option<&Value>) -> Result<(), Error> {
@@ -35,19 +40,19 @@ fn finish_nohash(m: &mut Obj, _: &str, old: Option<&Value>) -> Result<(), Error>
 }
 
 async fn list_all(State(app): State<App>) -> Result<Response, Error> {
-    list(&app, &[], SCOPE)
+    list(&app, &[], RES.name())
 }
 
 async fn create_hash(State(app): State<App>, JsonBody(b): JsonBody) -> Result<Response, Error> {
-    create::<Administrator>(&app, &[], SCOPE, &FAMILY, b, finish_hash).await
+    create::<Administrator>(&app, &[], RES.name(), &FAMILY, b, finish_hash).await
 }
 
 async fn create_nohash(State(app): State<App>, JsonBody(b): JsonBody) -> Result<Response, Error> {
-    create::<Administrator>(&app, &[], SCOPE, &FAMILY, b, finish_nohash).await
+    create::<Administrator>(&app, &[], RES.name(), &FAMILY, b, finish_nohash).await
 }
 
 async fn get_admin(State(app): State<App>, Path(id): Path<String>) -> Result<Response, Error> {
-    get_one(&app, &[], SCOPE, &id, &FAMILY)
+    get_one(&app, &[], RES.name(), &id, &FAMILY)
 }
 
 async fn put_hash(
@@ -55,7 +60,7 @@ async fn put_hash(
     Path(id): Path<String>,
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
-    update::<Administrator>(&app, &[], SCOPE, &id, &FAMILY, b, finish_hash).await
+    update::<Administrator>(&app, &[], RES.name(), &id, &FAMILY, b, finish_hash).await
 }
 
 async fn put_nohash(
@@ -63,9 +68,9 @@ async fn put_nohash(
     Path(id): Path<String>,
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
-    update::<Administrator>(&app, &[], SCOPE, &id, &FAMILY, b, finish_nohash).await
+    update::<Administrator>(&app, &[], RES.name(), &id, &FAMILY, b, finish_nohash).await
 }
 
 async fn delete_admin(State(app): State<App>, Path(id): Path<String>) -> Result<Response, Error> {
-    delete(&app, &[], SCOPE, &id, &FAMILY, no_cascade).await
+    delete(&app, &[], RES.name(), &id, &FAMILY, no_cascade).await
 }

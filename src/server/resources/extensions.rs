@@ -3,6 +3,7 @@
 //! default-extension user (R6). Bindings live in their own scopes, keyed by extension id.
 
 use super::*;
+use crate::api::resource::EXTENSIONS as RES;
 use crate::api::types::Extension;
 use crate::server::store::Tx;
 use crate::server::JsonBody;
@@ -12,19 +13,22 @@ use serde_json::json;
 
 pub const FAMILY: Family = Family {
     a: "An extension",
-    key: Some(("extension", "extension")),
-    required: &[("extension", "No extension provided.")],
+    key: Some((RES.key, "extension")),
+    required: &[(RES.key, "No extension provided.")],
 };
 
 pub fn scope(cs: &str) -> String {
-    cs_scope(cs, "extensions")
+    cs_scope(cs, RES.name())
 }
 
 pub fn router() -> Router<App> {
     Router::new()
-        .route("/asterisk/{cs}/extensions", get(list_all).post(create_ext))
         .route(
-            "/asterisk/{cs}/extensions/{id}",
+            &format!("/{}", RES.collection),
+            get(list_all).post(create_ext),
+        )
+        .route(
+            &format!("/{}/{{id}}", RES.collection),
             get(get_ext).put(put_ext).delete(delete_ext),
         )
         .route(

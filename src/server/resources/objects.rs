@@ -3,6 +3,7 @@
 //! DELETE); they differ only in wire type, natural key and derived fields.
 
 use super::*;
+use crate::api::resource::{Resource, CONFERENCE_ROOMS, PARKING_LOTS, PBX_SERVERS, QUEUES};
 use crate::api::types::{ConferenceRoom, ParkingLot, PbxServer, Queue};
 use crate::server::JsonBody;
 use axum::extract::{Path, State};
@@ -10,35 +11,36 @@ use axum::routing::get;
 
 const QUEUE: Family = Family {
     a: "A queue",
-    key: Some(("identifier", "identifier")),
-    required: &[("identifier", "No identifier provided.")],
+    key: Some((QUEUES.key, "identifier")),
+    required: &[(QUEUES.key, "No identifier provided.")],
 };
 const ROOM: Family = Family {
     a: "A conference room",
-    key: Some(("identifier", "identifier")),
-    required: &[("identifier", "No identifier provided.")],
+    key: Some((CONFERENCE_ROOMS.key, "identifier")),
+    required: &[(CONFERENCE_ROOMS.key, "No identifier provided.")],
 };
 const LOT: Family = Family {
     a: "A parking lot",
-    key: Some(("identifier", "identifier")),
-    required: &[("identifier", "No identifier provided.")],
+    key: Some((PARKING_LOTS.key, "identifier")),
+    required: &[(PARKING_LOTS.key, "No identifier provided.")],
 };
 const PBX: Family = Family {
     a: "A PBX server",
+    // iSymphony keeps several connections to one host: no 409 on the natural key.
     key: None,
-    required: &[("host", "No host provided.")],
+    required: &[(PBX_SERVERS.key, "No host provided.")],
 };
 
 pub fn router() -> Router<App> {
     Router::new()
-        .merge(family::<Queue>("queues", &QUEUE, finish_queue))
+        .merge(family::<Queue>(&QUEUES, &QUEUE, finish_queue))
         .merge(family::<ConferenceRoom>(
-            "conferenceRooms",
+            &CONFERENCE_ROOMS,
             &ROOM,
             finish_room,
         ))
-        .merge(family::<ParkingLot>("parkingLots", &LOT, no_finish))
-        .merge(family::<PbxServer>("pbxServers", &PBX, finish_pbx))
+        .merge(family::<ParkingLot>(&PARKING_LOTS, &LOT, no_finish))
+        .merge(family::<PbxServer>(&PBX_SERVERS, &PBX, finish_pbx))
 }
 
 fn permission(m: &mut Obj, id: &str, name_field: &str) {
@@ -69,14 +71,16 @@ fn finish_pbx(m: &mut Obj, _: &str, _: Option<&Value>) -> Result<(), Error> {
     Ok(())
 }
 
-fn family<T>(name: &'static str, fam: &'static Family, finish: Finish) -> Router<App>
+/// The routes of one described collection (its path template has the router's `{cs}`).
+fn family<T>(res: &'static Resource, fam: &'static Family, finish: Finish) -> Router<App>
 where
     T: serde::de::DeserializeOwned + Serialize + Send + 'static,
 {
+    let name = res.name();
     let scope = move |cs: &str| cs_scope(cs, name);
     Router::new()
         .route(
-            &format!("/asterisk/{{cs}}/{name}"),
+            &format!("/{}", res.collection),
             get(move |State(app): State<App>, Path(cs): Path<String>| async move {
                 list(&app, &[cs_parent(&cs)], &scope(&cs))
             })
@@ -87,7 +91,7 @@ where
             ),
         )
         .route(
-            &format!("/asterisk/{{cs}}/{name}/{{id}}"),
+            &format!("/{}/{{id}}", res.collection),
             get(
                 move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
                     get_one(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam)

@@ -3,6 +3,7 @@
 //! its contact data and unbinds the extensions it manages and the groups it belongs to.
 
 use super::*;
+use crate::api::resource::USERS as RES;
 use crate::api::types::User;
 use crate::server::store::Tx;
 use crate::server::JsonBody;
@@ -11,23 +12,29 @@ use axum::routing::{get, post, put};
 
 pub const FAMILY: Family = Family {
     a: "A user",
-    key: Some(("username", "username")),
-    required: &[("username", "No username provided.")],
+    key: Some((RES.key, "username")),
+    required: &[(RES.key, "No username provided.")],
 };
 
 pub fn scope(cs: &str) -> String {
-    cs_scope(cs, "users")
+    cs_scope(cs, RES.name())
 }
 
 pub fn router() -> Router<App> {
     Router::new()
-        .route("/core/{cs}/users", get(list_all).post(create_hash))
-        .route("/core/{cs}/users/noHash", post(create_nohash))
         .route(
-            "/core/{cs}/users/{id}",
+            &format!("/{}", RES.collection),
+            get(list_all).post(create_hash),
+        )
+        .route(&format!("/{}/noHash", RES.collection), post(create_nohash))
+        .route(
+            &format!("/{}/{{id}}", RES.collection),
             get(get_user).put(put_hash).delete(delete_user),
         )
-        .route("/core/{cs}/users/noHash/{id}", put(put_nohash))
+        .route(
+            &format!("/{}/noHash/{{id}}", RES.collection),
+            put(put_nohash),
+        )
 }
 
 fn finish(m: &mut Obj, id: &str, old: Option<&Value>, mode: PwMode) -> Result<(), Error> {
