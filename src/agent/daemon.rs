@@ -19,6 +19,7 @@ use super::leader::{self, ElectionTiming, LockLink, Role};
 use super::notify::{self, Notifier};
 use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::reload;
+use super::resources::{AgentApi, PlanFuture};
 use super::scheduler::{
     self, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
@@ -27,7 +28,6 @@ use super::watch::{self as fwatch, ChangeDetector, Poll};
 use super::wipecheck;
 use crate::config::Config;
 use crate::reconcile::{self, PassOptions};
-use crate::server::agent::{AgentApi, PlanFuture};
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
 use std::path::{Path, PathBuf};

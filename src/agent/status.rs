@@ -49,6 +49,11 @@ pub struct PassRecord {
     /// Operations applied / failed.
     pub applied: u64,
     pub failed: u64,
+    /// Requests the pass sent to iSymphony.
+    pub requests: crate::api::client::RequestCounts,
+    /// Safety-valve refusals, licence holds, kinds left alone because a FreePBX source was
+    /// unreadable, unreadable iSymphony resources (the status page shows them).
+    pub warnings: Vec<String>,
     /// Managed objects by kind after the pass.
     pub counts_by_kind: BTreeMap<String, u64>,
     pub error: Option<String>,
@@ -187,6 +192,7 @@ struct Inner {
     db_polls: u64,
     db_poll_errors: u64,
     isymphony_resets: u64,
+    history: super::history::History,
 }
 
 /// The agent's observable state, shared by the daemon and the HTTP resources.
@@ -235,6 +241,7 @@ impl AgentState {
                 db_polls: 0,
                 db_poll_errors: 0,
                 isymphony_resets: 0,
+                history: Default::default(),
             }),
         }
     }
@@ -251,6 +258,11 @@ impl AgentState {
     /// A copy of the status document.
     pub fn status(&self) -> Status {
         self.with(|i| i.status.clone())
+    }
+
+    /// A copy of the status document and the retained history (the status page).
+    pub fn status_and_history(&self) -> (Status, super::history::History) {
+        self.with(|i| (i.status.clone(), i.history.clone()))
     }
 
     pub fn set_role(&self, role: Role, lock: Option<String>) {
@@ -350,6 +362,7 @@ impl AgentState {
                 .unwrap_or_default()
                 .as_secs_f64();
             i.pass_duration.observe(secs);
+            i.history.record(&rec, change_latency);
             match rec.result {
                 PassResultKind::Success => {
                     i.status.last_success = Some(rec.finished);
@@ -532,6 +545,8 @@ mod tests {
             summary: "x".into(),
             applied: 1,
             failed: 0,
+            requests: Default::default(),
+            warnings: vec![],
             counts_by_kind: BTreeMap::from([("extension".to_string(), 3)]),
             error: (result != PassResultKind::Success).then(|| "boom".into()),
         }
