@@ -196,9 +196,10 @@ fn counts(o: &mut String, st: &Status) {
 }
 
 /// The plan as `--dry-run` prints it, grouped by kind (the plan's descriptions mask passwords).
-fn pending(o: &mut String, plan: &Result<Value, String>) {
-    let plan = match plan {
-        Ok(p) => p,
+/// `report` is the dry-run report as `GET …/api/plan` serves it (the plan under `plan`).
+fn pending(o: &mut String, report: &Result<Value, String>) {
+    let (plan, age) = match report {
+        Ok(r) => (&r["plan"], r["age_seconds"].as_f64().unwrap_or(0.0)),
         Err(e) => {
             let _ = write!(
                 o,
@@ -250,7 +251,6 @@ fn pending(o: &mut String, plan: &Result<Value, String>) {
         let d = a["description"].as_str().unwrap_or("");
         let _ = write!(o, r#"<p class="muted">to adopt: {}</p>"#, esc(d));
     }
-    let age = plan["age_seconds"].as_f64().unwrap_or(0.0);
     let _ = write!(o, r#"<p class="muted">computed {age:.1} s ago</p></div>"#);
 }
 

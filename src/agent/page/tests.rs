@@ -23,11 +23,11 @@ impl AgentApi for Fake {
     }
     fn plan(&self) -> PlanFuture<'_> {
         Box::pin(async {
-            Ok(serde_json::json!({"operations": [
+            Ok(serde_json::json!({"plan": {"operations": [
                 {"kind": "extension", "description": "+ create extension 1001 \"Alice\""},
                 {"kind": "extension", "description": "+ create extension 1002 \"Bob <b>\""},
                 {"kind": "user", "description": "~ update user alice: password *** -> ***"},
-            ], "warnings": ["held: + create user bob: no licence"]}))
+            ], "warnings": ["held: + create user bob: no licence"]}}))
         })
     }
 }
