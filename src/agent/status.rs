@@ -1,7 +1,7 @@
 //! What the agent knows about itself: the status document and the Prometheus metrics.
 //!
 //! The daemon records each pass, reachability of both sides, reloads and HTTP requests into one
-//! [`AgentState`]; the agent resources (`server/agent.rs`) render it as JSON or as Prometheus
+//! [`AgentState`]; the agent resources (`agent/resources.rs`, `agent/page/`) render it as JSON or as Prometheus
 //! text (exposition format 0.0.4, written by hand: a few counters do not need a crate).
 
 use crate::agent::leader::Role;
