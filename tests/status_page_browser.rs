@@ -60,8 +60,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Start chromedriver and a headless Chromium session with a fresh profile.
-async fn browser() -> (Driver, Browser) {
+/// Start chromedriver and a headless Chromium session with a fresh profile; `script: false`
+/// turns JavaScript off in that browser.
+async fn browser(script: bool) -> (Driver, Browser) {
     let chromium = find_program(&["chromium", "chromium-browser"]).unwrap_or_else(|| {
         panic!(
             "Chromium is not installed: this test needs a real browser. Install Debian's \
@@ -104,6 +105,7 @@ async fn browser() -> (Driver, Browser) {
         "--user-data-dir={}",
         driver._profile.path().display()
     )])
+    .chain((!script).then(|| "--blink-settings=scriptEnabled=false".to_string()))
     .collect();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -200,7 +202,7 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
     let cfg = agent_config(&env);
     let agent = Agent::spawn(&cfg, &[]);
     let root = agent.endpoint(0).await;
-    let (_driver, b) = browser().await;
+    let (_driver, b) = browser(true).await;
     let host = root.trim_start_matches("http://");
     b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
         .await
@@ -303,5 +305,82 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
         serde_json::json!(true),
         "the page is wider than a phone"
     );
+    b.close().await.unwrap();
+}
+
+/// Without JavaScript the page is complete and its buttons are plain form posts; a foreign
+/// site's post and a request without credentials are refused over real HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_works_without_javascript_and_refuses_foreign_posts() {
+    let env = Env::new(2).await;
+    let cfg = agent_config(&env);
+    let agent = Agent::spawn(&cfg, &[]);
+    let root = agent.endpoint(0).await;
+    let page = format!("{root}/isymphony-sync/");
+
+    // No credentials: the realm's challenge, as for every agent resource.
+    let r = http().get(&page).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // A post from another site, even with credentials, is refused and starts nothing.
+    let r = http()
+        .post(format!("{root}/isymphony-sync/sync"))
+        .basic_auth("manager", Some(PW))
+        .header("origin", "http://attacker.example")
+        .form(&[("token", "guess"), ("full", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("another site"));
+
+    let (_driver, b) = browser(false).await;
+    let host = root.trim_start_matches("http://");
+    let url = format!("http://manager:{PW}@{host}/isymphony-sync/");
+    b.goto(&url).await.unwrap();
+    let deadline = Instant::now() + T;
+    // Reloading is how a page without script refreshes.
+    while !text_of(&b, "#last-pass").await.contains("success") {
+        assert!(Instant::now() < deadline, "{}", b.source().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&url).await.unwrap();
+    }
+    assert_eq!(
+        text_of(&b, "#note").await,
+        "without JavaScript: reload the page to refresh"
+    );
+    let ext = text_of(&b, "#managed tr[data-kind=extension] td.count").await;
+    assert_eq!(ext, "2");
+    let before = pass_rows(&b).await;
+    assert!(before >= 1);
+    env.db.exec(&extension_rows(3, 1)).await;
+    // The plain form post: the browser follows the 303 back to the page.
+    b.find(Locator::Css("#full-verify"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        let ext = text_of(&b, "#managed tr[data-kind=extension] td.count").await;
+        if ext == "3" && pass_rows(&b).await > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            b.source().await.unwrap(),
+            agent.dump()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&url).await.unwrap();
+    }
+    let newest = text_of(&b, "#passes tr:nth-child(2)").await;
+    assert!(
+        newest.contains("api") && newest.contains("full"),
+        "{newest}"
+    );
+    let png = b.screenshot().await.unwrap();
+    screenshot(&png, "status-page-no-script.png");
     b.close().await.unwrap();
 }
