@@ -18,7 +18,7 @@ const RIGHT: f64 = 10.0;
 
 /// A round upper bound for the y axis (1, 2 or 5 times a power of ten).
 fn nice_max(v: f64) -> f64 {
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || v.is_infinite() {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());
