@@ -210,7 +210,10 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
 
     // The start-up pass and the managed counts, as rendered by the browser.
     until(&b, "#last-pass", "the last pass", |t| t.contains("success")).await;
-    until(&b, "#role", "the role", |t| t.contains("leader")).await;
+    until(&b, "#role", "the role and the lock holder", |t| {
+        t.contains("leader") && t.contains("held by this agent (MariaDB connection ")
+    })
+    .await;
     let ext = "#managed tr[data-kind=extension] td.count";
     until(&b, ext, "managed extensions", |t| t == "3").await;
     assert_eq!(pass_rows(&b).await, 1, "{}", b.source().await.unwrap());

@@ -23,6 +23,7 @@ pub mod executor;
 pub mod gate;
 pub mod history;
 pub mod leader;
+pub mod lockinfo;
 pub mod notify;
 pub mod page;
 pub mod pass;

@@ -40,6 +40,10 @@ pub const PREFIX: &str = "/isymphony-sync/api";
 pub type PlanFuture<'a> =
     Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
 
+/// A boxed future naming the holder of the writer lock (None: nobody holds it).
+pub type HolderFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+
 /// What the resources need from the running agent.
 pub trait AgentApi: Send + Sync + 'static {
     /// The shared status and metrics.
@@ -48,6 +52,11 @@ pub trait AgentApi: Send + Sync + 'static {
     fn trigger_sync(&self, full: bool);
     /// Compute the current dry-run plan.
     fn plan(&self) -> PlanFuture<'_>;
+    /// Who holds the writer lock now (the status page). Without a lock (a snapshot file as
+    /// the source) nobody does.
+    fn lock_holder(&self) -> HolderFuture<'_> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The body of `POST …/sync`.

@@ -24,14 +24,20 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// Where the page lives (the endpoint routes it without the trailing slash).
 pub const PAGE: &str = "/isymphony-sync";
 /// How long the page waits for the pending plan before it shows "being computed".
 const PLAN_WAIT: Duration = Duration::from_secs(3);
+/// How long the lock holder is shown before MariaDB is asked again (one short connection).
+const HOLDER_MAX_AGE: Duration = Duration::from_secs(10);
+/// How long the page waits for MariaDB's answer about the lock.
+const HOLDER_WAIT: Duration = Duration::from_secs(2);
+
+type Holder = Result<Option<String>, String>;
 
 /// What the page handlers share.
 #[derive(Clone)]
@@ -40,6 +46,8 @@ pub struct PageState {
     plans: Arc<PlanShare>,
     /// The CSRF token of this router (random per process).
     token: Arc<String>,
+    /// The last answer about the lock holder, and when it came.
+    holder: Arc<Mutex<Option<(Instant, Holder)>>>,
 }
 
 impl PageState {
@@ -48,6 +56,7 @@ impl PageState {
             api,
             plans,
             token: Arc::new(hex::encode(rand::random::<[u8; 16]>())),
+            holder: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -88,10 +97,29 @@ async fn pending(st: &PageState) -> Result<serde_json::Value, String> {
     }
 }
 
+/// Who holds the writer lock, asked of MariaDB at most every [`HOLDER_MAX_AGE`].
+async fn holder(st: &PageState) -> Holder {
+    let cached = {
+        let g = st.holder.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref()
+            .filter(|(at, _)| at.elapsed() < HOLDER_MAX_AGE)
+            .map(|(_, h)| h.clone())
+    };
+    if let Some(h) = cached {
+        return h;
+    }
+    let h = match tokio::time::timeout(HOLDER_WAIT, st.api.lock_holder()).await {
+        Ok(h) => h,
+        Err(_) => Err(format!("MariaDB did not answer within {HOLDER_WAIT:?}")),
+    };
+    *st.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), h.clone()));
+    h
+}
+
 async fn live_html(st: &PageState) -> String {
-    let plan = pending(st).await;
+    let (plan, lock) = tokio::join!(pending(st), holder(st));
     let (status, history) = st.api.state().status_and_history();
-    render::live(&status, &history, &plan)
+    render::live(&status, &history, &plan, &lock)
 }
 
 fn no_store(mut r: Response) -> Response {

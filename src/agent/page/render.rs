@@ -51,7 +51,13 @@ pub fn page(live: &str, token: &str) -> String {
 }
 
 /// The live part: everything that changes.
-pub fn live(st: &Status, h: &History, plan: &Result<Value, String>) -> String {
+/// `holder`: who holds the writer lock, as MariaDB says.
+pub fn live(
+    st: &Status,
+    h: &History,
+    plan: &Result<Value, String>,
+    holder: &Result<Option<String>, String>,
+) -> String {
     let mut o = String::with_capacity(16 * 1024);
     let _ = write!(
         o,
@@ -59,7 +65,7 @@ pub fn live(st: &Status, h: &History, plan: &Result<Value, String>) -> String {
         now = esc(&localtime::format(SystemTime::now())),
         zone = esc(&localtime::zone_name())
     );
-    cards(&mut o, st);
+    cards(&mut o, st, holder);
     warnings(&mut o, st, h);
     o.push_str("<h2>Managed objects</h2>");
     counts(&mut o, st);
@@ -100,13 +106,24 @@ fn reach(o: &mut String, id: &str, name: &str, r: &Reachability) {
     o.push_str("</div>");
 }
 
-fn cards(o: &mut String, st: &Status) {
+/// The role card's line about the lock: which lock, and who holds it.
+fn lock_line(st: &Status, holder: &Result<Option<String>, String>) -> String {
+    let Some(name) = st.lock.as_deref() else {
+        return "no writer lock (a snapshot file is the source, or the database is not reached yet)"
+            .into();
+    };
+    let who = match (holder, st.role.as_str()) {
+        (Ok(Some(h)), "leader") => format!("held by this agent ({h})"),
+        (Ok(Some(h)), _) => format!("held by another agent: {h}"),
+        (Ok(None), _) => "held by nobody at the moment (an election is due)".into(),
+        (Err(e), _) => format!("holder unknown: {e}"),
+    };
+    format!("lock {name}: {who}")
+}
+
+fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, String>) {
     o.push_str(r#"<div class="cards">"#);
-    let lock = st
-        .lock
-        .as_deref()
-        .map(|l| format!("lock: {l}"))
-        .unwrap_or_else(|| "lock holder unknown".into());
+    let lock = lock_line(st, holder);
     let activity = if st.pass_running {
         "a pass is running"
     } else if st.pass_pending {
