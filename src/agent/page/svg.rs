@@ -126,12 +126,13 @@ fn axis_labels(o: &mut String, max: f64, points: &[Point]) {
     let last = localtime::clock(points[points.len() - 1].at);
     let _ = write!(
         o,
-        r##"<text x="{x0}" y="{}" font-size="11" fill="#444">{}</text><text x="{x1}" y="{}" text-anchor="end" font-size="11" fill="#444">{} ({} points)</text>"##,
+        r##"<text x="{x0}" y="{}" font-size="11" fill="#444">{}</text><text x="{x1}" y="{}" text-anchor="end" font-size="11" fill="#444">{} ({} point{})</text>"##,
         H - 6.0,
         esc(&first),
         H - 6.0,
         esc(&last),
-        points.len()
+        points.len(),
+        if points.len() == 1 { "" } else { "s" }
     );
 }
 
