@@ -19,6 +19,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq systemd >/dev/null
 fi
+# The status page is tested in a real browser (tests/status_page_browser.rs): headless Chromium
+# driven over WebDriver by chromedriver; that test fails, saying why, when they are missing.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "test.sh: chromium or chromedriver is missing; installing chromium and chromium-driver with apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 if ! mysql_ping; then
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd

@@ -19,6 +19,7 @@ use super::leader::{self, ElectionTiming, LockLink, Role};
 use super::notify::{self, Notifier};
 use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::reload;
+use super::resources::{AgentApi, HolderFuture, PlanFuture};
 use super::scheduler::{
     self, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
@@ -27,7 +28,6 @@ use super::watch::{self as fwatch, ChangeDetector, Poll};
 use super::wipecheck;
 use crate::config::Config;
 use crate::reconcile::{self, PassOptions};
-use crate::server::agent::{AgentApi, PlanFuture};
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
 use std::path::{Path, PathBuf};
@@ -103,6 +103,19 @@ impl AgentApi for DaemonApi {
                 Some(Err(e)) => Err(e.to_string()),
                 None => Err("the agent is shutting down".into()),
             }
+        })
+    }
+    fn lock_holder(&self) -> HolderFuture<'_> {
+        let cfg = self.cfg.borrow().clone();
+        let lock = self.state.status().lock;
+        Box::pin(async move {
+            let Some(lock) = lock.filter(|_| cfg.freepbx.snapshot.is_none()) else {
+                return Ok(None);
+            };
+            let opts = crate::freepbx::connect_opts(&cfg).map_err(|e| e.to_string())?;
+            super::lockinfo::holder(opts, &lock)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }

@@ -2,10 +2,10 @@
 //! unless the demo set-up shares the imitation's port), and the Configuration API imitation
 //! when `[server] enabled`. Only the imitation is ever a sync target.
 
+use super::resources::AgentApi;
 use super::status::AgentState;
 use crate::config::Config;
 use crate::reconcile;
-use crate::server::agent::AgentApi;
 use std::sync::Arc;
 
 /// The running listeners: the Configuration API imitation (`[server] enabled`) and the
@@ -30,7 +30,7 @@ pub(super) async fn start_endpoint(
     state: Arc<AgentState>,
 ) -> Result<Endpoint, String> {
     use crate::config::AgentListen;
-    let routes = crate::server::agent::router(api);
+    let routes = super::resources::router(api);
     let observer: crate::server::ResponseObserver =
         Arc::new(move |method: &str, status: u16| state.http_request(method, status));
     let shared = cfg.server.agent_endpoint() == AgentListen::WithApi;
@@ -64,11 +64,7 @@ pub(super) async fn start_endpoint(
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
-        let url = format!(
-            "http://{host}:{}{}/",
-            a.port(),
-            crate::server::agent::PREFIX
-        );
+        let url = format!("http://{host}:{}{}/", a.port(), super::resources::PREFIX);
         tracing::info!(url = %url, "agent resources at /isymphony-sync/api/");
         ep.own = Some(h);
     }

@@ -4,6 +4,10 @@
 //! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals.
 //! - [`reload`]: reading the config file for a reload (never a half-written one).
 //! - [`endpoint`]: the listeners (agent resources, Configuration API imitation).
+//! - [`resources`]: the agent's own HTTP resources (`/isymphony-sync/api/…`), merged into the
+//!   endpoint's router as extra routes; [`plan_share`] shares one dry-run plan among requests.
+//! - [`page`]: the status page at `/isymphony-sync/` (HTML and SVG drawn here, no external
+//!   assets); [`history`]: the passes and latencies it shows.
 //! - [`watch`]: database fingerprint polling and file watching (what changed).
 //! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
@@ -17,10 +21,15 @@ pub mod daemon;
 pub mod endpoint;
 pub mod executor;
 pub mod gate;
+pub mod history;
 pub mod leader;
+pub mod lockinfo;
 pub mod notify;
+pub mod page;
 pub mod pass;
+pub mod plan_share;
 pub mod reload;
+pub mod resources;
 pub mod scheduler;
 pub mod status;
 pub mod watch;

@@ -167,6 +167,8 @@ fn completed(state: &AgentState, r: &PassReport) -> Fields {
         summary: r.summary_line(),
         applied: r.applied as u64,
         failed: r.failed as u64,
+        requests: r.requests,
+        warnings: warnings(r),
         counts: counts(r),
         error: r
             .errors
@@ -175,6 +177,20 @@ fn completed(state: &AgentState, r: &PassReport) -> Fields {
             .or_else(|| r.refused.clone())
             .or_else(|| r.unreadable.first().cloned()),
     }
+}
+
+/// What the status page lists as warnings of a pass: valve refusals, the plan's warnings
+/// (licence holds, kinds frozen because a FreePBX source was unreadable) and unreadable
+/// iSymphony resources.
+fn warnings(r: &PassReport) -> Vec<String> {
+    let valve = r
+        .refused
+        .iter()
+        .map(|why| format!("safety valve withheld {} deletions: {why}", r.withheld));
+    valve
+        .chain(r.plan.warnings.iter().cloned())
+        .chain(r.unreadable.iter().map(|u| format!("unreadable: {u}")))
+        .collect()
 }
 
 fn counts(r: &PassReport) -> BTreeMap<Kind, u64> {
@@ -189,6 +205,8 @@ struct Fields {
     summary: String,
     applied: u64,
     failed: u64,
+    requests: crate::api::client::RequestCounts,
+    warnings: Vec<String>,
     counts: BTreeMap<Kind, u64>,
     error: Option<String>,
 }
@@ -199,6 +217,8 @@ fn failed(summary: String, error: String) -> Fields {
         summary,
         applied: 0,
         failed: 0,
+        requests: Default::default(),
+        warnings: Vec::new(),
         counts: BTreeMap::new(),
         error: Some(error),
     }
@@ -229,6 +249,8 @@ fn fields(state: &AgentState, outcome: Outcome) -> Fields {
             summary: format!("stopped: {reason}; {}", report.summary_line()),
             applied: report.applied as u64,
             failed: report.failed as u64,
+            requests: report.requests,
+            warnings: warnings(&report),
             counts: counts(&report),
             error: Some(reason),
         },
@@ -305,6 +327,8 @@ fn finish_pass(
             summary: f.summary,
             applied: f.applied,
             failed: f.failed,
+            requests: f.requests,
+            warnings: f.warnings,
             counts_by_kind: f.counts,
             error: f.error,
         },

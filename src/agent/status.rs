@@ -1,7 +1,7 @@
 //! What the agent knows about itself: the status document and the Prometheus metrics.
 //!
 //! The daemon records each pass, reachability of both sides, reloads and HTTP requests into one
-//! [`AgentState`]; the agent resources (`server/agent.rs`) render it as JSON or as Prometheus
+//! [`AgentState`]; the agent resources (`agent/resources.rs`, `agent/page/`) render it as JSON or as Prometheus
 //! text (exposition format 0.0.4, written by hand: a few counters do not need a crate).
 
 use crate::agent::leader::Role;
@@ -50,6 +50,11 @@ pub struct PassRecord {
     /// Operations applied / failed.
     pub applied: u64,
     pub failed: u64,
+    /// Requests the pass sent to iSymphony.
+    pub requests: crate::api::client::RequestCounts,
+    /// Safety-valve refusals, licence holds, kinds left alone because a FreePBX source was
+    /// unreadable, unreadable iSymphony resources (the status page shows them).
+    pub warnings: Vec<String>,
     /// Managed objects by kind after the pass.
     pub counts_by_kind: BTreeMap<Kind, u64>,
     pub error: Option<String>,
@@ -188,6 +193,7 @@ struct Inner {
     db_polls: u64,
     db_poll_errors: u64,
     isymphony_resets: u64,
+    history: super::history::History,
 }
 
 /// The agent's observable state, shared by the daemon and the HTTP resources.
@@ -236,6 +242,7 @@ impl AgentState {
                 db_polls: 0,
                 db_poll_errors: 0,
                 isymphony_resets: 0,
+                history: Default::default(),
             }),
         }
     }
@@ -252,6 +259,11 @@ impl AgentState {
     /// A copy of the status document.
     pub fn status(&self) -> Status {
         self.with(|i| i.status.clone())
+    }
+
+    /// A copy of the status document and the retained history (the status page).
+    pub fn status_and_history(&self) -> (Status, super::history::History) {
+        self.with(|i| (i.status.clone(), i.history.clone()))
     }
 
     pub fn set_role(&self, role: Role, lock: Option<String>) {
@@ -351,6 +363,7 @@ impl AgentState {
                 .unwrap_or_default()
                 .as_secs_f64();
             i.pass_duration.observe(secs);
+            i.history.record(&rec, change_latency);
             match rec.result {
                 PassResultKind::Success => {
                     i.status.last_success = Some(rec.finished);
@@ -533,6 +546,8 @@ mod tests {
             summary: "x".into(),
             applied: 1,
             failed: 0,
+            requests: Default::default(),
+            warnings: vec![],
             counts_by_kind: BTreeMap::from([(Kind::Extension, 3)]),
             error: (result != PassResultKind::Success).then(|| "boom".into()),
         }

@@ -25,6 +25,13 @@ pub enum Error {
     Precondition(String),
     /// Body larger than `server.max_body_bytes`.
     PayloadTooLarge,
+    /// Well-formed, but not a request this resource takes (the agent's `POST …/sync` with an
+    /// unknown field, a status-page form without its CSRF token); the message says what to send.
+    Unprocessable(String),
+    /// The request could not be served for a reason the client should read (the agent could not
+    /// compute its plan: FreePBX or iSymphony unreadable). The message is shown; it must not
+    /// hold secrets (the agent's error texts never do).
+    Failed(String),
     /// Anything unexpected; the text is logged, the client only sees a generic message.
     Internal(String),
 }
@@ -40,6 +47,8 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Precondition(_) => StatusCode::PRECONDITION_FAILED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -55,7 +64,9 @@ impl Error {
             | Error::Forbidden(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
-            | Error::Precondition(m) => m.clone(),
+            | Error::Precondition(m)
+            | Error::Unprocessable(m)
+            | Error::Failed(m) => m.clone(),
         }
     }
 

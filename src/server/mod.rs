@@ -8,13 +8,11 @@
 //! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller
 //! or served alone on a listener of their own ([`start_agent_only`]).
 
-pub mod agent;
 pub mod auth;
 pub mod conn;
 pub mod error;
 pub mod faults;
 pub mod lockout;
-pub mod plan_share;
 pub mod resources;
 pub mod store;
 pub mod wire;

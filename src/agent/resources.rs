@@ -1,9 +1,15 @@
 //! The agent's own HTTP resources, on a listener of their own (`[server] agent_listen`,
 //! 127.0.0.1:58081 by default, so that they never take iSymphony's ports) or next to the
-//! Configuration API imitation on the embedded endpoint; behind the same auth and ACL layer:
+//! Configuration API imitation on the embedded endpoint; behind the same auth and ACL layer.
+//! The endpoint (`server/`) knows nothing of them: [`router`] is merged into its router as
+//! extra routes. Errors are the endpoint's one [`Error`] enum, so status codes and bodies are
+//! mapped in one place.
 //!
 //! | method | path                         | answer |
 //! |--------|------------------------------|--------|
+//! | GET    | `/isymphony-sync/`            | 200 HTML status page (see [`super::page`]) |
+//! | GET    | `/isymphony-sync/live`        | 200 HTML fragment: the live part of the page |
+//! | POST   | `/isymphony-sync/sync`        | 303 to the page; form `token`, `full`; no/wrong token or a foreign `Origin` is 422 |
 //! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
 //! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan (leader or standby), shared by concurrent requests; `computed_at`, `age_seconds` and `Age` say how old |
 //! | POST   | `/isymphony-sync/api/sync`    | 204; optional body `{"full": true}`; a bad body is 422 |
@@ -11,8 +17,10 @@
 //!
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
+use super::page::{self, PageState};
 use super::plan_share::PlanShare;
 use crate::agent::status::AgentState;
+use crate::server::error::Error;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -32,6 +40,10 @@ pub const PREFIX: &str = "/isymphony-sync/api";
 pub type PlanFuture<'a> =
     Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
 
+/// A boxed future naming the holder of the writer lock (None: nobody holds it).
+pub type HolderFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+
 /// What the resources need from the running agent.
 pub trait AgentApi: Send + Sync + 'static {
     /// The shared status and metrics.
@@ -40,6 +52,11 @@ pub trait AgentApi: Send + Sync + 'static {
     fn trigger_sync(&self, full: bool);
     /// Compute the current dry-run plan.
     fn plan(&self) -> PlanFuture<'_>;
+    /// Who holds the writer lock now (the status page). Without a lock (a snapshot file as
+    /// the source) nobody does.
+    fn lock_holder(&self) -> HolderFuture<'_> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The body of `POST …/sync`.
@@ -57,6 +74,7 @@ pub fn router(api: Arc<dyn AgentApi>) -> Router {
 
 /// [`router`] with a given plan sharing (tests choose its freshness).
 pub fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Router {
+    let pages = page::router(PageState::new(api.clone(), plans.clone()));
     Router::new()
         .route(&format!("{PREFIX}/status"), get(status))
         .route(
@@ -66,51 +84,38 @@ pub fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Router {
         .route(&format!("{PREFIX}/sync"), post(sync))
         .route(&format!("{PREFIX}/metrics"), get(metrics))
         .with_state(api)
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "status": status.as_u16(), "message": message })),
-    )
-        .into_response()
+        .merge(pages)
 }
 
 async fn status(State(api): State<Arc<dyn AgentApi>>) -> Response {
     Json(api.state().status()).into_response()
 }
 
-async fn plan(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Response {
-    match plans.get(&api).await.json() {
-        Ok((plan, age)) => {
-            let mut resp = Json(plan).into_response();
-            resp.headers_mut()
-                .insert(header::AGE, header::HeaderValue::from(age.as_secs()));
-            resp
-        }
-        Err(message) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("cannot compute the plan: {message}"),
-        ),
-    }
+async fn plan(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Result<Response, Error> {
+    let (plan, age) = plans
+        .get(&api)
+        .await
+        .json()
+        .map_err(|message| Error::Failed(format!("cannot compute the plan: {message}")))?;
+    let mut resp = Json(plan).into_response();
+    resp.headers_mut()
+        .insert(header::AGE, header::HeaderValue::from(age.as_secs()));
+    Ok(resp)
 }
 
-async fn sync(State(api): State<Arc<dyn AgentApi>>, body: Bytes) -> Response {
+async fn sync(State(api): State<Arc<dyn AgentApi>>, body: Bytes) -> Result<StatusCode, Error> {
     let text = String::from_utf8_lossy(&body);
     let parsed = match text.trim() {
         "" | "null" => Ok(SyncBody::default()),
         t => serde_json::from_str::<SyncBody>(t),
     };
-    match parsed {
-        Ok(b) => {
-            api.trigger_sync(b.full);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("invalid sync request (expected {{\"full\": true|false}}): {e}"),
-        ),
-    }
+    let b = parsed.map_err(|e| {
+        Error::Unprocessable(format!(
+            "invalid sync request (expected {{\"full\": true|false}}): {e}"
+        ))
+    })?;
+    api.trigger_sync(b.full);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
@@ -337,6 +342,8 @@ mod tests {
                 summary: String::new(),
                 applied: 1,
                 failed: 0,
+                requests: Default::default(),
+                warnings: vec![],
                 counts_by_kind: Default::default(),
                 error: None,
             },

@@ -7,7 +7,7 @@
 //! `age_seconds` and the HTTP `Age` header. The computation runs in a task of its own, so a
 //! client that hangs up does not cancel it for the others.
 
-use super::agent::AgentApi;
+use super::resources::AgentApi;
 use crate::agent::status::rfc3339;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;

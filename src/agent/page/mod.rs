@@ -1,0 +1,206 @@
+//! The status page at `/isymphony-sync/`: what an administrator wants to see at a glance
+//! (role, both sides, the last passes, what is pending, what is managed, warnings, two charts).
+//!
+//! Everything is drawn on the server: the HTML, its small style sheet and script, and the SVG
+//! charts come from this binary (PBX hosts are often offline: no CDN). Without JavaScript the
+//! page is complete and the buttons are plain form posts; with it, the live part
+//! (`/isymphony-sync/live`, the same HTML the page embeds) is fetched every two seconds and
+//! swapped in place, and the buttons post without leaving the page.
+//!
+//! The buttons are guarded against cross-site requests twice: the form carries a random token
+//! of this process (a foreign page cannot read it: the page is behind the realm's credentials)
+//! and a request whose `Origin` is not this host is refused (422, saying what to do).
+
+mod localtime;
+mod render;
+mod svg;
+
+use super::plan_share::PlanShare;
+use super::resources::AgentApi;
+use crate::server::error::Error;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Where the page lives (the endpoint routes it without the trailing slash).
+pub const PAGE: &str = "/isymphony-sync";
+/// How long the page waits for the pending plan before it shows "being computed".
+const PLAN_WAIT: Duration = Duration::from_secs(3);
+/// How long the lock holder is shown before MariaDB is asked again (one short connection).
+const HOLDER_MAX_AGE: Duration = Duration::from_secs(10);
+/// How long the page waits for MariaDB's answer about the lock.
+const HOLDER_WAIT: Duration = Duration::from_secs(2);
+
+type Holder = Result<Option<String>, String>;
+
+/// What the page handlers share.
+#[derive(Clone)]
+pub struct PageState {
+    api: Arc<dyn AgentApi>,
+    plans: Arc<PlanShare>,
+    /// The CSRF token of this router (random per process).
+    token: Arc<String>,
+    /// The last answer about the lock holder, and when it came.
+    holder: Arc<Mutex<Option<(Instant, Holder)>>>,
+}
+
+impl PageState {
+    pub fn new(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> PageState {
+        PageState {
+            api,
+            plans,
+            token: Arc::new(hex::encode(rand::random::<[u8; 16]>())),
+            holder: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+/// The page's routes, with full paths.
+pub fn router(state: PageState) -> Router {
+    Router::new()
+        .route(PAGE, get(page))
+        .route(&format!("{PAGE}/live"), get(live))
+        .route(&format!("{PAGE}/sync"), post(sync))
+        .with_state(state)
+}
+
+/// HTML-escape text for element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// The pending plan, or why it is not shown yet.
+async fn pending(st: &PageState) -> Result<serde_json::Value, String> {
+    let plans = st.plans.clone();
+    let api = st.api.clone();
+    match tokio::time::timeout(PLAN_WAIT, async move { plans.get(&api).await }).await {
+        Ok(out) => out.json().map(|(plan, _)| plan),
+        // The computation goes on in its own task; the next refresh gets it.
+        Err(_) => Err("still being computed (a dry-run pass reads both sides)".into()),
+    }
+}
+
+/// Who holds the writer lock, asked of MariaDB at most every [`HOLDER_MAX_AGE`].
+async fn holder(st: &PageState) -> Holder {
+    let cached = {
+        let g = st.holder.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref()
+            .filter(|(at, _)| at.elapsed() < HOLDER_MAX_AGE)
+            .map(|(_, h)| h.clone())
+    };
+    if let Some(h) = cached {
+        return h;
+    }
+    let h = match tokio::time::timeout(HOLDER_WAIT, st.api.lock_holder()).await {
+        Ok(h) => h,
+        Err(_) => Err(format!("MariaDB did not answer within {HOLDER_WAIT:?}")),
+    };
+    *st.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), h.clone()));
+    h
+}
+
+async fn live_html(st: &PageState) -> String {
+    let (plan, lock) = tokio::join!(pending(st), holder(st));
+    let (status, history) = st.api.state().status_and_history();
+    render::live(&status, &history, &plan, &lock)
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn page(State(st): State<PageState>) -> Response {
+    let live = live_html(&st).await;
+    no_store(Html(render::page(&live, &st.token)).into_response())
+}
+
+async fn live(State(st): State<PageState>) -> Response {
+    no_store(Html(live_html(&st).await).into_response())
+}
+
+/// The form fields of a button post (`token`, `full`); unknown fields are ignored.
+fn form_fields(body: &[u8]) -> (Option<String>, bool) {
+    let mut token = None;
+    let mut full = false;
+    for pair in String::from_utf8_lossy(body).split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = v.replace('+', " ");
+        let v = percent_encoding::percent_decode_str(&v).decode_utf8_lossy();
+        match k {
+            "token" => token = Some(v.into_owned()),
+            "full" => full = v == "1" || v == "true",
+            _ => {}
+        }
+    }
+    (token, full)
+}
+
+/// The same-origin half of the CSRF guard: an `Origin` header, when the browser sends one,
+/// must name this host (the `Host` the request was sent to).
+fn same_origin(headers: &HeaderMap) -> Result<(), Error> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    if host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+        return Err(Error::Unprocessable(format!(
+            "refused: this request comes from another site ({}); use the buttons on the \
+             status page at {PAGE}/ itself",
+            crate::text::escape_control(origin)
+        )));
+    }
+    Ok(())
+}
+
+async fn sync(
+    State(st): State<PageState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    same_origin(&headers)?;
+    let (token, full) = form_fields(&body);
+    let ok = token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(st.token.as_bytes())));
+    if !ok {
+        return Err(Error::Unprocessable(format!(
+            "refused: the form's token is missing or out of date (the agent restarted?); \
+             reload the status page at {PAGE}/ and press the button again"
+        )));
+    }
+    st.api.trigger_sync(full);
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_static("/isymphony-sync/"),
+    );
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests;
