@@ -424,28 +424,6 @@ fn write_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// The `--export-snapshot` mode: load the configuration, read FreePBX, write the file.
-pub fn export_snapshot_cli(config: &Path, out: &Path, include_secrets: bool) -> anyhow::Result<()> {
-    let cfg = Config::load(config)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let snap = rt.block_on(export_snapshot(&cfg, out, include_secrets))?;
-    eprintln!(
-        "wrote snapshot of {} ({} extensions, {} userman users) to {}{}",
-        snap.source,
-        snap.users.len(),
-        snap.userman_users.len(),
-        out.display(),
-        if include_secrets {
-            ""
-        } else {
-            " (secrets as ***)"
-        }
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,11 +18,11 @@
 //! - [`valve`]: the safety valve, per kind.
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
-//! - [`cli`]: the `--sync-now` / `--dry-run` front end.
+//! - [`progress`]: how far a pass is, for a front end to show.
+//! - [`render`]: a pass report as text for people.
 
 pub mod adopt;
 pub mod apply;
-pub mod cli;
 pub mod diff;
 pub mod frozen;
 pub mod gate;
@@ -31,7 +31,9 @@ pub mod ownership;
 pub mod partial;
 mod passwords;
 pub mod plan;
+pub mod progress;
 pub mod refusals;
+pub mod render;
 pub mod source;
 pub mod state;
 pub mod valve;
@@ -40,6 +42,7 @@ pub use crate::api::client::RequestCounts;
 pub use diff::{diff, sub_reads, Observed, SubReads};
 pub use ownership::{ManagedItem, Ownership};
 pub use plan::Plan;
+pub use progress::{Progress, Stage};
 
 use crate::api::client::{Client, ClientConfig};
 use crate::config::Config;
@@ -142,15 +145,15 @@ impl PassReport {
         self.resolved = Some(target.clone());
     }
 
-    /// `--sync-now`: 0 applied or nothing needed, 1 error (a partial pass included).
-    /// `--dry-run`: 0 in sync, 2 changes pending, 1 error.
-    pub fn exit_code(&self, dry_run: bool) -> u8 {
+    /// What the pass came to (the front end turns it into an exit code, see
+    /// [`PassOutcome::code`]).
+    pub fn outcome(&self) -> PassOutcome {
         if !self.is_complete() {
-            1
-        } else if dry_run && !self.plan.is_empty() {
-            2
+            PassOutcome::Incomplete
+        } else if self.plan.is_empty() {
+            PassOutcome::InSync
         } else {
-            0
+            PassOutcome::Changes
         }
     }
 
@@ -240,8 +243,32 @@ impl PassReport {
             "counts_by_kind": self.counts_by_kind,
             "target": self.target,
             "summary": self.summary_line(),
-            "exit_code": self.exit_code(self.dry_run),
+            "exit_code": self.outcome().code(self.dry_run),
         })
+    }
+}
+
+/// What a pass came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// Both sides agree: nothing to do.
+    InSync,
+    /// The plan has changes (pending for a dry run, applied otherwise) and nothing failed.
+    Changes,
+    /// Something failed, was refused or could not be read: the pass is an error.
+    Incomplete,
+}
+
+impl PassOutcome {
+    /// The number scripts see, in the `exit_code` field of the JSON report and as the exit
+    /// status of the one-shot modes: `--sync-now` 0 applied or nothing needed, 1 error (a
+    /// partial pass included); `--dry-run` 0 in sync, 2 changes pending, 1 error.
+    pub fn code(self, dry_run: bool) -> u8 {
+        match self {
+            PassOutcome::Incomplete => 1,
+            PassOutcome::Changes if dry_run => 2,
+            _ => 0,
+        }
     }
 }
 
@@ -306,11 +333,11 @@ pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, Re
     run_pass_with_progress(cfg, opts, None).await
 }
 
-/// [`run_pass`] with a progress callback `(done, total)` for long applies.
+/// [`run_pass`] telling `progress` how far its long stages are.
 pub async fn run_pass_with_progress(
     cfg: &Config,
     opts: &PassOptions,
-    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    progress: Option<&dyn Progress>,
 ) -> Result<PassReport, ReconcileError> {
     let started = SystemTime::now();
     let input = source::read(cfg).await?;
@@ -333,17 +360,14 @@ pub async fn run_pass_on(
     cfg: &Config,
     opts: &PassOptions,
     input: SourceInput,
-    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    progress: Option<&dyn Progress>,
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
     run_pass_inner(cfg, opts, input, (progress, None), started).await
 }
 
 /// A pass's hooks: the progress callback and the write gate.
-type Hooks<'a> = (
-    Option<&'a (dyn Fn(usize, usize) + Sync)>,
-    Option<&'a dyn gate::WriteGate>,
-);
+type Hooks<'a> = (Option<&'a dyn Progress>, Option<&'a dyn gate::WriteGate>);
 
 async fn run_pass_inner(
     cfg: &Config,
@@ -410,7 +434,7 @@ async fn run_pass_inner(
     let reads = sub_reads(&desired, &observed, &own, opts.full || opts.adopt_cxpanel);
     report.sub_reads = reads.len();
     gaps.warnings
-        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency).await);
+        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency, progress).await);
     let adoptions = adopt::if_asked(opts.adopt_cxpanel, &desired, &observed, &mut own, cxpanel);
     let mut plan = plan_around_gaps(&desired, &observed, &own, gaps, &mut report);
     adopt::into_plan(&mut plan, adoptions);
