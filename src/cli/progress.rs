@@ -24,13 +24,22 @@ impl Bar {
     /// Leave the last bar drawn at its final count.
     pub fn finish(&self) {
         if let Some((_, bar)) = self.lock().take() {
-            bar.finish();
+            end(&bar);
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Stage, ProgressBar)>> {
         // A panic while drawing leaves nothing half-done that matters: go on with the value.
         self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Draw the bar's final count and end its line (indicatif leaves the cursor on it), so that
+/// the next bar or the plan starts on a line of its own.
+fn end(bar: &ProgressBar) {
+    bar.finish();
+    if !bar.is_hidden() {
+        eprintln!();
     }
 }
 
@@ -53,7 +62,7 @@ impl Progress for Bar {
         let mut current = self.lock();
         if current.as_ref().map(|(s, _)| *s) != Some(stage) {
             if let Some((_, old)) = current.take() {
-                old.finish();
+                end(&old);
             }
             *current = Some((stage, bar_for(stage, total)));
         }
