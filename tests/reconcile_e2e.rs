@@ -272,7 +272,7 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         .exec("DELETE FROM users; DELETE FROM queues_config; DELETE FROM meetme;")
         .await;
     let e = env.pass(false, false, true).await.unwrap_err();
-    assert!(matches!(e, ReconcileError::EmptySource(_)), "{e}");
+    assert!(matches!(e, ReconcileError::EmptySource { .. }), "{e}");
     assert_eq!(env.extensions().await.len(), 4);
 
     // --force overrides the valve for a real (non-empty) source.

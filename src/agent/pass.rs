@@ -229,7 +229,7 @@ fn fields(state: &AgentState, outcome: Outcome) -> Fields {
             applied: report.applied as u64,
             failed: report.failed as u64,
             counts: counts(&report),
-            error: Some(reason),
+            error: Some(reason.to_string()),
         },
         Err(e) => {
             let msg = e.to_string();

@@ -14,7 +14,7 @@
 //! operation starts once the gate is revoked: the apply stops there, unapplied, and drops the
 //! plan's fingerprints so that the next pass reads those sub-resources again.
 
-use super::gate::WriteGate;
+use super::gate::{Denied, WriteGate};
 use super::plan::{Action, Kind, Method, Op, Plan};
 use super::progress::{Progress, Stage};
 use super::state::{Effect, StateStore};
@@ -36,7 +36,7 @@ pub struct ApplyOutcome {
     pub licence_refused: Vec<(Op, String)>,
     /// Set when the write gate stopped the apply: why. The operations not started are neither
     /// applied nor failed.
-    pub aborted: Option<String>,
+    pub aborted: Option<Denied>,
 }
 
 /// Options of one apply.

@@ -44,7 +44,7 @@ pub use ownership::{ManagedItem, Ownership};
 pub use plan::Plan;
 pub use progress::{Progress, Stage};
 
-use crate::api::client::{Client, ClientConfig};
+use crate::api::client::{ApiError, Client, ClientConfig};
 use crate::config::Config;
 use crate::model::Desired;
 use source::{SourceInput, Target};
@@ -275,30 +275,33 @@ impl PassOutcome {
 /// Why a pass could not run (messages never contain passwords).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("FreePBX unreadable: {0}")]
-    FreepbxUnreadable(String),
+    /// (The text may quote the database server: one line, control characters escaped.)
+    #[error("FreePBX unreadable: {}", crate::text::escape_control(&.0.to_string()))]
+    FreepbxUnreadable(#[from] crate::freepbx::FreepbxError),
     #[error("iSymphony unreachable: {0}")]
-    IsymphonyUnreachable(String),
+    IsymphonyUnreachable(#[source] ApiError),
     /// The server answered, but refused (or garbled) the core server itself: nothing below it
     /// can be read.
     #[error("iSymphony refused the core server: {0}; check the [isymphony] username and password, the iSymphony ACL and licence")]
-    IsymphonyRefused(String),
+    IsymphonyRefused(#[source] ApiError),
     #[error("safety valve refused: {message} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
     SafetyValve {
         message: String,
         report: Box<PassReport>,
     },
-    #[error("refusing to delete: {0}")]
-    EmptySource(String),
+    #[error("refusing to delete: FreePBX provided no extensions, users, queues, conference rooms or administrators, but the plan would delete {deletes} objects; check the FreePBX source")]
+    EmptySource { deletes: usize },
     #[error("agent state: {0}")]
-    State(String),
+    State(#[from] state::StateError),
+    /// The API client could not be set up from the `[isymphony]` settings (TLS files).
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[source] ApiError),
     /// The write gate stopped the pass before a write stage or operation: nothing more was
     /// sent; what `report` counts as applied had been applied.
     #[error("stopped before writing everything: {reason}")]
     Stopped {
-        reason: String,
+        #[source]
+        reason: gate::Denied,
         report: Box<PassReport>,
     },
 }
@@ -517,20 +520,17 @@ fn open_state(
         None
     } else {
         Some(
-            StateStore::open(cfg.state_dir(), &scope)
-                .map_err(|e| ReconcileError::State(e.to_string()))?,
+            StateStore::open(cfg.state_dir(), &scope)?,
         )
     };
     let mut store = store;
     if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, target)) {
-        s.move_scope(&old)
-            .map_err(|e| ReconcileError::State(e.to_string()))?;
+        s.move_scope(&old)?;
     }
     let known = match &store {
         Some(s) => s.load(),
         None => StateStore::load_read_only(cfg.state_dir(), &scope),
-    }
-    .map_err(|e| ReconcileError::State(e.to_string()))?;
+    }?;
     Ok((store, known))
 }
 
@@ -561,10 +561,7 @@ fn guard_deletes(
         .filter(|op| op.action == plan::Action::Delete && op.kind.guarded())
         .count();
     if desired_is_empty(desired) && deletes > 0 {
-        return Err(ReconcileError::EmptySource(format!(
-            "FreePBX provided no extensions, users, queues, conference rooms or administrators, \
-             but the plan would delete {deletes} objects; check the FreePBX source"
-        )));
+        return Err(ReconcileError::EmptySource { deletes });
     }
     if opts.force {
         return Ok(Vec::new());
@@ -583,9 +580,9 @@ async fn read_top(
 ) -> Result<(Observed, observe::Gaps), ReconcileError> {
     observe::observe_top(client, desired).await.map_err(|e| {
         if e.is_unreachable() {
-            ReconcileError::IsymphonyUnreachable(e.to_string())
+            ReconcileError::IsymphonyUnreachable(e)
         } else {
-            ReconcileError::IsymphonyRefused(e.to_string())
+            ReconcileError::IsymphonyRefused(e)
         }
     })
 }
@@ -603,7 +600,7 @@ fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
 }
 
 /// The error of a pass the write gate stopped, with what it had done.
-fn stopped(mut report: PassReport, plan: Plan, client: &Client, reason: String) -> ReconcileError {
+fn stopped(mut report: PassReport, plan: Plan, client: &Client, reason: gate::Denied) -> ReconcileError {
     report.finish_with(plan, client);
     ReconcileError::Stopped {
         reason,
@@ -630,5 +627,5 @@ pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileErr
         cc.max_response_bytes = n;
     }
     cc.agent_token = cfg.isymphony.agent_token.clone();
-    Client::new(&cc).map_err(|e| ReconcileError::Config(e.to_string()))
+    Client::new(&cc).map_err(ReconcileError::Config)
 }
