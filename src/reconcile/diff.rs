@@ -176,7 +176,8 @@ struct Ctx<'a> {
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+    // A request body of `null` would be sent as if it were the object: fail loudly instead.
+    serde_json::to_value(v).expect("the wire types serialise (derived, string keys)")
 }
 
 fn ch_str(c: &mut Vec<Change>, field: &str, from: &str, to: &str) {

@@ -519,9 +519,7 @@ fn open_state(
     let store = if opts.dry_run {
         None
     } else {
-        Some(
-            StateStore::open(cfg.state_dir(), &scope)?,
-        )
+        Some(StateStore::open(cfg.state_dir(), &scope)?)
     };
     let mut store = store;
     if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, target)) {
@@ -600,7 +598,12 @@ fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
 }
 
 /// The error of a pass the write gate stopped, with what it had done.
-fn stopped(mut report: PassReport, plan: Plan, client: &Client, reason: gate::Denied) -> ReconcileError {
+fn stopped(
+    mut report: PassReport,
+    plan: Plan,
+    client: &Client,
+    reason: gate::Denied,
+) -> ReconcileError {
     report.finish_with(plan, client);
     ReconcileError::Stopped {
         reason,
