@@ -47,8 +47,11 @@ pub enum FreepbxError {
     NoDatabase { target: String, detail: String },
     #[error("reading the FreePBX database {target} failed: {detail}")]
     Query { target: String, detail: String },
-    #[error("cannot read snapshot file {path}: {detail}")]
-    Snapshot { path: PathBuf, detail: String },
+    #[error("cannot read snapshot file {path}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        source: snapshot::SnapshotError,
+    },
     #[error("cannot write snapshot file {path}: {detail}")]
     Write { path: PathBuf, detail: String },
 }
@@ -294,9 +297,9 @@ pub async fn connect(target: &DbTarget) -> Result<mysql_async::Conn, FreepbxErro
 /// transaction, then voicemail.conf. With `[freepbx] snapshot` set, read that file instead.
 pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
     if let Some(path) = &cfg.freepbx.snapshot {
-        let mut snap = Snapshot::load(path).map_err(|detail| FreepbxError::Snapshot {
+        let mut snap = Snapshot::load(path).map_err(|source| FreepbxError::Snapshot {
             path: path.clone(),
-            detail,
+            source,
         })?;
         if snap.source.is_empty() {
             snap.source = format!("snapshot {}", path.display());

@@ -337,7 +337,8 @@ impl Tx<'_> {
     }
 }
 
-type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// The commit's answer to each write of its batch (one error, shared by all of them).
+type Ack = tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<rusqlite::Error>>>;
 
 enum Msg {
     Batch(Vec<Op>, Undo, Ack),
