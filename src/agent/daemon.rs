@@ -28,6 +28,7 @@ use super::wipecheck;
 use crate::config::Config;
 use crate::reconcile::{self, PassOptions};
 use crate::server::agent::{AgentApi, PlanFuture};
+use crate::server::plan_share::PlanError;
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
 use std::path::{Path, PathBuf};
@@ -100,8 +101,10 @@ impl AgentApi for DaemonApi {
             };
             match exec.run(cfg, opts, None).await {
                 Some(Ok(report)) => Ok(report.to_json()),
-                Some(Err(e)) => Err(e.to_string()),
-                None => Err("the agent is shutting down".into()),
+                Some(Err(e)) => Err(Arc::new(e) as PlanError),
+                None => Err(PlanError::from(
+                    Box::<dyn std::error::Error + Send + Sync>::from("the agent is shutting down"),
+                )),
             }
         })
     }

@@ -203,11 +203,10 @@ fn read_db_conf(
         }
     };
     if let Some(text) = read(config_file)? {
-        let php =
-            files::parse_freepbx_conf(&text).map_err(|detail| FreepbxError::ConfigUnparsable {
-                path: config_file.to_path_buf(),
-                detail,
-            })?;
+        let php = files::parse_freepbx_conf(&text).map_err(|e| FreepbxError::ConfigUnparsable {
+            path: config_file.to_path_buf(),
+            detail: e.to_string(),
+        })?;
         // A file with only KEY=value lines is an amportal.conf given as config_file.
         let conf = php.or_else(|| files::parse_amportal_conf(&text));
         return conf.map(|c| (c, config_file.to_path_buf())).ok_or_else(|| {

@@ -11,7 +11,7 @@
 //!
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
-use super::plan_share::PlanShare;
+use super::plan_share::{PlanError, PlanShare};
 use crate::agent::status::AgentState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -30,7 +30,7 @@ pub const PREFIX: &str = "/isymphony-sync/api";
 
 /// A boxed future returning the dry-run plan as JSON, or an error message.
 pub type PlanFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, PlanError>> + Send + 'a>>;
 
 /// What the resources need from the running agent.
 pub trait AgentApi: Send + Sync + 'static {
@@ -148,7 +148,7 @@ mod tests {
     struct Fake {
         state: Arc<AgentState>,
         triggers: Mutex<Vec<bool>>,
-        plan: Result<serde_json::Value, String>,
+        plan: Result<serde_json::Value, PlanError>,
         /// Plans computed, and how long one takes.
         computed: std::sync::atomic::AtomicUsize,
         delay: std::time::Duration,
@@ -177,12 +177,12 @@ mod tests {
         }
     }
 
-    fn app(plan: Result<serde_json::Value, String>) -> (Router, Arc<Fake>) {
+    fn app(plan: Result<serde_json::Value, PlanError>) -> (Router, Arc<Fake>) {
         app_with(plan, std::time::Duration::ZERO, PlanShare::default())
     }
 
     fn app_with(
-        plan: Result<serde_json::Value, String>,
+        plan: Result<serde_json::Value, PlanError>,
         delay: std::time::Duration,
         plans: PlanShare,
     ) -> (Router, Arc<Fake>) {
@@ -348,7 +348,9 @@ mod tests {
 
     #[tokio::test]
     async fn plan_errors_are_500_and_wrong_methods_405() {
-        let (r, _) = app(Err("database unreachable".into()));
+        let (r, _) = app(Err(PlanError::from(Box::<
+            dyn std::error::Error + Send + Sync,
+        >::from("database unreachable"))));
         let (st, _, body) = call(&r, "GET", "/isymphony-sync/api/plan", "").await;
         assert_eq!(st, 500);
         assert!(body.contains("database unreachable"));
