@@ -346,7 +346,7 @@ pub enum ParseError {
     #[error("{message}")]
     Toml {
         message: String,
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// A rule between settings (e.g. a TLS certificate without its key).
     #[error("{0}")]
@@ -403,7 +403,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ParseError> {
         let cfg: Config = toml::from_str(text).map_err(|source| ParseError::Toml {
             message: toml_error(text, &source),
-            source,
+            source: Box::new(source),
         })?;
         cfg.validate()?;
         Ok(cfg)

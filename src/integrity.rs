@@ -43,7 +43,7 @@ pub fn repair_requested() -> bool {
 pub struct Damaged {
     pub what: &'static str,
     pub path: PathBuf,
-    pub problem: Problem,
+    pub problem: Box<Problem>,
 }
 
 /// What is wrong with a database file, or why repairing it failed.
@@ -92,7 +92,7 @@ impl Db<'_> {
         Damaged {
             what: self.what,
             path: self.path.to_path_buf(),
-            problem: problem.into(),
+            problem: Box::new(problem.into()),
         }
     }
 

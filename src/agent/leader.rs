@@ -502,7 +502,7 @@ mod tests {
             .confirm(term, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert_eq!(e, LOCK_LOST);
+        assert_eq!(e.to_string(), LOCK_LOST);
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
