@@ -247,26 +247,3 @@ async fn api_check(cfg: &Config, target: &source::Target, embedded: bool) -> Che
         Err(e) => Check::fail("isymphony", format!("{where_}: {e}")),
     }
 }
-
-/// Print the checks; the process exit code: 0 only when none failed.
-pub fn main(path: &Path) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("isymphony-sync: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    let checks = rt.block_on(run(path));
-    for c in &checks {
-        println!("{}", c.line());
-    }
-    if checks.iter().any(|c| c.status == Status::Fail) {
-        1
-    } else {
-        0
-    }
-}

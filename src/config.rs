@@ -334,8 +334,46 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid configuration in {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("invalid configuration in {path}: {source}")]
+    Invalid { path: PathBuf, source: ParseError },
+}
+
+/// Why configuration text is not a valid configuration; the message names the key and never
+/// quotes a value (it may be a password).
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not TOML, or a key, type or value the configuration does not have.
+    #[error("{message}")]
+    Toml {
+        message: String,
+        source: Box<toml::de::Error>,
+    },
+    /// A rule between settings (e.g. a TLS certificate without its key).
+    #[error("{0}")]
+    Rule(String),
+}
+
+impl From<String> for ParseError {
+    fn from(message: String) -> ParseError {
+        ParseError::Rule(message)
+    }
+}
+
+impl From<&str> for ParseError {
+    fn from(message: &str) -> ParseError {
+        ParseError::Rule(message.to_string())
+    }
+}
+
+/// A duration setting that is not one (`300ms`, `1s`, `10m`, `2h` or seconds).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("invalid duration {0:?} (examples: 300ms, 1s, 10m)")]
+    Number(String),
+    #[error("invalid duration unit in {0:?} (use ms, s, m or h)")]
+    Unit(String),
+    #[error("invalid duration {0:?}")]
+    OutOfRange(String),
 }
 
 impl Config {
@@ -353,22 +391,25 @@ impl Config {
                 }
             }
         })?;
-        let mut cfg = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+        let mut cfg = Self::parse(&text).map_err(|source| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message,
+            source,
         })?;
         cfg.source = Some(path.to_path_buf());
         Ok(cfg)
     }
 
     /// Parse TOML text; the error names the offending key.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+    pub fn parse(text: &str) -> Result<Config, ParseError> {
+        let cfg: Config = toml::from_str(text).map_err(|source| ParseError::Toml {
+            message: toml_error(text, &source),
+            source: Box::new(source),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ParseError> {
         let s = &self.server;
         if s.tls_cert.is_some() != s.tls_key.is_some() {
             return Err("server.tls_cert and server.tls_key must be set together".into());
@@ -391,7 +432,7 @@ impl Config {
             ("body_read_timeout", s.body_read_timeout),
         ] {
             if d.is_zero() {
-                return Err(format!("server.{key} must be more than 0 (e.g. \"10s\")"));
+                return Err(format!("server.{key} must be more than 0 (e.g. \"10s\")").into());
             }
         }
         if let Some(f) = &s.faults {
@@ -466,7 +507,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 impl FaultsConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ParseError> {
         let rules = [
             ("error_500", &self.error_500),
             ("drop_after_apply", &self.drop_after_apply),
@@ -476,21 +517,21 @@ impl FaultsConfig {
         for (name, rule) in rules {
             let Some(r) = rule else { continue };
             if !(0.0..=1.0).contains(&r.share) {
-                return Err(format!(
-                    "server.faults.{name}.share must be between 0 and 1"
-                ));
+                return Err(format!("server.faults.{name}.share must be between 0 and 1").into());
             }
             for m in &r.methods {
                 if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
                     return Err(format!(
                         "server.faults.{name}.methods: {m:?} is not an HTTP method"
-                    ));
+                    )
+                    .into());
                 }
             }
             if r.delay_ms.is_some() && matches!(name, "error_500" | "drop_after_apply") {
                 return Err(format!(
                     "server.faults.{name}.delay_ms: only latency and slow have a delay"
-                ));
+                )
+                .into());
             }
         }
         // error_500, drop_after_apply and slow exclude each other (one draw per request).
@@ -510,7 +551,7 @@ impl FaultsConfig {
 }
 
 /// Parse `300ms`, `1s`, `1.5s`, `10m`, `2h`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&t[..i], t[i..].trim()),
@@ -519,20 +560,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("invalid duration {text:?} (examples: 300ms, 1s, 10m)"))?;
+        .map_err(|_| DurationError::Number(text.to_string()))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {text:?} (use ms, s, m or h)"
-            ))
-        }
+        _ => return Err(DurationError::Unit(text.to_string())),
     };
     if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {text:?}"));
+        return Err(DurationError::OutOfRange(text.to_string()));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -601,13 +638,17 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = Config::parse("[server]\nenabeld = true\n").unwrap_err();
+        let e = Config::parse("[server]\nenabeld = true\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("enabeld"), "{e}");
     }
 
     #[test]
     fn wrong_type_is_named() {
-        let e = Config::parse("[server]\nenabled = \"yes\"\n").unwrap_err();
+        let e = Config::parse("[server]\nenabled = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("enabled"), "{e}");
     }
 
@@ -636,16 +677,22 @@ mod tests {
         assert_eq!(f.seed, Some(7));
         assert_eq!(f.error_500.unwrap().methods, vec!["POST".to_string()]);
         assert_eq!(f.latency.unwrap().delay_ms, Some(5));
-        let e =
-            Config::parse("[server.faults]\nerror_500 = { share = 0.1, bogus = 1 }\n").unwrap_err();
+        let e = Config::parse("[server.faults]\nerror_500 = { share = 0.1, bogus = 1 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
-        let e = Config::parse("[server.faults]\nerror_500 = { share = 1.5 }\n").unwrap_err();
+        let e = Config::parse("[server.faults]\nerror_500 = { share = 1.5 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("error_500.share"), "{e}");
         let e =
             Config::parse("[server.faults]\nerror_500 = { share = 0.6 }\nslow = { share = 0.6 }\n")
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("add up"), "{e}");
-        let e = Config::parse("[server.faults]\nerror_500 = { methods = [] }\n").unwrap_err();
+        let e = Config::parse("[server.faults]\nerror_500 = { methods = [] }\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("share"), "{e}");
     }
 
@@ -678,9 +725,13 @@ mod tests {
         assert_eq!(c.server.header_read_timeout, Duration::from_secs(2));
         assert_eq!(c.server.idle_timeout, Duration::from_millis(500));
         assert_eq!(c.server.body_read_timeout, Duration::from_secs(3));
-        let e = Config::parse("[server]\nmax_connections = 0\n").unwrap_err();
+        let e = Config::parse("[server]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("max_connections"), "{e}");
-        let e = Config::parse("[server]\nidle_timeout = \"0s\"\n").unwrap_err();
+        let e = Config::parse("[server]\nidle_timeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("idle_timeout"), "{e}");
         // The agent token is never read from a file.
         assert!(Config::parse("[isymphony]\nagent_token = \"x\"\n").is_err());
@@ -700,10 +751,14 @@ mod tests {
 
     #[test]
     fn toml_errors_name_the_key_but_never_quote_the_line_or_value() {
-        let e = Config::parse("[isymphony]\npasword = \"S3cr3t-typo\"\n").unwrap_err();
+        let e = Config::parse("[isymphony]\npasword = \"S3cr3t-typo\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("pasword"), "{e}");
         assert!(!e.contains("S3cr3t"), "{e}");
-        let e = Config::parse("[sync]\nconcurrency = \"S3cr3t-type\"\n").unwrap_err();
+        let e = Config::parse("[sync]\nconcurrency = \"S3cr3t-type\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("line 2") && e.contains("invalid type: string"),
             "{e}"

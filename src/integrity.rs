@@ -43,7 +43,34 @@ pub fn repair_requested() -> bool {
 pub struct Damaged {
     pub what: &'static str,
     pub path: PathBuf,
-    pub problem: String,
+    pub problem: Box<Problem>,
+}
+
+/// What is wrong with a database file, or why repairing it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// Found by the agent's own checks (an empty or missing file, `PRAGMA quick_check` rows).
+    #[error("{0}")]
+    Found(String),
+    #[error(transparent)]
+    Wal(#[from] wal::WalError),
+    #[error("SQLite cannot read it ({0})")]
+    Unreadable(#[source] rusqlite::Error),
+    #[error("cannot open the damaged copy {}: {source}", path.display())]
+    OpenCopy {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl From<String> for Problem {
+    fn from(text: String) -> Problem {
+        Problem::Found(text)
+    }
 }
 
 /// One database file the agent owns.
@@ -61,11 +88,11 @@ pub struct Db<'a> {
 const MARK: &str = "holds data";
 
 impl Db<'_> {
-    fn damaged(&self, problem: impl Into<String>) -> Damaged {
+    fn damaged(&self, problem: impl Into<Problem>) -> Damaged {
         Damaged {
             what: self.what,
             path: self.path.to_path_buf(),
-            problem: problem.into(),
+            problem: Box::new(problem.into()),
         }
     }
 
@@ -99,21 +126,21 @@ impl Db<'_> {
     /// then starts from what SQLite can still read, or empty).
     pub fn check_files(&self, repair: bool) -> Result<(), Damaged> {
         let problem = match std::fs::metadata(self.path) {
-            Ok(m) if m.len() == 0 && self.marked() => Some(format!(
+            Ok(m) if m.len() == 0 && self.marked() => Some(Problem::Found(format!(
                 "it is empty (0 bytes), but {} records that it held data",
                 self.marker.display()
-            )),
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if self.missing_is_damage && self.marked() {
-                    Some(format!(
+                    Some(Problem::Found(format!(
                         "it is missing, but {} records that it held data",
                         self.marker.display()
-                    ))
+                    )))
                 } else {
                     None
                 }
             }
-            _ => wal::check(&wal_path(self.path)).err(),
+            _ => wal::check(&wal_path(self.path)).err().map(Problem::from),
         };
         let Some(problem) = problem else {
             return Ok(());
@@ -121,7 +148,7 @@ impl Db<'_> {
         if !repair {
             return Err(self.damaged(problem));
         }
-        let aside = set_aside(self.path).map_err(|e| self.damaged(e.to_string()))?;
+        let aside = set_aside(self.path).map_err(|e| self.damaged(e))?;
         tracing::warn!(
             file = %self.path.display(), kept = %aside.display(), %problem,
             "--repair: {} was damaged; keeping what is readable", self.what
@@ -143,15 +170,15 @@ impl Db<'_> {
         if !repair {
             return Err(self.damaged(problem));
         }
-        let fresh = Connection::open_in_memory().map_err(|e| self.damaged(e.to_string()))?;
+        let fresh = Connection::open_in_memory().map_err(|e| self.damaged(e))?;
         drop(std::mem::replace(conn, fresh));
-        let aside = set_aside(self.path).map_err(|e| self.damaged(e.to_string()))?;
+        let aside = set_aside(self.path).map_err(|e| self.damaged(e))?;
         tracing::warn!(
             file = %self.path.display(), kept = %aside.display(), %problem,
             "--repair: {} failed its integrity check; copying what is readable", self.what
         );
         copy_readable(&aside, self.path).map_err(|e| self.damaged(e))?;
-        *conn = Connection::open(self.path).map_err(|e| self.damaged(e.to_string()))?;
+        *conn = Connection::open(self.path).map_err(|e| self.damaged(e))?;
         Ok(())
     }
 }
@@ -163,19 +190,19 @@ fn wal_path(db: &Path) -> PathBuf {
 }
 
 /// `PRAGMA quick_check`: Ok, or the first problems it names.
-fn quick_check(conn: &Connection) -> Result<(), String> {
+fn quick_check(conn: &Connection) -> Result<(), Problem> {
     let rows: Vec<String> = conn
         .prepare("PRAGMA quick_check(5)")
         .and_then(|mut st| {
             st.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<_, _>>()
         })
-        .map_err(|e| format!("SQLite cannot read it ({e})"))?;
+        .map_err(Problem::Unreadable)?;
     if rows.len() == 1 && rows[0] == "ok" {
         Ok(())
     } else {
         let text = rows.join("; ").replace(['\n', '\r'], " ");
-        Err(format!("PRAGMA quick_check found: {text}"))
+        Err(Problem::Found(format!("PRAGMA quick_check found: {text}")))
     }
 }
 
@@ -218,12 +245,17 @@ fn aside_name(db: &Path) -> PathBuf {
 }
 
 /// Copy every row SQLite can still read of every table of `from` into a new database `to`.
-fn copy_readable(from: &Path, to: &Path) -> Result<(), String> {
+fn copy_readable(from: &Path, to: &Path) -> Result<(), Problem> {
     // Read-only: the kept copy (and its WAL) must stay as it was found.
-    let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("cannot open the damaged copy {}: {e}", from.display()))?;
-    crate::private_files::prepare_db(to).map_err(|e| e.to_string())?;
-    let dst = Connection::open(to).map_err(|e| e.to_string())?;
+    let src =
+        Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
+            Problem::OpenCopy {
+                path: from.to_path_buf(),
+                source,
+            }
+        })?;
+    crate::private_files::prepare_db(to)?;
+    let dst = Connection::open(to)?;
     let tables: Vec<(String, String)> = src
         .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
         .and_then(|mut st| {

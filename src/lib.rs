@@ -9,6 +9,10 @@
 //!                                   --dry-run: render the plan; otherwise reconcile::apply
 //! ```
 //!
+//! The command line, the one Tokio runtime and everything printed live in the binary's
+//! `src/cli/` (one module per mode); this library returns reports and errors and never
+//! prints (logs go through `tracing`).
+//!
 //! Module map:
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`secret`]: a string type that never prints its value.

@@ -52,7 +52,7 @@ async fn a_missing_framework_table_freezes_what_it_feeds_and_nothing_else() {
         "{:?}",
         r.errors
     );
-    assert_eq!(r.exit_code(false), 1, "the pass is an error");
+    assert_eq!(r.outcome().code(false), 1, "the pass is an error");
     assert!(
         r.plan.ops.iter().all(|o| o.kind != Kind::Extension),
         "{:?}",

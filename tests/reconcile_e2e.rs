@@ -24,7 +24,7 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
     let env = Env::new(4).await;
     let freepbx_before = env.db_checksum().await;
     let dry = env.pass(true, false, false).await.unwrap();
-    assert_eq!(dry.exit_code(true), 2);
+    assert_eq!(dry.outcome().code(true), 2);
     assert_eq!(
         env.stats().post + env.stats().put + env.stats().delete,
         0,
@@ -32,7 +32,7 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
     );
 
     let r = env.sync().await;
-    assert_eq!(r.exit_code(false), 0);
+    assert_eq!(r.outcome().code(false), 0);
     assert_eq!(
         env.db_checksum().await,
         freepbx_before,
@@ -97,7 +97,7 @@ async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean()
     let before = env.stats();
     let dry = env.pass(true, false, false).await.unwrap();
     assert!(dry.plan.is_empty(), "{:#?}", plan_lines(&dry));
-    assert_eq!(dry.exit_code(true), 0);
+    assert_eq!(dry.outcome().code(true), 0);
     let again = env.sync().await;
     assert!(again.plan.is_empty());
     let after = env.stats();
@@ -128,7 +128,7 @@ async fn freepbx_changes_give_exactly_the_expected_plan_and_converge() {
     env.write_voicemail();
 
     let dry = env.pass(true, false, false).await.unwrap();
-    assert_eq!(dry.exit_code(true), 2);
+    assert_eq!(dry.outcome().code(true), 2);
     assert_eq!(
         plan_lines(&dry),
         vec![
@@ -263,7 +263,7 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         panic!("expected the safety valve, got {e}");
     };
     assert!(message.contains("3 of 4 managed extension"), "{message}");
-    assert_eq!(report.exit_code(false), 1);
+    assert_eq!(report.outcome().code(false), 1);
     assert_eq!(env.extensions().await.len(), 4, "nothing may be deleted");
     assert_eq!(env.users().await.len(), 4);
 
@@ -272,7 +272,7 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         .exec("DELETE FROM users; DELETE FROM queues_config; DELETE FROM meetme;")
         .await;
     let e = env.pass(false, false, true).await.unwrap_err();
-    assert!(matches!(e, ReconcileError::EmptySource(_)), "{e}");
+    assert!(matches!(e, ReconcileError::EmptySource { .. }), "{e}");
     assert_eq!(env.extensions().await.len(), 4);
 
     // --force overrides the valve for a real (non-empty) source.

@@ -8,7 +8,7 @@ mod e2e;
 
 use e2e::*;
 use futures::future::BoxFuture;
-use isymphony_sync::reconcile::gate::WriteGate;
+use isymphony_sync::reconcile::gate::{Denied, WriteGate};
 use isymphony_sync::reconcile::{run_pass_gated, PassOptions, ReconcileError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,20 +24,20 @@ struct Budget {
 const WHY: &str = "the writer lock was lost (test)";
 
 impl WriteGate for Budget {
-    fn confirm(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn confirm(&self) -> BoxFuture<'_, Result<(), Denied>> {
         Box::pin(async move {
             if self.confirmed.fetch_add(1, Ordering::SeqCst) < self.stages {
                 Ok(())
             } else {
-                Err(WHY.to_string())
+                Err(Denied::Stopping(WHY.to_string()))
             }
         })
     }
-    fn revoked(&self) -> Option<String> {
+    fn revoked(&self) -> Option<Denied> {
         if self.started.fetch_add(1, Ordering::SeqCst) < self.ops {
             None
         } else {
-            Some(WHY.to_string())
+            Some(Denied::Stopping(WHY.to_string()))
         }
     }
 }
@@ -75,7 +75,7 @@ async fn a_refused_stage_and_a_revoked_gate_send_nothing_more() {
     let ReconcileError::Stopped { reason, report } = &e else {
         panic!("{e}");
     };
-    assert_eq!(reason, WHY);
+    assert_eq!(reason.to_string(), WHY);
     assert_eq!(sent as usize, report.applied + report.failed, "{e}");
     assert!(report.applied >= 1, "the confirmed stage was applied");
     assert!(
@@ -96,7 +96,7 @@ async fn a_refused_stage_and_a_revoked_gate_send_nothing_more() {
     let ReconcileError::Stopped { reason, report } = &e else {
         panic!("{e}");
     };
-    assert_eq!(reason, WHY);
+    assert_eq!(reason.to_string(), WHY);
     assert_eq!(sent, 3, "{e}");
     assert_eq!(report.applied + report.failed, 3);
 

@@ -117,7 +117,7 @@ async fn cli(env: &Env, args: &'static [&'static str]) -> (i32, String) {
 async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
     let env = Env::new_with(4, |c| c.server.licensed_full_users = Some(2)).await;
     let first = env.pass(false, false, false).await.unwrap();
-    assert_eq!(first.exit_code(false), 1, "the refusal is reported");
+    assert_eq!(first.outcome().code(false), 1, "the refusal is reported");
     let refused: Vec<&String> = first
         .errors
         .iter()
@@ -139,7 +139,7 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
         let before = env.stats();
         let r = env.pass(false, false, false).await.unwrap();
         assert_eq!(
-            r.exit_code(false),
+            r.outcome().code(false),
             0,
             "{:#?} {:#?}",
             r.errors,
@@ -159,7 +159,7 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
         }
     }
     let dry = env.pass(true, false, false).await.unwrap();
-    assert_eq!(dry.exit_code(true), 0, "{:?}", plan_lines(&dry));
+    assert_eq!(dry.outcome().code(true), 0, "{:?}", plan_lines(&dry));
     assert_eq!(held_warnings(&dry).len(), 2);
     // The same through the real binary: `--dry-run` exits 0 and shows the held changes.
     let (code, out) = cli(&env, &["--dry-run"]).await;
@@ -183,7 +183,7 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
     let users = env.users().await;
     assert!(users.iter().any(|u| u.username == missing[0] && !u.full));
     assert_eq!(
-        r.exit_code(false),
+        r.outcome().code(false),
         1,
         "the other one is refused again, and said so"
     );
@@ -194,7 +194,7 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
         r.errors
     );
     let r = env.pass(false, false, false).await.unwrap();
-    assert_eq!(r.exit_code(false), 0, "{:#?}", r.errors);
+    assert_eq!(r.outcome().code(false), 0, "{:#?}", r.errors);
     assert_eq!(held_warnings(&r).len(), 1);
     assert!(held_warnings(&r)[0].contains(&format!("+ create user {} ", missing[1])));
 
@@ -205,7 +205,7 @@ async fn a_refused_change_is_reported_once_per_desired_state_and_not_retried() {
         .ops
         .iter()
         .any(|o| o.kind == Kind::User && o.action == Action::Create && o.key == missing[1]));
-    assert_eq!(r.exit_code(false), 1);
+    assert_eq!(r.outcome().code(false), 1);
     let r = env.pass(true, false, false).await.unwrap();
-    assert_eq!(r.exit_code(true), 0, "{:?}", plan_lines(&r));
+    assert_eq!(r.outcome().code(true), 0, "{:?}", plan_lines(&r));
 }

@@ -53,7 +53,7 @@ async fn small_kinds_are_deleted_without_the_valve() {
 
     env.cfg.sync.valve_min_managed = 4;
     let r = env.sync().await;
-    assert_eq!(r.exit_code(false), 0);
+    assert_eq!(r.outcome().code(false), 0);
     assert_eq!(
         count(&r, Kind::Queue, Action::Delete),
         1,
@@ -96,7 +96,7 @@ async fn a_refusal_withholds_only_its_kind() {
     };
     assert!(message.contains("4 of 6 managed extension"), "{message}");
     assert!(e.to_string().contains("everything else was applied"), "{e}");
-    assert_eq!(report.exit_code(false), 1);
+    assert_eq!(report.outcome().code(false), 1);
     assert_eq!(report.failed, 0, "{:?}", report.errors);
     assert!(report.withheld >= 4, "{}", report.withheld);
     assert!(report.summary_line().contains("safety valve withheld"));
@@ -118,7 +118,7 @@ async fn a_refusal_withholds_only_its_kind() {
     let rep = dry.report().unwrap();
     assert_eq!(rep.plan.summary().create + rep.plan.summary().update, 0);
     let r = env.pass(false, false, true).await.unwrap();
-    assert_eq!(r.exit_code(false), 0, "{:?}", r.errors);
+    assert_eq!(r.outcome().code(false), 0, "{:?}", r.errors);
     assert_eq!(env.extensions().await.len(), 2);
 }
 
@@ -207,7 +207,11 @@ async fn one_failing_resource_does_not_stop_the_rest() {
     env.write_voicemail();
 
     let r = env.pass(false, true, false).await.unwrap();
-    assert_eq!(r.exit_code(false), 1, "a partial pass is not a success");
+    assert_eq!(
+        r.outcome().code(false),
+        1,
+        "a partial pass is not a success"
+    );
     assert_eq!(r.failed, 0, "{:?}", r.errors);
     let u = r.unreadable.join("\n");
     for want in [
@@ -226,7 +230,7 @@ async fn one_failing_resource_does_not_stop_the_rest() {
         "{}",
         r.summary_line()
     );
-    let text = isymphony_sync::reconcile::cli::render_report(&r, false);
+    let text = isymphony_sync::reconcile::render::render_report(&r, false);
     assert!(text.contains("warning: GET asterisk/"), "{text}");
 
     // Applied: every rename but the odd extension's, the e-mail of 1004.
@@ -250,7 +254,7 @@ async fn one_failing_resource_does_not_stop_the_rest() {
     // The faults gone, a normal pass finishes the job.
     fake.clear();
     let r = env.sync().await;
-    assert_eq!(r.exit_code(false), 0);
+    assert_eq!(r.outcome().code(false), 0);
     assert!(r.unreadable.is_empty());
     let queues: Vec<Queue> = env.api.get(paths::queues(&cs)).await.unwrap();
     assert_eq!(queues.len(), 3);

@@ -64,7 +64,7 @@ async fn cxpanel_tables_push_only_dirty_values_and_a_client_change_survives() {
     // The first pass of an agent whose state directory was deleted leaves it too.
     forget_state(&env);
     let dry = env.pass(true, false, false).await.unwrap();
-    assert_eq!(dry.exit_code(true), 0, "{:?}", plan_lines(&dry));
+    assert_eq!(dry.outcome().code(true), 0, "{:?}", plan_lines(&dry));
     let r = env.sync().await;
     assert_eq!(password_ops(&r), 0, "{:?}", plan_lines(&r));
     assert_eq!(server_password(&env, "1001").await, mine);
@@ -189,7 +189,7 @@ async fn user_manager_hook_password_survives_a_bcrypt_hash_and_lost_state() {
         .exec("UPDATE userman_users_settings SET val = '1' WHERE uid = 1 AND `key` = 'password_dirty'")
         .await;
     let dry = env.pass(true, false, false).await.unwrap();
-    assert_eq!(dry.exit_code(true), 0, "{:?}", plan_lines(&dry));
+    assert_eq!(dry.outcome().code(true), 0, "{:?}", plan_lines(&dry));
     let w: Vec<&String> = dry
         .plan
         .warnings

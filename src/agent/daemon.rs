@@ -18,6 +18,7 @@ use super::executor::PassExecutor;
 use super::leader::{self, ElectionTiming, LockLink, Role};
 use super::notify::{self, Notifier};
 use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
+use super::plan_share::PlanError;
 use super::reload;
 use super::resources::{AgentApi, HolderFuture, PlanFuture};
 use super::scheduler::{
@@ -100,8 +101,10 @@ impl AgentApi for DaemonApi {
             };
             match exec.run(cfg, opts, None).await {
                 Some(Ok(report)) => Ok(report.to_json()),
-                Some(Err(e)) => Err(e.to_string()),
-                None => Err("the agent is shutting down".into()),
+                Some(Err(e)) => Err(Arc::new(e) as PlanError),
+                None => Err(PlanError::from(
+                    Box::<dyn std::error::Error + Send + Sync>::from("the agent is shutting down"),
+                )),
             }
         })
     }
@@ -112,10 +115,8 @@ impl AgentApi for DaemonApi {
             let Some(lock) = lock.filter(|_| cfg.freepbx.snapshot.is_none()) else {
                 return Ok(None);
             };
-            let opts = crate::freepbx::connect_opts(&cfg).map_err(|e| e.to_string())?;
-            super::lockinfo::holder(opts, &lock)
-                .await
-                .map_err(|e| e.to_string())
+            let opts = crate::freepbx::connect_opts(&cfg)?;
+            Ok(super::lockinfo::holder(opts, &lock).await?)
         })
     }
 }

@@ -28,7 +28,7 @@ pub(super) async fn start_endpoint(
     cfg: &Config,
     api: Arc<dyn AgentApi>,
     state: Arc<AgentState>,
-) -> Result<Endpoint, String> {
+) -> Result<Endpoint, crate::server::ServerError> {
     use crate::config::AgentListen;
     let routes = super::resources::router(api);
     let observer: crate::server::ResponseObserver =
@@ -40,9 +40,7 @@ pub(super) async fn start_endpoint(
     };
     if cfg.server.enabled {
         let extra = shared.then(|| routes.clone());
-        let h = crate::server::start_observed(&cfg.server, extra, Some(observer.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
+        let h = crate::server::start_observed(&cfg.server, extra, Some(observer.clone())).await?;
         if shared {
             tracing::info!(url = %h.base_url(), "agent resources at /isymphony-sync/api/");
         }
@@ -55,7 +53,7 @@ pub(super) async fn start_endpoint(
             Ok(h) => h,
             Err(e) => {
                 ep.shutdown().await;
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         let a = h.http_addr();

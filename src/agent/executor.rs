@@ -2,8 +2,9 @@
 //!
 //! The pass future (`reconcile::run_pass`) is not provably `Send` to today's compiler (a
 //! higher-ranked lifetime in its apply stream), so it cannot be `tokio::spawn`ed or awaited
-//! inside a `Send` task. The executor owns one thread with a current-thread runtime and a
-//! `LocalSet`; callers get a `Send` future back. Dropping that future cancels the pass at its
+//! inside a `Send` task. The executor owns one thread that drives a `LocalSet` on the
+//! program's one runtime (its handle: timers and I/O stay with that runtime's drivers);
+//! callers get a `Send` future back. Dropping that future cancels the pass at its
 //! next await point (passes are crash-safe): the last resort of shutdown and loss of
 //! leadership, after the pass's write gate has asked it to stop (see `agent::pass`).
 
@@ -30,17 +31,15 @@ pub struct PassExecutor {
 }
 
 impl PassExecutor {
-    /// Start the thread. It ends when every handle is dropped.
+    /// Start the thread (from within the runtime). It ends when every handle is dropped.
     pub fn start() -> std::io::Result<PassExecutor> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Handle::current();
         std::thread::Builder::new()
             .name("isymphony-sync-pass".into())
             .spawn(move || {
                 let local = tokio::task::LocalSet::new();
-                local.block_on(&rt, async move {
+                rt.block_on(local.run_until(async move {
                     while let Some(job) = rx.recv().await {
                         tokio::task::spawn_local(async move {
                             let Job {
@@ -58,7 +57,7 @@ impl PassExecutor {
                             }
                         });
                     }
-                });
+                }));
             })?;
         Ok(PassExecutor { tx })
     }

@@ -1,8 +1,8 @@
 //! The daemon's write gate for one pass: the writer lock's term the pass started in, confirmed
 //! on the lock connection before each write stage, and a stop request (shutdown).
 
-use super::leader::{LockLink, LOCK_LOST};
-use crate::reconcile::gate::WriteGate;
+use super::leader::{LockError, LockLink};
+use crate::reconcile::gate::{Denied, WriteGate};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -41,31 +41,35 @@ impl PassGate {
         self.started.load(Ordering::SeqCst)
     }
 
-    fn refused(&self) -> Option<String> {
+    fn refused(&self) -> Option<Denied> {
         if let Some(why) = self.stop.borrow().clone() {
-            return Some(why);
+            return Some(Denied::Stopping(why));
         }
         match &self.lock {
-            Some((link, term)) if link.term() != Some(*term) => Some(LOCK_LOST.to_string()),
+            Some((link, term)) if link.term() != Some(*term) => {
+                Some(Denied::Lock(Arc::new(LockError::Lost)))
+            }
             _ => None,
         }
     }
 }
 
 impl WriteGate for PassGate {
-    fn confirm(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn confirm(&self) -> BoxFuture<'_, Result<(), Denied>> {
         Box::pin(async move {
             if let Some(why) = self.refused() {
                 return Err(why);
             }
             if let Some((link, term)) = &self.lock {
-                link.confirm(*term, self.within).await?;
+                link.confirm(*term, self.within)
+                    .await
+                    .map_err(|e| Denied::Lock(Arc::new(e)))?;
             }
             Ok(())
         })
     }
 
-    fn revoked(&self) -> Option<String> {
+    fn revoked(&self) -> Option<Denied> {
         let r = self.refused();
         if r.is_none() {
             self.started.fetch_add(1, Ordering::SeqCst);

@@ -82,10 +82,27 @@ impl Default for ElectionTiming {
 /// The message of a confirmation refused because the lock is gone.
 pub const LOCK_LOST: &str = "the writer lock was lost (another agent may lead now)";
 
+/// Why the writer lock could not be taken, kept or confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}", LOCK_LOST)]
+    Lost,
+    #[error("the leader election has stopped")]
+    ElectionStopped,
+    #[error("the writer lock could not be confirmed within {} s", .0.as_secs_f64())]
+    Unconfirmed(Duration),
+    #[error("the lock is no longer held by this connection")]
+    NotHeld,
+    #[error("the database did not answer within {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error(transparent)]
+    Database(#[from] mysql_async::Error),
+}
+
 /// A request to confirm on the lock connection that `term` is still held.
 struct Confirm {
     term: u64,
-    reply: oneshot::Sender<Result<(), String>>,
+    reply: oneshot::Sender<Result<(), LockError>>,
 }
 
 /// What passes need from the election: the term held now and confirmations of it. One link
@@ -117,21 +134,18 @@ impl LockLink {
 
     /// Confirm, with a query on the lock connection made after this call, that `term` is
     /// still held. `Err` says why not (lost, not answered within `within`).
-    pub async fn confirm(&self, term: u64, within: Duration) -> Result<(), String> {
+    pub async fn confirm(&self, term: u64, within: Duration) -> Result<(), LockError> {
         if self.term() != Some(term) {
-            return Err(LOCK_LOST.to_string());
+            return Err(LockError::Lost);
         }
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Confirm { term, reply })
-            .map_err(|_| "the leader election has stopped".to_string())?;
+            .map_err(|_| LockError::ElectionStopped)?;
         match tokio::time::timeout(within, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(LOCK_LOST.to_string()),
-            Err(_) => Err(format!(
-                "the writer lock could not be confirmed within {} s",
-                within.as_secs_f64()
-            )),
+            Ok(Err(_)) => Err(LockError::Lost),
+            Err(_) => Err(LockError::Unconfirmed(within)),
         }
     }
 
@@ -164,14 +178,11 @@ async fn still_held(conn: &mut Conn, name: &str) -> Result<bool, mysql_async::Er
 async fn bounded<T>(
     limit: Duration,
     f: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
-) -> Result<T, String> {
+) -> Result<T, LockError> {
     match tokio::time::timeout(limit, f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!(
-            "the database did not answer within {} s",
-            limit.as_secs_f64()
-        )),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(LockError::Timeout(limit)),
     }
 }
 
@@ -183,7 +194,7 @@ async fn lead_round(
     term: u64,
     timing: &ElectionTiming,
     confirms: &mut mpsc::UnboundedReceiver<Confirm>,
-) -> Result<(), String> {
+) -> Result<(), LockError> {
     let sleep = format!("DO SLEEP({:.3})", timing.watch.as_secs_f64());
     let mut result = bounded(timing.watch + timing.ping_timeout, conn.query_drop(sleep)).await;
     let mut pending = Vec::new();
@@ -193,14 +204,14 @@ async fn lead_round(
     if result.is_ok() && !pending.is_empty() {
         result = match bounded(timing.ping_timeout, still_held(conn, name)).await {
             Ok(true) => Ok(()),
-            Ok(false) => Err("the lock is no longer held by this connection".to_string()),
+            Ok(false) => Err(LockError::NotHeld),
             Err(e) => Err(e),
         };
     }
     for c in pending {
         let answer = match &result {
             Ok(()) if c.term == term => Ok(()),
-            _ => Err(LOCK_LOST.to_string()),
+            _ => Err(LockError::Lost),
         };
         let _ = c.reply.send(answer);
     }
@@ -213,7 +224,7 @@ async fn try_take(
     opts: &Opts,
     name: &str,
     timing: &ElectionTiming,
-) -> Result<bool, String> {
+) -> Result<bool, LockError> {
     let step = async {
         if conn.is_none() {
             let mut c = Conn::new(opts.clone()).await?;
@@ -245,7 +256,9 @@ async fn standby_round(
             *last_error = None;
             held
         }
-        Err(msg) => {
+        Err(e) => {
+            // Logged once per distinct message: a down database is not a warning a second.
+            let msg = e.to_string();
             if last_error.as_deref() != Some(&msg) {
                 tracing::warn!(error = %msg, "leader election: database connection failed");
                 *last_error = Some(msg);
@@ -290,7 +303,7 @@ pub async fn run(
         } else {
             // Standby: refuse what was asked meanwhile, then try to take the lock.
             while let Ok(c) = confirms.try_recv() {
-                let _ = c.reply.send(Err(LOCK_LOST.to_string()));
+                let _ = c.reply.send(Err(LockError::Lost));
             }
             if standby_round(&mut conn, &opts, &name, &timing, &mut last_error).await {
                 term = Some(link.begin());
@@ -489,7 +502,7 @@ mod tests {
             .confirm(term, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert_eq!(e, LOCK_LOST);
+        assert_eq!(e.to_string(), LOCK_LOST);
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();

@@ -252,7 +252,7 @@ fn fields(state: &AgentState, outcome: Outcome) -> Fields {
             requests: report.requests,
             warnings: warnings(&report),
             counts: counts(&report),
-            error: Some(reason),
+            error: Some(reason.to_string()),
         },
         Err(e) => {
             let msg = e.to_string();

@@ -14,6 +14,14 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+/// Why no plan could be computed; one error shared by every request that waited for it.
+pub type PlanError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// The task computing a plan ended without an answer (it panicked or was cancelled).
+#[derive(Debug, thiserror::Error)]
+#[error("the plan computation failed: {0}")]
+struct Crashed(#[source] tokio::task::JoinError);
+
 /// How long a computed plan is handed out again.
 pub const MAX_AGE: Duration = Duration::from_secs(5);
 
@@ -22,12 +30,12 @@ pub const MAX_AGE: Duration = Duration::from_secs(5);
 pub struct Outcome {
     pub finished: Instant,
     pub finished_at: SystemTime,
-    pub result: Result<Value, String>,
+    pub result: Result<Value, PlanError>,
 }
 
 impl Outcome {
     /// The answer's JSON: the plan with `computed_at` and `age_seconds` added.
-    pub fn json(&self) -> Result<(Value, Duration), String> {
+    pub fn json(&self) -> Result<(Value, Duration), PlanError> {
         let age = self.finished.elapsed();
         let mut plan = self.result.clone()?;
         if let Value::Object(m) = &mut plan {
@@ -127,7 +135,7 @@ fn compute(api: Arc<dyn AgentApi>) -> Running {
             Arc::new(Outcome {
                 finished: Instant::now(),
                 finished_at: SystemTime::now(),
-                result: Err(format!("the plan computation failed: {e}")),
+                result: Err(Arc::new(Crashed(e))),
             })
         })
     }

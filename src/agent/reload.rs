@@ -9,7 +9,7 @@
 //! sign of a write cut short (every editor ends a file with one). Either is rejected like an
 //! invalid file: the running configuration stays, and the status says why.
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ParseError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub enum Outcome {
 fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         path: path.to_path_buf(),
-        message: message.into(),
+        source: ParseError::Rule(message.into()),
     }
 }
 
@@ -162,8 +162,11 @@ async fn examine_with(
                 config: Box::new(config),
             }
         }
-        Err(message) => Outcome::Rejected {
-            error: invalid(path, message),
+        Err(source) => Outcome::Rejected {
+            error: ConfigError::Invalid {
+                path: path.to_path_buf(),
+                source,
+            },
             text: Some(text),
         },
     }

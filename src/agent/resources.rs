@@ -18,7 +18,7 @@
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
 use super::page::{self, PageState};
-use super::plan_share::PlanShare;
+use super::plan_share::{PlanError, PlanShare};
 use crate::agent::status::AgentState;
 use crate::server::error::Error;
 use axum::body::Bytes;
@@ -38,11 +38,20 @@ pub const PREFIX: &str = "/isymphony-sync/api";
 
 /// A boxed future returning the dry-run plan as JSON, or an error message.
 pub type PlanFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, PlanError>> + Send + 'a>>;
 
 /// A boxed future naming the holder of the writer lock (None: nobody holds it).
 pub type HolderFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Option<String>, HolderError>> + Send + 'a>>;
+
+/// Why the holder of the writer lock could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HolderError {
+    #[error(transparent)]
+    Config(#[from] crate::freepbx::FreepbxError),
+    #[error("cannot ask MariaDB who holds the lock: {0}")]
+    Db(#[from] mysql_async::Error),
+}
 
 /// What the resources need from the running agent.
 pub trait AgentApi: Send + Sync + 'static {
@@ -153,7 +162,7 @@ mod tests {
     struct Fake {
         state: Arc<AgentState>,
         triggers: Mutex<Vec<bool>>,
-        plan: Result<serde_json::Value, String>,
+        plan: Result<serde_json::Value, PlanError>,
         /// Plans computed, and how long one takes.
         computed: std::sync::atomic::AtomicUsize,
         delay: std::time::Duration,
@@ -182,12 +191,12 @@ mod tests {
         }
     }
 
-    fn app(plan: Result<serde_json::Value, String>) -> (Router, Arc<Fake>) {
+    fn app(plan: Result<serde_json::Value, PlanError>) -> (Router, Arc<Fake>) {
         app_with(plan, std::time::Duration::ZERO, PlanShare::default())
     }
 
     fn app_with(
-        plan: Result<serde_json::Value, String>,
+        plan: Result<serde_json::Value, PlanError>,
         delay: std::time::Duration,
         plans: PlanShare,
     ) -> (Router, Arc<Fake>) {
@@ -355,7 +364,9 @@ mod tests {
 
     #[tokio::test]
     async fn plan_errors_are_500_and_wrong_methods_405() {
-        let (r, _) = app(Err("database unreachable".into()));
+        let (r, _) = app(Err(PlanError::from(Box::<
+            dyn std::error::Error + Send + Sync,
+        >::from("database unreachable"))));
         let (st, _, body) = call(&r, "GET", "/isymphony-sync/api/plan", "").await;
         assert_eq!(st, 500);
         assert!(body.contains("database unreachable"));

@@ -272,7 +272,8 @@ impl Client {
         // With ca_file, its certificates are the trust (pinned or as CAs; see `api::tls`).
         match &cfg.ca_file {
             Some(ca) if cfg.tls_verify => {
-                let tls = super::tls::ca_file_config(ca).map_err(ApiError::Setup)?;
+                let tls =
+                    super::tls::ca_file_config(ca).map_err(|e| ApiError::Setup(e.to_string()))?;
                 builder = builder.use_preconfigured_tls(tls);
             }
             _ => {}

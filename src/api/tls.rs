@@ -81,25 +81,46 @@ impl ServerCertVerifier for CaFileVerifier {
     }
 }
 
+/// Why `[isymphony] ca_file` cannot be used; each message names the file and what it must hold.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("cannot read [isymphony] ca_file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid [isymphony] ca_file {}: {source} (it must hold PEM certificates, -----BEGIN CERTIFICATE----- blocks)", path.display())]
+    Pem {
+        path: std::path::PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("[isymphony] ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE----- block)", path.display())]
+    Empty { path: std::path::PathBuf },
+    #[error("[isymphony] ca_file {}: {source}", path.display())]
+    Anchors {
+        path: std::path::PathBuf,
+        source: rustls::client::VerifierBuilderError,
+    },
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] rustls::Error),
+}
+
 /// A rustls client configuration trusting the certificates of `ca_file` (PEM) as described in
 /// the module docs. Errors name the file and say what it must hold.
-pub fn ca_file_config(ca_file: &Path) -> Result<rustls::ClientConfig, String> {
-    let pem = std::fs::read(ca_file)
-        .map_err(|e| format!("cannot read [isymphony] ca_file {}: {e}", ca_file.display()))?;
+pub fn ca_file_config(ca_file: &Path) -> Result<rustls::ClientConfig, CaFileError> {
+    let file = || ca_file.to_path_buf();
+    let pem = std::fs::read(ca_file).map_err(|source| CaFileError::Read {
+        path: file(),
+        source,
+    })?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| {
-            format!(
-                "invalid [isymphony] ca_file {}: {e} (it must hold PEM certificates, \
-                 -----BEGIN CERTIFICATE----- blocks)",
-                ca_file.display()
-            )
+        .map_err(|source| CaFileError::Pem {
+            path: file(),
+            source,
         })?;
     if certs.is_empty() {
-        return Err(format!(
-            "[isymphony] ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE----- block)",
-            ca_file.display()
-        ));
+        return Err(CaFileError::Empty { path: file() });
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
@@ -111,7 +132,10 @@ pub fn ca_file_config(ca_file: &Path) -> Result<rustls::ClientConfig, String> {
         Some(
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| format!("[isymphony] ca_file {}: {e}", ca_file.display()))?,
+                .map_err(|source| CaFileError::Anchors {
+                    path: file(),
+                    source,
+                })?,
         )
     };
     let verifier = CaFileVerifier {
@@ -121,7 +145,7 @@ pub fn ca_file_config(ca_file: &Path) -> Result<rustls::ClientConfig, String> {
     };
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(CaFileError::Tls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();

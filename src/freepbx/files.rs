@@ -54,17 +54,28 @@ pub fn decode_owned(bytes: Vec<u8>) -> String {
     })
 }
 
+/// A database key of freepbx.conf whose value needs PHP to evaluate (`why` names the line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("$amp_conf['{key}'], {why}")]
+pub struct Unevaluable {
+    pub key: String,
+    pub why: String,
+}
+
 /// The database keys of freepbx.conf, read as PHP would ([`super::phpconf`]). Ok(None) when
 /// the file assigns no `$amp_conf` key at all (not a freepbx.conf); Err when a database key's
 /// value cannot be evaluated without running PHP (the message names the key and line).
-pub fn parse_freepbx_conf(text: &str) -> Result<Option<DbConf>, String> {
+pub fn parse_freepbx_conf(text: &str) -> Result<Option<DbConf>, Unevaluable> {
     let conf = super::phpconf::parse_php_conf(text);
     if let Some((key, why)) = conf
         .unevaluable
         .iter()
         .find(|(k, _)| k.starts_with("AMPDB"))
     {
-        return Err(format!("$amp_conf['{key}'], {why}"));
+        return Err(Unevaluable {
+            key: key.clone(),
+            why: why.clone(),
+        });
     }
     if conf.values.is_empty() {
         return Ok(None);

@@ -47,8 +47,11 @@ pub enum FreepbxError {
     NoDatabase { target: String, detail: String },
     #[error("reading the FreePBX database {target} failed: {detail}")]
     Query { target: String, detail: String },
-    #[error("cannot read snapshot file {path}: {detail}")]
-    Snapshot { path: PathBuf, detail: String },
+    #[error("cannot read snapshot file {path}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        source: snapshot::SnapshotError,
+    },
     #[error("cannot write snapshot file {path}: {detail}")]
     Write { path: PathBuf, detail: String },
 }
@@ -200,11 +203,10 @@ fn read_db_conf(
         }
     };
     if let Some(text) = read(config_file)? {
-        let php =
-            files::parse_freepbx_conf(&text).map_err(|detail| FreepbxError::ConfigUnparsable {
-                path: config_file.to_path_buf(),
-                detail,
-            })?;
+        let php = files::parse_freepbx_conf(&text).map_err(|e| FreepbxError::ConfigUnparsable {
+            path: config_file.to_path_buf(),
+            detail: e.to_string(),
+        })?;
         // A file with only KEY=value lines is an amportal.conf given as config_file.
         let conf = php.or_else(|| files::parse_amportal_conf(&text));
         return conf.map(|c| (c, config_file.to_path_buf())).ok_or_else(|| {
@@ -294,9 +296,9 @@ pub async fn connect(target: &DbTarget) -> Result<mysql_async::Conn, FreepbxErro
 /// transaction, then voicemail.conf. With `[freepbx] snapshot` set, read that file instead.
 pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
     if let Some(path) = &cfg.freepbx.snapshot {
-        let mut snap = Snapshot::load(path).map_err(|detail| FreepbxError::Snapshot {
+        let mut snap = Snapshot::load(path).map_err(|source| FreepbxError::Snapshot {
             path: path.clone(),
-            detail,
+            source,
         })?;
         if snap.source.is_empty() {
             snap.source = format!("snapshot {}", path.display());
@@ -422,28 +424,6 @@ fn write_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.write_all(data)?;
     f.write_all(b"\n")?;
     f.sync_all()
-}
-
-/// The `--export-snapshot` mode: load the configuration, read FreePBX, write the file.
-pub fn export_snapshot_cli(config: &Path, out: &Path, include_secrets: bool) -> anyhow::Result<()> {
-    let cfg = Config::load(config)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let snap = rt.block_on(export_snapshot(&cfg, out, include_secrets))?;
-    eprintln!(
-        "wrote snapshot of {} ({} extensions, {} userman users) to {}{}",
-        snap.source,
-        snap.users.len(),
-        snap.userman_users.len(),
-        out.display(),
-        if include_secrets {
-            ""
-        } else {
-            " (secrets as ***)"
-        }
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -246,8 +246,17 @@ impl Lexer<'_> {
     }
 }
 
+/// Why an assignment's value cannot be evaluated without running PHP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NotLiteral {
+    #[error("the double-quoted value {0:?} holds a PHP variable, which the agent cannot evaluate; write it in single quotes")]
+    Interpolated(String),
+    #[error("the value is not a plain literal")]
+    Expression,
+}
+
 /// The value of a literal expression `lit (. lit)*` at `toks`, or why it has none.
-fn literal_value(toks: &[(Tok, usize)]) -> Result<String, String> {
+fn literal_value(toks: &[(Tok, usize)]) -> Result<String, NotLiteral> {
     let mut out = String::new();
     let mut want_term = true;
     for (t, _) in toks {
@@ -260,10 +269,7 @@ fn literal_value(toks: &[(Tok, usize)]) -> Result<String, String> {
                 true,
             ) => {
                 if *interpolated {
-                    return Err(format!(
-                        "the double-quoted value {value:?} holds a PHP variable, which the \
-                         agent cannot evaluate; write it in single quotes"
-                    ));
+                    return Err(NotLiteral::Interpolated(value.clone()));
                 }
                 out.push_str(value);
             }
@@ -273,12 +279,12 @@ fn literal_value(toks: &[(Tok, usize)]) -> Result<String, String> {
                 _ => out.push_str(w),
             },
             (Tok::Punct('.'), false) => {}
-            _ => return Err("the value is not a plain literal".into()),
+            _ => return Err(NotLiteral::Expression),
         }
         want_term = !want_term;
     }
     if want_term {
-        return Err("the value is not a plain literal".into());
+        return Err(NotLiteral::Expression);
     }
     Ok(out)
 }

@@ -309,6 +309,20 @@ pub struct Mailbox {
     pub emails: Vec<String>,
 }
 
+/// Why a snapshot file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error("{source} (at {at})")]
+    Invalid {
+        at: String,
+        source: serde_json::Error,
+    },
+    #[error("snapshot format {0} is newer than this agent understands ({SNAPSHOT_FORMAT})")]
+    TooNew(u32),
+}
+
 impl Snapshot {
     /// Whether a table existed in the database.
     pub fn has_table(&self, name: &str) -> bool {
@@ -350,24 +364,24 @@ impl Snapshot {
     }
 
     /// Parse an export; the error names the offending field.
-    pub fn from_json(text: &str) -> Result<Snapshot, String> {
+    pub fn from_json(text: &str) -> Result<Snapshot, SnapshotError> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let snap: Snapshot = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            format!("{} (at {path})", e.into_inner())
+            let at = e.path().to_string();
+            SnapshotError::Invalid {
+                at,
+                source: e.into_inner(),
+            }
         })?;
         if snap.format > SNAPSHOT_FORMAT {
-            return Err(format!(
-                "snapshot format {} is newer than this agent understands ({SNAPSHOT_FORMAT})",
-                snap.format
-            ));
+            return Err(SnapshotError::TooNew(snap.format));
         }
         Ok(snap)
     }
 
     /// Read an export written by `--export-snapshot`.
-    pub fn load(path: &Path) -> Result<Snapshot, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
+        let text = std::fs::read_to_string(path)?;
         Snapshot::from_json(&text)
     }
 }

@@ -104,20 +104,27 @@ pub fn read_voicemail_conf(path: &Path) -> VoicemailConf {
     r.conf
 }
 
+/// Why a voicemail file could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("not a regular file")]
+    NotRegular,
+}
+
 /// Open a regular file and read it within the byte budget: (canonical path, bytes).
-fn read_bytes(path: &Path, r: &mut Reader) -> Result<(PathBuf, Vec<u8>), String> {
-    let canon = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
-    let meta = std::fs::metadata(&canon).map_err(|e| e.to_string())?;
+fn read_bytes(path: &Path, r: &mut Reader) -> Result<(PathBuf, Vec<u8>), ReadError> {
+    let canon = std::fs::canonicalize(path)?;
+    let meta = std::fs::metadata(&canon)?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(ReadError::NotRegular);
     }
-    let file = std::fs::File::open(&canon).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(&canon)?;
     let left = MAX_TOTAL_BYTES.saturating_sub(r.total);
     let mut bytes = Vec::new();
     // One byte more than the budget tells "exactly at the limit" from "over it".
-    file.take(left + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+    file.take(left + 1).read_to_end(&mut bytes)?;
     r.total += bytes.len() as u64;
     r.hash.update(canon.as_os_str().as_encoded_bytes());
     r.hash.update((bytes.len() as u64).to_le_bytes());

@@ -8,7 +8,7 @@
 //! salts means writes after it (committed ones, possibly) would be lost; a bad frame at the
 //! very end is a write cut short by a killed process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const HEADER: usize = 32;
 const FRAME_HEADER: usize = 24;
@@ -90,32 +90,57 @@ pub fn frames(wal: &[u8]) -> Option<Frames> {
     Some(out)
 }
 
+/// Why recovery of a WAL would lose committed writes (or it cannot be read).
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("cannot read its WAL {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "its WAL {} has a damaged frame followed by {after_damage} more frames of the same \
+         generation ({current} in all); SQLite would replay {replayed} frames (up to the last \
+         good commit) and silently drop the rest, committed writes among them",
+        path.display()
+    )]
+    DamagedFrame {
+        path: PathBuf,
+        after_damage: u64,
+        current: u64,
+        replayed: u64,
+    },
+    #[error("its WAL {} ({len} bytes) has no valid header; SQLite would ignore all of it", path.display())]
+    NoHeader { path: PathBuf, len: usize },
+}
+
 /// Ok when recovery of the WAL at `path` (if any) would drop nothing but an unfinished tail.
-pub fn check(path: &Path) -> Result<(), String> {
+pub fn check(path: &Path) -> Result<(), WalError> {
     let data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("cannot read its WAL {}: {e}", path.display())),
+        Err(source) => {
+            return Err(WalError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     let has_frames = data.len() >= HEADER + FRAME_HEADER + 512;
     match frames(&data) {
-        Some(f) if f.after_damage > 0 => Err(format!(
-            "its WAL {} has a damaged frame followed by {} more frames of the same generation \
-             ({} in all); SQLite would replay {} frames (up to the last good commit) and \
-             silently drop the rest, committed writes among them",
-            path.display(),
-            f.after_damage,
-            f.current,
-            f.replayed
-        )),
+        Some(f) if f.after_damage > 0 => Err(WalError::DamagedFrame {
+            path: path.to_path_buf(),
+            after_damage: f.after_damage,
+            current: f.current,
+            replayed: f.replayed,
+        }),
         Some(_) => Ok(()),
         // A WAL that is all zeros is one SQLite reset; anything else without a valid header
         // is damage that would make SQLite ignore every frame in it.
-        None if has_frames && data.iter().any(|&b| b != 0) => Err(format!(
-            "its WAL {} ({} bytes) has no valid header; SQLite would ignore all of it",
-            path.display(),
-            data.len()
-        )),
+        None if has_frames && data.iter().any(|&b| b != 0) => Err(WalError::NoHeader {
+            path: path.to_path_buf(),
+            len: data.len(),
+        }),
         None => Ok(()),
     }
 }
@@ -163,15 +188,21 @@ mod tests {
         mid[HEADER + 2 * (FRAME_HEADER + page) + FRAME_HEADER + 7] ^= 1;
         let f = frames(&mid).unwrap();
         assert_eq!(f.after_damage as usize, n - 3, "{f:?}");
-        assert!(check_bytes(&mid).unwrap_err().contains("damaged frame"));
+        assert!(check_bytes(&mid)
+            .unwrap_err()
+            .to_string()
+            .contains("damaged frame"));
         // A header that fails its checksum makes SQLite ignore the whole file.
         let mut head = wal;
         head[20] ^= 1;
         assert!(frames(&head).is_none());
-        assert!(check_bytes(&head).unwrap_err().contains("no valid header"));
+        assert!(check_bytes(&head)
+            .unwrap_err()
+            .to_string()
+            .contains("no valid header"));
     }
 
-    fn check_bytes(b: &[u8]) -> Result<(), String> {
+    fn check_bytes(b: &[u8]) -> Result<(), WalError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("w");
         std::fs::write(&p, b).unwrap();

@@ -14,8 +14,9 @@
 //! operation starts once the gate is revoked: the apply stops there, unapplied, and drops the
 //! plan's fingerprints so that the next pass reads those sub-resources again.
 
-use super::gate::WriteGate;
+use super::gate::{Denied, WriteGate};
 use super::plan::{Action, Kind, Method, Op, Plan};
+use super::progress::{Progress, Stage};
 use super::state::{Effect, StateStore};
 use crate::api::client::{ApiError, Client};
 use futures::stream::{self, StreamExt};
@@ -35,7 +36,7 @@ pub struct ApplyOutcome {
     pub licence_refused: Vec<(Op, String)>,
     /// Set when the write gate stopped the apply: why. The operations not started are neither
     /// applied nor failed.
-    pub aborted: Option<String>,
+    pub aborted: Option<Denied>,
 }
 
 /// Options of one apply.
@@ -43,8 +44,8 @@ pub struct ApplyOptions<'a> {
     pub concurrency: usize,
     /// Kinds whose delete operations are withheld (the safety valve refused them).
     pub withhold_deletes: BTreeSet<Kind>,
-    /// Called with (done, total) after each operation.
-    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Told after each operation.
+    pub progress: Option<&'a dyn Progress>,
     /// Asked before each stage and between operations (the daemon's writer lock).
     pub gate: Option<&'a dyn WriteGate>,
 }
@@ -195,7 +196,7 @@ async fn run_stage<'p>(
         .inspect(|_| {
             *done += 1;
             if let Some(p) = opts.progress {
-                p(*done, total);
+                p.step(Stage::Applying, *done, total);
             }
         })
         .collect()

@@ -18,11 +18,11 @@
 //! - [`valve`]: the safety valve, per kind.
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
-//! - [`cli`]: the `--sync-now` / `--dry-run` front end.
+//! - [`progress`]: how far a pass is, for a front end to show.
+//! - [`render`]: a pass report as text for people.
 
 pub mod adopt;
 pub mod apply;
-pub mod cli;
 pub mod diff;
 pub mod frozen;
 pub mod gate;
@@ -31,7 +31,9 @@ pub mod ownership;
 pub mod partial;
 mod passwords;
 pub mod plan;
+pub mod progress;
 pub mod refusals;
+pub mod render;
 pub mod source;
 pub mod state;
 pub mod valve;
@@ -40,8 +42,9 @@ pub use crate::api::client::RequestCounts;
 pub use diff::{diff, sub_reads, Observed, SubReads};
 pub use ownership::{ManagedItem, Ownership};
 pub use plan::Plan;
+pub use progress::{Progress, Stage};
 
-use crate::api::client::{Client, ClientConfig};
+use crate::api::client::{ApiError, Client, ClientConfig};
 use crate::config::Config;
 use crate::model::{Desired, Kind};
 use source::{SourceInput, Target};
@@ -142,15 +145,15 @@ impl PassReport {
         self.resolved = Some(target.clone());
     }
 
-    /// `--sync-now`: 0 applied or nothing needed, 1 error (a partial pass included).
-    /// `--dry-run`: 0 in sync, 2 changes pending, 1 error.
-    pub fn exit_code(&self, dry_run: bool) -> u8 {
+    /// What the pass came to (the front end turns it into an exit code, see
+    /// [`PassOutcome::code`]).
+    pub fn outcome(&self) -> PassOutcome {
         if !self.is_complete() {
-            1
-        } else if dry_run && !self.plan.is_empty() {
-            2
+            PassOutcome::Incomplete
+        } else if self.plan.is_empty() {
+            PassOutcome::InSync
         } else {
-            0
+            PassOutcome::Changes
         }
     }
 
@@ -240,38 +243,65 @@ impl PassReport {
             "counts_by_kind": self.counts_by_kind,
             "target": self.target,
             "summary": self.summary_line(),
-            "exit_code": self.exit_code(self.dry_run),
+            "exit_code": self.outcome().code(self.dry_run),
         })
+    }
+}
+
+/// What a pass came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// Both sides agree: nothing to do.
+    InSync,
+    /// The plan has changes (pending for a dry run, applied otherwise) and nothing failed.
+    Changes,
+    /// Something failed, was refused or could not be read: the pass is an error.
+    Incomplete,
+}
+
+impl PassOutcome {
+    /// The number scripts see, in the `exit_code` field of the JSON report and as the exit
+    /// status of the one-shot modes: `--sync-now` 0 applied or nothing needed, 1 error (a
+    /// partial pass included); `--dry-run` 0 in sync, 2 changes pending, 1 error.
+    pub fn code(self, dry_run: bool) -> u8 {
+        match self {
+            PassOutcome::Incomplete => 1,
+            PassOutcome::Changes if dry_run => 2,
+            _ => 0,
+        }
     }
 }
 
 /// Why a pass could not run (messages never contain passwords).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("FreePBX unreadable: {0}")]
-    FreepbxUnreadable(String),
+    /// (The text may quote the database server: one line, control characters escaped.)
+    #[error("FreePBX unreadable: {}", crate::text::escape_control(&.0.to_string()))]
+    FreepbxUnreadable(#[from] crate::freepbx::FreepbxError),
     #[error("iSymphony unreachable: {0}")]
-    IsymphonyUnreachable(String),
+    IsymphonyUnreachable(#[source] ApiError),
     /// The server answered, but refused (or garbled) the core server itself: nothing below it
     /// can be read.
     #[error("iSymphony refused the core server: {0}; check the [isymphony] username and password, the iSymphony ACL and licence")]
-    IsymphonyRefused(String),
+    IsymphonyRefused(#[source] ApiError),
     #[error("safety valve refused: {message} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
     SafetyValve {
         message: String,
         report: Box<PassReport>,
     },
-    #[error("refusing to delete: {0}")]
-    EmptySource(String),
+    #[error("refusing to delete: FreePBX provided no extensions, users, queues, conference rooms or administrators, but the plan would delete {deletes} objects; check the FreePBX source")]
+    EmptySource { deletes: usize },
     #[error("agent state: {0}")]
-    State(String),
+    State(#[from] state::StateError),
+    /// The API client could not be set up from the `[isymphony]` settings (TLS files).
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[source] ApiError),
     /// The write gate stopped the pass before a write stage or operation: nothing more was
     /// sent; what `report` counts as applied had been applied.
     #[error("stopped before writing everything: {reason}")]
     Stopped {
-        reason: String,
+        #[source]
+        reason: gate::Denied,
         report: Box<PassReport>,
     },
 }
@@ -306,11 +336,11 @@ pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, Re
     run_pass_with_progress(cfg, opts, None).await
 }
 
-/// [`run_pass`] with a progress callback `(done, total)` for long applies.
+/// [`run_pass`] telling `progress` how far its long stages are.
 pub async fn run_pass_with_progress(
     cfg: &Config,
     opts: &PassOptions,
-    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    progress: Option<&dyn Progress>,
 ) -> Result<PassReport, ReconcileError> {
     let started = SystemTime::now();
     let input = source::read(cfg).await?;
@@ -333,17 +363,14 @@ pub async fn run_pass_on(
     cfg: &Config,
     opts: &PassOptions,
     input: SourceInput,
-    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    progress: Option<&dyn Progress>,
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
     run_pass_inner(cfg, opts, input, (progress, None), started).await
 }
 
 /// A pass's hooks: the progress callback and the write gate.
-type Hooks<'a> = (
-    Option<&'a (dyn Fn(usize, usize) + Sync)>,
-    Option<&'a dyn gate::WriteGate>,
-);
+type Hooks<'a> = (Option<&'a dyn Progress>, Option<&'a dyn gate::WriteGate>);
 
 async fn run_pass_inner(
     cfg: &Config,
@@ -410,7 +437,7 @@ async fn run_pass_inner(
     let reads = sub_reads(&desired, &observed, &own, opts.full || opts.adopt_cxpanel);
     report.sub_reads = reads.len();
     gaps.warnings
-        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency).await);
+        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency, progress).await);
     let adoptions = adopt::if_asked(opts.adopt_cxpanel, &desired, &observed, &mut own, cxpanel);
     let mut plan = plan_around_gaps(&desired, &observed, &own, gaps, &mut report);
     adopt::into_plan(&mut plan, adoptions);
@@ -492,21 +519,16 @@ fn open_state(
     let store = if opts.dry_run {
         None
     } else {
-        Some(
-            StateStore::open(cfg.state_dir(), &scope)
-                .map_err(|e| ReconcileError::State(e.to_string()))?,
-        )
+        Some(StateStore::open(cfg.state_dir(), &scope)?)
     };
     let mut store = store;
     if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, target)) {
-        s.move_scope(&old)
-            .map_err(|e| ReconcileError::State(e.to_string()))?;
+        s.move_scope(&old)?;
     }
     let known = match &store {
         Some(s) => s.load(),
         None => StateStore::load_read_only(cfg.state_dir(), &scope),
-    }
-    .map_err(|e| ReconcileError::State(e.to_string()))?;
+    }?;
     Ok((store, known))
 }
 
@@ -537,10 +559,7 @@ fn guard_deletes(
         .filter(|op| op.action == plan::Action::Delete && op.kind.guarded())
         .count();
     if desired_is_empty(desired) && deletes > 0 {
-        return Err(ReconcileError::EmptySource(format!(
-            "FreePBX provided no extensions, users, queues, conference rooms or administrators, \
-             but the plan would delete {deletes} objects; check the FreePBX source"
-        )));
+        return Err(ReconcileError::EmptySource { deletes });
     }
     if opts.force {
         return Ok(Vec::new());
@@ -559,9 +578,9 @@ async fn read_top(
 ) -> Result<(Observed, observe::Gaps), ReconcileError> {
     observe::observe_top(client, desired).await.map_err(|e| {
         if e.is_unreachable() {
-            ReconcileError::IsymphonyUnreachable(e.to_string())
+            ReconcileError::IsymphonyUnreachable(e)
         } else {
-            ReconcileError::IsymphonyRefused(e.to_string())
+            ReconcileError::IsymphonyRefused(e)
         }
     })
 }
@@ -579,7 +598,12 @@ fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
 }
 
 /// The error of a pass the write gate stopped, with what it had done.
-fn stopped(mut report: PassReport, plan: Plan, client: &Client, reason: String) -> ReconcileError {
+fn stopped(
+    mut report: PassReport,
+    plan: Plan,
+    client: &Client,
+    reason: gate::Denied,
+) -> ReconcileError {
     report.finish_with(plan, client);
     ReconcileError::Stopped {
         reason,
@@ -606,5 +630,5 @@ pub fn make_client(cfg: &Config, target: &Target) -> Result<Client, ReconcileErr
         cc.max_response_bytes = n;
     }
     cc.agent_token = cfg.isymphony.agent_token.clone();
-    Client::new(&cc).map_err(|e| ReconcileError::Config(e.to_string()))
+    Client::new(&cc).map_err(ReconcileError::Config)
 }

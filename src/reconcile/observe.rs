@@ -11,6 +11,7 @@
 
 use super::diff::{Observed, SubReads};
 use super::plan::Kind;
+use super::progress::{Progress, Stage};
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
 use crate::api::resource::{self, Resource};
@@ -257,6 +258,7 @@ pub async fn observe_subs(
     o: &mut Observed,
     reads: &SubReads,
     concurrency: usize,
+    progress: Option<&dyn Progress>,
 ) -> Vec<String> {
     let Some(cs) = o.core_server.as_ref().and_then(|c| c.id.clone()) else {
         return Vec::new();
@@ -286,8 +288,16 @@ pub async fn observe_subs(
             )
         }));
     }
+    let total = tasks.len();
+    let mut done = 0;
     let results: Vec<Read> = stream::iter(tasks)
         .buffer_unordered(concurrency.max(1))
+        .inspect(|_| {
+            done += 1;
+            if let Some(p) = progress {
+                p.step(Stage::Reading, done, total);
+            }
+        })
         .collect()
         .await;
     let users: HashMap<&str, &str> = o

@@ -143,10 +143,7 @@ fn same_endpoint(a: &str, b: &str) -> bool {
 
 /// Read FreePBX (database, files or snapshot) and map it to the desired state.
 pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
-    let snap = crate::freepbx::read(cfg).await.map_err(|e| {
-        // The text may quote the database server: one line, control characters escaped.
-        ReconcileError::FreepbxUnreadable(crate::text::escape_control(&e.to_string()).into())
-    })?;
+    let snap = crate::freepbx::read(cfg).await?;
     Ok(from_snapshot(&snap, cfg))
 }
 

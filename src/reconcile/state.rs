@@ -111,7 +111,8 @@ pub fn hash_of_hash(hash: &str) -> String {
 
 /// A fingerprint of any serialisable desired state.
 pub fn fingerprint<T: serde::Serialize>(v: &T) -> String {
-    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    let bytes =
+        serde_json::to_vec(v).expect("a derived Serialize with string keys always serialises");
     hex::encode(Sha1::digest(&bytes))
 }
 

@@ -544,7 +544,7 @@ fn error_response(status: StatusCode, message: &str) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        serde_json::to_vec(&body).unwrap_or_default(),
+        serde_json::to_vec(&body).expect("a derived Serialize with string keys always serialises"),
     )
         .into_response();
     resp.headers_mut()

@@ -99,7 +99,8 @@ impl IntoResponse for Error {
             status: status.as_u16(),
             message: self.message(),
         };
-        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let json = serde_json::to_vec(&body)
+            .expect("a derived Serialize with string keys always serialises");
         let mut resp = (
             status,
             [(

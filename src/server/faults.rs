@@ -184,7 +184,7 @@ fn injected_500() -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        serde_json::to_vec(&body).unwrap_or_default(),
+        serde_json::to_vec(&body).expect("a derived Serialize with string keys always serialises"),
     )
         .into_response()
 }

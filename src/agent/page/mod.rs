@@ -15,8 +15,8 @@ mod localtime;
 mod render;
 mod svg;
 
-use super::plan_share::PlanShare;
-use super::resources::AgentApi;
+use super::plan_share::{PlanError, PlanShare};
+use super::resources::{AgentApi, HolderError};
 use crate::server::error::Error;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,7 +37,20 @@ const HOLDER_MAX_AGE: Duration = Duration::from_secs(10);
 /// How long the page waits for MariaDB's answer about the lock.
 const HOLDER_WAIT: Duration = Duration::from_secs(2);
 
-type Holder = Result<Option<String>, String>;
+type Holder = Result<Option<String>, Unavailable>;
+
+/// Why the page cannot show the plan or the lock holder (it says so in their place).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    #[error("{0}")]
+    Plan(PlanError),
+    #[error("still being computed (a dry-run pass reads both sides)")]
+    Computing,
+    #[error("MariaDB did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Lock(Arc<HolderError>),
+}
 
 /// What the page handlers share.
 #[derive(Clone)]
@@ -87,13 +100,13 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 /// The pending plan, or why it is not shown yet.
-async fn pending(st: &PageState) -> Result<serde_json::Value, String> {
+async fn pending(st: &PageState) -> Result<serde_json::Value, Unavailable> {
     let plans = st.plans.clone();
     let api = st.api.clone();
     match tokio::time::timeout(PLAN_WAIT, async move { plans.get(&api).await }).await {
-        Ok(out) => out.json().map(|(plan, _)| plan),
+        Ok(out) => out.json().map(|(plan, _)| plan).map_err(Unavailable::Plan),
         // The computation goes on in its own task; the next refresh gets it.
-        Err(_) => Err("still being computed (a dry-run pass reads both sides)".into()),
+        Err(_) => Err(Unavailable::Computing),
     }
 }
 
@@ -109,8 +122,8 @@ async fn holder(st: &PageState) -> Holder {
         return h;
     }
     let h = match tokio::time::timeout(HOLDER_WAIT, st.api.lock_holder()).await {
-        Ok(h) => h,
-        Err(_) => Err(format!("MariaDB did not answer within {HOLDER_WAIT:?}")),
+        Ok(h) => h.map_err(|e| Unavailable::Lock(Arc::new(e))),
+        Err(_) => Err(Unavailable::Timeout(HOLDER_WAIT)),
     };
     *st.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), h.clone()));
     h

@@ -2,7 +2,7 @@
 //! script re-fetches and swaps in. Plain functions writing strings: the page is small, and a
 //! template engine would be one more thing to build for a dozen sections.
 
-use super::{esc, localtime, svg, PAGE};
+use super::{esc, localtime, svg, Unavailable, PAGE};
 use crate::agent::history::History;
 use crate::agent::status::{PassRecord, PassResultKind, Reachability, Status};
 use serde_json::Value;
@@ -55,8 +55,8 @@ pub fn page(live: &str, token: &str) -> String {
 pub fn live(
     st: &Status,
     h: &History,
-    plan: &Result<Value, String>,
-    holder: &Result<Option<String>, String>,
+    plan: &Result<Value, Unavailable>,
+    holder: &Result<Option<String>, Unavailable>,
 ) -> String {
     let mut o = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -107,7 +107,7 @@ fn reach(o: &mut String, id: &str, name: &str, r: &Reachability) {
 }
 
 /// The role card's line about the lock: which lock, and who holds it.
-fn lock_line(st: &Status, holder: &Result<Option<String>, String>) -> String {
+fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> String {
     let Some(name) = st.lock.as_deref() else {
         return "no writer lock (a snapshot file is the source, or the database is not reached yet)"
             .into();
@@ -121,7 +121,7 @@ fn lock_line(st: &Status, holder: &Result<Option<String>, String>) -> String {
     format!("lock {name}: {who}")
 }
 
-fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, String>) {
+fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailable>) {
     o.push_str(r#"<div class="cards">"#);
     let lock = lock_line(st, holder);
     let activity = if st.pass_running {
@@ -214,14 +214,14 @@ fn counts(o: &mut String, st: &Status) {
 
 /// The plan as `--dry-run` prints it, grouped by kind (the plan's descriptions mask passwords).
 /// `report` is the dry-run report as `GET …/api/plan` serves it (the plan under `plan`).
-fn pending(o: &mut String, report: &Result<Value, String>) {
+fn pending(o: &mut String, report: &Result<Value, Unavailable>) {
     let (plan, age) = match report {
         Ok(r) => (&r["plan"], r["age_seconds"].as_f64().unwrap_or(0.0)),
         Err(e) => {
             let _ = write!(
                 o,
                 r#"<p id="plan" class="warn">plan not available: {}</p>"#,
-                esc(e)
+                esc(&e.to_string())
             );
             return;
         }

@@ -83,7 +83,9 @@ fn record(state: &AgentState, result: PassResultKind, error: Option<&str>) {
                 delete: 0,
             },
             warnings: vec!["safety valve withheld 3 deletions: extension".into()],
-            counts_by_kind: [(crate::model::Kind::Extension, 7u64)].into_iter().collect(),
+            counts_by_kind: [(crate::model::Kind::Extension, 7u64)]
+                .into_iter()
+                .collect(),
             error: error.map(str::to_string),
         },
         Some(D::from_millis(900)),

@@ -62,7 +62,7 @@ pub async fn seed(app: &App, voicemail: &[String], recording: &[String]) -> Resu
                         resource_extension: "wav".into(),
                         extra: Default::default(),
                     };
-                    let v = serde_json::to_value(a).unwrap_or_default();
+                    let v = serde_json::to_value(a).expect("a derived Serialize with string keys always serialises");
                     tx.put(VM_SCOPE, &id, Some(ident.clone()), v);
                 }
             }
@@ -78,7 +78,7 @@ pub async fn seed(app: &App, voicemail: &[String], recording: &[String]) -> Resu
                         file_name_mask: "${Tag(exten)}-${DstExtension}-${SrcExtension}-${Date(yyyyMMdd)}-${Time(HHmmss)}-${CDRUniqueId}".into(),
                         extra: Default::default(),
                     };
-                    let v = serde_json::to_value(a).unwrap_or_default();
+                    let v = serde_json::to_value(a).expect("a derived Serialize with string keys always serialises");
                     tx.put(REC_SCOPE, &id, Some(ident.clone()), v);
                 }
             }

@@ -45,7 +45,7 @@ async fn create_cs(State(app): State<App>, JsonBody(body): JsonBody) -> Result<R
                 music_on_hold_class: "default".into(),
                 extra: Default::default(),
             })
-            .unwrap_or_default();
+            .expect("a derived Serialize with string keys always serialises");
             tx.put(&cs_scope(&id, "asterisk"), SETTINGS, None, settings);
             Ok(())
         })
@@ -75,7 +75,8 @@ async fn delete_cs(State(app): State<App>, Path(id): Path<String>) -> Result<Res
 async fn core_root(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {
     app.store.read(|st| ensure(st, &[cs_parent(&cs)]))?;
     Ok(json_value(
-        &serde_json::to_value(CoreConfig { server_id: cs }).unwrap_or_default(),
+        &serde_json::to_value(CoreConfig { server_id: cs })
+            .expect("a derived Serialize with string keys always serialises"),
     ))
 }
 
@@ -84,9 +85,10 @@ async fn get_settings(State(app): State<App>, Path(cs): Path<String>) -> Result<
         ensure(st, &[cs_parent(&cs)])?;
         Ok(match st.get(&cs_scope(&cs, "asterisk"), SETTINGS) {
             Some(it) => json_bytes(it.bytes.clone()),
-            None => {
-                json_value(&serde_json::to_value(AsteriskSettings::default()).unwrap_or_default())
-            }
+            None => json_value(
+                &serde_json::to_value(AsteriskSettings::default())
+                    .expect("a derived Serialize with string keys always serialises"),
+            ),
         })
     })
 }
@@ -114,5 +116,7 @@ async fn brand() -> Response {
         extra: serde_json::from_value(json!({"name": "iSymphony (embedded, isymphony-sync)"}))
             .unwrap_or_default(),
     };
-    json_value(&serde_json::to_value(b).unwrap_or_default())
+    json_value(
+        &serde_json::to_value(b).expect("a derived Serialize with string keys always serialises"),
+    )
 }

@@ -77,7 +77,9 @@ fn property_list(app: &App, cs: &str) -> Vec<ModuleLicenseProperty> {
 }
 
 fn to_json<T: Serialize>(v: &T) -> Response {
-    json_value(&serde_json::to_value(v).unwrap_or_default())
+    json_value(
+        &serde_json::to_value(v).expect("a derived Serialize with string keys always serialises"),
+    )
 }
 
 async fn license(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {

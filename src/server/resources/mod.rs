@@ -98,7 +98,9 @@ pub fn json_bytes(bytes: Bytes) -> Response {
 }
 
 pub fn json_value(v: &Value) -> Response {
-    json_bytes(Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
+    json_bytes(Bytes::from(
+        serde_json::to_vec(v).expect("a derived Serialize with string keys always serialises"),
+    ))
 }
 
 pub fn no_content() -> Response {

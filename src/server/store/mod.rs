@@ -165,7 +165,8 @@ impl State {
         key: Option<String>,
         value: Value,
     ) -> Bytes {
-        let mut json = serde_json::to_vec(&value).unwrap_or_default();
+        let mut json = serde_json::to_vec(&value)
+            .expect("a derived Serialize with string keys always serialises");
         // to_vec grows by doubling; the store keeps every object, so keep only what is used.
         json.shrink_to_fit();
         let bytes = Bytes::from(json);
@@ -336,7 +337,8 @@ impl Tx<'_> {
     }
 }
 
-type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// The commit's answer to each write of its batch (one error, shared by all of them).
+type Ack = tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<rusqlite::Error>>>;
 
 enum Msg {
     Batch(Vec<Op>, Undo, Ack),

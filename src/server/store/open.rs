@@ -96,7 +96,7 @@ fn load(conn: &Connection, db: &integrity::Db, repair: bool) -> Result<State, St
         return Err(Damaged {
             what: db.what,
             path: db.path.to_path_buf(),
-            problem,
+            problem: Box::new(problem.into()),
         }
         .into());
     }

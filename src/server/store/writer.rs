@@ -24,7 +24,7 @@ pub(super) fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, state: Arc<RwLo
         if batches.is_empty() {
             continue;
         }
-        let result = commit(&mut conn, &batches).map_err(|e| e.to_string());
+        let result = commit(&mut conn, &batches).map_err(std::sync::Arc::new);
         if let Err(e) = &result {
             tracing::error!(
                 error = %e,
