@@ -2,11 +2,9 @@
 //! 12): the real binary, real MariaDB, real inotify, the embedded server on loopback. No
 //! e-mail address is ever removed because the file was missing or empty for a moment.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use agent::*;
 use e2e::*;

@@ -3,11 +3,9 @@
 //! write to the iSymphony the agent manages, and which setting to change; and
 //! `--adopt-cxpanel-items` takes over what the module posted but never recorded as managed.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::config::ServerConfig;
@@ -34,7 +32,7 @@ async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
     let config = config.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        let out = support::process::bin()
             .arg("--config")
             .arg(&config)
             .args(&args)

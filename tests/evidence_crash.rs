@@ -9,15 +9,13 @@
 //! trials share one FreePBX database. The random delays come from a seeded generator: the seed
 //! is printed, and `EVIDENCE_SEED=<n>` replays a run.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
-#[path = "common/evidence.rs"]
-mod evidence;
+mod support;
+use support::e2e;
+use support::evidence;
 
 use evidence::*;
 use rand::{Rng, SeedableRng};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const N: usize = 1000;
@@ -91,16 +89,16 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
             eprintln!("full initial sync of {N}: {full_sync:.2?}");
         } else {
             let delay = Duration::from_micros(rng.gen_range(0..full_sync.as_micros() as u64));
-            let mut child = Command::new(BIN)
-                .arg("--config")
-                .arg(&cfg)
-                .arg("--sync-now")
-                .env("RUST_LOG", "warn")
-                .env("NO_COLOR", "1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut child = support::process::spawn(
+                support::process::bin()
+                    .arg("--config")
+                    .arg(&cfg)
+                    .arg("--sync-now")
+                    .env("RUST_LOG", "warn")
+                    .env("NO_COLOR", "1")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            );
             tokio::time::sleep(delay).await;
             let finished_first = child.try_wait().unwrap().is_some();
             unsafe {

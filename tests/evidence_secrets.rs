@@ -12,12 +12,10 @@
 //! in both cases) and the Basic credentials in base64. The test first proves the secrets did
 //! flow: the server holds the pushed hashes and debug logging was on.
 
-mod common;
-#[path = "common/evidence.rs"]
-mod evidence;
+mod support;
+use support::evidence;
 
 use base64::Engine;
-use common::TestDb;
 use evidence::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
@@ -25,6 +23,7 @@ use mysql_async::prelude::Queryable;
 use sha1::{Digest, Sha1};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::TestDb;
 
 const API_PW: &str = "ApiPw-Kq7fXw2sZ";
 const DB_PW: &str = "DbPw-Rt5mLp9vQ";
@@ -169,7 +168,7 @@ struct DbUser {
 impl DbUser {
     async fn create(db: &TestDb) -> DbUser {
         let name = format!("isysec{}", rand::random::<u32>() & 0xff_ffff);
-        let mut c = common::admin_conn().await;
+        let mut c = support::admin_conn().await;
         for host in ["%", "localhost", "127.0.0.1"] {
             c.query_drop(format!(
                 "CREATE USER '{name}'@'{host}' IDENTIFIED BY '{DB_PW}'"
@@ -190,7 +189,7 @@ impl DbUser {
 
 impl Drop for DbUser {
     fn drop(&mut self) {
-        common::admin_cleanup(
+        support::admin_cleanup(
             ["%", "localhost", "127.0.0.1"]
                 .iter()
                 .map(|host| format!("DROP USER IF EXISTS '{}'@'{host}'", self.name))
@@ -200,7 +199,7 @@ impl Drop for DbUser {
 }
 
 fn freepbx_conf(path: &Path, user: &str, pw: &str, db: &str) {
-    let o = common::server_opts();
+    let o = support::server_opts();
     std::fs::write(
         path,
         format!(
@@ -377,7 +376,7 @@ async fn no_password_or_hash_appears_in_any_output() {
         wrong_conf.display().to_string(),
         dir.path().join("none.conf").display().to_string()
     );
-    let o = common::server_opts();
+    let o = support::server_opts();
     let cases: Vec<(&str, String)> = vec![
         (
             "wrong database password",
@@ -491,18 +490,16 @@ async fn no_password_or_hash_appears_in_any_output() {
 async fn daemon_transcript(cfg: &Path) -> String {
     use std::io::{BufRead, BufReader, Read};
     use std::sync::{Arc, Mutex};
-    let mut child = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(cfg)
-        .arg("--log-format")
-        .arg("json")
-        .env("RUST_LOG", "debug")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("JOURNAL_STREAM")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = support::process::spawn(
+        support::process::bin()
+            .arg("--config")
+            .arg(cfg)
+            .arg("--log-format")
+            .arg("json")
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
     let stderr = child.stderr.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));

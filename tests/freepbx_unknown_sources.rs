@@ -7,9 +7,8 @@
 //! - tables of a module that is really absent still read as empty;
 //! - a missing, empty or oversized voicemail.conf leaves e-mail addresses alone.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::api::paths;
@@ -117,7 +116,7 @@ async fn a_missing_table_of_an_installed_module_keeps_its_objects() {
     )
     .unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        support::process::bin()
             .arg("--config")
             .arg(&cfg_path)
             .arg("--check-config")

@@ -1,9 +1,8 @@
 //! The real binary: `--sync-now` / `--dry-run` exit codes and output, and a SIGKILL in the
 //! middle of a pass followed by a rerun that converges with no duplicates.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use std::collections::BTreeSet;
@@ -26,7 +25,7 @@ fn write_config(env: &Env, url: &str, concurrency: usize) -> std::path::PathBuf 
 }
 
 fn bin(config: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"));
+    let mut c = support::process::bin();
     c.arg("--config")
         .arg(config)
         .args(args)
@@ -121,11 +120,11 @@ async fn sigkill_in_the_middle_of_a_pass_then_rerun_converges_without_duplicates
     let n = 120;
     let env = Env::new(n).await;
     let cfg = write_config(&env, &env.server().base_url(), 2);
-    let mut child = bin(&cfg, &["--sync-now"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = support::process::spawn(
+        bin(&cfg, &["--sync-now"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while env.stats().post < 60 {
         assert!(Instant::now() < deadline, "the agent made no progress");

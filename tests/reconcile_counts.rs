@@ -2,9 +2,8 @@
 //! converged, one FreePBX change costs ≤ 20 requests; a full verify makes no writes and at
 //! most the cxpanel module's 16 + 5N requests.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::server::RequestStats;

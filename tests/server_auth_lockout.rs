@@ -4,13 +4,13 @@
 //! network) without a credential check, while a correct login from another network (this
 //! machine's LAN address, IPv4 and IPv6) and failures for another user name are unaffected.
 
-mod server_common;
+mod support;
 
 use reqwest::StatusCode;
-use server_common::*;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::server::*;
 
 /// Log lines of this test's thread (the current-thread runtime runs the server there too).
 #[derive(Clone, Default)]

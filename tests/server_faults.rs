@@ -3,13 +3,13 @@
 //! latency, a slow answer past the client timeout that is still applied), filters by method
 //! and path, and a seed makes the choices reproducible.
 
-mod server_common;
+mod support;
 
 use isymphony_sync::config::{FaultRule, FaultsConfig};
 use reqwest::StatusCode;
 use serde_json::json;
-use server_common::*;
 use std::time::{Duration, Instant};
+use support::server::*;
 
 async fn with_faults(f: FaultsConfig) -> TestServer {
     start_with(move |c| c.faults = Some(f), None).await

@@ -6,10 +6,10 @@ use serde_json::json;
 use std::path::Path;
 use std::process::Command;
 
-#[path = "server_common/process.rs"]
-mod process;
+mod support;
+use support::process;
 
-use process::{spawn, BIN};
+use process::{spawn_server as spawn, BIN};
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("config.toml");
@@ -50,7 +50,7 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
     // A second process on the same data_dir must refuse to start.
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&config)
         .output()
@@ -85,7 +85,7 @@ async fn acknowledged_writes_survive_kill_9() {
 fn missing_or_invalid_config_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.toml");
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&missing)
         .output()
@@ -99,7 +99,7 @@ fn missing_or_invalid_config_is_a_clear_error() {
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[server]\nhttp_listn = \"x\"\n").unwrap();
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&bad)
         .output()
@@ -118,7 +118,7 @@ fn missing_or_invalid_config_is_a_clear_error() {
         "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"/proc/isymphony-sync-test\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&ro)
         .output()
@@ -130,14 +130,14 @@ fn missing_or_invalid_config_is_a_clear_error() {
 
 #[test]
 fn help_and_version() {
-    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let out = support::process::bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
         help.contains("--serve-only") && help.contains("--config"),
         "{help}"
     );
-    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let out = support::process::bin().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }

@@ -386,7 +386,6 @@ mod tests {
 
         b_stop.send(true).unwrap();
         b.await.unwrap();
-        db.drop().await;
     }
 
     #[tokio::test]
@@ -427,7 +426,6 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
-        db.drop().await;
     }
 
     async fn holder(admin: &mut Conn, name: &str) -> Option<u64> {
@@ -493,7 +491,6 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
-        db.drop().await;
     }
 
     /// A confirmation is a query on the lock connection made after the request: a
@@ -543,7 +540,6 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
-        db.drop().await;
     }
 
     /// A TCP relay to MariaDB that can go silent: after `cut`, bytes in both directions are
@@ -648,6 +644,5 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        db.drop().await;
     }
 }
