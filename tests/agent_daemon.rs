@@ -843,7 +843,11 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
             c.env_remove("JOURNAL_STREAM");
         }
         let out = c.output().unwrap();
-        assert!(!out.status.success(), "an invalid config fails at start");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "an invalid config fails at start"
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let text = run(&[], true);

@@ -55,7 +55,7 @@ async fn acknowledged_writes_survive_kill_9() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another"), "{err}");
 
@@ -90,7 +90,7 @@ fn missing_or_invalid_config_is_a_clear_error() {
         .arg(&missing)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("not found") && err.contains("nope.toml"),
@@ -104,7 +104,7 @@ fn missing_or_invalid_config_is_a_clear_error() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("http_listn") && err.contains("bad.toml"),
@@ -123,7 +123,7 @@ fn missing_or_invalid_config_is_a_clear_error() {
         .arg(&ro)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data_dir /proc/isymphony-sync-test"), "{err}");
 }

@@ -117,7 +117,7 @@ impl Fixture {
     fn refused(&self) -> String {
         match serve(&self.config, &[], 0o022) {
             Started::Exited { code, log } => {
-                assert_ne!(code, 0, "{log}");
+                assert_eq!(code, 1, "a refused store exits 1: {log}");
                 log
             }
             Started::Running { .. } => panic!("a damaged store was opened"),
