@@ -166,3 +166,115 @@ async fn sigkill_in_the_middle_of_a_pass_then_rerun_converges_without_duplicates
         );
     }
 }
+
+/// Every key path of a JSON document (`a.b`, arrays as `a[]`, map keys that are data, such as
+/// kind names, as `*`), sorted.
+fn key_paths(v: &serde_json::Value, prefix: &str, data_maps: &[&str], out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m {
+                let k = if data_maps.contains(&prefix) { "*" } else { k };
+                let p = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.push(p.clone());
+                key_paths(child, &p, data_maps, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for child in a {
+                key_paths(child, &format!("{prefix}[]"), data_maps, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_json_has_exactly_the_documented_keys() {
+    let env = Env::new(3).await;
+    let cfg = write_config(&env, &env.server().base_url(), 2);
+    // A first pass that changes things (operations in the plan), then a converged one.
+    let mut all = Vec::new();
+    for args in [
+        &["--sync-now", "--output", "json"][..],
+        &["--dry-run", "--output", "json", "--full"][..],
+    ] {
+        let cfg = cfg.clone();
+        let (code, out, err) = tokio::task::spawn_blocking(move || run(&cfg, args))
+            .await
+            .unwrap();
+        assert_eq!(code, 0, "{out}\n{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        key_paths(&v, "", &["counts_by_kind"], &mut all);
+    }
+    all.sort();
+    all.dedup();
+    let want = [
+        "applied",
+        "counts_by_kind",
+        "counts_by_kind.*",
+        "dry_run",
+        "errors",
+        "exit_code",
+        "failed",
+        "finished_ms",
+        "partial",
+        "plan",
+        "plan.adoptions",
+        "plan.in_sync",
+        "plan.operations",
+        "plan.operations[].action",
+        "plan.operations[].changes",
+        "plan.operations[].changes[].field",
+        "plan.operations[].changes[].from",
+        "plan.operations[].changes[].to",
+        "plan.operations[].description",
+        "plan.operations[].key",
+        "plan.operations[].kind",
+        "plan.operations[].label",
+        "plan.summary",
+        "plan.summary.create",
+        "plan.summary.delete",
+        "plan.summary.update",
+        "plan.warnings",
+        "refused",
+        "requests",
+        "requests.delete",
+        "requests.get",
+        "requests.post",
+        "requests.put",
+        "skipped",
+        "started_ms",
+        "summary",
+        "target",
+        "unreadable",
+        "withheld",
+    ];
+    assert_eq!(all, want, "the --output json key set changed");
+
+    // A pass that cannot start: the error document, exit code 1.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!(
+        "http://127.0.0.1:{}/communication_manager/api/resource/",
+        l.local_addr().unwrap().port()
+    );
+    drop(l);
+    let cfg = write_config(&env, &dead, 2);
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run(&cfg, &["--sync-now", "--output", "json"]))
+            .await
+            .unwrap();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut keys = Vec::new();
+    key_paths(&v, "", &[], &mut keys);
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["error", "error.kind", "error.message", "exit_code"],
+        "{out}"
+    );
+}
