@@ -278,3 +278,49 @@ async fn output_json_has_exactly_the_documented_keys() {
         "{out}"
     );
 }
+
+/// The safety valve and `--force` through the binary: deleting 3 of 4 extensions is refused
+/// with the README's message (exit 1, nothing deleted, the advice to run --force), and
+/// `--sync-now --force` then applies the deletions (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_valve_message_and_force_through_the_binary() {
+    let env = Env::new(4).await;
+    let cfg = write_config(&env, &env.server().base_url(), 2);
+    let sync = |args: &'static [&'static str]| {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || run(&cfg, args))
+    };
+    let (code, out, err) = sync(&["--sync-now"]).await.unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    env.db
+        .exec("DELETE FROM users WHERE extension IN ('1002', '1003', '1004');")
+        .await;
+
+    let (code, out, err) = sync(&["--sync-now"]).await.unwrap();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(
+            "safety valve refused: would delete 3 of 4 managed extension objects (more than 50%)"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("check FreePBX, then run --sync-now --force once if the deletions are right"),
+        "the refusal says what to do: {all}"
+    );
+    assert_eq!(env.extensions().await.len(), 4, "nothing was deleted");
+
+    let (code, out, err) = sync(&["--sync-now", "--force"]).await.unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let left: Vec<String> = env
+        .extensions()
+        .await
+        .into_iter()
+        .map(|x| x.extension)
+        .collect();
+    assert_eq!(left, ["1001"], "--force applied the deletions");
+    let (code, out, err) = sync(&["--sync-now"]).await.unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("in sync"), "{out}");
+}
