@@ -200,7 +200,14 @@ pub async fn census(api: &Client, subs: bool) -> Census {
         "core_server",
         dups("core server", cores.iter().map(|x| x.slug.as_str()), d),
     );
-    let cs = core_server_id(api).await;
+    // No core server `default` yet (a run killed before its first write): nothing else.
+    let Some(cs) = cores
+        .iter()
+        .find(|x| x.slug == "default")
+        .and_then(|x| x.id.clone())
+    else {
+        return c;
+    };
     let exts: Vec<Extension> = api.get(paths::extensions(&cs)).await.unwrap();
     c.counts.insert(
         "extension",
