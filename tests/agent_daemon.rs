@@ -377,7 +377,17 @@ async fn sql_and_file_changes_reach_the_embedded_server_with_no_other_action() {
         .wait_exit(Duration::from_secs(10))
         .expect("no exit within 10 s");
     assert!(st.success(), "{st:?}");
-    std::thread::sleep(Duration::from_millis(100));
+    // The datagrams were sent before the exit; wait until the reader has them all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !notes
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n.starts_with("STOPPING=1"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let notes = notes.lock().unwrap().clone();
     assert!(notes.iter().any(|n| n.starts_with("READY=1")), "{notes:?}");
     assert!(
@@ -698,8 +708,8 @@ async fn sigterm_during_a_slow_pass_exits_zero_within_ten_seconds() {
     );
     proxy.set(Mode::Slow);
     let mut agent = Agent::spawn(&cfg, &[]);
+    // The pass is running (the proxy holds each connection 2 s): SIGTERM now.
     agent.wait_log(T, |v| msg(v) == "pass started").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let t0 = std::time::Instant::now();
     agent.signal(libc::SIGTERM);
     let st = agent.wait_exit(Duration::from_secs(10));
