@@ -10,7 +10,6 @@ use e2e::*;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn write_config(env: &Env) -> PathBuf {
     let path = env.dir.path().join("agent.toml");

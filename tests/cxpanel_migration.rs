@@ -11,7 +11,6 @@ use e2e::*;
 use isymphony_sync::config::ServerConfig;
 use isymphony_sync::server;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// An agent config for `env`'s database; `isymphony` is the body of the `[isymphony]` section.
 fn write_config(env: &Env, name: &str, isymphony: &str) -> PathBuf {

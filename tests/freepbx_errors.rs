@@ -3,9 +3,7 @@
 
 mod support;
 
-use mysql_async::prelude::Queryable;
 use std::path::Path;
-use std::process::Command;
 use support::TestDb;
 
 /// Run `--export-snapshot` with a config file body; returns (exit code, stderr).

@@ -14,7 +14,6 @@ use e2e::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
 use isymphony_sync::reconcile::plan::{Action, Kind};
-use std::process::Command;
 
 fn peers(xs: &[Extension]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = xs

@@ -14,7 +14,6 @@ use isymphony_sync::reconcile::{run_pass, PassOptions};
 use isymphony_sync::secret::Secret;
 use isymphony_sync::server::{self, ServerHandle};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// The password of the separate server; only cxpanel's settings know it.

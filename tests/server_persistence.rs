@@ -4,12 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 
 mod support;
 use support::process;
 
-use process::{spawn_server as spawn, BIN};
+use process::spawn_server as spawn;
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("config.toml");

@@ -16,7 +16,6 @@ mod tls;
 mod watch;
 
 use std::path::Path;
-use std::process::Command;
 
 /// Runs the binary with `args` off the test's runtime; (exit code, stdout, stderr).
 pub async fn run_bin(args: Vec<String>, rust_log: &str) -> (i32, String, String) {

@@ -2,10 +2,10 @@
 //! file inside the directory it watches (next to voicemail.conf and its own config); the log
 //! must not grow by lines about its own writes, and only the watched files trigger a pass.
 
-use crate::agent::{eventually, http, BIN};
+use crate::agent::{eventually, http};
 use crate::e2e::Env;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 fn log_text(path: &Path) -> String {
