@@ -13,7 +13,7 @@ const T: Duration = Duration::from_secs(20);
 fn config_text(env: &Env, debounce: &str) -> String {
     let d = env.dir.path();
     format!(
-        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n\
+        "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n\
          [freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\nconfig_file = {:?}\npoll_interval = \"200ms\"\n\n\
          [sync]\ndebounce = {debounce:?}\nretry_backoff_max = \"1s\"\nstate_dir = {:?}\n",
         d.join("agent-server").display().to_string(),

@@ -35,7 +35,7 @@ async fn a_trace_log_in_the_watched_directory_does_not_feed_the_watcher() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n\
+            "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n\
              [freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\npoll_interval = \"1s\"\n\n\
              [sync]\ndebounce = \"100ms\"\nresync_interval = \"1h\"\nstate_dir = {:?}\n",
             d.join("agent-server").display().to_string(),
