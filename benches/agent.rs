@@ -11,12 +11,9 @@
 //!
 //! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE, BENCH_IDLE_SECS).
 
-#[path = "../tests/common/agent.rs"]
-mod agent;
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/common/e2e.rs"]
-mod e2e;
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{agent, e2e};
 
 use agent::*;
 use e2e::*;
@@ -53,7 +50,7 @@ fn config(env: &Env, name: &str, separate: bool) -> std::path::PathBuf {
          config_file = \"{0}/freepbx.conf\"\namportal_conf = \"{0}/amportal.conf\"\n\n\
          [sync]\nstate_dir = \"{0}/state\"\n",
         dir.display(),
-        common::server_url(),
+        support::server_url(),
         env.db.name,
         env.vm_path().display()
     );
@@ -182,7 +179,7 @@ async fn detection_cost(n_ext: usize) {
 
     // Cost of the detection queries on this database.
     let opts =
-        mysql_async::Opts::from_url(&format!("{}/{}", common::server_url(), env.db.name)).unwrap();
+        mysql_async::Opts::from_url(&format!("{}/{}", support::server_url(), env.db.name)).unwrap();
     let det = ChangeDetector::new(opts.clone());
     let mut conn = mysql_async::Conn::new(opts).await.unwrap();
     use mysql_async::prelude::Queryable;

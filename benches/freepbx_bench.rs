@@ -6,8 +6,8 @@
 //! Prints min / p50 / max over several runs; the budget is 300 ms. Set
 //! FREEPBX_BENCH_KEEP=1 to keep the database for profiling (it is dropped otherwise).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use isymphony_sync::{freepbx, mapping};
 use std::fmt::Write as _;
@@ -35,7 +35,7 @@ fn cpu_time() -> Duration {
 }
 
 /// INSERT rows in batches of BATCH.
-async fn insert(db: &common::TestDb, head: &str, rows: Vec<String>) {
+async fn insert(db: &support::TestDb, head: &str, rows: Vec<String>) {
     let mut sql = String::new();
     for chunk in rows.chunks(BATCH) {
         let _ = writeln!(sql, "{head} VALUES {};", chunk.join(","));
@@ -43,7 +43,7 @@ async fn insert(db: &common::TestDb, head: &str, rows: Vec<String>) {
     db.exec(&sql).await;
 }
 
-async fn populate(db: &common::TestDb) {
+async fn populate(db: &support::TestDb) {
     db.load_fixture("freepbx_modern_schema.sql").await;
     db.load_fixture("cx_settings_kvstore.sql").await;
     let exts: Vec<usize> = (0..EXTENSIONS).map(|i| 20_000 + i).collect();
@@ -153,7 +153,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        let db = common::TestDb::create().await;
+        let db = support::TestDb::create().await;
         let t = Instant::now();
         populate(&db).await;
         eprintln!("populated {EXTENSIONS} extensions in {:.1?}", t.elapsed());

@@ -43,6 +43,8 @@ fi
 df -h . | awk 'NR==2 {print "test.sh: " $4 " free on " $6}'
 
 cargo test --locked "$@"
+# The benches are not run here (they take minutes), but they must at least build.
+cargo build --locked --benches
 
 # The Debian package: build it from the binary just tested, install, check, purge.
 bash scripts/package-check.sh

@@ -1,11 +1,9 @@
 //! The agent as a service (issue 5), with the real binary: triggers, agent resources, systemd
 //! notify, hot reload, outages, signals, failover. Small data, fast polling, short timeouts.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use agent::*;
 use e2e::*;
@@ -84,11 +82,11 @@ fn write_config(env: &Env, o: &Opts) -> PathBuf {
 }
 
 fn db_url(env: &Env) -> String {
-    format!("{}/{}", common::server_url(), env.db.name)
+    format!("{}/{}", support::server_url(), env.db.name)
 }
 
 fn freepbx_conf(env: &Env, addr: std::net::SocketAddr) {
-    let o = common::server_opts();
+    let o = support::server_opts();
     std::fs::write(
         env.dir.path().join("freepbx.conf"),
         format!(
@@ -158,6 +156,20 @@ async fn get_json(root: &str, path: &str, pw: &str) -> (u16, Value) {
 
 async fn status(root: &str) -> Value {
     get_json(root, "/isymphony-sync/api/status", PW).await.1
+}
+
+/// Ask for a pass now (`POST …/sync`), as "Sync now" does.
+async fn force_pass(root: &str) {
+    let st = http()
+        .post(format!("{root}/isymphony-sync/api/sync"))
+        .basic_auth("manager", Some(PW))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 204, "POST …/sync");
 }
 
 fn api_url(root: &str) -> String {
@@ -365,7 +377,17 @@ async fn sql_and_file_changes_reach_the_embedded_server_with_no_other_action() {
         .wait_exit(Duration::from_secs(10))
         .expect("no exit within 10 s");
     assert!(st.success(), "{st:?}");
-    std::thread::sleep(Duration::from_millis(100));
+    // The datagrams were sent before the exit; wait until the reader has them all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !notes
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n.starts_with("STOPPING=1"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let notes = notes.lock().unwrap().clone();
     assert!(notes.iter().any(|n| n.starts_with("READY=1")), "{notes:?}");
     assert!(
@@ -491,7 +513,7 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
     let target = env.server().http_addr();
     let http_proxy = Proxy::start(target).await;
     let db_addr: std::net::SocketAddr = {
-        let o = common::server_opts();
+        let o = support::server_opts();
         format!("{}:{}", o.ip_or_hostname(), o.tcp_port())
             .parse()
             .unwrap_or_else(|_| format!("127.0.0.1:{}", o.tcp_port()).parse().unwrap())
@@ -524,6 +546,7 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
     );
     let failed_passes =
         |agent: &Agent| agent.count(|v| msg(v).starts_with("pass:") && v["result"] != "success");
+    let skipped_passes = |agent: &Agent| agent.count(|v| msg(v) == "standby: pass skipped");
 
     // 1. iSymphony down.
     http_proxy.set(Mode::Down);
@@ -598,7 +621,17 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
         "{}",
         agent.dump()
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A pass forced during the outage, and its result, before looking: without one the
+    // check below could not fail. The election lock lives in the same database, so the
+    // result is a failed pass or, once the lock is lost, a pass skipped as standby.
+    let outcome = |agent: &Agent| failed_passes(agent) + skipped_passes(agent);
+    let before = outcome(&agent);
+    force_pass(&root).await;
+    assert!(
+        eventually(T, || async { outcome(&agent) > before }).await,
+        "a pass was tried during the database outage and did not succeed: {}",
+        agent.dump()
+    );
     assert_eq!(
         ext_names(&direct).await.unwrap().len(),
         3,
@@ -636,7 +669,13 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
     env.db
         .exec("UPDATE users SET name = 'Conf Back' WHERE extension = '1001'")
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = outcome(&agent);
+    force_pass(&root).await;
+    assert!(
+        eventually(T, || async { outcome(&agent) > before }).await,
+        "a pass was tried without freepbx.conf and did not succeed: {}",
+        agent.dump()
+    );
     assert_eq!(ext_names(&direct).await.unwrap().len(), 2);
     std::fs::rename(&aside, &conf).unwrap();
     assert!(
@@ -669,8 +708,8 @@ async fn sigterm_during_a_slow_pass_exits_zero_within_ten_seconds() {
     );
     proxy.set(Mode::Slow);
     let mut agent = Agent::spawn(&cfg, &[]);
+    // The pass is running (the proxy holds each connection 2 s): SIGTERM now.
     agent.wait_log(T, |v| msg(v) == "pass started").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let t0 = std::time::Instant::now();
     agent.signal(libc::SIGTERM);
     let st = agent.wait_exit(Duration::from_secs(10));
@@ -717,6 +756,20 @@ async fn failover_standby_takes_over_after_sigkill_and_passes_never_overlap() {
     let b = Agent::spawn(&cb, &[]);
     b.wait_log(T, |v| msg(v) == "isymphony-sync agent started")
         .await;
+    // B is a standby in the election (it knows the lock, A holds it) before A is killed.
+    let b_root = b.endpoint(0).await;
+    assert!(
+        eventually(T, || async {
+            let st = status(&b_root).await;
+            st["role"] == "standby" && st["lock"].is_string()
+        })
+        .await,
+        "B standby before the kill: {}\n{}",
+        status(&b_root).await,
+        b.dump()
+    );
+    assert_eq!(status(&a.endpoint(0).await).await["role"], "leader");
+    assert_eq!(b.count(|v| msg(v) == "became leader"), 0, "B was standby");
     assert!(
         eventually(T, || async {
             ext_names(&direct).await.is_some_and(|m| m.len() == 3)
@@ -792,7 +845,7 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[server]\nenabeld = true\n").unwrap();
     let run = |args: &[&str], journal: bool| {
-        let mut c = std::process::Command::new(BIN);
+        let mut c = support::process::bin();
         c.arg("--config").arg(&cfg).args(args);
         if journal {
             c.env("JOURNAL_STREAM", "8:12345");
@@ -800,7 +853,11 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
             c.env_remove("JOURNAL_STREAM");
         }
         let out = c.output().unwrap();
-        assert!(!out.status.success(), "an invalid config fails at start");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "an invalid config fails at start"
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let text = run(&[], true);
@@ -817,7 +874,7 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
     )
     .unwrap();
     for (json, journal) in [(false, true), (true, false)] {
-        let mut c = std::process::Command::new(BIN);
+        let mut c = support::process::bin();
         c.arg("--config").arg(&good);
         if json {
             c.args(["--log-format", "json"]);
@@ -827,18 +884,37 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
         } else {
             c.env_remove("JOURNAL_STREAM");
         }
-        let child = c
-            .env("RUST_LOG", "info")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        let mut child = support::process::spawn(
+            c.env("RUST_LOG", "info")
+                .stderr(std::process::Stdio::piped()),
+        );
+        // SIGTERM once the service is up (its signal handlers are in place when it logs that
+        // it started), not after a fixed sleep.
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("isymphony-sync agent started") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the service logged that it started");
+        child.signal(libc::SIGTERM);
+        let status = child
+            .wait_timeout(Duration::from_secs(30))
+            .expect("the service stops on SIGTERM");
+        assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM");
+        let err = reader.join().unwrap();
         let first = err.lines().next().unwrap_or_default().to_string();
         if json {
             let v: Value = serde_json::from_str(&first).unwrap();

@@ -3,15 +3,13 @@
 //! it 0600, snapshot exports are 0600 with and without secrets, and a truncated agent state
 //! stops `--sync-now` and `--dry-run` (naming the file and `--repair`) until `--repair`.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn write_config(env: &Env) -> PathBuf {
     let path = env.dir.path().join("agent.toml");
@@ -33,7 +31,7 @@ fn state_dir(env: &Env) -> PathBuf {
 
 /// The binary under umask 000: (exit code, stderr).
 async fn run(config: &Path, args: &[&str]) -> (i32, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"));
+    let mut c = support::process::bin();
     c.arg("--config")
         .arg(config)
         .args(args)

@@ -3,15 +3,12 @@
 //! same port) is noticed within seconds and refilled by a full pass with no FreePBX change and
 //! the ten-minute verify far away; a collection that drops to nothing is noticed the same way;
 //! and a partial pass (one collection answering 403, from a FAKE peer: see
-//! tests/common/fake_peer.rs) shows as such in the status and the metrics.
+//! tests/support/fake_peer.rs) shows as such in the status and the metrics.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
-#[path = "common/fake_peer.rs"]
-mod fake_peer;
+mod support;
+use support::agent;
+use support::e2e;
+use support::fake_peer;
 
 use agent::*;
 use e2e::*;

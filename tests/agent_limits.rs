@@ -10,11 +10,9 @@
 //!   (`information_schema.USER_STATISTICS` of a user made for the test), and 60 parallel
 //!   `POST …/sync` run at most 2 passes.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use agent::*;
 use isymphony_sync::api::client::{Client, ClientConfig};
@@ -34,7 +32,7 @@ const PW: &str = "manag3rpa55word";
 const T: Duration = Duration::from_secs(20);
 
 struct Setup {
-    db: common::TestDb,
+    db: support::TestDb,
     dir: tempfile::TempDir,
 }
 
@@ -388,8 +386,8 @@ struct CountedUser {
 
 impl CountedUser {
     async fn create(db: &str) -> CountedUser {
-        let name = common::unique_name("isy_h6");
-        let mut c = common::admin_conn().await;
+        let name = support::unique_name("isy_h6");
+        let mut c = support::admin_conn().await;
         // Per-user connection statistics (a global switch; only collects counters).
         c.query_drop("SET GLOBAL userstat = 1").await.unwrap();
         // At most 10 at once: a regression cannot take the shared server's connections.
@@ -406,7 +404,7 @@ impl CountedUser {
     }
 
     fn url(&self, db: &str) -> String {
-        let o = common::server_opts();
+        let o = support::server_opts();
         format!(
             "mysql://{}:pw-{}@{}:{}/{db}",
             self.name,
@@ -418,7 +416,7 @@ impl CountedUser {
 
     /// Connections opened (and refused) for this user so far, by MariaDB's count.
     async fn connections(&self) -> u64 {
-        let mut c = common::admin_conn().await;
+        let mut c = support::admin_conn().await;
         let row: Option<(u64, u64)> = c
             .exec_first(
                 "SELECT TOTAL_CONNECTIONS, DENIED_CONNECTIONS FROM information_schema.USER_STATISTICS \
@@ -434,7 +432,7 @@ impl CountedUser {
 
 impl Drop for CountedUser {
     fn drop(&mut self) {
-        common::admin_cleanup(vec![format!("DROP USER IF EXISTS '{}'@'%'", self.name)]);
+        support::admin_cleanup(vec![format!("DROP USER IF EXISTS '{}'@'%'", self.name)]);
     }
 }
 

@@ -17,13 +17,10 @@
 //!
 //! `ONE_WRITER_DEBUG=1` prints every write of A and the lock-holding intervals.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
-#[path = "common/http_proxy.rs"]
-mod http_proxy;
+mod support;
+use support::agent;
+use support::e2e;
+use support::http_proxy;
 
 use agent::*;
 use e2e::*;
@@ -45,10 +42,10 @@ struct DbUsers {
 
 impl DbUsers {
     async fn create(db: &str, n: usize) -> DbUsers {
-        let mut c = common::admin_conn().await;
+        let mut c = support::admin_conn().await;
         let mut names = Vec::new();
         for _ in 0..n {
-            let u = common::unique_name("isy_w");
+            let u = support::unique_name("isy_w");
             for host in ["%", "localhost"] {
                 c.query_drop(format!("CREATE USER '{u}'@'{host}' IDENTIFIED BY 'pw-{u}'"))
                     .await
@@ -72,7 +69,7 @@ impl Drop for DbUsers {
                 stmts.push(format!("DROP USER IF EXISTS '{u}'@'{host}'"));
             }
         }
-        common::admin_cleanup(stmts);
+        support::admin_cleanup(stmts);
     }
 }
 
@@ -83,7 +80,7 @@ fn monitor(lock: String) -> (Timeline, tokio::task::JoinHandle<()>) {
     let tl: Timeline = Arc::new(Mutex::new(Vec::new()));
     let t2 = tl.clone();
     let task = tokio::spawn(async move {
-        let mut c = common::admin_conn().await;
+        let mut c = support::admin_conn().await;
         loop {
             let row: Option<(u64, String)> = c
                 .exec_first(
@@ -173,7 +170,7 @@ fn violations(writes: &[Write], other: &[(Instant, Instant)]) -> Vec<String> {
 fn config(env: &Env, name: &str, db_user: &str, url: &str, poll: &str, debounce: &str) -> PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let o = common::server_opts();
+    let o = support::server_opts();
     let text = format!(
         "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{d}/server\"\npassword = \"{PW}\"\n\n\
          [freepbx]\ndatabase_url = \"mysql://{db_user}:pw-{db_user}@{host}:{port}/{db}\"\n\
@@ -245,7 +242,7 @@ async fn drift_1001(env: &Env, name: &str) {
 }
 
 async fn kill(id: u64) {
-    let mut c = common::admin_conn().await;
+    let mut c = support::admin_conn().await;
     c.query_drop(format!("KILL {id}")).await.unwrap();
     c.disconnect().await.unwrap();
 }

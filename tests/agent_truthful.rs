@@ -7,13 +7,10 @@
 //! - a pass cut short by SIGTERM logs its summary line;
 //! - a pass after a reload says `reload` in its triggers.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
-#[path = "common/http_proxy.rs"]
-mod http_proxy;
+mod support;
+use support::agent;
+use support::e2e;
+use support::http_proxy;
 
 use agent::*;
 use e2e::*;
@@ -42,7 +39,7 @@ fn config(env: &Env, name: &str, db_url: &str, url: &str, extra_sync: &str) -> P
 }
 
 fn db_url(env: &Env) -> String {
-    format!("{}/{}", common::server_url(), env.db.name)
+    format!("{}/{}", support::server_url(), env.db.name)
 }
 
 async fn get(root: &str, path: &str) -> String {
@@ -166,7 +163,7 @@ async fn a_change_converged_after_failed_passes_is_observed_with_its_outage() {
 async fn status_shows_the_readme_messages_for_database_errors() {
     let env = Env::new(1).await;
     let url = env.server().base_url();
-    let o = common::server_opts();
+    let o = support::server_opts();
     // A wrong password for a real user, and a port where nothing listens.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();

@@ -2,11 +2,9 @@
 //! 12): the real binary, real MariaDB, real inotify, the embedded server on loopback. No
 //! e-mail address is ever removed because the file was missing or empty for a moment.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use agent::*;
 use e2e::*;
@@ -54,11 +52,12 @@ async fn deleting_or_truncating_voicemail_conf_removes_no_email() {
     );
 
     // Deleted: the pass after the event leaves the addresses alone and says so.
+    let starts = pass_starts(&agent);
     std::fs::remove_file(env.vm_path()).unwrap();
     agent
         .wait_log(T, |v| msg(v).contains("cannot read voicemail file"))
         .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    pass_done(&agent, starts).await;
     assert_eq!(env_emails(&env, "1001").await, ["u1001@example.com"]);
     let warned = agent
         .messages()
@@ -71,8 +70,9 @@ async fn deleting_or_truncating_voicemail_conf_removes_no_email() {
     // on the way except the one address FreePBX really changed.
     env.write_voicemail();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let starts = pass_starts(&agent);
     std::fs::write(env.vm_path(), "").unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    pass_done(&agent, starts).await;
     assert_eq!(env_emails(&env, "1001").await, ["u1001@example.com"]);
     env.emails.insert(1002, "new1002@example.com".into());
     env.write_voicemail();
@@ -89,6 +89,21 @@ async fn deleting_or_truncating_voicemail_conf_removes_no_email() {
     let removed = removals(&agent);
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(removed[0].contains("u1002@example.com"), "{removed:?}");
+}
+
+fn pass_starts(agent: &Agent) -> usize {
+    agent.count(|v| msg(v) == "pass started")
+}
+
+/// Wait until a pass started after `starts` passes had, and ended (its summary line), instead
+/// of a fixed time.
+async fn pass_done(agent: &Agent, starts: usize) {
+    agent
+        .wait_nth(starts, T, |v| msg(v) == "pass started")
+        .await;
+    agent
+        .wait_nth(starts, T, |v| msg(v).starts_with("pass:"))
+        .await;
 }
 
 /// The user's e-mail addresses on the server (empty while the user does not exist yet).

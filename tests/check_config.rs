@@ -2,13 +2,11 @@
 //! password, API down, wrong API password, missing freepbx.conf), run as the real binary;
 //! and the man page and shell completions that packaging installs.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const API_PASSWORD_MARK: &str = "manag3rpa55word";
 
@@ -26,7 +24,7 @@ fn write(env: &Env, name: &str, freepbx: &str, isymphony: &str) -> PathBuf {
 async fn check(config: &Path) -> (i32, String) {
     let config = config.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        let out = support::process::bin()
             .arg("--config")
             .arg(&config)
             .arg("--check-config")
@@ -67,26 +65,16 @@ async fn check_config_good_and_each_failure() {
     assert!(line(&out, "database").contains("3 extensions"), "{out}");
 
     // Wrong database password: a dedicated MariaDB user, then the wrong password for it.
-    let user = common::unique_name("isy_chk");
-    let mut admin = common::admin_conn().await;
-    use mysql_async::prelude::Queryable;
-    admin
-        .query_drop(format!(
-            "CREATE USER '{user}'@'%' IDENTIFIED BY 'Right-Pw-123'"
-        ))
-        .await
-        .unwrap();
-    let server = common::server_url().replace("mysql://root@", "");
+    let test_user = support::TestUser::create("isy_chk", "Right-Pw-123", &["%"]).await;
+    let user = test_user.name.clone();
+    let server = support::server_url().replace("mysql://root@", "");
     let bad_db = format!(
         "database_url = \"mysql://{user}:Wrong-Pw-456@{server}/{}\"",
         env.db.name
     );
     let cfg = write(&env, "baddb.toml", &bad_db, &format!("url = {url:?}"));
     let (code, out) = check(&cfg).await;
-    admin
-        .query_drop(format!("DROP USER '{user}'@'%'"))
-        .await
-        .unwrap();
+    drop(test_user);
     assert_eq!(code, 1, "{out}");
     assert!(line(&out, "database").starts_with("FAIL"), "{out}");
     assert!(line(&out, "database").contains(&user), "{out}");
@@ -165,7 +153,7 @@ async fn check_config_good_and_each_failure() {
 #[test]
 fn man_page_and_completions_are_generated() {
     let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+    let status = support::process::bin()
         .arg("--generate-assets")
         .arg(dir.path())
         .status()

@@ -2,7 +2,9 @@
 //! clap's message naming both flags) instead of one of them silently winning, and the
 //! combinations users and scripts rely on still run their mode.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -13,7 +15,7 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+    } = support::process::bin()
         .arg("--config")
         .arg(&missing)
         .args(args)

@@ -3,13 +3,11 @@
 //! counts, rate and ETA, and the first `--full` pass draws one for its reads; piped runs and
 //! `--output json` draw none.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
 
-use e2e::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::e2e::*;
 
 fn write_config(env: &Env) -> PathBuf {
     let path = env.dir.path().join("agent.toml");
@@ -55,7 +53,7 @@ fn piped(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+    } = support::process::bin()
         .arg("--config")
         .arg(config)
         .args(args)

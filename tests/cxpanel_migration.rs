@@ -3,17 +3,14 @@
 //! write to the iSymphony the agent manages, and which setting to change; and
 //! `--adopt-cxpanel-items` takes over what the module posted but never recorded as managed.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::config::ServerConfig;
 use isymphony_sync::server;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// An agent config for `env`'s database; `isymphony` is the body of the `[isymphony]` section.
 fn write_config(env: &Env, name: &str, isymphony: &str) -> PathBuf {
@@ -34,7 +31,7 @@ async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
     let config = config.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        let out = support::process::bin()
             .arg("--config")
             .arg(&config)
             .args(&args)

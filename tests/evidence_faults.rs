@@ -11,11 +11,9 @@
 //! Convergence and the census are checked after restarting the server without faults on the
 //! same data_dir, so that the checks themselves cannot be disturbed by injected faults.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
-#[path = "common/evidence.rs"]
-mod evidence;
+mod support;
+use support::e2e;
+use support::evidence;
 
 use evidence::*;
 use isymphony_sync::api::paths;

@@ -12,12 +12,10 @@
 //! in both cases) and the Basic credentials in base64. The test first proves the secrets did
 //! flow: the server holds the pushed hashes and debug logging was on.
 
-mod common;
-#[path = "common/evidence.rs"]
-mod evidence;
+mod support;
+use support::evidence;
 
 use base64::Engine;
-use common::TestDb;
 use evidence::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
@@ -25,6 +23,7 @@ use mysql_async::prelude::Queryable;
 use sha1::{Digest, Sha1};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::TestDb;
 
 const API_PW: &str = "ApiPw-Kq7fXw2sZ";
 const DB_PW: &str = "DbPw-Rt5mLp9vQ";
@@ -169,7 +168,7 @@ struct DbUser {
 impl DbUser {
     async fn create(db: &TestDb) -> DbUser {
         let name = format!("isysec{}", rand::random::<u32>() & 0xff_ffff);
-        let mut c = common::admin_conn().await;
+        let mut c = support::admin_conn().await;
         for host in ["%", "localhost", "127.0.0.1"] {
             c.query_drop(format!(
                 "CREATE USER '{name}'@'{host}' IDENTIFIED BY '{DB_PW}'"
@@ -190,7 +189,7 @@ impl DbUser {
 
 impl Drop for DbUser {
     fn drop(&mut self) {
-        common::admin_cleanup(
+        support::admin_cleanup(
             ["%", "localhost", "127.0.0.1"]
                 .iter()
                 .map(|host| format!("DROP USER IF EXISTS '{}'@'{host}'", self.name))
@@ -200,7 +199,7 @@ impl Drop for DbUser {
 }
 
 fn freepbx_conf(path: &Path, user: &str, pw: &str, db: &str) {
-    let o = common::server_opts();
+    let o = support::server_opts();
     std::fs::write(
         path,
         format!(
@@ -314,6 +313,8 @@ async fn no_password_or_hash_appears_in_any_output() {
         &[],
     );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = t.run("check-config", &cfg, &["--check-config"], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let out = t.run("sync-now again", &cfg, &["--sync-now"], &[]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 
@@ -377,7 +378,7 @@ async fn no_password_or_hash_appears_in_any_output() {
         wrong_conf.display().to_string(),
         dir.path().join("none.conf").display().to_string()
     );
-    let o = common::server_opts();
+    let o = support::server_opts();
     let cases: Vec<(&str, String)> = vec![
         (
             "wrong database password",
@@ -437,7 +438,7 @@ async fn no_password_or_hash_appears_in_any_output() {
             ),
         ),
     ];
-    for (label, text) in cases {
+    for (label, text) in &cases {
         std::fs::write(&bad, text).unwrap();
         for args in [
             &["--sync-now"][..],
@@ -468,8 +469,47 @@ async fn no_password_or_hash_appears_in_any_output() {
         ),
     )
     .unwrap();
-    let daemon_out = daemon_transcript(&dcfg).await;
+    let first_pass_ended = |l: &str| l.contains("in sync") || l.contains("applied ");
+    let daemon_out = daemon_transcript(&dcfg, first_pass_ended, true).await;
     t.add("daemon", &daemon_out);
+
+    // The daemon with the wrong database password: it keeps running, says the login failed
+    // (in its log and its status), and shows no password.
+    let wcfg = dir.path().join("daemon-wrong-db.toml");
+    std::fs::write(
+        &wcfg,
+        std::fs::read_to_string(&dcfg)
+            .unwrap()
+            .replace(&conf_line, &wrong_line)
+            .replace("daemon-server", "daemon-wrong-server"),
+    )
+    .unwrap();
+    let login_failed = |l: &str| l.contains("cannot start yet") || l.contains("connection failed");
+    let wrong_out = daemon_transcript(&wcfg, login_failed, false).await;
+    assert!(
+        wrong_out.contains(&user.name),
+        "the failure names the user: {wrong_out}"
+    );
+    t.add("daemon, wrong database password", &wrong_out);
+
+    // --check-config on every error path. Last, because its wrong API logins would lock the
+    // user name out of the shared server (lockout per network and user) for the daemons.
+    for (label, text) in &cases {
+        std::fs::write(&bad, text).unwrap();
+        let out = t.run(
+            &format!("{label} --check-config"),
+            &bad,
+            &["--check-config"],
+            &[],
+        );
+        assert_eq!(out.code, 1, "{label}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("FAIL") || out.stderr.contains("isymphony-sync:"),
+            "{label}: --check-config says what failed: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
 
     let server_log = server.stop().join("\n");
     t.add("server log", &server_log);
@@ -486,23 +526,23 @@ async fn no_password_or_hash_appears_in_any_output() {
     );
 }
 
-/// Run the daemon until its first pass ended, read its agent resources, stop it; return all it
-/// printed and answered.
-async fn daemon_transcript(cfg: &Path) -> String {
+/// Run the daemon until a log line satisfies `done` (e.g. its first pass ended), read its agent
+/// resources, stop it; return all it printed and answered.
+/// `plan_ok`: the plan resource can be computed (false: FreePBX is unreadable, so it answers
+/// with an error, which is kept in the transcript too).
+async fn daemon_transcript(cfg: &Path, done: impl Fn(&str) -> bool, plan_ok: bool) -> String {
     use std::io::{BufRead, BufReader, Read};
     use std::sync::{Arc, Mutex};
-    let mut child = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(cfg)
-        .arg("--log-format")
-        .arg("json")
-        .env("RUST_LOG", "debug")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("JOURNAL_STREAM")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = support::process::spawn(
+        support::process::bin()
+            .arg("--config")
+            .arg(cfg)
+            .arg("--log-format")
+            .arg("json")
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
     let stderr = child.stderr.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -549,26 +589,25 @@ async fn daemon_transcript(cfg: &Path) -> String {
             .basic_auth("manager", Some(API_PW))
             .send()
     };
-    // Wait for the first pass to end (its one-line summary is logged).
+    // Wait for the event the caller names.
     loop {
-        let done = lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("in sync") || l.contains("applied "));
-        if done {
+        if lines.lock().unwrap().iter().any(|l| done(l)) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "daemon made no pass:\n{}",
+            "the daemon did not get there:\n{}",
             lines.lock().unwrap().join("\n")
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for p in ["status", "plan", "metrics"] {
         let r = get(p).await.unwrap();
-        assert_eq!(r.status(), 200, "GET {p}");
+        if plan_ok || p != "plan" {
+            assert_eq!(r.status(), 200, "GET {p}");
+        } else {
+            assert!(r.status().is_server_error(), "GET {p}: {}", r.status());
+        }
         answers.push('\n');
         answers.push_str(&r.text().await.unwrap());
     }
@@ -584,7 +623,7 @@ async fn daemon_transcript(cfg: &Path) -> String {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let status = child.wait().unwrap();
-    assert!(status.success(), "daemon exit {status}");
+    assert_eq!(status.code(), Some(0), "daemon exit {status}");
     err_t.join().unwrap();
     let log = lines.lock().unwrap().join("\n");
     format!("{}\n{log}\n{answers}", out_t.join().unwrap())

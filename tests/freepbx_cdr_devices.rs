@@ -1,9 +1,8 @@
 //! The PBX connection's CDR login and device-and-user mode (issue 10 points 5, 7, 8), on real
 //! MariaDB and the embedded server over loopback.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::api::paths;

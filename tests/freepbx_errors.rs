@@ -1,18 +1,16 @@
 //! Connection and configuration failures: one clear message each naming what was tried (host,
 //! port, user, database, file) and never the password; the CLI exits 1.
 
-mod common;
+mod support;
 
-use common::TestDb;
-use mysql_async::prelude::Queryable;
 use std::path::Path;
-use std::process::Command;
+use support::TestDb;
 
 /// Run `--export-snapshot` with a config file body; returns (exit code, stderr).
 fn export(dir: &Path, config_body: &str) -> (i32, String) {
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, config_body).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+    let out = support::process::bin()
         .arg("--config")
         .arg(&cfg)
         .arg("--export-snapshot")
@@ -74,17 +72,10 @@ fn unreachable_server_names_host_and_port() {
 #[tokio::test]
 async fn wrong_password_names_user_but_not_password() {
     let db = TestDb::create().await;
-    let user = common::unique_name("isy_u");
-    let mut c = common::admin_conn().await;
-    c.query_drop(format!(
-        "CREATE USER '{user}'@'%' IDENTIFIED BY 'right-pw-42'"
-    ))
-    .await
-    .unwrap();
-    c.query_drop(format!("GRANT SELECT ON `{}`.* TO '{user}'@'%'", db.name))
-        .await
-        .unwrap();
-    let o = common::server_opts();
+    let test_user = support::TestUser::create("isy_u", "right-pw-42", &["%"]).await;
+    test_user.grant("SELECT", &db.name).await;
+    let user = test_user.name.clone();
+    let o = support::server_opts();
     let dir = tempfile::tempdir().unwrap();
     let body = freepbx_conf(
         dir.path(),
@@ -115,10 +106,7 @@ async fn wrong_password_names_user_but_not_password() {
     })
     .await
     .unwrap();
-    c.query_drop(format!("DROP USER '{user}'@'%'"))
-        .await
-        .unwrap();
-    c.disconnect().await.unwrap();
+    drop(test_user);
 
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("refused the login"), "{err}");
@@ -141,10 +129,10 @@ async fn wrong_password_names_user_but_not_password() {
 #[test]
 fn missing_database_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = common::unique_name("isy_nodb");
+    let missing = support::unique_name("isy_nodb");
     let body = format!(
         "[freepbx]\ndatabase_url = \"{}/{missing}\"\n",
-        common::server_url()
+        support::server_url()
     );
     let (code, err) = export(dir.path(), &body);
     assert_eq!(code, 1, "{err}");

@@ -1,11 +1,11 @@
 //! FreePBX 2.8-shaped database (MyISAM, latin1, no userman, no cxpanel) against real MariaDB,
 //! connected through amportal.conf (no freepbx.conf), with a latin1 voicemail.conf.
 
-mod common;
+mod support;
 
-use common::TestDb;
 use isymphony_sync::freepbx;
 use isymphony_sync::mapping::{self, Mode};
+use support::TestDb;
 
 const DATA: &str = "INSERT INTO users (extension, name, voicemail, site_room) VALUES
  ('460', 'Rocío Checa', 'default', 'R1'), ('461', '', 'novm', NULL), ('462', 'Jean-Luc D''Arcy', 'default', NULL),
@@ -41,7 +41,7 @@ async fn freepbx_28_myisam_latin1_via_amportal_conf() {
         b"[general]\r\nformat=wav\r\n[default]\r\n460 => 1234,Roc\xedo Checa,rocio@example.es,,attach=yes\r\n464 => 1,Ma\xf1ana,m1@example.es|m2@example.es\r\n",
     )
     .unwrap();
-    let o = common::server_opts();
+    let o = support::server_opts();
     let amportal = dir.path().join("amportal.conf");
     std::fs::write(
         &amportal,

@@ -1,15 +1,15 @@
 //! FreePBX 16/17 against real MariaDB: userman and cxpanel-table modes, both cxpanel settings
 //! layouts, a FreePBX without the cxpanel module, schema drift, and the snapshot round trip.
 
-mod common;
+mod support;
 
-use common::TestDb;
 use isymphony_sync::config::Config;
 use isymphony_sync::freepbx::{self, snapshot::*};
 use isymphony_sync::mapping::{self, Mode};
 use isymphony_sync::model::*;
 use isymphony_sync::secret::Secret;
 use std::path::PathBuf;
+use support::TestDb;
 
 const VOICEMAIL_CONF: &str = "[general]\nserveremail=vm@example.com\n\n[default]\n\
 1001 => 1234,Zoë O'Brien,zoe@example.com|zoe.obrien@example.org,,attach=yes|saycid=no\n\
@@ -569,7 +569,7 @@ async fn snapshot_export_redacts_and_round_trips() {
     )
     .unwrap();
     let out = dir.path().join("cli.json");
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+    let st = support::process::bin()
         .arg("--config")
         .arg(&cfg_file)
         .arg("--export-snapshot")

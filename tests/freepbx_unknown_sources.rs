@@ -7,15 +7,13 @@
 //! - tables of a module that is really absent still read as empty;
 //! - a missing, empty or oversized voicemail.conf leaves e-mail addresses alone.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
 use isymphony_sync::reconcile::plan::{Action, Kind};
-use std::process::Command;
 
 fn peers(xs: &[Extension]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = xs
@@ -117,7 +115,7 @@ async fn a_missing_table_of_an_installed_module_keeps_its_objects() {
     )
     .unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        support::process::bin()
             .arg("--config")
             .arg(&cfg_path)
             .arg("--check-config")

@@ -4,11 +4,9 @@
 //! own, and runs no Configuration API imitation. Real binary, real MariaDB, a separate real
 //! embedded server standing in for the host's iSymphony.
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::agent;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::config::{AgentListen, Config, ServerConfig};
@@ -16,7 +14,6 @@ use isymphony_sync::reconcile::{run_pass, PassOptions};
 use isymphony_sync::secret::Secret;
 use isymphony_sync::server::{self, ServerHandle};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// The password of the separate server; only cxpanel's settings know it.
@@ -61,7 +58,7 @@ fn packaged_with_paths_in(dir: &Path, vm: &Path) -> String {
 
 /// freepbx.conf pointing at the test database.
 fn write_freepbx_conf(dir: &Path, db: &str) {
-    let o = common::server_opts();
+    let o = support::server_opts();
     std::fs::write(
         dir.join("freepbx.conf"),
         format!(
@@ -145,7 +142,7 @@ async fn dry_run_with_the_packaged_config_sees_the_server_cxpanel_names() {
 
     let before = sep.stats();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        support::process::bin()
             .arg("--config")
             .arg(&cfg)
             .args(["--dry-run", "--output", "json"])

@@ -1,8 +1,7 @@
 //! End to end (issue 4, point 10): real MariaDB → agent → embedded server over HTTP.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::api::paths;

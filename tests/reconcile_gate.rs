@@ -2,9 +2,8 @@
 //! a refused confirmation stops the pass before the stage, a revoked gate stops the
 //! operations not yet started, nothing is sent after either, and the next pass converges.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use futures::future::BoxFuture;

@@ -3,9 +3,8 @@
 //! for licensing; the agent reports it once per change of desired state and holds it.
 //! Real MariaDB, the real embedded server over loopback HTTP.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::api::paths;
@@ -96,7 +95,7 @@ async fn cli(env: &Env, args: &'static [&'static str]) -> (i32, String) {
     );
     std::fs::write(&path, text).unwrap();
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        let out = support::process::bin()
             .arg("--config")
             .arg(&path)
             .args(args)

@@ -1,13 +1,11 @@
 //! Issue 10, points 2 and 3, on real MariaDB and the embedded server over loopback: the safety
 //! valve per kind (small kinds pass, a refusal withholds only its kind), and partial passes
 //! when one iSymphony resource fails (403, 404, an unreadable body, one odd object), made with
-//! a FAKE peer in front of the embedded server (tests/common/fake_peer.rs says why).
+//! a FAKE peer in front of the embedded server (tests/support/fake_peer.rs says why).
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
-#[path = "common/fake_peer.rs"]
-mod fake_peer;
+mod support;
+use support::e2e;
+use support::fake_peer;
 
 use e2e::*;
 use fake_peer::{FakePeer, Fault};
@@ -302,7 +300,7 @@ async fn refused_core_server_is_not_unreachable_and_partial_exits_1() {
     )
     .unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_isymphony-sync"))
+        support::process::bin()
             .arg("--config")
             .arg(&path)
             .args(["--sync-now", "--output", "json"])

@@ -1,9 +1,8 @@
 //! Passwords follow FreePBX's dirty flag, and e-mail addresses keep their letter case (issue 10,
 //! points 1 and 6): real MariaDB → agent → embedded server over loopback HTTP.
 
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
+use support::e2e;
 
 use e2e::*;
 use isymphony_sync::api::paths;

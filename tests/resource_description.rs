@@ -3,11 +3,11 @@
 //! the description's key and id fields: the client, the server and `observe` share one
 //! description per kind, so a path or key changed there changes everywhere.
 
-mod server_common;
+mod support;
 
 use isymphony_sync::api::resource::{self, Resource};
 use serde_json::{json, Map, Value};
-use server_common::*;
+use support::server::*;
 
 /// A minimal valid object of `res` with natural key `key`.
 fn object(res: &Resource, key: &str) -> Value {

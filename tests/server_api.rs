@@ -2,12 +2,12 @@
 //! method, each status code, both prefixes, trailing slashes, hashing vs noHash, bindings,
 //! 409s, the ACL and the auth challenge.
 
-mod server_common;
+mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use server_common::*;
 use sha1::{Digest, Sha1};
+use support::server::*;
 
 fn sha1(s: &str) -> String {
     hex::encode(Sha1::digest(s.as_bytes()))

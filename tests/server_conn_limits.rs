@@ -5,13 +5,13 @@
 //! A peer outside the ACL is closed before any of its request is read.
 
 use base64::Engine;
-use std::process::Child;
 use std::time::{Duration, Instant};
+use support::process::Spawned as Child;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-#[path = "server_common/process.rs"]
-mod process;
+mod support;
+use support::process;
 
 const CAP: usize = 200;
 const IDLE: usize = 1000;
@@ -75,7 +75,7 @@ fn spawn(extra: &str) -> Server {
         ),
     )
     .unwrap();
-    let (child, base) = process::spawn(&cfg);
+    let (child, base) = process::spawn_server(&cfg);
     let addr = base
         .trim_start_matches("http://")
         .split('/')

@@ -10,10 +10,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-#[path = "server_common/process.rs"]
-mod process;
+mod support;
+use support::process;
 
-use process::spawn;
+use process::spawn_server as spawn;
 const TRIALS: usize = 100;
 
 /// What trial `i` writes: a POST of extension `e{i}` on odd trials, a PUT renaming the

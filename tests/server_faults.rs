@@ -3,13 +3,13 @@
 //! latency, a slow answer past the client timeout that is still applied), filters by method
 //! and path, and a seed makes the choices reproducible.
 
-mod server_common;
+mod support;
 
 use isymphony_sync::config::{FaultRule, FaultsConfig};
 use reqwest::StatusCode;
 use serde_json::json;
-use server_common::*;
 use std::time::{Duration, Instant};
+use support::server::*;
 
 async fn with_faults(f: FaultsConfig) -> TestServer {
     start_with(move |c| c.faults = Some(f), None).await
@@ -147,13 +147,14 @@ async fn slow_answers_past_the_client_timeout_and_still_applies() {
             share: 1.0,
             methods: vec!["POST".into()],
             paths: vec!["extensions".into()],
-            delay_ms: Some(600),
+            delay_ms: Some(3000),
         }),
         ..FaultsConfig::default()
     })
     .await;
     let cs = t.core_server("default").await;
     let url = format!("{}asterisk/{cs}/extensions", t.base);
+    let sent = Instant::now();
     let err = t
         .client
         .post(&url)
@@ -164,9 +165,15 @@ async fn slow_answers_past_the_client_timeout_and_still_applies() {
         .await
         .expect_err("must time out");
     assert!(err.is_timeout(), "{err}");
-    // Right after the timeout the write is not there yet; it lands once the delay is over.
+    // Right after the timeout the write is not there yet (3 s of delay leave a loaded machine
+    // ample time to look); it lands once the delay is over, which is awaited.
     let path = format!("asterisk/{cs}/extensions");
     assert_eq!(expect(t.get(&path).await, 200, ""), json!([]));
+    assert!(
+        sent.elapsed() < Duration::from_millis(3000),
+        "looked after the delay was over ({:?}): the check above proved nothing",
+        sent.elapsed()
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let list = expect(t.get(&path).await, 200, "");

@@ -3,12 +3,12 @@
 //! it must get (or "connection closed without a response"), and after each one the server
 //! must still answer a normal authenticated GET.
 
-mod server_common;
+mod support;
 
 use base64::Engine;
-use server_common::*;
 use std::net::SocketAddr;
 use std::time::Duration;
+use support::server::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

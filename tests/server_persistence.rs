@@ -4,12 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 
-#[path = "server_common/process.rs"]
-mod process;
+mod support;
+use support::process;
 
-use process::{spawn, BIN};
+use process::spawn_server as spawn;
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("config.toml");
@@ -50,12 +49,12 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
     // A second process on the same data_dir must refuse to start.
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&config)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another"), "{err}");
 
@@ -85,12 +84,12 @@ async fn acknowledged_writes_survive_kill_9() {
 fn missing_or_invalid_config_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.toml");
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&missing)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("not found") && err.contains("nope.toml"),
@@ -99,12 +98,12 @@ fn missing_or_invalid_config_is_a_clear_error() {
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[server]\nhttp_listn = \"x\"\n").unwrap();
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&bad)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("http_listn") && err.contains("bad.toml"),
@@ -118,26 +117,26 @@ fn missing_or_invalid_config_is_a_clear_error() {
         "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"/proc/isymphony-sync-test\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    let out = support::process::bin()
         .args(["--serve-only", "--config"])
         .arg(&ro)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refusal exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data_dir /proc/isymphony-sync-test"), "{err}");
 }
 
 #[test]
 fn help_and_version() {
-    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let out = support::process::bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
         help.contains("--serve-only") && help.contains("--config"),
         "{help}"
     );
-    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let out = support::process::bin().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }

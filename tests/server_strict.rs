@@ -5,13 +5,13 @@
 //! a dropped connection); percent-encoded path segments are decoded before routing, and an
 //! encoded `/` inside a segment is 400.
 
-mod server_common;
+mod support;
 
 use serde_json::{json, Value};
-use server_common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+use support::server::*;
 
 /// One resource: method, path, a body it accepts, and fields to break, each with a value of
 /// the wrong type.

@@ -1,11 +1,11 @@
 //! HTTPS: the same routes and rules over rustls with a certificate generated in the test, and
 //! a clear error for unusable certificate files.
 
-mod server_common;
+mod support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use server_common::*;
+use support::server::*;
 
 #[tokio::test]
 async fn https_serves_the_same_tree_with_the_same_rules() {

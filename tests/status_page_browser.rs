@@ -9,18 +9,14 @@
 //! set in the page's JavaScript survives). Screenshots land in `target/status-page*.png`.
 //! Without Chromium the test fails and says how to install it (scripts/test.sh does).
 
-#[path = "common/agent.rs"]
-mod agent;
-mod common;
-#[path = "common/e2e.rs"]
-mod e2e;
+mod support;
 
-use agent::*;
-use e2e::*;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::agent::*;
+use support::e2e::*;
 
 const PW: &str = "pag3-passw0rd";
 const T: Duration = Duration::from_secs(30);
@@ -142,7 +138,7 @@ fn agent_config(env: &Env) -> PathBuf {
          [isymphony]\nurl = \"{url}\"\nusername = \"{user}\"\npassword = \"{api_pw}\"\n\n\
          [sync]\ndebounce = \"100ms\"\nresync_interval = \"600s\"\nstate_dir = \"{dir}/state\"\n",
         data = dir.join("agent-data").display(),
-        db = format_args!("{}/{}", common::server_url(), env.db.name),
+        db = format_args!("{}/{}", support::server_url(), env.db.name),
         dir = dir.display(),
         vm = env.vm_path().display(),
         url = env.server().base_url(),

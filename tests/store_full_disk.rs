@@ -5,12 +5,11 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::process::Child;
+use support::process::Spawned as Child;
 
-#[path = "server_common/process.rs"]
-mod process;
-#[path = "server_common/tmpfs.rs"]
-mod tmpfs;
+mod support;
+use support::process;
+use support::tmpfs;
 
 const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
 
@@ -22,7 +21,7 @@ struct Srv {
 
 impl Srv {
     fn start(config: &std::path::Path) -> Srv {
-        let (child, base) = process::spawn(config);
+        let (child, base) = process::spawn_server(config);
         let c = reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()

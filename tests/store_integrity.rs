@@ -9,22 +9,15 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_isymphony-sync");
 const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
 
+mod support;
 /// A child process killed on drop (a failed assertion leaves nothing running).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::process::Spawned as Proc;
 
 enum Started {
     Running {
@@ -40,7 +33,7 @@ enum Started {
 
 /// `--serve-only` under `umask`, until it listens or exits.
 fn serve(config: &Path, args: &[&str], umask: u32) -> Started {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = support::process::bin();
     cmd.args(["--serve-only", "--config"])
         .arg(config)
         .args(args)
@@ -55,8 +48,8 @@ fn serve(config: &Path, args: &[&str], umask: u32) -> Started {
             Ok(())
         });
     }
-    let mut child = Proc(cmd.spawn().unwrap());
-    let stderr = child.0.stderr.take().unwrap();
+    let mut child = support::process::spawn(&mut cmd);
+    let stderr = child.stderr.take().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l2 = log.clone();
     let reader = std::thread::spawn(move || {
@@ -77,7 +70,7 @@ fn serve(config: &Path, args: &[&str], umask: u32) -> Started {
         if let Some(base) = found {
             return Started::Running { child, base, log };
         }
-        if let Some(st) = child.0.try_wait().unwrap() {
+        if let Some(st) = child.try_wait().unwrap() {
             reader.join().unwrap();
             let log = log.lock().unwrap().join("\n");
             return Started::Exited {
@@ -124,7 +117,7 @@ impl Fixture {
     fn refused(&self) -> String {
         match serve(&self.config, &[], 0o022) {
             Started::Exited { code, log } => {
-                assert_ne!(code, 0, "{log}");
+                assert_eq!(code, 1, "a refused store exits 1: {log}");
                 log
             }
             Started::Running { .. } => panic!("a damaged store was opened"),
@@ -172,8 +165,8 @@ async fn ids(base: &str) -> Vec<String> {
 }
 
 fn stop(mut child: Proc, sig: i32) {
-    unsafe { libc::kill(child.0.id() as i32, sig) };
-    child.0.wait().unwrap();
+    unsafe { libc::kill(child.id() as i32, sig) };
+    child.wait().unwrap();
 }
 
 fn aside_files(dir: &Path) -> Vec<String> {

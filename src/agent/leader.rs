@@ -399,7 +399,6 @@ mod tests {
 
         b_stop.send(true).unwrap();
         b.await.unwrap();
-        db.drop().await;
     }
 
     #[tokio::test]
@@ -440,7 +439,6 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
-        db.drop().await;
     }
 
     async fn holder(admin: &mut Conn, name: &str) -> Option<u64> {
@@ -506,7 +504,6 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
-        db.drop().await;
     }
 
     /// A confirmation is a query on the lock connection made after the request: a
@@ -556,7 +553,6 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         task.await.unwrap();
-        db.drop().await;
     }
 
     /// A TCP relay to MariaDB that can go silent: after `cut`, bytes in both directions are
@@ -661,6 +657,5 @@ mod tests {
         admin.disconnect().await.unwrap();
         stop.send(true).unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        db.drop().await;
     }
 }

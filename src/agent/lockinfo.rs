@@ -60,6 +60,5 @@ mod tests {
         // Released with the connection.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(holder(db.opts(), &lock).await.unwrap(), None);
-        db.drop().await;
     }
 }

@@ -35,5 +35,8 @@ pub mod status;
 pub mod watch;
 pub mod wipecheck;
 
+/// The integration tests' MariaDB helpers, the same file (one `TestDb` for both kinds of test).
 #[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/db.rs"]
 pub(crate) mod testdb;

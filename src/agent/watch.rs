@@ -290,7 +290,6 @@ mod tests {
         assert_eq!(d.poll().await.unwrap(), Poll::Changed);
         assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
         d.close().await;
-        db.drop().await;
     }
 
     #[tokio::test]
@@ -307,7 +306,6 @@ mod tests {
         }
         assert!(d.checksums_run >= 1);
         d.close().await;
-        db.drop().await;
     }
 
     #[tokio::test]
@@ -321,7 +319,6 @@ mod tests {
         let mut d = ChangeDetector::new(db.opts());
         assert_eq!(d.poll().await.unwrap(), Poll::Baseline);
         d.close().await;
-        db.drop().await;
     }
 
     fn expect_event(rx: &mpsc::Receiver<PathBuf>, want: &Path) {

@@ -4,12 +4,10 @@
 //! signals. Small HTTP peers stand in only for servers misbehaving in ways the embedded one
 //! never does (endless bodies, escape sequences in error messages); each is named a fake.
 
-#[path = "../common/agent.rs"]
-mod agent;
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../common/e2e.rs"]
-mod e2e;
+#[path = "../support/mod.rs"]
+mod support;
+use support::agent;
+use support::e2e;
 
 mod limits;
 mod output;
@@ -18,13 +16,12 @@ mod tls;
 mod watch;
 
 use std::path::Path;
-use std::process::Command;
 
 /// Runs the binary with `args` off the test's runtime; (exit code, stdout, stderr).
 pub async fn run_bin(args: Vec<String>, rust_log: &str) -> (i32, String, String) {
     let rust_log = rust_log.to_string();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(agent::BIN)
+        let out = support::process::bin()
             .args(&args)
             .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")

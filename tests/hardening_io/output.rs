@@ -156,7 +156,7 @@ async fn database_and_server_text_is_printed_with_control_characters_escaped() {
     // MariaDB quotes a database name back in its error message.
     let evil_db = format!(
         "{}/evil%0AERROR%20forged%1B%5B2J",
-        crate::common::server_url()
+        crate::support::server_url()
     );
     let p = env.dir.path().join("evil-db.toml");
     std::fs::write(

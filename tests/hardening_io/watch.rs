@@ -2,19 +2,11 @@
 //! file inside the directory it watches (next to voicemail.conf and its own config); the log
 //! must not grow by lines about its own writes, and only the watched files trigger a pass.
 
-use crate::agent::{eventually, http, BIN};
+use crate::agent::{eventually, http};
 use crate::e2e::Env;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn log_text(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
@@ -55,17 +47,15 @@ async fn a_trace_log_in_the_watched_directory_does_not_feed_the_watcher() {
     .unwrap();
     let log = d.join("agent.log");
     let file = std::fs::File::create(&log).unwrap();
-    let _agent = Killed(
-        Command::new(BIN)
+    let _agent = crate::support::process::spawn(
+        crate::support::process::bin()
             .arg("--config")
             .arg(&cfg)
             .env("RUST_LOG", "trace")
             .env_remove("JOURNAL_STREAM")
             .env_remove("NOTIFY_SOCKET")
             .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap(),
+            .stderr(file),
     );
     let started = eventually(Duration::from_secs(30), || async {
         log_text(&log).contains("pass: in sync") || log_text(&log).contains("pass: applied")

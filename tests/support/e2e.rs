@@ -1,8 +1,7 @@
 //! End-to-end fixture: a FreePBX-shaped MariaDB database (cxpanel tables mode), voicemail.conf,
 //! the embedded iSymphony server on a loopback port, and a config wiring the agent between them.
-#![allow(dead_code)]
 
-use crate::common::TestDb;
+use super::db::TestDb;
 use isymphony_sync::api::client::{Client, ClientConfig};
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;

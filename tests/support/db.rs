@@ -1,10 +1,8 @@
-//! Shared helpers for the FreePBX integration tests: a uniquely named MariaDB database that is
-//! dropped when the guard goes out of scope (also when an assertion failed), schema loading,
-//! and configurations pointing at it.
-#![allow(dead_code)]
+//! The test MariaDB: a uniquely named database ([`TestDb`]) and MariaDB users ([`TestUser`]),
+//! each dropped when its guard goes out of scope (also when an assertion failed), and schema
+//! loading. This file depends on no part of the crate, so the crate's unit tests include the
+//! same file (`src/agent/testdb.rs` is this file by `#[path]`): there is one `TestDb`.
 
-use isymphony_sync::config::Config;
-use isymphony_sync::secret::Secret;
 use mysql_async::prelude::Queryable;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,7 +46,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> TestDb {
-        let name = unique_name("isy_fpbx");
+        TestDb::new("fpbx").await
+    }
+
+    /// A database named `isy_<tag>_…` (the tag says which test left it, should one survive).
+    pub async fn new(tag: &str) -> TestDb {
+        let name = unique_name(&format!("isy_{tag}"));
         let mut c = admin_conn().await;
         c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
             .await
@@ -59,6 +62,13 @@ impl TestDb {
 
     pub fn url(&self) -> String {
         format!("{}/{}", server_url(), self.name)
+    }
+
+    /// Options for a connection as the admin user with this database selected.
+    pub fn opts(&self) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::from_opts(server_opts())
+            .db_name(Some(self.name.clone()))
+            .into()
     }
 
     pub async fn conn(&self) -> mysql_async::Conn {
@@ -85,19 +95,63 @@ impl TestDb {
         let sql = std::fs::read_to_string(&path).unwrap();
         self.exec(&sql).await;
     }
-
-    /// A config reading this database, with voicemail.conf at `vm`.
-    pub fn config(&self, vm: &Path) -> Config {
-        let mut cfg = Config::default();
-        cfg.freepbx.database_url = Some(Secret::new(self.url()));
-        cfg.freepbx.voicemail_conf = vm.to_path_buf();
-        cfg
-    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         admin_cleanup(vec![format!("DROP DATABASE IF EXISTS `{}`", self.name)]);
+    }
+}
+
+/// A MariaDB user `name@host` for each host given, dropped with the guard.
+pub struct TestUser {
+    pub name: String,
+    hosts: Vec<String>,
+}
+
+impl TestUser {
+    /// Create user `<prefix>_…` with `password` on each of `hosts` (e.g. `["%"]`).
+    pub async fn create(prefix: &str, password: &str, hosts: &[&str]) -> TestUser {
+        let user = TestUser {
+            name: unique_name(prefix),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        let mut c = admin_conn().await;
+        for host in &user.hosts {
+            c.query_drop(format!(
+                "CREATE USER '{}'@'{host}' IDENTIFIED BY '{password}'",
+                user.name
+            ))
+            .await
+            .unwrap();
+        }
+        c.disconnect().await.unwrap();
+        user
+    }
+
+    /// Grant `privileges` (e.g. `SELECT`) on every table of `db` on each host.
+    pub async fn grant(&self, privileges: &str, db: &str) {
+        let mut c = admin_conn().await;
+        for host in &self.hosts {
+            c.query_drop(format!(
+                "GRANT {privileges} ON `{db}`.* TO '{}'@'{host}'",
+                self.name
+            ))
+            .await
+            .unwrap();
+        }
+        c.disconnect().await.unwrap();
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let stmts = self
+            .hosts
+            .iter()
+            .map(|h| format!("DROP USER IF EXISTS '{}'@'{h}'", self.name))
+            .collect();
+        admin_cleanup(stmts);
     }
 }
 

@@ -1,23 +1,22 @@
 //! Helpers for the agent tests: the real binary as a child process (JSON logs collected),
 //! a TCP proxy that can cut, refuse (503) or slow down a connection, and time parsing.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_isymphony-sync");
+pub use super::process::BIN;
 
 /// The agent binary running as a child, its stderr parsed as JSON log lines.
 pub struct Agent {
-    pub child: Child,
+    pub child: super::process::Spawned,
     pub lines: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -32,7 +31,7 @@ impl Agent {
         env: &[(&str, &str)],
         adjust: impl FnOnce(&mut Command),
     ) -> Agent {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = super::process::bin();
         cmd.arg("--config")
             .arg(config)
             .arg("--log-format")
@@ -47,7 +46,7 @@ impl Agent {
             cmd.env(k, v);
         }
         adjust(&mut cmd);
-        let mut child = cmd.spawn().unwrap();
+        let mut child = super::process::spawn(&mut cmd);
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let l2 = lines.clone();
@@ -157,13 +156,6 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

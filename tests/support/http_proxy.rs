@@ -1,7 +1,6 @@
 //! A recording HTTP proxy for the agent tests: a real HTTP hop on loopback that records every
 //! write (when it arrived, when the server had answered) and can hold the next GET or delay
 //! writes, so a test can put a pass at a chosen point.
-#![allow(dead_code)]
 
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -1,6 +1,5 @@
 //! Shared helpers of the embedded-server integration tests: start a server on a loopback port
 //! with a temporary data_dir and talk to it with reqwest.
-#![allow(dead_code)]
 
 use isymphony_sync::config::ServerConfig;
 use isymphony_sync::server::{self, ServerHandle};

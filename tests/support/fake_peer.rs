@@ -4,7 +4,6 @@
 //! server without the resource gives, a body that is not JSON, or the real body with one
 //! object's field replaced. These faults cannot be produced with the embedded server itself
 //! (it serves every resource and validates every value), hence the fake.
-#![allow(dead_code)]
 
 use axum::body::Bytes;
 use axum::extract::State;

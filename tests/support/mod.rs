@@ -1,0 +1,42 @@
+//! The one support tree of the integration tests (issue 12 point 8). Every test binary
+//! includes it with `mod support;` and uses the parts it needs:
+//!
+//! - [`db`]: a uniquely named MariaDB database and MariaDB users, each dropped by `Drop` (also
+//!   when an assertion failed). The crate's own unit tests include the same file
+//!   (`src/agent/testdb.rs`), so there is one `TestDb`.
+//! - [`process`]: the one way to start the binary: [`process::bin`] builds the command,
+//!   [`process::spawn`] starts it behind a guard that kills and reaps it on drop.
+//! - [`server`]: the embedded server in-process, with a reqwest client.
+//! - [`agent`]: the binary as a service, its JSON log collected; TCP proxy; polling helpers.
+//! - [`e2e`]: a FreePBX database + embedded server environment for whole passes.
+//! - [`evidence`]: the binary as a server child plus census helpers for the evidence tests.
+//! - [`fake_peer`], [`http_proxy`]: FAKE peers and a recording proxy, for faults the real
+//!   server cannot produce.
+//! - [`tmpfs`]: a small tmpfs (a real full disk).
+#![allow(dead_code, unused_imports)]
+
+pub mod agent;
+pub mod db;
+pub mod e2e;
+pub mod evidence;
+pub mod fake_peer;
+pub mod http_proxy;
+pub mod process;
+pub mod server;
+pub mod tmpfs;
+
+pub use db::*;
+
+use isymphony_sync::config::Config;
+use isymphony_sync::secret::Secret;
+
+impl TestDb {
+    /// A config reading this database, with voicemail.conf at `vm`. (Here rather than in
+    /// `db.rs`, which the crate's unit tests share and so cannot name the crate.)
+    pub fn config(&self, vm: &std::path::Path) -> Config {
+        let mut cfg = Config::default();
+        cfg.freepbx.database_url = Some(Secret::new(self.url()));
+        cfg.freepbx.voicemail_conf = vm.to_path_buf();
+        cfg
+    }
+}
