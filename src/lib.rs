@@ -30,6 +30,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod cxpanel;
+pub mod digest;
 pub mod freepbx;
 pub mod integrity;
 pub mod logging;

@@ -4,6 +4,12 @@
 
 mod body;
 pub mod client;
+pub mod confirm;
 pub mod paths;
 pub mod tls;
 pub mod types;
+
+/// The header that marks this process's own requests to the embedded endpoint it started
+/// (value: the endpoint's agent token); the client sends it, the server's login lockout
+/// recognises it.
+pub const AGENT_HEADER: &str = "x-isymphony-sync-agent";

@@ -9,11 +9,11 @@
 //! managed objects are deleted. Sub-resources (contact, e-mails, phones, managing user) are
 //! compared only where [`Observed`] holds them, i.e. where [`sub_reads`] asked for them.
 
+use super::facts::{fingerprint, hash_of_hash, Effect};
 use super::ownership::Ownership;
 use super::passwords::{create_password, password_rule, unverifiable_warning, Pw};
 use super::plan::{quote, stage_of, Action, Change, Fingerprint, Kind, Method, Op, Plan, Request};
-use super::state::{fingerprint, hash_of_hash, Effect};
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::*;
 use crate::model::{Desired, PhoneSpec, UserSpec};

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::model::*;
+use crate::reconcile::facts::Known;
 use crate::reconcile::ownership::ManagedItem;
-use crate::reconcile::state::Known;
 
 const SHA_A: &str = "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8";
 const SHA_B: &str = "7c4a8d09ca3762af61e59520943dc26494f8941b";

@@ -8,8 +8,8 @@
 //! recorded for them, so the next pass with a readable source compares afresh. One warning per
 //! kind says what was held back and why.
 
+use super::facts::Effect;
 use super::plan::{Kind, Plan};
-use super::state::Effect;
 use crate::model::Desired;
 use std::collections::{BTreeMap, HashSet};
 

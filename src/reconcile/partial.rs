@@ -7,9 +7,9 @@
 //! or miss deletions), the operations on an object left alone, and, through `needs`, every
 //! operation that needs a dropped one. Everything else of the pass is applied.
 
+use super::facts::Effect;
 use super::observe::Gaps;
 use super::plan::{Kind, Plan};
-use super::state::Effect;
 use std::collections::HashSet;
 
 /// The kinds of operations that need the collection of `kind` to have been read.

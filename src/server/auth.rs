@@ -44,8 +44,7 @@ pub struct Gate {
     agent_token: crate::secret::Secret,
 }
 
-/// The header that marks the agent's own requests (value: [`Gate::agent_token`]).
-pub const AGENT_HEADER: &str = "x-isymphony-sync-agent";
+pub use crate::api::AGENT_HEADER;
 
 fn digest(s: &[u8]) -> [u8; 20] {
     Sha1::digest(s).into()

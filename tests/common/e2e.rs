@@ -10,13 +10,10 @@ use isymphony_sync::config::Config;
 use isymphony_sync::reconcile::{run_pass, PassOptions, PassReport, ReconcileError};
 use isymphony_sync::secret::Secret;
 use isymphony_sync::server::{self, ServerHandle};
-use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub fn sha1_hex(s: &str) -> String {
-    hex::encode(Sha1::digest(s.as_bytes()))
-}
+pub use isymphony_sync::digest::sha1_hex;
 
 pub fn name_of(i: usize) -> String {
     const FIRST: [&str; 6] = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank"];
