@@ -7,8 +7,6 @@ use super::scheduler::{TriggerSender, TriggerSource};
 use super::status::AgentState;
 use super::watch::{self as fwatch, ChangeDetector, Poll};
 use crate::config::Config;
-use crate::reconcile;
-use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,28 +16,18 @@ use tokio::task::JoinHandle;
 /// Longest wait between database polls while the database is down.
 const POLL_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-/// The core server slug for the lock name: `[isymphony] core_server`, else the cxpanel
-/// settings (kvstore, then the legacy table), else `default`.
+/// The core server slug for the lock name ([`crate::model::core_server_slug`]); the cxpanel
+/// settings are read only when the TOML names none.
 async fn core_server_slug(cfg: &Config, opts: &Opts) -> Result<String, mysql_async::Error> {
-    if let Some(s) = &cfg.isymphony.core_server {
-        return Ok(s.clone());
-    }
-    let mut conn = mysql_async::Conn::new(opts.clone()).await?;
-    let kv: Result<Option<String>, _> = conn
-        .query_first(
-            "SELECT CAST(val AS CHAR) FROM kvstore_FreePBX_modules_Cxpanel \
-             WHERE id = 'settings_server' AND `key` = 'name'",
-        )
-        .await;
-    let mut slug = kv.ok().flatten().filter(|s| !s.is_empty());
-    if slug.is_none() {
-        let legacy: Result<Option<String>, _> = conn
-            .query_first("SELECT name FROM cxpanel_server LIMIT 1")
-            .await;
-        slug = legacy.ok().flatten().filter(|s| !s.is_empty());
-    }
-    let _ = conn.disconnect().await;
-    Ok(slug.unwrap_or_else(|| reconcile::source::DEFAULT_CORE_SERVER.to_string()))
+    let configured = cfg.isymphony.core_server.as_deref();
+    let cxpanel = match configured {
+        Some(s) if !s.is_empty() => None,
+        _ => crate::freepbx::read_cx_core_server(opts.clone()).await?,
+    };
+    Ok(crate::model::core_server_slug(
+        configured,
+        cxpanel.as_deref(),
+    ))
 }
 
 /// Tasks bound to one database configuration: the change poll and the leader election.
