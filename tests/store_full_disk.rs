@@ -12,7 +12,7 @@ mod process;
 #[path = "server_common/tmpfs.rs"]
 mod tmpfs;
 
-const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
+const AUTH: (&str, &str) = ("manager", isymphony_sync::config::DEFAULT_API_PASSWORD);
 
 struct Srv {
     child: Child,

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_isymphony-sync");
-const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
+const AUTH: (&str, &str) = ("manager", isymphony_sync::config::DEFAULT_API_PASSWORD);
 
 /// A child process killed on drop (a failed assertion leaves nothing running).
 struct Proc(Child);

@@ -26,7 +26,11 @@ pub async fn freepbx_db(n: usize) -> TestDb {
     let db = TestDb::create().await;
     db.load_fixture("freepbx_modern_schema.sql").await;
     db.load_fixture("cx_settings_tables.sql").await;
-    db.exec(BASE_SQL).await;
+    db.exec(&BASE_SQL.replace(
+        "@API_PASSWORD@",
+        isymphony_sync::config::DEFAULT_API_PASSWORD,
+    ))
+    .await;
     db.exec(&extension_rows(1, n)).await;
     db
 }
@@ -85,9 +89,10 @@ pub fn extension_rows(from: usize, n: usize) -> String {
     sql
 }
 
+/// `@API_PASSWORD@` stands for [`isymphony_sync::config::DEFAULT_API_PASSWORD`].
 pub const BASE_SQL: &str = "
 INSERT INTO cxpanel_server VALUES
- ('default', 'pbx.test', '', 58080, 0, 'localhost', 58080, 'manager', 'manag3rpa55word', 0, 0, 0);
+ ('default', 'pbx.test', '', 58080, 0, 'localhost', 58080, 'manager', '@API_PASSWORD@', 0, 0, 0);
 INSERT INTO queues_config (extension, descr) VALUES ('400', 'Sales'), ('401', 'Support');
 INSERT INTO meetme (exten, description) VALUES ('9001', 'Board Room'), ('9002', 'Team');
 INSERT INTO parkplus (id, defaultlot, name, parkext, parkpos, numslots) VALUES (1, 'yes', 'Default', '70', '71', 8);
