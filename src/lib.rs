@@ -9,13 +9,37 @@
 //!                                   --dry-run: render the plan; otherwise reconcile::apply
 //! ```
 //!
+//! Layers. An arrow is "imports"; every arrow points down, none back up, so there is no
+//! circle. The pure core does no I/O (no HTTP, SQL, files, clock or runtime) and is pinned by
+//! `tests/layers.rs`:
+//!
+//! ```text
+//!  front ends    main.rs · reconcile::cli · check · cxpanel
+//!                   │
+//!  service       agent (daemon, db_workers, scheduler, leader, watch, pass, status, …)
+//!                   │
+//!  I/O stages    reconcile::{apply, observe, source, state, refusals}   freepbx (db, files,
+//!                api::client (reqwest)   server (the embedded endpoint)  mapping → Desired)
+//!                   │
+//!  pure core     reconcile::{diff, plan, ownership, passwords, facts, valve, frozen, partial}
+//!                   │
+//!  data          model · api::{types, paths, confirm} · config · secret · digest · text
+//! ```
+//!
+//! Known exceptions being removed in this round: `server::agent` (the agent's HTTP resources)
+//! imports `agent`, and `model`/`freepbx` take `Kind` from `reconcile::plan`.
+//!
 //! Module map:
 //! - [`config`]: the TOML configuration and its defaults.
+//! - [`digest`]: the one SHA-1 hex rule (iSymphony's password form, fingerprints).
+//! - [`check`]: `--check-config`.
 //! - [`secret`]: a string type that never prints its value.
 //! - [`model`]: the desired iSymphony state, one struct per managed object.
-//! - [`api`]: the Configuration API's wire JSON (shared by client and server), paths, client.
+//! - [`api`]: the Configuration API's wire JSON (shared by client and server), paths and
+//!   percent-encoding, the 409 confirmation reads ([`api::confirm`]), the client.
 //! - [`freepbx`]: reading FreePBX (database and files) into a Snapshot, and mapping it.
-//! - [`reconcile`]: diff, plan, apply, ownership.
+//! - [`reconcile`]: diff, plan, apply, ownership; [`reconcile::facts`] holds what a pass
+//!   learns, [`reconcile::state`] stores it in SQLite.
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
 //! - [`cxpanel`]: where the cxpanel module's own sync writes (`--check-config`).
