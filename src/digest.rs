@@ -4,7 +4,7 @@
 use sha1::{Digest, Sha1};
 
 /// Lower-case SHA-1 hex of `data`.
-pub fn sha1_hex(data: impl AsRef<[u8]>) -> String {
+pub fn sha1_hex(data: &(impl AsRef<[u8]> + ?Sized)) -> String {
     hex::encode(Sha1::digest(data.as_ref()))
 }
 

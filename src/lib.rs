@@ -32,7 +32,7 @@
 //! Module map:
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`digest`]: the one SHA-1 hex rule (iSymphony's password form, fingerprints).
-//! - [`check`]: `--check-config`.
+//! - [`check`]: the `--check-config` report.
 //! - [`secret`]: a string type that never prints its value.
 //! - [`model`]: the desired iSymphony state, one struct per managed object.
 //! - [`api`]: the Configuration API's wire JSON (shared by client and server), paths and

@@ -70,7 +70,11 @@ fn the_pure_core_imports_nothing_that_does_io() {
             }
         }
     }
-    assert!(found.is_empty(), "the pure core names I/O modules:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the pure core names I/O modules:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -90,8 +94,14 @@ fn one_percent_encoding_for_client_and_server() {
     assert_eq!(paths::seg("a b/c"), "a%20b%2Fc");
     assert_eq!(paths::unseg("100%"), "100%");
     assert_eq!(paths::unseg("a%4"), "a%4");
-    assert_eq!(paths::API_ROOT, format!("/{}", paths::PREFIX.trim_end_matches('/')));
-    assert_eq!(paths::ALT_ROOT, format!("/{}", paths::ALT_PREFIX.trim_end_matches('/')));
+    assert_eq!(
+        paths::API_ROOT,
+        format!("/{}", paths::PREFIX.trim_end_matches('/'))
+    );
+    assert_eq!(
+        paths::ALT_ROOT,
+        format!("/{}", paths::ALT_PREFIX.trim_end_matches('/'))
+    );
     assert_eq!(
         isymphony_sync::server::API_PREFIX,
         paths::API_ROOT,

@@ -49,7 +49,7 @@ pub fn lock_name(core_server: &str, database: &str) -> String {
     if name.len() <= 64 {
         return name;
     }
-    format!("isymphony-sync:{}", crate::digest::sha1_hex(name))
+    format!("isymphony-sync:{}", crate::digest::sha1_hex(&name))
 }
 
 /// Timing of the election.

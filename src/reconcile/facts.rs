@@ -64,11 +64,11 @@ pub struct Known {
 pub fn hash_of_hash(hash: &str) -> String {
     let mut data = b"isymphony-sync/pushed-password\0".to_vec();
     data.extend_from_slice(hash.trim().to_ascii_lowercase().as_bytes());
-    sha1_hex(data)
+    sha1_hex(&data)
 }
 
 /// A fingerprint of any serialisable desired state.
 pub fn fingerprint<T: serde::Serialize>(v: &T) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
-    sha1_hex(bytes)
+    sha1_hex(&bytes)
 }
