@@ -63,7 +63,7 @@ fn api(root: &str) -> Client {
     Client::new(&ClientConfig::new(
         format!("{root}/communication_manager/api/resource/"),
         "manager".to_string(),
-        Secret::new("manag3rpa55word"),
+        Secret::new(isymphony_sync::config::DEFAULT_API_PASSWORD),
     ))
     .unwrap()
 }

@@ -36,7 +36,10 @@ async fn run() -> anyhow::Result<()> {
     let setup = reqwest::Client::new();
     let r = setup
         .post(format!("{base}server/coreServers"))
-        .basic_auth("manager", Some("manag3rpa55word"))
+        .basic_auth(
+            "manager",
+            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        )
         .json(&json!({"id": "bench-cs", "slug": "default", "name": "default"}))
         .send()
         .await?;
@@ -68,7 +71,10 @@ async fn run() -> anyhow::Result<()> {
                 });
                 let r = client
                     .post(format!("{base}asterisk/bench-cs/extensions/"))
-                    .basic_auth("manager", Some("manag3rpa55word"))
+                    .basic_auth(
+                        "manager",
+                        Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+                    )
                     .json(&body)
                     .send()
                     .await?;
@@ -96,7 +102,10 @@ async fn run() -> anyhow::Result<()> {
         let t0 = Instant::now();
         let r = client
             .get(format!("{base}asterisk/bench-cs/extensions"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .send()
             .await?;
         anyhow::ensure!(r.status() == 200, "GET: {}", r.status());
@@ -110,7 +119,10 @@ async fn run() -> anyhow::Result<()> {
     let check: Vec<serde_json::Value> = serde_json::from_slice(
         &client
             .get(format!("{base}asterisk/bench-cs/extensions"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .send()
             .await?
             .bytes()

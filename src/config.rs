@@ -18,7 +18,7 @@ pub const DEFAULT_API_PASSWORD: &str = "manag3rpa55word";
 /// The iSymphony factory user name.
 pub const DEFAULT_API_USERNAME: &str = "manager";
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -38,7 +38,7 @@ pub const DEFAULT_AGENT_LISTEN: SocketAddr =
 
 /// `[server]`: this process's HTTP side: the service's own resources (status, plan, sync,
 /// metrics) and, when `enabled`, the embedded imitation of the iSymphony Configuration API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Serve the Configuration API imitation (demo, tests, `--sync-now` without iSymphony).
@@ -194,7 +194,7 @@ impl Default for ServerConfig {
 }
 
 /// `[freepbx]`: where the FreePBX data comes from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FreepbxConfig {
     /// `mysql://user:pass@host:port/db`; when absent, credentials come from `config_file`.
@@ -223,7 +223,7 @@ impl Default for FreepbxConfig {
 
 /// `[isymphony]`: the target Configuration API. Fields left unset here fall back to the
 /// cxpanel settings stored in FreePBX, then to the built-in defaults.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IsymphonyConfig {
     /// May carry `user:password@`; it is shown only without them (`text::redact_url`).
@@ -266,7 +266,7 @@ impl std::fmt::Debug for IsymphonyConfig {
 }
 
 /// `[sync]`: how a pass behaves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyncConfig {
     /// Delete server objects the agent does not own (the cxpanel module's default; not ours).

@@ -13,15 +13,35 @@
 //! `src/cli/` (one module per mode); this library returns reports and errors and never
 //! prints (logs go through `tracing`).
 //!
+//! Layers. An arrow is "imports"; every arrow points down, none back up, so there is no
+//! circle. The pure core does no I/O (no HTTP, SQL, files, clock or runtime) and is pinned by
+//! `tests/layers.rs`:
+//!
+//! ```text
+//!  front ends    main.rs · cli (the binary's modes) · check · cxpanel
+//!                   │
+//!  service       agent (daemon, db_workers, scheduler, leader, watch, pass, status, …)
+//!                   │
+//!  I/O stages    reconcile::{apply, observe, source, state, refusals}   freepbx (db, files,
+//!                api::client (reqwest)   server (the embedded endpoint)  mapping → Desired)
+//!                   │
+//!  pure core     reconcile::{diff, plan, ownership, passwords, facts, valve, frozen, partial}
+//!                   │
+//!  data          model · api::{types, paths, confirm} · config · secret · digest · text
+//! ```
+//!
 //! Module map:
 //! - [`config`]: the TOML configuration and its defaults.
+//! - [`digest`]: the one SHA-1 hex rule (iSymphony's password form, fingerprints).
+//! - [`check`]: the `--check-config` report.
 //! - [`secret`]: a string type that never prints its value.
 //! - [`model`]: the desired iSymphony state, one struct per managed object, and the typed
 //!   [`model::Kind`] every layer uses.
 //! - [`api`]: the Configuration API's wire JSON (shared by client and server), one
 //!   description per managed collection (`api::resource`), paths, client.
 //! - [`freepbx`]: reading FreePBX (database and files) into a Snapshot, and mapping it.
-//! - [`reconcile`]: diff, plan, apply, ownership.
+//! - [`reconcile`]: diff, plan, apply, ownership; [`reconcile::facts`] holds what a pass
+//!   learns, [`reconcile::state`] stores it in SQLite.
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
 //! - [`cxpanel`]: where the cxpanel module's own sync writes (`--check-config`).
@@ -36,6 +56,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod cxpanel;
+pub mod digest;
 pub mod freepbx;
 pub mod integrity;
 pub mod logging;

@@ -11,6 +11,21 @@ use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The core server when neither the TOML nor the cxpanel settings name one.
+pub const DEFAULT_CORE_SERVER: &str = "default";
+
+/// The core-server slug, one rule for the mapping, the pass's target and the daemon's lock
+/// name: `[isymphony] core_server`, else the cxpanel module's server name, else
+/// [`DEFAULT_CORE_SERVER`]. An empty value counts as unset.
+pub fn core_server_slug(configured: Option<&str>, cxpanel: Option<&str>) -> String {
+    [configured, cxpanel]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_CORE_SERVER)
+        .to_string()
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
     /// Core server slug and display name (§6.1).

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const PW: &str = "manag3rpa55word";
+const PW: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 
 /// How the agent under test is configured.
 #[derive(Default)]

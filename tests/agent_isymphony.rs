@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const PW: &str = "manag3rpa55word";
+const PW: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 const T: Duration = Duration::from_secs(20);
 
 /// The agent's config: its own endpoint for status (port 0), the sync target `url`, the

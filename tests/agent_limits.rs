@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-const PW: &str = "manag3rpa55word";
+const PW: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 const T: Duration = Duration::from_secs(20);
 
 struct Setup {

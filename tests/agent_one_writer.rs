@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const PW: &str = "manag3rpa55word";
+const PW: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 const T: Duration = Duration::from_secs(15);
 
 /// MariaDB users of the two agents, dropped with the guard.

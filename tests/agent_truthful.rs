@@ -17,7 +17,7 @@ use e2e::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const PW: &str = "manag3rpa55word";
+const PW: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 const T: Duration = Duration::from_secs(15);
 
 /// An agent config with its embedded endpoint (for status and metrics) syncing to `url`.

@@ -8,7 +8,7 @@ use support::e2e;
 use e2e::*;
 use std::path::{Path, PathBuf};
 
-const API_PASSWORD_MARK: &str = "manag3rpa55word";
+const API_PASSWORD_MARK: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 
 fn write(env: &Env, name: &str, freepbx: &str, isymphony: &str) -> PathBuf {
     let path = env.dir.path().join(name);

@@ -91,7 +91,10 @@ async fn check_config_detects_the_cxpanel_conflict_and_its_fix() {
         "{l}"
     );
     assert!(l.contains("keep Host (localhost)"), "{l}");
-    assert!(!l.contains("manag3rpa55word"), "{l}");
+    assert!(
+        !l.contains(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        "{l}"
+    );
 
     // 2. Pinned to the same server under another name (127.0.0.1): still the same iSymphony.
     let pinned = write_config(
@@ -202,7 +205,7 @@ async fn server_with_core(dir: &Path, name: &str, cs_id: &str) -> server::Server
         isymphony_sync::api::client::Client::new(&isymphony_sync::api::client::ClientConfig::new(
             srv.base_url(),
             "manager",
-            isymphony_sync::secret::Secret::new("manag3rpa55word"),
+            isymphony_sync::secret::Secret::new(isymphony_sync::config::DEFAULT_API_PASSWORD),
         ))
         .unwrap();
     api.post(
@@ -270,8 +273,9 @@ async fn check_config_names_the_kvstore_setting_on_cxpanel_16_0_4_and_later() {
              ('api_host', '127.0.0.1', NULL, 'settings_server'),
              ('api_port', '{port}', NULL, 'settings_server'),
              ('api_username', 'manager', NULL, 'settings_server'),
-             ('api_password', 'manag3rpa55word', NULL, 'settings_server'),
-             ('api_use_ssl', '0', NULL, 'settings_server');"
+             ('api_password', '{pw}', NULL, 'settings_server'),
+             ('api_use_ssl', '0', NULL, 'settings_server');",
+            pw = isymphony_sync::config::DEFAULT_API_PASSWORD
         ))
         .await;
     let pinned = write_config(

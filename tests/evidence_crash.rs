@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 const N: usize = 1000;
 const TRIALS: usize = 20;
-const PASSWORD: &str = "manag3rpa55word";
+const PASSWORD: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 
 /// Expected census of a converged initial sync (see `e2e::BASE_SQL`).
 fn check_converged(trial: &str, c: &Census) {

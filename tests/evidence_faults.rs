@@ -21,7 +21,7 @@ use serde_json::json;
 use std::time::Instant;
 
 const N: usize = 1000;
-const PASSWORD: &str = "manag3rpa55word";
+const PASSWORD: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 const LOG: &str = "warn,isymphony_sync=info";
 
 /// Create the objects the agent must never touch; return the paths to compare afterwards.

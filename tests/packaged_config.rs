@@ -248,7 +248,10 @@ async fn service_with_the_packaged_config_syncs_where_cxpanel_says_and_serves_it
     let http = reqwest::Client::new();
     let get = |path: &str| {
         http.get(format!("{root}{path}"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .send()
     };
     let status = get("/isymphony-sync/api/status").await.unwrap();

@@ -30,7 +30,11 @@ async fn tls_is_verified_unless_told_otherwise() {
     let port = server.https_addr().unwrap().port();
     let url = format!("https://localhost:{port}/communication_manager/api/resource/");
     let client = |verify: bool, ca: Option<std::path::PathBuf>| {
-        let mut c = ClientConfig::new(&url, "manager", Secret::new("manag3rpa55word"));
+        let mut c = ClientConfig::new(
+            &url,
+            "manager",
+            Secret::new(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        );
         c.tls_verify = verify;
         c.ca_file = ca;
         c.max_attempts = 1;

@@ -4,14 +4,10 @@
 
 mod support;
 
+use isymphony_sync::digest::sha1_hex as sha1;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
 use support::server::*;
-
-fn sha1(s: &str) -> String {
-    hex::encode(Sha1::digest(s.as_bytes()))
-}
 
 #[tokio::test]
 async fn core_servers_lookups_prefixes_and_cascade() {

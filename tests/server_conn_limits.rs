@@ -19,7 +19,10 @@ const SLOWLORIS: usize = 10;
 const PATH: &str = "/communication_manager/api/resource/server/coreServers";
 
 fn auth() -> String {
-    let b = base64::engine::general_purpose::STANDARD.encode("manager:manag3rpa55word");
+    let b = base64::engine::general_purpose::STANDARD.encode(format!(
+        "manager:{}",
+        isymphony_sync::config::DEFAULT_API_PASSWORD
+    ));
     format!("Basic {b}")
 }
 
@@ -99,7 +102,10 @@ async fn timed_get(addr: &str) -> (u16, Duration) {
     let t = Instant::now();
     let r = c
         .get(format!("http://{addr}{PATH}"))
-        .basic_auth("manager", Some("manag3rpa55word"))
+        .basic_auth(
+            "manager",
+            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        )
         .send()
         .await
         .unwrap();

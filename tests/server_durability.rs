@@ -48,7 +48,10 @@ async fn check(c: &reqwest::Client, base: &str, done: usize) {
     }
     let get = |path: String| {
         c.get(format!("{base}{path}"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .send()
     };
     let r = get("server/coreServers/cs1".into()).await.unwrap();
@@ -113,7 +116,10 @@ async fn acknowledged_writes_survive_sigkill_100_trials() {
         let t0 = Instant::now();
         let r = c
             .request(method, format!("{base}{path}"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .json(&body)
             .send()
             .await

@@ -28,7 +28,10 @@ async fn acknowledged_writes_survive_kill_9() {
     let c = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         c.post(format!("{base}{path}"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .json(&body)
             .send()
     };
@@ -64,7 +67,10 @@ async fn acknowledged_writes_survive_kill_9() {
     let (mut child, base) = spawn(&config);
     let r = c
         .get(format!("{base}asterisk/cs1/extensions"))
-        .basic_auth("manager", Some("manag3rpa55word"))
+        .basic_auth(
+            "manager",
+            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        )
         .send()
         .await
         .unwrap();

@@ -11,7 +11,7 @@ mod support;
 use support::process;
 use support::tmpfs;
 
-const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
+const AUTH: (&str, &str) = ("manager", isymphony_sync::config::DEFAULT_API_PASSWORD);
 
 struct Srv {
     child: Child,

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const AUTH: (&str, &str) = ("manager", "manag3rpa55word");
+const AUTH: (&str, &str) = ("manager", isymphony_sync::config::DEFAULT_API_PASSWORD);
 
 mod support;
 /// A child process killed on drop (a failed assertion leaves nothing running).

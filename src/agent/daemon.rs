@@ -13,40 +13,81 @@
 //! stop (it logs what it applied; passes are crash-safe), release the lock and exit 0 within
 //! 10 s.
 
-use super::endpoint::{effective, start_endpoint};
+use super::db_workers::DbWorkers;
+use super::endpoint::{effective, start_endpoint, Endpoint};
 use super::executor::PassExecutor;
-use super::leader::{self, ElectionTiming, LockLink, Role};
+use super::leader::{LockLink, Role};
 use super::notify::{self, Notifier};
 use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::plan_share::PlanError;
 use super::reload;
 use super::resources::{AgentApi, HolderFuture, PlanFuture};
 use super::scheduler::{
-    self, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
+    self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
+    TriggerSource,
 };
 use super::status::AgentState;
-use super::watch::{self as fwatch, ChangeDetector, Poll};
+use super::watch as fwatch;
 use super::wipecheck;
 use crate::config::Config;
-use crate::reconcile::{self, PassOptions};
-use mysql_async::prelude::Queryable;
-use mysql_async::Opts;
+use crate::reconcile::PassOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Upper bound on the endpoint's graceful stop.
 const SERVER_STOP: Duration = Duration::from_secs(3);
-/// Longest wait between database polls while the database is down.
-const POLL_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Why the configuration is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReloadCause {
+    Sighup,
+    ConfigFileChanged,
+}
+
+impl ReloadCause {
+    /// SIGHUP re-applies an unchanged file; a watch event for one (touch, chmod) is no reload.
+    fn forced(self) -> bool {
+        self == ReloadCause::Sighup
+    }
+    /// The words in the log line.
+    fn as_str(self) -> &'static str {
+        match self {
+            ReloadCause::Sighup => "SIGHUP",
+            ReloadCause::ConfigFileChanged => "config file changed",
+        }
+    }
+}
 
 /// Control messages to the daemon's main loop.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Control {
-    Reload(&'static str),
+    Reload(ReloadCause),
+    /// freepbx.conf or amportal.conf changed: the database credentials may have.
     FreepbxConfChanged,
+}
+
+/// What a burst of control messages asks for, each at most once.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Controls {
+    reload: Option<ReloadCause>,
+    restart_db: bool,
+}
+
+impl Controls {
+    fn collect(msgs: impl IntoIterator<Item = Control>) -> Controls {
+        let mut c = Controls::default();
+        for m in msgs {
+            match m {
+                Control::Reload(why) => c.reload = Some(why),
+                Control::FreepbxConfChanged => c.restart_db = true,
+            }
+        }
+        c
+    }
 }
 
 /// The agent resources' view of the running daemon.
@@ -149,214 +190,6 @@ fn watched_files(cfg: &Config, config_path: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The TOML table of one section, for "did this section change?" on reload.
-fn section(text: &str, name: &str) -> Option<toml::Value> {
-    let v: toml::Value = toml::from_str(text).ok()?;
-    v.get(name).cloned()
-}
-
-/// The core server slug for the lock name: `[isymphony] core_server`, else the cxpanel
-/// settings (kvstore, then the legacy table), else `default`.
-async fn core_server_slug(cfg: &Config, opts: &Opts) -> Result<String, mysql_async::Error> {
-    if let Some(s) = &cfg.isymphony.core_server {
-        return Ok(s.clone());
-    }
-    let mut conn = mysql_async::Conn::new(opts.clone()).await?;
-    let kv: Result<Option<String>, _> = conn
-        .query_first(
-            "SELECT CAST(val AS CHAR) FROM kvstore_FreePBX_modules_Cxpanel \
-             WHERE id = 'settings_server' AND `key` = 'name'",
-        )
-        .await;
-    let mut slug = kv.ok().flatten().filter(|s| !s.is_empty());
-    if slug.is_none() {
-        let legacy: Result<Option<String>, _> = conn
-            .query_first("SELECT name FROM cxpanel_server LIMIT 1")
-            .await;
-        slug = legacy.ok().flatten().filter(|s| !s.is_empty());
-    }
-    let _ = conn.disconnect().await;
-    Ok(slug.unwrap_or_else(|| reconcile::source::DEFAULT_CORE_SERVER.to_string()))
-}
-
-/// Tasks bound to one database configuration: the change poll and the leader election.
-struct DbWorkers {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl DbWorkers {
-    fn start(
-        cfg: Arc<Config>,
-        state: Arc<AgentState>,
-        triggers: TriggerSender,
-        role: Arc<watch::Sender<Role>>,
-        link: Arc<LockLink>,
-    ) -> DbWorkers {
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        if cfg.freepbx.snapshot.is_some() {
-            // A snapshot file is the source: no database to poll or lock; this agent writes.
-            role.send_replace(Role::Leader);
-            state.set_freepbx(true, None);
-        } else {
-            tasks.push(tokio::spawn(poll_loop(
-                cfg.clone(),
-                state.clone(),
-                triggers,
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(election_loop(cfg, state, role, link, stop_rx)));
-        }
-        DbWorkers { stop, tasks }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-}
-
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        r = stop.changed() => r.is_err() || *stop.borrow(),
-    }
-}
-
-/// Poll the database fingerprint every `poll_interval`; a change is a trigger.
-async fn poll_loop(
-    cfg: Arc<Config>,
-    state: Arc<AgentState>,
-    triggers: TriggerSender,
-    mut stop: watch::Receiver<bool>,
-) {
-    let interval = cfg.freepbx.poll_interval.max(Duration::from_millis(10));
-    let mut backoff: Option<Duration> = None;
-    let mut detector: Option<(ChangeDetector, crate::freepbx::DbTarget)> = None;
-    let mut was_down = false;
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        if detector.is_none() {
-            let resolved = crate::freepbx::resolve_target(&cfg)
-                .and_then(|t| Ok((crate::freepbx::connect_opts(&cfg)?, t)));
-            match resolved {
-                Ok((opts, target)) => detector = Some((ChangeDetector::new(opts), target)),
-                Err(e) => {
-                    state.set_freepbx(false, Some(e.to_string()));
-                    state.db_polled(false);
-                    if !was_down {
-                        tracing::warn!(error = %e, "FreePBX database settings unreadable; retrying");
-                    }
-                    was_down = true;
-                }
-            }
-        }
-        if let Some((d, target)) = detector.as_mut() {
-            match d.poll().await {
-                Ok(p) => {
-                    state.db_polled(true);
-                    state.set_freepbx(true, None);
-                    backoff = None;
-                    if was_down {
-                        tracing::info!("FreePBX database reachable again");
-                        was_down = false;
-                        triggers.trigger(TriggerSource::Database, false);
-                    } else if p == Poll::Changed {
-                        tracing::debug!("FreePBX database changed");
-                        triggers.trigger(TriggerSource::Database, false);
-                    }
-                }
-                Err(e) => {
-                    state.db_polled(false);
-                    // The same words as a pass ("refused the login … (wrong user or
-                    // password?)", "cannot reach …"), not the driver's.
-                    let msg = crate::freepbx::db_error(target, e).to_string();
-                    state.set_freepbx(false, Some(msg.clone()));
-                    if !was_down {
-                        tracing::warn!(error = %msg, "FreePBX database poll failed; retrying with backoff");
-                    }
-                    was_down = true;
-                    // Credentials may have changed: resolve them again next time.
-                    detector = None;
-                }
-            }
-        }
-        let wait = if was_down {
-            let b = fwatch::next_poll_backoff(backoff, interval, POLL_BACKOFF_MAX.max(interval));
-            backoff = Some(b);
-            b
-        } else {
-            interval
-        };
-        if sleep_or_stop(wait, &mut stop).await {
-            break;
-        }
-    }
-    if let Some((mut d, _)) = detector {
-        d.close().await;
-    }
-}
-
-/// Keep competing for the writer lock until stopped.
-async fn election_loop(
-    cfg: Arc<Config>,
-    state: Arc<AgentState>,
-    role: Arc<watch::Sender<Role>>,
-    link: Arc<LockLink>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let retry = cfg
-        .freepbx
-        .poll_interval
-        .clamp(Duration::from_millis(100), Duration::from_secs(1));
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let prepared = async {
-            let opts = crate::freepbx::connect_opts(&cfg).map_err(|e| e.to_string())?;
-            let slug = core_server_slug(&cfg, &opts)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((opts, slug))
-        }
-        .await;
-        match prepared {
-            Ok((opts, slug)) => {
-                let name = leader::lock_name(&slug, opts.db_name().unwrap_or(""));
-                state.set_role(*role.borrow(), Some(name.clone()));
-                let timing = ElectionTiming {
-                    retry_interval: retry,
-                    ..ElectionTiming::default()
-                };
-                let (tx, mut rx) = watch::channel(Role::Standby);
-                let fwd_role = role.clone();
-                let fwd = tokio::spawn(async move {
-                    while rx.changed().await.is_ok() {
-                        let r = *rx.borrow();
-                        fwd_role.send_replace(r);
-                    }
-                });
-                leader::run(opts, name, timing, tx, link.clone(), stop.clone()).await;
-                let _ = fwd.await;
-                role.send_replace(Role::Standby);
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "leader election cannot start yet");
-                if sleep_or_stop(retry * 2, &mut stop).await {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// glibc keeps freed heap pages of every thread arena; a long-running agent whose passes
 /// allocate a snapshot of 10,000 extensions should give them back between passes.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -382,46 +215,134 @@ fn limit_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_arenas() {}
 
+/// The running daemon: what the main loop changes on reload, and the handles it stops on
+/// SIGTERM. The passes, the scheduler and the wipe check run as tasks; they read the
+/// configuration from `cfg_tx`.
+struct Daemon {
+    config_path: PathBuf,
+    history: reload::History,
+    /// The configuration as read from the file (compared with the next one on reload).
+    raw: Config,
+    /// `raw` with the embedded endpoint's address applied: what passes use.
+    cfg: Arc<Config>,
+    cfg_tx: watch::Sender<Arc<Config>>,
+    state: Arc<AgentState>,
+    notifier: Option<Arc<Notifier>>,
+    api: Arc<dyn AgentApi>,
+    triggers: TriggerSender,
+    role: Arc<watch::Sender<Role>>,
+    link: Arc<LockLink>,
+    endpoint: Option<Endpoint>,
+    workers: Option<DbWorkers>,
+    watched: Vec<PathBuf>,
+    file_watch: Option<fwatch::FileWatcher>,
+    ctl_tx: mpsc::UnboundedSender<Control>,
+    /// Tells the scheduler and the wipe check to stop.
+    shutdown_tx: watch::Sender<bool>,
+    /// Tells a running pass why it must stop.
+    stopping_tx: watch::Sender<Option<String>>,
+    scheduler: Option<JoinHandle<()>>,
+}
+
 /// Run the daemon until SIGTERM/SIGINT. Errors are startup failures (exit 1).
 pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     limit_arenas();
-    let text = std::fs::read_to_string(&config_path).unwrap_or_default();
-    let raw_cfg = Config::load(&config_path)?;
-    let mut history = reload::History::new(text);
-    let state = Arc::new(AgentState::new());
-    state.set_config(Some(config_path.display().to_string()));
-    let notifier = Notifier::from_env().map(Arc::new);
+    let (mut daemon, inbox) = Daemon::start(config_path).await?;
+    daemon.serve(inbox).await;
+    daemon.finish().await;
+    Ok(())
+}
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Control>();
-    let (trig, trig_rx) = scheduler::channel();
-    let view = Arc::new(Mutex::new(SchedulerView::default()));
-    let (cfg_tx, cfg_rx) = watch::channel(Arc::new(raw_cfg.clone()));
-    let role_tx = Arc::new(watch::channel(Role::Standby).0);
+/// What the main loop waits for: signals (installed before READY=1, so that an early SIGTERM
+/// is a clean stop) and control messages.
+struct Inbox {
+    ctl_rx: mpsc::UnboundedReceiver<Control>,
+    sigterm: Signal,
+    sigint: Signal,
+    sighup: Signal,
+}
 
-    let exec = PassExecutor::start()?;
-    let api: Arc<dyn AgentApi> = Arc::new(DaemonApi {
-        state: state.clone(),
-        exec: exec.clone(),
-        triggers: trig.clone(),
-        cfg: cfg_rx.clone(),
-        view: view.clone(),
-    });
-
-    // The listeners first: READY=1 means "configuration loaded and endpoint listening".
-    let mut endpoint = Some(
-        start_endpoint(&raw_cfg, api.clone(), state.clone())
+impl Daemon {
+    /// Load the configuration, start the listeners (READY=1 means "configuration loaded and
+    /// endpoint listening"), the scheduler, the wipe check, the database workers and the file
+    /// watch, and ask for the first pass.
+    async fn start(config_path: PathBuf) -> anyhow::Result<(Daemon, Inbox)> {
+        let text = std::fs::read_to_string(&config_path).unwrap_or_default();
+        let raw = Config::load(&config_path)?;
+        let state = Arc::new(AgentState::new());
+        state.set_config(Some(config_path.display().to_string()));
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Control>();
+        let (triggers, trig_rx) = scheduler::channel();
+        let view = Arc::new(Mutex::new(SchedulerView::default()));
+        let (cfg_tx, cfg_rx) = watch::channel(Arc::new(raw.clone()));
+        let exec = PassExecutor::start()?;
+        let api: Arc<dyn AgentApi> = Arc::new(DaemonApi {
+            state: state.clone(),
+            exec: exec.clone(),
+            triggers: triggers.clone(),
+            cfg: cfg_rx.clone(),
+            view: view.clone(),
+        });
+        let endpoint = start_endpoint(&raw, api.clone(), state.clone())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?,
-    );
-    let mut cfg = Arc::new(effective(raw_cfg.clone(), endpoint.as_ref()));
-    cfg_tx.send_replace(cfg.clone());
+            .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?;
+        let cfg = Arc::new(effective(raw.clone(), Some(&endpoint)));
+        cfg_tx.send_replace(cfg.clone());
+        let (shutdown_tx, _) = watch::channel(false);
+        let (stopping_tx, stopping_rx) = watch::channel(None::<String>);
+        let mut d = Daemon {
+            watched: watched_files(&cfg, &config_path),
+            config_path,
+            history: reload::History::new(text),
+            raw,
+            cfg,
+            cfg_tx,
+            state,
+            notifier: Notifier::from_env().map(Arc::new),
+            api,
+            triggers,
+            role: Arc::new(watch::channel(Role::Standby).0),
+            link: LockLink::new(),
+            endpoint: Some(endpoint),
+            workers: None,
+            file_watch: None,
+            ctl_tx,
+            shutdown_tx,
+            stopping_tx,
+            scheduler: None,
+        };
+        d.spawn_role_watch();
+        let last_target = wipecheck::SharedTarget::default();
+        d.spawn_scheduler(
+            trig_rx,
+            exec,
+            stopping_rx,
+            view.clone(),
+            last_target.clone(),
+        );
+        d.spawn_wipecheck(view, last_target);
+        d.restart_db_workers().await;
+        d.file_watch = d.start_file_watch();
+        let inbox = Inbox {
+            ctl_rx,
+            sigterm: signal(SignalKind::terminate())?,
+            sigint: signal(SignalKind::interrupt())?,
+            sighup: signal(SignalKind::hangup())?,
+        };
+        d.spawn_watchdog();
+        d.triggers.trigger(TriggerSource::Startup, true);
+        if let Some(n) = &d.notifier {
+            let _ = n.ready("started; waiting for the first pass");
+        }
+        tracing::info!(config = %d.config_path.display(), "isymphony-sync agent started");
+        Ok((d, inbox))
+    }
 
-    // Role changes: status, metrics, and a full pass on becoming leader.
-    let mut role_rx = role_tx.subscribe();
-    {
-        let state = state.clone();
-        let trig = trig.clone();
+    /// Role changes: status, metrics, and a full pass on becoming leader.
+    fn spawn_role_watch(&self) {
+        let mut role_rx = self.role.subscribe();
+        let state = self.state.clone();
+        let trig = self.triggers.clone();
         tokio::spawn(async move {
             while role_rx.changed().await.is_ok() {
                 let r = *role_rx.borrow();
@@ -434,210 +355,262 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         });
     }
 
-    // The scheduler and its pass.
-    let last_target = wipecheck::SharedTarget::default();
-    let link = LockLink::new();
-    let (stopping_tx, stopping_rx) = watch::channel(None::<String>);
-    let sched = {
+    /// The scheduler, whose pass runs under the leader's gate and gives memory back after.
+    fn spawn_scheduler(
+        &mut self,
+        trig_rx: mpsc::UnboundedReceiver<SchedulerMsg>,
+        exec: PassExecutor,
+        stopping: watch::Receiver<Option<String>>,
+        view: Arc<Mutex<SchedulerView>>,
+        last_target: wipecheck::SharedTarget,
+    ) {
         let runner = PassRunner {
-            state: state.clone(),
-            exec: exec.clone(),
-            notifier: notifier.clone(),
-            link: link.clone(),
-            role: role_tx.subscribe(),
-            stopping: stopping_rx,
-            last_target: last_target.clone(),
+            state: self.state.clone(),
+            exec,
+            notifier: self.notifier.clone(),
+            link: self.link.clone(),
+            role: self.role.subscribe(),
+            stopping,
+            last_target,
         };
-        let cfg_rx = cfg_rx.clone();
-        let pass = move |req: PassRequest| {
-            let runner = runner.clone();
-            let cfg = cfg_rx.borrow().clone();
-            async move {
-                let r = runner.run(cfg, req).await;
-                release_memory();
-                r
+        let cfg_rx = self.cfg_tx.subscribe();
+        let pass =
+            move |req: PassRequest| finish_pass(runner.clone(), cfg_rx.borrow().clone(), req);
+        self.scheduler = Some(tokio::spawn(scheduler::run(
+            trig_rx,
+            timing(&self.cfg),
+            self.shutdown_tx.subscribe(),
+            view,
+            pass,
+        )));
+    }
+
+    /// The quick check for a wiped or reinstalled iSymphony.
+    fn spawn_wipecheck(&self, view: Arc<Mutex<SchedulerView>>, last: wipecheck::SharedTarget) {
+        let check = wipecheck::CheckLoop {
+            cfg: self.cfg_tx.subscribe(),
+            role: self.role.subscribe(),
+            view,
+            state: self.state.clone(),
+            triggers: self.triggers.clone(),
+            last,
+            stop: self.shutdown_tx.subscribe(),
+        };
+        tokio::spawn(check.run());
+    }
+
+    /// Watchdog pings from the runtime: a wedged runtime stops them and systemd restarts us.
+    fn spawn_watchdog(&self) {
+        if let (Some(n), Some(every)) = (self.notifier.clone(), notify::watchdog_interval()) {
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(every);
+                loop {
+                    t.tick().await;
+                    let _ = n.watchdog();
+                }
+            });
+        }
+    }
+
+    /// Handle signals and control messages until SIGTERM or SIGINT.
+    async fn serve(&mut self, inbox: Inbox) {
+        let Inbox {
+            mut ctl_rx,
+            mut sigterm,
+            mut sigint,
+            mut sighup,
+        } = inbox;
+        loop {
+            let name = tokio::select! {
+                _ = sigterm.recv() => "SIGTERM",
+                _ = sigint.recv() => "SIGINT",
+                _ = sighup.recv() => {
+                    let _ = self.ctl_tx.send(Control::Reload(ReloadCause::Sighup));
+                    continue;
+                }
+                Some(msg) = ctl_rx.recv() => {
+                    // Editors produce bursts of events: let the burst settle, then act once.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let rest = std::iter::from_fn(|| ctl_rx.try_recv().ok());
+                    let controls = Controls::collect(std::iter::once(msg).chain(rest));
+                    self.handle(controls).await;
+                    continue;
+                }
+            };
+            tracing::info!("{name}: shutting down");
+            self.stopping_tx
+                .send_replace(Some(format!("the agent is shutting down ({name})")));
+            return;
+        }
+    }
+
+    /// Act once on a burst of control messages.
+    async fn handle(&mut self, c: Controls) {
+        let mut restart_db = c.restart_db;
+        if let Some(why) = c.reload {
+            restart_db |= self.reload(why).await;
+        }
+        if restart_db {
+            self.restart_db_workers().await;
+            self.triggers.trigger(TriggerSource::File, false);
+        }
+    }
+
+    /// Read the configuration file again; a valid one replaces the running one, restarting
+    /// only the parts whose settings changed (compared as values, so a comment or a
+    /// reformatted line restarts nothing). A half-written file is never applied (see
+    /// [`reload`]). Returns whether the database workers must restart.
+    async fn reload(&mut self, why: ReloadCause) -> bool {
+        let new_raw = match reload::examine(&self.config_path, &self.history, why.forced()).await {
+            reload::Outcome::Unchanged => return false,
+            reload::Outcome::Rejected { error: e, text } => {
+                tracing::error!(error = %e, "configuration reload ({}) rejected; keeping the running configuration", why.as_str());
+                self.state.reload_failed(e.to_string());
+                self.history.rejected = Some(text);
+                return false;
+            }
+            reload::Outcome::Apply { text, config } => {
+                self.history.rejected = None;
+                self.history.loaded = text;
+                *config
             }
         };
-        tokio::spawn(scheduler::run(
-            trig_rx,
-            timing(&cfg),
-            shutdown_rx.clone(),
-            view.clone(),
-            pass,
-        ))
-    };
-
-    // The quick check for a wiped or reinstalled iSymphony.
-    tokio::spawn(
-        wipecheck::CheckLoop {
-            cfg: cfg_rx.clone(),
-            role: role_tx.subscribe(),
-            view: view.clone(),
-            state: state.clone(),
-            triggers: trig.clone(),
-            last: last_target,
-            stop: shutdown_rx.clone(),
+        let server_changed = new_raw.server != self.raw.server;
+        let db_changed = new_raw.freepbx != self.raw.freepbx
+            || new_raw.isymphony.core_server != self.raw.isymphony.core_server;
+        if server_changed {
+            self.restart_endpoint(&new_raw).await;
         }
-        .run(),
-    );
+        self.raw = new_raw;
+        self.cfg = Arc::new(effective(self.raw.clone(), self.endpoint.as_ref()));
+        self.cfg_tx.send_replace(self.cfg.clone());
+        self.triggers
+            .send(SchedulerMsg::Configure(timing(&self.cfg)));
+        let watched = watched_files(&self.cfg, &self.config_path);
+        if watched != self.watched {
+            self.watched = watched;
+            self.file_watch = self.start_file_watch();
+        }
+        self.state
+            .set_config(Some(self.config_path.display().to_string()));
+        tracing::info!(
+            trigger = why.as_str(),
+            server_restarted = server_changed,
+            "configuration reloaded"
+        );
+        self.triggers.trigger(TriggerSource::Reload, false);
+        db_changed
+    }
 
-    let mut workers = DbWorkers::start(
-        cfg.clone(),
-        state.clone(),
-        trig.clone(),
-        role_tx.clone(),
-        link.clone(),
-    );
-    let mut watched = watched_files(&cfg, &config_path);
-    let mut file_watch = start_file_watch(&watched, &config_path, &cfg, &ctl_tx, &trig);
+    /// Stop the listeners and start them with `raw`'s `[server]`; on failure the agent runs
+    /// without them (logged) until the next reload.
+    async fn restart_endpoint(&mut self, raw: &Config) {
+        if let Some(ep) = self.endpoint.take() {
+            let _ = tokio::time::timeout(SERVER_STOP, ep.shutdown()).await;
+        }
+        match start_endpoint(raw, self.api.clone(), self.state.clone()).await {
+            Ok(ep) => self.endpoint = Some(ep),
+            Err(e) => {
+                tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration")
+            }
+        }
+    }
 
-    // Signals.
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
+    /// Stop the database poll and the election, and start them with the current settings.
+    async fn restart_db_workers(&mut self) {
+        if let Some(w) = self.workers.take() {
+            w.stop().await;
+        }
+        self.workers = Some(DbWorkers::start(
+            self.cfg.clone(),
+            self.state.clone(),
+            self.triggers.clone(),
+            self.role.clone(),
+            self.link.clone(),
+        ));
+    }
 
-    // Watchdog pings from the runtime: a wedged runtime stops them and systemd restarts us.
-    if let (Some(n), Some(every)) = (notifier.clone(), notify::watchdog_interval()) {
-        tokio::spawn(async move {
-            let mut t = tokio::time::interval(every);
-            loop {
-                t.tick().await;
-                let _ = n.watchdog();
+    /// Watch the files in `watched`: our config is a reload, FreePBX's config restarts the
+    /// database workers, the others are a trigger.
+    fn start_file_watch(&self) -> Option<fwatch::FileWatcher> {
+        let ctl = self.ctl_tx.clone();
+        let trig = self.triggers.clone();
+        let config_path = self.config_path.clone();
+        let fpbx_conf = self.cfg.freepbx.config_file.clone();
+        let amportal = self.cfg.freepbx.amportal_conf.clone();
+        let watched = fwatch::watch_files(&self.watched, move |p| {
+            if p == config_path {
+                let _ = ctl.send(Control::Reload(ReloadCause::ConfigFileChanged));
+            } else if p == fpbx_conf || p == amportal {
+                let _ = ctl.send(Control::FreepbxConfChanged);
+            } else {
+                tracing::debug!(file = %p.display(), "watched file changed");
+                trig.trigger(TriggerSource::File, false);
             }
         });
-    }
-
-    trig.trigger(TriggerSource::Startup, true);
-    if let Some(n) = &notifier {
-        let _ = n.ready("started; waiting for the first pass");
-    }
-    tracing::info!(config = %config_path.display(), "isymphony-sync agent started");
-
-    loop {
-        tokio::select! {
-            _ = sigterm.recv() => {
-                tracing::info!("SIGTERM: shutting down");
-                stopping_tx.send_replace(Some("the agent is shutting down (SIGTERM)".into()));
-                break;
-            }
-            _ = sigint.recv() => {
-                tracing::info!("SIGINT: shutting down");
-                stopping_tx.send_replace(Some("the agent is shutting down (SIGINT)".into()));
-                break;
-            }
-            _ = sighup.recv() => { let _ = ctl_tx.send(Control::Reload("SIGHUP")); }
-            Some(msg) = ctl_rx.recv() => {
-                // Editors produce bursts of events: let the burst settle, then act once.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let mut reload = None;
-                let mut fpbx = false;
-                for m in std::iter::once(msg).chain(std::iter::from_fn(|| ctl_rx.try_recv().ok())) {
-                    match m {
-                        Control::Reload(why) => reload = Some(why),
-                        Control::FreepbxConfChanged => fpbx = true,
-                    }
-                }
-                // Watch events for an unchanged file (touch, chmod) are not reloads; SIGHUP is.
-                // A half-written file is never applied (see `reload`).
-                if let Some(why) = reload {
-                    match reload::examine(&config_path, &history, why == "SIGHUP").await {
-                        reload::Outcome::Unchanged => {}
-                        reload::Outcome::Rejected { error: e, text } => {
-                            tracing::error!(error = %e, "configuration reload ({why}) rejected; keeping the running configuration");
-                            state.reload_failed(e.to_string());
-                            history.rejected = Some(text);
-                        }
-                        reload::Outcome::Apply { text, config: new_raw } => {
-                            history.rejected = None;
-                            let old_text = std::mem::replace(&mut history.loaded, text.clone());
-                            let server_changed = section(&old_text, "server") != section(&text, "server");
-                            if server_changed {
-                                if let Some(ep) = endpoint.take() {
-                                    let _ = tokio::time::timeout(SERVER_STOP, ep.shutdown()).await;
-                                }
-                                match start_endpoint(&new_raw, api.clone(), state.clone()).await {
-                                    Ok(ep) => endpoint = Some(ep),
-                                    Err(e) => tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration"),
-                                }
-                            }
-                            let new_cfg = Arc::new(effective(*new_raw, endpoint.as_ref()));
-                            let db_changed = section(&old_text, "freepbx") != section(&text, "freepbx")
-                                || cfg.isymphony.core_server != new_cfg.isymphony.core_server;
-                            cfg = new_cfg;
-                            cfg_tx.send_replace(cfg.clone());
-                            trig.send(SchedulerMsg::Configure(timing(&cfg)));
-                            if db_changed {
-                                fpbx = true;
-                            }
-                            let new_watched = watched_files(&cfg, &config_path);
-                            if new_watched != watched {
-                                watched = new_watched;
-                                file_watch = start_file_watch(&watched, &config_path, &cfg, &ctl_tx, &trig);
-                            }
-                            state.set_config(Some(config_path.display().to_string()));
-                            tracing::info!(trigger = why, server_restarted = server_changed, "configuration reloaded");
-                            trig.trigger(TriggerSource::Reload, false);
-                        }
-                    }
-                }
-                if fpbx {
-                    workers.stop().await;
-                    workers = DbWorkers::start(cfg.clone(), state.clone(), trig.clone(), role_tx.clone(), link.clone());
-                    trig.trigger(TriggerSource::File, false);
-                }
+        match watched {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "file watching unavailable; relying on the periodic verify");
+                None
             }
         }
     }
 
-    // Shutdown: no more triggers; the scheduler finishes or drops its pass.
-    if let Some(n) = &notifier {
-        let _ = n.stopping("shutting down");
-    }
-    drop(file_watch);
-    let _ = shutdown_tx.send(true);
-    let _ = sched.await;
-    // Releasing the lock and stopping the endpoint are bounded, so that the process exits
-    // within 10 s of the signal (an unreleased lock is freed when our connection closes).
-    let cleanup = async {
-        workers.stop().await;
-        if let Some(ep) = endpoint.take() {
-            ep.shutdown().await;
+    /// Shutdown: no more triggers; the scheduler finishes or drops its pass; then release the
+    /// lock and stop the endpoint, bounded, so that the process exits within 10 s of the
+    /// signal (an unreleased lock is freed when our connection closes).
+    async fn finish(mut self) {
+        if let Some(n) = &self.notifier {
+            let _ = n.stopping("shutting down");
         }
-    };
-    if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {
-        tracing::warn!("shutdown cleanup did not finish in time; exiting anyway");
+        drop(self.file_watch.take());
+        let _ = self.shutdown_tx.send(true);
+        if let Some(s) = self.scheduler.take() {
+            let _ = s.await;
+        }
+        let cleanup = async {
+            if let Some(w) = self.workers.take() {
+                w.stop().await;
+            }
+            if let Some(ep) = self.endpoint.take() {
+                ep.shutdown().await;
+            }
+        };
+        if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {
+            tracing::warn!("shutdown cleanup did not finish in time; exiting anyway");
+        }
+        tracing::info!("isymphony-sync agent stopped");
     }
-    tracing::info!("isymphony-sync agent stopped");
-    Ok(())
 }
 
-fn start_file_watch(
-    files: &[PathBuf],
-    config_path: &Path,
-    cfg: &Config,
-    ctl: &mpsc::UnboundedSender<Control>,
-    trig: &TriggerSender,
-) -> Option<fwatch::FileWatcher> {
-    let ctl = ctl.clone();
-    let trig = trig.clone();
-    let config_path = config_path.to_path_buf();
-    let fpbx_conf = cfg.freepbx.config_file.clone();
-    let amportal = cfg.freepbx.amportal_conf.clone();
-    match fwatch::watch_files(files, move |p| {
-        if p == config_path {
-            let _ = ctl.send(Control::Reload("config file changed"));
-        } else if p == fpbx_conf || p == amportal {
-            let _ = ctl.send(Control::FreepbxConfChanged);
-        } else {
-            tracing::debug!(file = %p.display(), "watched file changed");
-            trig.trigger(TriggerSource::File, false);
-        }
-    }) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(error = %e, "file watching unavailable; relying on the periodic verify");
-            None
-        }
+/// One pass as the scheduler runs it; afterwards the memory its snapshot held goes back.
+async fn finish_pass(runner: PassRunner, cfg: Arc<Config>, req: PassRequest) -> PassResult {
+    let r = runner.run(cfg, req).await;
+    release_memory();
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_controls_acts_once() {
+        let c = Controls::collect([
+            Control::Reload(ReloadCause::ConfigFileChanged),
+            Control::FreepbxConfChanged,
+            Control::Reload(ReloadCause::Sighup),
+        ]);
+        assert_eq!(
+            c,
+            Controls {
+                reload: Some(ReloadCause::Sighup),
+                restart_db: true
+            }
+        );
+        assert!(ReloadCause::Sighup.forced());
+        assert!(!ReloadCause::ConfigFileChanged.forced());
+        assert_eq!(Controls::collect([]), Controls::default());
     }
 }

@@ -18,7 +18,6 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
-use sha1::{Digest, Sha1};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,8 +49,7 @@ pub fn lock_name(core_server: &str, database: &str) -> String {
     if name.len() <= 64 {
         return name;
     }
-    let digest = Sha1::digest(name.as_bytes());
-    format!("isymphony-sync:{}", hex::encode(&digest[..20]))
+    format!("isymphony-sync:{}", crate::digest::sha1_hex(&name))
 }
 
 /// Timing of the election.

@@ -18,6 +18,7 @@
 //! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
 
 pub mod daemon;
+mod db_workers;
 pub mod endpoint;
 pub mod executor;
 pub mod gate;

@@ -18,39 +18,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every table the sync reads (reference/freepbx-source.md §10). Tables that do not exist on
-/// a given system (module not installed, older cx version) are harmless: they checksum to NULL,
-/// and their creation is itself a change.
-pub const WATCHED_TABLES: &[&str] = &[
-    "users",
-    "devices",
-    "sip",
-    "iax",
-    "dahdi",
-    "queues_config",
-    "queues_details",
-    "meetme",
-    "parkplus",
-    "parkinglot",
-    "userman_users",
-    "userman_users_settings",
-    "userman_groups",
-    "userman_groups_settings",
-    "ampusers",
-    "admin",
-    "freepbx_settings",
-    "modules",
-    "cxpanel_users",
-    "cxpanel_queues",
-    "cxpanel_conference_rooms",
-    "cxpanel_phone_number",
-    "cxpanel_managed_items",
-    "cxpanel_server",
-    "cxpanel_voicemail_agent",
-    "cxpanel_recording_agent",
-    "cxpanel_email",
-    "kvstore_FreePBX_modules_Cxpanel",
-];
+/// The tables whose checksums make the fingerprint: exactly those the reader reads
+/// ([`crate::freepbx::db::TABLES_READ`]). Tables that do not exist on a given system (module
+/// not installed, older cx version) are harmless: they checksum to NULL, and their creation
+/// is itself a change.
+pub use crate::freepbx::db::TABLES_READ as WATCHED_TABLES;
 
 /// The server-wide counters of the gate. `Handler_*` count row operations of every engine
 /// (MariaDB counts temporary tables separately, as `Handler_tmp_*`, so our own queries do not

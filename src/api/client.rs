@@ -15,6 +15,7 @@
 //! megabyte or forge log lines.
 
 use super::body::{error_message, json_error, read_capped, read_prefix, Capped};
+use super::confirm::Confirm;
 use crate::secret::Secret;
 use crate::text::{clip, QUOTE_MAX};
 use reqwest::{Method, StatusCode};
@@ -174,24 +175,6 @@ impl ApiError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ApiError::Transport { .. })
     }
-}
-
-/// How a POST that meets 409 can prove the object is there after all.
-#[derive(Debug, Clone)]
-pub enum Confirm {
-    /// GET this instance path; 200 means the object exists.
-    Get(String),
-    /// GET this collection; the object exists when an element has this `id`.
-    ListHasId { list: String, id: String },
-    /// GET this collection of strings; the object exists when it holds `value`.
-    ListHasValue { list: String, value: String },
-    /// GET this instance path; the write is there when the answer's `field` is `value` (a
-    /// binding such as `managingUser`, whose 409 means "already set to this user").
-    GetHasField {
-        path: String,
-        field: String,
-        value: String,
-    },
 }
 
 /// Outcome of a successful POST.
@@ -427,7 +410,7 @@ impl Client {
                 .basic_auth(&self.username, Some(self.password.expose()))
                 .header(reqwest::header::ACCEPT, "application/json");
             if let Some(t) = &self.agent_token {
-                req = req.header(crate::server::auth::AGENT_HEADER, t.clone());
+                req = req.header(super::AGENT_HEADER, t.clone());
             }
             if let Some(p) = &payload {
                 req = req

@@ -5,7 +5,13 @@
 
 mod body;
 pub mod client;
+pub mod confirm;
 pub mod paths;
 pub mod resource;
 pub mod tls;
 pub mod types;
+
+/// The header that marks this process's own requests to the embedded endpoint it started
+/// (value: the endpoint's agent token); the client sends it, the server's login lockout
+/// recognises it.
+pub const AGENT_HEADER: &str = "x-isymphony-sync-agent";

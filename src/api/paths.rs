@@ -1,13 +1,38 @@
 //! Relative paths of the Configuration API resources, below the base URL
-//! (`…/communication_manager/api/resource/`). One definition, used by the client and by tests;
-//! the managed collections' paths come from their [`super::resource`] descriptions.
+//! (`…/communication_manager/api/resource/`), the prefixes and the percent-encoding of a
+//! segment. One definition, used by the client, the embedded server and tests; the managed
+//! collections' paths come from their [`super::resource`] descriptions.
 
 use super::resource::*;
 
-/// The prefix the client uses; the embedded server also serves [`ALT_PREFIX`].
-pub const PREFIX: &str = "communication_manager/api/resource/";
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+macro_rules! api_root {
+    () => {
+        "communication_manager/api/resource"
+    };
+}
+macro_rules! alt_root {
+    () => {
+        "communication_manager/rest/config"
+    };
+}
+
+/// The prefix the client appends to a base URL; the embedded server also serves [`ALT_PREFIX`].
+pub const PREFIX: &str = concat!(api_root!(), "/");
 /// The prefix most doc pages show.
-pub const ALT_PREFIX: &str = "communication_manager/rest/config/";
+pub const ALT_PREFIX: &str = concat!(alt_root!(), "/");
+/// [`PREFIX`] as a route below the host root (what the embedded server nests its routes in).
+pub const API_ROOT: &str = concat!("/", api_root!());
+/// [`ALT_PREFIX`] as a path below the host root (rewritten to [`API_ROOT`] by the server).
+pub const ALT_ROOT: &str = concat!("/", alt_root!());
+
+/// What a segment keeps literal: RFC 3986's unreserved characters; everything else is escaped.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub fn core_servers() -> String {
     "server/coreServers".into()
@@ -116,14 +141,16 @@ pub fn brand() -> String {
 
 /// Percent-encode one path segment (names from FreePBX may hold anything).
 pub fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// The bytes a segment names: `%XX` escapes decoded (a `%` not followed by two hex digits
+/// stays as it is). Not necessarily UTF-8.
+pub fn unseg_bytes(s: &str) -> Vec<u8> {
+    percent_decode_str(s).collect()
+}
+
+/// [`unseg_bytes`] as text (invalid UTF-8 replaced).
+pub fn unseg(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }

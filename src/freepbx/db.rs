@@ -17,6 +17,39 @@ use std::sync::{Mutex, OnceLock};
 
 pub(crate) const KVSTORE_TABLE: &str = "kvstore_FreePBX_modules_Cxpanel";
 
+/// Every table the sync reads (reference/freepbx-source.md §10), one list: the reader reads
+/// no other ([`TableReader::select`] checks it in debug builds, so every test that reads
+/// FreePBX proves it), and the daemon's change watch checksums exactly these.
+pub const TABLES_READ: &[&str] = &[
+    "users",
+    "devices",
+    "sip",
+    "iax",
+    "dahdi",
+    "queues_config",
+    "queues_details",
+    "meetme",
+    "parkplus",
+    "parkinglot",
+    "userman_users",
+    "userman_users_settings",
+    "userman_groups",
+    "userman_groups_settings",
+    "ampusers",
+    "admin",
+    "freepbx_settings",
+    "modules",
+    "cxpanel_users",
+    "cxpanel_queues",
+    "cxpanel_conference_rooms",
+    "cxpanel_phone_number",
+    "cxpanel_managed_items",
+    "cxpanel_server",
+    "cxpanel_voicemail_agent",
+    "cxpanel_recording_agent",
+    "kvstore_FreePBX_modules_Cxpanel",
+];
+
 /// freepbx_settings keys the mapping uses (§1.3).
 const SETTINGS_KEYS: &[&str] = &[
     "ASTSPOOLDIR",
@@ -137,6 +170,10 @@ impl<'t, 'c> TableReader<'t, 'c> {
         expected: &[&str],
         filter: Option<(&str, &str)>,
     ) -> Result<Option<Vec<Cells>>, mysql_async::Error> {
+        debug_assert!(
+            TABLES_READ.contains(&table),
+            "FreePBX table {table} is read but missing from TABLES_READ (the change watch would miss it)"
+        );
         if !self.has_table(table) {
             return Ok(None);
         }
@@ -601,7 +638,7 @@ fn parse_id_list(text: &str) -> Vec<i64> {
 
 /// The cxpanel settings from the kvstore (16.0.4+) or, when that has none, the legacy
 /// single-row tables (≤ 16.0.2, 17.0.1).
-async fn read_cx_settings(
+pub(crate) async fn read_cx_settings(
     r: &mut TableReader<'_, '_>,
 ) -> Result<Option<CxSettings>, mysql_async::Error> {
     let groups = [

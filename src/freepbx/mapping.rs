@@ -153,14 +153,10 @@ impl<'a> Mapper<'a> {
             );
         }
         let server = self.server_settings();
-        let slug = self
-            .cfg
-            .isymphony
-            .core_server
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| Some(server.name.clone()).filter(|s| !s.is_empty()))
-            .unwrap_or_else(|| "default".into());
+        let slug = crate::model::core_server_slug(
+            self.cfg.isymphony.core_server.as_deref(),
+            Some(&server.name),
+        );
         let recording_agent = self.recording_agent();
         let mut d = Desired {
             core_server: CoreServerSpec {

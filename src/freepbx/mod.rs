@@ -377,6 +377,26 @@ async fn read_db(
     Ok(())
 }
 
+/// The cxpanel module's core-server name (kvstore, else the legacy table), read as a pass
+/// reads it; `None` when the module left no settings.
+pub async fn read_cx_core_server(opts: Opts) -> Result<Option<String>, mysql_async::Error> {
+    let mut conn = mysql_async::Conn::new(opts).await?;
+    let mut tx_opts = TxOpts::new();
+    tx_opts.with_readonly(true);
+    let name = async {
+        let mut tx = conn.start_transaction(tx_opts).await?;
+        let settings = {
+            let mut reader = db::TableReader::new(&mut tx).await?;
+            db::read_cx_settings(&mut reader).await?
+        };
+        tx.rollback().await?;
+        Ok::<_, mysql_async::Error>(settings.and_then(|s| s.server).map(|s| s.name))
+    }
+    .await;
+    let _ = conn.disconnect().await;
+    name
+}
+
 /// `[freepbx] voicemail_conf`; when left at its default, follow FreePBX's ASTETCDIR.
 fn voicemail_path(cfg: &Config, snap: &Snapshot) -> PathBuf {
     let configured = &cfg.freepbx.voicemail_conf;

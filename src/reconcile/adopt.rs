@@ -19,9 +19,9 @@
 //! anything is recorded; a pass records them with its other verified facts.
 
 use super::diff::{norm_email, phone_value, Observed};
+use super::facts::Effect;
 use super::ownership::Ownership;
 use super::plan::{quote, Kind};
-use super::state::Effect;
 use crate::model::Desired;
 use std::collections::BTreeSet;
 
@@ -188,8 +188,8 @@ mod tests {
     use super::*;
     use crate::api::types::{EmailAddress, ParkingLot, PhoneNumber, User};
     use crate::model::{PhoneSpec, UserSpec};
+    use crate::reconcile::facts::Known;
     use crate::reconcile::ownership::ManagedItem;
-    use crate::reconcile::state::Known;
 
     fn setup() -> (Desired, Observed, Ownership) {
         let mut d = Desired::default();

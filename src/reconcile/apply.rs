@@ -14,10 +14,11 @@
 //! operation starts once the gate is revoked: the apply stops there, unapplied, and drops the
 //! plan's fingerprints so that the next pass reads those sub-resources again.
 
+use super::facts::Effect;
 use super::gate::{Denied, WriteGate};
 use super::plan::{Action, Kind, Method, Op, Plan};
 use super::progress::{Progress, Stage};
-use super::state::{Effect, StateStore};
+use super::state::StateStore;
 use crate::api::client::{ApiError, Client};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashSet};

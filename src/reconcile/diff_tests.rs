@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::model::*;
+use crate::reconcile::facts::hash_of_hash;
+use crate::reconcile::facts::Known;
 use crate::reconcile::ownership::ManagedItem;
-use crate::reconcile::state::{hash_of_hash, Known};
 use crate::secret::Secret;
 use serde_json::json;
 

@@ -24,6 +24,7 @@
 pub mod adopt;
 pub mod apply;
 pub mod diff;
+pub mod facts;
 pub mod frozen;
 pub mod gate;
 pub mod observe;
@@ -514,7 +515,7 @@ fn open_state(
     cfg: &Config,
     opts: &PassOptions,
     target: &Target,
-) -> Result<(Option<StateStore>, state::Known), ReconcileError> {
+) -> Result<(Option<StateStore>, facts::Known), ReconcileError> {
     let scope = target.scope();
     let store = if opts.dry_run {
         None

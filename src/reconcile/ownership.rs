@@ -8,8 +8,8 @@
 //! `cxpanel_managed_items` lists it. With `[sync] clean_unknown_items = true` every object is
 //! treated as managed (the module's behaviour, opt-in here).
 
+use super::facts::Known;
 use super::plan::Kind;
-use super::state::Known;
 use std::collections::{BTreeSet, HashSet};
 use uuid::Uuid;
 

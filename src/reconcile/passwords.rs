@@ -12,9 +12,9 @@
 //! bcrypt/phpass hash) cannot be checked, so it is never pushed over a 40-hex value already
 //! on the server: the plan warns instead, naming the login, never the value.
 
+use super::facts::hash_of_hash;
 use super::ownership::Ownership;
 use super::plan::Kind;
-use super::state::hash_of_hash;
 use crate::model::PasswordSpec;
 use crate::secret::Secret;
 
@@ -122,7 +122,7 @@ pub(crate) fn unverifiable_warning(kind: Kind, names: &[String]) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::state::Known;
+    use crate::reconcile::facts::Known;
 
     const A: &str = "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8";
     const B: &str = "7c4a8d09ca3762af61e59520943dc26494f8941b";

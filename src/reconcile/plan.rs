@@ -6,8 +6,8 @@
 //! `Debug` shows the method and path only). Stages order execution: parents before children,
 //! bindings after both ends exist, deletes of children before deletes of parents.
 
-use super::state::Effect;
-use crate::api::client::Confirm;
+use super::facts::Effect;
+use crate::api::confirm::Confirm;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

@@ -11,8 +11,9 @@
 //! added in iSymphony). So a refusal is reported once per change of desired state, and
 //! `--dry-run` exits 0 when nothing else is pending.
 
+use super::facts::{fingerprint, Refusal};
 use super::plan::{Action, Kind, Op, Plan};
-use super::state::{fingerprint, Refusal, StateStore};
+use super::state::StateStore;
 use crate::api::client::ApiError;
 use crate::model::Desired;
 use std::collections::{HashMap, HashSet};

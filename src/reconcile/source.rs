@@ -14,7 +14,6 @@ use crate::secret::Secret;
 
 /// The built-in target when neither the TOML nor FreePBX says otherwise.
 pub const DEFAULT_URL: &str = "http://localhost:58080/communication_manager/api/resource/";
-pub const DEFAULT_CORE_SERVER: &str = "default";
 
 /// Connection settings the cxpanel module keeps in FreePBX (all optional).
 #[derive(Debug, Clone, Default)]
@@ -86,11 +85,10 @@ pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
             .or_else(|| i.password.clone())
             .or_else(|| d.password.clone().filter(|p| !p.is_empty()))
             .unwrap_or_else(|| Secret::new(DEFAULT_API_PASSWORD)),
-        core_server: i
-            .core_server
-            .clone()
-            .or_else(|| d.core_server.clone().filter(|c| !c.is_empty()))
-            .unwrap_or_else(|| DEFAULT_CORE_SERVER.to_string()),
+        core_server: crate::model::core_server_slug(
+            i.core_server.as_deref(),
+            d.core_server.as_deref(),
+        ),
     }
 }
 

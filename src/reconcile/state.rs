@@ -9,11 +9,11 @@
 //! (`slug@url`), so pointing the agent at another server never reuses stale fingerprints.
 //! Records change only after the server confirmed a write, or after a read verified the fact.
 
+use super::facts::{Effect, Known, Refusal};
 use crate::model::Kind;
 use crate::{integrity, private_files};
 use rusqlite::{params, Connection, OpenFlags};
-use sha1::{Digest, Sha1};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 mod scope_move;
@@ -25,63 +25,6 @@ pub const STATE_MARKER: &str = "agent-state.marker";
 /// State files already checked by this process (a pass opens the file; checking it once at
 /// start is enough).
 static CHECKED: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
-
-/// One fact to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// A server object with the natural key of a FreePBX object is now ours.
-    Adopt { kind: Kind, id: String, key: String },
-    /// The agent pushed (or verified) this password; `hh` is [`hash_of_hash`] of it.
-    Password { kind: Kind, key: String, hh: String },
-    /// The agent added this sub-item (e-mail address, phone number) to `owner`.
-    Added {
-        kind: Kind,
-        owner: String,
-        value: String,
-    },
-    /// The agent's sub-item is gone (removed by the agent or by someone else).
-    Removed {
-        kind: Kind,
-        owner: String,
-        value: String,
-    },
-}
-
-impl Effect {
-    /// The kind of object the fact is about.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Effect::Adopt { kind, .. }
-            | Effect::Password { kind, .. }
-            | Effect::Added { kind, .. }
-            | Effect::Removed { kind, .. } => *kind,
-        }
-    }
-}
-
-/// A change iSymphony refused for licensing, held until what it was computed from changes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Refusal {
-    /// Kind, natural key and action of the operation.
-    pub kind: Kind,
-    pub key: String,
-    pub action: String,
-    /// Fingerprint of the operation and the desired state it came from.
-    pub fp: String,
-    /// The server's answer (status and message; never a request body).
-    pub message: String,
-}
-
-/// What the state store knows, loaded once per pass.
-#[derive(Debug, Clone, Default)]
-pub struct Known {
-    pub adopted: HashSet<(Kind, String)>,
-    pub passwords: HashMap<(Kind, String), String>,
-    pub added: HashMap<(Kind, String), BTreeSet<String>>,
-    pub fingerprints: HashMap<String, String>,
-    /// By (type name, natural key, action).
-    pub refusals: HashMap<(Kind, String, String), Refusal>,
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{}", if message.starts_with("the agent state ") {
@@ -98,22 +41,6 @@ pub struct StateStore {
     conn: Connection,
     scope: String,
     path: PathBuf,
-}
-
-/// A password hash as the state store keeps it: SHA-1 over a fixed prefix and the lower-cased
-/// hash, so the file never holds a value that could be replayed through `noHash`.
-pub fn hash_of_hash(hash: &str) -> String {
-    let mut h = Sha1::new();
-    h.update(b"isymphony-sync/pushed-password\0");
-    h.update(hash.trim().to_ascii_lowercase().as_bytes());
-    hex::encode(h.finalize())
-}
-
-/// A fingerprint of any serialisable desired state.
-pub fn fingerprint<T: serde::Serialize>(v: &T) -> String {
-    let bytes =
-        serde_json::to_vec(v).expect("a derived Serialize with string keys always serialises");
-    hex::encode(Sha1::digest(&bytes))
 }
 
 const SCHEMA: &str = "
@@ -401,6 +328,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::facts::hash_of_hash;
 
     #[test]
     fn records_survive_reopen_and_are_scoped() {

@@ -44,8 +44,7 @@ pub struct Gate {
     agent_token: crate::secret::Secret,
 }
 
-/// The header that marks the agent's own requests (value: [`Gate::agent_token`]).
-pub const AGENT_HEADER: &str = "x-isymphony-sync-agent";
+pub use crate::api::AGENT_HEADER;
 
 fn digest(s: &[u8]) -> [u8; 20] {
     Sha1::digest(s).into()
@@ -248,7 +247,7 @@ mod tests {
             "R",
             &["127.0.0.0/8".parse().unwrap()],
             "manager",
-            "manag3rpa55word",
+            crate::config::DEFAULT_API_PASSWORD,
         )
     }
 
@@ -262,7 +261,9 @@ mod tests {
     #[test]
     fn credentials() {
         let g = gate();
-        assert!(g.check(Some(&basic("manager", "manag3rpa55word"))).is_ok());
+        assert!(g
+            .check(Some(&basic("manager", crate::config::DEFAULT_API_PASSWORD)))
+            .is_ok());
         assert_eq!(
             g.check(Some(&basic("manager", "x"))).unwrap_err().status(),
             StatusCode::FORBIDDEN
@@ -284,7 +285,7 @@ mod tests {
     #[test]
     fn lockout_is_per_network_and_user_name() {
         let g = gate().with_lockout(3, Duration::from_secs(60), Duration::from_secs(60));
-        let good = basic("manager", "manag3rpa55word");
+        let good = basic("manager", crate::config::DEFAULT_API_PASSWORD);
         let bad = basic("manager", "wrong");
         // Challenges without credentials do not count.
         for _ in 0..5 {

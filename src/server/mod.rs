@@ -29,10 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 
-/// Canonical prefix of every resource path.
-pub const API_PREFIX: &str = "/communication_manager/api/resource";
-/// The prefix most documentation pages use; rewritten to [`API_PREFIX`].
-pub const ALT_PREFIX: &str = "/communication_manager/rest/config";
+use crate::api::paths;
+/// Canonical prefix of every resource path; the prefix most documentation pages use
+/// ([`ALT_PREFIX`]) is rewritten to it. Both are the client's ([`crate::api::paths`]).
+pub use crate::api::paths::{ALT_ROOT as ALT_PREFIX, API_ROOT as API_PREFIX};
 
 /// Shared state of the resource handlers.
 pub struct AppState {
@@ -456,35 +456,12 @@ fn serve(
 
 /// Decode `%XX` escapes of one path segment.
 pub(crate) fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    paths::unseg(s)
 }
 
 /// Encode a value for use as one path segment.
 fn pct_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    paths::seg(s)
 }
 
 /// Map every accepted spelling of a path onto the one the routers know; a path that cannot be

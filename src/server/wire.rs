@@ -42,32 +42,12 @@ pub fn canonical_segments(path: &str) -> Result<String, Error> {
                 "An encoded '/' (%2F) is not allowed inside a path segment.".into(),
             ));
         }
-        let decoded = String::from_utf8(decode(seg)).map_err(|_| {
+        let decoded = String::from_utf8(crate::api::paths::unseg_bytes(seg)).map_err(|_| {
             Error::BadRequest("A path segment is not valid UTF-8 once decoded.".into())
         })?;
         out.push_str(&super::pct_encode(&decoded));
     }
     Ok(out)
-}
-
-/// `%XX` escapes decoded to bytes (a `%` not followed by two hex digits stays as it is).
-fn decode(seg: &str) -> Vec<u8> {
-    let b = seg.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 /// Answer 400 for a request [`super::rewrite`] could not map.

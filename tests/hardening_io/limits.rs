@@ -81,7 +81,11 @@ pub fn response(status: &str, headers: &str, body: &str) -> Fake {
 }
 
 fn client(url: &str, cap: Option<usize>) -> Client {
-    let mut c = ClientConfig::new(url, "manager", Secret::new("manag3rpa55word"));
+    let mut c = ClientConfig::new(
+        url,
+        "manager",
+        Secret::new(isymphony_sync::config::DEFAULT_API_PASSWORD),
+    );
     c.max_attempts = 1;
     c.timeout = Duration::from_secs(20);
     if let Some(cap) = cap {

@@ -102,7 +102,10 @@ async fn credentials_in_the_url_are_shown_nowhere() {
     for path in ["/isymphony-sync/api/status", "/isymphony-sync/api/metrics"] {
         let r = http()
             .get(format!("{root}{path}"))
-            .basic_auth("manager", Some("manag3rpa55word"))
+            .basic_auth(
+                "manager",
+                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+            )
             .send()
             .await
             .unwrap();

@@ -39,7 +39,10 @@ fn rewrite(path: &Path, parts: &[&str], pause: Duration) {
 async fn get(root: &str, path: &str) -> (u16, String) {
     let r = http()
         .get(format!("{root}{path}"))
-        .basic_auth("manager", Some("manag3rpa55word"))
+        .basic_auth(
+            "manager",
+            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        )
         .send()
         .await
         .unwrap();

@@ -116,7 +116,11 @@ async fn https_server(dir: &Path, cert: &Path, key: &Path) -> isymphony_sync::se
 }
 
 fn client(url: &str, ca: Option<&Path>) -> Client {
-    let mut c = ClientConfig::new(url, "manager", Secret::new("manag3rpa55word"));
+    let mut c = ClientConfig::new(
+        url,
+        "manager",
+        Secret::new(isymphony_sync::config::DEFAULT_API_PASSWORD),
+    );
     c.ca_file = ca.map(Path::to_path_buf);
     c.max_attempts = 1;
     Client::new(&c).unwrap()

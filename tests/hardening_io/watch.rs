@@ -15,7 +15,10 @@ fn log_text(path: &Path) -> String {
 async fn successful_passes(root: &str) -> u64 {
     let text = http()
         .get(format!("{root}/isymphony-sync/api/metrics"))
-        .basic_auth("manager", Some("manag3rpa55word"))
+        .basic_auth(
+            "manager",
+            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        )
         .send()
         .await
         .unwrap()

@@ -9,13 +9,10 @@ use isymphony_sync::config::Config;
 use isymphony_sync::reconcile::{run_pass, PassOptions, PassReport, ReconcileError};
 use isymphony_sync::secret::Secret;
 use isymphony_sync::server::{self, ServerHandle};
-use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub fn sha1_hex(s: &str) -> String {
-    hex::encode(Sha1::digest(s.as_bytes()))
-}
+pub use isymphony_sync::digest::sha1_hex;
 
 pub fn name_of(i: usize) -> String {
     const FIRST: [&str; 6] = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank"];
@@ -28,7 +25,11 @@ pub async fn freepbx_db(n: usize) -> TestDb {
     let db = TestDb::create().await;
     db.load_fixture("freepbx_modern_schema.sql").await;
     db.load_fixture("cx_settings_tables.sql").await;
-    db.exec(BASE_SQL).await;
+    db.exec(&BASE_SQL.replace(
+        "@API_PASSWORD@",
+        isymphony_sync::config::DEFAULT_API_PASSWORD,
+    ))
+    .await;
     db.exec(&extension_rows(1, n)).await;
     db
 }
@@ -87,9 +88,10 @@ pub fn extension_rows(from: usize, n: usize) -> String {
     sql
 }
 
+/// `@API_PASSWORD@` stands for [`isymphony_sync::config::DEFAULT_API_PASSWORD`].
 pub const BASE_SQL: &str = "
 INSERT INTO cxpanel_server VALUES
- ('default', 'pbx.test', '', 58080, 0, 'localhost', 58080, 'manager', 'manag3rpa55word', 0, 0, 0);
+ ('default', 'pbx.test', '', 58080, 0, 'localhost', 58080, 'manager', '@API_PASSWORD@', 0, 0, 0);
 INSERT INTO queues_config (extension, descr) VALUES ('400', 'Sales'), ('401', 'Support');
 INSERT INTO meetme (exten, description) VALUES ('9001', 'Board Room'), ('9002', 'Team');
 INSERT INTO parkplus (id, defaultlot, name, parkext, parkpos, numslots) VALUES (1, 'yes', 'Default', '70', '71', 8);

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 pub const USER: &str = "manager";
-pub const PASS: &str = "manag3rpa55word";
+pub const PASS: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 
 pub struct TestServer {
     pub handle: ServerHandle,

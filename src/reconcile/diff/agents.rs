@@ -3,7 +3,7 @@
 
 use super::changes::changed_fields;
 use super::{to_value, Ctx};
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::reconcile::plan::{Action, Kind, Method};
 use serde_json::Value;

@@ -3,13 +3,13 @@
 //! by reading the binding back.
 
 use super::Ctx;
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::resource::USERS;
 use crate::api::types::{Extension, User};
 use crate::model::Desired;
+use crate::reconcile::facts::fingerprint;
 use crate::reconcile::plan::{quote, Action, Change, Fingerprint, Kind, Method};
-use crate::reconcile::state::fingerprint;
 use std::collections::{BTreeMap, HashMap};
 
 pub(super) fn binding_key(ext_id: &str) -> String {

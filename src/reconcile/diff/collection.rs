@@ -6,13 +6,13 @@
 
 use super::changes::{changed_fields, password_change};
 use super::{Ctx, Observed};
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::resource::{self, Resource};
 use crate::api::types::{Administrator, ConferenceRoom, Extension, ParkingLot, Queue};
 use crate::model::*;
+use crate::reconcile::facts::{hash_of_hash, Effect};
 use crate::reconcile::passwords::{create_password, password_rule, Pw};
 use crate::reconcile::plan::{Action, Method, Op};
-use crate::reconcile::state::{hash_of_hash, Effect};
 use crate::secret::Secret;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

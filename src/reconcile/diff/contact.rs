@@ -5,12 +5,12 @@
 
 use super::changes::changed_fields;
 use super::{to_value, Ctx};
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::{Contact, EmailAddress, PhoneNumber};
 use crate::model::{PhoneSpec, UserSpec};
+use crate::reconcile::facts::{fingerprint, Effect};
 use crate::reconcile::plan::{Action, Fingerprint, Kind, Method};
-use crate::reconcile::state::{fingerprint, Effect};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Operations that must succeed first (the user, when it is created this pass).

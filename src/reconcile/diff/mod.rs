@@ -26,10 +26,10 @@ mod core;
 mod pbx;
 mod users;
 
+use super::facts::Effect;
 use super::ownership::Ownership;
 use super::passwords::unverifiable_warning;
 use super::plan::{stage_of, Action, Change, Kind, Method, Op, Plan, Request};
-use super::state::Effect;
 use crate::api::types::*;
 use crate::model::Desired;
 use serde_json::Value;

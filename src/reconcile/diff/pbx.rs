@@ -4,7 +4,7 @@
 
 use super::changes::changed_fields_masked;
 use super::{to_value, Ctx};
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::resource::PBX_SERVERS;
 use crate::api::types::PbxServer;
 use crate::model::PbxServerSpec;

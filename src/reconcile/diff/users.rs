@@ -4,13 +4,13 @@
 
 use super::changes::{changed_fields, password_change};
 use super::{to_value, Ctx};
-use crate::api::client::Confirm;
+use crate::api::confirm::Confirm;
 use crate::api::resource::USERS;
 use crate::api::types::User;
 use crate::model::UserSpec;
+use crate::reconcile::facts::{hash_of_hash, Effect};
 use crate::reconcile::passwords::{create_password, password_rule, Pw};
 use crate::reconcile::plan::{Action, Kind, Method, Op};
-use crate::reconcile::state::{hash_of_hash, Effect};
 use serde_json::Value;
 use std::collections::HashMap;
 

@@ -17,6 +17,7 @@ pub mod users;
 use super::error::Error;
 use super::store::{State, Tx};
 use super::App;
+pub use crate::digest::sha1_hex;
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +25,6 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sha1::{Digest, Sha1};
 
 /// Scope of the core servers.
 pub const CORE_SERVERS: &str = "coreServers";
@@ -349,11 +349,6 @@ pub async fn delete(
 }
 
 pub fn no_cascade(_: &mut Tx, _: &str) {}
-
-/// Lower-case SHA-1 hex, the form iSymphony stores passwords in.
-pub fn sha1_hex(s: &str) -> String {
-    hex::encode(Sha1::digest(s.as_bytes()))
-}
 
 /// How a password arrives: clear text (hashing paths) or as stored (`noHash`).
 #[derive(Clone, Copy, PartialEq, Eq)]
