@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 /// The pure core: diff, plan and ownership with what they use, and what they are made of.
 const PURE: &[&str] = &[
     "src/model.rs",
+    "src/model",
     "src/api/types.rs",
     "src/api/paths.rs",
     "src/api/confirm.rs",
-    "src/reconcile/diff.rs",
     "src/reconcile/diff",
     "src/reconcile/plan.rs",
     "src/reconcile/ownership.rs",
@@ -106,5 +106,30 @@ fn one_percent_encoding_for_client_and_server() {
         isymphony_sync::server::API_PREFIX,
         paths::API_ROOT,
         "the server nests its routes where the client sends"
+    );
+}
+
+#[test]
+fn the_embedded_server_imports_neither_the_agent_nor_the_reconciler() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/server"), &mut files);
+    assert!(files.len() >= 5, "server files not found: {files:?}");
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("readable source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for bad in ["crate::agent", "crate::reconcile"] {
+                if code.contains(bad) {
+                    found.push(format!("{}:{}: {bad}", f.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "server/ imports a layer above it:\n{}",
+        found.join("\n")
     );
 }
