@@ -218,7 +218,9 @@ impl Metrics {
         // Kinds no longer managed disappear rather than linger at their last value.
         self.managed.clear();
         for (kind, n) in &s.counts_by_kind {
-            let g = self.managed.get_or_create(&KindLabel { kind: kind.clone() });
+            let g = self
+                .managed
+                .get_or_create(&KindLabel { kind: kind.clone() });
             g.set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         let mut out = String::new();
