@@ -128,7 +128,7 @@ async fn latency(n_ext: usize, changes: usize) {
     let cfg = config(&env, "lat", false, &env.db.url());
     let agent = Agent::spawn(
         &cfg,
-        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
+        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info,isymphony_sync::agent::endpoint=info")],
     );
     let root = agent.endpoint(0).await;
     let api = api(&root);
@@ -324,7 +324,7 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     let cfg = config(&env, "idle", separate, &user.url);
     let agent = Agent::spawn(
         &cfg,
-        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
+        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info,isymphony_sync::agent::endpoint=info")],
     );
     let api = if separate {
         env.api.clone()
