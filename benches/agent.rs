@@ -126,10 +126,7 @@ async fn latency(n_ext: usize, changes: usize) {
     );
     let env = Env::new(n_ext).await;
     let cfg = config(&env, "lat", false, &env.db.url());
-    let agent = Agent::spawn(
-        &cfg,
-        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info,isymphony_sync::agent::endpoint=info")],
-    );
+    let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent=info")]);
     let root = agent.endpoint(0).await;
     let api = api(&root);
     let t0 = Instant::now();
@@ -322,10 +319,7 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     let env = Env::new(n_ext).await;
     let user = AgentDbUser::create(&env, if separate { "sep" } else { "emb" }).await;
     let cfg = config(&env, "idle", separate, &user.url);
-    let agent = Agent::spawn(
-        &cfg,
-        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info,isymphony_sync::agent::endpoint=info")],
-    );
+    let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent=info")]);
     let api = if separate {
         env.api.clone()
     } else {
