@@ -1,15 +1,20 @@
 //! Agent benchmark (issue 5, point 10), with the release binary and a real MariaDB:
 //!
 //! 1. change latency: a committed SQL change → the object visible on the embedded server,
-//!    over N changes (default 100) at 1,000 extensions, default timing (poll 1 s, debounce
-//!    300 ms); p50 / p95 / max.
+//!    over N changes (default 100) at 1,000 extensions, default timing (`[freepbx]
+//!    poll_interval`, `[sync] debounce`, printed); p50 / p95 / max.
 //! 2. idle RSS and CPU at 10,000 extensions, after the first sync, over a 30 s window, twice:
 //!    the agent syncing to a separate server (the bench process's; the agent's own endpoint is on
 //!    and serves status and metrics, as on a FreePBX host that syncs to a real iSymphony), and the
 //!    agent syncing to its own embedded server, which then also holds the 10,000 extensions.
+//!    Each time also MariaDB's CPU for the agent's queries: the agent connects as a MariaDB user
+//!    of its own, whose `information_schema.USER_STATISTICS` CPU_TIME counts exactly its
+//!    queries (`userstat` is switched on for the run if it was off), and the whole `mariadbd`
+//!    process's CPU over the window, then over as long a window after the agent stopped.
 //! 3. cost of the change-detection queries at 10,000 extensions (gate and CHECKSUM TABLE).
 //!
-//! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE, BENCH_IDLE_SECS).
+//! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE,
+//! BENCH_IDLE_SECS; BENCH_LARGE=0 skips parts 2 and 3).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,7 +39,7 @@ fn env_num(name: &str, default: usize) -> usize {
 /// An agent config with default timing and its embedded endpoint on a free port. The target is
 /// that endpoint, or (`separate`) the bench process's server, as on a FreePBX host that syncs to a
 /// real iSymphony and keeps its endpoint for status and metrics.
-fn config(env: &Env, name: &str, separate: bool) -> std::path::PathBuf {
+fn config(env: &Env, name: &str, separate: bool, db_url: &str) -> std::path::PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut server = format!(
@@ -46,12 +51,11 @@ fn config(env: &Env, name: &str, separate: bool) -> std::path::PathBuf {
     }
     let text = format!(
         "{server}\
-         [freepbx]\ndatabase_url = \"{1}/{2}\"\nvoicemail_conf = \"{3}\"\n\
+         [freepbx]\ndatabase_url = \"{1}\"\nvoicemail_conf = \"{2}\"\n\
          config_file = \"{0}/freepbx.conf\"\namportal_conf = \"{0}/amportal.conf\"\n\n\
          [sync]\nstate_dir = \"{0}/state\"\n",
         dir.display(),
-        support::server_url(),
-        env.db.name,
+        db_url,
         env.vm_path().display()
     );
     let p = env.dir.path().join(format!("{name}.toml"));
@@ -112,15 +116,14 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
 }
 
 async fn latency(n_ext: usize, changes: usize) {
+    let d = isymphony_sync::config::Config::default();
     println!(
-        "== change latency: {changes} SQL changes at {n_ext} extensions (poll 1s, debounce 300ms)"
+        "== change latency: {changes} SQL changes at {n_ext} extensions (default timing: poll {:?}, debounce {:?})",
+        d.freepbx.poll_interval, d.sync.debounce
     );
     let env = Env::new(n_ext).await;
-    let cfg = config(&env, "lat", false);
-    let agent = Agent::spawn(
-        &cfg,
-        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
-    );
+    let cfg = config(&env, "lat", false, &env.db.url());
+    let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent=info")]);
     let root = agent.endpoint(0).await;
     let api = api(&root);
     let t0 = Instant::now();
@@ -159,7 +162,11 @@ async fn latency(n_ext: usize, changes: usize) {
         }
         lat.push(committed.elapsed().as_secs_f64());
         // Land the next change at a random phase of the poll timer.
-        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 700)).await;
+        let poll = d.freepbx.poll_interval.as_millis() as u64;
+        tokio::time::sleep(Duration::from_millis(
+            200 + rand::random::<u64>() % poll.max(1),
+        ))
+        .await;
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
@@ -208,6 +215,97 @@ async fn detection_cost(n_ext: usize) {
     );
 }
 
+/// A MariaDB user of the agent's own (SELECT on the bench database only), so that
+/// `USER_STATISTICS` counts its queries alone on a server other clients use too.
+struct AgentDbUser {
+    name: String,
+    url: String,
+}
+
+impl AgentDbUser {
+    async fn create(env: &Env, tag: &str) -> AgentDbUser {
+        use mysql_async::prelude::Queryable;
+        let name = format!("isy_bench_{tag}_{}", std::process::id());
+        let mut c = support::admin_conn().await;
+        c.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE USER '{name}'@'%' IDENTIFIED BY 'bench-pw'"))
+            .await
+            .unwrap();
+        c.query_drop(format!(
+            "GRANT SELECT ON `{}`.* TO '{name}'@'%'",
+            env.db.name
+        ))
+        .await
+        .unwrap();
+        let o = support::server_opts();
+        let url = format!(
+            "mysql://{name}:bench-pw@{}:{}/{}",
+            o.ip_or_hostname(),
+            o.tcp_port(),
+            env.db.name
+        );
+        AgentDbUser { name, url }
+    }
+
+    /// CPU and busy seconds MariaDB spent on this user's queries so far.
+    async fn cpu(&self) -> (f64, f64) {
+        use mysql_async::prelude::Queryable;
+        let mut c = support::admin_conn().await;
+        let row: Option<(f64, f64)> = c
+            .exec_first(
+                "SELECT CPU_TIME, BUSY_TIME FROM information_schema.USER_STATISTICS WHERE USER = ?",
+                (&self.name,),
+            )
+            .await
+            .unwrap();
+        row.unwrap_or((0.0, 0.0))
+    }
+
+    async fn drop_user(self) {
+        use mysql_async::prelude::Queryable;
+        let mut c = support::admin_conn().await;
+        let _ = c
+            .query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.name))
+            .await;
+    }
+}
+
+/// Switch MariaDB's `userstat` on (USER_STATISTICS); the previous value, to restore.
+async fn userstat_on() -> bool {
+    use mysql_async::prelude::Queryable;
+    let mut c = support::admin_conn().await;
+    let was: Option<i64> = c.query_first("SELECT @@GLOBAL.userstat").await.unwrap();
+    if was != Some(1) {
+        c.query_drop("SET GLOBAL userstat = 1").await.unwrap();
+    }
+    was == Some(1)
+}
+
+async fn userstat_restore(was_on: bool) {
+    use mysql_async::prelude::Queryable;
+    if !was_on {
+        let mut c = support::admin_conn().await;
+        let _ = c.query_drop("SET GLOBAL userstat = 0").await;
+    }
+}
+
+/// The local `mariadbd` (or `mysqld`) process, for its CPU ticks.
+fn mariadbd_pid() -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
+    })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     let what = if separate {
         "agent syncing to a separate server"
@@ -216,11 +314,9 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     };
     println!("== idle at {n_ext} extensions ({what}, default timing)");
     let env = Env::new(n_ext).await;
-    let cfg = config(&env, "idle", separate);
-    let agent = Agent::spawn(
-        &cfg,
-        &[("RUST_LOG", "warn,isymphony_sync::agent::daemon=info")],
-    );
+    let user = AgentDbUser::create(&env, if separate { "sep" } else { "emb" }).await;
+    let cfg = config(&env, "idle", separate, &user.url);
+    let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent=info")]);
     let api = if separate {
         env.api.clone()
     } else {
@@ -244,11 +340,17 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pid = agent.pid();
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let db_pid = mariadbd_pid();
+    let db0 = db_pid.and_then(cpu_ticks);
+    let (u0, b0) = user.cpu().await;
     let c0 = cpu_ticks(pid).unwrap();
+    let load0 = loadavg();
     let w0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let c1 = cpu_ticks(pid).unwrap();
     let wall = w0.elapsed().as_secs_f64();
+    let (u1, b1) = user.cpu().await;
+    let db1 = db_pid.and_then(cpu_ticks);
     let cpu = (c1 - c0) as f64 / hz / wall * 100.0;
     let rss = proc_status(pid, "VmRSS:").unwrap_or(0);
     let hwm = proc_status(pid, "VmHWM:").unwrap_or(0);
@@ -259,6 +361,28 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
         cpu,
         wall
     );
+    println!(
+        "idle MariaDB: the agent's queries {:.3}% of one core (USER_STATISTICS CPU_TIME {:.3} s, busy {:.3} s over {:.0}s); load average {load0} -> {}",
+        (u1 - u0) / wall * 100.0,
+        u1 - u0,
+        b1 - b0,
+        wall,
+        loadavg()
+    );
+    drop(agent);
+    if let (Some(d0), Some(d1)) = (db0, db1) {
+        // The same window without the agent: the difference is the agent's share, noisy when
+        // other clients use the server.
+        let w = Instant::now();
+        tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+        let d2 = db_pid.and_then(cpu_ticks).unwrap_or(d1);
+        let with = (d1 - d0) as f64 / hz / wall * 100.0;
+        let without = (d2 - d1) as f64 / hz / w.elapsed().as_secs_f64() * 100.0;
+        println!(
+            "idle MariaDB: whole mariadbd process {with:.3}% of one core with the agent, {without:.3}% in as long a window after it stopped (all clients of the server)"
+        );
+    }
+    user.drop_user().await;
 }
 
 fn main() {
@@ -273,9 +397,14 @@ fn main() {
             latency(env_num("BENCH_SMALL", 1000), changes).await;
         }
         let large = env_num("BENCH_LARGE", 10_000);
+        if large == 0 {
+            return;
+        }
         let idle_secs = env_num("BENCH_IDLE_SECS", 30) as u64;
         detection_cost(large).await;
+        let was_on = userstat_on().await;
         idle(large, idle_secs, true).await;
         idle(large, idle_secs, false).await;
+        userstat_restore(was_on).await;
     });
 }

@@ -65,7 +65,8 @@ lat_n=$(sed -n 's/^latency over \([0-9]*\) changes.*/\1/p' "$a" | head -1)
 rss=$(sed -n 's/^idle: RSS \([0-9.]*\) MB.*/\1/p' "$a" | sed -n 1p)
 rss_emb=$(sed -n 's/^idle: RSS \([0-9.]*\) MB.*/\1/p' "$a" | sed -n 2p)
 cpu=$(sed -n 's/^idle: .*CPU \([0-9.]*\)% of one core.*/\1/p' "$a" | head -1)
-idle_lines=$(grep '^idle:' "$a" || true)
+db_cpu=$(sed -n "s/^idle MariaDB: the agent's queries \([0-9.]*\)% of one core.*/\1/p" "$a" | head -1)
+idle_lines=$(grep '^idle' "$a" || true)
 
 model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cpus=$(nproc)
@@ -88,11 +89,12 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "| 4 | Converged pass at 10,000 | (report) | $(secs "$conv_line") s, $(reqs "$conv_line") | - |"
   echo "| 4 | One-change pass at 10,000 | (report) | $(secs "$one_line") s, $(reqs "$one_line") | - |"
   echo "| 4 | Full verify at 10,000 | (report) | $(secs "$full_line") s, $(reqs "$full_line") | - |"
-  echo "| 5 | Change latency SQL commit → visible on the server, ${lat_n:-?} changes at 1,000, p50 | ≤ 1 s | ${lat_p50:-?} s | $(met "$lat_p50" '<=' 1) |"
-  echo "| 5 | Same, p95 | ≤ 2 s | ${lat_p95:-?} s | $(met "$lat_p95" '<=' 2) |"
+  echo "| 13 | Change latency SQL commit → visible on the server, default settings, ${lat_n:-?} changes at 1,000, p50 | ≤ 0.25 s | ${lat_p50:-?} s | $(met "$lat_p50" '<=' 0.25) |"
+  echo "| 13 | Same, p95 | ≤ 0.5 s | ${lat_p95:-?} s | $(met "$lat_p95" '<=' 0.5) |"
   echo "| 5 | Agent RSS at 10,000 extensions, idle, syncing to a separate iSymphony (its endpoint on, serving status and metrics) | ≤ 50 MB | ${rss:-?} MB | $(met "$rss" '<=' 50) |"
   echo "| 5 | Same, syncing to its own embedded server, which then holds the 10,000 extensions and users too | ≤ 50 MB | ${rss_emb:-?} MB | $(met "$rss_emb" '<=' 50) |"
-  echo "| 5 | Agent CPU when idle (polling) | < 1% of one core | ${cpu:-?} % | $(met "$cpu" '<=' 1) |"
+  echo "| 13 | Agent CPU when idle (polling) | < 0.5% of one core | ${cpu:-?} % | $(met "$cpu" '<=' 0.5) |"
+  echo "| 13 | MariaDB CPU for the idle agent's queries (USER_STATISTICS) | < 0.5% of one core | ${db_cpu:-?} % | $(met "$db_cpu" '<=' 0.5) |"
   echo
   echo "Idle details (separate target, then embedded):"
   echo

@@ -328,7 +328,7 @@ async fn sql_and_file_changes_reach_the_embedded_server_with_no_other_action() {
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain"));
+        .starts_with("application/openmetrics-text"));
     let m = r.text().await.unwrap();
     for want in [
         "isymphony_sync_http_requests_total{method=\"POST\",status=\"422\"} 1",

@@ -14,7 +14,7 @@
 //! - [`pass`]: one pass under the write [`gate`] (lock confirmed before each write stage),
 //!   stopped cleanly on leadership loss or shutdown, logged and recorded.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
-//! - [`status`]: the status document and Prometheus metrics.
+//! - [`status`]: the status document; [`metrics`]: the Prometheus metrics (`prometheus-client`).
 //! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
 
 pub mod daemon;
@@ -25,6 +25,7 @@ pub mod gate;
 pub mod history;
 pub mod leader;
 pub mod lockinfo;
+pub mod metrics;
 pub mod notify;
 pub mod page;
 pub mod pass;

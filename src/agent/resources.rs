@@ -13,7 +13,7 @@
 //! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
 //! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan (leader or standby), shared by concurrent requests; `computed_at`, `age_seconds` and `Age` say how old |
 //! | POST   | `/isymphony-sync/api/sync`    | 204; optional body `{"full": true}`; a bad body is 422 |
-//! | GET    | `/isymphony-sync/api/metrics` | 200 Prometheus text (format 0.0.4) |
+//! | GET    | `/isymphony-sync/api/metrics` | 200 Prometheus metrics (OpenMetrics text 1.0.0) |
 //!
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
@@ -129,10 +129,7 @@ async fn sync(State(api): State<Arc<dyn AgentApi>>, body: Bytes) -> Result<Statu
 
 async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::agent::metrics::CONTENT_TYPE)],
         api.state().metrics(),
     )
         .into_response()
@@ -284,7 +281,7 @@ mod tests {
         assert!(v["age_seconds"].as_f64().unwrap() < 1.0, "{v}");
         let (st, ct, body) = call(&r, "GET", "/isymphony-sync/api/metrics", "").await;
         assert_eq!(st, 200);
-        assert!(ct.starts_with("text/plain; version=0.0.4"));
+        assert!(ct.starts_with("application/openmetrics-text; version=1.0.0"));
         // The two requests before this one were counted by the middleware.
         assert!(
             body.contains("isymphony_sync_http_requests_total{method=\"GET\",status=\"200\"} 2"),

@@ -114,7 +114,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            debounce: Duration::from_millis(300),
+            debounce: Duration::from_millis(50),
             resync_interval: Duration::from_secs(600),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),

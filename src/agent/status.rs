@@ -1,15 +1,16 @@
 //! What the agent knows about itself: the status document and the Prometheus metrics.
 //!
 //! The daemon records each pass, reachability of both sides, reloads and HTTP requests into one
-//! [`AgentState`]; the agent resources (`agent/resources.rs`, `agent/page/`) render it as JSON or as Prometheus
-//! text (exposition format 0.0.4, written by hand: a few counters do not need a crate).
+//! [`AgentState`]; the agent resources (`agent/resources.rs`, `agent/page/`) render it as JSON,
+//! as the status page, or as Prometheus metrics (kept by `agent::metrics` with
+//! `prometheus-client`).
 
 use crate::agent::leader::Role;
+use crate::agent::metrics::Metrics;
 use crate::agent::scheduler::TriggerSource;
 use crate::model::Kind;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -137,62 +138,10 @@ pub struct Status {
     pub next_retry: Option<SystemTime>,
 }
 
-/// A Prometheus histogram with fixed buckets.
-#[derive(Debug, Clone)]
-pub struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &[f64]) -> Histogram {
-        Histogram {
-            bounds: bounds.to_vec(),
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    pub fn observe(&mut self, v: f64) {
-        for (b, c) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if v <= *b {
-                *c += 1;
-            }
-        }
-        self.sum += v;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum {}", self.sum);
-        let _ = writeln!(out, "{name}_count {}", self.count);
-    }
-}
-
-const DURATION_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
-const LATENCY_BUCKETS: &[f64] = &[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
-
 #[derive(Debug)]
 struct Inner {
     status: Status,
-    passes: BTreeMap<&'static str, u64>,
-    pass_duration: Histogram,
-    change_latency: Histogram,
-    http: BTreeMap<(String, u16), u64>,
-    reloads_ok: u64,
-    reloads_failed: u64,
-    db_polls: u64,
-    db_poll_errors: u64,
-    isymphony_resets: u64,
+    metrics: Metrics,
     history: super::history::History,
 }
 
@@ -233,15 +182,7 @@ impl AgentState {
                     next_verify: None,
                     next_retry: None,
                 },
-                passes: BTreeMap::new(),
-                pass_duration: Histogram::new(DURATION_BUCKETS),
-                change_latency: Histogram::new(LATENCY_BUCKETS),
-                http: BTreeMap::new(),
-                reloads_ok: 0,
-                reloads_failed: 0,
-                db_polls: 0,
-                db_poll_errors: 0,
-                isymphony_resets: 0,
+                metrics: Metrics::new(),
                 history: Default::default(),
             }),
         }
@@ -278,14 +219,14 @@ impl AgentState {
             i.status.config_file = file;
             i.status.config_loaded = Some(SystemTime::now());
             i.status.last_reload_error = None;
-            i.reloads_ok += 1;
+            i.metrics.reload(true);
         })
     }
 
     pub fn reload_failed(&self, error: String) {
         self.with(|i| {
             i.status.last_reload_error = Some(error);
-            i.reloads_failed += 1;
+            i.metrics.reload(false);
         })
     }
 
@@ -324,7 +265,7 @@ impl AgentState {
             let now = SystemTime::now();
             let mut last = i.status.isymphony_check.take().and_then(|c| c.last_finding);
             if triggered {
-                i.isymphony_resets += 1;
+                i.metrics.isymphony_reset();
             }
             if let Some(f) = &found {
                 if triggered || last.as_ref().map_or(true, |l| l.found != *f) {
@@ -344,32 +285,26 @@ impl AgentState {
     }
 
     pub fn db_polled(&self, ok: bool) {
-        self.with(|i| {
-            i.db_polls += 1;
-            if !ok {
-                i.db_poll_errors += 1;
-            }
-        })
+        self.with(|i| i.metrics.db_poll(ok))
     }
 
     /// Record a finished pass; `change_latency` is the time from the first FreePBX-side
     /// change it covered to its successful end.
     pub fn record_pass(&self, rec: PassRecord, change_latency: Option<Duration>) {
         self.with(|i| {
-            *i.passes.entry(rec.result.as_str()).or_insert(0) += 1;
             let secs = rec
                 .finished
                 .duration_since(rec.started)
                 .unwrap_or_default()
                 .as_secs_f64();
-            i.pass_duration.observe(secs);
+            let converged = (rec.result == PassResultKind::Success)
+                .then(|| change_latency.map(|l| l.as_secs_f64()))
+                .flatten();
+            i.metrics.pass(rec.result.as_str(), secs, converged);
             i.history.record(&rec, change_latency);
             match rec.result {
                 PassResultKind::Success => {
                     i.status.last_success = Some(rec.finished);
-                    if let Some(l) = change_latency {
-                        i.change_latency.observe(l.as_secs_f64());
-                    }
                 }
                 PassResultKind::Partial | PassResultKind::Failed => {
                     i.status.last_error = rec.error.clone();
@@ -384,106 +319,13 @@ impl AgentState {
 
     /// Count one HTTP request answered by the embedded endpoint.
     pub fn http_request(&self, method: &str, status: u16) {
-        self.with(|i| *i.http.entry((method.to_string(), status)).or_insert(0) += 1)
+        self.with(|i| i.metrics.http_request(method, status))
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus exposition (OpenMetrics text, [`crate::agent::metrics::CONTENT_TYPE`]).
     pub fn metrics(&self) -> String {
-        self.with(|i| {
-            let mut o = String::new();
-            let s = &i.status;
-            o.push_str("# HELP isymphony_sync_passes_total Reconcile passes by result.\n");
-            o.push_str("# TYPE isymphony_sync_passes_total counter\n");
-            for r in ["success", "partial", "failed"] {
-                let n = i.passes.get(r).copied().unwrap_or(0);
-                let _ = writeln!(o, "isymphony_sync_passes_total{{result=\"{r}\"}} {n}");
-            }
-            i.pass_duration.render(
-                &mut o,
-                "isymphony_sync_pass_duration_seconds",
-                "Duration of reconcile passes.",
-            );
-            i.change_latency.render(
-                &mut o,
-                "isymphony_sync_change_to_converged_seconds",
-                "Seconds from the moment the agent detected a FreePBX change (the database poll that saw the fingerprint change, or the file event) to the end of the successful pass that converged it, failed passes and retries in between included; changes detected before the same pass count once, from the earliest.",
-            );
-            o.push_str("# HELP isymphony_sync_http_requests_total HTTP requests answered by the embedded endpoint.\n");
-            o.push_str("# TYPE isymphony_sync_http_requests_total counter\n");
-            for ((m, st), n) in &i.http {
-                let _ = writeln!(
-                    o,
-                    "isymphony_sync_http_requests_total{{method=\"{}\",status=\"{st}\"}} {n}",
-                    escape_label(m)
-                );
-            }
-            o.push_str("# HELP isymphony_sync_managed_objects Objects managed on the iSymphony server, by kind.\n");
-            o.push_str("# TYPE isymphony_sync_managed_objects gauge\n");
-            for (k, n) in &s.counts_by_kind {
-                let _ = writeln!(
-                    o,
-                    "isymphony_sync_managed_objects{{kind=\"{}\"}} {n}",
-                    k.name()
-                );
-            }
-            o.push_str("# HELP isymphony_sync_last_success_timestamp_seconds Unix time of the last successful pass.\n");
-            o.push_str("# TYPE isymphony_sync_last_success_timestamp_seconds gauge\n");
-            let last = s.last_success.map(unix_secs).unwrap_or(0.0);
-            let _ = writeln!(o, "isymphony_sync_last_success_timestamp_seconds {last}");
-            gauge(
-                &mut o,
-                "isymphony_sync_leader",
-                "1 when this agent holds the writer lock.",
-                f64::from(u8::from(s.role == Role::Leader)),
-            );
-            gauge(
-                &mut o,
-                "isymphony_sync_freepbx_up",
-                "1 when the FreePBX database was reachable at the last check.",
-                f64::from(u8::from(s.freepbx.reachable == Some(true))),
-            );
-            gauge(
-                &mut o,
-                "isymphony_sync_isymphony_up",
-                "1 when the iSymphony API was reachable at the last pass.",
-                f64::from(u8::from(s.isymphony.reachable == Some(true))),
-            );
-            gauge(
-                &mut o,
-                "isymphony_sync_isymphony_unreadable_resources",
-                "iSymphony collections or sub-resources the last pass could not read (0: a complete read).",
-                s.isymphony_unreadable.len() as f64,
-            );
-            o.push_str("# HELP isymphony_sync_isymphony_resets_total Full passes started because iSymphony looked wiped or reinstalled.\n");
-            o.push_str("# TYPE isymphony_sync_isymphony_resets_total counter\n");
-            let _ = writeln!(o, "isymphony_sync_isymphony_resets_total {}", i.isymphony_resets);
-            o.push_str("# HELP isymphony_sync_config_reloads_total Configuration loads by result.\n");
-            o.push_str("# TYPE isymphony_sync_config_reloads_total counter\n");
-            let _ = writeln!(o, "isymphony_sync_config_reloads_total{{result=\"ok\"}} {}", i.reloads_ok);
-            let _ = writeln!(o, "isymphony_sync_config_reloads_total{{result=\"invalid\"}} {}", i.reloads_failed);
-            o.push_str("# HELP isymphony_sync_db_polls_total Change-detection polls of the FreePBX database.\n");
-            o.push_str("# TYPE isymphony_sync_db_polls_total counter\n");
-            let _ = writeln!(o, "isymphony_sync_db_polls_total{{result=\"ok\"}} {}", i.db_polls - i.db_poll_errors);
-            let _ = writeln!(o, "isymphony_sync_db_polls_total{{result=\"error\"}} {}", i.db_poll_errors);
-            o
-        })
+        self.with(|i| i.metrics.encode(&i.status))
     }
-}
-
-fn gauge(o: &mut String, name: &str, help: &str, v: f64) {
-    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T19:18:38.123Z`.
@@ -560,7 +402,10 @@ mod tests {
             rec(PassResultKind::Success, 2),
             Some(Duration::from_millis(800)),
         );
-        s.record_pass(rec(PassResultKind::Failed, 0), None);
+        s.record_pass(
+            rec(PassResultKind::Failed, 0),
+            Some(Duration::from_millis(100)),
+        );
         s.http_request("GET", 200);
         s.http_request("GET", 200);
         s.http_request("POST", 422);
@@ -572,10 +417,17 @@ mod tests {
         );
         assert!(m.contains("isymphony_sync_passes_total{result=\"failed\"} 1"));
         assert!(m.contains("isymphony_sync_pass_duration_seconds_bucket{le=\"2.5\"} 2"));
-        assert!(m.contains("isymphony_sync_pass_duration_seconds_bucket{le=\"1\"} 1"));
+        assert!(m.contains("isymphony_sync_pass_duration_seconds_bucket{le=\"1.0\"} 1"));
         assert!(m.contains("isymphony_sync_pass_duration_seconds_count 2"));
+        // The failed pass's latency is not observed; 0.8 s falls between 0.75 and 1.
+        assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"0.05\"} 0"));
         assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"0.75\"} 0"));
-        assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"1\"} 1"));
+        assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"1.0\"} 1"));
+        assert!(m.contains("isymphony_sync_change_to_converged_seconds_bucket{le=\"30.0\"} 1"));
+        assert!(m.contains("isymphony_sync_change_to_converged_seconds_count 1"));
+        assert!(m.contains("# TYPE isymphony_sync_passes counter"));
+        assert!(m.contains("# UNIT isymphony_sync_pass_duration_seconds seconds"));
+        assert!(m.ends_with("# EOF\n"));
         assert!(m.contains("isymphony_sync_http_requests_total{method=\"GET\",status=\"200\"} 2"));
         assert!(m.contains("isymphony_sync_http_requests_total{method=\"POST\",status=\"422\"} 1"));
         assert!(m.contains("isymphony_sync_managed_objects{kind=\"extension\"} 3"));

@@ -1,0 +1,235 @@
+//! The agent's Prometheus metrics, kept and encoded by `prometheus-client` (the Prometheus
+//! project's Rust client) in the OpenMetrics text format.
+//!
+//! Counters and histograms are updated as things happen; the gauges that only mirror the status
+//! document (role, reachability, managed objects, last success) are set from it at each scrape,
+//! so the two can never disagree. Every name is prefixed `isymphony_sync_`; counters get the
+//! `_total` suffix from the encoder, units (`_seconds`) from their registration. The names are
+//! the ones the hand-written exposition used; docs/README-agent.md lists them.
+
+use crate::agent::leader::Role;
+use crate::agent::status::Status;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Pass duration buckets, seconds: a converged pass at 1,000 extensions takes ~50 ms, a first
+/// sync of 10,000 several seconds.
+const DURATION_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Change-to-converged buckets, 50 ms … 30 s: fine below a second, where a healthy agent is
+/// (p95 ≤ 0.5 s), coarse above, where only outages and retries are.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0, 2.5, 10.0, 30.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// Every metric the agent exports, registered once.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    passes: Family<ResultLabel, Counter>,
+    pass_duration: Histogram,
+    change_latency: Histogram,
+    http: Family<HttpLabels, Counter>,
+    managed: Family<KindLabel, Gauge>,
+    last_success: Gauge<f64, AtomicU64>,
+    leader: Gauge,
+    freepbx_up: Gauge,
+    isymphony_up: Gauge,
+    unreadable: Gauge,
+    resets: Counter,
+    reloads: Family<ResultLabel, Counter>,
+    db_polls: Family<ResultLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let m = Metrics {
+            registry: Registry::with_prefix("isymphony_sync"),
+            passes: Family::default(),
+            pass_duration: Histogram::new(DURATION_BUCKETS),
+            change_latency: Histogram::new(LATENCY_BUCKETS),
+            http: Family::default(),
+            managed: Family::default(),
+            last_success: Gauge::default(),
+            leader: Gauge::default(),
+            freepbx_up: Gauge::default(),
+            isymphony_up: Gauge::default(),
+            unreadable: Gauge::default(),
+            resets: Counter::default(),
+            reloads: Family::default(),
+            db_polls: Family::default(),
+        };
+        // Series that exist from the start at 0, so that rate() and alerts see them.
+        for r in ["success", "partial", "failed"] {
+            let _ = m.passes.get_or_create(&ResultLabel { result: r });
+        }
+        for r in ["ok", "invalid"] {
+            let _ = m.reloads.get_or_create(&ResultLabel { result: r });
+        }
+        for r in ["ok", "error"] {
+            let _ = m.db_polls.get_or_create(&ResultLabel { result: r });
+        }
+        m.register()
+    }
+
+    // The encoder appends "." to each help text, `_total` to counters and the unit to names.
+    fn register(mut self) -> Metrics {
+        let r = &mut self.registry;
+        r.register("passes", "Reconcile passes by result", self.passes.clone());
+        r.register_with_unit(
+            "pass_duration",
+            "Duration of reconcile passes",
+            Unit::Seconds,
+            self.pass_duration.clone(),
+        );
+        r.register_with_unit(
+            "change_to_converged",
+            "Seconds from the moment the agent detected a FreePBX change (the database poll that saw the fingerprint change, or the file event) to the end of the successful pass that converged it, failed passes and retries in between included; changes detected before the same pass count once, from the earliest",
+            Unit::Seconds,
+            self.change_latency.clone(),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests answered by the embedded endpoint",
+            self.http.clone(),
+        );
+        r.register(
+            "managed_objects",
+            "Objects managed on the iSymphony server, by kind",
+            self.managed.clone(),
+        );
+        r.register_with_unit(
+            "last_success_timestamp",
+            "Unix time of the last successful pass (0: none yet)",
+            Unit::Seconds,
+            self.last_success.clone(),
+        );
+        r.register(
+            "leader",
+            "1 when this agent holds the writer lock",
+            self.leader.clone(),
+        );
+        r.register(
+            "freepbx_up",
+            "1 when the FreePBX database was reachable at the last check",
+            self.freepbx_up.clone(),
+        );
+        r.register(
+            "isymphony_up",
+            "1 when the iSymphony API was reachable at the last pass",
+            self.isymphony_up.clone(),
+        );
+        r.register(
+            "isymphony_unreadable_resources",
+            "iSymphony collections or sub-resources the last pass could not read (0: a complete read)",
+            self.unreadable.clone(),
+        );
+        r.register(
+            "isymphony_resets",
+            "Full passes started because iSymphony looked wiped or reinstalled",
+            self.resets.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Configuration loads by result",
+            self.reloads.clone(),
+        );
+        r.register(
+            "db_polls",
+            "Change-detection polls of the FreePBX database",
+            self.db_polls.clone(),
+        );
+        self
+    }
+
+    /// A finished pass: its result, its duration and (successful passes that covered a change)
+    /// the change-to-converged latency, in seconds.
+    pub fn pass(&self, result: &'static str, secs: f64, change_latency: Option<f64>) {
+        self.passes.get_or_create(&ResultLabel { result }).inc();
+        self.pass_duration.observe(secs);
+        if let Some(l) = change_latency {
+            self.change_latency.observe(l);
+        }
+    }
+
+    pub fn http_request(&self, method: &str, status: u16) {
+        let labels = HttpLabels {
+            method: method.to_string(),
+            status,
+        };
+        self.http.get_or_create(&labels).inc();
+    }
+
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "invalid" };
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn db_poll(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.db_polls.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn isymphony_reset(&self) {
+        self.resets.inc();
+    }
+
+    /// The OpenMetrics text exposition, with the status-derived gauges set from `s`.
+    pub fn encode(&self, s: &Status) -> String {
+        self.leader.set(i64::from(s.role == Role::Leader));
+        self.freepbx_up
+            .set(i64::from(s.freepbx.reachable == Some(true)));
+        self.isymphony_up
+            .set(i64::from(s.isymphony.reachable == Some(true)));
+        self.unreadable
+            .set(i64::try_from(s.isymphony_unreadable.len()).unwrap_or(i64::MAX));
+        self.last_success.set(s.last_success.map_or(0.0, unix_secs));
+        // Kinds no longer managed disappear rather than linger at their last value.
+        self.managed.clear();
+        for (kind, n) in &s.counts_by_kind {
+            let g = self.managed.get_or_create(&KindLabel { kind: kind.name() });
+            g.set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
