@@ -2,7 +2,7 @@
 //!
 //! One struct per managed object, keyed by its natural key (extension number, username, queue
 //! number, …) in ordered maps so plans and fingerprints are deterministic. Only the fields the
-//! sync compares (reference §6) live here; create-only fields are filled by the reconciler.
+//! sync compares (the cxpanel module's) live here; create-only fields are filled by the reconciler.
 
 pub mod kind;
 pub use kind::Kind;

@@ -17,7 +17,7 @@ use std::sync::{Mutex, OnceLock};
 
 pub(crate) const KVSTORE_TABLE: &str = "kvstore_FreePBX_modules_Cxpanel";
 
-/// Every table the sync reads (reference/freepbx-source.md §10), one list: the reader reads
+/// Every table the sync reads (docs/README-freepbx.md lists them), one list: the reader reads
 /// no other ([`TableReader::select`] checks it in debug builds, so every test that reads
 /// FreePBX proves it), and the daemon's change watch checksums exactly these.
 pub const TABLES_READ: &[&str] = &[

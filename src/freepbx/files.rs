@@ -1,6 +1,6 @@
 //! Parsers for the FreePBX files the sync reads: `/etc/freepbx.conf` (a PHP file, parsed as
 //! text and never executed), the legacy `/etc/amportal.conf`, and Asterisk's `voicemail.conf`
-//! (reference §1 and §4).
+//! (what each is read for: docs/README-freepbx.md, "What the agent reads").
 //!
 //! All parsers are tolerant: an unknown line is skipped, non-UTF-8 bytes are read as
 //! Windows-1252 (a superset of latin1, what old FreePBX systems wrote).

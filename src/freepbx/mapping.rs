@@ -1,5 +1,5 @@
-//! Snapshot → Desired: the cxpanel rules of reference/freepbx-source.md §6, with its flaws
-//! fixed (§11 items 3 and 7).
+//! Snapshot → Desired: the cxpanel module's mapping rules, with two of its flaws fixed
+//! (docs/README-freepbx.md, "Mapping (what iSymphony gets)").
 //!
 //! Three modes, chosen as the cxpanel module chooses:
 //! - **cxpanel tables** (`cxpanel_users` exists, `sync_with_userman` off or no userman): the

@@ -334,7 +334,7 @@ pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
     Ok(snap)
 }
 
-/// The CDR login cxpanel sends (reference §6.4): what freepbx_settings' CDRDBUSER/CDRDBPASS
+/// The CDR login cxpanel sends: what freepbx_settings' CDRDBUSER/CDRDBPASS
 /// left unset is AMPDBUSER/AMPDBPASS of freepbx.conf, read from the file even when
 /// `[freepbx] database_url` gives the agent a login of its own (never that login). An
 /// unreadable file leaves them unknown.

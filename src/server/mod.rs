@@ -1,4 +1,4 @@
-//! The embedded, spec-conformant iSymphony Configuration API endpoint (reference §1, §8, §11-§13).
+//! The embedded, spec-conformant iSymphony Configuration API endpoint (docs/README-server.md).
 //!
 //! [`start`] binds the HTTP (and, with a certificate, HTTPS) listener, opens the durable store
 //! in `data_dir` and serves the resource tree under both `communication_manager/api/resource/`

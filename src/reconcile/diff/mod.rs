@@ -1,7 +1,7 @@
 //! `diff(&Desired, &Observed, &Ownership) -> Plan`: the pure heart of a pass (no I/O, no clock,
 //! no randomness).
 //!
-//! It compares exactly the fields reference/freepbx-source.md §6 compares, leaves create-only
+//! It compares exactly the fields the cxpanel module compares, leaves create-only
 //! fields (`restricted`, `altOriginationMethod`, `agentPenalty`, `agentPaused`,
 //! `originateTimeoutOverride`) alone on update, and relies on the tolerant wire types for the
 //! PHP client's loose equality (null == "", "5038" == 5038). Objects are matched by natural key;

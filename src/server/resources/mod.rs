@@ -1,4 +1,4 @@
-//! The resource tree of the Configuration API (reference §13), one file per resource family,
+//! The resource tree of the Configuration API, one file per resource family,
 //! each exporting a router; plus the generic collection logic they share: parse a body through
 //! the one wire type in `api::types`, check required fields, honour or mint the id, detect
 //! duplicate ids and natural keys, store, answer.
@@ -359,7 +359,7 @@ pub enum PwMode {
 
 /// Set `m.password` to what is stored: SHA-1 of a clear value, a `noHash` value verbatim
 /// (lower-cased when it is a 40-hex digest), the stored digest when a hashing PUT sends it
-/// back unchanged (reference §11.7), or the stored value when a PUT omits it.
+/// back unchanged (as iSymphony does), or the stored value when a PUT omits it.
 pub fn apply_password(m: &mut Obj, old: Option<&Value>, mode: PwMode) -> Result<(), Error> {
     let given = str_field(m, "password").to_string();
     let stored = old
