@@ -50,6 +50,9 @@
 //!   credentials).
 //! - [`integrity`], [`private_files`]: damage checks at start and 0600/0700 files for the
 //!   agent's SQLite databases and exports.
+//!
+//! The binary adds `cli` (in `src/cli/`, not part of this library). `docs/architecture.md`
+//! lists every file and follows one pass through them.
 
 pub mod agent;
 pub mod api;

@@ -3,7 +3,6 @@
 //! two sides and the agent's own state store decides what a pass does).
 //!
 //! - [`diff`]: `diff(&Desired, &Observed, &Ownership) -> Plan`, pure.
-//! - [`frozen`]: kinds whose FreePBX source is unknown this pass are left as they are.
 //! - [`plan`]: the Plan, its text/JSON rendering.
 //! - [`apply`]: runs a Plan in dependency order with bounded concurrency.
 //! - [`gate`]: permission to write, confirmed before each write stage (the daemon's lock).
@@ -16,6 +15,7 @@
 //! - [`observe`]: reading the iSymphony side (what it could not read: [`observe::Gaps`]).
 //! - [`partial`]: leaving out what depends on an unreadable collection or object.
 //! - [`valve`]: the safety valve, per kind.
+//! - `passwords`: when a stored password is pushed to an existing login (private).
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
 //! - [`progress`]: how far a pass is, for a front end to show.
