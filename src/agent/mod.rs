@@ -16,6 +16,9 @@
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
 //! - [`status`]: the status document; [`metrics`]: the Prometheus metrics (`prometheus-client`).
 //! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
+//! - `db_workers`: the change poll and the leader election of one database configuration.
+//! - [`executor`]: runs passes on a thread of their own.
+//! - [`lockinfo`]: who holds the writer lock, for the status page.
 
 pub mod daemon;
 mod db_workers;

@@ -1,7 +1,8 @@
 //! The iSymphony Configuration API: its wire JSON ([`types`], shared by the client and the
 //! embedded server), its paths ([`paths`]), one description per
 //! managed collection ([`resource`]), the HTTP client ([`client`]) and its `ca_file` TLS
-//! rules ([`tls`]).
+//! rules ([`tls`]); reading an answer's body, bounded (`body`), and how a POST that met 409
+//! proves its object exists ([`confirm`]).
 
 mod body;
 pub mod client;

@@ -6,6 +6,10 @@
 //! reads an exported snapshot file instead. [`connect_opts`] resolves the database from
 //! `[freepbx] database_url` or the FreePBX config files; the daemon reuses it for its change
 //! poll and leader lock. The database is never written to.
+//!
+//! Also: [`tables`] (which tables must exist, and what their absence means), [`phpconf`]
+//! (freepbx.conf read as PHP reads it), [`voicemail`] (voicemail.conf and its includes),
+//! `source_rules` (rules that depend on how much of FreePBX could be read).
 
 pub mod db;
 pub mod files;

@@ -7,6 +7,7 @@
 //! - [`apply`]: runs a Plan in dependency order with bounded concurrency.
 //! - [`gate`]: permission to write, confirmed before each write stage (the daemon's lock).
 //! - [`ownership`]: recomputable ids and which server objects the agent manages.
+//! - [`facts`]: what a pass learns and the state store keeps.
 //! - [`state`]: the agent's own SQLite state (adoptions, pushed-password hashes, added
 //!   sub-items, fingerprints).
 //! - [`refusals`]: changes iSymphony refused for licensing, held until the desired state

@@ -7,6 +7,10 @@
 //! `core/…/managingUser` parent), so each resource router only knows one canonical form. The
 //! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller
 //! or served alone on a listener of their own ([`start_agent_only`]).
+//!
+//! Modules: [`resources`] (the resource tree), [`store`] (durable SQLite), [`auth`] and
+//! [`lockout`] (the gate), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
+//! [`error`] (the one error type), [`faults`] (fault injection, a test facility).
 
 pub mod auth;
 pub mod conn;
