@@ -104,9 +104,17 @@ fn cited_paths(line: &str) -> Vec<String> {
     line.split(|c: char| c.is_whitespace() || "`()[],;\"'".contains(c))
         .map(|w| w.trim_end_matches(['.', ':']))
         .filter(|w| {
-            ["docs/", "tests/", "src/", "benches/", "scripts/", "examples/", "../"]
-                .iter()
-                .any(|d| w.starts_with(d))
+            [
+                "docs/",
+                "tests/",
+                "src/",
+                "benches/",
+                "scripts/",
+                "examples/",
+                "../",
+            ]
+            .iter()
+            .any(|d| w.starts_with(d))
                 || w.ends_with(".md")
         })
         .map(str::to_string)
