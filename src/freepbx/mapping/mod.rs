@@ -12,6 +12,10 @@
 //!
 //! In every mode display names and dial strings come from the core tables on every read
 //! (`users.name`, `devices`/`sip` dial), never from cxpanel's stale copies.
+//!
+//! Logins and administrators are built in `mapping/users.rs`, extensions (dial strings,
+//! voicemail e-mail) in `mapping/extensions.rs`; the rest (settings, servers, queues, rooms,
+//! parking) here.
 
 use super::db::parse_flag;
 use super::files::split_emails;
