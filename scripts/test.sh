@@ -42,6 +42,9 @@ fi
 # The build needs about 2.5 GB under target/; say so up front rather than die in the linker.
 df -h . | awk 'NR==2 {print "test.sh: " $4 " free on " $6}'
 
+# Size limits of src/ (issue 12): files <= 700 lines, functions <= 100 lines; fails the run.
+python3 scripts/size-limits.py
+
 cargo test --locked "$@"
 # The benches are not run here (they take minutes), but they must at least build.
 cargo build --locked --benches

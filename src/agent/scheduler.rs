@@ -254,9 +254,11 @@ pub async fn run<F, Fut>(
             }
             _ = async { sleep_until(due.unwrap_or_else(Instant::now)).await }, if due.is_some() => {
                 let req = pending.take();
-                let full = req.full;
-                let sources = req.sources.clone();
-                let first_change = req.first_change;
+                let ran = Ran {
+                    full: req.full,
+                    sources: req.sources.clone(),
+                    first_change: req.first_change,
+                };
                 publish(&pending, true, next_verify, retry_at);
                 let fut = pass(req);
                 tokio::pin!(fut);
@@ -279,48 +281,71 @@ pub async fn run<F, Fut>(
                         }
                     }
                 };
-                match result {
-                    Some(PassResult::Ok) => {
-                        backoff = None;
-                        retry_at = None;
-                        if full {
-                            next_verify = Instant::now() + timing.resync_interval;
-                        }
-                    }
-                    Some(PassResult::Skipped) => {
-                        retry_at = None;
-                    }
-                    Some(PassResult::Failed) | None => {
-                        let b = match backoff {
-                            None => timing.backoff_min,
-                            Some(b) => (b * 2).min(timing.backoff_max),
-                        }
-                        .max(Duration::from_millis(1));
-                        backoff = Some(b);
-                        retry_at = Some(Instant::now() + b);
-                        // Retry what failed (keeps the full flag) plus whatever came since.
-                        pending.add(Trigger::now(TriggerSource::Retry, full));
-                        for s in sources {
-                            if s.is_change() && !pending.sources.contains(&s) {
-                                pending.sources.push(s);
-                            }
-                        }
-                        // The changes it covered are still waiting to converge: their clock
-                        // keeps running from when they were detected.
-                        if let Some(t) = first_change {
-                            pending.first_change = Some(match pending.first_change {
-                                Some(f) if f <= t => f,
-                                _ => t,
-                            });
-                        }
-                    }
-                }
+                let (b, r, v) = (&mut backoff, &mut retry_at, &mut next_verify);
+                settle(result, ran, &mut pending, &timing, b, r, v);
             }
             r = shutdown.changed() => {
                 // A dropped sender means the daemon is gone: stop too.
                 if r.is_err() {
                     return;
                 }
+            }
+        }
+    }
+}
+
+/// What a pass was asked to cover, kept to settle its result.
+struct Ran {
+    full: bool,
+    sources: Vec<TriggerSource>,
+    first_change: Option<Instant>,
+}
+
+/// Settle a pass's result: a success clears the backoff (and re-arms the verify timer after a
+/// full pass); a failure (or a pass dropped) doubles the backoff and queues a retry of what it
+/// covered.
+fn settle(
+    result: Option<PassResult>,
+    ran: Ran,
+    pending: &mut Pending,
+    timing: &Timing,
+    backoff: &mut Option<Duration>,
+    retry_at: &mut Option<Instant>,
+    next_verify: &mut Instant,
+) {
+    match result {
+        Some(PassResult::Ok) => {
+            *backoff = None;
+            *retry_at = None;
+            if ran.full {
+                *next_verify = Instant::now() + timing.resync_interval;
+            }
+        }
+        Some(PassResult::Skipped) => {
+            *retry_at = None;
+        }
+        Some(PassResult::Failed) | None => {
+            let b = match *backoff {
+                None => timing.backoff_min,
+                Some(b) => (b * 2).min(timing.backoff_max),
+            }
+            .max(Duration::from_millis(1));
+            *backoff = Some(b);
+            *retry_at = Some(Instant::now() + b);
+            // Retry what failed (keeps the full flag) plus whatever came since.
+            pending.add(Trigger::now(TriggerSource::Retry, ran.full));
+            for s in ran.sources {
+                if s.is_change() && !pending.sources.contains(&s) {
+                    pending.sources.push(s);
+                }
+            }
+            // The changes it covered are still waiting to converge: their clock
+            // keeps running from when they were detected.
+            if let Some(t) = ran.first_change {
+                pending.first_change = Some(match pending.first_change {
+                    Some(f) if f <= t => f,
+                    _ => t,
+                });
             }
         }
     }

@@ -453,36 +453,54 @@ async fn run_pass_inner(
         report.withheld = refusals.iter().map(|r| r.deletes).sum();
     }
 
-    if !opts.dry_run {
-        let out = apply::apply(
-            &client,
-            &plan,
-            store.as_mut(),
-            &apply::ApplyOptions {
-                concurrency,
-                withhold_deletes: refusals.iter().map(|r| r.kind).collect(),
-                progress,
-                gate,
-            },
-        )
-        .await;
+    let apply_opts = (!opts.dry_run).then(|| apply::ApplyOptions {
+        concurrency,
+        withhold_deletes: refusals.iter().map(|r| r.kind).collect(),
+        progress,
+        gate,
+    });
+    apply_stage(
+        &client,
+        plan,
+        pre_ops,
+        store.as_mut(),
+        holds,
+        apply_opts,
+        report,
+    )
+    .await
+}
+
+/// The apply stage of a pass: apply `plan` (not in a dry run: `apply_opts` is None), remember
+/// what was refused for licensing, and finish the report with the whole plan, the operations
+/// that created the core server first. A refusal of the safety valve makes the pass an error.
+async fn apply_stage(
+    client: &Client,
+    mut plan: Plan,
+    mut pre_ops: Vec<plan::Op>,
+    mut store: Option<&mut StateStore>,
+    holds: refusals::Holds<'_>,
+    apply_opts: Option<apply::ApplyOptions<'_>>,
+    mut report: PassReport,
+) -> Result<PassReport, ReconcileError> {
+    if let Some(apply_opts) = apply_opts {
+        let out = apply::apply(client, &plan, store.as_deref_mut(), &apply_opts).await;
         report.applied += out.applied;
         report.failed += out.failed;
         report.withheld = out.withheld;
         report.errors.extend(out.errors);
-        holds.remember(&out.licence_refused, store.as_mut(), &mut report.errors);
+        holds.remember(&out.licence_refused, store, &mut report.errors);
         if let Some(reason) = out.aborted {
-            let mut plan = plan;
             pre_ops.append(&mut plan.ops);
             plan.ops = pre_ops;
-            return Err(stopped(report, plan, &client, reason));
+            return Err(stopped(report, plan, client, reason));
         }
     }
     if !pre_ops.is_empty() {
         pre_ops.append(&mut plan.ops);
         plan.ops = pre_ops;
     }
-    report.finish_with(plan, &client);
+    report.finish_with(plan, client);
     match report.refused.clone() {
         Some(message) => Err(ReconcileError::SafetyValve {
             message,
