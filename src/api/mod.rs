@@ -1,11 +1,12 @@
 //! The iSymphony Configuration API: its wire JSON ([`types`], shared by the client and the
 //! embedded server), its paths ([`paths`]), one description per
-//! managed collection ([`resource`]), the HTTP client ([`client`]) and its `ca_file` TLS
+//! managed collection ([`resource`]), the HTTP client ([`client`]), the request counting both share ([`counts`]) and its `ca_file` TLS
 //! rules ([`tls`]).
 
 mod body;
 pub mod client;
 pub mod confirm;
+pub mod counts;
 pub mod paths;
 pub mod resource;
 pub mod tls;
