@@ -468,6 +468,7 @@ mod tests {
     use axum::routing::get;
     use axum::Router;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
 
     #[derive(Clone, Default)]
     struct Mock {
