@@ -381,9 +381,10 @@ pub enum DurationError {
 }
 
 impl Config {
-    /// Read and validate a configuration file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| {
+    /// The configuration file's text, a missing file told apart from an unreadable one (the
+    /// reload watcher reads it this way too).
+    pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ConfigError::Missing {
                     path: path.to_path_buf(),
@@ -394,7 +395,12 @@ impl Config {
                     source,
                 }
             }
-        })?;
+        })
+    }
+
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = Self::read_text(path)?;
         let mut cfg = Self::parse(&text).map_err(|source| ConfigError::Invalid {
             path: path.to_path_buf(),
             source,

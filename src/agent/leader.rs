@@ -334,6 +334,23 @@ mod tests {
     use super::*;
     use crate::agent::testdb::TestDb;
 
+    /// `run` for one candidate on its own role and stop channels.
+    fn candidate(
+        opts: Opts,
+        name: &str,
+        timing: ElectionTiming,
+        link: Arc<LockLink>,
+    ) -> (
+        watch::Receiver<Role>,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (role, rx) = watch::channel(Role::Standby);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(opts, name.to_string(), timing, role, link, stop_rx));
+        (rx, stop, task)
+    }
+
     fn fast() -> ElectionTiming {
         ElectionTiming {
             retry_interval: Duration::from_millis(100),
@@ -363,28 +380,10 @@ mod tests {
     async fn one_leader_and_takeover_when_it_stops() {
         let db = TestDb::new("leader").await;
         let name = lock_name("default", &db.name);
-        let (a_role, mut a_rx) = watch::channel(Role::Standby);
-        let (a_stop, a_stop_rx) = watch::channel(false);
-        let a = tokio::spawn(run(
-            db.opts(),
-            name.clone(),
-            fast(),
-            a_role,
-            LockLink::new(),
-            a_stop_rx,
-        ));
+        let (mut a_rx, a_stop, a) = candidate(db.opts(), &name, fast(), LockLink::new());
         wait_for(&mut a_rx, Role::Leader).await;
 
-        let (b_role, mut b_rx) = watch::channel(Role::Standby);
-        let (b_stop, b_stop_rx) = watch::channel(false);
-        let b = tokio::spawn(run(
-            db.opts(),
-            name.clone(),
-            fast(),
-            b_role,
-            LockLink::new(),
-            b_stop_rx,
-        ));
+        let (mut b_rx, b_stop, b) = candidate(db.opts(), &name, fast(), LockLink::new());
         // B keeps trying but stays standby while A holds the lock.
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(*b_rx.borrow(), Role::Standby);
@@ -403,16 +402,7 @@ mod tests {
     async fn leadership_is_lost_when_the_connection_is_killed() {
         let db = TestDb::new("leaderkill").await;
         let name = lock_name("default", &db.name);
-        let (role, mut rx) = watch::channel(Role::Standby);
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
-            db.opts(),
-            name.clone(),
-            fast(),
-            role,
-            LockLink::new(),
-            stop_rx,
-        ));
+        let (mut rx, stop, task) = candidate(db.opts(), &name, fast(), LockLink::new());
         wait_for(&mut rx, Role::Leader).await;
 
         // Kill the lock connection from outside, as a server restart or network cut would.
@@ -458,16 +448,7 @@ mod tests {
             ..ElectionTiming::default()
         };
         let link = LockLink::new();
-        let (role, mut rx) = watch::channel(Role::Standby);
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
-            db.opts(),
-            name.clone(),
-            timing,
-            role,
-            link.clone(),
-            stop_rx,
-        ));
+        let (mut rx, stop, task) = candidate(db.opts(), &name, timing, link.clone());
         wait_for(&mut rx, Role::Leader).await;
         let term = link.term().expect("a term while leading");
         // A confirmation waits for the watch query in flight (at most `watch`), then checks.
@@ -512,16 +493,7 @@ mod tests {
         let db = TestDb::new("leaderconfirm").await;
         let name = lock_name("default", &db.name);
         let link = LockLink::new();
-        let (role, mut rx) = watch::channel(Role::Standby);
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
-            db.opts(),
-            name.clone(),
-            fast(),
-            role,
-            link.clone(),
-            stop_rx,
-        ));
+        let (mut rx, stop, task) = candidate(db.opts(), &name, fast(), link.clone());
         wait_for(&mut rx, Role::Leader).await;
         let first = link.term().unwrap();
         let mut admin = Conn::new(db.opts()).await.unwrap();
@@ -622,9 +594,7 @@ mod tests {
             wait_timeout_secs: 4,
         };
         let link = LockLink::new();
-        let (role, mut rx) = watch::channel(Role::Standby);
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(via, name.clone(), timing, role, link.clone(), stop_rx));
+        let (mut rx, stop, task) = candidate(via, &name, timing, link.clone());
         wait_for(&mut rx, Role::Leader).await;
         let term = link.term().unwrap();
         let mut admin = Conn::new(db.opts()).await.unwrap();

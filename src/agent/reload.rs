@@ -41,18 +41,7 @@ fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
 }
 
 fn read_once(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ConfigError::Missing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            ConfigError::Unreadable {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })
+    Config::read_text(path)
 }
 
 /// The file's text once two reads `settle` apart agree. A file that is missing or unreadable

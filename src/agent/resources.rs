@@ -22,9 +22,8 @@ use super::plan_share::{PlanError, PlanShare};
 use crate::agent::status::AgentState;
 use crate::server::error::Error;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -135,19 +134,6 @@ async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
         .into_response()
 }
 
-/// Middleware that counts every answered request by method and status into `state` (apply it
-/// to the whole endpoint so that the Configuration API is counted too).
-pub async fn count_requests(
-    State(state): State<Arc<AgentState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let method = req.method().as_str().to_string();
-    let resp = next.run(req).await;
-    state.http_request(&method, resp.status().as_u16());
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,8 +190,10 @@ mod tests {
             computed: Default::default(),
             delay,
         });
-        let r = router_with(fake.clone(), Arc::new(plans)).layer(
-            axum::middleware::from_fn_with_state(fake.state.clone(), count_requests),
+        let state = fake.state.clone();
+        let r = crate::server::observe(
+            router_with(fake.clone(), Arc::new(plans)),
+            Arc::new(move |method: &str, status: u16| state.http_request(method, status)),
         );
         (r, fake)
     }

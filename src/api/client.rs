@@ -16,14 +16,14 @@
 
 use super::body::{error_message, json_error, read_capped, read_prefix, Capped};
 use super::confirm::Confirm;
+use super::counts::RequestCounter;
+pub use super::counts::RequestCounts;
 use crate::secret::Secret;
 use crate::text::{clip, QUOTE_MAX};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,46 +85,6 @@ impl ClientConfig {
             agent_token: None,
         }
     }
-}
-
-/// Requests sent, by method (every attempt counts: this is what the server sees).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct RequestCounts {
-    pub get: u64,
-    pub post: u64,
-    pub put: u64,
-    pub delete: u64,
-}
-
-impl RequestCounts {
-    pub fn total(&self) -> u64 {
-        self.get + self.post + self.put + self.delete
-    }
-    pub fn writes(&self) -> u64 {
-        self.post + self.put + self.delete
-    }
-}
-
-impl std::fmt::Display for RequestCounts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} requests ({} GET, {} POST, {} PUT, {} DELETE)",
-            self.total(),
-            self.get,
-            self.post,
-            self.put,
-            self.delete
-        )
-    }
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    get: AtomicU64,
-    post: AtomicU64,
-    put: AtomicU64,
-    delete: AtomicU64,
 }
 
 /// A failed API call. Messages name the method and the relative path, never a body.
@@ -197,7 +157,7 @@ pub struct Client {
     max_response_bytes: usize,
     /// Only for the certificate hint of transport errors.
     ca_file: Option<PathBuf>,
-    counters: Arc<Counters>,
+    counters: Arc<RequestCounter>,
     agent_token: Option<reqwest::header::HeaderValue>,
 }
 
@@ -273,7 +233,7 @@ impl Client {
             backoff_base: cfg.backoff_base,
             max_response_bytes: cfg.max_response_bytes.max(1),
             ca_file: cfg.ca_file.clone().filter(|_| cfg.tls_verify),
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(RequestCounter::default()),
             agent_token: cfg.agent_token.as_ref().and_then(|t| {
                 let mut v = reqwest::header::HeaderValue::from_str(t.expose()).ok()?;
                 v.set_sensitive(true);
@@ -289,23 +249,11 @@ impl Client {
 
     /// Requests sent so far by this client and its clones.
     pub fn counts(&self) -> RequestCounts {
-        RequestCounts {
-            get: self.counters.get.load(Ordering::Relaxed),
-            post: self.counters.post.load(Ordering::Relaxed),
-            put: self.counters.put.load(Ordering::Relaxed),
-            delete: self.counters.delete.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 
     fn count(&self, m: &Method) {
-        let c = match *m {
-            Method::GET => &self.counters.get,
-            Method::POST => &self.counters.post,
-            Method::PUT => &self.counters.put,
-            Method::DELETE => &self.counters.delete,
-            _ => return,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.counters.record(m.as_str());
     }
 
     /// GET and decode.
@@ -520,6 +468,7 @@ mod tests {
     use axum::routing::get;
     use axum::Router;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
 
     #[derive(Clone, Default)]
     struct Mock {

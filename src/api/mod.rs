@@ -1,12 +1,14 @@
 //! The iSymphony Configuration API: its wire JSON ([`types`], shared by the client and the
 //! embedded server), its paths ([`paths`]), one description per
 //! managed collection ([`resource`]), the HTTP client ([`client`]) and its `ca_file` TLS
-//! rules ([`tls`]); reading an answer's body, bounded (`body`), and how a POST that met 409
-//! proves its object exists ([`confirm`]).
+//! rules ([`tls`]); the request counting client and server share ([`counts`]); reading an
+//! answer's body, bounded (`body`), and how a POST that met 409 proves its object exists
+//! ([`confirm`]).
 
 mod body;
 pub mod client;
 pub mod confirm;
+pub mod counts;
 pub mod paths;
 pub mod resource;
 pub mod tls;

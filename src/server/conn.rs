@@ -378,17 +378,19 @@ impl<I: AsyncRead + Unpin> AsyncRead for Guarded<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Guarded<I> {
-    fn poll_write(
+impl<I: AsyncWrite + Unpin> Guarded<I> {
+    /// One write through the guard (both write forms): refused once evicted, counted as
+    /// activity when bytes go out, and a write that waits is subject to the stall rule.
+    fn guarded_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &[u8],
+        write: impl FnOnce(Pin<&mut I>, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         if let Some(e) = self.evicted() {
             return Poll::Ready(Err(e));
         }
         self.refresh();
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+        match write(Pin::new(&mut self.inner), cx) {
             Poll::Ready(Ok(n)) => {
                 self.wrote(n);
                 Poll::Ready(Ok(n))
@@ -400,26 +402,22 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Guarded<I> {
             other => other,
         }
     }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Guarded<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.guarded_write(cx, |inner, cx| inner.poll_write(cx, buf))
+    }
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if let Some(e) = self.evicted() {
-            return Poll::Ready(Err(e));
-        }
-        self.refresh();
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                self.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => match self.pending(cx) {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Pending,
-            },
-            other => other,
-        }
+        self.guarded_write(cx, |inner, cx| inner.poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()

@@ -174,8 +174,7 @@ pub async fn start(
     start_observed(cfg, extra_routes, None).await
 }
 
-/// Called with the method and status of every answered request (the agent's metrics).
-pub type ResponseObserver = Arc<dyn Fn(&str, u16) + Send + Sync>;
+pub use crate::api::counts::ResponseObserver;
 
 /// [`start`], reporting every answered request (including 401/403 from the gate) to `observer`.
 pub async fn start_observed(
@@ -366,19 +365,24 @@ fn outer_layers(
         ))
         .layer(axum::middleware::from_fn(wire::reject_bad_path));
     match observer {
-        Some(obs) => router.layer(axum::middleware::from_fn(
-            move |req: Request, next: axum::middleware::Next| {
-                let obs = obs.clone();
-                async move {
-                    let method = req.method().as_str().to_string();
-                    let resp = next.run(req).await;
-                    obs(&method, resp.status().as_u16());
-                    resp
-                }
-            },
-        )),
+        Some(obs) => observe(router, obs),
         None => router,
     }
+}
+
+/// `router` with every answered request (whatever layer answered it) reported to `obs`.
+pub fn observe(router: Router, obs: ResponseObserver) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |req: Request, next: axum::middleware::Next| {
+            let obs = obs.clone();
+            async move {
+                let method = req.method().as_str().to_string();
+                let resp = next.run(req).await;
+                obs(&method, resp.status().as_u16());
+                resp
+            }
+        },
+    ))
 }
 
 type Tls = (

@@ -15,20 +15,13 @@ pub const FAMILY: Family = Family {
 };
 
 pub fn router() -> Router<App> {
-    Router::new()
-        .route(
-            &format!("/{}", RES.collection),
-            get(list_all).post(create_hash),
-        )
-        .route(&format!("/{}/noHash", RES.collection), post(create_nohash))
-        .route(
-            &format!("/{}/{{id}}", RES.collection),
-            get(get_admin).put(put_hash).delete(delete_admin),
-        )
-        .route(
-            &format!("/{}/noHash/{{id}}", RES.collection),
-            put(put_nohash),
-        )
+    password_routes(
+        RES.collection,
+        get(list_all).post(create_hash),
+        post(create_nohash),
+        get(get_admin).put(put_hash).delete(delete_admin),
+        put(put_nohash),
+    )
 }
 
 fn finish_hash(m: &mut Obj, _: &str, old: Option<&Value>) -> Result<(), Error> {

@@ -30,6 +30,22 @@ use serde_json::{Map, Value};
 pub const CORE_SERVERS: &str = "coreServers";
 
 /// Scope of a collection below a core server; deleting `cs/<id>/` deletes them all.
+/// The routes of a collection that carries a password (administrators, users): the hashed
+/// form at the collection and at an item, and the same under `noHash/` (create, update).
+pub fn password_routes(
+    collection: &str,
+    at_collection: axum::routing::MethodRouter<App>,
+    create_nohash: axum::routing::MethodRouter<App>,
+    at_item: axum::routing::MethodRouter<App>,
+    update_nohash: axum::routing::MethodRouter<App>,
+) -> Router<App> {
+    Router::new()
+        .route(&format!("/{collection}"), at_collection)
+        .route(&format!("/{collection}/noHash"), create_nohash)
+        .route(&format!("/{collection}/{{id}}"), at_item)
+        .route(&format!("/{collection}/noHash/{{id}}"), update_nohash)
+}
+
 pub fn cs_scope(cs: &str, tail: &str) -> String {
     format!("cs/{cs}/{tail}")
 }

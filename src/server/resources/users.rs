@@ -21,20 +21,13 @@ pub fn scope(cs: &str) -> String {
 }
 
 pub fn router() -> Router<App> {
-    Router::new()
-        .route(
-            &format!("/{}", RES.collection),
-            get(list_all).post(create_hash),
-        )
-        .route(&format!("/{}/noHash", RES.collection), post(create_nohash))
-        .route(
-            &format!("/{}/{{id}}", RES.collection),
-            get(get_user).put(put_hash).delete(delete_user),
-        )
-        .route(
-            &format!("/{}/noHash/{{id}}", RES.collection),
-            put(put_nohash),
-        )
+    password_routes(
+        RES.collection,
+        get(list_all).post(create_hash),
+        post(create_nohash),
+        get(get_user).put(put_hash).delete(delete_user),
+        put(put_nohash),
+    )
 }
 
 fn finish(m: &mut Obj, id: &str, old: Option<&Value>, mode: PwMode) -> Result<(), Error> {
