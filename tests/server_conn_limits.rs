@@ -288,10 +288,13 @@ async fn slow_and_idle_clients_neither_starve_a_normal_client_nor_grow_the_proce
         "RSS grew from {rss0} KiB to {rss1} KiB"
     );
 
-    // Slowloris: closed by the header timeout (2 s from the first byte).
+    // Slowloris: closed by the header timeout (2 s from the first byte) at the latest. One may
+    // be closed sooner to make room: idle sockets that overflowed the listen backlog are
+    // accepted after their SYN retry, so they can be younger than a slowloris (the cap closes
+    // the oldest connection without a request). Either way it holds nothing for longer.
     for l in lorises {
         let secs = l.await.unwrap();
-        assert!((1.5..4.0).contains(&secs), "slowloris held {secs} s");
+        assert!(secs < 4.0, "slowloris held {secs} s");
     }
     // The slow body: 408 after the body timeout (3 s), then closed.
     let (text, secs) = body.await.unwrap();
@@ -303,13 +306,11 @@ async fn slow_and_idle_clients_neither_starve_a_normal_client_nor_grow_the_proce
         .await
         .unwrap()
         .expect("the idle keep-alive connection stays open");
-    assert!((2.5..4.5).contains(&kept), "keep-alive idle held {kept} s");
+    // (At the latest; like a slowloris it may be closed sooner to make room.)
+    assert!(kept < 4.5, "keep-alive idle held {kept} s");
     // The silent socket: closed by the header timeout (2 s from its start).
     let quiet_for = quiet.await.unwrap().expect("a silent socket stays open");
-    assert!(
-        (1.5..3.5).contains(&quiet_for),
-        "a silent socket held {quiet_for} s"
-    );
+    assert!(quiet_for < 3.5, "a silent socket held {quiet_for} s");
     eprintln!("closed after: silent socket {quiet_for:.2} s, idle keep-alive {kept:.2} s");
     // Every idle socket is closed: made room for others, or timed out; none got a byte.
     for s in idle.iter_mut() {
