@@ -267,6 +267,11 @@ impl Daemon {
     /// endpoint listening"), the scheduler, the wipe check, the database workers and the file
     /// watch, and ask for the first pass.
     async fn start(config_path: PathBuf) -> anyhow::Result<(Daemon, Inbox)> {
+        // First of all: a SIGTERM during startup (a slow database, a big first read) must be
+        // kept for the main loop, not lost to a handler installed later or to the default.
+        let sigterm = signal(SignalKind::terminate())?;
+        let sigint = signal(SignalKind::interrupt())?;
+        let sighup = signal(SignalKind::hangup())?;
         let text = std::fs::read_to_string(&config_path).unwrap_or_default();
         let raw = Config::load(&config_path)?;
         let state = Arc::new(AgentState::new());
@@ -325,9 +330,9 @@ impl Daemon {
         d.file_watch = d.start_file_watch();
         let inbox = Inbox {
             ctl_rx,
-            sigterm: signal(SignalKind::terminate())?,
-            sigint: signal(SignalKind::interrupt())?,
-            sighup: signal(SignalKind::hangup())?,
+            sigterm,
+            sigint,
+            sighup,
         };
         d.spawn_watchdog();
         d.triggers.trigger(TriggerSource::Startup, true);

@@ -1,20 +1,29 @@
 //! Change detection: a cheap database fingerprint polled every `[freepbx] poll_interval`, and
 //! inotify watches (via `notify`) on the files the sync reads and on the agent's own config.
 //!
-//! The database fingerprint has two levels, so that an idle PBX costs almost nothing:
+//! The database fingerprint has three levels, so that an idle PBX costs almost nothing and a
+//! busy one (call records, queue logs: writes the sync never reads) little more:
 //! 1. the *gate*: a handful of server-wide write counters (`SHOW GLOBAL STATUS`: handler
 //!    writes/updates/deletes/commits and DDL statement counts). Unchanged counters prove that
 //!    nothing was written anywhere on the server, so nothing else is queried.
-//! 2. the *fingerprint*: `CHECKSUM TABLE` over every table the sync reads ([`WATCHED_TABLES`];
-//!    a missing table checksums to NULL). It runs only when the gate moved, plus once more on
-//!    the next poll (a commit may bump the counters a moment before it becomes visible). A
-//!    changed checksum is a trigger. This catches every change, whoever made it (GUI, Bulk
-//!    Handler, REST/GraphQL API, plain SQL), unlike the `admin.need_reload` edge.
+//! 2. the *stamps*: when the gate moved, `information_schema.TABLES` gives each watched table's
+//!    engine and last-modified second. A table is a *suspect* when its stamp changed, when the
+//!    stamp is less than [`STAMP_WINDOW_SECS`] old (another write in a second already seen
+//!    leaves it as it was), or when its engine keeps no reliable stamp (only InnoDB and MyISAM
+//!    do). DDL counters, a reconnect or a server whose stamps are cached (MySQL 8) make every
+//!    table a suspect.
+//! 3. the *fingerprint*: `CHECKSUM TABLE` over the suspects only (a missing table checksums to
+//!    NULL), and over the same tables once more on the next poll (a commit may bump the
+//!    counters a moment before it becomes visible). A changed checksum is a trigger. This
+//!    catches every change, whoever made it (GUI, Bulk Handler, REST/GraphQL API, plain SQL),
+//!    unlike the `admin.need_reload` edge. The one write it can miss: a transaction whose write
+//!    falls in the same second as one already seen and that commits more than
+//!    [`STAMP_WINDOW_SECS`] seconds later; the periodic full verify sees that one.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use notify::{EventKind, RecursiveMode, Watcher};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,14 +33,19 @@ use std::time::Duration;
 /// is itself a change.
 pub use crate::freepbx::db::TABLES_READ as WATCHED_TABLES;
 
-/// The server-wide counters of the gate. `Handler_*` count row operations of every engine
+/// The server-wide row counters of the gate. `Handler_*` count row operations of every engine
 /// (MariaDB counts temporary tables separately, as `Handler_tmp_*`, so our own queries do not
-/// move them); `Com_*` cover statements that bypass the row handlers (TRUNCATE, DDL).
-const GATE_COUNTERS: &[&str] = &[
+/// move them).
+const ROW_COUNTERS: &[&str] = &[
     "Handler_write",
     "Handler_update",
     "Handler_delete",
     "Handler_commit",
+];
+
+/// Statements that bypass the row handlers or change tables wholesale (TRUNCATE, DDL): when
+/// one of these moved, every table is a suspect.
+const DDL_COUNTERS: &[&str] = &[
     "Com_truncate",
     "Com_create_table",
     "Com_drop_table",
@@ -41,6 +55,11 @@ const GATE_COUNTERS: &[&str] = &[
     "Com_create_db",
     "Com_drop_db",
 ];
+
+/// How long after its last-modified second a table stays a suspect. MariaDB stamps an InnoDB
+/// table at commit, in whole seconds, with the second of the write: a second write within a
+/// second already seen, committed up to this long after, is still caught.
+pub const STAMP_WINDOW_SECS: i64 = 10;
 
 /// The result of one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,57 +72,112 @@ pub enum Poll {
     Changed,
 }
 
+/// A row of [`ChangeDetector::stamps_sql`]: name, engine, created, updated, the server's now.
+type StampRow = (String, String, Option<i64>, Option<i64>, i64);
+
+/// One table's row in `information_schema.TABLES`: what changes when it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    engine: String,
+    created: Option<i64>,
+    updated: Option<i64>,
+}
+
+impl Stamp {
+    /// Whether the stamp can prove the table unchanged: InnoDB (in memory, per write) and
+    /// MyISAM (the data file's time) keep it; Aria, for one, does not update it on every write.
+    fn trusted(&self) -> bool {
+        self.engine.eq_ignore_ascii_case("InnoDB") || self.engine.eq_ignore_ascii_case("MyISAM")
+    }
+}
+
+/// Counters of the detector's work (for tests, the benchmark and the metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetectorCounts {
+    /// Polls that ran the stamps query (the gate had moved).
+    pub stamp_queries: u64,
+    /// `CHECKSUM TABLE` statements run.
+    pub checksums_run: u64,
+    /// Tables checksummed, over all those statements.
+    pub tables_checksummed: u64,
+}
+
 /// Polls the FreePBX database for changes to the rows the sync reads.
 pub struct ChangeDetector {
     opts: Opts,
     conn: Option<Conn>,
-    gate: Option<Vec<(String, String)>>,
-    recheck: bool,
-    sums: Option<Vec<(String, Option<u64>)>>,
-    checksum_sql: String,
-    /// How many times the fingerprint query ran (for tests and the benchmark).
-    pub checksums_run: u64,
+    /// Whether `information_schema` stamps are live on this server (not MySQL's cached ones).
+    stamps_live: bool,
+    gate: Option<BTreeMap<String, String>>,
+    stamps: BTreeMap<String, Stamp>,
+    /// Tables to checksum again on the next poll.
+    recheck: BTreeSet<&'static str>,
+    sums: Option<BTreeMap<&'static str, Option<u64>>>,
+    /// [`STAMP_WINDOW_SECS`], unless a test shortens it.
+    window: i64,
+    /// What the detector has done so far.
+    pub counts: DetectorCounts,
+}
+
+fn quoted_list(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|c| format!("'{c}'")).collect();
+    q.join(",")
 }
 
 impl ChangeDetector {
     /// A detector on its own connection (opened lazily, reopened after errors).
     pub fn new(opts: Opts) -> ChangeDetector {
-        let tables: Vec<String> = WATCHED_TABLES.iter().map(|t| format!("`{t}`")).collect();
         ChangeDetector {
             opts,
             conn: None,
+            stamps_live: false,
             gate: None,
-            recheck: false,
+            stamps: BTreeMap::new(),
+            recheck: BTreeSet::new(),
             sums: None,
-            checksum_sql: format!("CHECKSUM TABLE {}", tables.join(", ")),
-            checksums_run: 0,
+            window: STAMP_WINDOW_SECS,
+            counts: DetectorCounts::default(),
         }
     }
 
-    /// The fingerprint query, for documentation and the benchmark.
-    pub fn checksum_sql(&self) -> &str {
-        &self.checksum_sql
+    /// The same with another suspect window (seconds), for tests that cannot wait ten.
+    pub fn with_stamp_window(mut self, secs: i64) -> ChangeDetector {
+        self.window = secs;
+        self
+    }
+
+    /// The fingerprint query over every watched table, for documentation and the benchmark.
+    pub fn checksum_sql(&self) -> String {
+        checksum_sql(WATCHED_TABLES)
     }
 
     /// The gate query.
     pub fn gate_sql() -> String {
-        let names: Vec<String> = GATE_COUNTERS.iter().map(|c| format!("'{c}'")).collect();
+        let all: Vec<&str> = ROW_COUNTERS.iter().chain(DDL_COUNTERS).copied().collect();
         format!(
             "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
-            names.join(",")
+            quoted_list(&all)
+        )
+    }
+
+    /// The stamps query (level 2), on the connection's default database.
+    pub fn stamps_sql() -> String {
+        format!(
+            "SELECT TABLE_NAME, ENGINE, UNIX_TIMESTAMP(CREATE_TIME), UNIX_TIMESTAMP(UPDATE_TIME), \
+             UNIX_TIMESTAMP(NOW()) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({})",
+            quoted_list(WATCHED_TABLES)
         )
     }
 
     /// Poll once. On error the connection is dropped and the next poll reconnects and
-    /// re-checksums, so a change made during an outage is reported when it ends.
+    /// re-checksums every table, so a change made during an outage is reported when it ends.
     pub async fn poll(&mut self) -> Result<Poll, mysql_async::Error> {
         match self.poll_inner().await {
             Ok(p) => Ok(p),
             Err(e) => {
-                if let Some(conn) = self.conn.take() {
-                    // Best effort; the connection may already be gone.
-                    drop(conn);
-                }
+                // Best effort; the connection may already be gone.
+                drop(self.conn.take());
                 self.gate = None;
                 Err(e)
             }
@@ -112,30 +186,105 @@ impl ChangeDetector {
 
     async fn poll_inner(&mut self) -> Result<Poll, mysql_async::Error> {
         if self.conn.is_none() {
-            self.conn = Some(Conn::new(self.opts.clone()).await?);
+            let mut conn = Conn::new(self.opts.clone()).await?;
+            let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
+            // MySQL 8 caches these columns for a day (information_schema_stats_expiry).
+            self.stamps_live = version.is_some_and(|v| v.contains("MariaDB"));
+            self.conn = Some(conn);
             self.gate = None;
         }
         let Some(conn) = self.conn.as_mut() else {
             return Ok(Poll::Unchanged);
         };
-        let mut gate: Vec<(String, String)> = conn.query(Self::gate_sql()).await?;
-        gate.sort();
+        let gate: BTreeMap<String, String> = conn
+            .query::<(String, String), _>(Self::gate_sql())
+            .await?
+            .into_iter()
+            .collect();
         let moved = self.gate.as_ref() != Some(&gate);
-        if !moved && !self.recheck && self.sums.is_some() {
+        if !moved && self.recheck.is_empty() && self.sums.is_some() {
             return Ok(Poll::Unchanged);
         }
-        self.recheck = moved;
+        let everything = self.sums.is_none()
+            || !self.stamps_live
+            || self.gate.as_ref().map_or(true, |old| {
+                DDL_COUNTERS.iter().any(|c| old.get(*c) != gate.get(*c))
+            });
         self.gate = Some(gate);
-        let mut sums: Vec<(String, Option<u64>)> = conn.query(self.checksum_sql.as_str()).await?;
-        self.checksums_run += 1;
-        sums.sort();
-        let result = match &self.sums {
-            None => Poll::Baseline,
-            Some(old) if *old == sums => Poll::Unchanged,
-            Some(_) => Poll::Changed,
+        let mut suspects: BTreeSet<&'static str> = BTreeSet::new();
+        if moved {
+            let rows: Vec<StampRow> = conn.query(Self::stamps_sql()).await?;
+            self.counts.stamp_queries += 1;
+            let now = rows.first().map(|r| r.4);
+            let stamps: BTreeMap<String, Stamp> = rows
+                .into_iter()
+                .map(|(name, engine, created, updated, _)| {
+                    let stamp = Stamp {
+                        engine,
+                        created,
+                        updated,
+                    };
+                    (name.to_ascii_lowercase(), stamp)
+                })
+                .collect();
+            suspects = WATCHED_TABLES
+                .iter()
+                .copied()
+                .filter(|t| everything || suspect(t, &self.stamps, &stamps, now, self.window))
+                .collect();
+            self.stamps = stamps;
+        }
+        let mut targets = suspects.clone();
+        targets.extend(std::mem::take(&mut self.recheck));
+        // Checksum again next time what the gate made a suspect this time.
+        self.recheck = suspects;
+        self.checksum(&targets).await
+    }
+
+    /// Checksum `tables` and compare with what they summed to before.
+    async fn checksum(
+        &mut self,
+        tables: &BTreeSet<&'static str>,
+    ) -> Result<Poll, mysql_async::Error> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(Poll::Unchanged);
         };
-        self.sums = Some(sums);
-        Ok(result)
+        if tables.is_empty() {
+            return Ok(Poll::Unchanged);
+        }
+        let list: Vec<&'static str> = tables.iter().copied().collect();
+        let rows: Vec<(String, Option<u64>)> = conn.query(checksum_sql(&list)).await?;
+        self.counts.checksums_run += 1;
+        self.counts.tables_checksummed += list.len() as u64;
+        if rows.len() != list.len() {
+            return Err(mysql_async::Error::Other(
+                format!(
+                    "CHECKSUM TABLE returned {} rows for {} tables",
+                    rows.len(),
+                    list.len()
+                )
+                .into(),
+            ));
+        }
+        // Rows come in the order the tables were named.
+        let new: Vec<(&'static str, Option<u64>)> = list
+            .iter()
+            .copied()
+            .zip(rows.into_iter().map(|r| r.1))
+            .collect();
+        let Some(sums) = self.sums.as_mut() else {
+            self.sums = Some(new.into_iter().collect());
+            return Ok(Poll::Baseline);
+        };
+        let mut changed = false;
+        for (t, sum) in new {
+            changed |= sums.insert(t, sum) != Some(sum);
+        }
+        Ok(if changed {
+            Poll::Changed
+        } else {
+            Poll::Unchanged
+        })
     }
 
     /// Close the connection politely.
@@ -143,6 +292,34 @@ impl ChangeDetector {
         if let Some(conn) = self.conn.take() {
             let _ = conn.disconnect().await;
         }
+    }
+}
+
+fn checksum_sql(tables: &[&str]) -> String {
+    let quoted: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
+    format!("CHECKSUM TABLE {}", quoted.join(", "))
+}
+
+/// Whether `table` may have changed since the last stamps (see the module doc, level 2).
+fn suspect(
+    table: &str,
+    old: &BTreeMap<String, Stamp>,
+    new: &BTreeMap<String, Stamp>,
+    now: Option<i64>,
+    window: i64,
+) -> bool {
+    let key = table.to_ascii_lowercase();
+    let (before, after) = (old.get(&key), new.get(&key));
+    match after {
+        // Dropped, or still missing: a drop moves the DDL counters; checksum only on a change.
+        None => before.is_some(),
+        Some(s) if before != Some(s) || !s.trusted() => true,
+        Some(s) => match (s.updated, now) {
+            (Some(u), Some(now)) => now - u <= window,
+            // InnoDB keeps no time for a table not written since it was opened.
+            (None, _) => false,
+            (Some(_), None) => true,
+        },
     }
 }
 
@@ -219,138 +396,5 @@ pub fn next_poll_backoff(current: Option<Duration>, base: Duration, max: Duratio
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::agent::testdb::TestDb;
-    use std::sync::mpsc;
-
-    #[tokio::test]
-    async fn checksum_catches_every_change_to_watched_tables() {
-        let db = TestDb::new("watch").await;
-        db.exec("CREATE TABLE users (extension VARCHAR(20), name VARCHAR(50))")
-            .await;
-        db.exec("CREATE TABLE unrelated (x INT)").await;
-        db.exec("INSERT INTO users VALUES ('1001','Alice')").await;
-        let mut d = ChangeDetector::new(db.opts());
-        assert_eq!(d.poll().await.unwrap(), Poll::Baseline);
-        assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
-        assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
-
-        db.exec("UPDATE users SET name='Alicia' WHERE extension='1001'")
-            .await;
-        assert_eq!(d.poll().await.unwrap(), Poll::Changed);
-        assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
-
-        // Writes elsewhere move the gate but not the fingerprint.
-        db.exec("INSERT INTO unrelated VALUES (1)").await;
-        assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
-
-        // A multi-statement transaction is seen once committed.
-        db.exec(
-            "START TRANSACTION; DELETE FROM users; INSERT INTO users VALUES ('1002','Bob'); COMMIT",
-        )
-        .await;
-        assert_eq!(d.poll().await.unwrap(), Poll::Changed);
-
-        // A module installed later: its table appearing is a change.
-        db.exec("CREATE TABLE meetme (exten VARCHAR(50) PRIMARY KEY, description VARCHAR(50))")
-            .await;
-        assert_eq!(d.poll().await.unwrap(), Poll::Changed);
-        db.exec("INSERT INTO meetme VALUES ('9001','Room')").await;
-        assert_eq!(d.poll().await.unwrap(), Poll::Changed);
-        db.exec("TRUNCATE TABLE meetme").await;
-        assert_eq!(d.poll().await.unwrap(), Poll::Changed);
-        assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
-        d.close().await;
-    }
-
-    #[tokio::test]
-    async fn idle_polls_skip_the_checksum_when_the_server_is_quiet() {
-        let db = TestDb::new("watchidle").await;
-        db.exec("CREATE TABLE users (extension VARCHAR(20), name VARCHAR(50))")
-            .await;
-        let mut d = ChangeDetector::new(db.opts());
-        d.poll().await.unwrap();
-        // Other tests write concurrently on the same server, so the gate may move; what must
-        // hold is that a quiet poll never reports a change and that polling works repeatedly.
-        for _ in 0..20 {
-            assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
-        }
-        assert!(d.checksums_run >= 1);
-        d.close().await;
-    }
-
-    #[tokio::test]
-    async fn unreachable_database_is_an_error_then_recovers() {
-        let db = TestDb::new("watchdown").await;
-        db.exec("CREATE TABLE users (extension VARCHAR(20), name VARCHAR(50))")
-            .await;
-        let bad = mysql_async::OptsBuilder::from_opts(db.opts()).tcp_port(1);
-        let mut d = ChangeDetector::new(bad.into());
-        assert!(d.poll().await.is_err());
-        let mut d = ChangeDetector::new(db.opts());
-        assert_eq!(d.poll().await.unwrap(), Poll::Baseline);
-        d.close().await;
-    }
-
-    fn expect_event(rx: &mpsc::Receiver<PathBuf>, want: &Path) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let got = rx.recv_timeout(left).expect("no file event");
-            if got == want {
-                break;
-            }
-        }
-        // Drain the burst of events one write produces.
-        while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
-    }
-
-    #[test]
-    fn file_watch_sees_writes_renames_and_recreation() {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("voicemail.conf");
-        let other = dir.path().join("other.conf");
-        std::fs::write(&conf, "[default]\n").unwrap();
-        let (tx, rx) = mpsc::channel();
-        let w = watch_files(std::slice::from_ref(&conf), move |p| {
-            let _ = tx.send(p.to_path_buf());
-        })
-        .unwrap();
-        assert_eq!(w.dirs, vec![dir.path().to_path_buf()]);
-
-        std::fs::write(&conf, "[default]\n1001 => 1234,Alice,a@example.com\n").unwrap();
-        expect_event(&rx, &conf);
-
-        // Editors that write a new file and rename it over the old one.
-        let tmp = dir.path().join(".voicemail.conf.swp");
-        std::fs::write(&tmp, "[default]\n1001 => 1234,Alice,b@example.com\n").unwrap();
-        std::fs::rename(&tmp, &conf).unwrap();
-        expect_event(&rx, &conf);
-
-        std::fs::remove_file(&conf).unwrap();
-        expect_event(&rx, &conf);
-        std::fs::write(&conf, "[default]\n").unwrap();
-        expect_event(&rx, &conf);
-
-        // Other files in the same directory are ignored.
-        std::fs::write(&other, "x").unwrap();
-        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
-    }
-
-    #[test]
-    fn missing_directories_are_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = watch_files(&[dir.path().join("nope/freepbx.conf")], |_| {}).unwrap();
-        assert!(w.dirs.is_empty());
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let b = Duration::from_millis(200);
-        let m = Duration::from_secs(1);
-        assert_eq!(next_poll_backoff(None, b, m), b);
-        assert_eq!(next_poll_backoff(Some(b), b, m), b * 2);
-        assert_eq!(next_poll_backoff(Some(m), b, m), m);
-    }
-}
+#[path = "watch_tests.rs"]
+mod tests;
