@@ -4,8 +4,9 @@
 //! The database fingerprint has three levels, so that an idle PBX costs almost nothing and a
 //! busy one (call records, queue logs: writes the sync never reads) little more:
 //! 1. the *gate*: a handful of server-wide write counters (`SHOW GLOBAL STATUS`: handler
-//!    writes/updates/deletes/commits and DDL statement counts). Unchanged counters prove that
-//!    nothing was written anywhere on the server, so nothing else is queried.
+//!    writes/updates/deletes, InnoDB's log sequence number and DDL statement counts). Unchanged
+//!    counters prove that nothing was written anywhere on the server, so nothing else is
+//!    queried; reads do not move them.
 //! 2. the *stamps*: when the gate moved, `information_schema.TABLES` gives each watched table's
 //!    engine and last-modified second. A table is a *suspect* when its stamp changed, when the
 //!    stamp is less than [`STAMP_WINDOW_SECS`] old (another write in a second already seen
@@ -33,13 +34,18 @@ use std::time::Duration;
 /// is itself a change.
 pub use crate::freepbx::db::TABLES_READ as WATCHED_TABLES;
 
-/// The server-wide row counters of the gate. `Handler_*` count row operations of every engine
+/// The server-wide write counters of the gate. `Handler_*` count row writes of every engine
 /// (MariaDB counts temporary tables separately, as `Handler_tmp_*`, so our own queries do not
-/// move them).
+/// move them); InnoDB's log sequence number moves on every write and every commit of a write,
+/// but not on reads. `Handler_commit` counts only where that number is missing: every SELECT on
+/// an InnoDB table moves it, so a PBX that is only read (the GUI, Asterisk realtime) would keep
+/// the gate open.
 const ROW_COUNTERS: &[&str] = &[
     "Handler_write",
     "Handler_update",
     "Handler_delete",
+    "Innodb_lsn_current",
+    // Only where the server has no `Innodb_lsn_current` (MySQL): see [`ChangeDetector::poll`].
     "Handler_commit",
 ];
 
@@ -110,6 +116,9 @@ pub struct ChangeDetector {
     stamps_live: bool,
     gate: Option<BTreeMap<String, String>>,
     stamps: BTreeMap<String, Stamp>,
+    /// Query the stamps again on the next poll: a commit moves the log sequence number a
+    /// moment before it stamps its tables.
+    restamp: bool,
     /// Tables to checksum again on the next poll.
     recheck: BTreeSet<&'static str>,
     sums: Option<BTreeMap<&'static str, Option<u64>>>,
@@ -133,6 +142,7 @@ impl ChangeDetector {
             stamps_live: false,
             gate: None,
             stamps: BTreeMap::new(),
+            restamp: false,
             recheck: BTreeSet::new(),
             sums: None,
             window: STAMP_WINDOW_SECS,
@@ -196,15 +206,13 @@ impl ChangeDetector {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(Poll::Unchanged);
         };
-        let gate: BTreeMap<String, String> = conn
-            .query::<(String, String), _>(Self::gate_sql())
-            .await?
-            .into_iter()
-            .collect();
+        let gate = read_gate(conn).await?;
         let moved = self.gate.as_ref() != Some(&gate);
-        if !moved && self.recheck.is_empty() && self.sums.is_some() {
+        if !moved && !self.restamp && self.recheck.is_empty() && self.sums.is_some() {
             return Ok(Poll::Unchanged);
         }
+        let stamp = moved || self.restamp;
+        self.restamp = moved;
         let everything = self.sums.is_none()
             || !self.stamps_live
             || self.gate.as_ref().map_or(true, |old| {
@@ -212,7 +220,7 @@ impl ChangeDetector {
             });
         self.gate = Some(gate);
         let mut suspects: BTreeSet<&'static str> = BTreeSet::new();
-        if moved {
+        if stamp {
             let rows: Vec<StampRow> = conn.query(Self::stamps_sql()).await?;
             self.counts.stamp_queries += 1;
             let now = rows.first().map(|r| r.4);
@@ -293,6 +301,21 @@ impl ChangeDetector {
             let _ = conn.disconnect().await;
         }
     }
+}
+
+/// The gate's counters now.
+pub(crate) async fn read_gate(
+    conn: &mut Conn,
+) -> Result<BTreeMap<String, String>, mysql_async::Error> {
+    let mut gate: BTreeMap<String, String> = conn
+        .query::<(String, String), _>(ChangeDetector::gate_sql())
+        .await?
+        .into_iter()
+        .collect();
+    if gate.contains_key("Innodb_lsn_current") {
+        gate.remove("Handler_commit");
+    }
+    Ok(gate)
 }
 
 fn checksum_sql(tables: &[&str]) -> String {
