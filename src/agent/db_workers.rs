@@ -108,7 +108,15 @@ async fn poll_loop(
             }
         }
         if let Some((d, target)) = detector.as_mut() {
-            match d.poll().await {
+            let before = d.counts;
+            let polled = d.poll().await;
+            let c = d.counts;
+            state.db_detection(
+                c.stamp_queries - before.stamp_queries,
+                c.checksums_run - before.checksums_run,
+                c.tables_checksummed - before.tables_checksummed,
+            );
+            match polled {
                 Ok(p) => {
                     state.db_polled(true);
                     state.set_freepbx(true, None);

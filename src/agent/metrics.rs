@@ -37,6 +37,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueryLabel {
+    query: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     status: u16,
@@ -64,6 +69,8 @@ pub struct Metrics {
     resets: Counter,
     reloads: Family<ResultLabel, Counter>,
     db_polls: Family<ResultLabel, Counter>,
+    db_queries: Family<QueryLabel, Counter>,
+    tables_checksummed: Counter,
 }
 
 impl Default for Metrics {
@@ -89,6 +96,8 @@ impl Metrics {
             resets: Counter::default(),
             reloads: Family::default(),
             db_polls: Family::default(),
+            db_queries: Family::default(),
+            tables_checksummed: Counter::default(),
         };
         // Series that exist from the start at 0, so that rate() and alerts see them.
         for r in ["success", "partial", "failed"] {
@@ -99,6 +108,9 @@ impl Metrics {
         }
         for r in ["ok", "error"] {
             let _ = m.db_polls.get_or_create(&ResultLabel { result: r });
+        }
+        for q in ["stamps", "checksum"] {
+            let _ = m.db_queries.get_or_create(&QueryLabel { query: q });
         }
         m.register()
     }
@@ -170,6 +182,16 @@ impl Metrics {
             "Change-detection polls of the FreePBX database",
             self.db_polls.clone(),
         );
+        r.register(
+            "db_detection_queries",
+            "Change-detection queries beyond the per-poll gate: `stamps` (information_schema.TABLES, after a write anywhere on the server) and `checksum` (CHECKSUM TABLE of recently written watched tables)",
+            self.db_queries.clone(),
+        );
+        r.register(
+            "db_tables_checksummed",
+            "Watched tables checksummed by the change detection",
+            self.tables_checksummed.clone(),
+        );
         self
     }
 
@@ -199,6 +221,17 @@ impl Metrics {
     pub fn db_poll(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.db_polls.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// What the change detection did since the last call (see [`crate::agent::watch`]).
+    pub fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
+        self.db_queries
+            .get_or_create(&QueryLabel { query: "stamps" })
+            .inc_by(stamps);
+        self.db_queries
+            .get_or_create(&QueryLabel { query: "checksum" })
+            .inc_by(checksums);
+        self.tables_checksummed.inc_by(tables);
     }
 
     pub fn isymphony_reset(&self) {

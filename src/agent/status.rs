@@ -288,6 +288,13 @@ impl AgentState {
         self.with(|i| i.metrics.db_poll(ok))
     }
 
+    /// Count the change detection's work since the last call (deltas of its counters).
+    pub fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
+        if stamps + checksums + tables > 0 {
+            self.with(|i| i.metrics.db_detection(stamps, checksums, tables))
+        }
+    }
+
     /// Record a finished pass; `change_latency` is the time from the first FreePBX-side
     /// change it covered to its successful end.
     pub fn record_pass(&self, rec: PassRecord, change_latency: Option<Duration>) {
