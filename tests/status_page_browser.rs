@@ -3,10 +3,14 @@
 //! own port opened in headless Chromium (Debian's `chromium`, driven over WebDriver by
 //! `chromedriver` through the `fantoccini` crate).
 //!
-//! Change detection is slowed down (poll every 10 minutes), so only the "Sync now" button
-//! can bring a FreePBX change across: the test sees the change in the pending plan, clicks,
-//! and sees the new pass and the new counts arrive without the page being reloaded (a marker
-//! set in the page's JavaScript survives). Screenshots land in `target/status-page*.png`.
+//! First the agent polls FreePBX every 200 ms: a change by plain SQL is detected by the
+//! agent itself, and the page shows the pass the database change triggered and a point on
+//! the change-to-converged chart. Then a config reload slows polling to every 10 minutes, so
+//! only the "Sync now" button can bring the next change across: the test sees it in the
+//! pending plan, clicks, and sees the `api` pass and the new counts arrive, with no latency
+//! point (nothing was detected to measure from). All without the page being reloaded (a
+//! marker set in the page's JavaScript survives). Whole-page screenshots at desktop and phone
+//! width land in `target/status-page*.png`.
 //! Without Chromium the test fails and says how to install it (scripts/test.sh does).
 
 mod support;
@@ -127,14 +131,22 @@ async fn browser(script: bool) -> (Driver, Browser) {
     (driver, client)
 }
 
-fn agent_config(env: &Env) -> PathBuf {
+/// The agent's config with `[freepbx] poll_interval = poll`.
+fn agent_config(env: &Env, poll: &str) -> PathBuf {
+    let p = env.dir.path().join("agent.toml");
+    write_agent_config(env, &p, poll);
+    p
+}
+
+/// Write the config to `p` (a running agent watches it and reloads).
+fn write_agent_config(env: &Env, p: &Path, poll: &str) {
     let dir = env.dir.path();
     let toml = format!(
         "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\npassword = \"{PW}\"\n\
          data_dir = \"{data}\"\n\n\
          [freepbx]\ndatabase_url = \"{db}\"\nconfig_file = \"{dir}/freepbx.conf\"\n\
          amportal_conf = \"{dir}/amportal.conf\"\nvoicemail_conf = \"{vm}\"\n\
-         poll_interval = \"600s\"\n\n\
+         poll_interval = \"{poll}\"\n\n\
          [isymphony]\nurl = \"{url}\"\nusername = \"{user}\"\npassword = \"{api_pw}\"\n\n\
          [sync]\ndebounce = \"100ms\"\nresync_interval = \"600s\"\nstate_dir = \"{dir}/state\"\n",
         data = dir.join("agent-data").display(),
@@ -145,9 +157,10 @@ fn agent_config(env: &Env) -> PathBuf {
         user = env.cfg.server.username,
         api_pw = env.cfg.server.password.expose(),
     );
-    let p = dir.join("agent.toml");
-    std::fs::write(&p, toml).unwrap();
-    p
+    // Written whole in one go (a reload refuses a half-written file anyway).
+    let tmp = p.with_extension("toml.new");
+    std::fs::write(&tmp, toml).unwrap();
+    std::fs::rename(&tmp, p).unwrap();
 }
 
 async fn text_of(b: &Browser, css: &str) -> String {
@@ -192,10 +205,139 @@ fn screenshot(png: &[u8], name: &str) -> PathBuf {
     p
 }
 
+/// The trigger cell and the result of the newest pass row, as the browser shows them.
+async fn newest_pass(b: &Browser) -> (String, String) {
+    (
+        text_of(b, "#passes tr:nth-child(2) td:nth-child(2)").await,
+        text_of(b, "#passes tr:nth-child(2) td.result").await,
+    )
+}
+
+async fn dots(b: &Browser, chart: &str) -> usize {
+    let css = format!("#{chart} circle");
+    b.find_all(Locator::Css(&css))
+        .await
+        .unwrap_or_default()
+        .len()
+}
+
+/// The tooltips of a chart's points ("21:06:44 312 ms"), oldest first.
+async fn dot_titles(b: &Browser, chart: &str) -> Vec<String> {
+    let js = format!(
+        "return Array.from(document.querySelectorAll('#{chart} circle title'))\
+         .map(function(t){{return t.textContent;}});"
+    );
+    let v = b.execute(&js, vec![]).await.unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// From one rendering of the page: the successful passes a FreePBX change triggered
+/// (`database` or `file`), and the points on the latency chart.
+async fn change_passes_and_latencies(b: &Browser) -> (u64, u64) {
+    let js = "var rows = Array.from(document.querySelectorAll('#passes tr')).slice(1);\
+              var changes = rows.filter(function(r){\
+                var t = r.children[1] ? r.children[1].textContent : '';\
+                return r.className === 'success' && /database|file/.test(t);}).length;\
+              return [changes, document.querySelectorAll('#chart-latency circle').length];";
+    let v: (u64, u64) = serde_json::from_value(b.execute(js, vec![]).await.unwrap()).unwrap();
+    v
+}
+
+/// Seconds from a point's tooltip ("21:06:44 312 ms" or "21:06:44 3 s").
+fn tooltip_seconds(t: &str) -> f64 {
+    let mut w = t.split_whitespace().skip(1);
+    let n: f64 = w.next().and_then(|n| n.parse().ok()).unwrap_or(-1.0);
+    match w.next() {
+        Some("ms") => n / 1000.0,
+        Some("s") => n,
+        _ => panic!("not a chart tooltip: {t:?}"),
+    }
+}
+
+/// Wait until the browser shows a newest pass whose trigger cell satisfies `ok`, successful.
+async fn until_newest(b: &Browser, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        let (trig, result) = newest_pass(b).await;
+        if ok(&trig) && result == "success" {
+            return trig;
+        }
+        if Instant::now() > deadline {
+            let page = b.source().await.unwrap_or_default();
+            panic!("{what}: the newest pass is {trig:?} {result:?}; page:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Phase one (polling every 200 ms): a FreePBX change by plain SQL is detected by the agent
+/// itself, and the page shows the database-triggered pass and a point on the latency chart.
+async fn detected_change_is_charted(env: &Env, agent: &Agent, b: &Browser) {
+    let ext = "#managed tr[data-kind=extension] td.count";
+    assert_eq!(dots(b, "chart-latency").await, 0, "no change converged yet");
+    assert!(text_of(b, "#chart-latency").await.contains("no data yet"));
+    let before = pass_rows(b).await;
+    env.db.exec(&extension_rows(4, 1)).await;
+    until(b, ext, "extensions after the detected change", |t| t == "4").await;
+    let trig = until_newest(b, "the pass the database change triggered", |t| {
+        t.contains("database")
+    })
+    .await;
+    assert!(!trig.contains("api"), "nobody pressed a button: {trig}");
+    assert!(pass_rows(b).await > before);
+    // The latency chart now has a point, drawn in the SVG (a dot and the axis label).
+    let deadline = Instant::now() + T;
+    while dots(b, "chart-latency").await == 0 {
+        assert!(Instant::now() < deadline, "{}", b.source().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let chart = text_of(b, "#chart-latency").await;
+    assert!(
+        !chart.contains("no data yet") && chart.contains("point"),
+        "{chart}"
+    );
+    let titles = dot_titles(b, "chart-latency").await;
+    let secs = tooltip_seconds(&titles[titles.len() - 1]);
+    // From detection to converged: more than nothing (a pass ran), within the test's patience.
+    assert!(secs > 0.0 && secs < T.as_secs_f64(), "{titles:?}");
+    assert!(
+        env.extensions().await.iter().any(|x| x.extension == "1004"),
+        "{}",
+        agent.dump()
+    );
+    whole_page_at(b, 1100).await;
+    let png = b.screenshot().await.unwrap();
+    screenshot(&png, "status-page-detected.png");
+}
+
+/// Switch the running agent to slow polling (a config reload) and wait until it has settled:
+/// leader again, idle, the passes the reload brings done.
+async fn slow_down_polling(env: &Env, agent: &Agent, cfg: &Path, b: &Browser) {
+    let reloads = agent.count(|v| msg(v) == "configuration reloaded");
+    write_agent_config(env, cfg, "600s");
+    agent
+        .wait_nth(reloads, T, |v| msg(v) == "configuration reloaded")
+        .await;
+    // Stable means: leader, idle, and the pass table unchanged over a few refreshes.
+    let deadline = Instant::now() + T;
+    let mut last = (usize::MAX, Instant::now());
+    loop {
+        let role = text_of(b, "#role").await;
+        let n = pass_rows(b).await;
+        if n != last.0 || !(role.contains("leader") && role.contains("idle")) {
+            last = (n, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(5) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}", agent.dump());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_change() {
+async fn status_page_in_headless_chromium_charts_a_detected_change_and_sync_now_brings_one() {
     let env = Env::new(3).await;
-    let cfg = agent_config(&env);
+    let cfg = agent_config(&env, "200ms");
     let agent = Agent::spawn(&cfg, &[]);
     let root = agent.endpoint(0).await;
     let (_driver, b) = browser(true).await;
@@ -225,17 +367,28 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
         .await
         .unwrap();
 
-    // A FreePBX change by plain SQL; polling is slowed down, so nothing picks it up alone.
-    env.db.exec(&extension_rows(4, 1)).await;
+    detected_change_is_charted(&env, &agent, &b).await;
+    slow_down_polling(&env, &agent, &cfg, &b).await;
+    // One latency point per pass a FreePBX change triggered, and no other: reloading our
+    // own config file (and the leadership it re-elects) is no FreePBX change.
+    let table = text_of(&b, "#passes").await;
+    assert!(!table.contains("file"), "no FreePBX file changed: {table}");
+    let (changes, latencies) = change_passes_and_latencies(&b).await;
+    assert!(changes >= 1, "{}", b.source().await.unwrap());
+    assert_eq!(latencies, changes, "{}", b.source().await.unwrap());
+    let before = pass_rows(&b).await;
+
+    // A FreePBX change by plain SQL; polling is slowed down now, so nothing picks it up alone.
+    env.db.exec(&extension_rows(5, 1)).await;
     env.db
         .exec("UPDATE users SET name = 'Zed Zulu' WHERE extension = '1002'")
         .await;
     // The pending plan (a dry run, refreshed in place) shows it before any pass.
     until(&b, "#plan", "the pending plan", |t| {
-        t.contains("1004") && t.contains("Zed Zulu")
+        t.contains("1005") && t.contains("Zed Zulu")
     })
     .await;
-    assert_eq!(pass_rows(&b).await, 1, "no pass without the button");
+    assert_eq!(pass_rows(&b).await, before, "no pass without the button");
     let png = b.screenshot().await.unwrap();
     screenshot(&png, "status-page-pending.png");
 
@@ -245,17 +398,15 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
         .click()
         .await
         .unwrap();
-    until(&b, ext, "extensions after Sync now", |t| t == "4").await;
+    until(&b, ext, "extensions after Sync now", |t| t == "5").await;
     let deadline = Instant::now() + T;
-    while pass_rows(&b).await < 2 {
+    while pass_rows(&b).await <= before {
         assert!(Instant::now() < deadline, "{}", b.source().await.unwrap());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let newest = text_of(&b, "#passes tr:nth-child(2)").await;
-    assert!(
-        newest.contains("api") && newest.contains("success"),
-        "{newest}"
-    );
+    let trig = until_newest(&b, "the pass the button asked for", |t| t == "api").await;
+    assert_eq!(trig, "api");
+    assert_eq!(pass_rows(&b).await, before + 1, "one pass for one click");
     until(&b, "#plan", "the plan after the pass", |t| {
         t.contains("in sync")
     })
@@ -274,12 +425,30 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
         "{}",
         agent.dump()
     );
-    // Charts are drawn (one dot per pass on the duration chart).
-    let dots = b
-        .find_all(Locator::Css("#chart-duration circle"))
-        .await
-        .unwrap();
-    assert_eq!(dots.len(), 2);
+    // No change was detected before the click, so there is no detection time to measure
+    // from: the manual pass adds a duration, not a latency.
+    assert_eq!(change_passes_and_latencies(&b).await, (changes, latencies));
+    // One dot per recorded pass on the duration chart.
+    assert_eq!(dots(&b, "chart-duration").await, pass_rows(&b).await);
+    screenshots_fit(&b).await;
+    b.close().await.unwrap();
+}
+
+/// Resize the window to `width` and tall enough for the whole page (a screenshot shows the
+/// viewport only).
+async fn whole_page_at(b: &Browser, width: u32) {
+    b.set_window_size(width, 900).await.unwrap();
+    let js = "return document.documentElement.scrollHeight;";
+    let tall = b.execute(js, vec![]).await.unwrap();
+    // The window is taller than its viewport by the browser's own frame.
+    let tall = tall.as_u64().unwrap_or(3000).min(8000) as u32 + 200;
+    b.set_window_size(width, tall).await.unwrap();
+}
+
+/// Desktop and phone screenshots of the whole page; on a phone-sized window the page still
+/// fits its width (tables scroll in their box).
+async fn screenshots_fit(b: &Browser) {
+    whole_page_at(b, 1100).await;
     let png = b.screenshot().await.unwrap();
     let shot = screenshot(&png, "status-page.png");
     assert!(
@@ -287,16 +456,9 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
         "{}",
         shot.display()
     );
-
-    // On a phone-sized window the page still fits its width (tables scroll in their box).
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;";
     b.set_window_size(390, 844).await.unwrap();
-    let wide = b
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let wide = b.execute(fits, vec![]).await.unwrap();
     let png = b.screenshot().await.unwrap();
     screenshot(&png, "status-page-phone.png");
     assert_eq!(
@@ -304,7 +466,16 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
         serde_json::json!(true),
         "the page is wider than a phone"
     );
-    b.close().await.unwrap();
+    // The charts are far down on a phone: the whole page at the same width.
+    whole_page_at(b, 390).await;
+    let wide = b.execute(fits, vec![]).await.unwrap();
+    let png = b.screenshot().await.unwrap();
+    screenshot(&png, "status-page-phone-full.png");
+    assert_eq!(
+        wide,
+        serde_json::json!(true),
+        "the page is wider than a phone"
+    );
 }
 
 /// Without JavaScript the page is complete and its buttons are plain form posts; a foreign
@@ -312,7 +483,7 @@ async fn status_page_in_headless_chromium_shows_passes_and_sync_now_brings_a_cha
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_works_without_javascript_and_refuses_foreign_posts() {
     let env = Env::new(2).await;
-    let cfg = agent_config(&env);
+    let cfg = agent_config(&env, "600s");
     let agent = Agent::spawn(&cfg, &[]);
     let root = agent.endpoint(0).await;
     let page = format!("{root}/isymphony-sync/");

@@ -457,7 +457,14 @@ impl Daemon {
         }
         if restart_db {
             self.restart_db_workers().await;
-            self.triggers.trigger(TriggerSource::File, false);
+            // A changed FreePBX config file is a FreePBX-side change (it counts for the
+            // change-to-converged latency); a reload of our own file is not one.
+            let source = if c.restart_db {
+                TriggerSource::File
+            } else {
+                TriggerSource::Reload
+            };
+            self.triggers.trigger(source, false);
         }
     }
 

@@ -595,4 +595,45 @@ mod tests {
         assert!(runs[2].req.sources.contains(&TriggerSource::Retry));
         assert!(runs[2].req.sources.contains(&TriggerSource::Database));
     }
+
+    /// "Sync now" while a detected change is still pending (in the debounce window, in a
+    /// failed pass's backoff, or seen during a running pass) converges that change: the pass
+    /// it runs carries the change's detection time, so its latency is recorded.
+    #[tokio::test(start_paused = true)]
+    async fn a_manual_pass_that_takes_a_detected_change_keeps_its_time() {
+        let h = harness(
+            timing(),
+            Duration::from_millis(500),
+            vec![PassResult::Failed],
+        );
+        // Within the debounce window.
+        let t0 = Instant::now();
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(100).await;
+        h.tx.trigger(TriggerSource::Api, false);
+        // Pass 1 (300 ms debounce, 500 ms long) fails; its retry waits 1 s: press again.
+        advance(1_200).await;
+        h.tx.trigger(TriggerSource::Api, false);
+        // Pass 2 runs from 1.8 s to 2.3 s; a change seen meanwhile, then a press.
+        advance(800).await;
+        let t1 = Instant::now();
+        h.tx.trigger(TriggerSource::Database, false);
+        h.tx.trigger(TriggerSource::Api, false);
+        advance(5_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        let has = |i: usize, s| runs[i].req.sources.contains(&s);
+        assert!(has(0, TriggerSource::Api) && has(0, TriggerSource::Database));
+        assert_eq!(runs[0].req.first_change, Some(t0));
+        assert!(has(1, TriggerSource::Api) && has(1, TriggerSource::Retry));
+        assert_eq!(runs[1].req.first_change, Some(t0), "{runs:?}");
+        assert!(has(2, TriggerSource::Api) && runs[2].start > t1);
+        assert_eq!(runs[2].req.first_change, Some(t1), "{runs:?}");
+        // A press with no change detected has no time to measure from.
+        h.tx.trigger(TriggerSource::Api, false);
+        advance(1_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 4, "{runs:?}");
+        assert_eq!(runs[3].req.first_change, None);
+    }
 }

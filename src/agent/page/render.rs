@@ -12,12 +12,14 @@ use std::time::SystemTime;
 const STYLE: &str = "
 body{font:15px/1.4 system-ui,sans-serif;margin:0;padding:0 .8em 2em;color:#222;background:#fafafa}
 h1{font-size:1.3em;margin:.6em 0 .2em}h2{font-size:1.05em;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
-.cards{display:flex;flex-wrap:wrap;gap:.6em}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5em .8em;flex:1 1 14em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14em,1fr));gap:.6em}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5em .8em;overflow-wrap:anywhere}
 .ok{color:#1e7b34}.bad{color:#c0392b}.warn{color:#9a6700}.muted{color:#666}
 .scroll{overflow-x:auto}table{border-collapse:collapse;background:#fff;font-size:.9em}
 td,th{border:1px solid #ddd;padding:.2em .45em;text-align:left;vertical-align:top}
 tr.failed td{background:#fdecea}tr.partial td{background:#fff6dd}
-.chart{width:100%;max-width:640px;height:auto;background:#fff;border:1px solid #ddd}
+.chart{display:block;width:100%;max-width:640px;height:auto;background:#fff;border:1px solid #ddd}
+.chart text{font-size:11px}@media (max-width:32em){.chart text{font-size:15px}}
+.nw{white-space:nowrap}td.msg{min-width:16em}
 form.trigger{display:inline}button{font-size:1em;padding:.4em 1em;margin:.2em .4em .2em 0}
 code,.op{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}
 ";
@@ -271,6 +273,19 @@ fn pending(o: &mut String, report: &Result<Value, Unavailable>) {
     let _ = write!(o, r#"<p class="muted">computed {age:.1} s ago</p></div>"#);
 }
 
+/// A time for a narrow table cell: it may break between the date and the clock, not inside.
+fn when(t: SystemTime) -> String {
+    let text = localtime::format(t);
+    match text.split_once(' ') {
+        Some((date, clock)) => format!(
+            r#"<span class="nw">{}</span> <span class="nw">{}</span>"#,
+            esc(date),
+            esc(clock)
+        ),
+        None => esc(&text),
+    }
+}
+
 fn pass_row(o: &mut String, p: &PassRecord) {
     let secs = p
         .finished
@@ -286,7 +301,7 @@ fn pass_row(o: &mut String, p: &PassRecord) {
         o,
         r#"<tr class="{r}"><td>{start}</td><td>{trig}</td><td>{full}</td><td class="result">{r}</td><td>{a} / {f}</td><td>{req}</td><td>{secs:.2} s</td><td class="msg">{msg}</td></tr>"#,
         r = p.result.as_str(),
-        start = esc(&localtime::format(p.started)),
+        start = when(p.started),
         trig = esc(&triggers.join(", ")),
         full = if p.full { "full" } else { "" },
         a = p.applied,

@@ -8,13 +8,15 @@ use crate::agent::status::PassResultKind;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-const W: f64 = 640.0;
-const H: f64 = 180.0;
+// Small user units, so that text keeps a readable size when a phone shrinks the chart (the
+// page's style sheet raises the font size on narrow screens; the margins leave room for it).
+const W: f64 = 480.0;
+const H: f64 = 160.0;
 /// Margins: left for the value labels, bottom for the time labels.
-const LEFT: f64 = 52.0;
-const BOTTOM: f64 = 22.0;
-const TOP: f64 = 10.0;
-const RIGHT: f64 = 10.0;
+const LEFT: f64 = 64.0;
+const BOTTOM: f64 = 26.0;
+const TOP: f64 = 14.0;
+const RIGHT: f64 = 12.0;
 
 /// A round upper bound for the y axis (1, 2 or 5 times a power of ten).
 fn nice_max(v: f64) -> f64 {
@@ -102,7 +104,7 @@ pub fn chart(id: &str, title: &str, points: &[Point]) -> String {
         };
         let _ = write!(
             o,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="{colour}"><title>{} {}</title></circle>"#,
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{colour}"><title>{} {}</title></circle>"#,
             esc(&localtime::clock(p.at)),
             esc(&secs_label(p.seconds))
         );
@@ -116,20 +118,18 @@ fn axis_labels(o: &mut String, max: f64, points: &[Point]) {
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
     let _ = write!(
         o,
-        r##"<text x="{}" y="{}" text-anchor="end" font-size="11" fill="#444">{}</text><text x="{}" y="{y0}" text-anchor="end" font-size="11" fill="#444">0</text>"##,
-        x0 - 4.0,
-        y1 + 10.0,
+        r##"<text x="{x}" y="{y1}" text-anchor="end" dominant-baseline="middle" font-size="11" fill="#444">{}</text><text x="{x}" y="{y0}" text-anchor="end" dominant-baseline="middle" font-size="11" fill="#444">0</text>"##,
         secs_label(max),
-        x0 - 4.0,
+        x = x0 - 6.0,
     );
     let first = localtime::clock(points[0].at);
     let last = localtime::clock(points[points.len() - 1].at);
     let _ = write!(
         o,
         r##"<text x="{x0}" y="{}" font-size="11" fill="#444">{}</text><text x="{x1}" y="{}" text-anchor="end" font-size="11" fill="#444">{} ({} point{})</text>"##,
-        H - 6.0,
+        H - 5.0,
         esc(&first),
-        H - 6.0,
+        H - 5.0,
         esc(&last),
         points.len(),
         if points.len() == 1 { "" } else { "s" }
@@ -169,12 +169,12 @@ mod tests {
         assert_eq!(s.matches("<circle").count(), 3);
         assert!(s.contains("#c0392b"), "failed pass in red: {s}");
         assert!(s.contains("Pass &lt;duration&gt;"));
-        // Max 0.4 s -> axis 500 ms; 0.4 s sits at 80 % of the plot height (158 - 0.8 * 148).
+        // Max 0.4 s -> axis 500 ms; 0.4 s sits at 80 % of the plot height (134 - 0.8 * 120).
         assert!(s.contains("500 ms"), "{s}");
-        assert!(s.contains(r#"cy="39.6""#), "{s}");
+        assert!(s.contains(r#"cy="38.0""#), "{s}");
         // First point at the left edge, last at the right.
         assert!(
-            s.contains(r#"cx="52.0""#) && s.contains(r#"cx="630.0""#),
+            s.contains(r#"cx="64.0""#) && s.contains(r#"cx="468.0""#),
             "{s}"
         );
         assert!(s.contains("(3 points)"));
