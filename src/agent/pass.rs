@@ -324,7 +324,7 @@ fn finish_pass(
     // A settled partial pass was warned about when its refusals appeared.
     match result {
         PassResultKind::Success => line!(info),
-        _ if f.settled => line!(info),
+        _ if settled => line!(info),
         _ => line!(warn),
     }
     if let Some(n) = notifier {

@@ -4,7 +4,8 @@
 //! [`Trigger`]. Triggers that arrive within `debounce` of the first one coalesce into one
 //! pass; a pass never starts while another runs; any number of triggers during a pass
 //! schedule exactly one more. A full verify is due every `resync_interval`. A failed pass is
-//! retried after a backoff that doubles up to `backoff_max`. The pass itself is a closure, so
+//! retried after a backoff that doubles up to `backoff_max`; a settled one (partial only because
+//! of refusals met again) is not. The pass itself is a closure, so
 //! this logic is tested with a fake pass and a paused clock.
 
 use std::future::Future;
