@@ -3,7 +3,9 @@
 //! same port) is noticed within seconds and refilled by a full pass with no FreePBX change and
 //! the ten-minute verify far away; a collection that drops to nothing is noticed the same way;
 //! and a partial pass (one collection answering 403, from a FAKE peer: see
-//! tests/support/fake_peer.rs) shows as such in the status and the metrics.
+//! tests/support/fake_peer.rs) shows as such in the status and the metrics, and, when the same
+//! refusal comes again (a licence that does not cover the collection), is neither retried with
+//! backoff nor warned about on every pass.
 
 mod support;
 use support::agent;
@@ -56,6 +58,24 @@ async fn get(root: &str, path: &str) -> String {
 
 async fn status(root: &str) -> Value {
     serde_json::from_str(&get(root, "/isymphony-sync/api/status").await).unwrap()
+}
+
+/// Ask for a pass now (`POST …/sync`), as "Sync now" does.
+async fn sync_now(root: &str) {
+    let st = http()
+        .post(format!("{root}/isymphony-sync/api/sync"))
+        .basic_auth("manager", Some(PW))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 204, "POST …/sync");
+}
+
+fn is_pass_line(v: &Value) -> bool {
+    msg(v).starts_with("pass: ")
 }
 
 /// Every extension with its display name, binding and the user's e-mail, as the server has it.
@@ -246,6 +266,8 @@ async fn a_partial_pass_shows_in_status_and_metrics() {
     assert_eq!(env.extensions().await.len(), 2);
 
     fake.clear();
+    // The refusal, met again, is settled: the next pass comes with a trigger.
+    sync_now(&root).await;
     assert!(
         eventually(T, || async {
             let st = status(&root).await;
@@ -255,6 +277,135 @@ async fn a_partial_pass_shows_in_status_and_metrics() {
                     .is_some_and(|a| a.is_empty())
         })
         .await,
+        "{}",
+        agent.dump()
+    );
+    let cs = env.cs().await;
+    let queues: Vec<Queue> = env.api.get(paths::queues(&cs)).await.unwrap();
+    assert_eq!(queues.len(), 2);
+}
+
+/// A collection iSymphony refuses on every request (a licence restriction, from the FAKE peer):
+/// after the first pass and one retry that meets the same refusal, no pass runs until something
+/// triggers one; the refusal is warned about once; the status keeps showing it, with what to do.
+/// A FreePBX change still converges, and once the refusal ends the next pass is a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_met_again_is_settled_not_retried_and_warned_once() {
+    let env = Env::new(2).await;
+    let upstream = env.server().base_url();
+    let fake =
+        fake_peer::FakePeer::start(upstream.split("/communication_manager").next().unwrap()).await;
+    fake.rule(
+        "/queues",
+        fake_peer::Fault::Status(403, "Resource restricted by licensing"),
+    );
+    // retry_backoff_max = 1s: retried as a failure, this would be a pass every second.
+    let cfg = agent_config(&env, &fake.url);
+    let agent = Agent::spawn(&cfg, &[]);
+    let root = agent.endpoint(0).await;
+    let warned = |v: &Value| {
+        v["level"] == "WARN" && msg(v).contains("/queues: HTTP 403 (Resource restricted")
+    };
+    let second = agent.wait_nth(1, T, is_pass_line).await;
+    assert!(
+        msg(&second).contains("partial: 1 iSymphony resources unreadable"),
+        "{second}"
+    );
+    assert!(
+        second["triggers"].as_str().unwrap_or("").contains("retry"),
+        "the new refusal was retried once: {second}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        agent.count(is_pass_line),
+        2,
+        "no pass in 5 s without a trigger:\n{}",
+        agent.dump()
+    );
+    assert_eq!(agent.count(warned), 1, "{}", agent.dump());
+    assert_eq!(second["level"], "INFO", "warned once already: {second}");
+    let st = status(&root).await;
+    assert_eq!(st["last_pass"]["result"], "partial", "{st}");
+    assert!(st["next_retry"].is_null(), "{st}");
+    let u = st["isymphony_unreadable"][0].as_str().unwrap_or("");
+    for want in [
+        "/queues: HTTP 403 (Resource restricted by licensing)",
+        "check that the iSymphony licence covers this feature",
+        "reads it again on the next change or the periodic verify",
+    ] {
+        assert!(u.contains(want), "{want:?} in {st}");
+    }
+    let m = get(&root, "/isymphony-sync/api/metrics").await;
+    assert!(
+        m.contains("isymphony_sync_isymphony_unreadable_resources 1"),
+        "{m}"
+    );
+    let page = get(&root, "/isymphony-sync/").await;
+    assert!(
+        page.contains("check that the iSymphony licence covers this feature"),
+        "{page}"
+    );
+
+    // A FreePBX change runs a pass and converges; the refusal is not warned about again.
+    env.db
+        .exec("UPDATE users SET name = 'Zed Zulu' WHERE extension = '1002'")
+        .await;
+    assert!(
+        eventually(T, || async {
+            env.extensions()
+                .await
+                .iter()
+                .any(|x| x.extension == "1002" && x.display_name == "Zed Zulu")
+        })
+        .await,
+        "{}",
+        agent.dump()
+    );
+    let third = agent.wait_nth(2, T, is_pass_line).await;
+    assert!(
+        third["triggers"]
+            .as_str()
+            .unwrap_or("")
+            .contains("database"),
+        "{third}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(agent.count(is_pass_line), 3, "{}", agent.dump());
+    assert_eq!(agent.count(warned), 1, "{}", agent.dump());
+    let st = status(&root).await;
+    assert_eq!(st["last_pass"]["result"], "partial", "{st}");
+    assert!(
+        st["isymphony_unreadable"][0]
+            .as_str()
+            .is_some_and(|u| u.contains("/queues: HTTP 403")),
+        "{st}"
+    );
+    let m = get(&root, "/isymphony-sync/api/metrics").await;
+    assert!(
+        m.contains("isymphony_sync_isymphony_unreadable_resources 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("isymphony_sync_passes_total{result=\"partial\"} 3"),
+        "{m}"
+    );
+
+    // The licence now covers queues: the next pass (asked for) reads and syncs them.
+    fake.clear();
+    sync_now(&root).await;
+    let fourth = agent.wait_nth(3, T, is_pass_line).await;
+    assert_eq!(fourth["result"], "success", "{fourth}");
+    let st = status(&root).await;
+    assert_eq!(st["last_pass"]["result"], "success", "{st}");
+    assert_eq!(st["isymphony_unreadable"], serde_json::json!([]), "{st}");
+    let m = get(&root, "/isymphony-sync/api/metrics").await;
+    assert!(
+        m.contains("isymphony_sync_isymphony_unreadable_resources 0"),
+        "{m}"
+    );
+    assert_eq!(
+        agent.count(|v| msg(v) == "every iSymphony resource is readable again"),
+        1,
         "{}",
         agent.dump()
     );

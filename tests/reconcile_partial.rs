@@ -304,7 +304,7 @@ async fn refused_core_server_is_not_unreachable_and_partial_exits_1() {
             .arg("--config")
             .arg(&path)
             .args(["--sync-now", "--output", "json"])
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", "warn")
             .output()
             .unwrap()
     })
@@ -317,5 +317,16 @@ async fn refused_core_server_is_not_unreachable_and_partial_exits_1() {
     assert!(
         v["unreadable"][0].as_str().unwrap().contains("HTTP 403"),
         "{stdout}"
+    );
+    // A one-shot pass warns about it every time (the daemon only when it appears or changes).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned = stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("/queues: HTTP 403"))
+        .collect::<Vec<_>>();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0].contains("check that the iSymphony licence covers this feature"),
+        "{stderr}"
     );
 }

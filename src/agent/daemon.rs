@@ -138,6 +138,8 @@ impl AgentApi for DaemonApi {
         Box::pin(async move {
             let opts = PassOptions {
                 dry_run: true,
+                // The plan shows them; the passes log them (once per change).
+                quiet_gaps: true,
                 ..PassOptions::default()
             };
             match exec.run(cfg, opts, None).await {
@@ -377,6 +379,7 @@ impl Daemon {
             role: self.role.subscribe(),
             stopping,
             last_target,
+            known_gaps: Default::default(),
         };
         let cfg_rx = self.cfg_tx.subscribe();
         let pass =

@@ -19,6 +19,8 @@
 //! - `db_workers`: the change poll and the leader election of one database configuration.
 //! - [`executor`]: runs passes on a thread of their own.
 //! - [`lockinfo`]: who holds the writer lock, for the status page.
+//! - [`known_gaps`]: what the last pass could not read on the iSymphony side (a refusal met
+//!   again is settled, and warned about once).
 
 pub mod daemon;
 mod db_workers;
@@ -26,6 +28,7 @@ pub mod endpoint;
 pub mod executor;
 pub mod gate;
 pub mod history;
+pub mod known_gaps;
 pub mod leader;
 pub mod lockinfo;
 pub mod metrics;

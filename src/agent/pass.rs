@@ -9,6 +9,7 @@
 
 use super::executor::PassExecutor;
 use super::gate::PassGate;
+use super::known_gaps::{self, KnownGaps};
 use super::leader::{LockLink, Role, LOCK_LOST};
 use super::notify::Notifier;
 use super::scheduler::{PassRequest, PassResult};
@@ -51,6 +52,8 @@ pub struct PassRunner {
     pub stopping: watch::Receiver<Option<String>>,
     /// Where the last pass went, for the quick check of a wiped iSymphony.
     pub last_target: wipecheck::SharedTarget,
+    /// What the last pass could not read on the iSymphony side.
+    pub known_gaps: Arc<KnownGaps>,
 }
 
 impl PassRunner {
@@ -77,6 +80,8 @@ impl PassRunner {
         let started = SystemTime::now();
         let opts = PassOptions {
             full: req.full,
+            // Logged here, once per change of the set (see known_gaps).
+            quiet_gaps: true,
             ..PassOptions::default()
         };
         tracing::debug!(full = req.full, "pass started");
@@ -119,7 +124,7 @@ impl PassRunner {
         };
         let outcome = settle(outcome, &self.last_target);
         finish_pass(
-            &self.state,
+            (&self.state, &self.known_gaps),
             self.notifier.as_deref(),
             &req,
             started,
@@ -145,11 +150,16 @@ fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget) -> Outcome {
     outcome
 }
 
-/// The record's fields for a pass that ran to the end (possibly with failures).
-fn completed(state: &AgentState, r: &PassReport) -> Fields {
+/// The record's fields for a pass that ran to the end (possibly with failures). What it could not
+/// read is logged when it differs from the last pass's; a partial pass that met the same
+/// refusals again is settled.
+fn completed(state: &AgentState, known: &KnownGaps, r: &PassReport) -> Fields {
     for op in &r.plan.ops {
         tracing::debug!("write: {}", op.describe());
     }
+    let change = known.record(r);
+    known_gaps::log(r, change);
+    let unreadable = known_gaps::for_status(r);
     let ok = r.is_complete();
     state.set_freepbx(true, None);
     if ok {
@@ -157,7 +167,7 @@ fn completed(state: &AgentState, r: &PassReport) -> Fields {
     } else {
         state.set_isymphony(r.failed == 0, r.errors.first().cloned());
     }
-    state.set_unreadable(r.unreadable.clone());
+    state.set_unreadable(unreadable.clone());
     Fields {
         result: if ok {
             PassResultKind::Success
@@ -168,28 +178,29 @@ fn completed(state: &AgentState, r: &PassReport) -> Fields {
         applied: r.applied as u64,
         failed: r.failed as u64,
         requests: r.requests,
-        warnings: warnings(r),
+        warnings: warnings(r, &unreadable),
         counts: counts(r),
         error: r
             .errors
             .first()
             .cloned()
             .or_else(|| r.refused.clone())
-            .or_else(|| r.unreadable.first().cloned()),
+            .or_else(|| unreadable.first().cloned()),
+        settled: !ok && known_gaps::settles(r, change),
     }
 }
 
 /// What the status page lists as warnings of a pass: valve refusals, the plan's warnings
 /// (licence holds, kinds frozen because a FreePBX source was unreadable) and unreadable
-/// iSymphony resources.
-fn warnings(r: &PassReport) -> Vec<String> {
+/// iSymphony resources (as the status lists them).
+fn warnings(r: &PassReport, unreadable: &[String]) -> Vec<String> {
     let valve = r
         .refused
         .iter()
         .map(|why| format!("safety valve withheld {} deletions: {why}", r.withheld));
     valve
         .chain(r.plan.warnings.iter().cloned())
-        .chain(r.unreadable.iter().map(|u| format!("unreadable: {u}")))
+        .chain(unreadable.iter().map(|u| format!("unreadable: {u}")))
         .collect()
 }
 
@@ -209,6 +220,8 @@ struct Fields {
     warnings: Vec<String>,
     counts: BTreeMap<Kind, u64>,
     error: Option<String>,
+    /// Partial only because of refusals met again: no retry (see known_gaps).
+    settled: bool,
 }
 
 fn failed(summary: String, error: String) -> Fields {
@@ -221,10 +234,11 @@ fn failed(summary: String, error: String) -> Fields {
         warnings: Vec::new(),
         counts: BTreeMap::new(),
         error: Some(error),
+        settled: false,
     }
 }
 
-fn fields(state: &AgentState, outcome: Outcome) -> Fields {
+fn fields((state, known): (&AgentState, &KnownGaps), outcome: Outcome) -> Fields {
     let r = match outcome {
         Outcome::Done(r) => *r,
         Outcome::Gone => {
@@ -243,16 +257,17 @@ fn fields(state: &AgentState, outcome: Outcome) -> Fields {
         }
     };
     match r {
-        Ok(r) => completed(state, &r),
+        Ok(r) => completed(state, known, &r),
         Err(ReconcileError::Stopped { reason, report }) => Fields {
             result: PassResultKind::Failed,
             summary: format!("stopped: {reason}; {}", report.summary_line()),
             applied: report.applied as u64,
             failed: report.failed as u64,
             requests: report.requests,
-            warnings: warnings(&report),
+            warnings: warnings(&report, &report.unreadable),
             counts: counts(&report),
             error: Some(reason.to_string()),
+            settled: false,
         },
         Err(e) => {
             let msg = e.to_string();
@@ -275,7 +290,7 @@ fn fields(state: &AgentState, outcome: Outcome) -> Fields {
 
 /// Turn a pass outcome into the status record, the log line and the scheduler's answer.
 fn finish_pass(
-    state: &AgentState,
+    (state, known): (&AgentState, &KnownGaps),
     notifier: Option<&Notifier>,
     req: &PassRequest,
     started: SystemTime,
@@ -283,7 +298,7 @@ fn finish_pass(
 ) -> PassResult {
     let finished = SystemTime::now();
     let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
-    let f = fields(state, outcome);
+    let f = fields((state, known), outcome);
     let secs = finished
         .duration_since(started)
         .unwrap_or_default()
@@ -291,7 +306,7 @@ fn finish_pass(
     let mut counts_text: Vec<String> = f.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // By name, as the summary has always listed them.
     counts_text.sort();
-    let (result, summary) = (f.result, &f.summary);
+    let (result, summary, settled) = (f.result, &f.summary, f.settled);
     macro_rules! line {
         ($level:ident) => {
             tracing::$level!(
@@ -306,8 +321,10 @@ fn finish_pass(
             )
         };
     }
+    // A settled partial pass was warned about when its refusals appeared.
     match result {
         PassResultKind::Success => line!(info),
+        _ if settled => line!(info),
         _ => line!(warn),
     }
     if let Some(n) = notifier {
@@ -336,6 +353,7 @@ fn finish_pass(
     );
     match result {
         PassResultKind::Success => PassResult::Ok,
+        _ if settled => PassResult::Settled,
         _ => PassResult::Failed,
     }
 }

@@ -4,7 +4,8 @@
 //! [`Trigger`]. Triggers that arrive within `debounce` of the first one coalesce into one
 //! pass; a pass never starts while another runs; any number of triggers during a pass
 //! schedule exactly one more. A full verify is due every `resync_interval`. A failed pass is
-//! retried after a backoff that doubles up to `backoff_max`. The pass itself is a closure, so
+//! retried after a backoff that doubles up to `backoff_max`; a settled one (partial only because
+//! of refusals met again) is not. The pass itself is a closure, so
 //! this logic is tested with a fake pass and a paused clock.
 
 use std::future::Future;
@@ -95,6 +96,10 @@ pub enum PassResult {
     Ok,
     /// Did not run (e.g. this agent is standby): no retry, no verify reset.
     Skipped,
+    /// Partial for a reason that the same request meets again (iSymphony refused the same
+    /// resources as the pass before, nothing else failed): settled like a success, so the next
+    /// change or the periodic verify runs the next pass, not a retry (see `known_gaps`).
+    Settled,
     /// Failed: retry after a backoff.
     Failed,
 }
@@ -301,9 +306,9 @@ struct Ran {
     first_change: Option<Instant>,
 }
 
-/// Settle a pass's result: a success clears the backoff (and re-arms the verify timer after a
-/// full pass); a failure (or a pass dropped) doubles the backoff and queues a retry of what it
-/// covered.
+/// Settle a pass's result: a success (or a settled partial pass) clears the backoff (and
+/// re-arms the verify timer after a full pass); a failure (or a pass dropped) doubles the
+/// backoff and queues a retry of what it covered.
 fn settle(
     result: Option<PassResult>,
     ran: Ran,
@@ -314,7 +319,7 @@ fn settle(
     next_verify: &mut Instant,
 ) {
     match result {
-        Some(PassResult::Ok) => {
+        Some(PassResult::Ok | PassResult::Settled) => {
             *backoff = None;
             *retry_at = None;
             if ran.full {
@@ -573,6 +578,57 @@ mod tests {
         h.tx.trigger(TriggerSource::Database, false);
         advance(20_000).await;
         assert_eq!(h.runs.lock().unwrap().len(), 1);
+    }
+
+    /// A partial pass that is settled (the same refusal again) is not retried: only the next
+    /// trigger or the periodic verify runs a pass; a failure after it starts the backoff anew.
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_pass_waits_for_the_next_trigger() {
+        let mut t = timing();
+        t.resync_interval = Duration::from_secs(20);
+        let h = harness(
+            t,
+            Duration::from_millis(10),
+            vec![
+                PassResult::Failed,
+                PassResult::Settled,
+                PassResult::Settled,
+                PassResult::Failed,
+                PassResult::Settled,
+            ],
+        );
+        let t0 = Instant::now();
+        h.tx.trigger(TriggerSource::Startup, true);
+        advance(15_000).await;
+        assert_eq!(
+            h.runs.lock().unwrap().len(),
+            2,
+            "failed once, retried, settled"
+        );
+        h.tx.trigger(TriggerSource::Database, false);
+        advance(1_000).await;
+        assert_eq!(
+            h.runs.lock().unwrap().len(),
+            3,
+            "a change still runs a pass"
+        );
+        advance(3_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        // The verify is due 20 s after the settled full pass (the retry at about 1.3 s).
+        advance(20_000).await;
+        let runs = h.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 5, "{runs:?}");
+        assert_eq!(runs[3].req.sources, vec![TriggerSource::Timer]);
+        let verify = runs[3].start - t0;
+        assert!(
+            verify >= Duration::from_secs(21) && verify < Duration::from_secs(22),
+            "{verify:?}"
+        );
+        // The verify failed: retried after backoff_min again, not a doubled backoff.
+        assert_eq!(runs[4].start - runs[3].end, Duration::from_secs(1));
+        advance(15_000).await;
+        assert_eq!(h.runs.lock().unwrap().len(), 6, "the next verify only");
     }
 
     /// A change that converges only after failed passes keeps the time it was detected, so

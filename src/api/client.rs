@@ -131,6 +131,15 @@ impl ApiError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+    /// The path of the request that failed (none for a client that could not be set up).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { path, .. }
+            | ApiError::Transport { path, .. }
+            | ApiError::Decode { path, .. } => Some(path),
+            ApiError::Setup(_) => None,
+        }
+    }
     /// The server could not be reached at all (as opposed to refusing a request).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ApiError::Transport { .. })

@@ -125,6 +125,7 @@ impl Cli {
                     full: self.full,
                     force: self.force,
                     adopt_cxpanel: self.adopt_cxpanel_items,
+                    quiet_gaps: false,
                 },
                 output: self.output,
             })

@@ -66,6 +66,9 @@ pub struct PassOptions {
     /// Take over what the cxpanel module posted but never recorded (see [`adopt`]); implies a
     /// full read of the sub-resources.
     pub adopt_cxpanel: bool,
+    /// Log what could not be read at debug only: the caller logs it (the daemon warns once
+    /// when the set of unreadable resources appears or changes, not on every pass).
+    pub quiet_gaps: bool,
 }
 
 /// What a pass did (or, dry, would do).
@@ -91,6 +94,8 @@ pub struct PassReport {
     /// What could not be read on the iSymphony side (path, status, what was skipped): the
     /// pass is partial.
     pub unreadable: Vec<String>,
+    /// The reads behind `unreadable`, by path and status.
+    pub unreadable_keys: BTreeSet<observe::GapKey>,
     /// Operations left out because they depend on something unreadable.
     pub skipped: usize,
     /// Where the pass went (URL without credentials) and the core server slug.
@@ -102,7 +107,7 @@ pub struct PassReport {
 }
 
 impl PassReport {
-    fn new(started: SystemTime, dry_run: bool) -> PassReport {
+    pub(crate) fn new(started: SystemTime, dry_run: bool) -> PassReport {
         PassReport {
             plan: Plan::default(),
             applied: 0,
@@ -116,6 +121,7 @@ impl PassReport {
             refused: None,
             withheld: 0,
             unreadable: Vec::new(),
+            unreadable_keys: BTreeSet::new(),
             skipped: 0,
             target: String::new(),
             sub_reads: 0,
@@ -438,10 +444,9 @@ async fn run_pass_inner(
 
     let reads = sub_reads(&desired, &observed, &own, opts.full || opts.adopt_cxpanel);
     report.sub_reads = reads.len();
-    gaps.warnings
-        .extend(observe::observe_subs(&client, &mut observed, &reads, concurrency, progress).await);
+    gaps.add(observe::observe_subs(&client, &mut observed, &reads, concurrency, progress).await);
     let adoptions = adopt::if_asked(opts.adopt_cxpanel, &desired, &observed, &mut own, cxpanel);
-    let mut plan = plan_around_gaps(&desired, &observed, &own, gaps, &mut report);
+    let mut plan = plan_around_gaps(&desired, &observed, &own, gaps, &mut report, opts);
     adopt::into_plan(&mut plan, adoptions);
     // Changes refused for licensing before, for this same desired state, wait (see refusals).
     let mut holds = refusals::Holds::new(&desired, &own.known.refusals);
@@ -517,14 +522,20 @@ fn plan_around_gaps(
     own: &Ownership,
     gaps: observe::Gaps,
     report: &mut PassReport,
+    opts: &PassOptions,
 ) -> Plan {
     let mut plan = diff(desired, observed, own);
     report.skipped = partial::withhold(&mut plan, &gaps);
     for w in &gaps.warnings {
-        tracing::warn!("{w}");
+        if opts.quiet_gaps {
+            tracing::debug!("{w}");
+        } else {
+            tracing::warn!("{w}");
+        }
     }
     plan.warnings.extend(gaps.warnings.iter().cloned());
     report.unreadable = gaps.warnings;
+    report.unreadable_keys = gaps.keys;
     valve::count_sub_items(&mut plan, own);
     plan
 }

@@ -31,6 +31,43 @@ pub struct Gaps {
     pub objects: BTreeSet<(Kind, String)>,
     /// One line per gap: what failed and what is skipped because of it.
     pub warnings: Vec<String>,
+    /// Each failed read by path and status, to tell whether the next pass meets the same ones.
+    pub keys: BTreeSet<GapKey>,
+}
+
+/// One failed read: the path, and the HTTP status when the server answered with one (`None`:
+/// no answer, a body that cannot be read, an object that does not decode).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GapKey {
+    pub path: String,
+    pub status: Option<u16>,
+}
+
+impl GapKey {
+    fn of(e: &ApiError) -> GapKey {
+        GapKey {
+            path: e.path().unwrap_or_default().to_string(),
+            status: e.status(),
+        }
+    }
+
+    /// The server refused the read with a status that the same request will get again (a
+    /// licence that does not cover the resource, a server without it), as opposed to a read
+    /// that may work next time (no answer, a timeout, a server error, too many requests).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
+    }
+}
+
+/// What to do about a read refused with `e`, for the warning (none for other failures).
+fn advice(e: &ApiError) -> &'static str {
+    match e.status() {
+        Some(401 | 403) => {
+            "; iSymphony refuses it: check that the iSymphony licence covers this feature"
+        }
+        Some(404) => "; this iSymphony does not have it (an older version without this feature?)",
+        _ => "",
+    }
 }
 
 impl Gaps {
@@ -38,12 +75,20 @@ impl Gaps {
         self.warnings.is_empty()
     }
 
+    /// Add the failed reads of `more` (sub-resources: no kind, no object left out).
+    pub fn add(&mut self, more: Gaps) {
+        self.warnings.extend(more.warnings);
+        self.keys.extend(more.keys);
+    }
+
     fn collection(&mut self, kind: Kind, e: &ApiError) {
         let why = e.to_string();
         self.warnings.push(format!(
-            "{why}: {} skipped this pass (nothing of them is created, changed or deleted)",
-            super::partial::skipped_text(kind)
+            "{why}: {} skipped this pass (nothing of them is created, changed or deleted){}",
+            super::partial::skipped_text(kind),
+            advice(e)
         ));
+        self.keys.insert(GapKey::of(e));
         self.kinds.insert(kind, why);
     }
 }
@@ -146,6 +191,10 @@ impl<T> Listed<T> {
                         "GET {}: {what}: {field}; left alone this pass",
                         self.path
                     ));
+                    gaps.keys.insert(GapKey {
+                        path: self.path.clone(),
+                        status: None,
+                    });
                     if let Some(k) = b.key {
                         gaps.objects.insert((self.kind, k));
                     }
@@ -259,9 +308,10 @@ pub async fn observe_subs(
     reads: &SubReads,
     concurrency: usize,
     progress: Option<&dyn Progress>,
-) -> Vec<String> {
+) -> Gaps {
+    let mut gaps = Gaps::default();
     let Some(cs) = o.core_server.as_ref().and_then(|c| c.id.clone()) else {
-        return Vec::new();
+        return gaps;
     };
     let cs = &cs;
     let mut tasks: Vec<futures::future::BoxFuture<'_, Read>> = Vec::with_capacity(reads.len());
@@ -312,7 +362,6 @@ pub async fn observe_subs(
         .collect();
     let user = |id: &str| users.get(id).copied().unwrap_or(id).to_string();
     let ext = |id: &str| exts.get(id).copied().unwrap_or(id).to_string();
-    let mut warnings = Vec::new();
     let mut contacts = HashMap::new();
     let mut emails = HashMap::new();
     let mut phones = HashMap::new();
@@ -342,14 +391,16 @@ pub async fn observe_subs(
                 (e, format!("the managing user of extension {}", ext(&id)))
             }
         };
-        warnings.push(format!("{e}: {what} left alone this pass"));
+        gaps.warnings
+            .push(format!("{e}: {what} left alone this pass{}", advice(&e)));
+        gaps.keys.insert(GapKey::of(&e));
     }
     o.contacts.extend(contacts);
     o.emails.extend(emails);
     o.phones.extend(phones);
     o.managing_users.extend(bindings);
-    warnings.sort();
-    warnings
+    gaps.warnings.sort();
+    gaps
 }
 
 #[cfg(test)]
