@@ -286,7 +286,8 @@ mod tests {
                 }
             })
         };
-        let out = read_settled(&p, FAST, 5).await;
+        // Reads 200 ms apart: on a loaded machine the writer thread may not run for 20 ms.
+        let out = read_settled(&p, Duration::from_millis(200), 5).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         writer.join().unwrap();
         let e = out.unwrap_err().to_string();
