@@ -370,9 +370,15 @@ async fn status_page_in_headless_chromium_charts_a_detected_change_and_sync_now_
     detected_change_is_charted(&env, &agent, &b).await;
     slow_down_polling(&env, &agent, &cfg, &b).await;
     // One latency point per pass a FreePBX change triggered, and no other: reloading our
-    // own config file (and the leadership it re-elects) is no FreePBX change.
+    // own config file is no FreePBX change. A new poll interval restarts only the poll: the
+    // reload's pass comes without a new election.
     let table = text_of(&b, "#passes").await;
     assert!(!table.contains("file"), "no FreePBX file changed: {table}");
+    let newest = text_of(&b, "#passes tr:nth-child(2)").await;
+    assert!(
+        newest.contains("reload") && !newest.contains("leadership"),
+        "the reload re-elected: {newest}"
+    );
     let (changes, latencies) = change_passes_and_latencies(&b).await;
     assert!(changes >= 1, "{}", b.source().await.unwrap());
     assert_eq!(latencies, changes, "{}", b.source().await.unwrap());

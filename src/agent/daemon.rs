@@ -255,6 +255,35 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which database workers a new configuration restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum DbRestart {
+    None,
+    /// Only the change poll's settings changed (`poll_interval`, the voicemail path): the
+    /// election keeps its lock.
+    Poll,
+    /// The database, its credentials or the core server changed: poll and election.
+    All,
+}
+
+impl DbRestart {
+    fn between(old: &Config, new: &Config) -> DbRestart {
+        let (a, b) = (&old.freepbx, &new.freepbx);
+        let same_db = a.database_url == b.database_url
+            && a.config_file == b.config_file
+            && a.amportal_conf == b.amportal_conf
+            && a.snapshot == b.snapshot
+            && old.isymphony.core_server == new.isymphony.core_server;
+        if !same_db {
+            DbRestart::All
+        } else if a != b {
+            DbRestart::Poll
+        } else {
+            DbRestart::None
+        }
+    }
+}
+
 /// What the main loop waits for: signals (installed before READY=1, so that an early SIGTERM
 /// is a clean stop) and control messages.
 struct Inbox {
@@ -454,11 +483,21 @@ impl Daemon {
 
     /// Act once on a burst of control messages.
     async fn handle(&mut self, c: Controls) {
-        let mut restart_db = c.restart_db;
+        let mut restart = if c.restart_db {
+            DbRestart::All
+        } else {
+            DbRestart::None
+        };
         if let Some(why) = c.reload {
-            restart_db |= self.reload(why).await;
+            restart = restart.max(self.reload(why).await);
         }
-        if restart_db {
+        if restart == DbRestart::Poll {
+            if let Some(w) = self.workers.as_mut() {
+                w.restart_poll(self.cfg.clone(), self.state.clone(), self.triggers.clone())
+                    .await;
+            }
+        }
+        if restart == DbRestart::All {
             self.restart_db_workers().await;
             // A changed FreePBX config file is a FreePBX-side change (it counts for the
             // change-to-converged latency); a reload of our own file is not one.
@@ -474,15 +513,15 @@ impl Daemon {
     /// Read the configuration file again; a valid one replaces the running one, restarting
     /// only the parts whose settings changed (compared as values, so a comment or a
     /// reformatted line restarts nothing). A half-written file is never applied (see
-    /// [`reload`]). Returns whether the database workers must restart.
-    async fn reload(&mut self, why: ReloadCause) -> bool {
+    /// [`reload`]). Returns which database workers must restart.
+    async fn reload(&mut self, why: ReloadCause) -> DbRestart {
         let new_raw = match reload::examine(&self.config_path, &self.history, why.forced()).await {
-            reload::Outcome::Unchanged => return false,
+            reload::Outcome::Unchanged => return DbRestart::None,
             reload::Outcome::Rejected { error: e, text } => {
                 tracing::error!(error = %e, "configuration reload ({}) rejected; keeping the running configuration", why.as_str());
                 self.state.reload_failed(e.to_string());
                 self.history.rejected = Some(text);
-                return false;
+                return DbRestart::None;
             }
             reload::Outcome::Apply { text, config } => {
                 self.history.rejected = None;
@@ -491,8 +530,7 @@ impl Daemon {
             }
         };
         let server_changed = new_raw.server != self.raw.server;
-        let db_changed = new_raw.freepbx != self.raw.freepbx
-            || new_raw.isymphony.core_server != self.raw.isymphony.core_server;
+        let db_restart = DbRestart::between(&self.raw, &new_raw);
         if server_changed {
             self.restart_endpoint(&new_raw).await;
         }
@@ -514,7 +552,7 @@ impl Daemon {
             "configuration reloaded"
         );
         self.triggers.trigger(TriggerSource::Reload, false);
-        db_changed
+        db_restart
     }
 
     /// Stop the listeners and start them with `raw`'s `[server]`; on failure the agent runs

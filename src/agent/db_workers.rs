@@ -30,10 +30,36 @@ async fn core_server_slug(cfg: &Config, opts: &Opts) -> Result<String, mysql_asy
     ))
 }
 
-/// Tasks bound to one database configuration: the change poll and the leader election.
-pub(super) struct DbWorkers {
+/// One task with its own stop signal.
+struct Task {
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    handle: JoinHandle<()>,
+}
+
+impl Task {
+    fn spawn<F, Fut>(f: F) -> Task
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, rx) = watch::channel(false);
+        Task {
+            stop,
+            handle: tokio::spawn(f(rx)),
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+/// Tasks bound to one database configuration: the change poll and the leader election,
+/// restarted separately, so that a new poll interval does not give up leadership.
+pub(super) struct DbWorkers {
+    poll: Option<Task>,
+    election: Option<Task>,
 }
 
 impl DbWorkers {
@@ -44,28 +70,45 @@ impl DbWorkers {
         role: Arc<watch::Sender<Role>>,
         link: Arc<LockLink>,
     ) -> DbWorkers {
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
         if cfg.freepbx.snapshot.is_some() {
             // A snapshot file is the source: no database to poll or lock; this agent writes.
             role.send_replace(Role::Leader);
             state.set_freepbx(true, None);
-        } else {
-            tasks.push(tokio::spawn(poll_loop(
-                cfg.clone(),
-                state.clone(),
-                triggers,
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(election_loop(cfg, state, role, link, stop_rx)));
+            return DbWorkers {
+                poll: None,
+                election: None,
+            };
         }
-        DbWorkers { stop, tasks }
+        let poll = Task::spawn({
+            let (cfg, state) = (cfg.clone(), state.clone());
+            move |stop| poll_loop(cfg, state, triggers, stop)
+        });
+        let election = Task::spawn(move |stop| election_loop(cfg, state, role, link, stop));
+        DbWorkers {
+            poll: Some(poll),
+            election: Some(election),
+        }
+    }
+
+    /// Restart the change poll alone (only its settings changed); the election goes on.
+    pub(super) async fn restart_poll(
+        &mut self,
+        cfg: Arc<Config>,
+        state: Arc<AgentState>,
+        triggers: TriggerSender,
+    ) {
+        let Some(old) = self.poll.take() else {
+            return;
+        };
+        old.stop().await;
+        self.poll = Some(Task::spawn(move |stop| {
+            poll_loop(cfg, state, triggers, stop)
+        }));
     }
 
     pub(super) async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        for t in [self.poll, self.election].into_iter().flatten() {
+            t.stop().await;
         }
     }
 }
