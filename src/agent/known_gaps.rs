@@ -6,8 +6,9 @@
 //! partial pass that meets exactly the refusals (paths and statuses) of the pass before, and had
 //! nothing else fail, is settled: the next change or the periodic verify runs the next pass. A
 //! new or different refusal is retried once with backoff (it may be passing), and its warnings
-//! are logged when the set appears or changes; while it stays the same they go to debug. The
-//! status and the metrics show the unreadable resources on every pass.
+//! are logged when the set appears or changes; while it stays the same they go to debug. A
+//! change pass reads only the sub-resources of what changed, so fewer refusals there count as
+//! the same set. The status and the metrics show the unreadable resources on every pass.
 
 use crate::reconcile::observe::GapKey;
 use crate::reconcile::PassReport;
@@ -32,8 +33,9 @@ pub enum Change {
 pub struct KnownGaps(Mutex<BTreeSet<GapKey>>);
 
 impl KnownGaps {
-    /// Compare `r`'s unreadable resources with the last ones and remember them.
-    pub fn record(&self, r: &PassReport) -> Change {
+    /// Compare `r`'s unreadable resources with the last ones and remember them. `full`: the
+    /// pass re-read every sub-resource (else it read only those of what changed).
+    pub fn record(&self, r: &PassReport, full: bool) -> Change {
         let keys = &r.unreadable_keys;
         // A pass whose operations failed may have stopped before reading the collections
         // (creating the core server failed): only what it did read counts then.
@@ -46,6 +48,15 @@ impl KnownGaps {
         };
         if *last == *keys {
             return Change::Same;
+        }
+        // A change pass reads the sub-resources of what changed only: fewer refusals there
+        // say nothing about the others (a refused contact of a user it did not read).
+        if !full && keys.is_subset(&last) {
+            return if keys.is_empty() {
+                Change::Unknown
+            } else {
+                Change::Same
+            };
         }
         let was = std::mem::replace(&mut *last, keys.clone());
         if keys.is_empty() && !was.is_empty() {
@@ -124,24 +135,24 @@ mod tests {
     fn the_same_refusal_twice_settles_a_new_one_does_not() {
         let k = KnownGaps::default();
         let q = report(&[("asterisk/c/queues", Some(403))]);
-        assert_eq!(k.record(&q), Change::Changed);
+        assert_eq!(k.record(&q, true), Change::Changed);
         assert!(!settles(&q, Change::Changed), "a new refusal is retried");
-        assert_eq!(k.record(&q), Change::Same);
+        assert_eq!(k.record(&q, true), Change::Same);
         assert!(settles(&q, Change::Same));
         let both = report(&[
             ("asterisk/c/queues", Some(403)),
             ("asterisk/c/x", Some(404)),
         ]);
-        assert_eq!(k.record(&both), Change::Changed);
-        assert_eq!(k.record(&both), Change::Same);
+        assert_eq!(k.record(&both, true), Change::Changed);
+        assert_eq!(k.record(&both, true), Change::Same);
         // Another status on the same path is another refusal.
         let other = report(&[
             ("asterisk/c/queues", Some(401)),
             ("asterisk/c/x", Some(404)),
         ]);
-        assert_eq!(k.record(&other), Change::Changed);
-        assert_eq!(k.record(&report(&[])), Change::Cleared);
-        assert_eq!(k.record(&report(&[])), Change::Same);
+        assert_eq!(k.record(&other, true), Change::Changed);
+        assert_eq!(k.record(&report(&[]), true), Change::Cleared);
+        assert_eq!(k.record(&report(&[]), true), Change::Same);
         assert!(!settles(&report(&[]), Change::Same), "nothing to settle");
     }
 
@@ -165,11 +176,11 @@ mod tests {
     fn a_pass_that_may_not_have_read_everything_changes_nothing() {
         let k = KnownGaps::default();
         let q = report(&[("asterisk/c/queues", Some(403))]);
-        k.record(&q);
+        k.record(&q, true);
         let mut failed = report(&[]);
         failed.failed = 1;
-        assert_eq!(k.record(&failed), Change::Unknown);
-        assert_eq!(k.record(&q), Change::Same);
+        assert_eq!(k.record(&failed, true), Change::Unknown);
+        assert_eq!(k.record(&q, true), Change::Same);
     }
 
     #[test]
@@ -181,5 +192,28 @@ mod tests {
             s[0].ends_with("reads it again on the next change or the periodic verify"),
             "{s:?}"
         );
+    }
+
+    #[test]
+    fn a_change_pass_with_fewer_sub_resource_refusals_says_nothing_new() {
+        let k = KnownGaps::default();
+        let a = ("asterisk/c/users/u1/contact", Some(403));
+        let b = ("asterisk/c/users/u2/contact", Some(403));
+        let both = report(&[a, b]);
+        assert_eq!(k.record(&both, true), Change::Changed);
+        assert_eq!(k.record(&both, true), Change::Same);
+        // A change pass that read only u1: the same refusal, settled, no new warning.
+        let one = report(&[a]);
+        assert_eq!(k.record(&one, false), Change::Same);
+        assert!(settles(&one, Change::Same));
+        // One that read neither: nothing is known, nothing is cleared.
+        assert_eq!(k.record(&report(&[]), false), Change::Unknown);
+        // The set is still both: the next full pass meets it again.
+        assert_eq!(k.record(&both, true), Change::Same);
+        // A new refusal in a change pass is new.
+        let c = report(&[a, ("asterisk/c/users/u3/contact", Some(403))]);
+        assert_eq!(k.record(&c, false), Change::Changed);
+        // A full pass reads everything: fewer is cleared or changed.
+        assert_eq!(k.record(&report(&[]), true), Change::Cleared);
     }
 }

@@ -153,11 +153,11 @@ fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget) -> Outcome {
 /// The record's fields for a pass that ran to the end (possibly with failures). What it could not
 /// read is logged when it differs from the last pass's; a partial pass that met the same
 /// refusals again is settled.
-fn completed(state: &AgentState, known: &KnownGaps, r: &PassReport) -> Fields {
+fn completed(state: &AgentState, known: &KnownGaps, r: &PassReport, full: bool) -> Fields {
     for op in &r.plan.ops {
         tracing::debug!("write: {}", op.describe());
     }
-    let change = known.record(r);
+    let change = known.record(r, full);
     known_gaps::log(r, change);
     let unreadable = known_gaps::for_status(r);
     let ok = r.is_complete();
@@ -238,7 +238,7 @@ fn failed(summary: String, error: String) -> Fields {
     }
 }
 
-fn fields((state, known): (&AgentState, &KnownGaps), outcome: Outcome) -> Fields {
+fn fields((state, known): (&AgentState, &KnownGaps), full: bool, outcome: Outcome) -> Fields {
     let r = match outcome {
         Outcome::Done(r) => *r,
         Outcome::Gone => {
@@ -257,7 +257,7 @@ fn fields((state, known): (&AgentState, &KnownGaps), outcome: Outcome) -> Fields
         }
     };
     match r {
-        Ok(r) => completed(state, known, &r),
+        Ok(r) => completed(state, known, &r, full),
         Err(ReconcileError::Stopped { reason, report }) => Fields {
             result: PassResultKind::Failed,
             summary: format!("stopped: {reason}; {}", report.summary_line()),
@@ -298,7 +298,7 @@ fn finish_pass(
 ) -> PassResult {
     let finished = SystemTime::now();
     let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
-    let f = fields((state, known), outcome);
+    let f = fields((state, known), req.full, outcome);
     let secs = finished
         .duration_since(started)
         .unwrap_or_default()
