@@ -7,8 +7,8 @@
 //! nothing else fail, is settled: the next change or the periodic verify runs the next pass. A
 //! new or different refusal is retried once with backoff (it may be passing), and its warnings
 //! are logged when the set appears or changes; while it stays the same they go to debug. A
-//! change pass reads only the sub-resources of what changed, so fewer refusals there count as
-//! the same set. The status and the metrics show the unreadable resources on every pass.
+//! change pass reads only the sub-resources of what changed, so the refused sub-resources of
+//! other objects carry over from the last pass; collections are read by every pass. The status and the metrics show the unreadable resources on every pass.
 
 use crate::reconcile::observe::GapKey;
 use crate::reconcile::PassReport;
@@ -46,20 +46,22 @@ impl KnownGaps {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if *last == *keys {
+        // A change pass reads the sub-resources of what changed only: the refused ones of
+        // other objects (a contact of a user it did not read) are still as they were.
+        let seen: BTreeSet<GapKey> = if full {
+            keys.clone()
+        } else {
+            keys.iter()
+                .chain(last.iter().filter(|k| k.sub))
+                .cloned()
+                .collect()
+        };
+        if *last == seen {
             return Change::Same;
         }
-        // A change pass reads the sub-resources of what changed only: fewer refusals there
-        // say nothing about the others (a refused contact of a user it did not read).
-        if !full && keys.is_subset(&last) {
-            return if keys.is_empty() {
-                Change::Unknown
-            } else {
-                Change::Same
-            };
-        }
-        let was = std::mem::replace(&mut *last, keys.clone());
-        if keys.is_empty() && !was.is_empty() {
+        let empty = seen.is_empty();
+        let was = std::mem::replace(&mut *last, seen);
+        if empty && !was.is_empty() {
             Change::Cleared
         } else {
             Change::Changed
@@ -126,6 +128,7 @@ mod tests {
             r.unreadable_keys.insert(GapKey {
                 path: path.to_string(),
                 status: *status,
+                sub: path.ends_with("/contact"),
             });
         }
         r
@@ -206,8 +209,8 @@ mod tests {
         let one = report(&[a]);
         assert_eq!(k.record(&one, false), Change::Same);
         assert!(settles(&one, Change::Same));
-        // One that read neither: nothing is known, nothing is cleared.
-        assert_eq!(k.record(&report(&[]), false), Change::Unknown);
+        // One that read neither: nothing is cleared.
+        assert_eq!(k.record(&report(&[]), false), Change::Same);
         // The set is still both: the next full pass meets it again.
         assert_eq!(k.record(&both, true), Change::Same);
         // A new refusal in a change pass is new.
@@ -215,5 +218,9 @@ mod tests {
         assert_eq!(k.record(&c, false), Change::Changed);
         // A full pass reads everything: fewer is cleared or changed.
         assert_eq!(k.record(&report(&[]), true), Change::Cleared);
+        // A collection is read by every pass: its refusal gone from a change pass is gone.
+        let queues = report(&[("asterisk/c/queues", Some(403))]);
+        assert_eq!(k.record(&queues, true), Change::Changed);
+        assert_eq!(k.record(&report(&[]), false), Change::Cleared);
     }
 }

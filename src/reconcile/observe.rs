@@ -41,13 +41,17 @@ pub struct Gaps {
 pub struct GapKey {
     pub path: String,
     pub status: Option<u16>,
+    /// A sub-resource of one object (a contact, e-mails, phones, a binding): read by a change
+    /// pass only for what changed, where a collection is read by every pass.
+    pub sub: bool,
 }
 
 impl GapKey {
-    fn of(e: &ApiError) -> GapKey {
+    fn of(e: &ApiError, sub: bool) -> GapKey {
         GapKey {
             path: e.path().unwrap_or_default().to_string(),
             status: e.status(),
+            sub,
         }
     }
 
@@ -88,7 +92,7 @@ impl Gaps {
             super::partial::skipped_text(kind),
             advice(e)
         ));
-        self.keys.insert(GapKey::of(e));
+        self.keys.insert(GapKey::of(e, false));
         self.kinds.insert(kind, why);
     }
 }
@@ -194,6 +198,7 @@ impl<T> Listed<T> {
                     gaps.keys.insert(GapKey {
                         path: self.path.clone(),
                         status: None,
+                        sub: false,
                     });
                     if let Some(k) = b.key {
                         gaps.objects.insert((self.kind, k));
@@ -393,7 +398,7 @@ pub async fn observe_subs(
         };
         gaps.warnings
             .push(format!("{e}: {what} left alone this pass{}", advice(&e)));
-        gaps.keys.insert(GapKey::of(&e));
+        gaps.keys.insert(GapKey::of(&e, true));
     }
     o.contacts.extend(contacts);
     o.emails.extend(emails);
