@@ -19,6 +19,7 @@
 //! - `db_workers`: the change poll and the leader election of one database configuration.
 //! - [`executor`]: runs passes on a thread of their own.
 //! - [`lockinfo`]: who holds the writer lock, for the status page.
+//! - [`memory`]: freed heap pages back to the OS after a pass or a baseline read.
 
 pub mod daemon;
 mod db_workers;
@@ -28,6 +29,7 @@ pub mod gate;
 pub mod history;
 pub mod leader;
 pub mod lockinfo;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod page;
