@@ -192,31 +192,6 @@ fn watched_files(cfg: &Config, config_path: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// glibc keeps freed heap pages of every thread arena; a long-running agent whose passes
-/// allocate a snapshot of 10,000 extensions should give them back between passes.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_memory() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_memory() {}
-
-/// Fewer malloc arenas: less memory held in per-thread free lists (glibc only).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_arenas() {
-    // SAFETY: mallopt is called before the worker threads allocate much, with a valid option.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_arenas() {}
-
 /// The running daemon: what the main loop changes on reload, and the handles it stops on
 /// SIGTERM. The passes, the scheduler and the wipe check run as tasks; they read the
 /// configuration from `cfg_tx`.
@@ -248,7 +223,7 @@ struct Daemon {
 
 /// Run the daemon until SIGTERM/SIGINT. Errors are startup failures (exit 1).
 pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
-    limit_arenas();
+    super::memory::limit_arenas();
     let (mut daemon, inbox) = Daemon::start(config_path).await?;
     daemon.serve(inbox).await;
     daemon.finish().await;
@@ -640,7 +615,7 @@ impl Daemon {
 /// One pass as the scheduler runs it; afterwards the memory its snapshot held goes back.
 async fn finish_pass(runner: PassRunner, cfg: Arc<Config>, req: PassRequest) -> PassResult {
     let r = runner.run(cfg, req).await;
-    release_memory();
+    super::memory::release();
     r
 }
 

@@ -21,6 +21,7 @@
 //! - [`lockinfo`]: who holds the writer lock, for the status page.
 //! - [`known_gaps`]: what the last pass could not read on the iSymphony side (a refusal met
 //!   again is settled, and warned about once).
+//! - [`memory`]: freed heap pages back to the OS after a pass or a baseline read.
 
 pub mod daemon;
 mod db_workers;
@@ -31,6 +32,7 @@ pub mod history;
 pub mod known_gaps;
 pub mod leader;
 pub mod lockinfo;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod page;

@@ -21,6 +21,7 @@ use crate::api::types::CoreServer;
 use crate::config::Config;
 use crate::reconcile::plan::Kind;
 use crate::reconcile::source::Target;
+use serde::Deserialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -106,22 +107,51 @@ pub async fn baseline(client: &Client, slug: &str) -> Result<Result<Baseline, Fi
     let mut samples = Vec::new();
     for (kind, list, item) in collections(&core_id) {
         // A collection this server cannot serve (licence, older version) is simply not watched.
-        let Ok(items) = client.get::<Vec<Value>>(&list).await else {
+        let Ok(summary) = list_summary(client, &list).await else {
             continue;
         };
-        let id = items
-            .iter()
-            .find_map(|v| v.get("id").and_then(Value::as_str));
-        if let Some(id) = id {
+        if let Some(id) = summary.first_id {
             samples.push(Sample {
                 kind,
-                item: item(&core_id, id),
+                item: item(&core_id, &id),
                 list,
-                size: items.len(),
+                size: summary.size,
             });
         }
     }
+    // The lists were read after the pass gave its memory back; without this their freed
+    // pages stay with the idle agent.
+    super::memory::release();
     Ok(Ok(Baseline { core_id, samples }))
+}
+
+/// One element of a collection as the check reads it: its id only. Decoding whole objects
+/// (10,000 extensions with their fields) would allocate tens of MB per baseline.
+#[derive(Debug, Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Value,
+}
+
+/// What the check keeps of a collection: its size and the first element's id.
+#[derive(Debug, PartialEq, Eq)]
+struct ListSummary {
+    size: usize,
+    first_id: Option<String>,
+}
+
+impl ListSummary {
+    fn of(items: &[IdOnly]) -> ListSummary {
+        ListSummary {
+            size: items.len(),
+            first_id: items.iter().find_map(|v| v.id.as_str()).map(str::to_owned),
+        }
+    }
+}
+
+async fn list_summary(client: &Client, list: &str) -> Result<ListSummary, ApiError> {
+    let items: Vec<IdOnly> = client.get(list).await?;
+    Ok(ListSummary::of(&items))
 }
 
 /// One check against `base`; `Ok(None)`: as expected. A sample gone from a collection that is
@@ -144,19 +174,18 @@ pub async fn check(
         if client.get_opt::<Value>(&s.item).await?.is_some() {
             continue;
         }
-        let items: Vec<Value> = client.get(&s.list).await?;
-        let id = items
-            .iter()
-            .find_map(|v| v.get("id").and_then(Value::as_str));
-        let Some(id) = id else {
+        let summary = list_summary(client, &s.list).await;
+        super::memory::release();
+        let summary = summary?;
+        let Some(id) = summary.first_id else {
             return Ok(Some(Finding::Emptied {
                 kind: s.kind,
                 had: s.size,
             }));
         };
         if let Some((_, _, item)) = collections(&cs).into_iter().find(|c| c.0 == s.kind) {
-            s.item = item(&cs, id);
-            s.size = items.len();
+            s.item = item(&cs, &id);
+            s.size = summary.size;
         }
     }
     Ok(None)
@@ -290,5 +319,34 @@ mod tests {
             slug: "default".into(),
         };
         assert!(f.to_string().contains("core server default is missing"));
+    }
+
+    /// The check keeps a size and one id of a collection, not its objects: decoding reads only
+    /// `id` (other fields are skipped) and, as before, passes over elements without a string id.
+    #[test]
+    fn a_list_is_summarised_by_its_size_and_first_id() {
+        let body = serde_json::json!([
+            {"extension": "100", "display_name": "no id", "phones": [{"number": "1"}]},
+            {"id": 7, "extension": "101"},
+            {"id": "ab-12", "extension": "102", "voicemail": {"box": "102"}},
+            {"id": "cd-34", "extension": "103"},
+        ]);
+        let items: Vec<IdOnly> = serde_json::from_value(body).unwrap();
+        assert_eq!(
+            ListSummary::of(&items),
+            ListSummary {
+                size: 4,
+                first_id: Some("ab-12".into())
+            }
+        );
+        let none: Vec<IdOnly> = serde_json::from_str(r#"[{"extension":"100"}]"#).unwrap();
+        assert_eq!(
+            ListSummary::of(&none),
+            ListSummary {
+                size: 1,
+                first_id: None
+            }
+        );
+        assert_eq!(ListSummary::of(&[]).size, 0);
     }
 }
