@@ -13,8 +13,11 @@
 //!    process's CPU over the window, then over as long a window after the agent stopped.
 //! 3. cost of the change-detection queries at 10,000 extensions (gate, stamps, CHECKSUM TABLE).
 //!
+//! 4. the same idle run on a busy PBX: 20 call records a second written to a table of the same
+//!    database that the sync does not read, with the agent's detection counters (metrics).
+//!
 //! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE,
-//! BENCH_IDLE_SECS; BENCH_LARGE=0 skips parts 2 and 3).
+//! BENCH_IDLE_SECS, BENCH_IDLE=separate,embedded,busy; BENCH_LARGE=0 skips parts 2-4).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -312,15 +315,74 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
-    let what = if separate {
-        "agent syncing to a separate server"
-    } else {
-        "agent syncing to its embedded server, one process"
+/// The agent's change-detection counters from its metrics: stamps queries, checksums, tables.
+async fn detection_counts(root: &str) -> Option<[f64; 3]> {
+    let text = reqwest::Client::new()
+        .get(format!("{root}/isymphony-sync/api/metrics"))
+        .basic_auth(
+            "manager",
+            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
+        )
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    Some([
+        value("isymphony_sync_db_detection_queries_total{query=\"stamps\"}")?,
+        value("isymphony_sync_db_detection_queries_total{query=\"checksum\"}")?,
+        value("isymphony_sync_db_tables_checksummed_total")?,
+    ])
+}
+
+/// A busy PBX: rows written to a table the sync does not read (call records), `per_sec` a
+/// second, until `stop` is set. Returns how many were written.
+fn cdr_writer(
+    env: &Env,
+    per_sec: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u64> {
+    let opts =
+        mysql_async::Opts::from_url(&format!("{}/{}", support::server_url(), env.db.name)).unwrap();
+    tokio::spawn(async move {
+        use mysql_async::prelude::Queryable;
+        let mut c = mysql_async::Conn::new(opts).await.unwrap();
+        c.query_drop("CREATE TABLE IF NOT EXISTS cdr_bench (id INT AUTO_INCREMENT PRIMARY KEY, src VARCHAR(20), at DATETIME) ENGINE=InnoDB")
+            .await
+            .unwrap();
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            c.query_drop("INSERT INTO cdr_bench (src, at) VALUES ('1001', NOW())")
+                .await
+                .unwrap();
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(1000 / per_sec.max(1))).await;
+        }
+        n
+    })
+}
+
+async fn idle(n_ext: usize, idle_secs: u64, separate: bool, busy: bool) {
+    let what = match (separate, busy) {
+        (true, false) => "agent syncing to a separate server",
+        (false, _) => "agent syncing to its embedded server, one process",
+        (true, true) => "agent syncing to a separate server; 20 call records a second written to an unwatched table of the same database",
     };
     println!("== idle at {n_ext} extensions ({what}, default timing)");
     let env = Env::new(n_ext).await;
-    let user = AgentDbUser::create(&env, if separate { "sep" } else { "emb" }).await;
+    let tag = match (separate, busy) {
+        (true, false) => "sep",
+        (false, _) => "emb",
+        (true, true) => "busy",
+    };
+    let user = AgentDbUser::create(&env, tag).await;
     let cfg = config(&env, "idle", separate, &user.url);
     let agent = Agent::spawn(&cfg, &[("RUST_LOG", "warn,isymphony_sync::agent=info")]);
     let api = if separate {
@@ -344,6 +406,14 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     );
     // Let the first pass end and the allocator settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    let root = agent.endpoint(0).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = busy.then(|| cdr_writer(&env, 20, stop.clone()));
+    if busy {
+        // Past the detector's 10 s window for the tables the first sync's setup wrote.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+    }
+    let det0 = detection_counts(&root).await;
     let pid = agent.pid();
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let db_pid = mariadbd_pid();
@@ -357,6 +427,12 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
     let wall = w0.elapsed().as_secs_f64();
     let (u1, b1) = user.cpu().await;
     let db1 = db_pid.and_then(cpu_ticks);
+    let det1 = detection_counts(&root).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = match writer {
+        Some(w) => w.await.unwrap_or(0),
+        None => 0,
+    };
     let cpu = (c1 - c0) as f64 / hz / wall * 100.0;
     let rss = proc_status(pid, "VmRSS:").unwrap_or(0);
     let hwm = proc_status(pid, "VmHWM:").unwrap_or(0);
@@ -375,6 +451,20 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool) {
         wall,
         loadavg()
     );
+    match (det0, det1) {
+        (Some(a), Some(b)) => println!(
+            "idle detection over the window: {} stamps queries, {} CHECKSUM TABLE runs over {} tables{}",
+            b[0] - a[0],
+            b[1] - a[1],
+            b[2] - a[2],
+            if busy {
+                format!(" ({written} call records written meanwhile)")
+            } else {
+                String::new()
+            }
+        ),
+        _ => println!("idle detection: the agent's metrics were not readable"),
+    }
     drop(agent);
     if let (Some(d0), Some(d1)) = (db0, db1) {
         // The same window without the agent: the difference is the agent's share, noisy when
@@ -409,8 +499,17 @@ fn main() {
         let idle_secs = env_num("BENCH_IDLE_SECS", 30) as u64;
         detection_cost(large).await;
         let was_on = userstat_on().await;
-        idle(large, idle_secs, true).await;
-        idle(large, idle_secs, false).await;
+        // BENCH_IDLE: which idle runs (default all three).
+        let kinds = std::env::var("BENCH_IDLE").unwrap_or_else(|_| "separate,embedded,busy".into());
+        for kind in kinds.split(',').map(str::trim) {
+            match kind {
+                "separate" => idle(large, idle_secs, true, false).await,
+                "embedded" => idle(large, idle_secs, false, false).await,
+                "busy" => idle(large, idle_secs, true, true).await,
+                "" => {}
+                other => println!("BENCH_IDLE: unknown run {other:?} (separate, embedded, busy)"),
+            }
+        }
         userstat_restore(was_on).await;
     });
 }
