@@ -165,10 +165,13 @@ async fn try_lock(conn: &mut Conn, name: &str) -> Result<bool, mysql_async::Erro
     Ok(matches!(got, Some(Some(1))))
 }
 
-/// Is the lock still held by this connection?
+/// Is the lock still held by this connection? A text query with the name as a hex literal
+/// (no quoting to get wrong): it runs ten times a second, and a prepared statement cost both
+/// sides more.
 async fn still_held(conn: &mut Conn, name: &str) -> Result<bool, mysql_async::Error> {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
     let got: Option<Option<i64>> = conn
-        .exec_first("SELECT IS_USED_LOCK(?) = CONNECTION_ID()", (name,))
+        .query_first(format!("SELECT IS_USED_LOCK(X'{hex}') = CONNECTION_ID()"))
         .await?;
     Ok(matches!(got, Some(Some(1))))
 }
