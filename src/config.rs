@@ -218,7 +218,7 @@ impl Default for FreepbxConfig {
             snapshot: None,
             // Changes visible in a quarter second (issue 13): the gate query costs MariaDB
             // ~0.25 ms of CPU, so ten polls a second stay well under 0.5 % of a core.
-            poll_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(150),
         }
     }
 }
