@@ -475,7 +475,10 @@ mod tests {
         }
         let max = times.iter().max().copied().unwrap_or_default();
         let mean = times.iter().sum::<Duration>() / times.len() as u32;
-        eprintln!("confirmation of the lock: mean {mean:?}, max {max:?} (watch {:?})", timing.watch);
+        eprintln!(
+            "confirmation of the lock: mean {mean:?}, max {max:?} (watch {:?})",
+            timing.watch
+        );
         assert!(max < timing.watch + Duration::from_secs(1), "{max:?}");
 
         let mut admin = Conn::new(db.opts()).await.unwrap();
