@@ -212,10 +212,12 @@ async fn election_loop(
     link: Arc<LockLink>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // A standby's GET_LOCK attempt is a statement like any other (~0.35 ms of MariaDB CPU
+    // when it comes alone): at most twice a second, at least once; takeover within a second.
     let retry = cfg
         .freepbx
         .poll_interval
-        .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        .clamp(Duration::from_millis(500), Duration::from_secs(1));
     loop {
         if *stop.borrow() {
             return;
