@@ -784,10 +784,12 @@ async fn failover_standby_takes_over_after_sigkill_and_passes_never_overlap() {
         .exec("UPDATE users SET name = 'Killed Mid Pass' WHERE extension = '1001'")
         .await;
     a.wait_nth(starts, T, |v| msg(v) == "pass started").await;
+    // Counted before the kill: after it, B may take the lock before `wait_exit` returns.
+    let b_led_before = b.count(|v| msg(v) == "became leader");
     let killed_at = now_secs();
     a.signal(libc::SIGKILL);
     a.wait_exit(Duration::from_secs(5)).expect("SIGKILL");
-    assert_eq!(b.count(|v| msg(v) == "became leader"), 0, "B was standby");
+    assert_eq!(b_led_before, 0, "B was standby");
 
     let led = b.wait_log(T, |v| msg(v) == "became leader").await;
     let took = ts(led["timestamp"].as_str().unwrap()) - killed_at;
