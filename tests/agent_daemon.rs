@@ -140,14 +140,7 @@ async fn emails_of(api_url: &str, username: &str) -> Option<Vec<String>> {
 }
 
 async fn get_json(root: &str, path: &str, pw: &str) -> (u16, Value) {
-    let r = http()
-        .get(format!("{root}{path}"))
-        .basic_auth("manager", Some(pw))
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    let text = r.text().await.unwrap();
+    let (st, text) = get_text(root, path, pw).await;
     (
         st,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -156,20 +149,6 @@ async fn get_json(root: &str, path: &str, pw: &str) -> (u16, Value) {
 
 async fn status(root: &str) -> Value {
     get_json(root, "/isymphony-sync/api/status", PW).await.1
-}
-
-/// Ask for a pass now (`POST …/sync`), as "Sync now" does.
-async fn force_pass(root: &str) {
-    let st = http()
-        .post(format!("{root}/isymphony-sync/api/sync"))
-        .basic_auth("manager", Some(PW))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(st.as_u16(), 204, "POST …/sync");
 }
 
 fn api_url(root: &str) -> String {
@@ -626,7 +605,7 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
     // result is a failed pass or, once the lock is lost, a pass skipped as standby.
     let outcome = |agent: &Agent| failed_passes(agent) + skipped_passes(agent);
     let before = outcome(&agent);
-    force_pass(&root).await;
+    sync_now(&root, PW).await;
     assert!(
         eventually(T, || async { outcome(&agent) > before }).await,
         "a pass was tried during the database outage and did not succeed: {}",
@@ -670,7 +649,7 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
         .exec("UPDATE users SET name = 'Conf Back' WHERE extension = '1001'")
         .await;
     let before = outcome(&agent);
-    force_pass(&root).await;
+    sync_now(&root, PW).await;
     assert!(
         eventually(T, || async { outcome(&agent) > before }).await,
         "a pass was tried without freepbx.conf and did not succeed: {}",

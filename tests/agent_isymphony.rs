@@ -45,33 +45,24 @@ fn agent_config(env: &Env, url: &str) -> PathBuf {
 }
 
 async fn get(root: &str, path: &str) -> String {
-    http()
-        .get(format!("{root}{path}"))
-        .basic_auth("manager", Some(PW))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    get_text(root, path, PW).await.1
 }
 
 async fn status(root: &str) -> Value {
     serde_json::from_str(&get(root, "/isymphony-sync/api/status").await).unwrap()
 }
 
-/// Ask for a pass now (`POST …/sync`), as "Sync now" does.
-async fn sync_now(root: &str) {
-    let st = http()
-        .post(format!("{root}/isymphony-sync/api/sync"))
-        .basic_auth("manager", Some(PW))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(st.as_u16(), 204, "POST …/sync");
+/// A FAKE peer in front of the embedded server that refuses the queues collection, as a
+/// licence without queues does (a licence refusal cannot be produced for real).
+async fn refusing_queues(env: &Env) -> fake_peer::FakePeer {
+    let upstream = env.server().base_url();
+    let fake =
+        fake_peer::FakePeer::start(upstream.split("/communication_manager").next().unwrap()).await;
+    fake.rule(
+        "/queues",
+        fake_peer::Fault::Status(403, "Resource restricted by licensing"),
+    );
+    fake
 }
 
 fn is_pass_line(v: &Value) -> bool {
@@ -227,13 +218,7 @@ async fn a_wiped_isymphony_is_noticed_and_refilled_within_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_pass_shows_in_status_and_metrics() {
     let env = Env::new(2).await;
-    let upstream = env.server().base_url();
-    let fake =
-        fake_peer::FakePeer::start(upstream.split("/communication_manager").next().unwrap()).await;
-    fake.rule(
-        "/queues",
-        fake_peer::Fault::Status(403, "Resource restricted by licensing"),
-    );
+    let fake = refusing_queues(&env).await;
     let cfg = agent_config(&env, &fake.url);
     let agent = Agent::spawn(&cfg, &[]);
     let root = agent.endpoint(0).await;
@@ -267,7 +252,7 @@ async fn a_partial_pass_shows_in_status_and_metrics() {
 
     fake.clear();
     // The refusal, met again, is settled: the next pass comes with a trigger.
-    sync_now(&root).await;
+    sync_now(&root, PW).await;
     assert!(
         eventually(T, || async {
             let st = status(&root).await;
@@ -292,13 +277,7 @@ async fn a_partial_pass_shows_in_status_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_met_again_is_settled_not_retried_and_warned_once() {
     let env = Env::new(2).await;
-    let upstream = env.server().base_url();
-    let fake =
-        fake_peer::FakePeer::start(upstream.split("/communication_manager").next().unwrap()).await;
-    fake.rule(
-        "/queues",
-        fake_peer::Fault::Status(403, "Resource restricted by licensing"),
-    );
+    let fake = refusing_queues(&env).await;
     // retry_backoff_max = 1s: retried as a failure, this would be a pass every second.
     let cfg = agent_config(&env, &fake.url);
     let agent = Agent::spawn(&cfg, &[]);
@@ -392,7 +371,7 @@ async fn a_refusal_met_again_is_settled_not_retried_and_warned_once() {
 
     // The licence now covers queues: the next pass (asked for) reads and syncs them.
     fake.clear();
-    sync_now(&root).await;
+    sync_now(&root, PW).await;
     let fourth = agent.wait_nth(3, T, is_pass_line).await;
     assert_eq!(fourth["result"], "success", "{fourth}");
     let st = status(&root).await;

@@ -2,7 +2,7 @@
 //! file inside the directory it watches (next to voicemail.conf and its own config); the log
 //! must not grow by lines about its own writes, and only the watched files trigger a pass.
 
-use crate::agent::{eventually, http};
+use crate::agent::{eventually, get_text};
 use crate::e2e::Env;
 use std::path::Path;
 use std::process::Stdio;
@@ -13,18 +13,8 @@ fn log_text(path: &Path) -> String {
 }
 
 async fn successful_passes(root: &str) -> u64 {
-    let text = http()
-        .get(format!("{root}/isymphony-sync/api/metrics"))
-        .basic_auth(
-            "manager",
-            Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pw = isymphony_sync::config::DEFAULT_API_PASSWORD;
+    let (_, text) = get_text(root, "/isymphony-sync/api/metrics", pw).await;
     text.lines()
         .find_map(|l| l.strip_prefix("isymphony_sync_passes_total{result=\"success\"} "))
         .map_or(0, |n| n.trim().parse().unwrap())

@@ -278,6 +278,33 @@ impl Proxy {
     }
 }
 
+/// GET `path` on an agent's endpoint (`root` from [`Agent::endpoint`]) with the realm login:
+/// the status and the body.
+pub async fn get_text(root: &str, path: &str, pw: &str) -> (u16, String) {
+    let r = http()
+        .get(format!("{root}{path}"))
+        .basic_auth("manager", Some(pw))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+/// Ask for a pass now (`POST …/sync`), as "Sync now" does; the agent answers 204.
+pub async fn sync_now(root: &str, pw: &str) {
+    let st = http()
+        .post(format!("{root}/isymphony-sync/api/sync"))
+        .basic_auth("manager", Some(pw))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 204, "POST …/sync");
+}
+
 /// An HTTP client with the default realm credentials.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
