@@ -1,8 +1,13 @@
-//! The agent's TOML configuration: sections `[server]`, `[freepbx]`, `[isymphony]`, `[sync]`.
+//! The agent's TOML configuration: sections `[server]`, `[freepbx]`, `[isymphony]`, `[sync]`,
+//! `[live]` (in [`live`]).
 //!
 //! Every section has defaults, so an empty file is valid. Unknown keys and wrong types are
 //! errors that name the key and the file (serde's `deny_unknown_fields` plus the path). Secrets
 //! are [`Secret`]s, so printing a `Config` never shows a password.
+
+mod live;
+
+pub use live::{LiveActions, LiveBackend, LiveConfig};
 
 use crate::secret::Secret;
 use ipnet::IpNet;
@@ -25,6 +30,7 @@ pub struct Config {
     pub freepbx: FreepbxConfig,
     pub isymphony: IsymphonyConfig,
     pub sync: SyncConfig,
+    pub live: LiveConfig,
     /// Where this configuration was read from (None: built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -591,7 +597,7 @@ enum DurationRepr {
     Text(String),
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     match DurationRepr::deserialize(d)? {
         DurationRepr::Num(n) => parse_duration(&n.to_string()),
         DurationRepr::Text(t) => parse_duration(&t),

@@ -62,6 +62,7 @@ pub mod cxpanel;
 pub mod digest;
 pub mod freepbx;
 pub mod integrity;
+pub mod live;
 pub mod logging;
 pub mod model;
 pub mod private_files;
