@@ -182,18 +182,7 @@ impl Model {
             alive.insert(key.clone());
             *ids.entry(key).or_insert_with(Uuid::new_v4)
         };
-        let settings = st
-            .get(&cs_scope(&cs, "asterisk"), "settings")
-            .map(Item::value)
-            .unwrap_or(Value::Null);
-        let ctx = |f: &str| {
-            let c = s(&settings, f);
-            if c.is_empty() {
-                "from-internal".to_string()
-            } else {
-                c
-            }
-        };
+        let ctx = |f: &str| context(st, &cs, f);
         let mut view = CsView {
             id: cs.clone(),
             originating_context: ctx("originatingContext"),
@@ -264,16 +253,7 @@ impl Model {
             });
         }
         drop(statuses);
-        for (_, it) in st.items(&cs_scope(&cs, PARKING_LOTS.name())) {
-            let ext = s(&it.value(), "destinationExtension");
-            if let Ok(n) = ext.parse::<u64>() {
-                view.parking
-                    .extend((1..=PARKING_SLOTS).map(|k| (n + k).to_string()));
-            }
-            if !ext.is_empty() {
-                view.parking.push(ext);
-            }
-        }
+        view.parking = parking(st, &cs);
         ids.retain(|k, _| k.1 != cs || alive.contains(k));
         let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
         statuses.retain(|k, _| k.1 != cs || alive.contains(k));
@@ -372,6 +352,35 @@ impl CsView {
                 .any(|r| r.identifier == dest || r.dial == dest)
             || self.parking.iter().any(|p| p == dest)
     }
+}
+
+/// A context of the core server's Asterisk settings (R3), FreePBX's `from-internal` if unset.
+fn context(st: &State, cs: &str, field: &str) -> String {
+    let c = st
+        .get(&cs_scope(cs, "asterisk"), "settings")
+        .map(|it| s(&it.value(), field))
+        .unwrap_or_default();
+    if c.is_empty() {
+        "from-internal".into()
+    } else {
+        c
+    }
+}
+
+/// The parking extensions of core server `cs` (the lots' `destinationExtension`) and the
+/// slots after each.
+fn parking(st: &State, cs: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, it) in st.items(&cs_scope(cs, PARKING_LOTS.name())) {
+        let ext = s(&it.value(), "destinationExtension");
+        if let Ok(n) = ext.parse::<u64>() {
+            out.extend((1..=PARKING_SLOTS).map(|k| (n + k).to_string()));
+        }
+        if !ext.is_empty() {
+            out.push(ext);
+        }
+    }
+    out
 }
 
 /// The `peer` of the extension numbered `number`, in any core server (the simulator's
