@@ -115,8 +115,8 @@ pub fn agent_json(m: &Member) -> Value {
     })
 }
 
-/// PROVISIONAL (reference §12.6: the Statistics page was never found): the per-member values
-/// Asterisk keeps. Times are Unix milliseconds (0: never).
+/// PROVISIONAL (iSymphony's Statistics page was never found; README "Live API"): the
+/// per-member values Asterisk keeps. Times are Unix milliseconds (0: never).
 pub fn statistics_json(m: &Member) -> Value {
     json!({
         "id": m.id.to_string(),
