@@ -3,7 +3,7 @@
 //! and actions on them (originate, DND, queue login, pause, transfer, status).
 //!
 //! The configuration store says which live objects exist (and what the licence shows); a
-//! backend says what state they are in. Live state is derived, never stored (the design rule "live state is derived, never stored").
+//! backend says what state they are in. Live state is derived, never stored (design rule 7).
 //!
 //! Module map:
 //! - [`facts`]: what a backend knows, keyed by Asterisk's names (channels, members, rooms, DND).
