@@ -135,6 +135,12 @@ pub struct CsView {
     pub parking: Vec<String>,
     /// `[server] licensed_full_users` is set: extensions and agents need a full user.
     pub full_users_only: bool,
+    /// Look-ups built once per load ([`CsView::index`]): full users' ids, and extensions (by
+    /// position) by `peer`, `altOriginationMethod` and queue interface.
+    full_users: HashSet<String>,
+    by_peer: HashMap<String, usize>,
+    by_alt: HashMap<String, usize>,
+    by_location: HashMap<String, usize>,
 }
 
 fn s(v: &Value, f: &str) -> String {
@@ -254,6 +260,7 @@ impl Model {
         }
         drop(statuses);
         view.parking = parking(st, &cs);
+        view.index();
         ids.retain(|k, _| k.1 != cs || alive.contains(k));
         let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
         statuses.retain(|k, _| k.1 != cs || alive.contains(k));
@@ -279,11 +286,25 @@ impl CsView {
     /// An extension is shown unless `licensed_full_users` is set and it is not bound to a full
     /// user (Live API §1.5).
     pub fn licensed(&self, e: &Ext) -> bool {
-        !self.full_users_only
-            || e.user
-                .as_deref()
-                .and_then(|u| self.users.iter().find(|x| x.id == u))
-                .is_some_and(|u| u.full)
+        !self.full_users_only || e.user.as_ref().is_some_and(|u| self.full_users.contains(u))
+    }
+    /// Build the look-ups (the first extension wins when two share a device).
+    fn index(&mut self) {
+        self.full_users = self
+            .users
+            .iter()
+            .filter(|u| u.full)
+            .map(|u| u.id.clone())
+            .collect();
+        for (n, e) in self.exts.iter().enumerate() {
+            if !e.peer.is_empty() {
+                self.by_peer.entry(e.peer.clone()).or_insert(n);
+            }
+            if !e.alt.is_empty() {
+                self.by_alt.entry(e.alt.clone()).or_insert(n);
+            }
+            self.by_location.entry(e.location()).or_insert(n);
+        }
     }
     /// Visible extensions.
     pub fn extensions(&self) -> impl Iterator<Item = &Ext> {
@@ -325,21 +346,18 @@ impl CsView {
     }
     /// The configured extension whose `peer` is `device`.
     pub fn ext_by_peer(&self, device: &str) -> Option<&Ext> {
-        self.exts
-            .iter()
-            .find(|e| !e.peer.is_empty() && e.peer == device)
+        self.by_peer.get(device).and_then(|&n| self.exts.get(n))
     }
     /// The configured extension whose `peer` or `altOriginationMethod` is `device`.
     pub fn ext_by_device(&self, device: &str) -> Option<&Ext> {
-        self.ext_by_peer(device).or_else(|| {
-            self.exts
-                .iter()
-                .find(|e| !e.alt.is_empty() && e.alt == device)
-        })
+        self.ext_by_peer(device)
+            .or_else(|| self.by_alt.get(device).and_then(|&n| self.exts.get(n)))
     }
     /// The configured extension a queue member's interface belongs to.
     pub fn ext_by_interface(&self, interface: &str) -> Option<&Ext> {
-        self.exts.iter().find(|e| e.location() == interface)
+        self.by_location
+            .get(interface)
+            .and_then(|&n| self.exts.get(n))
     }
     /// Whether `dest` is something on this PBX: a configured extension, queue, conference room
     /// or parking space (`[live] actions = "internal"`).

@@ -302,3 +302,82 @@ fn apply(f: &mut Facts, action: Action) -> Result<(), ActionError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::value::{AmiValue, Grammar};
+
+    fn v(s: &str, g: Grammar) -> AmiValue {
+        AmiValue::parse("f", s, g).unwrap()
+    }
+
+    fn sim(ms: u64) -> Handle {
+        start(&crate::live::LiveConfig {
+            simulated_call_duration: Duration::from_millis(ms),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn queue_members_follow_add_pause_remove() {
+        let h = sim(50);
+        let add = || Action::QueueAdd {
+            queue: v("400", Grammar::Name),
+            interface: v("Local/1001@from-queue/n", Grammar::Device),
+            state_interface: v("hint:1001@ext-local", Grammar::Device),
+            member_name: v("Alice", Grammar::Text),
+            penalty: 1,
+            paused: false,
+        };
+        h.execute(add()).await.unwrap();
+        assert!(matches!(
+            h.execute(add()).await,
+            Err(ActionError::Invalid { .. })
+        ));
+        let pause = Action::QueuePause {
+            queue: v("400", Grammar::Name),
+            interface: v("Local/1001@from-queue/n", Grammar::Device),
+            paused: true,
+            reason: v("lunch", Grammar::Text),
+        };
+        h.execute(pause).await.unwrap();
+        assert!(h.shared().read(|f| f.members.values().all(|m| m.paused)));
+        let remove = || Action::QueueRemove {
+            queue: v("400", Grammar::Name),
+            interface: v("Local/1001@from-queue/n", Grammar::Device),
+        };
+        h.execute(remove()).await.unwrap();
+        assert!(matches!(
+            h.execute(remove()).await,
+            Err(ActionError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_originate_is_two_bridged_channels_that_end() {
+        let h = sim(50);
+        h.set_directory(Arc::new(|n: &str| Some(format!("Local/{n}@sim-phone"))));
+        let o = Action::Originate {
+            channel: v("Local/1001@sim-phone", Grammar::Device),
+            context: v("from-internal", Grammar::Context),
+            exten: v("1002", Grammar::Exten),
+            caller_name: v("Alice", Grammar::Text),
+            caller_number: v("1001", Grammar::Exten),
+            timeout_ms: 30_000,
+            auto_answer: false,
+        };
+        h.execute(o).await.unwrap();
+        let names: Vec<String> = h.shared().read(|f| {
+            let mut n: Vec<String> = f.channels.values().map(|c| c.name.clone()).collect();
+            n.sort();
+            n
+        });
+        assert_eq!(names.len(), 2);
+        assert!(names[0].starts_with("Local/1001@sim-phone-") && names[0].ends_with(";1"));
+        assert!(names[1].starts_with("Local/1002@sim-phone-"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.shared().read(|f| f.channels.is_empty()));
+        h.shutdown().await;
+    }
+}

@@ -84,8 +84,10 @@ pub async fn start_bare(
     srv: impl FnOnce(&mut ServerConfig),
 ) -> Lv {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.server = config(dir.path());
+    let mut cfg = Config {
+        server: config(dir.path()),
+        ..Config::default()
+    };
     srv(&mut cfg.server);
     cfg.live.backend = LiveBackend::Simulated;
     cfg.live.actions = LiveActions::All;
