@@ -3,6 +3,7 @@
 use crate::support::server::{expect, PASS, USER};
 use crate::{assert_keys, ext, member, start, start_bare, Lv};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const EXT: &[&str] = &[
     "id",
@@ -261,6 +262,11 @@ async fn live_ids_are_stable_new_on_recreate_and_follow_the_store_at_once() {
         l.ok(&Lv::cs("extensions/getByName/1004")).await["configurationId"],
         "e1004"
     );
+    // The endpoint stops with its Live API backend.
+    let Lv { t, .. } = l;
+    tokio::time::timeout(Duration::from_secs(10), t.handle.shutdown())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
