@@ -40,7 +40,10 @@ pub(super) async fn start_endpoint(
     };
     if cfg.server.enabled {
         let extra = shared.then(|| routes.clone());
-        let h = crate::server::start_observed(&cfg.server, extra, Some(observer.clone())).await?;
+        let live = crate::live::Live::start(cfg)
+            .await
+            .map_err(|e| crate::server::ServerError::Init(e.to_string()))?;
+        let h = crate::server::start_live(&cfg.server, extra, Some(observer.clone()), live).await?;
         if shared {
             tracing::info!(url = %h.base_url(), "agent resources at /isymphony-sync/api/");
         }

@@ -1,4 +1,5 @@
-//! `--serve-only`: only the embedded iSymphony Configuration API endpoint, until
+//! `--serve-only`: only the embedded iSymphony Configuration API endpoint (and, with `[live]
+//! backend`, the Live API), until
 //! SIGINT/SIGTERM. Without `--config` and without the default file it runs on the built-in
 //! defaults.
 
@@ -22,7 +23,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     };
     // The flag itself asks for the imitation: `[server] enabled` (off by default, so that the
     // service never takes iSymphony's ports) decides only for the service and one-shot passes.
-    let handle = isymphony_sync::server::start(&cfg.server, None).await?;
+    let live = isymphony_sync::live::Live::start(&cfg).await?;
+    let handle = isymphony_sync::server::start_live(&cfg.server, None, None, live).await?;
     tracing::info!(base_url = %handle.base_url(), "serving until SIGINT/SIGTERM");
     wait_for_signal().await?;
     tracing::info!("signal received, shutting down");

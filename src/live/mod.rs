@@ -3,7 +3,7 @@
 //! and actions on them (originate, DND, queue login, pause, transfer, status).
 //!
 //! The configuration store says which live objects exist (and what the licence shows); a
-//! backend says what state they are in. Live state is derived, never stored (DESIGN.md 7).
+//! backend says what state they are in. Live state is derived, never stored (design rule 7).
 //!
 //! Module map:
 //! - [`facts`]: what a backend knows, keyed by Asterisk's names (channels, members, rooms, DND).
@@ -12,12 +12,57 @@
 //! - [`value`]: the per-field grammar every value sent to AMI must pass.
 //! - [`asterisk`]: the backend for the PBX's real Asterisk (AMI).
 //! - [`simulated`]: the backend for demos and integrators.
+//! - [`model`]: the configured objects of a core server with their live ids, and statuses.
+//! - [`join`]: configured objects joined with facts: segments, agents, rooms, and their JSON.
+//! - [`routes`]: the HTTP routes, one file per resource family.
 
 pub mod action;
 pub mod asterisk;
 pub mod backend;
 pub mod facts;
+pub mod join;
+pub mod model;
+pub mod routes;
 pub mod simulated;
 pub mod value;
 
 pub use crate::config::{LiveActions, LiveBackend, LiveConfig};
+
+use backend::Backend;
+
+/// A Live API ready to be served by the embedded endpoint: its settings and its running
+/// backend.
+pub struct Live {
+    pub cfg: LiveConfig,
+    pub backend: Backend,
+}
+
+/// Why the Live API could not start, for an administrator.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the Live API ([live] backend = \"{backend}\"): {reason}")]
+pub struct StartError {
+    pub backend: &'static str,
+    pub reason: String,
+}
+
+impl Live {
+    /// Start the backend `[live] backend` names; None when it is `off` (no `rest/live/`).
+    pub async fn start(config: &crate::config::Config) -> Result<Option<Live>, StartError> {
+        let cfg = config.live.clone();
+        let backend = match cfg.backend {
+            LiveBackend::Off => return Ok(None),
+            LiveBackend::Simulated => Backend::Simulated(simulated::start(&cfg)),
+            LiveBackend::Asterisk => start_asterisk(config).await?,
+        };
+        Ok(Some(Live { cfg, backend }))
+    }
+}
+
+/// The Asterisk backend. The one place that builds it (the AMI client lands on another
+/// branch: this becomes `asterisk::start(config)` there).
+async fn start_asterisk(_config: &crate::config::Config) -> Result<Backend, StartError> {
+    Err(StartError {
+        backend: "asterisk",
+        reason: "the Asterisk backend is not part of this build".into(),
+    })
+}

@@ -95,6 +95,8 @@ pub struct ServerHandle {
     gate: Arc<auth::Gate>,
     faults: Option<Arc<faults::Faults>>,
     tracker: Arc<conn::Tracker>,
+    /// The Live API's backend, when `rest/live/` is served.
+    live: Option<Arc<crate::live::backend::Backend>>,
 }
 
 impl ServerHandle {
@@ -133,7 +135,13 @@ impl ServerHandle {
     pub fn fault_stats(&self) -> Option<faults::FaultStats> {
         self.faults.as_ref().map(|f| f.stats())
     }
-    /// Stop accepting, let running requests finish (up to 5 s), then close the store.
+    /// The Live API's backend (None: `[live] backend = "off"`): its facts, for status pages
+    /// and tests.
+    pub fn live(&self) -> Option<&Arc<crate::live::backend::Backend>> {
+        self.live.as_ref()
+    }
+    /// Stop accepting, let running requests finish (up to 5 s), then close the store and stop
+    /// the Live API's backend.
     pub async fn shutdown(self) {
         self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
         for t in self.tasks {
@@ -146,6 +154,9 @@ impl ServerHandle {
         if let Some(app) = self.app {
             app.store.close().await;
             tracing::info!("embedded endpoint stopped");
+        }
+        if let Some(Ok(backend)) = self.live.map(Arc::try_unwrap) {
+            backend.shutdown().await;
         }
     }
 }
@@ -182,6 +193,17 @@ pub async fn start_observed(
     extra_routes: Option<Router>,
     observer: Option<ResponseObserver>,
 ) -> Result<ServerHandle, ServerError> {
+    start_live(cfg, extra_routes, observer, None).await
+}
+
+/// [`start_observed`], also serving the Live API (`communication_manager/rest/live/`) of
+/// `live` behind the same gate; None: no Live API (404 there).
+pub async fn start_live(
+    cfg: &ServerConfig,
+    extra_routes: Option<Router>,
+    observer: Option<ResponseObserver>,
+    live: Option<crate::live::Live>,
+) -> Result<ServerHandle, ServerError> {
     // rustls needs a process-wide crypto provider; a second install (tests) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
@@ -209,6 +231,14 @@ pub async fn start_observed(
     if let Some(extra) = extra_routes {
         router = router.merge(extra);
     }
+    let live = match live {
+        Some(l) => {
+            let (routes, backend) = crate::live::routes::serve(app.clone(), l);
+            router = router.nest(crate::live::routes::LIVE_ROOT, routes);
+            Some(backend)
+        }
+        None => None,
+    };
     let faults = cfg.faults.as_ref().map(|f| {
         tracing::warn!(
             "[server.faults] is set: the endpoint injects faults on purpose (a test facility; \
@@ -216,7 +246,8 @@ pub async fn start_observed(
         );
         Arc::new(faults::Faults::new(f))
     });
-    let handle = serve_router(cfg, router, Some(app), faults, observer, http, tls);
+    let mut handle = serve_router(cfg, router, Some(app), faults, observer, http, tls);
+    handle.live = live;
     tracing::info!(
         http = %handle.http,
         https = ?handle.https,
@@ -307,6 +338,7 @@ fn serve_router(
         gate,
         faults,
         tracker,
+        live: None,
     }
 }
 
@@ -501,6 +533,12 @@ fn rewrite<B>(app: Option<&App>, mut req: Request<B>) -> Request<B> {
 }
 
 fn canonical_path(app: Option<&App>, path: &str) -> String {
+    use crate::live::routes::LIVE_ROOT;
+    if let Some(rest) = path.strip_prefix(LIVE_ROOT) {
+        if app.is_some() && (rest.is_empty() || rest.starts_with('/')) {
+            return format!("{LIVE_ROOT}{}", crate::live::routes::canonical(rest));
+        }
+    }
     let api = app.and_then(|app| {
         path.strip_prefix(API_PREFIX)
             .or_else(|| path.strip_prefix(ALT_PREFIX))

@@ -35,6 +35,11 @@ pub struct Item {
 }
 
 impl Item {
+    /// The store's insertion sequence number: kept by an update, new for every insertion, so a
+    /// deleted and re-created object (same id) has a different one (the Live API's ids follow it).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
     /// The object, parsed (the store only holds bytes it serialised itself from a `Value`).
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
