@@ -8,7 +8,9 @@
 //!    the user); `same-site` is refused too (another port of the same host is another origin);
 //! 2. `Origin`, when sent, must be this request's own origin: the same scheme (`https` on the
 //!    TLS listener, else `http`), host and port (default ports filled in) as the `Host` it was
-//!    sent to; `Origin: null` is refused;
+//!    sent to. `Origin: null` (what a browser sends for the page's own form post, the page
+//!    being served with `Referrer-Policy: no-referrer`) passes only with `Sec-Fetch-Site:
+//!    same-origin`/`none` or on the form route (whose token decides);
 //! 3. the body must be `Content-Type: application/json`, which no form can send and a
 //!    cross-site fetch can only send after a CORS preflight the agent never grants; the
 //!    status page's own form route ([`FORM_ROUTE`]) is exempt: it is checked by the page's
@@ -58,18 +60,25 @@ fn cross_site(what: &str) -> Error {
 /// The three rules of the module docs, for a request that came over `scheme`.
 pub fn check(h: &HeaderMap, scheme: &str, form: bool) -> Result<(), Error> {
     let text = |n: header::HeaderName| h.get(n).map(|v| v.to_str().unwrap_or("\u{0}"));
-    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+    let site = text(header::HeaderName::from_static("sec-fetch-site"));
+    if let Some(site) = site {
         if !matches!(site, "same-origin" | "none") {
             return Err(cross_site(&format!("Sec-Fetch-Site: {site}")));
         }
     }
-    if let Some(origin) = text(header::ORIGIN) {
-        let own = text(header::HOST).and_then(|host| origin_of(scheme, host));
-        let theirs = origin
-            .split_once("://")
-            .and_then(|(s, rest)| origin_of(s, rest));
-        if own.is_none() || own != theirs {
-            return Err(cross_site(origin));
+    match text(header::ORIGIN) {
+        // A browser sends `Origin: null` for its own form post under `Referrer-Policy:
+        // no-referrer`; then `Sec-Fetch-Site` (checked above) or the form's token decides.
+        Some("null") if site.is_none() && !form => return Err(cross_site("null")),
+        Some("null") | None => {}
+        Some(origin) => {
+            let own = text(header::HOST).and_then(|host| origin_of(scheme, host));
+            let theirs = origin
+                .split_once("://")
+                .and_then(|(s, rest)| origin_of(s, rest));
+            if own.is_none() || own != theirs {
+                return Err(cross_site(origin));
+            }
         }
     }
     if form {
@@ -158,5 +167,12 @@ mod tests {
         assert!(check(&h, "http", false).is_err());
         let form = headers(&[("content-type", "application/x-www-form-urlencoded"), host]);
         assert!(check(&form, "http", true).is_ok());
+        // Origin: null (the page's own form post under no-referrer) with Sec-Fetch-Site.
+        let null = ("origin", "null");
+        assert!(ok(&[json, host, null, ("sec-fetch-site", "same-origin")]).is_ok());
+        let h = headers(&[("content-type", "text/plain"), host, null]);
+        assert!(check(&h, "http", true).is_ok());
+        let h = headers(&[host, null, ("sec-fetch-site", "cross-site")]);
+        assert!(check(&h, "http", true).is_err());
     }
 }
