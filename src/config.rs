@@ -91,6 +91,12 @@ pub struct ServerConfig {
     /// A request body must arrive within this (else 408 and the connection is closed).
     #[serde(deserialize_with = "de_duration")]
     pub body_read_timeout: Duration,
+    /// Host names (besides the listener's address and `localhost`) under which the agent's
+    /// own pages and resources answer; any other `Host` gets 421 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// A bearer token that reads `/isymphony-sync/api/metrics` (and nothing else) without the
+    /// realm's credentials and past any login lockout: Prometheus' `authorization` setting.
+    pub metrics_token: Option<Secret>,
     /// TEST FACILITY: fault injection, off unless a `[server.faults]` section is present.
     pub faults: Option<FaultsConfig>,
 }
@@ -194,6 +200,8 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
+            allowed_hosts: Vec::new(),
+            metrics_token: None,
             faults: None,
         }
     }
@@ -450,6 +458,27 @@ impl Config {
             if d.is_zero() {
                 return Err(format!("server.{key} must be more than 0 (e.g. \"10s\")").into());
             }
+        }
+        if let Some(t) = &s.metrics_token {
+            let t = t.expose();
+            if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(
+                    "server.metrics_token must be at least 16 visible ASCII characters \
+                            (e.g. `openssl rand -hex 32`)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(h) = s.allowed_hosts.iter().find(|h| {
+            h.is_empty()
+                || h.contains([':', '/', '@', ' ', '[', ']'])
+                || h.parse::<std::net::IpAddr>().is_ok()
+        }) {
+            return Err(format!(
+                "server.allowed_hosts: {h:?} is not a host name (no port, no address: the \
+                 listener's own address is always accepted)"
+            )
+            .into());
         }
         if let Some(f) = &s.faults {
             f.validate()?;

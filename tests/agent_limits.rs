@@ -230,8 +230,8 @@ async fn under_a_socket_flood_the_agent_keeps_its_own_database_and_http_connecti
     let mut slow = connect().await;
     if let Some(c) = slow.as_mut() {
         let head = format!(
-            "POST /isymphony-sync/api/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\n\
-             Content-Length: 1000000\r\n\r\n{{",
+            "POST /isymphony-sync/api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{",
             base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD,
                 format!("manager:{PW}")
@@ -494,6 +494,8 @@ async fn sixty_parallel_plans_open_at_most_two_database_connections() {
     let posts = (0..60).map(|_| {
         c.post(format!("{root}/isymphony-sync/api/sync"))
             .basic_auth("manager", Some(PW))
+            .header("content-type", "application/json")
+            .body("{}")
             .send()
     });
     for r in futures::future::join_all(posts).await {

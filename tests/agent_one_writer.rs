@@ -205,6 +205,8 @@ async fn poke(root: &str) {
     let r = http()
         .post(format!("{root}/isymphony-sync/api/sync"))
         .basic_auth("manager", Some(PW))
+        .header("content-type", "application/json")
+        .body("{}")
         .send()
         .await
         .unwrap();

@@ -34,6 +34,8 @@ fn example_parses_and_documents_every_server_key() {
         "header_read_timeout",
         "idle_timeout",
         "body_read_timeout",
+        "allowed_hosts",
+        "metrics_token",
         "seed",
         "error_500",
         "drop_after_apply",
@@ -56,6 +58,7 @@ fn example_parses_and_documents_every_server_key() {
         voicemail_agents = []\nrecording_agents = []\nauth_fail_limit = 5\n\
         auth_fail_window = \"30s\"\nauth_block = \"2m\"\nmax_connections = 9\n\
         header_read_timeout = \"5s\"\nidle_timeout = \"20s\"\nbody_read_timeout = \"1m\"\n\
+        allowed_hosts = [\"pbx.example.com\"]\nmetrics_token = \"0123456789abcdef0123\"\n\
         [server.faults]\nseed = 1\nerror_500 = { share = 0.1 }\n\
         drop_after_apply = { share = 0.05, methods = [\"POST\"], paths = [\"x\"] }\n\
         latency = { share = 1.0, delay_ms = 1 }\nslow = { share = 0.01, delay_ms = 100 }\n";

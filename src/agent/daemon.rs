@@ -14,7 +14,7 @@
 //! 10 s.
 
 use super::db_workers::DbWorkers;
-use super::endpoint::{effective, start_endpoint, Endpoint};
+use super::endpoint::{effective, start_endpoint, start_on, Endpoint, Sockets};
 use super::executor::PassExecutor;
 use super::leader::{LockLink, Role};
 use super::notify::{self, Notifier};
@@ -490,6 +490,7 @@ impl Daemon {
     /// reformatted line restarts nothing). A half-written file is never applied (see
     /// [`reload`]). Returns which database workers must restart.
     async fn reload(&mut self, why: ReloadCause) -> DbRestart {
+        let previous;
         let new_raw = match reload::examine(&self.config_path, &self.history, why.forced()).await {
             reload::Outcome::Unchanged => return DbRestart::None,
             reload::Outcome::Rejected { error: e, text } => {
@@ -500,14 +501,26 @@ impl Daemon {
             }
             reload::Outcome::Apply { text, config } => {
                 self.history.rejected = None;
-                self.history.loaded = text;
+                previous = std::mem::replace(&mut self.history.loaded, text);
                 *config
             }
         };
         let server_changed = new_raw.server != self.raw.server;
         let db_restart = DbRestart::between(&self.raw, &new_raw);
         if server_changed {
-            self.restart_endpoint(&new_raw).await;
+            if let Err(e) = self.restart_endpoint(&new_raw).await {
+                tracing::error!(
+                    error = %e,
+                    "configuration reload ({}) failed: the endpoint cannot listen as the new \
+                     [server] says; the running configuration and its listeners stay",
+                    why.as_str()
+                );
+                self.state.reload_failed(e.to_string());
+                // The file's text is a rejected one now: the next change (or SIGHUP) retries.
+                let text = std::mem::replace(&mut self.history.loaded, previous);
+                self.history.rejected = Some(Some(text));
+                return DbRestart::None;
+            }
         }
         self.raw = new_raw;
         self.cfg = Arc::new(effective(self.raw.clone(), self.endpoint.as_ref()));
@@ -530,18 +543,35 @@ impl Daemon {
         db_restart
     }
 
-    /// Stop the listeners and start them with `raw`'s `[server]`; on failure the agent runs
-    /// without them (logged) until the next reload.
-    async fn restart_endpoint(&mut self, raw: &Config) {
+    /// Start the listeners with `raw`'s `[server]` without ever leaving a port free (issue 18
+    /// point 9): the sockets of unchanged addresses are kept and new ones bound while the old
+    /// listeners still serve; a bind that fails changes nothing (Err). If the new endpoint
+    /// cannot start on its sockets (its store, its certificate), the running configuration's
+    /// endpoint is started again on the kept sockets, and the error returned.
+    async fn restart_endpoint(&mut self, raw: &Config) -> Result<(), crate::server::ServerError> {
+        let kept = self.endpoint.as_ref().map(Endpoint::sockets);
+        let sockets = Sockets::prepare(raw, kept)?;
+        let fallback = kept.map(Sockets::dup);
         if let Some(ep) = self.endpoint.take() {
             let _ = tokio::time::timeout(SERVER_STOP, ep.shutdown()).await;
         }
-        match start_endpoint(raw, self.api.clone(), self.state.clone()).await {
-            Ok(ep) => self.endpoint = Some(ep),
-            Err(e) => {
-                tracing::error!(error = %e, "embedded endpoint could not restart with the new configuration")
+        let e = match start_on(raw, self.api.clone(), self.state.clone(), sockets).await {
+            Ok(ep) => {
+                self.endpoint = Some(ep);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if let Some(old) = fallback {
+            match start_on(&self.raw, self.api.clone(), self.state.clone(), old).await {
+                Ok(ep) => self.endpoint = Some(ep),
+                Err(e2) => tracing::error!(
+                    error = %e2,
+                    "the endpoint could not start again with the running configuration either"
+                ),
             }
         }
+        Err(e)
     }
 
     /// Stop the database poll and the election, and start them with the current settings.
@@ -602,7 +632,7 @@ impl Daemon {
                 w.stop().await;
             }
             if let Some(ep) = self.endpoint.take() {
-                ep.shutdown().await;
+                drop(ep.shutdown().await);
             }
         };
         if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {

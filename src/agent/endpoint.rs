@@ -1,35 +1,127 @@
 //! The daemon's listeners: the agent's own resources on `[server] agent_listen` (127.0.0.1:58081
 //! unless the demo set-up shares the imitation's port), and the Configuration API imitation
-//! when `[server] enabled`. Only the imitation is ever a sync target.
+//! when `[server] enabled`. Only the imitation is ever a sync target. A restart keeps or binds
+//! its sockets before the old listeners stop ([`Sockets`]).
 
 use super::resources::AgentApi;
 use super::status::AgentState;
-use crate::config::Config;
+use crate::config::{AgentListen, Config};
 use crate::reconcile;
+use crate::server::ServerError;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The running listeners: the Configuration API imitation (`[server] enabled`) and the
 /// agent's own resources, on the imitation's listener or on `agent_listen` (see
-/// [`crate::config::AgentListen`]).
+/// [`crate::config::AgentListen`]), and a duplicate of each listening socket ([`Sockets`]).
 pub(super) struct Endpoint {
     api: Option<crate::server::ServerHandle>,
     own: Option<crate::server::ServerHandle>,
+    sockets: Sockets,
 }
 
 impl Endpoint {
-    pub(super) async fn shutdown(self) {
+    pub(super) fn sockets(&self) -> &Sockets {
+        &self.sockets
+    }
+
+    /// Stop the listeners; the sockets they listened on stay open (with whatever connections
+    /// wait in their backlog) for as long as the returned [`Sockets`] are kept.
+    pub(super) async fn shutdown(self) -> Sockets {
         for h in [self.own, self.api].into_iter().flatten() {
             h.shutdown().await;
         }
+        self.sockets
     }
+}
+
+/// The listening sockets of an endpoint, by the address the configuration gives (issue 18
+/// point 9). A restart ([`Sockets::prepare`]) reuses the socket of an address that did not
+/// change and binds the new ones *before* the running endpoint stops, so the ports are never
+/// free for another process to take; a bind that fails leaves the running endpoint alone.
+#[derive(Default)]
+pub(super) struct Sockets(Vec<(SocketAddr, std::net::TcpListener)>);
+
+impl Sockets {
+    /// The sockets `cfg` listens on: kept from `old` where the configured address is the
+    /// same, else newly bound.
+    pub(super) fn prepare(cfg: &Config, old: Option<&Sockets>) -> Result<Sockets, ServerError> {
+        let mut out = Sockets::default();
+        for (which, addr) in wanted(cfg) {
+            let kept = old
+                .and_then(|o| o.0.iter().find(|(a, _)| *a == addr))
+                .and_then(|(_, l)| l.try_clone().ok());
+            let l = match kept {
+                Some(l) => l,
+                None => crate::server::bind(which, addr)?.0,
+            };
+            out.0.push((addr, l));
+        }
+        Ok(out)
+    }
+
+    /// Duplicates of all of them (to start the running configuration again).
+    pub(super) fn dup(&self) -> Sockets {
+        Sockets(
+            self.0
+                .iter()
+                .filter_map(|(a, l)| l.try_clone().ok().map(|l| (*a, l)))
+                .collect(),
+        )
+    }
+
+    /// A duplicate of the socket for `addr` (the server owns it; this one keeps it open).
+    fn take(
+        &self,
+        which: &'static str,
+        addr: SocketAddr,
+    ) -> Result<std::net::TcpListener, ServerError> {
+        let err = |source| ServerError::Bind {
+            which,
+            addr,
+            source,
+        };
+        let (_, l) = self
+            .0
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .ok_or_else(|| err(std::io::Error::other("no socket prepared for this address")))?;
+        l.try_clone().map_err(err)
+    }
+}
+
+/// The addresses `cfg` listens on, with their `[server]` keys.
+fn wanted(cfg: &Config) -> Vec<(&'static str, SocketAddr)> {
+    let s = &cfg.server;
+    let mut v = Vec::new();
+    if s.enabled {
+        v.push(("http_listen", s.http_listen));
+        if let (Some(a), Some(_)) = (s.https_listen, &s.tls_cert) {
+            v.push(("https_listen", a));
+        }
+    }
+    if let AgentListen::Own(a) = s.agent_endpoint() {
+        v.push(("agent_listen", a));
+    }
+    v
 }
 
 pub(super) async fn start_endpoint(
     cfg: &Config,
     api: Arc<dyn AgentApi>,
     state: Arc<AgentState>,
-) -> Result<Endpoint, crate::server::ServerError> {
-    use crate::config::AgentListen;
+) -> Result<Endpoint, ServerError> {
+    let sockets = Sockets::prepare(cfg, None)?;
+    start_on(cfg, api, state, sockets).await
+}
+
+/// Start the listeners of `cfg` on `sockets` ([`Sockets::prepare`]).
+pub(super) async fn start_on(
+    cfg: &Config,
+    api: Arc<dyn AgentApi>,
+    state: Arc<AgentState>,
+    sockets: Sockets,
+) -> Result<Endpoint, ServerError> {
     let routes = super::resources::router(api);
     let observer: crate::server::ResponseObserver =
         Arc::new(move |method: &str, status: u16| state.http_request(method, status));
@@ -37,21 +129,31 @@ pub(super) async fn start_endpoint(
     let mut ep = Endpoint {
         api: None,
         own: None,
+        sockets,
     };
-    if cfg.server.enabled {
+    let s = &cfg.server;
+    if s.enabled {
         let extra = shared.then(|| routes.clone());
         let live = crate::live::Live::start(cfg)
             .await
             .map_err(|e| crate::server::ServerError::Init(e.to_string()))?;
-        let h = crate::server::start_live(&cfg.server, extra, Some(observer.clone()), live).await?;
+        let http = ep.sockets.take("http_listen", s.http_listen)?;
+        let https = match (s.https_listen, &s.tls_cert) {
+            (Some(a), Some(_)) => Some(ep.sockets.take("https_listen", a)?),
+            _ => None,
+        };
+        let h =
+            crate::server::start_on(s, extra, Some(observer.clone()), (http, https), live).await?;
         if shared {
             tracing::info!(url = %h.base_url(), "agent resources at /isymphony-sync/api/");
         }
         ep.api = Some(h);
     }
-    if let AgentListen::Own(addr) = cfg.server.agent_endpoint() {
-        let started =
-            crate::server::start_agent_only(&cfg.server, addr, routes, Some(observer)).await;
+    if let AgentListen::Own(addr) = s.agent_endpoint() {
+        let started = ep
+            .sockets
+            .take("agent_listen", addr)
+            .and_then(|l| crate::server::start_agent_only_on(s, l, routes, Some(observer)));
         let h = match started {
             Ok(h) => h,
             Err(e) => {

@@ -43,7 +43,8 @@ struct QueryLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    /// One of [`crate::api::counts::METHOD_LABELS`], never the client's own text.
+    method: &'static str,
     status: u16,
 }
 
@@ -207,7 +208,7 @@ impl Metrics {
 
     pub fn http_request(&self, method: &str, status: u16) {
         let labels = HttpLabels {
-            method: method.to_string(),
+            method: crate::api::counts::method_label(method),
             status,
         };
         self.http.get_or_create(&labels).inc();
@@ -265,4 +266,31 @@ fn unix_secs(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_methods_are_labelled_from_a_fixed_set() {
+        let m = Metrics::new();
+        for i in 0..1000 {
+            m.http_request(&format!("MADE-UP-{i}"), 401);
+        }
+        m.http_request("GET", 200);
+        m.http_request("get", 200);
+        let out = m.encode(&crate::agent::status::AgentState::new().status());
+        assert!(
+            out.contains(
+                "isymphony_sync_http_requests_total{method=\"other\",status=\"401\"} 1000"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("isymphony_sync_http_requests_total{method=\"other\",status=\"200\"} 1"),
+            "{out}"
+        );
+        assert!(!out.contains("MADE-UP"), "{out}");
+    }
 }

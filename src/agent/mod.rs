@@ -23,6 +23,7 @@
 //!   again is settled, and warned about once).
 //! - [`memory`]: freed heap pages back to the OS after a pass or a baseline read.
 
+pub mod csrf;
 pub mod daemon;
 mod db_workers;
 pub mod endpoint;

@@ -9,11 +9,14 @@
 //! |--------|------------------------------|--------|
 //! | GET    | `/isymphony-sync/`            | 200 HTML status page (see [`super::page`]) |
 //! | GET    | `/isymphony-sync/live`        | 200 HTML fragment: the live part of the page |
-//! | POST   | `/isymphony-sync/sync`        | 303 to the page; form `token`, `full`; no/wrong token or a foreign `Origin` is 422 |
+//! | POST   | `/isymphony-sync/sync`        | 303 to the page; form `token`, `full`; no/wrong token or a cross-site request is 422 |
 //! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
 //! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan (leader or standby), shared by concurrent requests; `computed_at`, `age_seconds` and `Age` say how old |
-//! | POST   | `/isymphony-sync/api/sync`    | 204; optional body `{"full": true}`; a bad body is 422 |
+//! | POST   | `/isymphony-sync/api/sync`    | 204; `Content-Type: application/json` (else 415), optional body `{"full": true}`; a bad body or a cross-site request is 422 |
 //! | GET    | `/isymphony-sync/api/metrics` | 200 Prometheus metrics (OpenMetrics text 1.0.0) |
+//!
+//! Every state-changing route passes [`super::csrf::guard`] (no cross-site writes); the
+//! endpoint adds the Host check and the protective headers ([`crate::server::guard`]).
 //!
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
@@ -90,9 +93,12 @@ pub fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Router {
             get(move |State(api): State<Arc<dyn AgentApi>>| plan(api, plans.clone())),
         )
         .route(&format!("{PREFIX}/sync"), post(sync))
-        .route(&format!("{PREFIX}/metrics"), get(metrics))
+        // The one path a scrape token reads (the gate knows it as SCRAPE_PATH).
+        .route(crate::server::auth::SCRAPE_PATH, get(metrics))
         .with_state(api)
         .merge(pages)
+        // Every state-changing route: no cross-site request (issue 18 point 5).
+        .layer(axum::middleware::from_fn(super::csrf::guard))
 }
 
 async fn status(State(api): State<Arc<dyn AgentApi>>) -> Response {

@@ -1,7 +1,7 @@
 //! Request counting, one rule for both ends of the Configuration API: the client counts what
 //! it sends by method ([`RequestCounts`], in reports and `--sync-now` output), the embedded
 //! server counts what it answers by method and status (the agent's `http_requests_total`,
-//! through [`ResponseObserver`]). Both take the method as the wire spells it.
+//! through [`ResponseObserver`], by a method from a fixed set: [`method_label`]).
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,5 +72,19 @@ impl RequestCounter {
     }
 }
 
-/// Called with the method and status of every answered request (the agent's metrics).
+/// Called with the method and status of every answered request (the agent's metrics). The
+/// method is always one of [`METHOD_LABELS`] ([`method_label`]): a client chooses the method it
+/// sends, before it is authenticated, so the raw token would be an unbounded label.
 pub type ResponseObserver = Arc<dyn Fn(&str, u16) + Send + Sync>;
+
+/// The only method values a metric label takes (issue 18 point 4).
+pub const METHOD_LABELS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "other"];
+
+/// `method` as a metric label: itself when it is one of [`METHOD_LABELS`], else `other`.
+pub fn method_label(method: &str) -> &'static str {
+    METHOD_LABELS[..6]
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}

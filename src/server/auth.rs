@@ -9,6 +9,9 @@
 //! user name gets 403 from that network without a credential check for `auth_block`; other
 //! networks and other user names are unaffected. One warning per episode.
 //!
+//! A scrape token (`[server] metrics_token`) sent as `Authorization: Bearer …` reads the
+//! agent's metrics ([`SCRAPE_PATH`]) and nothing else, past any lockout ([`Gate::scrape`]).
+//!
 //! The agent's own requests to the endpoint it started carry a per-process random token
 //! ([`AGENT_HEADER`]); they are checked for credentials but never counted nor blocked, so no
 //! one can lock the agent out of its own endpoint.
@@ -42,7 +45,12 @@ pub struct Gate {
     /// SHA-1 of this process's agent token (random per endpoint start; never stored).
     agent_digest: [u8; 20],
     agent_token: crate::secret::Secret,
+    /// SHA-1 of `[server] metrics_token`, the bearer token that reads [`SCRAPE_PATH`].
+    scrape_digest: Option<[u8; 20]>,
 }
+
+/// The one path a scrape token ([`Gate::with_scrape_token`]) reads: the agent's metrics.
+pub const SCRAPE_PATH: &str = "/isymphony-sync/api/metrics";
 
 pub use crate::api::AGENT_HEADER;
 
@@ -62,7 +70,30 @@ impl Gate {
             lockout: Lockout::new(10, Duration::from_secs(60), Duration::from_secs(60)),
             agent_digest: digest(token.as_bytes()),
             agent_token: crate::secret::Secret::new(token),
+            scrape_digest: None,
         }
+    }
+
+    /// Accept `Authorization: Bearer <token>` on [`SCRAPE_PATH`] (`[server] metrics_token`).
+    pub fn with_scrape_token(mut self, token: Option<&crate::secret::Secret>) -> Gate {
+        self.scrape_digest = token.map(|t| digest(t.expose().as_bytes()));
+        self
+    }
+
+    /// A bearer token's verdict on `path`: None when it is no scrape request (not the metrics
+    /// path, no token configured, or no `Bearer` value), else whether the token is right. A
+    /// scrape request never touches the lockout: a monitoring system cannot be locked out, and
+    /// a wrong token locks no one out either (it is as long as a key; guessing is hopeless).
+    pub fn scrape(&self, path: &str, authorization: Option<&str>) -> Option<bool> {
+        let want = self.scrape_digest.as_ref()?;
+        if path != SCRAPE_PATH {
+            return None;
+        }
+        let (scheme, token) = authorization?.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        Some(bool::from(digest(token.trim().as_bytes()).ct_eq(want)))
     }
 
     /// The token this process's own API client sends in [`AGENT_HEADER`].
@@ -221,8 +252,17 @@ pub async fn gate(
         .headers()
         .get(AGENT_HEADER)
         .is_some_and(|v| gate.is_agent(v.as_bytes()));
-    if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth, agent) {
-        return e.into_response();
+    match gate.scrape(req.uri().path(), auth) {
+        Some(true) => {}
+        Some(false) => {
+            return Error::Forbidden("Invalid scrape token ([server] metrics_token).".into())
+                .into_response()
+        }
+        None => {
+            if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth, agent) {
+                return e.into_response();
+            }
+        }
     }
     let resp = next.run(req).await;
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
@@ -318,6 +358,23 @@ mod tests {
             assert!(g.authenticate(ip("127.0.0.1"), Some(&bad), true).is_err());
         }
         assert!(g.authenticate(ip("192.0.2.2"), Some(&good), false).is_ok());
+    }
+
+    #[test]
+    fn scrape_token_reads_only_the_metrics() {
+        let token = crate::secret::Secret::new("0123456789abcdef-scrape");
+        let g = gate().with_scrape_token(Some(&token));
+        let bearer = "Bearer 0123456789abcdef-scrape";
+        assert_eq!(g.scrape(SCRAPE_PATH, Some(bearer)), Some(true));
+        assert_eq!(
+            g.scrape(SCRAPE_PATH, Some("bearer  0123456789abcdef-scrape ")),
+            Some(true)
+        );
+        assert_eq!(g.scrape(SCRAPE_PATH, Some("Bearer nope")), Some(false));
+        assert_eq!(g.scrape("/isymphony-sync/api/plan", Some(bearer)), None);
+        assert_eq!(g.scrape(SCRAPE_PATH, Some(&basic("manager", "x"))), None);
+        assert_eq!(g.scrape(SCRAPE_PATH, None), None);
+        assert_eq!(gate().scrape(SCRAPE_PATH, Some(bearer)), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! [`ConnAcceptor`] sits under every listener (inside TLS, so it sees the TCP connection):
 //!
-//! * a peer outside the ACL is closed at once, before a byte of its request is read;
+//! * a peer outside the ACL gets the fixed [`ACL_403`] (`Connection: close`) and is closed,
+//!   before a byte of its request is read or parsed;
 //! * at most `max_connections` connections are open. A new connection over the cap closes
 //!   the one that has been open longest without a request running (idle keep-alive,
 //!   slowloris, a fresh connection that sent nothing), so a flood of idle sockets cannot keep
@@ -100,6 +101,8 @@ pub struct Tracker {
     refused_full: AtomicU64,
     evicted: AtomicU64,
     timed_out: AtomicU64,
+    /// Refused peers whose fixed 403 is being delivered ([`answer_acl`]).
+    lingering: Arc<AtomicUsize>,
 }
 
 impl Tracker {
@@ -114,6 +117,7 @@ impl Tracker {
             refused_full: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
+            lingering: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -192,6 +196,57 @@ impl Tracker {
     }
 }
 
+/// The answer to a peer outside the ACL, as the seed says ("403 – returned when the client does
+/// not have access to the REST system due to ACLs"): fixed bytes, written without reading the
+/// request.
+pub const ACL_403: &[u8] = b"HTTP/1.1 403 Forbidden\r\n\
+Content-Type: application/json\r\n\
+Content-Length: 52\r\n\
+Cache-Control: no-store\r\n\
+X-Content-Type-Options: nosniff\r\n\
+Connection: close\r\n\r\n\
+{\"status\":403,\"message\":\"Access denied by the ACL.\"}";
+
+/// Refused peers that may linger at once while their 403 is delivered; past it, a refused
+/// connection is closed right after the write (its peer may then see a reset instead).
+const MAX_LINGERING: usize = 128;
+/// How long a refused connection lingers at most.
+const LINGER: Duration = Duration::from_millis(500);
+/// Bytes of a refused peer's request discarded at most before the close.
+const LINGER_BYTES: usize = 16 * 1024;
+
+/// Write [`ACL_403`] to a refused peer and close. The write never waits (a new socket's send
+/// buffer holds 200 bytes). Nothing is parsed; what the peer sent is discarded, bounded in
+/// time, bytes and number of connections, only so that the close is a FIN: closing a socket
+/// with unread bytes sends a reset, which makes the peer drop the answer unread.
+fn answer_acl(stream: TcpStream, lingering: &Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !matches!(stream.try_write(ACL_403), Ok(n) if n == ACL_403.len()) {
+        return;
+    }
+    if lingering.fetch_add(1, Ordering::Relaxed) >= MAX_LINGERING {
+        lingering.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let lingering = lingering.clone();
+    tokio::spawn(async move {
+        let mut s = stream;
+        let _ = s.shutdown().await;
+        let mut buf = [0u8; 1024];
+        let mut seen = 0;
+        let _ = tokio::time::timeout(LINGER, async {
+            while seen < LINGER_BYTES {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen += n,
+                }
+            }
+        })
+        .await;
+        lingering.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
 /// The `axum_server` acceptor applying the ACL and the limits, around `inner` (the fault
 /// injector in tests, else nothing).
 #[derive(Clone)]
@@ -228,7 +283,8 @@ where
             Ok(addr) if self.gate.allowed(&addr) => {}
             Ok(addr) => {
                 self.tracker.refused_acl.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%addr, "connection refused by the ACL: closed");
+                tracing::debug!(%addr, "connection refused by the ACL: fixed 403, closed");
+                answer_acl(stream, &self.tracker.lingering);
                 return refuse("refused by the ACL");
             }
             Err(_) => return refuse("peer gone"),
@@ -582,5 +638,17 @@ pub fn check_fd_limit(max_connections: usize) {
             "[server] max_connections leaves fewer than {RESERVE} open files for the agent's own \
              files and database connections: lower max_connections or raise LimitNOFILE"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_acl_answer_is_well_formed() {
+        let text = std::str::from_utf8(super::ACL_403).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["status"], 403);
     }
 }

@@ -34,6 +34,11 @@ pub enum Error {
     Failed(String),
     /// Anything unexpected; the text is logged, the client only sees a generic message.
     Internal(String),
+    /// A state-changing agent request whose body is not JSON (a form a foreign page could
+    /// have sent); the message says what to send.
+    UnsupportedMediaType(String),
+    /// The request names a host this listener does not answer for (DNS rebinding).
+    Misdirected(String),
 }
 
 impl Error {
@@ -50,6 +55,8 @@ impl Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -66,7 +73,9 @@ impl Error {
             | Error::Conflict(m)
             | Error::Precondition(m)
             | Error::Unprocessable(m)
-            | Error::Failed(m) => m.clone(),
+            | Error::Failed(m)
+            | Error::UnsupportedMediaType(m)
+            | Error::Misdirected(m) => m.clone(),
         }
     }
 

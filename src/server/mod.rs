@@ -9,13 +9,15 @@
 //! or served alone on a listener of their own ([`start_agent_only`]).
 //!
 //! Modules: [`resources`] (the resource tree), [`store`] (durable SQLite), [`auth`] and
-//! [`lockout`] (the gate), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
+//! [`lockout`] (the gate), [`guard`] (the agent's paths: Host check, protective headers),
+//! [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
 //! [`error`] (the one error type), [`faults`] (fault injection, a test facility).
 
 pub mod auth;
 pub mod conn;
 pub mod error;
 pub mod faults;
+pub mod guard;
 pub mod lockout;
 pub mod resources;
 pub mod store;
@@ -161,7 +163,11 @@ impl ServerHandle {
     }
 }
 
-fn bind(
+/// Bind one listening socket (non-blocking, as the server needs it): `which` names the
+/// `[server]` key in errors. A caller that binds ahead of [`start_on`] or
+/// [`start_agent_only_on`] can keep a duplicate ([`std::net::TcpListener::try_clone`]) so
+/// that a restart on the same address never leaves the port free.
+pub fn bind(
     which: &'static str,
     addr: SocketAddr,
 ) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
@@ -204,11 +210,39 @@ pub async fn start_live(
     observer: Option<ResponseObserver>,
     live: Option<crate::live::Live>,
 ) -> Result<ServerHandle, ServerError> {
+    let http = bind("http_listen", cfg.http_listen)?.0;
+    let https = match (cfg.https_listen, &cfg.tls_cert) {
+        (Some(addr), Some(_)) => Some(bind("https_listen", addr)?.0),
+        _ => None,
+    };
+    start_on(cfg, extra_routes, observer, (http, https), live).await
+}
+
+/// [`start_live`] on sockets bound ahead ([`bind`]) for `http_listen` and, with TLS,
+/// `https_listen`.
+pub async fn start_on(
+    cfg: &ServerConfig,
+    extra_routes: Option<Router>,
+    observer: Option<ResponseObserver>,
+    (http, https): (std::net::TcpListener, Option<std::net::TcpListener>),
+    live: Option<crate::live::Live>,
+) -> Result<ServerHandle, ServerError> {
     // rustls needs a process-wide crypto provider; a second install (tests) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let http = bind("http_listen", cfg.http_listen)?;
-    let tls = tls_listener(cfg).await?;
+    let addr = |l: &std::net::TcpListener, which| {
+        l.local_addr().map_err(|source| ServerError::Bind {
+            which,
+            addr: cfg.http_listen,
+            source,
+        })
+    };
+    let bound = addr(&http, "http_listen")?;
+    let http = (http, bound);
+    let tls = match https {
+        Some(l) => tls_listener(cfg, l).await?,
+        None => None,
+    };
 
     // Loading the store is blocking file I/O; keep it off the async workers.
     let data_dir = cfg.data_dir.clone();
@@ -266,9 +300,34 @@ pub async fn start_agent_only(
     routes: Router,
     observer: Option<ResponseObserver>,
 ) -> Result<ServerHandle, ServerError> {
-    let http = bind("agent_listen", addr)?;
+    let (l, _) = bind("agent_listen", addr)?;
+    start_agent_only_on(cfg, l, routes, observer)
+}
+
+/// [`start_agent_only`] on a socket bound ahead ([`bind`]).
+pub fn start_agent_only_on(
+    cfg: &ServerConfig,
+    listener: std::net::TcpListener,
+    routes: Router,
+    observer: Option<ResponseObserver>,
+) -> Result<ServerHandle, ServerError> {
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        which: "agent_listen",
+        addr: cfg
+            .agent_listen
+            .unwrap_or(crate::config::DEFAULT_AGENT_LISTEN),
+        source,
+    })?;
     warn_default_password(cfg, !addr.ip().is_loopback());
-    Ok(serve_router(cfg, routes, None, None, observer, http, None))
+    Ok(serve_router(
+        cfg,
+        routes,
+        None,
+        None,
+        observer,
+        (listener, addr),
+        None,
+    ))
 }
 
 fn warn_default_password(cfg: &ServerConfig, exposed: bool) {
@@ -291,11 +350,16 @@ fn serve_router(
     (http_listener, http): (std::net::TcpListener, SocketAddr),
     tls: Option<Tls>,
 ) -> ServerHandle {
-    let gate =
-        Arc::new(
-            auth::Gate::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
-                .with_lockout(cfg.auth_fail_limit, cfg.auth_fail_window, cfg.auth_block),
-        );
+    let gate = Arc::new(
+        auth::Gate::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
+            .with_lockout(cfg.auth_fail_limit, cfg.auth_fail_window, cfg.auth_block)
+            .with_scrape_token(cfg.metrics_token.as_ref()),
+    );
+    let listeners: Vec<SocketAddr> = std::iter::once(http)
+        .chain(tls.as_ref().map(|t| t.1))
+        .collect();
+    // On the agent's own listener every path is the agent's.
+    let host_guard = guard::Guard::new(&listeners, &cfg.allowed_hosts, app.is_none());
     let mut router = router.fallback(|| async { Error::not_found("No such resource.") });
     if let Some(f) = &faults {
         // Behind the gate: refused requests are answered normally.
@@ -305,17 +369,24 @@ fn serve_router(
         ));
     }
     let limits = conn::ConnLimits::from_config(cfg);
-    let router = outer_layers(router, cfg, limits, &gate, observer);
-    let app2 = app.clone();
-    let svc = Svc::new(
-        tower::ServiceBuilder::new()
-            .map_request(move |req: Request<hyper::body::Incoming>| rewrite(app2.as_ref(), req))
-            .service(router),
-    );
-    let make: Make =
+    let router = outer_layers(router, cfg, limits, &gate, host_guard, observer);
+    let make_for = |tls: bool| -> Make {
+        let app2 = app.clone();
+        let svc = Svc::new(
+            tower::ServiceBuilder::new()
+                .map_request(move |mut req: Request<hyper::body::Incoming>| {
+                    if tls {
+                        req.extensions_mut().insert(OverTls);
+                    }
+                    rewrite(app2.as_ref(), req)
+                })
+                .service(router.clone()),
+        );
         axum::ServiceExt::<Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
             SocketAddr,
-        >(svc);
+        >(svc)
+    };
+    let make = (make_for(false), make_for(true));
 
     conn::check_fd_limit(limits.max_connections);
     let tracker = conn::Tracker::new(limits);
@@ -342,8 +413,11 @@ fn serve_router(
     }
 }
 
-/// The HTTPS listener and its certificate, when `https_listen` is set.
-async fn tls_listener(cfg: &ServerConfig) -> Result<Option<Tls>, ServerError> {
+/// The HTTPS listener `l` and its certificate, when `https_listen` is set.
+async fn tls_listener(
+    cfg: &ServerConfig,
+    l: std::net::TcpListener,
+) -> Result<Option<Tls>, ServerError> {
     if let (Some(addr), Some(cert), Some(key)) = (cfg.https_listen, &cfg.tls_cert, &cfg.tls_key) {
         let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
             .await
@@ -352,20 +426,25 @@ async fn tls_listener(cfg: &ServerConfig) -> Result<Option<Tls>, ServerError> {
                 key: key.display().to_string(),
                 source,
             })?;
-        let (l, bound) = bind("https_listen", addr)?;
+        let bound = l.local_addr().map_err(|source| ServerError::Bind {
+            which: "https_listen",
+            addr,
+            source,
+        })?;
         return Ok(Some((l, bound, rustls_cfg)));
     }
     Ok(None)
 }
 
 /// The layers every request passes before its handler, outermost last: the observer, the
-/// gate (ACL, credentials, lockout), the announced-length check, the body read with its
+/// agent paths' guard (Host, protective headers), the gate (ACL, credentials, lockout), the announced-length check, the body read with its
 /// deadline ([`conn::read_body`]) and the body limit.
 fn outer_layers(
     router: Router,
     cfg: &ServerConfig,
     limits: conn::ConnLimits,
     gate: &Arc<auth::Gate>,
+    host_guard: guard::Guard,
     observer: Option<ResponseObserver>,
 ) -> Router {
     // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
@@ -395,7 +474,11 @@ fn outer_layers(
             gate.clone(),
             auth::gate,
         ))
-        .layer(axum::middleware::from_fn(wire::reject_bad_path));
+        .layer(axum::middleware::from_fn(wire::reject_bad_path))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(host_guard),
+            guard::guard,
+        ));
     match observer {
         Some(obs) => observe(router, obs),
         None => router,
@@ -408,9 +491,10 @@ pub fn observe(router: Router, obs: ResponseObserver) -> Router {
         move |req: Request, next: axum::middleware::Next| {
             let obs = obs.clone();
             async move {
-                let method = req.method().as_str().to_string();
+                // A label from a fixed set: the method is the client's choice (issue 18).
+                let method = crate::api::counts::method_label(req.method().as_str());
                 let resp = next.run(req).await;
-                obs(&method, resp.status().as_u16());
+                obs(method, resp.status().as_u16());
                 resp
             }
         },
@@ -431,13 +515,17 @@ type Svc = tower::util::BoxCloneSyncService<
 >;
 type Make = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Svc, SocketAddr>;
 
+/// Set on a request that came over the HTTPS listener (its scheme, for same-origin checks).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// Serve the listeners, every connection through the ACL and the limits ([`conn`]) and, with
 /// faults, through [`faults::FaultAcceptor`] (drop_after_apply needs to kill connections).
 fn serve(
     http: std::net::TcpListener,
     tls: Option<Tls>,
     handle: &axum_server::Handle,
-    make: Make,
+    (make, make_tls): (Make, Make),
     gate: &Arc<auth::Gate>,
     tracker: &Arc<conn::Tracker>,
     faults: bool,
@@ -457,13 +545,13 @@ fn serve(
                     tracker,
                     faults::FaultAcceptor,
                 ))
-                .serve(make.clone()),
+                .serve(make),
         )
     } else {
         tokio::spawn(
             plain
                 .acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor))
-                .serve(make.clone()),
+                .serve(make),
         )
     });
     let mut https = None;
@@ -480,13 +568,13 @@ fn serve(
                             faults::FaultAcceptor,
                         ))
                     })
-                    .serve(make),
+                    .serve(make_tls),
             )
         } else {
             tokio::spawn(
                 secure
                     .map(|a| a.acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor)))
-                    .serve(make),
+                    .serve(make_tls),
             )
         });
         https = Some(bound);

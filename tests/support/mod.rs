@@ -13,9 +13,12 @@
 //! - [`fake_peer`], [`http_proxy`]: FAKE peers and a recording proxy, for faults the real
 //!   server cannot produce.
 //! - [`tmpfs`]: a small tmpfs (a real full disk).
+//! - [`browser`]: headless Chromium over chromedriver, and its console.
+//! - [`trust`]: the agent on a snapshot, at fixed ports, and raw HTTP (issue 18).
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod browser;
 pub mod db;
 pub mod e2e;
 pub mod evidence;
@@ -24,6 +27,7 @@ pub mod http_proxy;
 pub mod process;
 pub mod server;
 pub mod tmpfs;
+pub mod trust;
 
 pub use db::*;
 

@@ -9,7 +9,11 @@
 //!
 //! The buttons are guarded against cross-site requests twice: the form carries a random token
 //! of this process (a foreign page cannot read it: the page is behind the realm's credentials)
-//! and a request whose `Origin` is not this host is refused (422, saying what to do).
+//! and a request from another origin (`Origin`: scheme, host and port; `Sec-Fetch-Site`) is
+//! refused by [`crate::agent::csrf`] (422, saying what to do).
+//!
+//! The page's one inline style sheet and one inline script are allowed by their SHA-256 in
+//! its `Content-Security-Policy` ([`page_csp`]); nothing else inline runs.
 
 mod localtime;
 mod render;
@@ -20,7 +24,7 @@ use super::resources::{AgentApi, HolderError};
 use crate::server::error::Error;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -141,9 +145,31 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
+/// The page's policy: its inline style and script by their hashes, fetches and form posts to
+/// this origin only, no framing (the endpoint's guard adds the other protective headers).
+pub fn page_csp() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine;
+        use sha2::Digest;
+        let h = |s: &str| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s));
+        format!(
+            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
+             img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            h(render::SCRIPT),
+            h(render::STYLE)
+        )
+    })
+}
+
 async fn page(State(st): State<PageState>) -> Response {
     let live = live_html(&st).await;
-    no_store(Html(render::page(&live, &st.token)).into_response())
+    let mut r = no_store(Html(render::page(&live, &st.token)).into_response());
+    if let Ok(v) = HeaderValue::from_str(page_csp()) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
 }
 
 async fn live(State(st): State<PageState>) -> Response {
@@ -167,37 +193,8 @@ fn form_fields(body: &[u8]) -> (Option<String>, bool) {
     (token, full)
 }
 
-/// The same-origin half of the CSRF guard: an `Origin` header, when the browser sends one,
-/// must name this host (the `Host` the request was sent to).
-fn same_origin(headers: &HeaderMap) -> Result<(), Error> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or("");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    if host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
-        return Err(Error::Unprocessable(format!(
-            "refused: this request comes from another site ({}); use the buttons on the \
-             status page at {PAGE}/ itself",
-            crate::text::escape_control(origin)
-        )));
-    }
-    Ok(())
-}
-
-async fn sync(
-    State(st): State<PageState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Error> {
-    same_origin(&headers)?;
+async fn sync(State(st): State<PageState>, body: Bytes) -> Result<Response, Error> {
+    // The cross-site rules (Origin, Sec-Fetch-Site) were applied by `csrf::guard`.
     let (token, full) = form_fields(&body);
     let ok = token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(st.token.as_bytes())));
     if !ok {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 body{font:15px/1.4 system-ui,sans-serif;margin:0;padding:0 .8em 2em;color:#222;background:#fafafa}
 h1{font-size:1.3em;margin:.6em 0 .2em}h2{font-size:1.05em;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14em,1fr));gap:.6em}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5em .8em;overflow-wrap:anywhere}
@@ -26,7 +26,7 @@ code,.op{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}
 
 /// Refreshes `#live` every two seconds; the buttons post without leaving the page. URLs are
 /// built from `location.origin`, so they never carry credentials typed into the address.
-const SCRIPT: &str = r#"(function(){
+pub(super) const SCRIPT: &str = r#"(function(){
 var live=document.getElementById('live'),note=document.getElementById('note'),base=location.origin;
 function refresh(){fetch(base+'/isymphony-sync/live',{cache:'no-store'}).then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.text();}).then(function(t){live.innerHTML=t;note.textContent='live (refreshes every 2 s)';}).catch(function(e){note.textContent='not refreshed: '+e.message+'; retrying';});}
 setInterval(refresh,2000);note.textContent='live (refreshes every 2 s)';

@@ -4,6 +4,7 @@ use super::*;
 use crate::agent::resources::PlanFuture;
 use crate::agent::status::{AgentState, PassRecord, PassResultKind};
 use axum::body::Body;
+use axum::http::HeaderMap;
 use http_body_util::BodyExt;
 use std::sync::Mutex;
 use std::time::{Duration as D, SystemTime};
@@ -39,7 +40,9 @@ fn app() -> (Router, Arc<Fake>, String) {
     });
     let st = PageState::new(fake.clone(), Arc::new(PlanShare::default()));
     let token = st.token.to_string();
-    (router(st), fake, token)
+    // With the cross-site guard the agent's router puts around every route.
+    let r = router(st).layer(axum::middleware::from_fn(crate::agent::csrf::guard));
+    (r, fake, token)
 }
 
 async fn call(r: &Router, req: axum::http::Request<Body>) -> (u16, HeaderMap, String) {
@@ -152,6 +155,9 @@ async fn buttons_need_the_token_and_the_same_origin() {
         body.contains("another site") && body.contains("status page"),
         "{body}"
     );
+    // Another port of the same host is another origin.
+    let (st, _, _) = call(&r, post(&good, Some("http://127.0.0.1:58082"))).await;
+    assert_eq!(st, 422);
     for bad in ["full=1", "token=00&full=1", ""] {
         let (st, _, body) = call(&r, post(bad, Some("http://127.0.0.1:58081"))).await;
         assert_eq!(st, 422, "{bad}: {body}");

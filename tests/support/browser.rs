@@ -1,0 +1,140 @@
+//! Headless Chromium driven over WebDriver (`chromedriver`, through `fantoccini`) for the
+//! browser tests: the status page as an administrator sees it, and attacker pages.
+
+use fantoccini::{Client as Browser, ClientBuilder};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+/// chromedriver as a child, killed on drop (also when an assertion fails).
+pub struct Driver {
+    child: Child,
+    pub url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start chromedriver and a headless Chromium session with a fresh profile; `script: false`
+/// turns JavaScript off in that browser.
+pub async fn browser(script: bool) -> (Driver, Browser) {
+    let chromium = find_program(&["chromium", "chromium-browser"]).unwrap_or_else(|| {
+        panic!(
+            "Chromium is not installed: this test needs a real browser. Install Debian's \
+             packages with `apt-get install chromium chromium-driver` (scripts/test.sh does)"
+        )
+    });
+    let chromedriver = find_program(&["chromedriver"]).unwrap_or_else(|| {
+        panic!(
+            "chromedriver is not installed: install Debian's `chromium-driver` package \
+             (scripts/test.sh does)"
+        )
+    });
+    let port = free_port();
+    let child = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: profile,
+    };
+    let args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,1700",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!(
+        "--user-data-dir={}",
+        driver._profile.path().display()
+    )])
+    .chain((!script).then(|| "--blink-settings=scriptEnabled=false".to_string()))
+    .collect();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": chromium, "args": args }),
+    );
+    // The console, for the tests that look for Content-Security-Policy violations.
+    caps.insert(
+        "goog:loggingPrefs".into(),
+        serde_json::json!({ "browser": "ALL" }),
+    );
+    let deadline = Instant::now() + T;
+    let client = loop {
+        let conn = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(conn)
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("headless Chromium did not start through chromedriver: {e}"),
+        }
+    };
+    (driver, client)
+}
+
+/// The browser console's messages since the last call (chromedriver's log endpoint).
+pub async fn console(driver: &Driver, b: &Browser) -> Vec<String> {
+    let id = b.session_id().await.unwrap().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/session/{id}/se/log", driver.url))
+        .json(&serde_json::json!({ "type": "browser" }))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["value"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| format!("{} {}", e["level"], e["message"].as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
