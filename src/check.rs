@@ -132,6 +132,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                         s.voicemail = read.mailboxes;
                         s.voicemail_unknown = read.unknown;
                         s.voicemail_error = read.error;
+                        s.voicemail_missing_include = read.missing_include;
                         out.push(voicemail_check(&s));
                     }
                 }
@@ -191,7 +192,13 @@ fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
 /// addresses are then left alone), a limit or a non-text file fails.
 fn voicemail_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
     match (&s.voicemail_unknown, s.voicemail_error) {
-        (None, _) => Check::ok("voicemail", format!("{} mailboxes", s.voicemail.len())),
+        (None, _) => match &s.voicemail_missing_include {
+            None => Check::ok("voicemail", format!("{} mailboxes", s.voicemail.len())),
+            Some(why) => Check::warn(
+                "voicemail",
+                format!("{} mailboxes read; {why}", s.voicemail.len()),
+            ),
+        },
         (Some(why), false) => Check::warn(
             "voicemail",
             format!("{why} (voicemail e-mail addresses would be left as they are)"),
