@@ -247,6 +247,11 @@ pub struct IsymphonyConfig {
     /// requests to the embedded endpoint it started (they skip the login lockout).
     #[serde(skip)]
     pub agent_token: Option<Secret>,
+    /// Set by the daemon, never read from the file: an earlier pass of this process went to
+    /// an https target that cxpanel's settings named, so those settings cannot turn it into
+    /// plain http (issue 18 point 8).
+    #[serde(skip)]
+    pub database_https_seen: bool,
 }
 
 impl std::fmt::Debug for IsymphonyConfig {
@@ -263,6 +268,7 @@ impl std::fmt::Debug for IsymphonyConfig {
             .field("cdr_username", &self.cdr_username)
             .field("cdr_password", &self.cdr_password)
             .field("agent_token", &self.agent_token)
+            .field("database_https_seen", &self.database_https_seen)
             .finish()
     }
 }
@@ -453,6 +459,16 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
             return Err("sync.max_delete_fraction must be between 0 and 1".into());
+        }
+        let i = &self.isymphony;
+        if i.password.is_some() && i.url.is_none() {
+            return Err(
+                "isymphony.password is set but isymphony.url is not: a password from \
+                        this file is only sent to a URL from this file. Set isymphony.url to \
+                        the iSymphony it is for, or remove isymphony.password to use the \
+                        login cxpanel's settings in FreePBX give"
+                    .into(),
+            );
         }
         if self.isymphony.max_response_bytes.is_some_and(|n| n < 1024) {
             return Err("isymphony.max_response_bytes must be at least 1024".into());
