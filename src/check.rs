@@ -82,6 +82,8 @@ pub async fn run(path: &Path) -> Vec<Check> {
         }
     };
 
+    out.push(password_check(&cfg.server));
+
     let mut defaults = TargetDefaults::default();
     let mut snapshot = None;
     if let Some(snap) = &cfg.freepbx.snapshot {
@@ -186,6 +188,36 @@ fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
     }
     let msgs: Vec<String> = problems.into_iter().map(|p| p.message).collect();
     Check::fail("tables", msgs.join(" | "))
+}
+
+/// The password of the agent's port (and of the imitation when it is on): where it is, and
+/// whether the service would refuse it (issue 18 point 7). Never the password itself.
+fn password_check(s: &crate::config::ServerConfig) -> Check {
+    if let Some(why) = s.start_refusal() {
+        return Check::fail("password", why);
+    }
+    match &s.password_file {
+        Some(f) => Check::ok(
+            "password",
+            format!(
+                "[server] password_file {}: the login for the agent's port is {} with the \
+                 password in that file (generated at install, readable by root and the \
+                 isymphony-sync group: sudo cat {})",
+                f.display(),
+                s.username,
+                f.display()
+            ),
+        ),
+        None if s.password.expose() == crate::config::DEFAULT_API_PASSWORD => Check::ok(
+            "password",
+            "the factory default, as in the demo set-up (the Configuration API imitation is \
+             on); set [server] password_file or password before exposing it",
+        ),
+        None => Check::ok(
+            "password",
+            "set in the configuration file ([server] password)",
+        ),
+    }
 }
 
 /// voicemail.conf as a pass reads it: a missing or unreadable file is a warning (e-mail

@@ -13,8 +13,11 @@ use std::time::Duration;
 
 /// Where the agent looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/isymphony-sync/config.toml";
-/// The iSymphony factory password; using it off loopback earns a warning.
+/// The iSymphony factory password: the demo's; the service refuses it outside the demo set-up
+/// (see [`ServerConfig::start_refusal`]).
 pub const DEFAULT_API_PASSWORD: &str = "manag3rpa55word";
+/// Where the Debian package's postinst writes the generated password of the agent's port.
+pub const PACKAGED_PASSWORD_FILE: &str = "/etc/isymphony-sync/agent-password";
 /// The iSymphony factory user name.
 pub const DEFAULT_API_USERNAME: &str = "manager";
 
@@ -52,6 +55,13 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     pub username: String,
     pub password: Secret,
+    /// A file whose first line is the password (the package generates one at install); it
+    /// wins over `password`. Read when the configuration is loaded.
+    pub password_file: Option<PathBuf>,
+    /// Set on loading: why `password_file` could not be read. The password is then a random
+    /// one nobody knows, and the service refuses to start.
+    #[serde(skip)]
+    pub password_file_error: Option<String>,
     pub realm: String,
     pub acl: Vec<IpNet>,
     pub data_dir: PathBuf,
@@ -149,6 +159,53 @@ pub enum AgentListen {
 }
 
 impl ServerConfig {
+    /// Read `password_file` into `password` (see [`ServerConfig::password_file_error`]).
+    fn read_password_file(&mut self) {
+        let Some(path) = &self.password_file else {
+            return;
+        };
+        let text = std::fs::read_to_string(path);
+        let line = text.as_ref().map(|t| t.lines().next().unwrap_or("").trim());
+        match line {
+            Ok(pw) if !pw.is_empty() => self.password = Secret::new(pw),
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "its first line is empty".to_string(),
+                };
+                self.password_file_error = Some(format!(
+                    "cannot read server.password_file {}: {why}",
+                    path.display()
+                ));
+                self.password = Secret::new(uuid::Uuid::new_v4().simple().to_string());
+            }
+        }
+    }
+
+    /// Why the service must not start with these credentials (issue 18 point 7): a password
+    /// file that cannot be read, or the documented factory password outside the demo set-up
+    /// (the demo runs the Configuration API imitation: `enabled = true`).
+    pub fn start_refusal(&self) -> Option<String> {
+        if let Some(e) = &self.password_file_error {
+            return Some(format!(
+                "{e}; the service does not start without its password (the package writes \
+                 that file at install: reinstall it, or write one random line to the file, \
+                 owned root:isymphony-sync, mode 0640)"
+            ));
+        }
+        if self.enabled || self.password.expose() != DEFAULT_API_PASSWORD {
+            return None;
+        }
+        Some(format!(
+            "[server] password is iSymphony's documented factory default, and this is not the \
+             demo set-up ([server] enabled = false): anyone who can reach the agent's port \
+             could use it. Set a password of your own: password_file = \
+             \"{PACKAGED_PASSWORD_FILE}\" (the package generates that file at install; to \
+             make one: head -c 24 /dev/urandom | base64 > FILE, then chown \
+             root:isymphony-sync FILE and chmod 0640 FILE), or password = \"...\" in [server]"
+        ))
+    }
+
     /// `agent_listen` when set (shared with the imitation when it equals `http_listen`);
     /// unset: with the imitation when it is enabled, else [`DEFAULT_AGENT_LISTEN`].
     pub fn agent_endpoint(&self) -> AgentListen {
@@ -171,6 +228,8 @@ impl Default for ServerConfig {
             tls_key: None,
             username: DEFAULT_API_USERNAME.into(),
             password: Secret::new(DEFAULT_API_PASSWORD),
+            password_file: None,
+            password_file_error: None,
             realm: "iSymphony".into(),
             acl: vec![
                 "127.0.0.0/8".parse().expect("valid CIDR"),
@@ -417,11 +476,12 @@ impl Config {
 
     /// Parse TOML text; the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, ParseError> {
-        let cfg: Config = toml::from_str(text).map_err(|source| ParseError::Toml {
+        let mut cfg: Config = toml::from_str(text).map_err(|source| ParseError::Toml {
             message: toml_error(text, &source),
             source: Box::new(source),
         })?;
         cfg.validate()?;
+        cfg.server.read_password_file();
         Ok(cfg)
     }
 
@@ -432,6 +492,9 @@ impl Config {
         }
         if s.https_listen.is_some() && s.tls_cert.is_none() {
             return Err("server.https_listen needs server.tls_cert and server.tls_key".into());
+        }
+        if s.password_file.is_some() && s.password.expose() != DEFAULT_API_PASSWORD {
+            return Err("server.password and server.password_file are both set; keep one".into());
         }
         if s.username.is_empty() {
             return Err("server.username must not be empty".into());

@@ -849,7 +849,7 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
     std::fs::write(
         &good,
         format!(
-            "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\n[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = \"{0}/vm.conf\"\nconfig_file = \"{0}/freepbx.conf\"\n[sync]\nstate_dir = \"{0}/state\"\n",
+            "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\npassword = \"Agent-Pw-8\"\n[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = \"{0}/vm.conf\"\nconfig_file = \"{0}/freepbx.conf\"\n[sync]\nstate_dir = \"{0}/state\"\n",
             dir.path().display()
         ),
     )

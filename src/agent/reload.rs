@@ -144,6 +144,10 @@ async fn examine_with(
         };
     }
     match Config::parse(&text) {
+        Ok(config) if config.server.start_refusal().is_some() => Outcome::Rejected {
+            error: invalid(path, config.server.start_refusal().unwrap_or_default()),
+            text: Some(text),
+        },
         Ok(mut config) => {
             config.source = Some(PathBuf::from(path));
             Outcome::Apply {
