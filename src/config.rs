@@ -367,6 +367,10 @@ pub struct SyncConfig {
     pub default_add_conference_rooms: bool,
     /// Without cxpanel tables: auto-answer on panel-originated calls.
     pub default_auto_answer: bool,
+    /// A standby that has waited longer than this for the writer lock says so (status page,
+    /// log, metric `isymphony_sync_standby_too_long`); 0 turns the warning off.
+    #[serde(deserialize_with = "de_duration")]
+    pub standby_warn_after: Duration,
 }
 
 impl Default for SyncConfig {
@@ -389,6 +393,7 @@ impl Default for SyncConfig {
             default_add_queues: true,
             default_add_conference_rooms: true,
             default_auto_answer: false,
+            standby_warn_after: Duration::from_secs(300),
         }
     }
 }

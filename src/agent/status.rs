@@ -136,6 +136,8 @@ pub struct Status {
     pub next_verify: Option<SystemTime>,
     #[serde(serialize_with = "ser_opt_time")]
     pub next_retry: Option<SystemTime>,
+    /// Who holds the writer lock while this agent waits, and what is wrong with that.
+    pub lock_check: super::lockinfo::LockCheck,
 }
 
 #[derive(Debug)]
@@ -181,6 +183,7 @@ impl AgentState {
                     isymphony_check: None,
                     next_verify: None,
                     next_retry: None,
+                    lock_check: Default::default(),
                 },
                 metrics: Metrics::new(),
                 history: Default::default(),
@@ -212,6 +215,10 @@ impl AgentState {
             i.status.role = role;
             i.status.lock = lock;
         })
+    }
+
+    pub fn set_lock_check(&self, check: super::lockinfo::LockCheck) {
+        self.with(|i| i.status.lock_check = check)
     }
 
     pub fn set_config(&self, file: Option<String>) {
