@@ -193,8 +193,12 @@ fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
 /// The password of the agent's port (and of the imitation when it is on): where it is, and
 /// whether the service would refuse it (issue 18 point 7). Never the password itself.
 fn password_check(s: &crate::config::ServerConfig) -> Check {
+    if let Some(e) = &s.password_file_error {
+        return Check::fail("password", e.clone());
+    }
+    // One-shot passes (--sync-now, --dry-run) serve no port: a warning, not a failure.
     if let Some(why) = s.start_refusal() {
-        return Check::fail("password", why);
+        return Check::warn("password", format!("the service refuses to start: {why}"));
     }
     match &s.password_file {
         Some(f) => Check::ok(
