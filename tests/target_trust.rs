@@ -166,4 +166,16 @@ async fn a_changed_database_host_is_warned_and_shown_on_the_status_page() {
     let (st, page) = agent::get_text(&root, "/isymphony-sync/", agent_pw).await;
     assert_eq!(st, 200);
     assert!(page.contains(changed), "the status page shows it");
+
+    // Still shown after a later pass (the change itself is not repeated in the log).
+    let passes = daemon.count(|v| agent::msg(v).starts_with("pass:"));
+    agent::sync_now(&root, agent_pw).await;
+    daemon
+        .wait_nth(passes, Duration::from_secs(30), |v| {
+            agent::msg(v).starts_with("pass:")
+        })
+        .await;
+    let (_, page) = agent::get_text(&root, "/isymphony-sync/", agent_pw).await;
+    assert!(page.contains(changed), "kept on the status page");
+    assert_eq!(daemon.count(|v| agent::msg(v).contains(changed)), 1);
 }

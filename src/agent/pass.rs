@@ -123,7 +123,7 @@ impl PassRunner {
                 }
             }
         };
-        let outcome = settle(outcome, &self.last_target);
+        let outcome = settle(outcome, &self.last_target, &self.state);
         finish_pass(
             (&self.state, &self.known_gaps),
             self.notifier.as_deref(),
@@ -164,16 +164,16 @@ fn host_of(url: &str) -> String {
 /// A pass that went to another host than the last one, both named by cxpanel's settings in
 /// the database: whoever can write those settings chooses where the agent writes, so the
 /// change is warned about (log, and the status page with the pass's warnings).
-fn warn_database_host_change(r: &mut PassReport, last: &wipecheck::SharedTarget) {
+fn warn_database_host_change(r: &mut PassReport, last: &wipecheck::SharedTarget) -> Option<String> {
     let (Some(prev), Some(now)) = (last_target(last), r.resolved.as_ref()) else {
-        return;
+        return None;
     };
     if !(prev.from_database && now.from_database) {
-        return;
+        return None;
     }
     let (was, is) = (host_of(&prev.url), host_of(&now.url));
     if was == is {
-        return;
+        return None;
     }
     let w = format!(
         "the iSymphony host named by cxpanel's settings in FreePBX's database changed from \
@@ -182,12 +182,13 @@ fn warn_database_host_change(r: &mut PassReport, last: &wipecheck::SharedTarget)
          [isymphony] url to pin the target"
     );
     tracing::warn!("{w}");
-    r.plan.warnings.push(w);
+    r.plan.warnings.push(w.clone());
+    Some(w)
 }
 
 /// A refusal of the safety valve still applied everything else: it is the partial pass its
 /// report describes. Tells the quick iSymphony check where the pass went.
-fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget) -> Outcome {
+fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget, state: &AgentState) -> Outcome {
     let mut outcome = match outcome {
         Outcome::Done(r) => match *r {
             Err(ReconcileError::SafetyValve { report, .. }) => Outcome::Done(Box::new(Ok(*report))),
@@ -196,8 +197,14 @@ fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget) -> Outcome {
         other => other,
     };
     if let Outcome::Done(r) = &mut outcome {
-        if let Ok(report) = r.as_mut() {
-            warn_database_host_change(report, last_target);
+        if let Some(w) = r
+            .as_mut()
+            .as_mut()
+            .ok()
+            .and_then(|report| warn_database_host_change(report, last_target))
+        {
+            // Kept on the status page after later passes, as the quick check's finding is.
+            state.set_target_change(w);
         }
         let target = r.as_ref().as_ref().ok().and_then(|r| r.resolved.clone());
         wipecheck::record_target(last_target, target);

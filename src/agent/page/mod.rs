@@ -11,7 +11,7 @@
 //! of this process (a foreign page cannot read it: the page is behind the realm's credentials)
 //! and a request whose `Origin` is not this host is refused (422, saying what to do).
 
-mod localtime;
+pub(crate) mod localtime;
 mod render;
 mod svg;
 

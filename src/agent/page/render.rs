@@ -183,6 +183,9 @@ fn warnings(o: &mut String, st: &Status, h: &History) {
     if let Some(e) = &st.last_reload_error {
         w.push(format!("configuration not reloaded: {e}"));
     }
+    if let Some(c) = &st.target_change {
+        w.push(format!("iSymphony target changed {c}"));
+    }
     if let Some(f) = st
         .isymphony_check
         .as_ref()
