@@ -37,6 +37,14 @@ check_file /usr/bin/isymphony-sync 755 root:root
 check_file /lib/systemd/system/isymphony-sync.service 644 root:root
 check_file /etc/isymphony-sync/config.toml 640 root:isymphony-sync
 check_file /var/lib/isymphony-sync 700 isymphony-sync:isymphony-sync
+# A random password per install for the agent's port, never the documented factory one.
+check_file /etc/isymphony-sync/agent-password 640 root:isymphony-sync
+pw=$(head -n 1 /etc/isymphony-sync/agent-password)
+[ ${#pw} -ge 24 ] || fail "the generated password is too short (${#pw} characters)"
+[ "$pw" != "manag3rpa55word" ] || fail "the generated password is the factory default"
+/usr/bin/isymphony-sync --config /etc/isymphony-sync/config.toml --check-config 2>&1 \
+  | grep -E '^ok +password .*/etc/isymphony-sync/agent-password' >/dev/null \
+  || fail "--check-config does not say where the password is"
 check_file /usr/share/man/man1/isymphony-sync.1.gz 644 root:root
 check_file /usr/share/bash-completion/completions/isymphony-sync 644 root:root
 check_file /usr/share/zsh/vendor-completions/_isymphony-sync 644 root:root
@@ -52,10 +60,12 @@ fi
 echo '# edited by the administrator' >> /etc/isymphony-sync/config.toml
 dpkg -i "$deb" >/dev/null
 grep -q 'edited by the administrator' /etc/isymphony-sync/config.toml || fail "reinstall overwrote the edited config"
+[ "$(head -n 1 /etc/isymphony-sync/agent-password)" = "$pw" ] || fail "reinstall changed the generated password"
 dpkg --remove isymphony-sync >/dev/null
 [ -f /etc/isymphony-sync/config.toml ] || fail "remove deleted the config"
 [ ! -e /usr/bin/isymphony-sync ] || fail "remove left the binary"
 dpkg --purge isymphony-sync >/dev/null
 [ ! -e /etc/isymphony-sync/config.toml ] || fail "purge left the config"
+[ ! -e /etc/isymphony-sync/agent-password ] || fail "purge left the generated password"
 trap - EXIT
 echo "package-check: 1 passed, 0 failed"

@@ -82,6 +82,8 @@ pub async fn run(path: &Path) -> Vec<Check> {
         }
     };
 
+    out.push(password_check(&cfg.server));
+
     let mut defaults = TargetDefaults::default();
     let mut snapshot = None;
     if let Some(snap) = &cfg.freepbx.snapshot {
@@ -132,6 +134,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                         s.voicemail = read.mailboxes;
                         s.voicemail_unknown = read.unknown;
                         s.voicemail_error = read.error;
+                        s.voicemail_missing_include = read.missing_include;
                         out.push(voicemail_check(&s));
                     }
                 }
@@ -187,11 +190,51 @@ fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
     Check::fail("tables", msgs.join(" | "))
 }
 
+/// The password of the agent's port (and of the imitation when it is on): where it is, and
+/// whether the service would refuse it (issue 18 point 7). Never the password itself.
+fn password_check(s: &crate::config::ServerConfig) -> Check {
+    if let Some(e) = &s.password_file_error {
+        return Check::fail("password", e.clone());
+    }
+    // One-shot passes (--sync-now, --dry-run) serve no port: a warning, not a failure.
+    if let Some(why) = s.start_refusal() {
+        return Check::warn("password", format!("the service refuses to start: {why}"));
+    }
+    match &s.password_file {
+        Some(f) => Check::ok(
+            "password",
+            format!(
+                "[server] password_file {}: the login for the agent's port is {} with the \
+                 password in that file (generated at install, readable by root and the \
+                 isymphony-sync group: sudo cat {})",
+                f.display(),
+                s.username,
+                f.display()
+            ),
+        ),
+        None if s.password.expose() == crate::config::DEFAULT_API_PASSWORD => Check::ok(
+            "password",
+            "the factory default, as in the demo set-up (the Configuration API imitation is \
+             on); set [server] password_file or password before exposing it",
+        ),
+        None => Check::ok(
+            "password",
+            "set in the configuration file ([server] password)",
+        ),
+    }
+}
+
 /// voicemail.conf as a pass reads it: a missing or unreadable file is a warning (e-mail
 /// addresses are then left alone), a limit or a non-text file fails.
 fn voicemail_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
     match (&s.voicemail_unknown, s.voicemail_error) {
-        (None, _) => Check::ok("voicemail", format!("{} mailboxes", s.voicemail.len())),
+        (None, _) => match &s.voicemail_missing_include {
+            None => Check::ok("voicemail", format!("{} mailboxes", s.voicemail.len())),
+            Some(why) => Check::warn(
+                "voicemail",
+                format!("{} mailboxes read; {why}", s.voicemail.len()),
+            ),
+        },
         (Some(why), false) => Check::warn(
             "voicemail",
             format!("{why} (voicemail e-mail addresses would be left as they are)"),

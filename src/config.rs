@@ -18,8 +18,11 @@ use std::time::Duration;
 
 /// Where the agent looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/isymphony-sync/config.toml";
-/// The iSymphony factory password; using it off loopback earns a warning.
+/// The iSymphony factory password: the demo's; the service refuses it outside the demo set-up
+/// (see [`ServerConfig::start_refusal`]).
 pub const DEFAULT_API_PASSWORD: &str = "manag3rpa55word";
+/// Where the Debian package's postinst writes the generated password of the agent's port.
+pub const PACKAGED_PASSWORD_FILE: &str = "/etc/isymphony-sync/agent-password";
 /// The iSymphony factory user name.
 pub const DEFAULT_API_USERNAME: &str = "manager";
 
@@ -58,6 +61,13 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     pub username: String,
     pub password: Secret,
+    /// A file whose first line is the password (the package generates one at install); it
+    /// wins over `password`. Read when the configuration is loaded.
+    pub password_file: Option<PathBuf>,
+    /// Set on loading: why `password_file` could not be read. The password is then a random
+    /// one nobody knows, and the service refuses to start.
+    #[serde(skip)]
+    pub password_file_error: Option<String>,
     pub realm: String,
     pub acl: Vec<IpNet>,
     pub data_dir: PathBuf,
@@ -161,6 +171,53 @@ pub enum AgentListen {
 }
 
 impl ServerConfig {
+    /// Read `password_file` into `password` (see [`ServerConfig::password_file_error`]).
+    fn read_password_file(&mut self) {
+        let Some(path) = &self.password_file else {
+            return;
+        };
+        let text = std::fs::read_to_string(path);
+        let line = text.as_ref().map(|t| t.lines().next().unwrap_or("").trim());
+        match line {
+            Ok(pw) if !pw.is_empty() => self.password = Secret::new(pw),
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "its first line is empty".to_string(),
+                };
+                self.password_file_error = Some(format!(
+                    "cannot read server.password_file {}: {why}",
+                    path.display()
+                ));
+                self.password = Secret::new(uuid::Uuid::new_v4().simple().to_string());
+            }
+        }
+    }
+
+    /// Why the service must not start with these credentials (issue 18 point 7): a password
+    /// file that cannot be read, or the documented factory password outside the demo set-up
+    /// (the demo runs the Configuration API imitation: `enabled = true`).
+    pub fn start_refusal(&self) -> Option<String> {
+        if let Some(e) = &self.password_file_error {
+            return Some(format!(
+                "{e}; the service does not start without its password (the package writes \
+                 that file at install: reinstall it, or write one random line to the file, \
+                 owned root:isymphony-sync, mode 0640)"
+            ));
+        }
+        if self.enabled || self.password.expose() != DEFAULT_API_PASSWORD {
+            return None;
+        }
+        Some(format!(
+            "[server] password is iSymphony's documented factory default, and this is not the \
+             demo set-up ([server] enabled = false): anyone who can reach the agent's port \
+             could use it. Set a password of your own: password_file = \
+             \"{PACKAGED_PASSWORD_FILE}\" (the package generates that file at install; to \
+             make one: head -c 24 /dev/urandom | base64 > FILE, then chown \
+             root:isymphony-sync FILE and chmod 0640 FILE), or password = \"...\" in [server]"
+        ))
+    }
+
     /// `agent_listen` when set (shared with the imitation when it equals `http_listen`);
     /// unset: with the imitation when it is enabled, else [`DEFAULT_AGENT_LISTEN`].
     pub fn agent_endpoint(&self) -> AgentListen {
@@ -183,6 +240,8 @@ impl Default for ServerConfig {
             tls_key: None,
             username: DEFAULT_API_USERNAME.into(),
             password: Secret::new(DEFAULT_API_PASSWORD),
+            password_file: None,
+            password_file_error: None,
             realm: "iSymphony".into(),
             acl: vec![
                 "127.0.0.0/8".parse().expect("valid CIDR"),
@@ -261,6 +320,11 @@ pub struct IsymphonyConfig {
     /// requests to the embedded endpoint it started (they skip the login lockout).
     #[serde(skip)]
     pub agent_token: Option<Secret>,
+    /// Set by the daemon, never read from the file: an earlier pass of this process went to
+    /// an https target that cxpanel's settings named, so those settings cannot turn it into
+    /// plain http (issue 18 point 8).
+    #[serde(skip)]
+    pub database_https_seen: bool,
 }
 
 impl std::fmt::Debug for IsymphonyConfig {
@@ -277,6 +341,7 @@ impl std::fmt::Debug for IsymphonyConfig {
             .field("cdr_username", &self.cdr_username)
             .field("cdr_password", &self.cdr_password)
             .field("agent_token", &self.agent_token)
+            .field("database_https_seen", &self.database_https_seen)
             .finish()
     }
 }
@@ -316,6 +381,10 @@ pub struct SyncConfig {
     pub default_add_conference_rooms: bool,
     /// Without cxpanel tables: auto-answer on panel-originated calls.
     pub default_auto_answer: bool,
+    /// A standby that has waited longer than this for the writer lock says so (status page,
+    /// log, metric `isymphony_sync_standby_too_long`); 0 turns the warning off.
+    #[serde(deserialize_with = "de_duration")]
+    pub standby_warn_after: Duration,
 }
 
 impl Default for SyncConfig {
@@ -338,6 +407,7 @@ impl Default for SyncConfig {
             default_add_queues: true,
             default_add_conference_rooms: true,
             default_auto_answer: false,
+            standby_warn_after: Duration::from_secs(300),
         }
     }
 }
@@ -425,11 +495,12 @@ impl Config {
 
     /// Parse TOML text; the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, ParseError> {
-        let cfg: Config = toml::from_str(text).map_err(|source| ParseError::Toml {
+        let mut cfg: Config = toml::from_str(text).map_err(|source| ParseError::Toml {
             message: toml_error(text, &source),
             source: Box::new(source),
         })?;
         cfg.validate()?;
+        cfg.server.read_password_file();
         Ok(cfg)
     }
 
@@ -440,6 +511,9 @@ impl Config {
         }
         if s.https_listen.is_some() && s.tls_cert.is_none() {
             return Err("server.https_listen needs server.tls_cert and server.tls_key".into());
+        }
+        if s.password_file.is_some() && s.password.expose() != DEFAULT_API_PASSWORD {
+            return Err("server.password and server.password_file are both set; keep one".into());
         }
         if s.username.is_empty() {
             return Err("server.username must not be empty".into());
@@ -488,6 +562,16 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.sync.max_delete_fraction) {
             return Err("sync.max_delete_fraction must be between 0 and 1".into());
+        }
+        let i = &self.isymphony;
+        if i.password.is_some() && i.url.is_none() {
+            return Err(
+                "isymphony.password is set but isymphony.url is not: a password from \
+                        this file is only sent to a URL from this file. Set isymphony.url to \
+                        the iSymphony it is for, or remove isymphony.password to use the \
+                        login cxpanel's settings in FreePBX give"
+                    .into(),
+            );
         }
         if self.isymphony.max_response_bytes.is_some_and(|n| n < 1024) {
             return Err("isymphony.max_response_bytes must be at least 1024".into());

@@ -57,6 +57,11 @@ pub struct Desired {
     /// file. The diff leaves these kinds exactly as the server has them.
     #[serde(default)]
     pub frozen: BTreeMap<Kind, String>,
+    /// Kinds whose FreePBX source is known only in part (a required `#include` of
+    /// voicemail.conf is missing), each with a reason naming the file: what was read is
+    /// created and updated as usual, deletions wait.
+    #[serde(default)]
+    pub held_deletes: BTreeMap<Kind, String>,
     /// Problems reading FreePBX that make the pass an error (a missing table, a voicemail.conf
     /// limit exceeded); the pass still applies what is known.
     #[serde(default)]

@@ -18,7 +18,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const PW: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
+/// Not the factory password: the service refuses that outside the demo (issue 18 point 7). The
+/// test's iSymphony ([`env`]) uses it too.
+const PW: &str = "Agent-Daemon-Pw-1";
+
+/// [`Env::new`] with the server's password set to [`PW`].
+async fn env(n: usize) -> Env {
+    Env::new_with(n, |c| c.server.password = Secret::new(PW)).await
+}
 
 /// How the agent under test is configured.
 #[derive(Default)]
@@ -176,7 +183,7 @@ fn notify_socket(dir: &Path) -> (PathBuf, Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_and_file_changes_reach_the_embedded_server_with_no_other_action() {
-    let mut env = Env::new(3).await;
+    let mut env = env(3).await;
     let (sock, notes) = notify_socket(env.dir.path());
     let cfg = write_config(
         &env,
@@ -391,7 +398,7 @@ async fn sql_and_file_changes_reach_the_embedded_server_with_no_other_action() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_applies_a_valid_config_and_keeps_the_old_one_on_an_invalid_one() {
-    let env = Env::new(2).await;
+    let env = env(2).await;
     let mut o = Opts {
         server: true,
         db_url: Some(db_url(&env)),
@@ -488,7 +495,7 @@ fn pid_alive(pid: i32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outages_are_reported_retried_and_converge_without_deleting() {
-    let env = Env::new(3).await;
+    let env = env(3).await;
     let target = env.server().http_addr();
     let http_proxy = Proxy::start(target).await;
     let db_addr: std::net::SocketAddr = {
@@ -670,7 +677,7 @@ async fn outages_are_reported_retried_and_converge_without_deleting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_slow_pass_exits_zero_within_ten_seconds() {
-    let env = Env::new(2).await;
+    let env = env(2).await;
     let proxy = Proxy::start(env.server().http_addr()).await;
     let cfg = write_config(
         &env,
@@ -715,7 +722,7 @@ async fn sigterm_during_a_slow_pass_exits_zero_within_ten_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_standby_takes_over_after_sigkill_and_passes_never_overlap() {
-    let env = Env::new(3).await;
+    let env = env(3).await;
     let direct = env.server().base_url();
     let mk = |name| {
         write_config(
@@ -849,7 +856,7 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
     std::fs::write(
         &good,
         format!(
-            "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\n[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = \"{0}/vm.conf\"\nconfig_file = \"{0}/freepbx.conf\"\n[sync]\nstate_dir = \"{0}/state\"\n",
+            "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\npassword = \"Agent-Pw-8\"\n[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = \"{0}/vm.conf\"\nconfig_file = \"{0}/freepbx.conf\"\n[sync]\nstate_dir = \"{0}/state\"\n",
             dir.path().display()
         ),
     )
@@ -915,7 +922,7 @@ fn journald_text_has_no_timestamps_and_json_has_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_full_verify_repairs_drift_made_on_the_isymphony_side() {
-    let env = Env::new(2).await;
+    let env = env(2).await;
     let direct = env.server().base_url();
     let cfg = write_config(
         &env,

@@ -27,7 +27,7 @@ async fn deleting_or_truncating_voicemail_conf_removes_no_email() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\
+            "[server]\nenabled = false\npassword = \"Agent-Pw-8\"\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\
              config_file = {:?}\npoll_interval = \"200ms\"\n\n[isymphony]\nurl = {:?}\n\
              username = \"manager\"\npassword = {:?}\ntimeout = \"2s\"\n\n[sync]\n\
              debounce = \"100ms\"\nretry_backoff_max = \"1s\"\nstate_dir = {:?}\n",

@@ -10,10 +10,19 @@ use std::path::{Path, PathBuf};
 
 const API_PASSWORD_MARK: &str = isymphony_sync::config::DEFAULT_API_PASSWORD;
 
+/// The agent port's password file, as the package's postinst writes it.
+fn password_file(env: &Env) -> PathBuf {
+    let path = env.dir.path().join("agent-password");
+    std::fs::write(&path, "Generated-At-Install-1\n").unwrap();
+    path
+}
+
 fn write(env: &Env, name: &str, freepbx: &str, isymphony: &str) -> PathBuf {
     let path = env.dir.path().join(name);
     let text = format!(
-        "[server]\nenabled = false\n\n[freepbx]\n{freepbx}\nvoicemail_conf = {:?}\n\n[isymphony]\n{isymphony}\n",
+        "[server]\nenabled = false\npassword_file = {:?}\n\n[freepbx]\n{freepbx}\n\
+         voicemail_conf = {:?}\n\n[isymphony]\n{isymphony}\n",
+        password_file(env).display().to_string(),
         env.vm_path().display().to_string()
     );
     std::fs::write(&path, text).unwrap();
@@ -59,10 +68,43 @@ async fn check_config_good_and_each_failure() {
     let good = write(&env, "good.toml", &db, &format!("url = {url:?}"));
     let (code, out) = check(&good).await;
     assert_eq!(code, 0, "{out}");
-    for name in ["config", "freepbx", "database", "voicemail", "isymphony"] {
+    for name in [
+        "config",
+        "password",
+        "freepbx",
+        "database",
+        "voicemail",
+        "isymphony",
+    ] {
         assert!(line(&out, name).starts_with("ok"), "{name}: {out}");
     }
     assert!(line(&out, "database").contains("3 extensions"), "{out}");
+    // Where the agent port's password is (issue 18 point 7), never the password.
+    let pw = line(&out, "password");
+    assert!(
+        pw.contains("sudo cat") && pw.contains("agent-password"),
+        "{out}"
+    );
+    assert!(!out.contains("Generated-At-Install-1"), "{out}");
+
+    // The factory password outside the demo: the service would refuse it; the line warns (a
+    // one-shot pass serves no port) and says how to set one.
+    let text = std::fs::read_to_string(&good).unwrap();
+    let factory = env.dir.path().join("factory.toml");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("password_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&factory, text).unwrap();
+    let (code, out) = check(&factory).await;
+    assert_eq!(code, 0, "{out}");
+    let pw = line(&out, "password");
+    assert!(
+        pw.starts_with("warn") && pw.contains("refuses to start"),
+        "{out}"
+    );
+    assert!(pw.contains("password_file"), "{out}");
 
     // Wrong database password: a dedicated MariaDB user, then the wrong password for it.
     let test_user = support::TestUser::create("isy_chk", "Right-Pw-123", &["%"]).await;

@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 fn write_config(env: &Env, name: &str, isymphony: &str) -> PathBuf {
     let path = env.dir.path().join(name);
     let text = format!(
-        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
-         [isymphony]\ntimeout = \"2s\"\n{isymphony}\n\n[sync]\nstate_dir = {:?}\n",
+        "[server]\nenabled = false\npassword = \"Agent-Pw-8\"\n\n[freepbx]\ndatabase_url = {:?}\n\
+         voicemail_conf = {:?}\n\n[isymphony]\ntimeout = \"2s\"\n{isymphony}\n\n[sync]\n\
+         state_dir = {:?}\n",
         env.db.url(),
         env.vm_path().display().to_string(),
         env.dir.path().join("state").display().to_string(),

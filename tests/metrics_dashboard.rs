@@ -14,7 +14,9 @@ use std::time::Duration;
 use support::agent::*;
 use support::e2e::*;
 
-const PW: &str = "manag3rpa55word";
+/// Not the factory password: the service refuses that outside the demo (issue 18 point 7). The
+/// test's iSymphony uses it too.
+const PW: &str = "Metrics-Dash-Pw-1";
 
 fn agent_config(env: &Env) -> PathBuf {
     let dir = env.dir.path().join("agent");
@@ -124,7 +126,10 @@ fn check(dashboard: &Value, exposition: &str) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_grafana_dashboard_uses_only_and_all_exported_metrics() {
-    let env = Env::new(3).await;
+    let env = Env::new_with(3, |c| {
+        c.server.password = isymphony_sync::secret::Secret::new(PW)
+    })
+    .await;
     let cfg = agent_config(&env);
     let agent = Agent::spawn(&cfg, &[]);
     let root = agent.endpoint(0).await;

@@ -44,6 +44,10 @@ fn packaged_with_paths_in(dir: &Path, vm: &Path) -> String {
         ("/etc/amportal.conf", dir.join("amportal.conf")),
         ("/etc/asterisk/voicemail.conf", vm.to_path_buf()),
         ("/var/lib/isymphony-sync", dir.join("data")),
+        (
+            "/etc/isymphony-sync/agent-password",
+            dir.join("agent-password"),
+        ),
     ];
     for (from, to) in moves {
         let quoted = format!("\"{from}\"");
@@ -53,7 +57,23 @@ fn packaged_with_paths_in(dir: &Path, vm: &Path) -> String {
         );
         text = text.replace(&quoted, &format!("{:?}", to.display().to_string()));
     }
+    postinst_password(&dir.join("agent-password"));
     text
+}
+
+/// Run the package's postinst the way it makes the agent port's password (its `new_password`
+/// function, group root here: the test machine has no isymphony-sync group); the password.
+fn postinst_password(file: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(". \"$0\"; new_password \"$1\" root")
+        .arg(root.join("debian/postinst"))
+        .arg(file)
+        .status()
+        .unwrap();
+    assert!(st.success(), "postinst's new_password failed");
+    std::fs::read_to_string(file).unwrap().trim().to_string()
 }
 
 /// freepbx.conf pointing at the test database.
@@ -209,6 +229,8 @@ async fn service_with_the_packaged_config_syncs_where_cxpanel_says_and_serves_it
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, text).unwrap();
 
+    let agent_pw = std::fs::read_to_string(dir.join("agent-password")).unwrap();
+    let agent_pw = agent_pw.trim().to_string();
     let daemon = agent::Agent::spawn(&cfg, &[]);
     let root = daemon.endpoint(0).await;
     let sep_url = sep.base_url();
@@ -248,10 +270,7 @@ async fn service_with_the_packaged_config_syncs_where_cxpanel_says_and_serves_it
     let http = reqwest::Client::new();
     let get = |path: &str| {
         http.get(format!("{root}{path}"))
-            .basic_auth(
-                "manager",
-                Some(isymphony_sync::config::DEFAULT_API_PASSWORD),
-            )
+            .basic_auth("manager", Some(&agent_pw))
             .send()
     };
     let status = get("/isymphony-sync/api/status").await.unwrap();
@@ -269,4 +288,90 @@ async fn service_with_the_packaged_config_syncs_where_cxpanel_says_and_serves_it
         daemon.dump()
     );
     assert!(!root.ends_with(":58081"), "the test moved the port");
+}
+
+/// Issue 18 point 7: a packaged install has a random password for the agent's port, readable
+/// only by root and the service group, kept across upgrades.
+#[test]
+fn postinst_generates_a_private_random_password_and_keeps_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let pw = postinst_password(&a);
+    assert!(pw.len() >= 24, "{} characters", pw.len());
+    assert_ne!(pw, isymphony_sync::config::DEFAULT_API_PASSWORD);
+    assert!(pw.chars().all(|c| c.is_ascii_alphanumeric()));
+    let m = std::fs::metadata(&a).unwrap();
+    assert_eq!((m.mode() & 0o777, m.uid(), m.gid()), (0o640, 0, 0));
+    assert_eq!(postinst_password(&a), pw, "an upgrade keeps it");
+    assert_ne!(postinst_password(&b), pw, "one per install");
+    // The packaged config reads it.
+    let text = packaged_with_paths_in(dir.path(), &dir.path().join("vm.conf"));
+    let cfg = Config::parse(&text).unwrap();
+    let generated = std::fs::read_to_string(dir.path().join("agent-password")).unwrap();
+    assert_eq!(cfg.server.password.expose(), generated.trim());
+    assert_eq!(cfg.server.start_refusal(), None);
+}
+
+/// Start the service with `text` as its config; Err(stderr) when it exits at once.
+async fn start_service(dir: &Path, text: &str) -> Result<agent::Agent, String> {
+    let cfg = dir.join("svc.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut daemon = agent::Agent::spawn(&cfg, &[]);
+    for _ in 0..100 {
+        if daemon.count(|v| agent::msg(v).starts_with("agent resources at")) > 0 {
+            return Ok(daemon);
+        }
+        if daemon.child.try_wait().unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Err(daemon.dump());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("neither started nor refused: {}", daemon.dump());
+}
+
+/// Issue 18 point 7: the documented factory password is refused outside the demo set-up, with
+/// a message saying how to set one; the demo keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_refuses_the_factory_password_outside_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = format!(
+        "[freepbx]\ndatabase_url = \"mysql://root@127.0.0.1:1/x\"\nvoicemail_conf = {:?}\n\
+         config_file = {:?}\n[sync]\nstate_dir = {:?}\n",
+        d.join("vm.conf").display().to_string(),
+        d.join("freepbx.conf").display().to_string(),
+        d.join("state").display().to_string(),
+    );
+    let prod = format!(
+        "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{base}",
+        d.join("data").display().to_string()
+    );
+    let refused = start_service(d, &prod).await.err().expect("refused");
+    assert!(
+        refused.contains("factory default") && refused.contains("password_file"),
+        "{refused}"
+    );
+    assert!(!refused.contains(isymphony_sync::config::DEFAULT_API_PASSWORD));
+    // A password file that cannot be read: refused too, naming it.
+    let missing = prod.replace(
+        "[server]\n",
+        &format!(
+            "[server]\npassword_file = {:?}\n",
+            d.join("nope").display().to_string()
+        ),
+    );
+    let refused = start_service(d, &missing).await.err().expect("refused");
+    assert!(
+        refused.contains("cannot read server.password_file"),
+        "{refused}"
+    );
+    // The demo set-up (the imitation on) keeps the seed's default credentials.
+    let demo = format!(
+        "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{base}",
+        d.join("demo").display().to_string()
+    );
+    let daemon = start_service(d, &demo).await.expect("the demo starts");
+    drop(daemon);
 }

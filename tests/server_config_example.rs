@@ -21,6 +21,7 @@ fn example_parses_and_documents_every_server_key() {
         "tls_key",
         "username",
         "password",
+        "password_file",
         "realm",
         "acl",
         "data_dir",

@@ -212,3 +212,95 @@ async fn a_full_disk_leaves_no_phantom_and_writes_resume_when_space_returns() {
     assert_eq!(census(&s).await, after, "what was served is what survived");
     s.kill();
 }
+
+/// Issue 18 point 2, the exact sequence: fill the file system (writes answered 500), free
+/// space, write again (204), SIGKILL, restart. The failed transactions leave stale frames in
+/// the WAL after the last commit; they are not damage, so the store starts, with every
+/// acknowledged write and the one after recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_survived_a_full_disk_starts_again_after_sigkill() {
+    let Some(fs) = tmpfs::Tmpfs::mount("2m") else {
+        return;
+    };
+    let conf_dir = tempfile::tempdir().unwrap();
+    let config = conf_dir.path().join("config.toml");
+    let data = fs.path.join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let s = Srv::start(&config);
+    let cs = json!({"id": "cs1", "slug": "default", "name": "Default"});
+    let posted = s.send(reqwest::Method::POST, "server/coreServers", Some(cs));
+    assert_eq!(posted.await.0, 204);
+    let pad = "p".repeat(2048);
+    let mut acked = BTreeSet::new();
+    for i in 0..16 {
+        let id = format!("{}", 5_000 + i);
+        assert_eq!(s.post_ext(&id, &pad).await, 204);
+        acked.insert(id);
+    }
+    // Room for a few WAL frames only, then group commits of large objects: a transaction
+    // that runs out of space half-way has written frames that stay behind in the WAL.
+    let filler = fs.path.join("filler");
+    let fill = fs.free().saturating_sub(24 * 1024) as usize;
+    std::fs::write(&filler, vec![b'x'; fill]).unwrap();
+    let big = "b".repeat(16 * 1024);
+    let (more, failed, n) = fill_up(&s, &big).await;
+    acked.extend(more);
+    assert!(!failed.is_empty(), "the disk never filled ({n} writes)");
+    std::fs::remove_file(&filler).unwrap();
+    let after = "77777";
+    assert_eq!(
+        s.post_ext(after, "small").await,
+        204,
+        "a write after freeing space"
+    );
+    acked.insert(after.to_string());
+    eprintln!(
+        "full disk: {} acknowledged (one after recovery), {} answered 500",
+        acked.len(),
+        failed.len()
+    );
+    s.kill();
+    // The sequence left what the review found: frames after the last commit that recovery
+    // does not replay (else this test would prove nothing).
+    let wal = std::fs::read(data.join("store.sqlite3-wal")).unwrap_or_default();
+    let frames = isymphony_sync::integrity::wal::frames(&wal).expect("a WAL with a header");
+    eprintln!("WAL after SIGKILL: {} bytes, {frames:?}", wal.len());
+    assert!(
+        frames.after_damage > 0,
+        "no stale frames behind the last commit: {frames:?}"
+    );
+    // Started, or refused: a refusal exits at once and says why on stderr.
+    let mut child = process::spawn(
+        process::bin()
+            .args(["--serve-only", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    if child
+        .wait_timeout(std::time::Duration::from_secs(3))
+        .is_some()
+    {
+        let out = child.wait_with_output();
+        panic!(
+            "the store refused to start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    drop(child);
+    let s = Srv::start(&config);
+    let listed = census(&s).await;
+    assert_eq!(
+        ids_of(&listed),
+        acked,
+        "every acknowledged write, nothing else"
+    );
+    s.kill();
+}

@@ -280,6 +280,9 @@ impl Daemon {
         let sighup = signal(SignalKind::hangup())?;
         let text = std::fs::read_to_string(&config_path).unwrap_or_default();
         let raw = Config::load(&config_path)?;
+        if let Some(why) = raw.server.start_refusal() {
+            anyhow::bail!("{why}");
+        }
         let state = Arc::new(AgentState::new());
         state.set_config(Some(config_path.display().to_string()));
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Control>();

@@ -238,6 +238,14 @@ async fn election_loop(
                     retry_interval: retry,
                     ..ElectionTiming::default()
                 };
+                let watch = tokio::spawn(super::lockinfo::watch_lock(
+                    opts.clone(),
+                    name.clone(),
+                    cfg.sync.standby_warn_after,
+                    role.subscribe(),
+                    state.clone(),
+                    stop.clone(),
+                ));
                 let (tx, mut rx) = watch::channel(Role::Standby);
                 let fwd_role = role.clone();
                 let fwd = tokio::spawn(async move {
@@ -248,6 +256,7 @@ async fn election_loop(
                 });
                 leader::run(opts, name, timing, tx, link.clone(), stop.clone()).await;
                 let _ = fwd.await;
+                watch.abort();
                 role.send_replace(Role::Standby);
                 return;
             }

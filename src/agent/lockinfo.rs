@@ -1,34 +1,191 @@
 //! Who holds the writer lock, for the status page: MariaDB knows the connection that holds a
-//! named lock (`IS_USED_LOCK`) and where that connection comes from (`PROCESSLIST`), so a
-//! standby can name the leader's host without any agent-to-agent protocol.
+//! named lock (`IS_USED_LOCK`) and its account and origin (`information_schema.PROCESSLIST`:
+//! `USER`, `HOST`), so a standby can name the leader's host without any agent-to-agent
+//! protocol, and tell when the lock is held by an account that is not the agents' login: any
+//! MariaDB account can take it (issue 18 point 11). [`watch_lock`] keeps that on the status
+//! document and in the metrics while this agent waits.
 
+use super::leader::Role;
+use super::status::AgentState;
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
-/// The holder of `lock` as a phrase (`MariaDB connection 42 from 10.0.0.5:51234`), or None
-/// when nobody holds it. One short connection; errors are the database's, for the page.
-pub async fn holder(opts: Opts, lock: &str) -> Result<Option<String>, mysql_async::Error> {
+/// The connection that holds the writer lock, as MariaDB tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub connection: u64,
+    /// The MariaDB account's user name (None: not visible, the PROCESS privilege is missing).
+    pub user: Option<String>,
+    /// Where the connection comes from (`10.0.0.5:51234`, `localhost`).
+    pub host: Option<String>,
+}
+
+impl Holder {
+    /// Is the holder another MariaDB account than `login` (the agent's own)? None when the
+    /// holder's user cannot be seen.
+    pub fn foreign(&self, login: &str) -> Option<bool> {
+        self.user.as_deref().map(|u| u != login)
+    }
+
+    /// `MariaDB connection 42 of user 'isy' from 10.0.0.5:51234`, and whether that is the
+    /// agent's login (`login`).
+    pub fn phrase(&self, login: Option<&str>) -> String {
+        let mut s = format!("MariaDB connection {}", self.connection);
+        match &self.user {
+            Some(u) => s.push_str(&format!(" of user '{}'", crate::text::escape_control(u))),
+            None => s.push_str(" (its user is not visible without the PROCESS privilege)"),
+        }
+        if let Some(h) = &self.host {
+            s.push_str(&format!(" from {}", crate::text::escape_control(h)));
+        }
+        match login.and_then(|l| self.foreign(l).map(|f| (l, f))) {
+            Some((_, false)) => s.push_str(", the agents' login"),
+            Some((l, true)) => s.push_str(&format!(
+                ", NOT the agents' login '{}'",
+                crate::text::escape_control(l)
+            )),
+            None => {}
+        }
+        s
+    }
+}
+
+/// The holder of `lock`, or None when nobody holds it. One short connection; errors are the
+/// database's, for the page.
+pub async fn holder_of(opts: Opts, lock: &str) -> Result<Option<Holder>, mysql_async::Error> {
     let mut conn = mysql_async::Conn::new(opts).await?;
     let id: Option<Option<u64>> = conn.exec_first("SELECT IS_USED_LOCK(?)", (lock,)).await?;
-    let phrase = match id.flatten() {
+    let holder = match id.flatten() {
         None => None,
-        Some(id) => {
-            // Seeing other sessions' hosts needs the PROCESS privilege; without it, the id.
-            let host: Option<String> = conn
+        Some(connection) => {
+            // Seeing other sessions needs the PROCESS privilege; without it, the id only.
+            let row: Option<(Option<String>, Option<String>)> = conn
                 .exec_first(
-                    "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = ?",
-                    (id,),
+                    "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = ?",
+                    (connection,),
                 )
                 .await
                 .unwrap_or(None);
-            Some(match host {
-                Some(h) => format!("MariaDB connection {id} from {h}"),
-                None => format!("MariaDB connection {id}"),
+            let (user, host) = row.unwrap_or((None, None));
+            Some(Holder {
+                connection,
+                user,
+                host,
             })
         }
     };
     let _ = conn.disconnect().await;
-    Ok(phrase)
+    Ok(holder)
+}
+
+/// The holder of `lock` as a phrase naming its MariaDB user and host (see
+/// [`Holder::phrase`]), or None when nobody holds it.
+pub async fn holder(opts: Opts, lock: &str) -> Result<Option<String>, mysql_async::Error> {
+    let login = opts.user().map(str::to_string);
+    let h = holder_of(opts, lock).await?;
+    Ok(h.map(|h| h.phrase(login.as_deref())))
+}
+
+/// What the lock watch found while this agent waits (the status document's `lock_check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LockCheck {
+    /// Who holds the lock (None: this agent leads, nobody holds it, or not asked yet).
+    pub holder: Option<String>,
+    /// The holder is another MariaDB account than the agents' login.
+    pub foreign_holder: bool,
+    /// This agent has been standby for longer than `[sync] standby_warn_after`.
+    pub standby_too_long: bool,
+    pub warnings: Vec<String>,
+}
+
+/// The verdict on one look at the holder: `login` is the agents' MariaDB user, `waited` how
+/// long this agent has been standby.
+pub fn judge(
+    lock: &str,
+    h: Option<&Holder>,
+    login: Option<&str>,
+    waited: Duration,
+    warn_after: Duration,
+) -> LockCheck {
+    let holder = h.map(|h| h.phrase(login));
+    let foreign_holder = h.zip(login).and_then(|(h, l)| h.foreign(l)) == Some(true);
+    let standby_too_long = !warn_after.is_zero() && waited > warn_after;
+    let mut warnings = Vec::new();
+    if let (true, Some(h), Some(p)) = (foreign_holder, h, &holder) {
+        warnings.push(format!(
+            "the writer lock {lock} is held by {p}: an account that is not the agents' login \
+             holds it, so no agent writes while it does (SHOW PROCESSLIST shows connection {})",
+            h.connection
+        ));
+    }
+    if standby_too_long {
+        warnings.push(format!(
+            "standby for {} s, over [sync] standby_warn_after ({} s): the writer lock {lock} is \
+             held by {}",
+            waited.as_secs(),
+            warn_after.as_secs(),
+            holder.as_deref().unwrap_or("nobody at the moment")
+        ));
+    }
+    LockCheck {
+        holder,
+        foreign_holder,
+        standby_too_long,
+        warnings,
+    }
+}
+
+/// While this agent is standby, ask MariaDB who holds `lock` (every quarter of `warn_after`,
+/// between 0.5 s and 10 s) and keep the status document told; new warnings are logged once.
+pub async fn watch_lock(
+    opts: Opts,
+    lock: String,
+    warn_after: Duration,
+    role: watch::Receiver<Role>,
+    state: Arc<AgentState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = if warn_after.is_zero() {
+        Duration::from_secs(10)
+    } else {
+        (warn_after / 4).clamp(Duration::from_millis(500), Duration::from_secs(10))
+    };
+    let login = opts.user().map(str::to_string);
+    let mut since = Instant::now();
+    let mut last = LockCheck::default();
+    loop {
+        let check = if *role.borrow() == Role::Leader {
+            since = Instant::now();
+            LockCheck::default()
+        } else {
+            match holder_of(opts.clone(), &lock).await {
+                Ok(h) => judge(
+                    &lock,
+                    h.as_ref(),
+                    login.as_deref(),
+                    since.elapsed(),
+                    warn_after,
+                ),
+                Err(e) => {
+                    tracing::debug!(error = %e, "who holds the writer lock: no answer");
+                    last.clone()
+                }
+            }
+        };
+        for w in check.warnings.iter().filter(|w| !last.warnings.contains(w)) {
+            tracing::warn!("{w}");
+        }
+        state.set_lock_check(check.clone());
+        last = check;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            r = stop.changed() => if r.is_err() || *stop.borrow() { break },
+        }
+    }
+    state.set_lock_check(LockCheck::default());
 }
 
 #[cfg(test)]
@@ -53,7 +210,11 @@ mod tests {
             .unwrap();
         let h = holder(db.opts(), &lock).await.unwrap().unwrap();
         assert!(
-            h.starts_with(&format!("MariaDB connection {} from ", id.unwrap())),
+            h.starts_with(&format!("MariaDB connection {} of user '", id.unwrap())),
+            "{h}"
+        );
+        assert!(
+            h.contains(" from ") && h.ends_with(", the agents' login"),
             "{h}"
         );
         other.disconnect().await.unwrap();

@@ -72,6 +72,8 @@ pub struct Metrics {
     db_polls: Family<ResultLabel, Counter>,
     db_queries: Family<QueryLabel, Counter>,
     tables_checksummed: Counter,
+    lock_foreign: Gauge,
+    standby_too_long: Gauge,
 }
 
 impl Default for Metrics {
@@ -99,6 +101,8 @@ impl Metrics {
             db_polls: Family::default(),
             db_queries: Family::default(),
             tables_checksummed: Counter::default(),
+            lock_foreign: Gauge::default(),
+            standby_too_long: Gauge::default(),
         };
         // Series that exist from the start at 0, so that rate() and alerts see them.
         for r in ["success", "partial", "failed"] {
@@ -189,6 +193,16 @@ impl Metrics {
             self.db_queries.clone(),
         );
         r.register(
+            "lock_holder_foreign",
+            "1 when the writer lock is held by a MariaDB account that is not the agents' login",
+            self.lock_foreign.clone(),
+        );
+        r.register(
+            "standby_too_long",
+            "1 when this agent has been standby for longer than [sync] standby_warn_after",
+            self.standby_too_long.clone(),
+        );
+        r.register(
             "db_tables_checksummed",
             "Watched tables checksummed by the change detection",
             self.tables_checksummed.clone(),
@@ -249,6 +263,10 @@ impl Metrics {
         self.unreadable
             .set(i64::try_from(s.isymphony_unreadable.len()).unwrap_or(i64::MAX));
         self.last_success.set(s.last_success.map_or(0.0, unix_secs));
+        self.lock_foreign
+            .set(i64::from(s.lock_check.foreign_holder));
+        self.standby_too_long
+            .set(i64::from(s.lock_check.standby_too_long));
         // Kinds no longer managed disappear rather than linger at their last value.
         self.managed.clear();
         for (kind, n) in &s.counts_by_kind {

@@ -85,6 +85,7 @@ impl PassRunner {
             ..PassOptions::default()
         };
         tracing::debug!(full = req.full, "pass started");
+        let cfg = keep_database_https(cfg, &self.last_target);
         let run = self.exec.run(cfg, opts, Some(gate.clone()));
         tokio::pin!(run);
         let mut role = self.role.clone();
@@ -122,7 +123,7 @@ impl PassRunner {
                 }
             }
         };
-        let outcome = settle(outcome, &self.last_target);
+        let outcome = settle(outcome, &self.last_target, &self.state);
         finish_pass(
             (&self.state, &self.known_gaps),
             self.notifier.as_deref(),
@@ -133,17 +134,78 @@ impl PassRunner {
     }
 }
 
+/// Once a pass went to an https target that cxpanel's settings named, those settings cannot
+/// turn the next ones into plain http (see `source::resolve_target`).
+fn keep_database_https(cfg: Arc<Config>, last: &wipecheck::SharedTarget) -> Arc<Config> {
+    let seen = last_target(last).is_some_and(|t| t.from_database && t.url.starts_with("https:"));
+    if !seen || cfg.isymphony.database_https_seen {
+        return cfg;
+    }
+    let mut c = (*cfg).clone();
+    c.isymphony.database_https_seen = true;
+    Arc::new(c)
+}
+
+fn last_target(last: &wipecheck::SharedTarget) -> Option<crate::reconcile::source::Target> {
+    match last.lock() {
+        Ok(g) => g.target.clone(),
+        Err(p) => p.into_inner().target.clone(),
+    }
+}
+
+/// The host part of a URL (`pbx.example`, `10.0.0.5`), or the URL when it does not parse.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| crate::text::redact_url(url))
+}
+
+/// A pass that went to another host than the last one, both named by cxpanel's settings in
+/// the database: whoever can write those settings chooses where the agent writes, so the
+/// change is warned about (log, and the status page with the pass's warnings).
+fn warn_database_host_change(r: &mut PassReport, last: &wipecheck::SharedTarget) -> Option<String> {
+    let (Some(prev), Some(now)) = (last_target(last), r.resolved.as_ref()) else {
+        return None;
+    };
+    if !(prev.from_database && now.from_database) {
+        return None;
+    }
+    let (was, is) = (host_of(&prev.url), host_of(&now.url));
+    if was == is {
+        return None;
+    }
+    let w = format!(
+        "the iSymphony host named by cxpanel's settings in FreePBX's database changed from \
+         {was} to {is}, and this pass went there; if nobody changed Admin > iSymphonyV3 > \
+         Server API Connection Settings, check who can write that database, and set \
+         [isymphony] url to pin the target"
+    );
+    tracing::warn!("{w}");
+    r.plan.warnings.push(w.clone());
+    Some(w)
+}
+
 /// A refusal of the safety valve still applied everything else: it is the partial pass its
 /// report describes. Tells the quick iSymphony check where the pass went.
-fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget) -> Outcome {
-    let outcome = match outcome {
+fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget, state: &AgentState) -> Outcome {
+    let mut outcome = match outcome {
         Outcome::Done(r) => match *r {
             Err(ReconcileError::SafetyValve { report, .. }) => Outcome::Done(Box::new(Ok(*report))),
             other => Outcome::Done(Box::new(other)),
         },
         other => other,
     };
-    if let Outcome::Done(r) = &outcome {
+    if let Outcome::Done(r) = &mut outcome {
+        if let Some(w) = r
+            .as_mut()
+            .as_mut()
+            .ok()
+            .and_then(|report| warn_database_host_change(report, last_target))
+        {
+            // Kept on the status page after later passes, as the quick check's finding is.
+            state.set_target_change(w);
+        }
         let target = r.as_ref().as_ref().ok().and_then(|r| r.resolved.clone());
         wipecheck::record_target(last_target, target);
     }

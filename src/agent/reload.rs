@@ -144,6 +144,10 @@ async fn examine_with(
         };
     }
     match Config::parse(&text) {
+        Ok(config) if config.server.start_refusal().is_some() => Outcome::Rejected {
+            error: invalid(path, config.server.start_refusal().unwrap_or_default()),
+            text: Some(text),
+        },
         Ok(mut config) => {
             config.source = Some(PathBuf::from(path));
             Outcome::Apply {
@@ -165,7 +169,8 @@ async fn examine_with(
 mod tests {
     use super::*;
 
-    const GOOD: &str = "[sync]\nconcurrency = 4\n";
+    // (The service refuses the factory password outside the demo: a password of its own.)
+    const GOOD: &str = "[server]\npassword = \"Reload-Test-Pw\"\n[sync]\nconcurrency = 4\n";
     const FAST: Duration = Duration::from_millis(20);
 
     fn running(text: &str) -> History {
@@ -221,7 +226,19 @@ mod tests {
             examine_with(&p, &h, false, FAST, 10).await,
             Outcome::Apply { .. }
         ));
+        // The factory password outside the demo: refused, as at start (issue 18 point 7).
         std::fs::write(&p, "[sync]\nconcurrency = 3\n").unwrap();
+        match run(&p, GOOD).await {
+            Outcome::Rejected { error, .. } => {
+                assert!(error.to_string().contains("factory default"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(
+            &p,
+            "[server]\npassword = \"P-2\"\n[sync]\nconcurrency = 3\n",
+        )
+        .unwrap();
         match run(&p, GOOD).await {
             Outcome::Apply { config, text } => {
                 assert_eq!(config.sync.concurrency, 3);
@@ -251,7 +268,8 @@ mod tests {
             let p = p.clone();
             tokio::spawn(async move {
                 // The rest arrives in pieces, each within the settle time of the last.
-                let full = "[sync]\nconcurrency = 2\ndebounce = \"1s\"\n";
+                let full =
+                    "[sync]\nconcurrency = 2\ndebounce = \"1s\"\n[server]\npassword = \"P-1\"\n";
                 for end in [7, 20, full.len()] {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     std::fs::write(&p, &full[..end]).unwrap();

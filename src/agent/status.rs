@@ -136,6 +136,11 @@ pub struct Status {
     pub next_verify: Option<SystemTime>,
     #[serde(serialize_with = "ser_opt_time")]
     pub next_retry: Option<SystemTime>,
+    /// The last change of the iSymphony host named by cxpanel's settings in the database
+    /// (when, what), kept until the agent restarts.
+    pub target_change: Option<String>,
+    /// Who holds the writer lock while this agent waits, and what is wrong with that.
+    pub lock_check: super::lockinfo::LockCheck,
 }
 
 #[derive(Debug)]
@@ -181,6 +186,8 @@ impl AgentState {
                     isymphony_check: None,
                     next_verify: None,
                     next_retry: None,
+                    target_change: None,
+                    lock_check: Default::default(),
                 },
                 metrics: Metrics::new(),
                 history: Default::default(),
@@ -212,6 +219,15 @@ impl AgentState {
             i.status.role = role;
             i.status.lock = lock;
         })
+    }
+
+    pub fn set_target_change(&self, what: String) {
+        let at = super::page::localtime::format(SystemTime::now());
+        self.with(|i| i.status.target_change = Some(format!("at {at}: {what}")))
+    }
+
+    pub fn set_lock_check(&self, check: super::lockinfo::LockCheck) {
+        self.with(|i| i.status.lock_check = check)
     }
 
     pub fn set_config(&self, file: Option<String>) {

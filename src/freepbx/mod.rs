@@ -331,7 +331,11 @@ pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
     if let Some(why) = &vm.unknown {
         tracing::warn!("{why}; voicemail e-mail addresses are left as they are this pass");
     }
+    if let Some(why) = &vm.missing_include {
+        tracing::warn!("{why}");
+    }
     snap.voicemail = vm.mailboxes;
+    snap.voicemail_missing_include = vm.missing_include;
     snap.voicemail_unknown = vm.unknown;
     snap.voicemail_error = vm.error;
     snap.warnings.extend(vm.warnings);

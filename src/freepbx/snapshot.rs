@@ -76,6 +76,10 @@ pub struct Snapshot {
     /// The unknown voicemail.conf is an error of the pass (a limit, a non-text file), not
     /// only a warning (a missing or unreadable file).
     pub voicemail_error: bool,
+    /// A required `#include` of voicemail.conf is missing (why, naming it): the mailboxes
+    /// read are known; only deletions of e-mail addresses are held.
+    #[serde(default)]
+    pub voicemail_missing_include: Option<String>,
     /// Problems met while reading (missing columns, unreadable files).
     pub warnings: Vec<String>,
     /// Secrets were replaced by `***` (an export without `--include-secrets`): the mapping

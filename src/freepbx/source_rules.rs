@@ -12,7 +12,8 @@ use crate::secret::Secret;
 /// Freeze the kinds whose source is unknown this pass (see `reconcile::frozen`): tables
 /// FreePBX implies that are missing or unreadable (an error of the pass), and in cxpanel
 /// tables mode (the only one whose e-mails come from the file) an untrustworthy
-/// voicemail.conf (a warning; an error for a limit or a non-text file).
+/// voicemail.conf (a warning; an error for a limit or a non-text file). A missing required
+/// `#include` only holds deletions of e-mail addresses (`Desired::held_deletes`).
 pub(crate) fn freeze_unknown_sources(snap: &Snapshot, mode: Mode, d: &mut Desired) {
     for p in super::tables::table_problems(snap) {
         for kind in p.kinds {
@@ -22,6 +23,11 @@ pub(crate) fn freeze_unknown_sources(snap: &Snapshot, mode: Mode, d: &mut Desire
     }
     if mode != Mode::CxTables {
         return;
+    }
+    if let Some(why) = &snap.voicemail_missing_include {
+        d.held_deletes
+            .entry(Kind::Email)
+            .or_insert_with(|| why.clone());
     }
     if let Some(why) = &snap.voicemail_unknown {
         d.frozen.entry(Kind::Email).or_insert_with(|| why.clone());

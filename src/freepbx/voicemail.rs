@@ -44,6 +44,9 @@ pub struct VoicemailConf {
     pub unknown: Option<String>,
     /// `unknown` is an error (a limit exceeded, a file that is not text), not a warning.
     pub error: bool,
+    /// A required `#include` that cannot be read, naming it: the mailboxes read are known,
+    /// but those the missing file may define are not, so e-mail deletions wait.
+    pub missing_include: Option<String>,
     /// SHA-1 over every file's path and bytes (and every failure): equal digests = same read.
     pub digest: [u8; 20],
 }
@@ -230,14 +233,16 @@ fn include(
         Ok((canon, bytes)) => parse_file(target, canon, &bytes, depth + 1, r),
         // Asterisk skips a missing #tryinclude silently.
         Err(_) if optional => {}
-        Err(e) => r.unknown(
-            format!(
-                "{at}: cannot read {}: {e}; the mailboxes it defines are unknown (use \
-                 #tryinclude for a file that may be absent)",
+        Err(e) => {
+            let msg = format!(
+                "{at}: cannot read {}: {e}; the mailboxes it defines are unknown, so no \
+                 voicemail e-mail address is removed while it is missing (use #tryinclude for \
+                 a file that may be absent)",
                 target.display()
-            ),
-            false,
-        ),
+            );
+            r.hash.update(msg.as_bytes());
+            r.conf.missing_include.get_or_insert(msg);
+        }
     }
 }
 

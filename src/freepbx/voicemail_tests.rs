@@ -36,7 +36,7 @@ fn variants_and_includes() {
 }
 
 #[test]
-fn a_missing_include_names_the_file_and_makes_the_mailboxes_unknown() {
+fn a_missing_include_names_the_file_and_keeps_the_mailboxes_read() {
     let dir = tempfile::tempdir().unwrap();
     let main = write(
         dir.path(),
@@ -44,14 +44,15 @@ fn a_missing_include_names_the_file_and_makes_the_mailboxes_unknown() {
         "[default]\n100 => 1,A,a@x\n#include missing.conf\n",
     );
     let vm = read_voicemail_conf(&main);
-    let why = vm.unknown.expect("unknown");
+    assert_eq!(vm.unknown, None, "the file itself was read");
+    let why = vm.missing_include.expect("the include is named");
     assert!(
         why.contains("line 3") && why.contains("missing.conf"),
         "{why}"
     );
     assert!(why.contains("mailboxes it defines are unknown"), "{why}");
     assert!(!vm.error, "a warning, not an error");
-    assert!(vm.mailboxes.is_empty());
+    assert_eq!(vm.mailboxes.len(), 1, "the mailboxes read are known");
 }
 
 #[test]
@@ -77,8 +78,10 @@ fn missing_unreadable_and_empty_files_are_unknown() {
         "vm.conf",
         "[default]\n1 => 1,A,a@x\n#include fifo\n",
     );
+    // An include that cannot be read holds deletions only (issue 18 point 1).
     let vm = read_voicemail_conf(&main);
-    assert!(vm.unknown.unwrap().contains("not a regular file"));
+    assert!(vm.missing_include.unwrap().contains("not a regular file"));
+    assert_eq!(vm.mailboxes.len(), 1);
 }
 
 #[test]

@@ -7,10 +7,64 @@
 //! with whatever depends on them, and forgets the facts and fingerprints the pass would have
 //! recorded for them, so the next pass with a readable source compares afresh. One warning per
 //! kind says what was held back and why.
+//!
+//! Kinds whose source is known only in part ([`Desired::held_deletes`]: a required `#include`
+//! of voicemail.conf is missing) lose only their deletions ([`hold_deletes`]): what was read is
+//! created and updated as usual. The fingerprint of a set whose deletions waited is recorded
+//! with [`HELD_MARK`] in front, so that the pass that no longer holds them reads that set
+//! again and finishes the job, while passes that still hold them read nothing.
+//!
+//! Neither kind is read object by object while it is frozen or held ([`super::sub_reads`]):
+//! a change-free pass costs its top-level reads whatever is frozen.
 
-use super::plan::{Kind, Plan};
+use super::plan::{Action, Kind, Plan};
 use crate::model::Desired;
 use std::collections::{BTreeMap, HashSet};
+
+/// In front of a fingerprint recorded while deletions of its set were held.
+pub const HELD_MARK: &str = "held:";
+
+/// Take the deletions of the kinds in `d.held_deletes` out of `plan`, with what needs them,
+/// and mark the fingerprints of the sets they belong to (see module docs).
+pub fn hold_deletes(plan: &mut Plan, d: &Desired) {
+    let kinds = &d.held_deletes;
+    if kinds.is_empty() {
+        return;
+    }
+    let mut held: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut held_keys: HashSet<(Kind, String)> = HashSet::new();
+    let mut sets: HashSet<String> = HashSet::new();
+    loop {
+        let before = plan.ops.len();
+        plan.ops.retain(|op| {
+            let delete = op.action == Action::Delete && kinds.contains_key(&op.kind);
+            if delete || op.needs.iter().any(|n| held_keys.contains(n)) {
+                *held.entry(op.kind).or_default() += 1;
+                held_keys.insert((op.kind, op.key.clone()));
+                sets.extend(op.fingerprint.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if plan.ops.len() == before {
+            break;
+        }
+    }
+    for f in plan.fingerprints.iter_mut() {
+        if sets.contains(&f.key) {
+            f.value = format!("{HELD_MARK}{}", f.value);
+        }
+    }
+    for (kind, reason) in kinds {
+        let what = match held.get(kind) {
+            Some(n) => format!("{n} removals held back this pass"),
+            None => "none is removed while this lasts".to_string(),
+        };
+        plan.warnings
+            .push(format!("{}: {what}: {reason}", kind.heading()));
+    }
+}
 
 /// Remove from `plan` everything that belongs to a frozen kind of `d` (see module docs).
 pub fn hold_frozen(plan: &mut Plan, d: &Desired) {

@@ -390,6 +390,7 @@ async fn run_pass_inner(
     let target = source::resolve_target(cfg, &input.defaults);
     let cxpanel = input.cxpanel;
     let mut desired = input.desired;
+    desired.warnings.extend(target.notes.iter().cloned());
     desired.core_server.slug = target.core_server.clone();
     if desired.core_server.name.is_empty() {
         desired.core_server.name = target.core_server.clone();

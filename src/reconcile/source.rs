@@ -43,6 +43,10 @@ pub struct Target {
     pub username: String,
     pub password: Secret,
     pub core_server: String,
+    /// The URL was built from cxpanel's settings in FreePBX's database, not the TOML.
+    pub from_database: bool,
+    /// Warnings about how the target was chosen (shown with the pass's warnings).
+    pub notes: Vec<String>,
 }
 
 impl Target {
@@ -55,11 +59,29 @@ impl Target {
 /// TOML over cxpanel settings over built-in defaults. Credentials written into the URL
 /// (`http://user:pass@host/…`) are taken out of it and win over `username`/`password`, so
 /// `Target::url`, and everything that shows it or keys on it, never holds a password.
+///
+/// Credentials go only where the operator said (issue 18 point 8): the TOML's password only
+/// to the TOML's URL (a password without a URL is a configuration error), and a URL that
+/// cxpanel's settings name gets their login. Those settings may pick https, never take it
+/// away once a pass of this process went there (`database_https_seen`).
 pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
     let i = &cfg.isymphony;
-    let url = i.url.clone().unwrap_or_else(|| match &d.host {
-        Some(host) if !host.trim().is_empty() => {
-            let ssl = d.ssl.unwrap_or(false);
+    let mut notes = Vec::new();
+    let from_database = i.url.is_none() && d.host.as_deref().is_some_and(|h| !h.trim().is_empty());
+    let url = match (&i.url, &d.host) {
+        (Some(url), _) => url.clone(),
+        (None, Some(host)) if from_database => {
+            let mut ssl = d.ssl.unwrap_or(false);
+            if !ssl && i.database_https_seen {
+                ssl = true;
+                notes.push(
+                    "cxpanel's settings in FreePBX now ask for plain http (api_use_ssl = 0), \
+                     but this agent reached iSymphony over https before: it stays on https \
+                     (settings from the database never take https away; set [isymphony] url \
+                     to choose)"
+                        .to_string(),
+                );
+            }
             let port = d.port.unwrap_or(if ssl { 55050 } else { 58080 });
             format!(
                 "{}://{}:{port}/{}",
@@ -69,10 +91,14 @@ pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
             )
         }
         _ => DEFAULT_URL.to_string(),
-    });
+    };
     let (url, in_url) = crate::text::split_userinfo(&url);
     let in_url = in_url.filter(|c| !c.username.is_empty());
+    // The TOML's password goes to the TOML's URL only.
+    let toml_password = i.url.as_ref().and(i.password.clone());
     Target {
+        from_database,
+        notes,
         url,
         username: in_url
             .as_ref()
@@ -82,7 +108,7 @@ pub fn resolve_target(cfg: &Config, d: &TargetDefaults) -> Target {
             .unwrap_or_else(|| DEFAULT_API_USERNAME.to_string()),
         password: in_url
             .and_then(|c| c.password.map(Secret::new))
-            .or_else(|| i.password.clone())
+            .or(toml_password)
             .or_else(|| d.password.clone().filter(|p| !p.is_empty()))
             .unwrap_or_else(|| Secret::new(DEFAULT_API_PASSWORD)),
         core_server: crate::model::core_server_slug(
@@ -201,6 +227,36 @@ mod tests {
         assert_eq!(t.core_server, "main");
         assert_eq!(t.url, "http://10.0.0.1:58080/x/");
         assert_eq!(t.username, "api");
+    }
+
+    #[test]
+    fn the_database_names_neither_the_toml_password_nor_a_weaker_scheme() {
+        let d = TargetDefaults {
+            host: Some("pbx.example".into()),
+            port: Some(58080),
+            ssl: Some(false),
+            password: Some(Secret::new("cxpw")),
+            ..TargetDefaults::default()
+        };
+        let mut cfg = Config::default();
+        // (Config::parse refuses this; the rule holds without it too.)
+        cfg.isymphony.password = Some(Secret::new("toml"));
+        let t = resolve_target(&cfg, &d);
+        assert!(t.from_database && t.url.starts_with("http://pbx.example:58080/"));
+        assert_eq!(t.password.expose(), "cxpw");
+        assert!(t.notes.is_empty());
+        cfg.isymphony.database_https_seen = true;
+        let t = resolve_target(&cfg, &d);
+        assert!(t.url.starts_with("https://pbx.example:58080/"), "{}", t.url);
+        assert!(t.notes[0].contains("stays on https"), "{:?}", t.notes);
+        cfg.isymphony.url = Some("https://isy.example/x/".into());
+        let t = resolve_target(&cfg, &d);
+        assert!(!t.from_database);
+        assert_eq!(t.password.expose(), "toml");
+        assert!(Config::parse("[isymphony]\npassword = \"x\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("isymphony.url is not"));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! The page's one inline style sheet and one inline script are allowed by their SHA-256 in
 //! its `Content-Security-Policy` ([`page_csp`]); nothing else inline runs.
 
-mod localtime;
+pub(crate) mod localtime;
 mod render;
 mod svg;
 

@@ -116,7 +116,8 @@ fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Strin
     };
     let who = match (holder, st.role.as_str()) {
         (Ok(Some(h)), "leader") => format!("held by this agent ({h})"),
-        (Ok(Some(h)), _) => format!("held by another agent: {h}"),
+        // Any MariaDB account can take the lock: name it, never assume an agent.
+        (Ok(Some(h)), _) => format!("held by {h}"),
         (Ok(None), _) => "held by nobody at the moment (an election is due)".into(),
         (Err(e), _) => format!("holder unknown: {e}"),
     };
@@ -135,7 +136,7 @@ fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailabl
     };
     let _ = write!(
         o,
-        r#"<div class="card" id="role"><b>Role</b><br><span class="{}">{}</span><br><span class="muted">{}; {}</span></div>"#,
+        r#"<div class="card" id="role"><b>Role</b><br><span class="{}">{}</span><br><span class="muted">{}; {}</span>"#,
         if st.role.as_str() == "leader" {
             "ok"
         } else {
@@ -145,6 +146,11 @@ fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailabl
         esc(&lock),
         activity
     );
+    // A lock held by another account, a standby that lasts (issue 18 point 11).
+    for w in &st.lock_check.warnings {
+        let _ = write!(o, r#"<br><span class="bad">{}</span>"#, esc(w));
+    }
+    o.push_str("</div>");
     reach(o, "freepbx", "FreePBX", &st.freepbx);
     reach(o, "isymphony", "iSymphony", &st.isymphony);
     let last = match &st.last_pass {
@@ -176,6 +182,9 @@ fn warnings(o: &mut String, st: &Status, h: &History) {
     }
     if let Some(e) = &st.last_reload_error {
         w.push(format!("configuration not reloaded: {e}"));
+    }
+    if let Some(c) = &st.target_change {
+        w.push(format!("iSymphony target changed {c}"));
     }
     if let Some(f) = st
         .isymphony_check

@@ -87,19 +87,41 @@ pub fn sub_reads(d: &Desired, o: &Observed, own: &Ownership, full: bool) -> SubR
     if o.core_server.is_none() {
         return r;
     }
-    let stale = |key: String, fp: String| full || own.fingerprint(&key) != Some(fp.as_str());
+    // A frozen kind is never read (nothing of it is changed); a set whose deletions were
+    // held is fresh while they still are (see `frozen::HELD_MARK`).
+    let stale = |kind: Kind, key: String, fp: String| {
+        if d.frozen.contains_key(&kind) {
+            return false;
+        }
+        let stored = own.fingerprint(&key);
+        let held = d.held_deletes.contains_key(&kind)
+            && stored.and_then(|s| s.strip_prefix(super::frozen::HELD_MARK)) == Some(fp.as_str());
+        full || (stored != Some(fp.as_str()) && !held)
+    };
     let users: HashMap<&str, &User> = o.users.iter().map(|u| (u.username.as_str(), u)).collect();
     for (name, spec) in &d.users {
         let Some(id) = users.get(name.as_str()).and_then(|u| u.id.as_deref()) else {
             continue;
         };
-        if stale(contact::contact_key(id), contact::contact_fp(spec)) {
+        if stale(
+            Kind::Contact,
+            contact::contact_key(id),
+            contact::contact_fp(spec),
+        ) {
             r.contacts.push(id.to_string());
         }
-        if stale(contact::emails_key(id), contact::emails_fp(spec)) {
+        if stale(
+            Kind::Email,
+            contact::emails_key(id),
+            contact::emails_fp(spec),
+        ) {
             r.emails.push(id.to_string());
         }
-        if stale(contact::phones_key(id), contact::phones_fp(spec)) {
+        if stale(
+            Kind::Phone,
+            contact::phones_key(id),
+            contact::phones_fp(spec),
+        ) {
             r.phones.push(id.to_string());
         }
     }
@@ -110,7 +132,11 @@ pub fn sub_reads(d: &Desired, o: &Observed, own: &Ownership, full: bool) -> SubR
             continue;
         }
         let want = bindings.get(&x.extension).map(String::as_str);
-        if stale(bindings::binding_key(id), bindings::binding_fp(want)) {
+        if stale(
+            Kind::ManagingUser,
+            bindings::binding_key(id),
+            bindings::binding_fp(want),
+        ) {
             r.bindings.push(id.to_string());
         }
     }
@@ -250,6 +276,7 @@ pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
     }
     let mut plan = c.plan;
     super::frozen::hold_frozen(&mut plan, d);
+    super::frozen::hold_deletes(&mut plan, d);
     let mut warnings = d.warnings.clone();
     warnings.append(&mut plan.warnings);
     warnings.dedup();
