@@ -10,10 +10,12 @@
 //! - [`backend`]: the handle the routes hold: shared facts, change counter, actions.
 //! - [`action`]: the actions with checked values, and their errors.
 //! - [`value`]: the per-field grammar every value sent to AMI must pass.
+//! - [`ami`]: the AMI client (codec, connection, requests).
 //! - [`asterisk`]: the backend for the PBX's real Asterisk (AMI).
 //! - [`simulated`]: the backend for demos and integrators.
 
 pub mod action;
+pub mod ami;
 pub mod asterisk;
 pub mod backend;
 pub mod facts;
