@@ -13,9 +13,11 @@
 //! - [`fake_peer`], [`http_proxy`]: FAKE peers and a recording proxy, for faults the real
 //!   server cannot produce.
 //! - [`tmpfs`]: a small tmpfs (a real full disk).
+//! - [`asterisk`]: a private real Asterisk per test, and an AMI probe.
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod asterisk;
 pub mod db;
 pub mod e2e;
 pub mod evidence;

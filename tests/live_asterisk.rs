@@ -1,0 +1,778 @@
+//! The Asterisk backend of the Live API against a real Asterisk 22 (one private instance per
+//! test, tests/support/asterisk.rs): its facts follow real calls, queue members, DND,
+//! conferences and presence; every action's effect is checked through Asterisk itself (an
+//! independent AMI probe: QueueStatus, DBGet, Getvar DEVICE_STATE, ConfbridgeList,
+//! PresenceStateList, CoreShowChannels); a restart gives new ids; a wrong password is one
+//! clear reason, retried with backoff. A FAKE AMI server (named FAKE) produces the faults a
+//! real Asterisk cannot: a half-written event line, a server that stops answering mid-list,
+//! an over-long line.
+
+mod support;
+
+use isymphony_sync::live::action::{Action, ActionError};
+use isymphony_sync::live::ami::{ActionBuilder, AmiSettings, Message};
+use isymphony_sync::live::asterisk::{self, Handle};
+use isymphony_sync::live::facts::{Facts, Link};
+use isymphony_sync::live::value::{AmiValue, Grammar};
+use isymphony_sync::secret::Secret;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::asterisk::{Asterisk, Probe};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+fn v(field: &str, s: &str, g: Grammar) -> AmiValue {
+    AmiValue::parse(field, s, g).expect("a valid test value")
+}
+
+/// Wait until `cond` holds on the backend's facts; returns how long it took.
+async fn wait_for(
+    h: &Handle,
+    what: &str,
+    limit: Duration,
+    cond: impl Fn(&Facts) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    let mut rx = h.shared().subscribe();
+    loop {
+        if h.shared().read(&cond) {
+            return start.elapsed();
+        }
+        let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
+        if left.is_zero() {
+            let facts = h.shared().read(|f| {
+                format!(
+                    "{:?} channels={} members={:?}",
+                    f.link,
+                    f.channels.len(),
+                    f.members.keys().collect::<Vec<_>>()
+                )
+            });
+            panic!("timed out after {limit:?} waiting for {what}; facts: {facts}");
+        }
+        let _ = tokio::time::timeout(left, rx.changed()).await;
+    }
+}
+
+async fn up(a: &Asterisk) -> (Handle, Duration) {
+    let h = asterisk::start(a.settings());
+    let t = wait_for(&h, "the link to come up", Duration::from_secs(10), |f| {
+        f.link.is_up()
+    })
+    .await;
+    (h, t)
+}
+
+fn originate(from: &str, to: &str) -> Action {
+    Action::Originate {
+        channel: v("peer", &format!("Local/{from}@sim-phone"), Grammar::Device),
+        context: v("context", "from-internal", Grammar::Context),
+        exten: v("destination", to, Grammar::Exten),
+        caller_name: v("name", "Front Desk", Grammar::Text),
+        caller_number: v("number", from, Grammar::Exten),
+        timeout_ms: 15_000,
+        auto_answer: false,
+    }
+}
+
+fn device_channels<'a>(
+    f: &'a Facts,
+    device: &str,
+) -> Vec<&'a isymphony_sync::live::facts::Channel> {
+    f.channels
+        .values()
+        .filter(|c| c.device() == device)
+        .collect()
+}
+
+#[tokio::test]
+async fn facts_follow_a_real_call_and_its_hangup() {
+    let ast = Asterisk::start();
+    let (h, connect) = up(&ast).await;
+    eprintln!("connect + login + snapshot: {connect:?}");
+    let t0 = Instant::now();
+    h.execute(originate("1001", "1002"))
+        .await
+        .expect("originate accepted");
+    let accepted = t0.elapsed();
+    wait_for(&h, "1001 and 1002 bridged", Duration::from_secs(10), |f| {
+        let a = device_channels(f, "Local/1001@sim-phone");
+        let b = device_channels(f, "Local/1002@sim-phone");
+        a.iter()
+            .any(|x| x.bridge.is_some() && b.iter().any(|y| y.bridge == x.bridge))
+    })
+    .await;
+    eprintln!("originate accepted (204) after {accepted:?}");
+    // The same channels as Asterisk lists them.
+    let mut probe = Probe::open(&ast).await;
+    let listed = probe.ask(ActionBuilder::new("CoreShowChannels")).await;
+    let mut ids: Vec<String> = listed
+        .events
+        .iter()
+        .map(|m| m.str("Uniqueid").to_string())
+        .collect();
+    ids.sort();
+    let mut ours: Vec<String> = h.shared().read(|f| f.channels.keys().cloned().collect());
+    ours.sort();
+    assert_eq!(ids, ours, "the backend's channels are Asterisk's");
+    let caller = h.shared().read(|f| {
+        let c = device_channels(f, "Local/1001@sim-phone");
+        let c = c
+            .iter()
+            .find(|c| c.name.ends_with(";1"))
+            .expect("the ;1 leg of 1001");
+        assert_eq!(c.state, 6, "answered");
+        c.name.clone()
+    });
+    // Hang up through Asterisk: the facts follow (event-to-facts latency measured).
+    let t = Instant::now();
+    let r = probe
+        .ask(ActionBuilder::new("Hangup").value("Channel", &v("c", &caller, Grammar::Channel)))
+        .await;
+    assert_eq!(r.response.response(), Some("Success"));
+    let gone = wait_for(&h, "all channels gone", Duration::from_secs(10), |f| {
+        f.channels.is_empty()
+    })
+    .await;
+    eprintln!(
+        "Hangup sent to all channels gone from the facts: {gone:?} (elapsed {:?})",
+        t.elapsed()
+    );
+    assert_eq!(h.stats().calls_now, 0);
+    assert!(h.stats().events_total > 10);
+    h.shutdown().await;
+}
+
+async fn queue_member(probe: &mut Probe, queue: &str, interface: &str) -> Option<Message> {
+    let r = probe
+        .ask(ActionBuilder::new("QueueStatus").value("Queue", &v("q", queue, Grammar::Name)))
+        .await;
+    r.events
+        .into_iter()
+        .find(|m| m.event() == Some("QueueMember") && m.str("Location") == interface)
+}
+
+#[tokio::test]
+async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
+    let ast = Asterisk::start();
+    let (h, _) = up(&ast).await;
+    let mut probe = Probe::open(&ast).await;
+    let (q, iface) = (
+        v("queue", "400", Grammar::Name),
+        v("i", "Local/1002@from-queue/n", Grammar::Device),
+    );
+    let add = Action::QueueAdd {
+        queue: q.clone(),
+        interface: iface.clone(),
+        state_interface: v("s", "hint:1002@ext-local", Grammar::Device),
+        member_name: v("n", "Bob Builder", Grammar::Text),
+        penalty: 1,
+        paused: false,
+    };
+    h.execute(add.clone()).await.expect("login");
+    let m = queue_member(&mut probe, "400", "Local/1002@from-queue/n")
+        .await
+        .expect("Asterisk has the member");
+    assert_eq!(
+        (m.str("Membership"), m.str("Name"), m.str("Penalty")),
+        ("dynamic", "Bob Builder", "1")
+    );
+    let key = ("400".to_string(), "Local/1002@from-queue/n".to_string());
+    wait_for(&h, "the member in the facts", Duration::from_secs(5), |f| {
+        f.members.contains_key(&key)
+    })
+    .await;
+    match h.execute(add).await {
+        Err(ActionError::Invalid { field, message }) => {
+            assert_eq!(field, "extension");
+            assert!(message.contains("already logged in"), "{message}");
+        }
+        other => panic!("second login: {other:?}"),
+    }
+    let pause = Action::QueuePause {
+        queue: q.clone(),
+        interface: iface.clone(),
+        paused: true,
+        reason: v("r", "lunch", Grammar::Text),
+    };
+    h.execute(pause).await.expect("pause");
+    let m = queue_member(&mut probe, "400", "Local/1002@from-queue/n")
+        .await
+        .expect("member");
+    assert_eq!((m.str("Paused"), m.str("PausedReason")), ("1", "lunch"));
+    wait_for(&h, "paused in the facts", Duration::from_secs(5), |f| {
+        f.members
+            .get(&key)
+            .is_some_and(|m| m.paused && m.paused_reason == "lunch")
+    })
+    .await;
+    h.execute(Action::QueuePenalty {
+        queue: q.clone(),
+        interface: iface.clone(),
+        penalty: 3,
+    })
+    .await
+    .expect("penalty");
+    let m = queue_member(&mut probe, "400", "Local/1002@from-queue/n")
+        .await
+        .expect("member");
+    assert_eq!(m.str("Penalty"), "3");
+    wait_for(&h, "penalty 3 in the facts", Duration::from_secs(5), |f| {
+        f.members.get(&key).is_some_and(|m| m.penalty == 3)
+    })
+    .await;
+    h.execute(Action::QueueRemove {
+        queue: q.clone(),
+        interface: iface.clone(),
+    })
+    .await
+    .expect("logout");
+    assert!(queue_member(&mut probe, "400", "Local/1002@from-queue/n")
+        .await
+        .is_none());
+    wait_for(&h, "the member gone", Duration::from_secs(5), |f| {
+        !f.members.contains_key(&key)
+    })
+    .await;
+    let again = h
+        .execute(Action::QueueRemove {
+            queue: q.clone(),
+            interface: iface.clone(),
+        })
+        .await;
+    assert!(
+        matches!(&again, Err(ActionError::Invalid { field, .. }) if field == "extension"),
+        "{again:?}"
+    );
+    // The static member of 401 cannot be logged out.
+    let stat = Action::QueueRemove {
+        queue: v("q", "401", Grammar::Name),
+        interface: v("i", "Local/1003@from-queue/n", Grammar::Device),
+    };
+    match h.execute(stat).await {
+        Err(ActionError::Invalid { field, message }) => assert!(
+            field == "extension" && message.contains("static"),
+            "{message}"
+        ),
+        other => panic!("static logout: {other:?}"),
+    }
+    assert!(queue_member(&mut probe, "401", "Local/1003@from-queue/n")
+        .await
+        .is_some());
+    let unknown = Action::QueueAdd {
+        queue: v("q", "499", Grammar::Name),
+        interface: iface.clone(),
+        state_interface: v("s", "hint:1002@ext-local", Grammar::Device),
+        member_name: v("n", "x", Grammar::Text),
+        penalty: 0,
+        paused: false,
+    };
+    assert!(matches!(
+        h.execute(unknown).await,
+        Err(ActionError::NotFound(_))
+    ));
+    let nobody = Action::QueuePause {
+        queue: q,
+        interface: v("i", "Local/1999@from-queue/n", Grammar::Device),
+        paused: true,
+        reason: v("r", "", Grammar::Text),
+    };
+    assert!(matches!(
+        h.execute(nobody).await,
+        Err(ActionError::NotFound(_))
+    ));
+    h.shutdown().await;
+}
+
+async fn device_state(probe: &mut Probe, dev: &str) -> String {
+    let var = format!("DEVICE_STATE({dev})");
+    let r = probe
+        .ask(ActionBuilder::new("Getvar").value("Variable", &v("v", &var, Grammar::Channel)))
+        .await;
+    r.response.str("Value").to_string()
+}
+
+#[tokio::test]
+async fn dnd_is_astdb_and_the_freepbx_lamps() {
+    let ast = Asterisk::start();
+    let mut probe = Probe::open(&ast).await;
+    // FreePBX's user → devices key (two devices: the extension's own and a second one).
+    let put = ActionBuilder::new("DBPut")
+        .constant("Family", "AMPUSER")
+        .constant("Key", "1001/device")
+        .constant("Val", "1001&91001");
+    assert_eq!(probe.ask(put).await.response.response(), Some("Success"));
+    let (h, _) = up(&ast).await;
+    let ext = v("extension", "1001", Grammar::Exten);
+    h.execute(Action::Dnd {
+        extension: ext.clone(),
+        enabled: true,
+    })
+    .await
+    .expect("DND on");
+    let got = probe
+        .ask(
+            ActionBuilder::new("DBGet")
+                .constant("Family", "DND")
+                .constant("Key", "1001"),
+        )
+        .await;
+    assert_eq!(got.events.first().map(|m| m.str("Val")), Some("YES"));
+    assert_eq!(device_state(&mut probe, "Custom:DND1001").await, "BUSY");
+    assert_eq!(device_state(&mut probe, "Custom:DEVDND1001").await, "BUSY");
+    assert_eq!(device_state(&mut probe, "Custom:DEVDND91001").await, "BUSY");
+    wait_for(&h, "DND in the facts", Duration::from_secs(5), |f| {
+        f.dnd.contains("1001")
+    })
+    .await;
+    h.execute(Action::Dnd {
+        extension: ext,
+        enabled: false,
+    })
+    .await
+    .expect("DND off");
+    let got = probe
+        .ask(
+            ActionBuilder::new("DBGet")
+                .constant("Family", "DND")
+                .constant("Key", "1001"),
+        )
+        .await;
+    assert_eq!(got.response.response(), Some("Error"), "DND/1001 deleted");
+    assert_eq!(
+        device_state(&mut probe, "Custom:DND1001").await,
+        "UNAVAILABLE"
+    );
+    assert_eq!(
+        device_state(&mut probe, "Custom:DEVDND91001").await,
+        "UNAVAILABLE"
+    );
+    wait_for(&h, "DND off in the facts", Duration::from_secs(5), |f| {
+        !f.dnd.contains("1001")
+    })
+    .await;
+    h.shutdown().await;
+    // At connect, DND comes from AstDB (DBGetTree), not from a lamp.
+    let put = ActionBuilder::new("DBPut")
+        .constant("Family", "DND")
+        .constant("Key", "1002")
+        .constant("Val", "YES");
+    probe.ask(put).await;
+    let (h, _) = up(&ast).await;
+    assert!(
+        h.shared().read(|f| f.dnd.contains("1002")),
+        "snapshot reads DND/1002"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn redirect_into_the_conference_and_a_gone_channel() {
+    let ast = Asterisk::start();
+    let (h, _) = up(&ast).await;
+    h.execute(originate("1001", "9999"))
+        .await
+        .expect("originate");
+    let chan = wait_for(&h, "the ;1 leg up", Duration::from_secs(10), |f| {
+        device_channels(f, "Local/1001@sim-phone")
+            .iter()
+            .any(|c| c.name.ends_with(";1") && c.state == 6 && c.exten == "9999")
+    })
+    .await;
+    let _ = chan;
+    let (name, uid) = h.shared().read(|f| {
+        let c = device_channels(f, "Local/1001@sim-phone")
+            .into_iter()
+            .find(|c| c.name.ends_with(";1"))
+            .cloned();
+        let c = c.expect("leg");
+        (c.name, c.unique_id)
+    });
+    let redirect = |chan: &str| Action::Redirect {
+        channel: v("c", chan, Grammar::Channel),
+        context: v("context", "from-internal", Grammar::Context),
+        exten: v("destination", "8000", Grammar::Exten),
+    };
+    h.execute(redirect(&name)).await.expect("redirect");
+    let mut probe = Probe::open(&ast).await;
+    let mut listed = Vec::new();
+    for _ in 0..50 {
+        let r = probe
+            .ask(ActionBuilder::new("ConfbridgeList").constant("Conference", "8000"))
+            .await;
+        listed = r
+            .events
+            .iter()
+            .map(|m| m.str("Channel").to_string())
+            .collect();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        listed,
+        vec![name.clone()],
+        "ConfbridgeList 8000 shows the redirected channel"
+    );
+    wait_for(
+        &h,
+        "the channel in room 8000",
+        Duration::from_secs(5),
+        |f| {
+            f.conferences
+                .get("8000")
+                .is_some_and(|c| c.members.contains(&uid))
+        },
+    )
+    .await;
+    let gone = h.execute(redirect("Local/1999@sim-phone-0000ffff;1")).await;
+    assert!(matches!(gone, Err(ActionError::NotFound(_))), "{gone:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn presence_is_published_as_custom_presence() {
+    let ast = Asterisk::start();
+    let (h, _) = up(&ast).await;
+    let note = "Zurück um 13:30 – Mittag";
+    h.execute(Action::Presence {
+        extensions: vec![
+            v("e", "1001", Grammar::Exten),
+            v("e", "1002", Grammar::Exten),
+        ],
+        state: "away",
+        note: v("note", note, Grammar::Text),
+    })
+    .await
+    .expect("presence");
+    let mut probe = Probe::open(&ast).await;
+    let r = probe.ask(ActionBuilder::new("PresenceStateList")).await;
+    let p = r
+        .events
+        .iter()
+        .find(|m| m.str("Presentity") == "CustomPresence:1001")
+        .expect("listed");
+    assert_eq!((p.str("Status"), p.str("Message")), ("away", note));
+    wait_for(&h, "presence in the facts", Duration::from_secs(5), |f| {
+        f.presence
+            .get("1002")
+            .is_some_and(|(s, m)| s == "away" && m == note)
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_asterisk_restart_reconnects_with_new_ids() {
+    let mut ast = Asterisk::start();
+    let (h, _) = up(&ast).await;
+    let key = ("401".to_string(), "Local/1003@from-queue/n".to_string());
+    let before = h
+        .shared()
+        .read(|f| f.members.get(&key).map(|m| m.id))
+        .expect("the static member of 401");
+    let since_before = match h.shared().read(|f| f.link.clone()) {
+        Link::Up { since, .. } => since,
+        l => panic!("{l:?}"),
+    };
+    let mut rx = h.shared().subscribe();
+    let saw_down = tokio::spawn({
+        let shared = h.shared().clone();
+        async move {
+            loop {
+                if !shared.read(|f| f.link.is_up()) {
+                    return shared.read(|f| (f.channels.len(), f.members.len()));
+                }
+                if rx.changed().await.is_err() {
+                    return (usize::MAX, usize::MAX);
+                }
+            }
+        }
+    });
+    ast.restart();
+    let (chans, members) = tokio::time::timeout(Duration::from_secs(10), saw_down)
+        .await
+        .expect("went down")
+        .expect("task");
+    assert_eq!((chans, members), (0, 0), "nothing stale while down");
+    let t = wait_for(
+        &h,
+        "reconnected",
+        Duration::from_secs(20),
+        |f| matches!(&f.link, Link::Up { since, .. } if *since > since_before),
+    )
+    .await;
+    eprintln!("reconnected {t:?} after the restart");
+    let after = h
+        .shared()
+        .read(|f| f.members.get(&key).map(|m| m.id))
+        .expect("re-listed");
+    assert_ne!(before, after, "an agent gets a new id after the reconnect");
+    h.execute(originate("1001", "1002"))
+        .await
+        .expect("actions work again");
+    wait_for(
+        &h,
+        "a call after the restart",
+        Duration::from_secs(10),
+        |f| !f.channels.is_empty(),
+    )
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_one_clear_reason_retried_with_backoff() {
+    let ast = Asterisk::start();
+    let h = asterisk::start(ast.settings_with("wrong-password-xyz"));
+    let reason = wait_for(
+        &h,
+        "a login refusal",
+        Duration::from_secs(10),
+        |f| matches!(&f.link, Link::Down { reason, .. } if reason.contains("refused")),
+    )
+    .await;
+    let _ = reason;
+    let text = h.shared().read(|f| match &f.link {
+        Link::Down { reason, .. } => reason.clone(),
+        l => panic!("{l:?}"),
+    });
+    assert!(
+        text.contains("Authentication failed") && text.contains("ami_password"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-password-xyz"));
+    let e = h.execute(originate("1001", "1002")).await;
+    assert!(
+        matches!(&e, Err(ActionError::Unavailable { reason, .. }) if reason.contains("refused")),
+        "{e:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let attempts = ast.full_log().matches("failed to authenticate").count();
+    eprintln!("login attempts in ~5 s: {attempts}");
+    assert!(
+        (1..=8).contains(&attempts),
+        "backoff, not a crash loop: {attempts} attempts"
+    );
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// FAKE AMI server: only for faults a real Asterisk cannot produce.
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// After the snapshot: an event split over two writes, then a half-written line and close.
+    HalfLine,
+    /// CoreShowChannels: `EventList: start`, one item, then silence.
+    StopsMidList,
+    /// After the snapshot: one line of 20 KB.
+    LongLine,
+    /// After the snapshot: 64 MB without a line end.
+    Flood,
+}
+
+struct Fake {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    flooded: Arc<AtomicU64>,
+}
+
+/// FAKE: start a fake AMI that misbehaves with `fault`.
+async fn fake_ami(fault: Fault) -> Fake {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind FAKE");
+    let port = listener.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let flooded = Arc::new(AtomicU64::new(0));
+    let (c, fl) = (connections.clone(), flooded.clone());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(fake_session(s, fault, fl.clone()));
+        }
+    });
+    Fake {
+        port,
+        connections,
+        flooded,
+    }
+}
+
+fn fake_settings(port: u16) -> AmiSettings {
+    AmiSettings {
+        host: "127.0.0.1".into(),
+        port,
+        username: "fake".into(),
+        password: Secret::new("fake"),
+    }
+}
+
+async fn fake_session(s: TcpStream, fault: Fault, flooded: Arc<AtomicU64>) {
+    let (r, mut w) = s.into_split();
+    let mut lines = BufReader::new(r).lines();
+    if w.write_all(b"Asterisk Call Manager/11.0.0\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (mut action, mut id, mut answered) = (String::new(), String::new(), 0);
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some((k, val)) = line.split_once(": ") {
+            match k {
+                "Action" => action = val.to_string(),
+                "ActionID" => id = val.to_string(),
+                _ => {}
+            }
+            continue;
+        }
+        // Blank line: the action is complete.
+        let reply = match action.as_str() {
+            "Login" | "Ping" | "Logoff" => format!("Response: Success\r\nActionID: {id}\r\n\r\n"),
+            "CoreSettings" => format!("Response: Success\r\nActionID: {id}\r\nAsteriskVersion: FAKE\r\n\r\n"),
+            "CoreShowChannels" if fault == Fault::StopsMidList => format!(
+                "Response: Success\r\nActionID: {id}\r\nEventList: start\r\n\r\nEvent: CoreShowChannel\r\nActionID: {id}\r\nChannel: Local/1-1;1\r\nUniqueid: 1.1\r\n\r\n"
+            ),
+            _ => format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\n\r\nEvent: {action}Complete\r\nActionID: {id}\r\nEventList: Complete\r\n\r\n"),
+        };
+        if w.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+        if action != "Login" && action != "Ping" {
+            answered += 1;
+        }
+        if answered == 6 {
+            if fault == Fault::Flood && flooded.load(Ordering::SeqCst) > 0 {
+                return; // only the first connection floods: its figure is the one measured
+            }
+            // The snapshot (six list actions) is answered: now the fault.
+            misbehave(&mut w, fault, &flooded).await;
+            if fault != Fault::StopsMidList {
+                return;
+            }
+        }
+    }
+}
+
+async fn misbehave(w: &mut tokio::net::tcp::OwnedWriteHalf, fault: Fault, flooded: &AtomicU64) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match fault {
+        Fault::HalfLine => {
+            let _ = w
+                .write_all(b"Event: Newchannel\r\nChannel: Local/7@x-1;1\r\nUnique")
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = w.write_all(b"id: 7.7\r\nLinkedid: 7.7\r\n\r\n").await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = w.write_all(b"Event: Hangup\r\nUniqu").await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Fault::LongLine => {
+            let mut l = b"Event: Newchannel\r\nChannel: ".to_vec();
+            l.extend(std::iter::repeat(b'x').take(20 * 1024));
+            l.extend_from_slice(b"\r\n\r\n");
+            let _ = w.write_all(&l).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Fault::Flood => {
+            let chunk = vec![b'y'; 64 * 1024];
+            let _ = w.write_all(b"Event: Newchannel\r\nChannel: ").await;
+            for _ in 0..1024 {
+                match tokio::time::timeout(Duration::from_secs(2), w.write_all(&chunk)).await {
+                    Ok(Ok(())) => flooded.fetch_add(chunk.len() as u64, Ordering::SeqCst),
+                    _ => break,
+                };
+            }
+        }
+        Fault::StopsMidList => {}
+    }
+}
+
+fn down_reason(h: &Handle) -> Option<String> {
+    h.shared().read(|f| match &f.link {
+        Link::Down { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn fake_half_written_event_lines() {
+    let fake = fake_ami(Fault::HalfLine).await;
+    let h = asterisk::start(fake_settings(fake.port));
+    wait_for(&h, "FAKE link up", Duration::from_secs(5), |f| {
+        f.link.is_up()
+    })
+    .await;
+    // An event split mid-line across two writes is read whole.
+    wait_for(&h, "channel 7.7", Duration::from_secs(5), |f| {
+        f.channels.contains_key("7.7")
+    })
+    .await;
+    // A half-written line followed by a close: the link is down, nothing stale is kept, and
+    // the half event was never applied (7.7 is not "hung up" by it; it is gone with the link).
+    wait_for(&h, "FAKE link down", Duration::from_secs(5), |f| {
+        !f.link.is_up()
+    })
+    .await;
+    assert!(h.shared().read(|f| f.channels.is_empty()));
+    let reason = down_reason(&h).unwrap_or_default();
+    assert!(reason.contains("closed"), "{reason}");
+    wait_for(&h, "reconnected to FAKE", Duration::from_secs(5), |_| {
+        fake.connections.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn fake_server_that_stops_answering_mid_list() {
+    let fake = fake_ami(Fault::StopsMidList).await;
+    let h = asterisk::start(fake_settings(fake.port));
+    let t = wait_for(&h, "a timeout reason", Duration::from_secs(15), |f| {
+        matches!(&f.link, Link::Down { reason, .. } if reason.contains("did not answer CoreShowChannels"))
+    })
+    .await;
+    eprintln!("mid-list silence detected after {t:?}");
+    assert!(
+        h.shared().read(|f| f.channels.is_empty()),
+        "a partial list is never shown"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn fake_over_long_line_closes_with_a_clear_error() {
+    let fake = fake_ami(Fault::LongLine).await;
+    let h = asterisk::start(fake_settings(fake.port));
+    wait_for(&h, "the long-line reason", Duration::from_secs(5), |f| {
+        matches!(&f.link, Link::Down { reason, .. } if reason.contains("longer than 16384 bytes"))
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn fake_flood_without_line_end_is_bounded() {
+    let fake = fake_ami(Fault::Flood).await;
+    let h = asterisk::start(fake_settings(fake.port));
+    wait_for(
+        &h,
+        "the flood refused",
+        Duration::from_secs(10),
+        |f| matches!(&f.link, Link::Down { reason, .. } if reason.contains("longer than")),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sent = fake.flooded.load(Ordering::SeqCst);
+    eprintln!(
+        "FAKE could write {} KB before the backend closed",
+        sent / 1024
+    );
+    assert!(
+        sent < 16 * 1024 * 1024,
+        "the reader stopped reading early: {sent} bytes accepted of 64 MB"
+    );
+    h.shutdown().await;
+}
