@@ -363,4 +363,30 @@ mod tests {
         let bad = ActionBuilder::new("Login").credential("Secret", &Secret::new("a\r\nAction: X"));
         assert_eq!(bad.finish(1), Err(UnsafeValue("Secret")));
     }
+
+    /// A cheap stand-in for the cargo-fuzz target (which needs cargo-fuzz): random AMI-ish
+    /// bytes in random splits never panic and stay within the limits.
+    #[test]
+    fn random_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let alphabet = b"Event: Response:ActionID\r\n\r\n:xyz\xff\x00 EventList Complete";
+        for _ in 0..600 {
+            let len = rng.gen_range(0..4096);
+            let mut data = b"Asterisk Call Manager/11.0.0\r\n".to_vec();
+            data.extend((0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]));
+            let mut d = Decoder::new();
+            let mut pos = 0;
+            while pos < data.len() {
+                let n = rng.gen_range(1..=64).min(data.len() - pos);
+                let r = d.feed(&data[pos..pos + n], |m| {
+                    assert!(m.headers.len() <= MAX_HEADERS)
+                });
+                if r.is_err() {
+                    break;
+                }
+                pos += n;
+            }
+        }
+    }
 }
