@@ -776,3 +776,35 @@ async fn fake_flood_without_line_end_is_bounded() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn check_config_ami_line_names_missing_write_classes() {
+    use isymphony_sync::live::asterisk::check::check;
+    let ast = Asterisk::start();
+    let ok = check(&ast.settings()).await.expect("the full user passes");
+    assert!(
+        ok.contains("Asterisk 22.") && ok.contains("every action"),
+        "{ok}"
+    );
+    let mut limited = ast.settings();
+    limited.username = format!("{}-limited", support::asterisk::USER);
+    let e = check(&limited)
+        .await
+        .expect_err("the limited user lacks classes");
+    for needle in [
+        "DBPut (DND on) needs write class 'system'",
+        "'originate'",
+        "QueueAdd (queue login) needs write class 'agent'",
+        "Redirect (call-segment transfer) needs write class 'call'",
+    ] {
+        assert!(e.contains(needle), "{needle} in {e}");
+    }
+    assert!(!e.contains("CoreShowChannels"), "reporting is granted: {e}");
+    let wrong = check(&ast.settings_with("nope"))
+        .await
+        .expect_err("wrong password");
+    assert!(
+        wrong.contains("refused") && !wrong.contains("nope"),
+        "{wrong}"
+    );
+}

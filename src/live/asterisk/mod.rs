@@ -8,6 +8,7 @@
 //! overridden by `[live] ami_*`); [`stats`] is what the metrics and status page show.
 
 mod actions;
+pub mod check;
 pub mod events;
 pub mod session;
 pub mod settings;
