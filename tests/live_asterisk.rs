@@ -808,3 +808,53 @@ async fn check_config_ami_line_names_missing_write_classes() {
         "{wrong}"
     );
 }
+
+#[tokio::test]
+async fn metrics_and_status_show_the_ami_connection() {
+    let ast = Asterisk::start();
+    let (h, _) = up(&ast).await;
+    let agent = isymphony_sync::agent::status::AgentState::new();
+    assert!(
+        !agent.metrics().contains("ami_connected"),
+        "not exported without the backend"
+    );
+    agent.attach_ami(h.shared().clone());
+    h.execute(originate("1001", "1002"))
+        .await
+        .expect("originate");
+    wait_for(&h, "a bridged call", Duration::from_secs(10), |f| {
+        f.channels.values().filter(|c| c.bridge.is_some()).count() >= 2
+    })
+    .await;
+    let m = agent.metrics();
+    assert!(m.contains("isymphony_sync_ami_connected 1"), "{m}");
+    assert!(m.contains("isymphony_sync_live_calls 1"), "{m}");
+    let events = m
+        .lines()
+        .find(|l| l.starts_with("isymphony_sync_ami_events_total "))
+        .expect("events counter");
+    assert!(
+        events
+            .split(' ')
+            .nth(1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0,
+        "{events}"
+    );
+    let st = agent.status();
+    let ami = st.ami.as_ref().expect("status has ami");
+    assert!(ami.connected_since.is_some() && ami.calls_now == 1);
+    let json = serde_json::to_value(&st).expect("status JSON");
+    assert!(json["ami"]["connected_since"].is_string(), "{json}");
+    ast.stop();
+    wait_for(&h, "down", Duration::from_secs(10), |f| !f.link.is_up()).await;
+    let m = agent.metrics();
+    assert!(
+        m.contains("isymphony_sync_ami_connected 0") && m.contains("isymphony_sync_live_calls 0"),
+        "{m}"
+    );
+    let st = agent.status();
+    assert!(st.ami.as_ref().is_some_and(|a| a.down_reason.is_some()));
+    h.shutdown().await;
+}

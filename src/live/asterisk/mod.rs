@@ -17,7 +17,7 @@ pub mod stats;
 
 pub use crate::live::ami::AmiSettings;
 pub use settings::{settings_from, SettingsError};
-pub use stats::AmiStats;
+pub use stats::{AmiStats, EventRate};
 
 use super::action::{Action, ActionError};
 use super::backend::Shared;
