@@ -858,3 +858,74 @@ async fn metrics_and_status_show_the_ami_connection() {
     assert!(st.ami.as_ref().is_some_and(|a| a.down_reason.is_some()));
     h.shutdown().await;
 }
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Figures for docs/README-live.md: the snapshot at connect with 40 calls up (80 Local
+/// channels), and change-to-visible latency (a device-state change sent by an independent
+/// AMI client → the backend's facts), 300 samples.
+#[tokio::test]
+async fn measured_snapshot_and_change_to_visible_latency() {
+    let ast = Asterisk::start();
+    let mut probe = Probe::open(&ast).await;
+    for i in 0..40 {
+        let a = ActionBuilder::new("Originate")
+            .constant("Channel", "Local/s@answer-wait")
+            .constant("Context", "from-internal")
+            .constant("Exten", "9999")
+            .constant("Priority", "1")
+            .constant("Async", "true");
+        assert_eq!(
+            probe.ask(a).await.response.response(),
+            Some("Success"),
+            "call {i}"
+        );
+    }
+    for _ in 0..100 {
+        let r = probe.ask(ActionBuilder::new("CoreShowChannels")).await;
+        if r.events.len() >= 80 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut snaps = Vec::new();
+    for _ in 0..5 {
+        let (h, t) = up(&ast).await;
+        assert!(h.shared().read(|f| f.channels.len()) >= 80);
+        snaps.push(t);
+        h.shutdown().await;
+    }
+    snaps.sort();
+    eprintln!(
+        "FIGURE snapshot at connect (login + lists, 80 channels): p50 {:?}, max {:?}",
+        percentile(&snaps, 0.5),
+        snaps[snaps.len() - 1]
+    );
+    let (h, _) = up(&ast).await;
+    let mut lat = Vec::new();
+    for i in 0..300u32 {
+        let ext = format!("{}", 5000 + i);
+        let var = format!("DEVICE_STATE(Custom:DND{ext})");
+        let a = ActionBuilder::new("Setvar")
+            .value("Variable", &v("v", &var, Grammar::Channel))
+            .constant("Value", "BUSY");
+        let t = Instant::now();
+        probe.ask(a).await;
+        wait_for(&h, "the DND lamp", Duration::from_secs(5), |f| {
+            f.dnd.contains(&ext)
+        })
+        .await;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+    eprintln!(
+        "FIGURE change-to-visible (Setvar sent → facts): p50 {p50:?}, p99 {p99:?}, max {:?}",
+        lat[lat.len() - 1]
+    );
+    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    h.shutdown().await;
+}
