@@ -43,6 +43,8 @@
 //! - [`reconcile`]: diff, plan, apply, ownership; [`reconcile::facts`] holds what a pass
 //!   learns, [`reconcile::state`] stores it in SQLite.
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
+//! - [`live`]: the Live API's live state: the AMI client, the Asterisk and simulated
+//!   backends, the facts they keep and the actions they perform.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
 //! - [`cxpanel`]: where the cxpanel module's own sync writes (`--check-config`).
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).

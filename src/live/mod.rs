@@ -3,7 +3,8 @@
 //! and actions on them (originate, DND, queue login, pause, transfer, status).
 //!
 //! The configuration store says which live objects exist (and what the licence shows); a
-//! backend says what state they are in. Live state is derived, never stored (DESIGN.md 7).
+//! backend says what state they are in. Live state is derived, never stored (an invariant,
+//! listed at the end of docs/architecture.md).
 //!
 //! Module map:
 //! - [`facts`]: what a backend knows, keyed by Asterisk's names (channels, members, rooms, DND).
