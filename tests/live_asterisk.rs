@@ -929,3 +929,71 @@ async fn measured_snapshot_and_change_to_visible_latency() {
     assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
     h.shutdown().await;
 }
+
+/// The AMI connection cut while Asterisk keeps running (a TCP proxy between them): while down,
+/// no stale state and actions answer Unavailable naming the loss; after the reconnect the same
+/// Asterisk channels and members are re-listed with NEW live ids.
+#[tokio::test]
+async fn a_cut_connection_relists_the_same_calls_with_new_ids() {
+    use support::agent::{Mode, Proxy};
+    let ast = Asterisk::start();
+    let proxy = Proxy::start(([127, 0, 0, 1], ast.port).into()).await;
+    let mut s = ast.settings();
+    s.port = proxy.addr.port();
+    let h = asterisk::start(s);
+    wait_for(&h, "up through the proxy", Duration::from_secs(10), |f| {
+        f.link.is_up()
+    })
+    .await;
+    h.execute(originate("1001", "1002"))
+        .await
+        .expect("originate");
+    wait_for(&h, "a bridged call", Duration::from_secs(10), |f| {
+        f.channels.values().filter(|c| c.bridge.is_some()).count() >= 2
+    })
+    .await;
+    let snapshot_ids = |h: &Handle| {
+        h.shared().read(|f| {
+            let mut v: Vec<(String, uuid::Uuid)> =
+                f.channels.iter().map(|(k, c)| (k.clone(), c.id)).collect();
+            v.sort();
+            v
+        })
+    };
+    let before = snapshot_ids(&h);
+    let static_key = ("401".to_string(), "Local/1003@from-queue/n".to_string());
+    let member_before = h.shared().read(|f| f.members[&static_key].id);
+    proxy.set(Mode::Down);
+    wait_for(&h, "down", Duration::from_secs(5), |f| !f.link.is_up()).await;
+    assert!(
+        h.shared()
+            .read(|f| f.channels.is_empty() && f.members.is_empty()),
+        "nothing stale while down"
+    );
+    match h.execute(originate("1001", "1003")).await {
+        Err(ActionError::Unavailable { reason, .. }) => assert!(!reason.is_empty(), "a reason"),
+        other => panic!("while down: {other:?}"),
+    }
+    proxy.set(Mode::Up);
+    wait_for(&h, "up again", Duration::from_secs(15), |f| f.link.is_up()).await;
+    let after = snapshot_ids(&h);
+    let keys = |v: &[(String, uuid::Uuid)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&before),
+        keys(&after),
+        "the same Asterisk channels, re-listed"
+    );
+    for ((_, a), (_, b)) in before.iter().zip(&after) {
+        assert_ne!(a, b, "a re-listed segment gets a new id");
+    }
+    assert_ne!(
+        member_before,
+        h.shared().read(|f| f.members[&static_key].id)
+    );
+    assert!(
+        h.shared()
+            .read(|f| f.channels.values().filter(|c| c.bridge.is_some()).count() >= 2),
+        "bridges re-listed"
+    );
+    h.shutdown().await;
+}
