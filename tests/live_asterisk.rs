@@ -997,3 +997,73 @@ async fn a_cut_connection_relists_the_same_calls_with_new_ids() {
     );
     h.shutdown().await;
 }
+
+/// The AMI login read from FreePBX's `freepbx_settings` (MariaDB), `[live]` overriding a key;
+/// and with no FreePBX database, `[live] ami_*` alone.
+#[tokio::test]
+async fn the_login_comes_from_freepbx_settings_or_live_overrides() {
+    use isymphony_sync::config::{Config, LiveBackend};
+    let ast = Asterisk::start();
+    let db = support::TestDb::new("ami").await;
+    db.exec("CREATE TABLE freepbx_settings (keyword VARCHAR(50) PRIMARY KEY, value VARCHAR(255))")
+        .await;
+    db.exec(&format!(
+        "INSERT INTO freepbx_settings VALUES ('AMPMGRUSER','{}'),('AMPMGRPASS','{}'),('ASTMANAGERHOST','127.0.0.1'),('ASTMANAGERPORT','{}')",
+        support::asterisk::USER, support::asterisk::SECRET, ast.port
+    ))
+    .await;
+    let mut cfg = Config::default();
+    cfg.freepbx.database_url = Some(Secret::new(db.url()));
+    cfg.live.backend = LiveBackend::Asterisk;
+    let s = asterisk::settings_from(&cfg)
+        .await
+        .expect("read from FreePBX");
+    assert_eq!(
+        (s.username.as_str(), s.port),
+        (support::asterisk::USER, ast.port)
+    );
+    assert!(
+        !format!("{s:?}").contains(support::asterisk::SECRET),
+        "Debug hides the password"
+    );
+    let h = asterisk::start_from_config(&cfg);
+    wait_for(
+        &h,
+        "up from FreePBX's login",
+        Duration::from_secs(10),
+        |f| f.link.is_up(),
+    )
+    .await;
+    h.shutdown().await;
+    // An override wins: a wrong [live] ami_password is refused.
+    cfg.live.ami_password = Some(Secret::new("override-wrong"));
+    cfg.live.ami_username = Some(support::asterisk::USER.into());
+    let h = asterisk::start_from_config(&cfg);
+    wait_for(
+        &h,
+        "refused",
+        Duration::from_secs(10),
+        |f| matches!(&f.link, Link::Down { reason, .. } if reason.contains("refused")),
+    )
+    .await;
+    h.shutdown().await;
+    // No FreePBX database at all (--serve-only): [live] ami_* alone.
+    let mut cfg = Config::default();
+    cfg.freepbx.database_url = None;
+    cfg.freepbx.config_file = "/nonexistent/freepbx.conf".into();
+    cfg.freepbx.amportal_conf = "/nonexistent/amportal.conf".into();
+    cfg.live.ami_username = Some(support::asterisk::USER.into());
+    cfg.live.ami_password = Some(Secret::new(support::asterisk::SECRET));
+    cfg.live.ami_port = Some(ast.port);
+    let h = asterisk::start_from_config(&cfg);
+    wait_for(&h, "up from [live] alone", Duration::from_secs(10), |f| {
+        f.link.is_up()
+    })
+    .await;
+    h.shutdown().await;
+    // Neither: Down with a reason naming the settings to set, no panic.
+    cfg.live.ami_password = None;
+    let h = asterisk::start_from_config(&cfg);
+    wait_for(&h, "a settings reason", Duration::from_secs(10), |f| matches!(&f.link, Link::Down { reason, .. } if reason.contains("ami_username/ami_password"))).await;
+    h.shutdown().await;
+}

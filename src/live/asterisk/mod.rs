@@ -22,6 +22,7 @@ pub use stats::{AmiStats, EventRate};
 use super::action::{Action, ActionError};
 use super::backend::Shared;
 use super::facts::{Facts, Link};
+use crate::config::Config;
 use crate::live::ami::client::REQUEST_TIMEOUT;
 use crate::live::ami::{ActionBuilder, AmiError, Reply, Requester};
 use std::sync::{Arc, Mutex};
@@ -37,21 +38,39 @@ pub struct Handle {
     target: String,
 }
 
-/// Start the backend (inside a Tokio runtime). It connects in the background: the facts'
-/// link says when it is up.
+/// Start the backend with a fixed AMI login (inside a Tokio runtime). It connects in the
+/// background: the facts' link says when it is up.
 pub fn start(ami: AmiSettings) -> Handle {
+    let target = ami.describe();
+    spawn(session::Source::Fixed(ami), target)
+}
+
+/// Start the backend with the AMI login of `cfg` ([`settings_from`]: FreePBX's
+/// `freepbx_settings`, overridden by `[live] ami_*`), read again before every connection
+/// attempt; while it cannot be read the link is Down with that reason, retried with backoff.
+pub fn start_from_config(cfg: &Config) -> Handle {
+    let target = match (
+        &cfg.live.ami_username,
+        &cfg.live.ami_host,
+        cfg.live.ami_port,
+    ) {
+        (Some(u), Some(h), Some(p)) => format!("{u}@{h}:{p}"),
+        _ => "the AMI login in FreePBX's settings".to_string(),
+    };
+    spawn(session::Source::Config(Box::new(cfg.clone())), target)
+}
+
+fn spawn(source: session::Source, target: String) -> Handle {
     let shared = Shared::new(Facts::down(format!(
-        "connecting to Asterisk (AMI {})",
-        ami.describe()
+        "connecting to Asterisk (AMI {target})"
     )));
     let (req_tx, requests) = mpsc::channel(64);
     let (stop, stop_rx) = watch::channel(false);
-    let target = ami.describe();
     let inputs = session::Inputs {
         requests,
         stop: stop_rx,
     };
-    let task = tokio::spawn(session::supervise(ami, shared.clone(), inputs));
+    let task = tokio::spawn(session::supervise(source, shared.clone(), inputs));
     Handle {
         shared,
         requester: Requester::new(req_tx),

@@ -40,36 +40,49 @@ pub struct Inputs {
     pub stop: watch::Receiver<bool>,
 }
 
+/// Where the AMI login comes from: fixed, or read from FreePBX (`freepbx_settings`, with the
+/// `[live] ami_*` overrides) before every connection attempt, so a changed `AMPMGRPASS` is
+/// picked up at the next reconnect.
+pub enum Source {
+    Fixed(AmiSettings),
+    Config(Box<crate::config::Config>),
+}
+
+impl Source {
+    async fn settings(&self) -> Result<AmiSettings, String> {
+        match self {
+            Source::Fixed(s) => Ok(s.clone()),
+            Source::Config(cfg) => super::settings::settings_from(cfg)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// How one connection attempt ended.
+enum Attempt {
+    Stopped,
+    Failed { reason: String, stable: bool },
+}
+
 /// Run the backend until stopped.
-pub async fn supervise(settings: AmiSettings, shared: Arc<Shared>, mut inputs: Inputs) {
+pub async fn supervise(source: Source, shared: Arc<Shared>, mut inputs: Inputs) {
     let mut backoff = BACKOFF_FIRST;
     let mut last_reason: Option<String> = None;
     loop {
         if *inputs.stop.borrow() {
             break;
         }
-        let opened = tokio::select! {
-            c = Conn::open(&settings, EVENTS) => c,
-            _ = inputs.stop.changed() => break,
+        let (reason, stable) = match attempt(&source, &shared, &mut inputs, &mut last_reason).await
+        {
+            Attempt::Stopped => break,
+            Attempt::Failed { reason, stable } => (reason, stable),
         };
-        let reason = match opened {
-            Ok(conn) => {
-                last_reason = None;
-                let began = Instant::now();
-                let outcome = run(conn, &shared, &mut inputs).await;
-                if began.elapsed() >= STABLE {
-                    backoff = BACKOFF_FIRST;
-                }
-                match outcome {
-                    Ok(()) => break,
-                    Err(e) => e.to_string(),
-                }
-            }
-            Err(e) => e.to_string(),
-        };
+        if stable {
+            backoff = BACKOFF_FIRST;
+        }
         if last_reason.as_deref() != Some(reason.as_str()) {
-            tracing::error!(target_ami = %settings.describe(), reason = %reason,
-                "Asterisk (AMI) is unavailable; retrying with backoff");
+            tracing::error!(reason = %reason, "Asterisk (AMI) is unavailable; retrying with backoff");
             last_reason = Some(reason.clone());
         } else {
             tracing::debug!(reason = %reason, "AMI still unavailable");
@@ -81,6 +94,50 @@ pub async fn supervise(settings: AmiSettings, shared: Arc<Shared>, mut inputs: I
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
     go_down(&shared, "the Live API backend was stopped".into());
+}
+
+/// Resolve the login, connect, and run a session until it ends.
+async fn attempt(
+    source: &Source,
+    shared: &Shared,
+    inputs: &mut Inputs,
+    last_reason: &mut Option<String>,
+) -> Attempt {
+    let settings = tokio::select! {
+        s = source.settings() => s,
+        _ = inputs.stop.changed() => return Attempt::Stopped,
+    };
+    let settings = match settings {
+        Ok(s) => s,
+        Err(reason) => {
+            return Attempt::Failed {
+                reason,
+                stable: false,
+            }
+        }
+    };
+    let opened = tokio::select! {
+        c = Conn::open(&settings, EVENTS) => c,
+        _ = inputs.stop.changed() => return Attempt::Stopped,
+    };
+    let conn = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            return Attempt::Failed {
+                reason: e.to_string(),
+                stable: false,
+            }
+        }
+    };
+    *last_reason = None;
+    let began = Instant::now();
+    match run(conn, shared, inputs).await {
+        Ok(()) => Attempt::Stopped,
+        Err(e) => Attempt::Failed {
+            reason: e.to_string(),
+            stable: began.elapsed() >= STABLE,
+        },
+    }
 }
 
 /// Mark the link Down (keeping the time it first went down) and forget all live state.
