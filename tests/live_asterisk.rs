@@ -572,6 +572,8 @@ enum Fault {
     LongLine,
     /// After the snapshot: 64 MB without a line end.
     Flood,
+    /// No `FullyBooted` at login; it comes after the snapshot (Asterisk still booting).
+    LateBoot,
 }
 
 struct Fake {
@@ -629,7 +631,13 @@ async fn fake_session(s: TcpStream, fault: Fault, flooded: Arc<AtomicU64>) {
             continue;
         }
         // Blank line: the action is complete.
+        if action == "CoreShowChannels" && fault == Fault::LateBoot {
+            flooded.fetch_add(1, Ordering::SeqCst); // here: counts the listings
+        }
         let reply = match action.as_str() {
+            "Login" if fault != Fault::LateBoot => format!(
+                "Response: Success\r\nActionID: {id}\r\n\r\nEvent: FullyBooted\r\nStatus: Fully Booted\r\n\r\n"
+            ),
             "Login" | "Ping" | "Logoff" => format!("Response: Success\r\nActionID: {id}\r\n\r\n"),
             "CoreSettings" => format!("Response: Success\r\nActionID: {id}\r\nAsteriskVersion: FAKE\r\n\r\n"),
             "CoreShowChannels" if fault == Fault::StopsMidList => format!(
@@ -644,6 +652,10 @@ async fn fake_session(s: TcpStream, fault: Fault, flooded: Arc<AtomicU64>) {
             answered += 1;
         }
         if answered == 6 {
+            if fault == Fault::LateBoot {
+                misbehave(&mut w, fault, &flooded).await;
+                continue;
+            }
             if fault == Fault::Flood && flooded.load(Ordering::SeqCst) > 0 {
                 return; // only the first connection floods: its figure is the one measured
             }
@@ -685,6 +697,11 @@ async fn misbehave(w: &mut tokio::net::tcp::OwnedWriteHalf, fault: Fault, floode
                     _ => break,
                 };
             }
+        }
+        Fault::LateBoot => {
+            let _ = w
+                .write_all(b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
+                .await;
         }
         Fault::StopsMidList => {}
     }
@@ -1065,5 +1082,35 @@ async fn the_login_comes_from_freepbx_settings_or_live_overrides() {
     cfg.live.ami_password = None;
     let h = asterisk::start_from_config(&cfg);
     wait_for(&h, "a settings reason", Duration::from_secs(10), |f| matches!(&f.link, Link::Down { reason, .. } if reason.contains("ami_username/ami_password"))).await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn fake_asterisk_still_booting_is_listed_again_after_fully_booted() {
+    let fake = fake_ami(Fault::LateBoot).await;
+    let h = asterisk::start(fake_settings(fake.port));
+    let t = wait_for(&h, "up without FullyBooted", Duration::from_secs(10), |f| {
+        f.link.is_up()
+    })
+    .await;
+    assert!(
+        t >= Duration::from_millis(2900),
+        "waited for FullyBooted first: {t:?}"
+    );
+    let start = Instant::now();
+    while fake.flooded.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fake.flooded.load(Ordering::SeqCst),
+        2,
+        "listed again after the late FullyBooted"
+    );
+    assert!(h.shared().read(|f| f.link.is_up()));
+    assert_eq!(
+        fake.connections.load(Ordering::SeqCst),
+        1,
+        "without reconnecting"
+    );
     h.shutdown().await;
 }

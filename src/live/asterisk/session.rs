@@ -29,6 +29,8 @@ pub const EVENTS: &str = "call,agent,dialplan,system";
 pub const PING_EVERY: Duration = Duration::from_secs(15);
 /// Most events held back while the snapshot is taken.
 pub const MAX_HELD_EVENTS: usize = 100_000;
+/// How long to wait for `FullyBooted` after the login before taking the snapshot anyway.
+pub const BOOT_WAIT: Duration = Duration::from_secs(3);
 /// First and longest wait between connection attempts.
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -176,20 +178,42 @@ struct Session<'a> {
     /// Events held back until the snapshot is in.
     held: Option<Vec<Message>>,
     last_sent: Instant,
+    /// Asterisk said `FullyBooted` (or [`BOOT_WAIT`] passed).
+    booted: bool,
+    /// Take the snapshot again (a `FullyBooted` came after it).
+    relist: bool,
 }
 
-/// Run one session until the connection ends (Err) or the backend is stopped (Ok).
+type SnapTask = tokio::task::JoinHandle<Result<Snapshot, AmiError>>;
+
+/// The snapshot task's outcome; never ready while there is none.
+async fn snapshot_done(t: &mut Option<SnapTask>) -> Result<Result<Snapshot, AmiError>, ()> {
+    match t {
+        Some(t) => t.await.map_err(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+/// Run one session until the connection ends (Err) or the backend is stopped (Ok). The
+/// snapshot starts once Asterisk says `FullyBooted` (sent at login when it is; after a
+/// restart, when its modules are loaded), or after [`BOOT_WAIT`] for a user without the
+/// `system` read class, which never sees that event.
 async fn run(conn: Conn, shared: &Shared, inputs: &mut Inputs) -> Result<(), AmiError> {
     let (snap_tx, mut snap_rx) = mpsc::channel::<Request>(16);
-    let started = Instant::now();
-    let mut snap_task = tokio::spawn(snapshot::take(Requester::new(snap_tx)));
+    let mut snap_tx = Some(snap_tx);
+    let mut snap_task: Option<SnapTask> = None;
+    let mut started = Instant::now();
     let mut s = Session {
         conn,
         shared,
         pending: Pending::default(),
         held: Some(Vec::new()),
         last_sent: Instant::now(),
+        booted: false,
+        relist: false,
     };
+    let boot_wait = tokio::time::sleep(BOOT_WAIT);
+    tokio::pin!(boot_wait);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let result = loop {
         let step = tokio::select! {
@@ -199,11 +223,16 @@ async fn run(conn: Conn, shared: &Shared, inputs: &mut Inputs) -> Result<(), Ami
             },
             Some(req) = snap_rx.recv() => s.send(req).await,
             Some(req) = inputs.requests.recv() => s.send(req).await,
-            r = &mut snap_task, if s.held.is_some() => match r {
+            r = snapshot_done(&mut snap_task), if s.held.is_some() => match r {
                 Ok(Ok(snap)) => { s.install(snap, started); Ok(()) }
                 Ok(Err(e)) => Err(e),
-                Err(_) => Err(AmiError::Protocol("the snapshot task failed".into())),
+                Err(()) => Err(AmiError::Protocol("the snapshot task failed".into())),
             },
+            _ = &mut boot_wait, if !s.booted => {
+                tracing::debug!("no FullyBooted event (no 'system' read class?): taking the snapshot");
+                s.booted = true;
+                Ok(())
+            }
             _ = tick.tick() => s.keepalive().await,
             _ = inputs.stop.changed() => {
                 let _ = s.conn.send(ActionBuilder::new("Logoff")).await;
@@ -213,8 +242,21 @@ async fn run(conn: Conn, shared: &Shared, inputs: &mut Inputs) -> Result<(), Ami
         if let Err(e) = step {
             break Err(e);
         }
+        if std::mem::take(&mut s.relist) {
+            tracing::info!("Asterisk finished booting after the snapshot: listing again");
+            let (tx, rx) = mpsc::channel::<Request>(16);
+            (snap_tx, snap_rx, s.held) = (Some(tx), rx, Some(Vec::new()));
+        }
+        if s.booted {
+            if let Some(tx) = snap_tx.take() {
+                started = Instant::now();
+                snap_task = Some(tokio::spawn(snapshot::take(Requester::new(tx))));
+            }
+        }
     };
-    snap_task.abort();
+    if let Some(t) = snap_task {
+        t.abort();
+    }
     let e = result.as_ref().err().cloned().unwrap_or(AmiError::Closed);
     s.pending.fail_all(&e);
     result
@@ -228,6 +270,12 @@ impl Session<'_> {
         let mut next = Some(first);
         while let Some(m) = next {
             if let Some(m) = self.pending.offer(m)? {
+                if m.event() == Some("FullyBooted") {
+                    // After the snapshot: Asterisk finished booting only now (the snapshot was
+                    // taken after BOOT_WAIT), so what it listed may be incomplete.
+                    self.relist |= self.booted && self.held.is_none();
+                    self.booted = true;
+                }
                 if m.event().is_some() {
                     events.push(m);
                 }
