@@ -1114,3 +1114,64 @@ async fn fake_asterisk_still_booting_is_listed_again_after_fully_booted() {
     );
     h.shutdown().await;
 }
+
+/// Change-to-visible latency while Asterisk emits a storm of channel events (short calls
+/// originated back to back by another AMI client), and that the latency does not grow.
+#[tokio::test]
+async fn measured_latency_under_an_event_storm() {
+    let ast = Asterisk::start();
+    let (h, _) = up(&ast).await;
+    let mut storm = Probe::open(&ast).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let storm_task = tokio::spawn(async move {
+        let mut calls = 0u32;
+        while !stop2.load(Ordering::SeqCst) {
+            let a = ActionBuilder::new("Originate")
+                .constant("Channel", "Local/s@answer-wait")
+                .constant("Application", "Hangup")
+                .constant("Async", "true");
+            storm.ask(a).await;
+            calls += 1;
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        calls
+    });
+    let mut probe = Probe::open(&ast).await;
+    let events_before = h.stats().events_total;
+    let t0 = Instant::now();
+    let mut first = Vec::new();
+    let mut last = Vec::new();
+    for i in 0..400u32 {
+        let ext = format!("{}", 6000 + i);
+        let var = format!("DEVICE_STATE(Custom:DND{ext})");
+        let a = ActionBuilder::new("Setvar")
+            .value("Variable", &v("v", &var, Grammar::Channel))
+            .constant("Value", "BUSY");
+        let t = Instant::now();
+        probe.ask(a).await;
+        wait_for(&h, "the DND lamp", Duration::from_secs(5), |f| {
+            f.dnd.contains(&ext)
+        })
+        .await;
+        if i < 200 {
+            first.push(t.elapsed())
+        } else {
+            last.push(t.elapsed())
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    let calls = storm_task.await.expect("storm");
+    let rate = (h.stats().events_total - events_before) as f64 / secs;
+    first.sort();
+    last.sort();
+    eprintln!(
+        "FIGURE under a storm of {rate:.0} events/s ({calls} calls in {secs:.1} s): first half p50 {:?} p99 {:?}; second half p50 {:?} p99 {:?}",
+        percentile(&first, 0.5), percentile(&first, 0.99), percentile(&last, 0.5), percentile(&last, 0.99)
+    );
+    assert!(rate > 100.0, "a storm: {rate} events/s");
+    assert!(percentile(&last, 0.99) < Duration::from_millis(100));
+    h.shutdown().await;
+}
