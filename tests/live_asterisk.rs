@@ -1175,3 +1175,140 @@ async fn measured_latency_under_an_event_storm() {
     assert!(percentile(&last, 0.99) < Duration::from_millis(100));
     h.shutdown().await;
 }
+
+/// Every byte the backend writes to AMI, recorded by a proxy in front of the real Asterisk:
+/// with Unicode and the longest allowed values in every free-text field, Asterisk receives
+/// exactly the intended actions, each a block of `Header: value` lines. (Values with CR, LF,
+/// NUL or other control characters cannot even be made: `AmiValue::parse` refuses them, see
+/// src/live/value.rs; the Live API answers 422 for them.)
+#[tokio::test]
+async fn asterisk_receives_exactly_the_intended_actions() {
+    let ast = Asterisk::start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let written = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let rec = written.clone();
+    let upstream = ast.port;
+    tokio::spawn(async move {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+            return;
+        };
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        });
+        let mut buf = vec![0u8; 8192];
+        loop {
+            use tokio::io::AsyncReadExt;
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            rec.lock().expect("lock").extend_from_slice(&buf[..n]);
+            if sw.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut s = ast.settings();
+    s.port = port;
+    let h = asterisk::start(s);
+    wait_for(
+        &h,
+        "up through the recorder",
+        Duration::from_secs(10),
+        |f| f.link.is_up(),
+    )
+    .await;
+    let long = "ü".repeat(80);
+    let text = |t: &str| v("text", t, Grammar::Text);
+    let (q, iface) = (
+        v("q", "400", Grammar::Name),
+        v("i", "Local/1002@from-queue/n", Grammar::Device),
+    );
+    let actions = vec![
+        Action::QueueAdd {
+            queue: q.clone(),
+            interface: iface.clone(),
+            state_interface: v("s", "hint:1002@ext-local", Grammar::Device),
+            member_name: text(&long),
+            penalty: 0,
+            paused: false,
+        },
+        Action::QueuePause {
+            queue: q,
+            interface: iface,
+            paused: true,
+            reason: text("Mittagspause – zurück um 13:30 ☕"),
+        },
+        Action::Presence {
+            extensions: vec![v("e", "1001", Grammar::Exten)],
+            state: "away",
+            note: text(&long),
+        },
+        Action::Originate {
+            channel: v("peer", "Local/1001@sim-phone", Grammar::Device),
+            context: v("context", "from-internal", Grammar::Context),
+            exten: v("destination", "1002", Grammar::Exten),
+            caller_name: text("Zoë Ångström 山田"),
+            caller_number: v("number", "1001", Grammar::Exten),
+            timeout_ms: 15_000,
+            auto_answer: true,
+        },
+        Action::Dnd {
+            extension: v("e", "1003", Grammar::Exten),
+            enabled: true,
+        },
+    ];
+    for a in actions {
+        h.execute(a).await.expect("accepted");
+    }
+    h.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the recorder forwards the Logoff
+    let bytes = written.lock().expect("lock").clone();
+    let text = String::from_utf8(bytes).expect("UTF-8 on the wire");
+    let blocks: Vec<&str> = text.split("\r\n\r\n").filter(|b| !b.is_empty()).collect();
+    let names: Vec<&str> = blocks
+        .iter()
+        .map(|b| {
+            for line in b.split("\r\n") {
+                assert!(line.contains(": "), "a header line: {line:?}");
+                assert!(
+                    !line.contains('\n') && !line.contains('\r'),
+                    "no bare CR/LF: {line:?}"
+                );
+            }
+            b.strip_prefix("Action: ")
+                .and_then(|r| r.split("\r\n").next())
+                .expect("starts with Action")
+        })
+        .collect();
+    let want = [
+        "Login",
+        "CoreSettings",
+        "CoreShowChannels",
+        "QueueStatus",
+        "ConfbridgeListRooms",
+        "DBGetTree",
+        "PresenceStateList",
+        "QueueAdd",
+        "QueuePause",
+        "Setvar",
+        "Originate",
+        "DBPut",
+        "Setvar",
+        "DBGet",
+        "Logoff",
+    ];
+    let mut got = names.clone();
+    // The snapshot's list actions are sent concurrently: compare them as a set.
+    got[1..7].sort();
+    let mut want_sorted = want.to_vec();
+    want_sorted[1..7].sort();
+    assert_eq!(got, want_sorted, "exactly the intended actions");
+    assert!(text.contains(&format!("MemberName: {long}\r\n")));
+}
