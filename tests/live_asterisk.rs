@@ -523,8 +523,31 @@ async fn an_asterisk_restart_reconnects_with_new_ids() {
     h.shutdown().await;
 }
 
+/// Log lines of this test's thread (the current-thread runtime runs the backend there too).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_one_clear_reason_retried_with_backoff() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(sub);
     let ast = Asterisk::start();
     let h = asterisk::start(ast.settings_with("wrong-password-xyz"));
     let reason = wait_for(
