@@ -39,6 +39,12 @@ if ! mysql_ping; then
   mysql_ping || { echo "test.sh: MariaDB did not come up on 127.0.0.1:3306" >&2; exit 1; }
 fi
 
+# The Live API's tests run a real Asterisk 22 (tests/support/asterisk.rs): use the installed
+# one, or build it once per machine from $ASTERISK_TARBALL or ../shared/vendor (1-3 min).
+ASTERISK_PREFIX="$(bash scripts/asterisk/ensure.sh)"
+export ASTERISK_PREFIX
+echo "test.sh: test Asterisk at $ASTERISK_PREFIX"
+
 # The build needs about 2.5 GB under target/; say so up front rather than die in the linker.
 df -h . | awk 'NR==2 {print "test.sh: " $4 " free on " $6}'
 

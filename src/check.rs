@@ -6,7 +6,8 @@
 //! (missing: a warning, e-mails are left alone; a limit exceeded: a failure); the iSymphony
 //! API answers with these credentials and the core server exists; the cxpanel module's own
 //! sync does not write to the same iSymphony (a warning naming the setting to change, see
-//! [`crate::cxpanel`]). Passwords are never printed.
+//! [`crate::cxpanel`]); with `[live] backend = "asterisk"`, AMI logs in and permits every
+//! action the Live API needs. Passwords are never printed.
 
 use crate::api::types::Brand;
 use crate::config::Config;
@@ -142,6 +143,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
         }
     }
 
+    out.push(ami_check(&cfg).await);
     let (target_cfg, target, embedded) = agent_target(&cfg, &defaults);
     out.push(api_check(&target_cfg, &target, embedded).await);
     let cx = snapshot
@@ -157,6 +159,23 @@ pub async fn run(path: &Path) -> Vec<Check> {
         });
     }
     out
+}
+
+/// `[live] backend = "asterisk"`: the AMI login works and the user may run every action the
+/// Live API needs (see [`crate::live::asterisk::check`]).
+async fn ami_check(cfg: &Config) -> Check {
+    use crate::config::LiveBackend;
+    if cfg.live.backend != LiveBackend::Asterisk {
+        return Check::ok("ami", "not used ([live] backend is not \"asterisk\")");
+    }
+    let settings = match crate::live::asterisk::settings_from(cfg).await {
+        Ok(s) => s,
+        Err(e) => return Check::fail("ami", e.to_string()),
+    };
+    match crate::live::asterisk::check::check(&settings).await {
+        Ok(d) => Check::ok("ami", d),
+        Err(d) => Check::fail("ami", d),
+    }
 }
 
 /// The target a pass would use (the embedded endpoint's address when this process would

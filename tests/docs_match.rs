@@ -43,6 +43,7 @@ fn docs_holds_one_page_per_area_and_the_architecture() {
         "README-agent.md",
         "README-freepbx.md",
         "README-hardening.md",
+        "README-live.md",
         "README-performance.md",
         "README-reconcile.md",
         "README-server.md",

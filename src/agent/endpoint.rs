@@ -123,6 +123,7 @@ pub(super) async fn start_on(
     sockets: Sockets,
 ) -> Result<Endpoint, ServerError> {
     let routes = super::resources::router(api);
+    let agent_state = state.clone();
     let observer: crate::server::ResponseObserver =
         Arc::new(move |method: &str, status: u16| state.http_request(method, status));
     let shared = cfg.server.agent_endpoint() == AgentListen::WithApi;
@@ -137,6 +138,14 @@ pub(super) async fn start_on(
         let live = crate::live::Live::start(cfg)
             .await
             .map_err(|e| crate::server::ServerError::Init(e.to_string()))?;
+        if let Some(crate::live::Live {
+            backend: crate::live::backend::Backend::Asterisk(h),
+            ..
+        }) = &live
+        {
+            // The status page and metrics show the AMI connection.
+            agent_state.attach_ami(h.shared().clone());
+        }
         let http = ep.sockets.take("http_listen", s.http_listen)?;
         let https = match (s.https_listen, &s.tls_cert) {
             (Some(a), Some(_)) => Some(ep.sockets.take("https_listen", a)?),

@@ -74,6 +74,18 @@ pub struct Metrics {
     tables_checksummed: Counter,
     lock_foreign: Gauge,
     standby_too_long: Gauge,
+    /// The Live API's AMI figures, registered only when the Asterisk backend runs.
+    ami: Option<AmiMetrics>,
+}
+
+/// `isymphony_sync_ami_connected`, `isymphony_sync_ami_events_total`,
+/// `isymphony_sync_live_calls`, set from the backend's facts at each scrape.
+#[derive(Debug)]
+struct AmiMetrics {
+    shared: std::sync::Arc<crate::live::backend::Shared>,
+    connected: Gauge,
+    events: Counter,
+    calls: Gauge,
 }
 
 impl Default for Metrics {
@@ -103,6 +115,7 @@ impl Metrics {
             tables_checksummed: Counter::default(),
             lock_foreign: Gauge::default(),
             standby_too_long: Gauge::default(),
+            ami: None,
         };
         // Series that exist from the start at 0, so that rate() and alerts see them.
         for r in ["success", "partial", "failed"] {
@@ -253,8 +266,48 @@ impl Metrics {
         self.resets.inc();
     }
 
+    /// Export the Asterisk backend's connection (once; later calls change nothing).
+    pub fn attach_ami(&mut self, shared: std::sync::Arc<crate::live::backend::Shared>) {
+        if self.ami.is_some() {
+            return;
+        }
+        let m = AmiMetrics {
+            shared,
+            connected: Gauge::default(),
+            events: Counter::default(),
+            calls: Gauge::default(),
+        };
+        let r = &mut self.registry;
+        r.register(
+            "ami_connected",
+            "1 while the Live API's AMI connection to Asterisk is up (snapshot taken, events followed)",
+            m.connected.clone(),
+        );
+        r.register(
+            "ami_events",
+            "AMI events applied to the live state",
+            m.events.clone(),
+        );
+        r.register(
+            "live_calls",
+            "Calls in Asterisk now (distinct Linkedid of the channels)",
+            m.calls.clone(),
+        );
+        self.ami = Some(m);
+    }
+
+    fn set_ami(&self) {
+        let Some(m) = &self.ami else { return };
+        let st = m.shared.read(crate::live::asterisk::AmiStats::of);
+        m.connected.set(i64::from(st.connected_since.is_some()));
+        m.calls.set(i64::try_from(st.calls_now).unwrap_or(i64::MAX));
+        m.events
+            .inc_by(st.events_total.saturating_sub(m.events.get()));
+    }
+
     /// The OpenMetrics text exposition, with the status-derived gauges set from `s`.
     pub fn encode(&self, s: &Status) -> String {
+        self.set_ami();
         self.leader.set(i64::from(s.role == Role::Leader));
         self.freepbx_up
             .set(i64::from(s.freepbx.reachable == Some(true)));

@@ -11,7 +11,7 @@ use crate::agent::scheduler::TriggerSource;
 use crate::model::Kind;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How a pass ended.
@@ -141,6 +141,9 @@ pub struct Status {
     pub target_change: Option<String>,
     /// Who holds the writer lock while this agent waits, and what is wrong with that.
     pub lock_check: super::lockinfo::LockCheck,
+    /// The Live API's AMI connection (`[live] backend = "asterisk"` only; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ami: Option<crate::live::asterisk::AmiStats>,
 }
 
 #[derive(Debug)]
@@ -148,6 +151,24 @@ struct Inner {
     status: Status,
     metrics: Metrics,
     history: super::history::History,
+    /// The Asterisk backend's facts, when the Live API follows AMI ([`AgentState::attach_ami`]).
+    ami: Option<(
+        Arc<crate::live::backend::Shared>,
+        crate::live::asterisk::EventRate,
+    )>,
+}
+
+impl Inner {
+    /// The status document with the AMI figures of this moment.
+    fn current(&mut self) -> Status {
+        let mut st = self.status.clone();
+        if let Some((shared, rate)) = &mut self.ami {
+            let mut stats = shared.read(crate::live::asterisk::AmiStats::of);
+            rate.fill(&mut stats);
+            st.ami = Some(stats);
+        }
+        st
+    }
 }
 
 /// The agent's observable state, shared by the daemon and the HTTP resources.
@@ -188,9 +209,11 @@ impl AgentState {
                     next_retry: None,
                     target_change: None,
                     lock_check: Default::default(),
+                    ami: None,
                 },
                 metrics: Metrics::new(),
                 history: Default::default(),
+                ami: None,
             }),
         }
     }
@@ -206,12 +229,23 @@ impl AgentState {
 
     /// A copy of the status document.
     pub fn status(&self) -> Status {
-        self.with(|i| i.status.clone())
+        self.with(|i| i.current())
     }
 
     /// A copy of the status document and the retained history (the status page).
     pub fn status_and_history(&self) -> (Status, super::history::History) {
-        self.with(|i| (i.status.clone(), i.history.clone()))
+        self.with(|i| (i.current(), i.history.clone()))
+    }
+
+    /// Show the Asterisk backend's AMI connection on the status page and in the metrics
+    /// (`isymphony_sync_ami_connected`, `isymphony_sync_ami_events_total`,
+    /// `isymphony_sync_live_calls`), from its facts at each read. Call once, where the
+    /// backend is started.
+    pub fn attach_ami(&self, shared: Arc<crate::live::backend::Shared>) {
+        self.with(|i| {
+            i.metrics.attach_ami(shared.clone());
+            i.ami = Some((shared, Default::default()));
+        })
     }
 
     pub fn set_role(&self, role: Role, lock: Option<String>) {

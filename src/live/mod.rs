@@ -3,13 +3,15 @@
 //! and actions on them (originate, DND, queue login, pause, transfer, status).
 //!
 //! The configuration store says which live objects exist (and what the licence shows); a
-//! backend says what state they are in. Live state is derived, never stored (design rule 7).
+//! backend says what state they are in. Live state is derived, never stored (an invariant,
+//! listed at the end of docs/architecture.md).
 //!
 //! Module map:
 //! - [`facts`]: what a backend knows, keyed by Asterisk's names (channels, members, rooms, DND).
 //! - [`backend`]: the handle the routes hold: shared facts, change counter, actions.
 //! - [`action`]: the actions with checked values, and their errors.
 //! - [`value`]: the per-field grammar every value sent to AMI must pass.
+//! - [`ami`]: the AMI client (codec, connection, requests).
 //! - [`asterisk`]: the backend for the PBX's real Asterisk (AMI).
 //! - [`simulated`]: the backend for demos and integrators.
 //! - [`model`]: the configured objects of a core server with their live ids, and statuses.
@@ -17,6 +19,7 @@
 //! - [`routes`]: the HTTP routes, one file per resource family.
 
 pub mod action;
+pub mod ami;
 pub mod asterisk;
 pub mod backend;
 pub mod facts;
@@ -58,11 +61,9 @@ impl Live {
     }
 }
 
-/// The Asterisk backend. The one place that builds it (the AMI client lands on another
-/// branch: this becomes `asterisk::start(config)` there).
-async fn start_asterisk(_config: &crate::config::Config) -> Result<Backend, StartError> {
-    Err(StartError {
-        backend: "asterisk",
-        reason: "the Asterisk backend is not part of this build".into(),
-    })
+/// The Asterisk backend: connects in the background (the login is read from FreePBX's
+/// settings and `[live] ami_*` before every attempt), so a down Asterisk never stops the
+/// endpoint from starting; the Live API answers 503 until the link is up.
+async fn start_asterisk(config: &crate::config::Config) -> Result<Backend, StartError> {
+    Ok(Backend::Asterisk(asterisk::start_from_config(config)))
 }

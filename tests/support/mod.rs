@@ -15,9 +15,11 @@
 //! - [`tmpfs`]: a small tmpfs (a real full disk).
 //! - [`browser`]: headless Chromium over chromedriver, and its console.
 //! - [`trust`]: the agent on a snapshot, at fixed ports, and raw HTTP (issue 18).
+//! - [`asterisk`]: a private real Asterisk per test, and an AMI probe.
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod asterisk;
 pub mod browser;
 pub mod db;
 pub mod e2e;

@@ -108,6 +108,37 @@ fn reach(o: &mut String, id: &str, name: &str, r: &Reachability) {
     o.push_str("</div>");
 }
 
+/// The Live API's AMI connection: since when, events per second, calls now; or why down.
+fn ami_card(o: &mut String, a: &crate::live::asterisk::AmiStats) {
+    let (class, word, detail) = match (a.connected_since, &a.down_reason) {
+        (Some(t), _) => (
+            "ok",
+            "connected".to_string(),
+            format!(
+                "{} since {}; {:.1} events/s; {} calls now",
+                a.server.as_deref().unwrap_or("Asterisk"),
+                localtime::format(t),
+                a.events_per_second,
+                a.calls_now
+            ),
+        ),
+        (None, reason) => (
+            "bad",
+            "down".to_string(),
+            format!(
+                "since {}: {}",
+                a.down_since.map(localtime::format).unwrap_or_default(),
+                reason.as_deref().unwrap_or("")
+            ),
+        ),
+    };
+    let _ = write!(
+        o,
+        r#"<div class="card" id="ami"><b>Asterisk (AMI)</b><br><span class="{class}">{word}</span><br><span class="muted">{}</span></div>"#,
+        esc(&detail)
+    );
+}
+
 /// The role card's line about the lock: which lock, and who holds it.
 fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> String {
     let Some(name) = st.lock.as_deref() else {
@@ -153,6 +184,9 @@ fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailabl
     o.push_str("</div>");
     reach(o, "freepbx", "FreePBX", &st.freepbx);
     reach(o, "isymphony", "iSymphony", &st.isymphony);
+    if let Some(a) = &st.ami {
+        ami_card(o, a);
+    }
     let last = match &st.last_pass {
         Some(p) => format!("{} at {}", p.result.as_str(), localtime::format(p.finished)),
         None => "no pass yet".into(),
