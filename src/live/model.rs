@@ -13,7 +13,7 @@ use crate::server::resources::{cs_scope, CORE_SERVERS};
 use crate::server::store::{Item, State};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Marks a path segment that was `getByName/{name}` (set by [`super::routes::canonical`]).
@@ -58,6 +58,11 @@ impl Default for Status {
 pub struct Model {
     ids: Mutex<HashMap<Key, Uuid>>,
     statuses: Mutex<HashMap<Key, Status>>,
+    /// Moves on every status set.
+    status_generation: std::sync::atomic::AtomicU64,
+    /// The last view of each core server, and the store and status generations it was built
+    /// from: reading 1,000 extensions' JSON per request cost more than the request itself.
+    views: Mutex<HashMap<String, (u64, u64, Arc<CsView>)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,12 +180,31 @@ impl Model {
 
     /// The core server addressed by `seg` (its id, or a [`BY_NAME`] slug) with its configured
     /// objects; None when it does not exist.
-    pub fn load(&self, st: &State, seg: &str, full_users_only: bool) -> Option<CsView> {
+    pub fn load(&self, st: &State, seg: &str, full_users_only: bool) -> Option<Arc<CsView>> {
         let cs = match seg.strip_prefix(BY_NAME) {
             Some(slug) => st.id_by_key(CORE_SERVERS, slug)?.to_string(),
             None if st.contains(CORE_SERVERS, seg) => seg.to_string(),
             None => return None,
         };
+        let stamp = (
+            st.generation(),
+            self.status_generation
+                .load(std::sync::atomic::Ordering::SeqCst),
+        );
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, sg, v)) = views.get(&cs) {
+            if (*g, *sg) == stamp && v.full_users_only == full_users_only {
+                return Some(v.clone());
+            }
+        }
+        let view = Arc::new(self.build(st, cs.clone(), full_users_only));
+        views.insert(cs, (stamp.0, stamp.1, view.clone()));
+        Some(view)
+    }
+
+    /// A new view of core server `cs` (which exists), minting live ids for new objects and
+    /// forgetting those of objects that are gone.
+    fn build(&self, st: &State, cs: String, full_users_only: bool) -> CsView {
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
         let mut alive = HashSet::new();
         let mut mint = |kind: Kind, id: &str, it: &Item| -> Uuid {
@@ -264,7 +288,7 @@ impl Model {
         ids.retain(|k, _| k.1 != cs || alive.contains(k));
         let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
         statuses.retain(|k, _| k.1 != cs || alive.contains(k));
-        Some(view)
+        view
     }
 
     /// Keep `status` as the status of `user` (of core server `cs`) until it is set again or the
@@ -278,6 +302,8 @@ impl Model {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, status);
+        self.status_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         true
     }
 }

@@ -189,7 +189,7 @@ pub enum Need {
 
 impl LiveState {
     /// The core server `p["cs"]` (404 when unknown), after the licence and action guards.
-    pub fn view(&self, p: &HashMap<String, String>, need: Need) -> Result<CsView, LiveError> {
+    pub fn view(&self, p: &HashMap<String, String>, need: Need) -> Result<Arc<CsView>, LiveError> {
         let seg = p.get("cs").map(String::as_str).unwrap_or("");
         let full = self.app.licensed_full_users.is_some();
         let view = self

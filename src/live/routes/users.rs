@@ -28,7 +28,7 @@ fn find<'a>(cs: &'a CsView, p: &HashMap<String, String>) -> Result<&'a User, Liv
 }
 
 /// With `licensed_full_users`, a lite user's status is not licensed (the Event API only sends
-/// full users' statuses, reference §1.5).
+/// full users' statuses, the Live API licence rules).
 fn licensed_status(cs: &CsView, u: &User) -> Result<(), LiveError> {
     if cs.full_users_only && !u.full {
         return Err(Error::Forbidden(

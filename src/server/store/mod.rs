@@ -112,9 +112,16 @@ impl Coll {
 pub struct State {
     colls: BTreeMap<String, Coll>,
     seq: u64,
+    /// Moves on every write and every rollback: readers that derive something from the
+    /// state (the Live API's view of a core server) rebuild it only when this moved.
+    generation: u64,
 }
 
 impl State {
+    /// Moves whenever the state may have changed (every write, every rollback).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
     pub fn coll(&self, scope: &str) -> Option<&Coll> {
         self.colls.get(scope)
     }
@@ -213,6 +220,7 @@ impl State {
 
     /// Undo the memory changes of one write, latest first.
     fn rollback(&mut self, undo: Undo) {
+        self.generation += 1;
         for step in undo.steps.into_iter().rev() {
             match step {
                 Step::Put { scope, id, old } => {
@@ -436,6 +444,7 @@ impl Store {
             };
             let out = f(&mut tx);
             let Tx { ops, undo, .. } = tx;
+            guard.generation += 1;
             let out = match out {
                 Ok(out) => out,
                 Err(e) => {
