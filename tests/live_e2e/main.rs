@@ -6,8 +6,8 @@
 //!
 //! - actions.rs: originate (bridged phones, INTERNAL segments, no Local plumbing legs), DND in
 //!   both forms, queue login/logout/pause/penalty and their 422s, a queue call's from-queue
-//!   legs never shown, transfer into a ConfBridge
-//!   and of a gone segment, user status as CustomPresence, `[live] actions = "internal"`.
+//!   legs never shown, transfer into a ConfBridge and of a gone segment, user status as
+//!   CustomPresence, `[live] actions = "internal"`.
 //! - injection.rs: hostile values into every action field through HTTP, with a recording
 //!   proxy between the backend and Asterisk: 422 naming the field and no action written.
 //! - down.rs: Asterisk stopped: 503 naming the lost AMI connection and since when, with
