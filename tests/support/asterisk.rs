@@ -163,6 +163,12 @@ impl Asterisk {
         self.launch(Some(port));
     }
 
+    /// Start again after [`Asterisk::stop`], on the same port and directory.
+    pub fn start_again(&mut self) {
+        let port = self.port;
+        self.launch(Some(port));
+    }
+
     /// The manager log lines Asterisk wrote (`full.log`).
     pub fn full_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log/full.log")).unwrap_or_default()
