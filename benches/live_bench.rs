@@ -16,7 +16,6 @@
 //!    (default 30) and RSS growth from before the backend started to after the storm.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use isymphony_sync::config::{
@@ -79,14 +78,17 @@ fn rss_kib() -> u64 {
 /// (a byte string) passes from Asterisk to the backend.
 struct Relay {
     port: u16,
-    seen: Arc<Mutex<Vec<(Vec<u8>, Option<Instant>)>>>,
+    seen: Seen,
 }
+
+/// Markers to look for, and when each was first seen.
+type Seen = Arc<Mutex<Vec<(Vec<u8>, Option<Instant>)>>>;
 
 impl Relay {
     async fn start(upstream: u16) -> anyhow::Result<Relay> {
         let l = TcpListener::bind("127.0.0.1:0").await?;
         let port = l.local_addr()?.port();
-        let seen: Arc<Mutex<Vec<(Vec<u8>, Option<Instant>)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let s2 = seen.clone();
         tokio::spawn(async move {
             while let Ok((mut down, _)) = l.accept().await {

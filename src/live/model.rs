@@ -53,6 +53,9 @@ impl Default for Status {
     }
 }
 
+/// A core server's view and the (store, status) generations it was built from.
+type CachedView = (u64, u64, Arc<CsView>);
+
 /// Live ids and statuses of configured objects, for the life of the process.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -62,7 +65,7 @@ pub struct Model {
     status_generation: std::sync::atomic::AtomicU64,
     /// The last view of each core server, and the store and status generations it was built
     /// from: reading 1,000 extensions' JSON per request cost more than the request itself.
-    views: Mutex<HashMap<String, (u64, u64, Arc<CsView>)>>,
+    views: Mutex<HashMap<String, CachedView>>,
 }
 
 #[derive(Debug, Clone)]

@@ -20,13 +20,14 @@ pub mod faults;
 pub mod guard;
 pub mod lockout;
 pub mod resources;
+mod rewrite;
 pub mod store;
 pub mod wire;
 
 use crate::config::{ServerConfig, DEFAULT_API_PASSWORD};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::Router;
 use error::Error;
 use serde_json::Value;
@@ -35,7 +36,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 
-use crate::api::paths;
 /// Canonical prefix of every resource path; the prefix most documentation pages use
 /// ([`ALT_PREFIX`]) is rewritten to it. Both are the client's ([`crate::api::paths`]).
 pub use crate::api::paths::{ALT_ROOT as ALT_PREFIX, API_ROOT as API_PREFIX};
@@ -378,7 +378,7 @@ fn serve_router(
                     if tls {
                         req.extensions_mut().insert(OverTls);
                     }
-                    rewrite(app2.as_ref(), req)
+                    rewrite::rewrite(app2.as_ref(), req)
                 })
                 .service(router.clone()),
         );
@@ -582,114 +582,6 @@ fn serve(
     (tasks, https)
 }
 
-/// Decode `%XX` escapes of one path segment.
-pub(crate) fn pct_decode(s: &str) -> String {
-    paths::unseg(s)
-}
-
-/// Encode a value for use as one path segment.
-fn pct_encode(s: &str) -> String {
-    paths::seg(s)
-}
-
-/// Map every accepted spelling of a path onto the one the routers know; a path that cannot be
-/// routed is marked for a 400 ([`wire::reject_bad_path`]).
-fn rewrite<B>(app: Option<&App>, mut req: Request<B>) -> Request<B> {
-    let decoded = match wire::canonical_segments(req.uri().path()) {
-        Ok(p) => p,
-        Err(e) => {
-            req.extensions_mut().insert(wire::BadPath(e.message()));
-            return req;
-        }
-    };
-    let path = req.uri().path();
-    let new_path = canonical_path(app, &decoded);
-    if new_path != path {
-        let pq = match req.uri().query() {
-            Some(q) => format!("{new_path}?{q}"),
-            None => new_path,
-        };
-        let mut parts = req.uri().clone().into_parts();
-        if let Ok(p) = pq.parse() {
-            parts.path_and_query = Some(p);
-            if let Ok(uri) = Uri::from_parts(parts) {
-                *req.uri_mut() = uri;
-            }
-        }
-    }
-    req
-}
-
-fn canonical_path(app: Option<&App>, path: &str) -> String {
-    use crate::live::routes::LIVE_ROOT;
-    if let Some(rest) = path.strip_prefix(LIVE_ROOT) {
-        if app.is_some() && (rest.is_empty() || rest.starts_with('/')) {
-            return format!("{LIVE_ROOT}{}", crate::live::routes::canonical(rest));
-        }
-    }
-    let api = app.and_then(|app| {
-        path.strip_prefix(API_PREFIX)
-            .or_else(|| path.strip_prefix(ALT_PREFIX))
-            .map(|r| (app, r))
-    });
-    let (app, rest) = match api {
-        Some((app, r)) if r.is_empty() || r.starts_with('/') => (app, r),
-        _ => {
-            // Not ours (e.g. the agent's routes): only the trailing slash is normalised.
-            let t = path.trim_end_matches('/');
-            return if t.is_empty() { "/".into() } else { t.into() };
-        }
-    };
-    let mut segs: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    fn seg(segs: &[String], i: usize) -> &str {
-        segs.get(i).map(String::as_str).unwrap_or("")
-    }
-    match (seg(&segs, 0), seg(&segs, 1), seg(&segs, 2)) {
-        ("server", "coreServers", "getBySlug" | "getByName") if segs.len() >= 4 => {
-            let slug = pct_decode(&segs[3]);
-            let id = app.store.read(|st| {
-                st.id_by_key(resources::CORE_SERVERS, &slug)
-                    .map(str::to_string)
-            });
-            // An unknown slug becomes an id no object can have (NUL), so the handler says 404.
-            let id = id.map(|i| pct_encode(&i)).unwrap_or_else(|| "%00".into());
-            segs.splice(2..4, [id]);
-        }
-        ("core", _, "extensions") if segs.len() >= 4 => segs[0] = "asterisk".into(),
-        ("asterisk", "voicemailAgents" | "recordingAgents", "getByName") => {
-            segs.remove(2);
-        }
-        _ => {}
-    }
-    if seg(&segs, 0) == "asterisk"
-        && seg(&segs, 2) == "extensions"
-        && seg(&segs, 3) == "getByName"
-        && segs.len() >= 5
-    {
-        let cs = pct_decode(&segs[1]);
-        let ext = pct_decode(&segs[4]);
-        let id = app.store.read(|st| {
-            st.id_by_key(&resources::cs_scope(&cs, "extensions"), &ext)
-                .map(str::to_string)
-        });
-        let id = id.map(|i| pct_encode(&i)).unwrap_or_else(|| "%00".into());
-        segs.splice(3..5, [id]);
-    }
-    if seg(&segs, 0) == "contact" && seg(&segs, 4) == "emailAdresses" {
-        segs[4] = "emailAddresses".into();
-    }
-    let mut out = String::from(API_PREFIX);
-    for s in &segs {
-        out.push('/');
-        out.push_str(s);
-    }
-    out
-}
-
 /// A JSON request body: 413 over the limit, 412 when absent or malformed.
 pub struct JsonBody(pub Value);
 
@@ -721,7 +613,7 @@ pub fn decode_json_body(bytes: &[u8]) -> Result<Value, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::rewrite::{pct_decode, pct_encode};
 
     #[test]
     fn percent_coding_round_trips() {

@@ -45,12 +45,12 @@ pub fn canonical_segments(path: &str) -> Result<String, Error> {
         let decoded = String::from_utf8(crate::api::paths::unseg_bytes(seg)).map_err(|_| {
             Error::BadRequest("A path segment is not valid UTF-8 once decoded.".into())
         })?;
-        out.push_str(&super::pct_encode(&decoded));
+        out.push_str(&super::rewrite::pct_encode(&decoded));
     }
     Ok(out)
 }
 
-/// Answer 400 for a request [`super::rewrite`] could not map.
+/// Answer 400 for a request [`super::rewrite::rewrite`] could not map.
 pub async fn reject_bad_path(req: Request, next: Next) -> Response {
     if let Some(BadPath(msg)) = req.extensions().get::<BadPath>() {
         return Error::BadRequest(msg.clone()).into_response();
