@@ -174,12 +174,7 @@ mod tests {
     use super::*;
 
     fn msg(h: &[(&str, &str)]) -> Message {
-        Message {
-            headers: h
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Message::from_pairs(h)
     }
 
     #[test]

@@ -44,6 +44,15 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message with these headers, in order (tests, and callers that build one by hand).
+    pub fn from_pairs(h: &[(&str, &str)]) -> Message {
+        Message {
+            headers: h
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
     /// The first value of `name` (case-insensitive, as AMI header names are).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.headers
