@@ -33,10 +33,15 @@ pub enum Action {
         member_name: AmiValue,
         penalty: u32,
         paused: bool,
+        /// The extension logging in: FreePBX also lights `Custom:QUEUE<dev>*<queue>` for each
+        /// of its devices (AstDB `AMPUSER/<ext>/device`), the queue-toggle BLF. None: no lamp.
+        extension: Option<AmiValue>,
     },
+    /// FreePBX's `queues_member_logout()`: the member, and its lamps back to NOT_INUSE.
     QueueRemove {
         queue: AmiValue,
         interface: AmiValue,
+        extension: Option<AmiValue>,
     },
     QueuePause {
         queue: AmiValue,

@@ -220,6 +220,7 @@ fn apply(f: &mut Facts, action: Action) -> Result<(), ActionError> {
             member_name,
             penalty,
             paused,
+            ..
         } => {
             let key = (queue.to_string(), interface.to_string());
             if f.members.contains_key(&key) {
@@ -249,7 +250,9 @@ fn apply(f: &mut Facts, action: Action) -> Result<(), ActionError> {
                 },
             );
         }
-        Action::QueueRemove { queue, interface } => {
+        Action::QueueRemove {
+            queue, interface, ..
+        } => {
             let key = (queue.to_string(), interface.to_string());
             match f.members.get(&key) {
                 None => return Err(gone()),
@@ -329,6 +332,7 @@ mod tests {
             member_name: v("Alice", Grammar::Text),
             penalty: 1,
             paused: false,
+            extension: None,
         };
         h.execute(add()).await.unwrap();
         assert!(matches!(
@@ -346,6 +350,7 @@ mod tests {
         let remove = || Action::QueueRemove {
             queue: v("400", Grammar::Name),
             interface: v("Local/1001@from-queue/n", Grammar::Device),
+            extension: None,
         };
         h.execute(remove()).await.unwrap();
         assert!(matches!(

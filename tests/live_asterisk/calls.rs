@@ -79,6 +79,12 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
         v("queue", "400", Grammar::Name),
         v("i", "Local/1002@from-queue/n", Grammar::Device),
     );
+    // FreePBX's user → devices key: the queue-toggle lamps are per device.
+    let put = ActionBuilder::new("DBPut")
+        .constant("Family", "AMPUSER")
+        .constant("Key", "1002/device")
+        .constant("Val", "1002&91002");
+    assert_eq!(probe.ask(put).await.response.response(), Some("Success"));
     let add = Action::QueueAdd {
         queue: q.clone(),
         interface: iface.clone(),
@@ -86,8 +92,12 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
         member_name: v("n", "Bob Builder", Grammar::Text),
         penalty: 1,
         paused: false,
+        extension: Some(v("e", "1002", Grammar::Exten)),
     };
     h.execute(add.clone()).await.expect("login");
+    for dev in ["Custom:QUEUE1002*400", "Custom:QUEUE91002*400"] {
+        assert_eq!(device_state(&mut probe, dev).await, "INUSE", "{dev}");
+    }
     let m = queue_member(&mut probe, "400", "Local/1002@from-queue/n")
         .await
         .expect("Asterisk has the member");
@@ -142,9 +152,13 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
     h.execute(Action::QueueRemove {
         queue: q.clone(),
         interface: iface.clone(),
+        extension: Some(v("e", "1002", Grammar::Exten)),
     })
     .await
     .expect("logout");
+    for dev in ["Custom:QUEUE1002*400", "Custom:QUEUE91002*400"] {
+        assert_eq!(device_state(&mut probe, dev).await, "NOT_INUSE", "{dev}");
+    }
     assert!(queue_member(&mut probe, "400", "Local/1002@from-queue/n")
         .await
         .is_none());
@@ -156,6 +170,7 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
         .execute(Action::QueueRemove {
             queue: q.clone(),
             interface: iface.clone(),
+            extension: None,
         })
         .await;
     assert!(
@@ -166,6 +181,7 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
     let stat = Action::QueueRemove {
         queue: v("q", "401", Grammar::Name),
         interface: v("i", "Local/1003@from-queue/n", Grammar::Device),
+        extension: None,
     };
     match h.execute(stat).await {
         Err(ActionError::Invalid { field, message }) => assert!(
@@ -184,6 +200,7 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
         member_name: v("n", "x", Grammar::Text),
         penalty: 0,
         paused: false,
+        extension: None,
     };
     assert!(matches!(
         h.execute(unknown).await,
@@ -443,6 +460,7 @@ async fn asterisk_receives_exactly_the_intended_actions() {
             member_name: text(&long),
             penalty: 0,
             paused: false,
+            extension: None,
         },
         Action::QueuePause {
             queue: q,

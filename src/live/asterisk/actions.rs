@@ -48,6 +48,7 @@ pub(super) async fn perform(h: &Handle, action: Action) -> Result<(), ActionErro
             member_name,
             penalty,
             paused,
+            extension,
         } => {
             let a = ActionBuilder::new("QueueAdd")
                 .value("Queue", &queue)
@@ -57,14 +58,20 @@ pub(super) async fn perform(h: &Handle, action: Action) -> Result<(), ActionErro
                 .value("MemberName", &member_name)
                 .value("StateInterface", &state_interface);
             let r = h.ask(a).await?;
-            queue_answer(r, &queue, "QueueAdd")
+            queue_answer(r, &queue, "QueueAdd")?;
+            queue_lamps(h, extension.as_ref(), &queue, "INUSE").await
         }
-        Action::QueueRemove { queue, interface } => {
+        Action::QueueRemove {
+            queue,
+            interface,
+            extension,
+        } => {
             let a = ActionBuilder::new("QueueRemove")
                 .value("Queue", &queue)
                 .value("Interface", &interface);
             let r = h.ask(a).await?;
-            queue_answer(r, &queue, "QueueRemove")
+            queue_answer(r, &queue, "QueueRemove")?;
+            queue_lamps(h, extension.as_ref(), &queue, "NOT_INUSE").await
         }
         other => perform_member_call(h, other).await,
     }
@@ -168,22 +175,45 @@ async fn dnd(h: &Handle, ext: &AmiValue, enabled: bool) -> Result<(), ActionErro
     }
     let state = if enabled { "BUSY" } else { "UNAVAILABLE" };
     set_custom(h, "DND", ext, state).await?;
+    for dev in devices(h, ext).await? {
+        set_custom(h, "DEVDND", &dev, state).await?;
+    }
+    Ok(())
+}
+
+/// The devices of extension `ext`, as FreePBX keeps them (AstDB `AMPUSER/<ext>/device`,
+/// `&`-separated); a name that fails the grammar is left out with a warning.
+async fn devices(h: &Handle, ext: &AmiValue) -> Result<Vec<AmiValue>, ActionError> {
     let a = ActionBuilder::new("DBGet")
         .constant("Family", "AMPUSER")
         .compose("Key", &[Piece::Val(ext), Piece::Lit("/device")]);
     let r = h.ask(a).await?;
-    let devices = r
-        .events
-        .iter()
-        .find_map(|m| m.get("Val"))
-        .unwrap_or("")
-        .to_string();
-    for dev in devices.split('&').filter(|d| !d.is_empty()) {
+    let list = r.events.iter().find_map(|m| m.get("Val")).unwrap_or("");
+    let mut out = Vec::new();
+    for dev in list.split('&').filter(|d| !d.is_empty()) {
         match AmiValue::parse("device", dev, Grammar::Exten) {
-            Ok(d) => set_custom(h, "DEVDND", &d, state).await?,
+            Ok(d) => out.push(d),
             Err(_) => {
-                tracing::warn!(extension = %ext, "AstDB AMPUSER/<ext>/device has a device name that is not a number; its DND lamp is left alone")
+                tracing::warn!(extension = %ext, "AstDB AMPUSER/<ext>/device has a device name that is not a number; its lamps are left alone")
             }
+        }
+    }
+    Ok(out)
+}
+
+/// FreePBX's queue-toggle lamps: `Custom:QUEUE<dev>*<queue>` for each device of `ext`.
+async fn queue_lamps(
+    h: &Handle,
+    ext: Option<&AmiValue>,
+    queue: &AmiValue,
+    state: &'static str,
+) -> Result<(), ActionError> {
+    let Some(ext) = ext else { return Ok(()) };
+    for dev in devices(h, ext).await? {
+        let name = format!("{dev}*{queue}");
+        match AmiValue::parse("device", &name, Grammar::Exten) {
+            Ok(n) => set_custom(h, "QUEUE", &n, state).await?,
+            Err(_) => tracing::warn!(extension = %ext, "a queue lamp name is too long; left alone"),
         }
     }
     Ok(())

@@ -158,6 +158,7 @@ async fn login(State(l): State<Live>, p: Params, bytes: Bytes) -> Res {
         penalty: u32::try_from(penalty).unwrap_or(0),
         paused,
         interface: iface,
+        extension: Some(AmiValue::parse(field, &e.number, Grammar::Exten)?),
     };
     let key = (q.identifier.clone(), e.location());
     if l.facts(true, |f| f.members.contains_key(&key))? {
@@ -182,6 +183,7 @@ async fn logout(State(l): State<Live>, p: Params, bytes: Bytes) -> Res {
             let action = Action::QueueRemove {
                 queue: AmiValue::parse("queue", &q.identifier, Grammar::Name)?,
                 interface: interface(field, e)?,
+                extension: Some(AmiValue::parse(field, &e.number, Grammar::Exten)?),
             };
             l.execute(action).await
         }
@@ -203,7 +205,16 @@ async fn agent_logout(State(l): State<Live>, p: Params) -> Res {
         return Err(Invalid::new("agent", "a static queue member cannot be logged out").into());
     }
     let (queue, interface) = member_values(&m)?;
-    l.execute(Action::QueueRemove { queue, interface }).await
+    // The extension the member is (for FreePBX's queue lamps); none for a foreign member.
+    let extension = cs
+        .ext_by_interface(&m.interface)
+        .and_then(|e| AmiValue::parse("agent", &e.number, Grammar::Exten).ok());
+    l.execute(Action::QueueRemove {
+        queue,
+        interface,
+        extension,
+    })
+    .await
 }
 
 async fn pause(l: &Live, p: &HashMap<String, String>, fixed: Option<bool>, bytes: &Bytes) -> Res {
