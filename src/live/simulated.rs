@@ -213,43 +213,7 @@ fn apply(f: &mut Facts, action: Action) -> Result<(), ActionError> {
                 f.dnd.remove(extension.as_str());
             }
         }
-        Action::QueueAdd {
-            queue,
-            interface,
-            state_interface,
-            member_name,
-            penalty,
-            paused,
-            ..
-        } => {
-            let key = (queue.to_string(), interface.to_string());
-            if f.members.contains_key(&key) {
-                return Err(ActionError::Invalid {
-                    field: "extension".into(),
-                    message: "already logged in to this queue".into(),
-                });
-            }
-            f.queues.entry(queue.to_string()).or_insert(0);
-            f.members.insert(
-                key,
-                Member {
-                    id: Uuid::new_v4(),
-                    queue: queue.to_string(),
-                    interface: interface.to_string(),
-                    name: member_name.to_string(),
-                    state_interface: state_interface.to_string(),
-                    dynamic: true,
-                    paused,
-                    paused_reason: String::new(),
-                    penalty,
-                    status: 1,
-                    calls_taken: 0,
-                    last_call: 0,
-                    last_pause: 0,
-                    login_time: now_secs(),
-                },
-            );
-        }
+        add @ Action::QueueAdd { .. } => log_in(f, add)?,
         Action::QueueRemove {
             queue, interface, ..
         } => {
@@ -303,6 +267,50 @@ fn apply(f: &mut Facts, action: Action) -> Result<(), ActionError> {
         }
         Action::Originate { .. } | Action::Redirect { .. } => {}
     }
+    Ok(())
+}
+
+/// A queue login: a new dynamic member with a new live id.
+fn log_in(f: &mut Facts, add: Action) -> Result<(), ActionError> {
+    let Action::QueueAdd {
+        queue,
+        interface,
+        state_interface,
+        member_name,
+        penalty,
+        paused,
+        ..
+    } = add
+    else {
+        return Ok(());
+    };
+    let key = (queue.to_string(), interface.to_string());
+    if f.members.contains_key(&key) {
+        return Err(ActionError::Invalid {
+            field: "extension".into(),
+            message: "already logged in to this queue".into(),
+        });
+    }
+    f.queues.entry(queue.to_string()).or_insert(0);
+    f.members.insert(
+        key,
+        Member {
+            id: Uuid::new_v4(),
+            queue: queue.to_string(),
+            interface: interface.to_string(),
+            name: member_name.to_string(),
+            state_interface: state_interface.to_string(),
+            dynamic: true,
+            paused,
+            paused_reason: String::new(),
+            penalty,
+            status: 1,
+            calls_taken: 0,
+            last_call: 0,
+            last_pause: 0,
+            login_time: now_secs(),
+        },
+    );
     Ok(())
 }
 
