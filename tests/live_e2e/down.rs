@@ -31,37 +31,10 @@ async fn config_ids(e: &E2e) -> Value {
 async fn asterisk_down_is_503_naming_the_link_and_back_with_new_ids() {
     let mut e = E2e::start(LiveActions::All, false).await;
     // Live objects before the outage: an agent, the static agent of 401, a call segment.
-    expect(
-        e.post(&format!("{Q400}/login"), json!({"extensionNumber": "1002"}))
-            .await,
-        204,
-        "",
-    );
-    eventually!(5, "the agent of 400", {
-        e.ok(&format!("{Q400}/agents"))
-            .await
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
-    });
+    e.login_400("1002", 1).await;
     let agent = e.agent_id(Q400, "Back Office").await;
     let static_before = e.agent_id(Q401, "Static 1003").await;
-    expect(
-        e.post(
-            &format!("{E1001}/originate"),
-            json!({"destination": "9999"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    let mut seg: String;
-    eventually!(10, "1001's segment", {
-        let s = e.ok(&cs("extensions/getByName/1001/callSegments")).await;
-        seg = s[0]["id"].as_str().unwrap_or_default().to_string();
-        !seg.is_empty()
-    });
+    let seg = e.call_from_1001().await;
     let ids_before = config_ids(&e).await;
 
     let stopped = SystemTime::now();

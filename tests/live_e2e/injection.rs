@@ -140,36 +140,9 @@ async fn hostile_values_in_every_action_field_write_nothing_to_asterisk() {
     let rec = e.rec.as_ref().expect("recording");
     let mut ast = Ast::open(&e.ast).await;
     // An agent and a live segment to act on, through valid requests.
-    expect(
-        e.post(&format!("{Q400}/login"), json!({"extensionNumber": "1001"}))
-            .await,
-        204,
-        "",
-    );
-    eventually!(5, "the agent", {
-        e.ok(&format!("{Q400}/agents"))
-            .await
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
-    });
+    e.login_400("1001", 1).await;
     let agent = e.agent_id(Q400, "Front Desk").await;
-    expect(
-        e.post(
-            &format!("{E1001}/originate"),
-            json!({"destination": "9999"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    let mut seg: String;
-    eventually!(10, "1001's segment", {
-        let s = e.ok(&cs("extensions/getByName/1001/callSegments")).await;
-        seg = s[0]["id"].as_str().unwrap_or_default().to_string();
-        !seg.is_empty()
-    });
+    let seg = e.call_from_1001().await;
     // Let the call settle (ringing, answered) so Asterisk's view is stable.
     eventually!(10, "the call answered", {
         ast.channels()

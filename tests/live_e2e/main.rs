@@ -170,6 +170,36 @@ impl E2e {
         );
     }
 
+    /// Log extension `ext` in to queue 400 and wait until the queue has `agents` agents.
+    pub async fn login_400(&self, ext: &str, agents: usize) {
+        let login = json!({"extensionNumber": ext});
+        expect(self.post(&format!("{Q400}/login"), login).await, 204, "");
+        eventually!(5, "the agents of 400", {
+            self.ok(&format!("{Q400}/agents"))
+                .await
+                .as_array()
+                .map_or(0, Vec::len)
+                == agents
+        });
+    }
+
+    /// Call 9999 (answers and waits) from 1001; the live id of 1001's call segment.
+    pub async fn call_from_1001(&self) -> String {
+        let dest = json!({"destination": "9999"});
+        expect(
+            self.post(&format!("{E1001}/originate"), dest).await,
+            204,
+            "",
+        );
+        let mut seg: String;
+        eventually!(10, "1001's segment", {
+            let s = self.ok(&cs("extensions/getByName/1001/callSegments")).await;
+            seg = s[0]["id"].as_str().unwrap_or_default().to_string();
+            !seg.is_empty()
+        });
+        seg
+    }
+
     /// The live id (`id`) of the one agent of `queue` whose name is `name`.
     pub async fn agent_id(&self, queue: &str, name: &str) -> String {
         let agents = self.ok(&format!("{queue}/agents")).await;
