@@ -25,7 +25,7 @@ use support::{agent, e2e};
 
 use agent::*;
 use e2e::*;
-use isymphony_sync::agent::watch::ChangeDetector;
+use isymphony_sync::agent::trigger::changes::ChangeDetector;
 use isymphony_sync::api::client::{Client, ClientConfig};
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;

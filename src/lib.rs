@@ -20,7 +20,7 @@
 //! ```text
 //!  front ends    main.rs · cli (the binary's modes) · check · cxpanel
 //!                   │
-//!  service       agent (daemon, db_workers, scheduler, leader, watch, pass, status, …)
+//!  service       agent (daemon, trigger, leader, run, state, http)
 //!                   │
 //!  I/O stages    reconcile::{apply, observe, source, state, refusals}   freepbx (db, files,
 //!                api::client (reqwest)   server (the embedded endpoint)  mapping → Desired)

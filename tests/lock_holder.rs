@@ -26,7 +26,7 @@ async fn a_lock_held_by_another_account_is_named_warned_and_exported() {
     )
     .await
     .unwrap();
-    let lock = isymphony_sync::agent::leader::lock_name("default", &env.db.name);
+    let lock = isymphony_sync::agent::leader::election::lock_name("default", &env.db.name);
     let got: Option<i64> = conn
         .exec_first("SELECT GET_LOCK(?, 0)", (lock.as_str(),))
         .await

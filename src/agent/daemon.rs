@@ -4,8 +4,8 @@
 //! 127.0.0.1:58081 by default) and, when `[server] enabled`, the Configuration API imitation
 //! (the agent resources share its listener unless `agent_listen` is set); send READY=1; then feed triggers (database fingerprint, file
 //! watches, the periodic verify, `POST …/sync`, leadership gained) into the
-//! [`scheduler`](super::scheduler), whose pass ([`pass`](super::pass)) runs only while this
-//! agent is the [`leader`](super::leader), with the lock confirmed before each write stage.
+//! [`scheduler`](super::run::scheduler), whose pass ([`pass`](super::run::pass)) runs only while this
+//! agent is the [`leader`](super::leader::election), with the lock confirmed before each write stage.
 //! Each pass logs one line and sends STATUS=. SIGHUP or a change of the config file re-reads
 //! it: a valid one replaces the running one (restarting only the parts whose settings
 //! changed), an invalid one is logged and ignored; the next pass has the trigger `reload`.
@@ -14,21 +14,21 @@
 //! 10 s.
 
 use super::db_workers::DbWorkers;
-use super::endpoint::{effective, start_endpoint, start_on, Endpoint, Sockets};
-use super::executor::PassExecutor;
-use super::leader::{LockLink, Role};
+use super::http::endpoint::{effective, start_endpoint, start_on, Endpoint, Sockets};
+use super::http::plan_share::PlanError;
+use super::http::resources::{AgentApi, HolderFuture, PlanFuture};
+use super::leader::election::{LockLink, Role};
 use super::notify::{self, Notifier};
-use super::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
-use super::plan_share::PlanError;
 use super::reload;
-use super::resources::{AgentApi, HolderFuture, PlanFuture};
-use super::scheduler::{
+use super::run::executor::PassExecutor;
+use super::run::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
+use super::run::scheduler::{
     self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
     TriggerSource,
 };
-use super::status::AgentState;
-use super::watch as fwatch;
-use super::wipecheck;
+use super::state::status::AgentState;
+use super::trigger::changes as fwatch;
+use super::trigger::wipecheck;
 use crate::config::Config;
 use crate::reconcile::PassOptions;
 use std::path::{Path, PathBuf};
@@ -159,7 +159,7 @@ impl AgentApi for DaemonApi {
                 return Ok(None);
             };
             let opts = crate::freepbx::connect_opts(&cfg)?;
-            Ok(super::lockinfo::holder(opts, &lock).await?)
+            Ok(super::leader::holder::holder(opts, &lock).await?)
         })
     }
 }

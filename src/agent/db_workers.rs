@@ -2,10 +2,10 @@
 //! a trigger) and the leader election. The daemon restarts both when `[freepbx]` or the core
 //! server changes.
 
-use super::leader::{self, ElectionTiming, LockLink, Role};
-use super::scheduler::{TriggerSender, TriggerSource};
-use super::status::AgentState;
-use super::watch::{self as fwatch, ChangeDetector, Poll};
+use super::leader::election::{self as leader, ElectionTiming, LockLink, Role};
+use super::run::scheduler::{TriggerSender, TriggerSource};
+use super::state::status::AgentState;
+use super::trigger::changes::{self as fwatch, ChangeDetector, Poll};
 use crate::config::Config;
 use mysql_async::Opts;
 use std::sync::Arc;
@@ -238,7 +238,7 @@ async fn election_loop(
                     retry_interval: retry,
                     ..ElectionTiming::default()
                 };
-                let watch = tokio::spawn(super::lockinfo::watch_lock(
+                let watch = tokio::spawn(super::leader::holder::watch_lock(
                     opts.clone(),
                     name.clone(),
                     cfg.sync.standby_warn_after,

@@ -1,50 +1,41 @@
 //! The long-running service: triggers (database, files, timer, API) → debounce → one pass at a
 //! time; leader election among several agents; systemd notify and watchdog.
 //!
-//! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals.
-//! - [`reload`]: reading the config file for a reload (never a half-written one).
-//! - [`endpoint`]: the listeners (agent resources, Configuration API imitation).
-//! - [`resources`]: the agent's own HTTP resources (`/isymphony-sync/api/…`), merged into the
-//!   endpoint's router as extra routes; [`plan_share`] shares one dry-run plan among requests.
-//! - [`page`]: the status page at `/isymphony-sync/` (HTML and SVG drawn here, no external
-//!   assets); [`history`]: the passes and latencies it shows.
-//! - [`watch`]: database fingerprint polling and file watching (what changed).
-//! - [`scheduler`]: debounce, single flight, periodic verify, retry backoff (when to run).
-//! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`).
-//! - [`pass`]: one pass under the write [`gate`] (lock confirmed before each write stage),
-//!   stopped cleanly on leadership loss or shutdown, logged and recorded.
-//! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
-//! - [`status`]: the status document; [`metrics`]: the Prometheus metrics (`prometheus-client`).
-//! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
-//! - `db_workers`: the change poll and the leader election of one database configuration.
-//! - [`executor`]: runs passes on a thread of their own.
-//! - [`lockinfo`]: who holds the writer lock, for the status page.
-//! - [`known_gaps`]: what the last pass could not read on the iSymphony side (a refusal met
-//!   again is settled, and warned about once).
-//! - [`memory`]: freed heap pages back to the OS after a pass or a baseline read.
+//! Grouped by job:
+//! - [`daemon`]: the wiring: config, endpoint, triggers, passes, reload, signals;
+//!   `db_workers`: the change poll and the leader election of one database configuration;
+//!   [`reload`]: reading the config file for a reload (never a half-written one);
+//!   [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG); [`memory`]: freed heap pages
+//!   back to the OS after a pass or a baseline read.
+//! - [`trigger`]: what starts a pass: [`trigger::changes`] (database fingerprint polling and
+//!   file watching) and [`trigger::wipecheck`] (the quick check for a wiped or reinstalled
+//!   iSymphony).
+//! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`):
+//!   [`leader::election`] and [`leader::holder`] (who holds the lock, for the status page).
+//! - [`run`]: [`run::scheduler`] (debounce, single flight, periodic verify, retry backoff: when
+//!   to run); [`run::pass`] (one pass under the write [`run::permit`], lock confirmed before
+//!   each write stage, stopped cleanly on leadership loss or shutdown, logged and recorded);
+//!   [`run::executor`] (passes on a thread of their own); [`run::known_gaps`] (what the last
+//!   pass could not read on the iSymphony side: a refusal met again is settled, and warned
+//!   about once).
+//! - [`state`]: [`state::status`] (the status document), [`state::history`] (the passes and
+//!   latencies the page shows), [`state::metrics`] (Prometheus, `prometheus-client`).
+//! - [`http`]: [`http::endpoint`] (the listeners: agent resources, Configuration API
+//!   imitation), [`http::resources`] (the agent's own resources, `/isymphony-sync/api/…`,
+//!   merged into the endpoint's router), [`http::plan_share`] (one dry-run plan shared among
+//!   requests), [`http::csrf`] (no cross-site writes), [`http::page`] (the status page at
+//!   `/isymphony-sync/`, HTML and SVG drawn here, no external assets).
 
-pub mod csrf;
 pub mod daemon;
 mod db_workers;
-pub mod endpoint;
-pub mod executor;
-pub mod gate;
-pub mod history;
-pub mod known_gaps;
+pub mod http;
 pub mod leader;
-pub mod lockinfo;
 pub mod memory;
-pub mod metrics;
 pub mod notify;
-pub mod page;
-pub mod pass;
-pub mod plan_share;
 pub mod reload;
-pub mod resources;
-pub mod scheduler;
-pub mod status;
-pub mod watch;
-pub mod wipecheck;
+pub mod run;
+pub mod state;
+pub mod trigger;
 
 /// The integration tests' MariaDB helpers, the same file (one `TestDb` for both kinds of test).
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use super::esc;
 use super::localtime;
-use crate::agent::history::Point;
-use crate::agent::status::PassResultKind;
+use crate::agent::state::history::Point;
+use crate::agent::state::status::PassResultKind;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 

@@ -19,7 +19,7 @@ pub fn format(t: SystemTime) -> String {
             tm.tm_min,
             tm.tm_sec
         ),
-        None => crate::agent::status::rfc3339(t),
+        None => crate::agent::state::status::rfc3339(t),
     }
 }
 

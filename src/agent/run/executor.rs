@@ -6,7 +6,7 @@
 //! program's one runtime (its handle: timers and I/O stay with that runtime's drivers);
 //! callers get a `Send` future back. Dropping that future cancels the pass at its
 //! next await point (passes are crash-safe): the last resort of shutdown and loss of
-//! leadership, after the pass's write gate has asked it to stop (see `agent::pass`).
+//! leadership, after the pass's write gate has asked it to stop (see `agent::run::pass`).
 
 use crate::config::Config;
 use crate::reconcile::gate::WriteGate;

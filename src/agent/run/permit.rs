@@ -1,7 +1,7 @@
 //! The daemon's write gate for one pass: the writer lock's term the pass started in, confirmed
 //! on the lock connection before each write stage, and a stop request (shutdown).
 
-use super::leader::{LockError, LockLink};
+use crate::agent::leader::election::{LockError, LockLink};
 use crate::reconcile::gate::{Denied, WriteGate};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};

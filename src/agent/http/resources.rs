@@ -22,7 +22,7 @@
 
 use super::page::{self, PageState};
 use super::plan_share::{PlanError, PlanShare};
-use crate::agent::status::AgentState;
+use crate::agent::state::status::AgentState;
 use crate::server::error::Error;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -134,7 +134,10 @@ async fn sync(State(api): State<Arc<dyn AgentApi>>, body: Bytes) -> Result<Statu
 
 async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
     (
-        [(header::CONTENT_TYPE, crate::agent::metrics::CONTENT_TYPE)],
+        [(
+            header::CONTENT_TYPE,
+            crate::agent::state::metrics::CONTENT_TYPE,
+        )],
         api.state().metrics(),
     )
         .into_response()
@@ -323,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_pass_makes_the_shared_plan_stale() {
-        use crate::agent::status::{PassRecord, PassResultKind};
+        use crate::agent::state::status::{PassRecord, PassResultKind};
         use std::sync::atomic::Ordering;
         use std::time::{Duration, SystemTime};
         let (r, fake) = app(Ok(serde_json::json!({})));

@@ -1,8 +1,8 @@
 //! The page through its router, with a fake agent (the browser test drives a real one).
 
 use super::*;
-use crate::agent::resources::PlanFuture;
-use crate::agent::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::http::resources::PlanFuture;
+use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
 use axum::body::Body;
 use axum::http::HeaderMap;
 use http_body_util::BodyExt;
@@ -41,7 +41,7 @@ fn app() -> (Router, Arc<Fake>, String) {
     let st = PageState::new(fake.clone(), Arc::new(PlanShare::default()));
     let token = st.token.to_string();
     // With the cross-site guard the agent's router puts around every route.
-    let r = router(st).layer(axum::middleware::from_fn(crate::agent::csrf::guard));
+    let r = router(st).layer(axum::middleware::from_fn(crate::agent::http::csrf::guard));
     (r, fake, token)
 }
 
@@ -75,7 +75,7 @@ fn record(state: &AgentState, result: PassResultKind, error: Option<&str>) {
             finished: now,
             result,
             full: true,
-            triggers: vec![crate::agent::scheduler::TriggerSource::Api],
+            triggers: vec![crate::agent::run::scheduler::TriggerSource::Api],
             summary: "applied 2 of 2 operations, 0 failed".into(),
             applied: 2,
             failed: 0,

@@ -8,7 +8,7 @@
 //! client that hangs up does not cancel it for the others.
 
 use super::resources::AgentApi;
-use crate::agent::status::rfc3339;
+use crate::agent::state::status::rfc3339;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};

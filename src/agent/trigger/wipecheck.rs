@@ -12,9 +12,9 @@
 //! every few seconds: the scheduler's retry backoff applies). A sample deleted by a person
 //! from a collection that is not empty is only replaced by another sample.
 
-use super::leader::Role;
-use super::scheduler::{SchedulerView, TriggerSender, TriggerSource};
-use super::status::AgentState;
+use crate::agent::leader::election::Role;
+use crate::agent::run::scheduler::{SchedulerView, TriggerSender, TriggerSource};
+use crate::agent::state::status::AgentState;
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
 use crate::api::types::CoreServer;
@@ -121,7 +121,7 @@ pub async fn baseline(client: &Client, slug: &str) -> Result<Result<Baseline, Fi
     }
     // The lists were read after the pass gave its memory back; without this their freed
     // pages stay with the idle agent.
-    super::memory::release();
+    crate::agent::memory::release();
     Ok(Ok(Baseline { core_id, samples }))
 }
 
@@ -175,7 +175,7 @@ pub async fn check(
             continue;
         }
         let summary = list_summary(client, &s.list).await;
-        super::memory::release();
+        crate::agent::memory::release();
         let summary = summary?;
         let Some(id) = summary.first_id else {
             return Ok(Some(Finding::Emptied {

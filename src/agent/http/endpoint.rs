@@ -4,7 +4,7 @@
 //! its sockets before the old listeners stop ([`Sockets`]).
 
 use super::resources::AgentApi;
-use super::status::AgentState;
+use crate::agent::state::status::AgentState;
 use crate::config::{AgentListen, Config};
 use crate::reconcile;
 use crate::server::ServerError;
@@ -14,20 +14,20 @@ use std::sync::Arc;
 /// The running listeners: the Configuration API imitation (`[server] enabled`) and the
 /// agent's own resources, on the imitation's listener or on `agent_listen` (see
 /// [`crate::config::AgentListen`]), and a duplicate of each listening socket ([`Sockets`]).
-pub(super) struct Endpoint {
+pub(crate) struct Endpoint {
     api: Option<crate::server::ServerHandle>,
     own: Option<crate::server::ServerHandle>,
     sockets: Sockets,
 }
 
 impl Endpoint {
-    pub(super) fn sockets(&self) -> &Sockets {
+    pub(crate) fn sockets(&self) -> &Sockets {
         &self.sockets
     }
 
     /// Stop the listeners; the sockets they listened on stay open (with whatever connections
     /// wait in their backlog) for as long as the returned [`Sockets`] are kept.
-    pub(super) async fn shutdown(self) -> Sockets {
+    pub(crate) async fn shutdown(self) -> Sockets {
         for h in [self.own, self.api].into_iter().flatten() {
             h.shutdown().await;
         }
@@ -40,12 +40,12 @@ impl Endpoint {
 /// change and binds the new ones *before* the running endpoint stops, so the ports are never
 /// free for another process to take; a bind that fails leaves the running endpoint alone.
 #[derive(Default)]
-pub(super) struct Sockets(Vec<(SocketAddr, std::net::TcpListener)>);
+pub(crate) struct Sockets(Vec<(SocketAddr, std::net::TcpListener)>);
 
 impl Sockets {
     /// The sockets `cfg` listens on: kept from `old` where the configured address is the
     /// same, else newly bound.
-    pub(super) fn prepare(cfg: &Config, old: Option<&Sockets>) -> Result<Sockets, ServerError> {
+    pub(crate) fn prepare(cfg: &Config, old: Option<&Sockets>) -> Result<Sockets, ServerError> {
         let mut out = Sockets::default();
         for (which, addr) in wanted(cfg) {
             let kept = old
@@ -61,7 +61,7 @@ impl Sockets {
     }
 
     /// Duplicates of all of them (to start the running configuration again).
-    pub(super) fn dup(&self) -> Sockets {
+    pub(crate) fn dup(&self) -> Sockets {
         Sockets(
             self.0
                 .iter()
@@ -106,7 +106,7 @@ fn wanted(cfg: &Config) -> Vec<(&'static str, SocketAddr)> {
     v
 }
 
-pub(super) async fn start_endpoint(
+pub(crate) async fn start_endpoint(
     cfg: &Config,
     api: Arc<dyn AgentApi>,
     state: Arc<AgentState>,
@@ -116,7 +116,7 @@ pub(super) async fn start_endpoint(
 }
 
 /// Start the listeners of `cfg` on `sockets` ([`Sockets::prepare`]).
-pub(super) async fn start_on(
+pub(crate) async fn start_on(
     cfg: &Config,
     api: Arc<dyn AgentApi>,
     state: Arc<AgentState>,
@@ -185,7 +185,7 @@ pub(super) async fn start_on(
 
 /// Apply the embedded endpoint's address to a config whose `[isymphony] url` is unset. Only
 /// the Configuration API imitation is a sync target, never the agent's own listener.
-pub(super) fn effective(mut cfg: Config, endpoint: Option<&Endpoint>) -> Config {
+pub(crate) fn effective(mut cfg: Config, endpoint: Option<&Endpoint>) -> Config {
     if let Some(api) = endpoint.and_then(|ep| ep.api.as_ref()) {
         let base = api.base_url();
         reconcile::source::target_embedded(&mut cfg, &base);

@@ -10,7 +10,7 @@
 //! The buttons are guarded against cross-site requests twice: the form carries a random token
 //! of this process (a foreign page cannot read it: the page is behind the realm's credentials)
 //! and a request from another origin (`Origin`: scheme, host and port; `Sec-Fetch-Site`) is
-//! refused by [`crate::agent::csrf`] (422, saying what to do).
+//! refused by [`crate::agent::http::csrf`] (422, saying what to do).
 //!
 //! The page's one inline style sheet and one inline script are allowed by their SHA-256 in
 //! its `Content-Security-Policy` ([`page_csp`]); nothing else inline runs.

@@ -421,5 +421,5 @@ pub fn next_poll_backoff(current: Option<Duration>, base: Duration, max: Duratio
 }
 
 #[cfg(test)]
-#[path = "watch_tests.rs"]
+#[path = "changes_tests.rs"]
 mod tests;

@@ -3,8 +3,8 @@
 //! template engine would be one more thing to build for a dozen sections.
 
 use super::{esc, localtime, svg, Unavailable, PAGE};
-use crate::agent::history::History;
-use crate::agent::status::{PassRecord, PassResultKind, Reachability, Status};
+use crate::agent::state::history::History;
+use crate::agent::state::status::{PassRecord, PassResultKind, Reachability, Status};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::SystemTime;

@@ -1,13 +1,13 @@
 //! What the agent knows about itself: the status document and the Prometheus metrics.
 //!
 //! The daemon records each pass, reachability of both sides, reloads and HTTP requests into one
-//! [`AgentState`]; the agent resources (`agent/resources.rs`, `agent/page/`) render it as JSON,
-//! as the status page, or as Prometheus metrics (kept by `agent::metrics` with
+//! [`AgentState`]; the agent resources (`agent/http/resources.rs`, `agent/http/page/`) render it as JSON,
+//! as the status page, or as Prometheus metrics (kept by `agent::state::metrics` with
 //! `prometheus-client`).
 
-use crate::agent::leader::Role;
-use crate::agent::metrics::Metrics;
-use crate::agent::scheduler::TriggerSource;
+use crate::agent::leader::election::Role;
+use crate::agent::run::scheduler::TriggerSource;
+use crate::agent::state::metrics::Metrics;
 use crate::model::Kind;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ pub struct PassRecord {
     pub error: Option<String>,
 }
 
-/// The quick iSymphony check (see `agent::wipecheck`): its last result and its last finding.
+/// The quick iSymphony check (see `agent::trigger::wipecheck`): its last result and its last finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRecord {
     #[serde(serialize_with = "ser_time")]
@@ -140,7 +140,7 @@ pub struct Status {
     /// (when, what), kept until the agent restarts.
     pub target_change: Option<String>,
     /// Who holds the writer lock while this agent waits, and what is wrong with that.
-    pub lock_check: super::lockinfo::LockCheck,
+    pub lock_check: crate::agent::leader::holder::LockCheck,
     /// The Live API's AMI connection (`[live] backend = "asterisk"` only; absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ami: Option<crate::live::asterisk::AmiStats>,
@@ -256,11 +256,11 @@ impl AgentState {
     }
 
     pub fn set_target_change(&self, what: String) {
-        let at = super::page::localtime::format(SystemTime::now());
+        let at = crate::agent::http::page::localtime::format(SystemTime::now());
         self.with(|i| i.status.target_change = Some(format!("at {at}: {what}")))
     }
 
-    pub fn set_lock_check(&self, check: super::lockinfo::LockCheck) {
+    pub fn set_lock_check(&self, check: crate::agent::leader::holder::LockCheck) {
         self.with(|i| i.status.lock_check = check)
     }
 
@@ -379,7 +379,7 @@ impl AgentState {
         self.with(|i| i.metrics.http_request(method, status))
     }
 
-    /// The Prometheus exposition (OpenMetrics text, [`crate::agent::metrics::CONTENT_TYPE`]).
+    /// The Prometheus exposition (OpenMetrics text, [`crate::agent::state::metrics::CONTENT_TYPE`]).
     pub fn metrics(&self) -> String {
         self.with(|i| i.metrics.encode(&i.status))
     }

@@ -5,8 +5,8 @@
 //! MariaDB account can take it (issue 18 point 11). [`watch_lock`] keeps that on the status
 //! document and in the metrics while this agent waits.
 
-use super::leader::Role;
-use super::status::AgentState;
+use super::election::Role;
+use crate::agent::state::status::AgentState;
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
 use std::sync::Arc;

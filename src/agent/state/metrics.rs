@@ -7,8 +7,8 @@
 //! `_total` suffix from the encoder, units (`_seconds`) from their registration. The names are
 //! the ones the hand-written exposition used; docs/README-agent.md lists them.
 
-use crate::agent::leader::Role;
-use crate::agent::status::Status;
+use crate::agent::leader::election::Role;
+use crate::agent::state::status::Status;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -251,7 +251,7 @@ impl Metrics {
         self.db_polls.get_or_create(&ResultLabel { result }).inc();
     }
 
-    /// What the change detection did since the last call (see [`crate::agent::watch`]).
+    /// What the change detection did since the last call (see [`crate::agent::trigger::changes`]).
     pub fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
         self.db_queries
             .get_or_create(&QueryLabel { query: "stamps" })
@@ -351,7 +351,7 @@ mod tests {
         }
         m.http_request("GET", 200);
         m.http_request("get", 200);
-        let out = m.encode(&crate::agent::status::AgentState::new().status());
+        let out = m.encode(&crate::agent::state::status::AgentState::new().status());
         assert!(
             out.contains(
                 "isymphony_sync_http_requests_total{method=\"other\",status=\"401\"} 1000"

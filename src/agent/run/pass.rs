@@ -8,13 +8,13 @@
 //! operation still in flight) is dropped, and its line then counts what it had started.
 
 use super::executor::PassExecutor;
-use super::gate::PassGate;
 use super::known_gaps::{self, KnownGaps};
-use super::leader::{LockLink, Role, LOCK_LOST};
-use super::notify::Notifier;
+use super::permit::PassGate;
 use super::scheduler::{PassRequest, PassResult};
-use super::status::{AgentState, PassRecord, PassResultKind};
-use super::wipecheck;
+use crate::agent::leader::election::{LockLink, Role, LOCK_LOST};
+use crate::agent::notify::Notifier;
+use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::trigger::wipecheck;
 use crate::config::Config;
 use crate::model::Kind;
 use crate::reconcile::{PassOptions, PassReport, ReconcileError};

@@ -1,0 +1,4 @@
+//! What starts a pass: database and file changes, and a wiped or reinstalled iSymphony.
+
+pub mod changes;
+pub mod wipecheck;
