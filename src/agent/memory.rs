@@ -7,7 +7,7 @@
 
 /// Return freed heap pages of every arena to the OS.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release() {
+pub(crate) fn release() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
@@ -15,11 +15,11 @@ pub fn release() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release() {}
+pub(crate) fn release() {}
 
 /// Fewer malloc arenas: less memory held in per-thread free lists.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn limit_arenas() {
+pub(crate) fn limit_arenas() {
     // SAFETY: mallopt is called before the worker threads allocate much, with a valid option.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
@@ -27,4 +27,4 @@ pub fn limit_arenas() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn limit_arenas() {}
+pub(crate) fn limit_arenas() {}

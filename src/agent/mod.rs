@@ -28,12 +28,12 @@
 
 pub mod daemon;
 mod db_workers;
-pub mod http;
+pub(crate) mod http;
 pub mod leader;
-pub mod memory;
-pub mod notify;
-pub mod reload;
-pub mod run;
+pub(crate) mod memory;
+pub(crate) mod notify;
+pub(crate) mod reload;
+pub(crate) mod run;
 pub mod state;
 pub mod trigger;
 

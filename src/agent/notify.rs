@@ -11,14 +11,14 @@ use std::time::Duration;
 
 /// A connection to the service manager's notification socket.
 #[derive(Debug)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     sock: UnixDatagram,
     addr: SocketAddr,
 }
 
 impl Notifier {
     /// The notifier systemd asked for through `$NOTIFY_SOCKET`, if any.
-    pub fn from_env() -> Option<Notifier> {
+    pub(crate) fn from_env() -> Option<Notifier> {
         let value = std::env::var_os("NOTIFY_SOCKET")?;
         let value = value.to_str()?.to_string();
         match Notifier::connect(&value) {
@@ -32,7 +32,7 @@ impl Notifier {
 
     /// A notifier for the socket named like `$NOTIFY_SOCKET`: a filesystem path, or `@name`
     /// for a Linux abstract socket.
-    pub fn connect(socket: &str) -> io::Result<Notifier> {
+    pub(crate) fn connect(socket: &str) -> io::Result<Notifier> {
         let addr = if let Some(name) = socket.strip_prefix('@') {
             abstract_addr(name.as_bytes())?
         } else if socket.starts_with('/') {
@@ -50,33 +50,28 @@ impl Notifier {
     }
 
     /// Send raw assignments (`KEY=VALUE` lines).
-    pub fn send(&self, message: &str) -> io::Result<()> {
+    pub(crate) fn send(&self, message: &str) -> io::Result<()> {
         self.sock.send_to_addr(message.as_bytes(), &self.addr)?;
         Ok(())
     }
 
     /// `READY=1`, with a first status line.
-    pub fn ready(&self, status: &str) -> io::Result<()> {
+    pub(crate) fn ready(&self, status: &str) -> io::Result<()> {
         self.send(&format!("READY=1\nSTATUS={}", one_line(status)))
     }
 
     /// `STATUS=…` (newlines would start a new assignment, so they become spaces).
-    pub fn status(&self, status: &str) -> io::Result<()> {
+    pub(crate) fn status(&self, status: &str) -> io::Result<()> {
         self.send(&format!("STATUS={}", one_line(status)))
     }
 
     /// `WATCHDOG=1`: "still alive".
-    pub fn watchdog(&self) -> io::Result<()> {
+    pub(crate) fn watchdog(&self) -> io::Result<()> {
         self.send("WATCHDOG=1")
     }
 
-    /// `RELOADING=1` … `READY=1` brackets a configuration reload.
-    pub fn reloading(&self) -> io::Result<()> {
-        self.send("RELOADING=1")
-    }
-
     /// `STOPPING=1`: shutdown has begun.
-    pub fn stopping(&self, status: &str) -> io::Result<()> {
+    pub(crate) fn stopping(&self, status: &str) -> io::Result<()> {
         self.send(&format!("STOPPING=1\nSTATUS={}", one_line(status)))
     }
 }
@@ -104,14 +99,14 @@ fn one_line(s: &str) -> String {
 
 /// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, when the watchdog is meant for
 /// this process (`$WATCHDOG_PID` absent or equal to our pid).
-pub fn watchdog_interval() -> Option<Duration> {
+pub(crate) fn watchdog_interval() -> Option<Duration> {
     let usec = std::env::var("WATCHDOG_USEC").ok();
     let pid = std::env::var("WATCHDOG_PID").ok();
     watchdog_interval_from(usec.as_deref(), pid.as_deref(), std::process::id())
 }
 
 /// [`watchdog_interval`] on explicit values (testable without touching the environment).
-pub fn watchdog_interval_from(
+pub(crate) fn watchdog_interval_from(
     usec: Option<&str>,
     pid: Option<&str>,
     my_pid: u32,

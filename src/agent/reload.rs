@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The pause between two reads that must agree.
-pub const SETTLE: Duration = Duration::from_millis(300);
+pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 /// Reads before a file that keeps changing is given up on (about 3 s).
-pub const MAX_READS: usize = 10;
+pub(crate) const MAX_READS: usize = 10;
 
 /// What a reload request leads to.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The file holds the running configuration's text: nothing to do.
     Unchanged,
     /// The file cannot replace the running configuration; the reason is for the status, the
@@ -46,7 +46,7 @@ fn read_once(path: &Path) -> Result<String, ConfigError> {
 
 /// The file's text once two reads `settle` apart agree. A file that is missing or unreadable
 /// on one read and back on the next is simply still changing.
-pub async fn read_settled(
+pub(crate) async fn read_settled(
     path: &Path,
     settle: Duration,
     max_reads: usize,
@@ -74,7 +74,7 @@ pub async fn read_settled(
 }
 
 /// Refuse text a half-finished write leaves behind (see the module docs).
-pub fn check_complete(path: &Path, text: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_complete(path: &Path, text: &str) -> Result<(), ConfigError> {
     if text.trim().is_empty() {
         return Err(invalid(
             path,
@@ -94,16 +94,16 @@ pub fn check_complete(path: &Path, text: &str) -> Result<(), ConfigError> {
 
 /// What the daemon remembers between reloads.
 #[derive(Debug, Clone, Default)]
-pub struct History {
+pub(crate) struct History {
     /// The text of the running configuration.
-    pub loaded: String,
+    pub(crate) loaded: String,
     /// While a rejection stands: the rejected text (`None` when the file could not be read).
-    pub rejected: Option<Option<String>>,
+    pub(crate) rejected: Option<Option<String>>,
 }
 
 impl History {
     /// The history of a configuration just loaded from `text`.
-    pub fn new(text: String) -> History {
+    pub(crate) fn new(text: String) -> History {
         History {
             loaded: text,
             rejected: None,
@@ -115,7 +115,7 @@ impl History {
 /// nothing to do, and the same rejected text is not reported twice; SIGHUP (`forced`) always
 /// re-reads and re-decides. A file put back as it was applies (again), which clears the
 /// standing rejection.
-pub async fn examine(path: &Path, history: &History, forced: bool) -> Outcome {
+pub(crate) async fn examine(path: &Path, history: &History, forced: bool) -> Outcome {
     examine_with(path, history, forced, SETTLE, MAX_READS).await
 }
 

@@ -27,10 +27,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The status page's button route: a form post that carries the page's token.
-pub const FORM_ROUTE: &str = "/isymphony-sync/sync";
+pub(crate) const FORM_ROUTE: &str = "/isymphony-sync/sync";
 
 /// The middleware, on the agent's routes.
-pub async fn guard(req: Request, next: Next) -> Response {
+pub(crate) async fn guard(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -58,7 +58,7 @@ fn cross_site(what: &str) -> Error {
 }
 
 /// The three rules of the module docs, for a request that came over `scheme`.
-pub fn check(h: &HeaderMap, scheme: &str, form: bool) -> Result<(), Error> {
+pub(crate) fn check(h: &HeaderMap, scheme: &str, form: bool) -> Result<(), Error> {
     let text = |n: header::HeaderName| h.get(n).map(|v| v.to_str().unwrap_or("\u{0}"));
     let site = text(header::HeaderName::from_static("sec-fetch-site"));
     if let Some(site) = site {

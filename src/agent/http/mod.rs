@@ -1,7 +1,7 @@
 //! The agent's HTTP side: the listeners, the agent's own resources, the status page.
 
-pub mod csrf;
-pub mod endpoint;
-pub mod page;
-pub mod plan_share;
-pub mod resources;
+pub(crate) mod csrf;
+pub(crate) mod endpoint;
+pub(crate) mod page;
+pub(crate) mod plan_share;
+pub(crate) mod resources;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Why no plan could be computed; one error shared by every request that waited for it.
-pub type PlanError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+pub(crate) type PlanError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
 
 /// The task computing a plan ended without an answer (it panicked or was cancelled).
 #[derive(Debug, thiserror::Error)]
@@ -23,19 +23,19 @@ pub type PlanError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
 struct Crashed(#[source] tokio::task::JoinError);
 
 /// How long a computed plan is handed out again.
-pub const MAX_AGE: Duration = Duration::from_secs(5);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(5);
 
 /// One computed plan (or the error that stopped it).
 #[derive(Debug)]
-pub struct Outcome {
-    pub finished: Instant,
-    pub finished_at: SystemTime,
-    pub result: Result<Value, PlanError>,
+pub(crate) struct Outcome {
+    pub(crate) finished: Instant,
+    pub(crate) finished_at: SystemTime,
+    pub(crate) result: Result<Value, PlanError>,
 }
 
 impl Outcome {
     /// The answer's JSON: the plan with `computed_at` and `age_seconds` added.
-    pub fn json(&self) -> Result<(Value, Duration), PlanError> {
+    pub(crate) fn json(&self) -> Result<(Value, Duration), PlanError> {
         let age = self.finished.elapsed();
         let mut plan = self.result.clone()?;
         if let Value::Object(m) = &mut plan {
@@ -56,7 +56,7 @@ struct Slot {
 }
 
 /// The shared plan computation of one agent router.
-pub struct PlanShare {
+pub(crate) struct PlanShare {
     max_age: Duration,
     slot: Mutex<Slot>,
 }
@@ -68,7 +68,7 @@ impl Default for PlanShare {
 }
 
 impl PlanShare {
-    pub fn new(max_age: Duration) -> PlanShare {
+    pub(crate) fn new(max_age: Duration) -> PlanShare {
         PlanShare {
             max_age,
             slot: Mutex::new(Slot::default()),
@@ -80,7 +80,7 @@ impl PlanShare {
     }
 
     /// The current plan: a recent one, the one being computed, or a new computation.
-    pub async fn get(&self, api: &Arc<dyn AgentApi>) -> Arc<Outcome> {
+    pub(crate) async fn get(&self, api: &Arc<dyn AgentApi>) -> Arc<Outcome> {
         let running = {
             let mut slot = self.slot();
             if let Some(last) = &slot.last {

@@ -36,19 +36,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// Where the agent resources live.
-pub const PREFIX: &str = "/isymphony-sync/api";
+pub(crate) const PREFIX: &str = "/isymphony-sync/api";
 
 /// A boxed future returning the dry-run plan as JSON, or an error message.
-pub type PlanFuture<'a> =
+pub(crate) type PlanFuture<'a> =
     Pin<Box<dyn Future<Output = Result<serde_json::Value, PlanError>> + Send + 'a>>;
 
 /// A boxed future naming the holder of the writer lock (None: nobody holds it).
-pub type HolderFuture<'a> =
+pub(crate) type HolderFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<String>, HolderError>> + Send + 'a>>;
 
 /// Why the holder of the writer lock could not be asked.
 #[derive(Debug, thiserror::Error)]
-pub enum HolderError {
+pub(crate) enum HolderError {
     #[error(transparent)]
     Config(#[from] crate::freepbx::FreepbxError),
     #[error("cannot ask MariaDB who holds the lock: {0}")]
@@ -56,7 +56,7 @@ pub enum HolderError {
 }
 
 /// What the resources need from the running agent.
-pub trait AgentApi: Send + Sync + 'static {
+pub(crate) trait AgentApi: Send + Sync + 'static {
     /// The shared status and metrics.
     fn state(&self) -> &AgentState;
     /// Ask for a pass (coalesced with other triggers).
@@ -79,12 +79,12 @@ struct SyncBody {
 }
 
 /// The agent resources, with full paths (merge into the endpoint's router).
-pub fn router(api: Arc<dyn AgentApi>) -> Router {
+pub(crate) fn router(api: Arc<dyn AgentApi>) -> Router {
     router_with(api, Arc::new(PlanShare::default()))
 }
 
 /// [`router`] with a given plan sharing (tests choose its freshness).
-pub fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Router {
+pub(crate) fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Router {
     let pages = page::router(PageState::new(api.clone(), plans.clone()));
     Router::new()
         .route(&format!("{PREFIX}/status"), get(status))

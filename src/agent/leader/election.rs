@@ -27,13 +27,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// This agent's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub(crate) enum Role {
     Leader,
     Standby,
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Leader => "leader",
             Role::Standby => "standby",
@@ -55,16 +55,16 @@ pub fn lock_name(core_server: &str, database: &str) -> String {
 
 /// Timing of the election.
 #[derive(Debug, Clone, Copy)]
-pub struct ElectionTiming {
+pub(crate) struct ElectionTiming {
     /// How often a standby tries to take the lock.
-    pub retry_interval: Duration,
+    pub(crate) retry_interval: Duration,
     /// How often the leader checks that it still holds the lock (confirmations are checked
     /// as they arrive).
-    pub watch: Duration,
+    pub(crate) watch: Duration,
     /// A check that takes longer than this means the connection is gone.
-    pub ping_timeout: Duration,
+    pub(crate) ping_timeout: Duration,
     /// Server-side idle timeout of the lock connection (seconds).
-    pub wait_timeout_secs: u32,
+    pub(crate) wait_timeout_secs: u32,
 }
 
 impl Default for ElectionTiming {
@@ -82,11 +82,11 @@ impl Default for ElectionTiming {
 }
 
 /// The message of a confirmation refused because the lock is gone.
-pub const LOCK_LOST: &str = "the writer lock was lost (another agent may lead now)";
+pub(crate) const LOCK_LOST: &str = "the writer lock was lost (another agent may lead now)";
 
 /// Why the writer lock could not be taken, kept or confirmed.
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub(crate) enum LockError {
     #[error("{}", LOCK_LOST)]
     Lost,
     #[error("the leader election has stopped")]
@@ -109,7 +109,7 @@ struct Confirm {
 
 /// What passes need from the election: the term held now and confirmations of it. One link
 /// lives as long as the daemon; each run of the election serves it in turn.
-pub struct LockLink {
+pub(crate) struct LockLink {
     /// The term held now; 0 while not holding the lock.
     term: watch::Sender<u64>,
     next: AtomicU64,
@@ -118,7 +118,7 @@ pub struct LockLink {
 }
 
 impl LockLink {
-    pub fn new() -> Arc<LockLink> {
+    pub(crate) fn new() -> Arc<LockLink> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(LockLink {
             term: watch::channel(0).0,
@@ -129,14 +129,14 @@ impl LockLink {
     }
 
     /// The term held now, if this agent holds the lock.
-    pub fn term(&self) -> Option<u64> {
+    pub(crate) fn term(&self) -> Option<u64> {
         let t = *self.term.borrow();
         (t != 0).then_some(t)
     }
 
     /// Confirm, with a query on the lock connection made after this call, that `term` is
     /// still held. `Err` says why not (lost, not answered within `within`).
-    pub async fn confirm(&self, term: u64, within: Duration) -> Result<(), LockError> {
+    pub(crate) async fn confirm(&self, term: u64, within: Duration) -> Result<(), LockError> {
         if self.term() != Some(term) {
             return Err(LockError::Lost);
         }
@@ -282,7 +282,7 @@ async fn standby_round(
 /// Run the election until `shutdown` turns true, publishing the role on `role` and the term
 /// on `link`. On shutdown the lock is released (so a standby takes over at once) and the
 /// connection closed.
-pub async fn run(
+pub(crate) async fn run(
     opts: Opts,
     name: String,
     timing: ElectionTiming,

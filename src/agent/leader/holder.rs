@@ -15,24 +15,24 @@ use tokio::sync::watch;
 
 /// The connection that holds the writer lock, as MariaDB tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub connection: u64,
+pub(crate) struct Holder {
+    pub(crate) connection: u64,
     /// The MariaDB account's user name (None: not visible, the PROCESS privilege is missing).
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Where the connection comes from (`10.0.0.5:51234`, `localhost`).
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
 impl Holder {
     /// Is the holder another MariaDB account than `login` (the agent's own)? None when the
     /// holder's user cannot be seen.
-    pub fn foreign(&self, login: &str) -> Option<bool> {
+    pub(crate) fn foreign(&self, login: &str) -> Option<bool> {
         self.user.as_deref().map(|u| u != login)
     }
 
     /// `MariaDB connection 42 of user 'isy' from 10.0.0.5:51234`, and whether that is the
     /// agent's login (`login`).
-    pub fn phrase(&self, login: Option<&str>) -> String {
+    pub(crate) fn phrase(&self, login: Option<&str>) -> String {
         let mut s = format!("MariaDB connection {}", self.connection);
         match &self.user {
             Some(u) => s.push_str(&format!(" of user '{}'", crate::text::escape_control(u))),
@@ -55,7 +55,10 @@ impl Holder {
 
 /// The holder of `lock`, or None when nobody holds it. One short connection; errors are the
 /// database's, for the page.
-pub async fn holder_of(opts: Opts, lock: &str) -> Result<Option<Holder>, mysql_async::Error> {
+pub(crate) async fn holder_of(
+    opts: Opts,
+    lock: &str,
+) -> Result<Option<Holder>, mysql_async::Error> {
     let mut conn = mysql_async::Conn::new(opts).await?;
     let id: Option<Option<u64>> = conn.exec_first("SELECT IS_USED_LOCK(?)", (lock,)).await?;
     let holder = match id.flatten() {
@@ -83,7 +86,7 @@ pub async fn holder_of(opts: Opts, lock: &str) -> Result<Option<Holder>, mysql_a
 
 /// The holder of `lock` as a phrase naming its MariaDB user and host (see
 /// [`Holder::phrase`]), or None when nobody holds it.
-pub async fn holder(opts: Opts, lock: &str) -> Result<Option<String>, mysql_async::Error> {
+pub(crate) async fn holder(opts: Opts, lock: &str) -> Result<Option<String>, mysql_async::Error> {
     let login = opts.user().map(str::to_string);
     let h = holder_of(opts, lock).await?;
     Ok(h.map(|h| h.phrase(login.as_deref())))
@@ -91,19 +94,19 @@ pub async fn holder(opts: Opts, lock: &str) -> Result<Option<String>, mysql_asyn
 
 /// What the lock watch found while this agent waits (the status document's `lock_check`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct LockCheck {
+pub(crate) struct LockCheck {
     /// Who holds the lock (None: this agent leads, nobody holds it, or not asked yet).
-    pub holder: Option<String>,
+    pub(crate) holder: Option<String>,
     /// The holder is another MariaDB account than the agents' login.
-    pub foreign_holder: bool,
+    pub(crate) foreign_holder: bool,
     /// This agent has been standby for longer than `[sync] standby_warn_after`.
-    pub standby_too_long: bool,
-    pub warnings: Vec<String>,
+    pub(crate) standby_too_long: bool,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The verdict on one look at the holder: `login` is the agents' MariaDB user, `waited` how
 /// long this agent has been standby.
-pub fn judge(
+pub(crate) fn judge(
     lock: &str,
     h: Option<&Holder>,
     login: Option<&str>,
@@ -140,7 +143,7 @@ pub fn judge(
 
 /// While this agent is standby, ask MariaDB who holds `lock` (every quarter of `warn_after`,
 /// between 0.5 s and 10 s) and keep the status document told; new warnings are logged once.
-pub async fn watch_lock(
+pub(crate) async fn watch_lock(
     opts: Opts,
     lock: String,
     warn_after: Duration,

@@ -1,4 +1,4 @@
 //! One writer among several agents: the election and its lock link, and who holds the lock.
 
 pub mod election;
-pub mod holder;
+pub(crate) mod holder;

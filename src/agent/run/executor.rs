@@ -26,13 +26,13 @@ struct Job {
 
 /// A handle to the pass thread (cheap to clone).
 #[derive(Clone)]
-pub struct PassExecutor {
+pub(crate) struct PassExecutor {
     tx: mpsc::UnboundedSender<Job>,
 }
 
 impl PassExecutor {
     /// Start the thread (from within the runtime). It ends when every handle is dropped.
-    pub fn start() -> std::io::Result<PassExecutor> {
+    pub(crate) fn start() -> std::io::Result<PassExecutor> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let rt = tokio::runtime::Handle::current();
         std::thread::Builder::new()
@@ -64,7 +64,7 @@ impl PassExecutor {
 
     /// Run one pass, writing only while `gate` allows; `None` when the executor is gone.
     /// Dropping the returned future cancels the pass.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         cfg: Arc<Config>,
         opts: PassOptions,

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 /// How a pass's unreadable resources compare with the last pass's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// The same set (also: both empty).
     Same,
     /// A set that appeared or is different.
@@ -30,12 +30,12 @@ pub enum Change {
 
 /// The unreadable set of the last pass that read the iSymphony side (shared by the passes).
 #[derive(Debug, Default)]
-pub struct KnownGaps(Mutex<BTreeSet<GapKey>>);
+pub(crate) struct KnownGaps(Mutex<BTreeSet<GapKey>>);
 
 impl KnownGaps {
     /// Compare `r`'s unreadable resources with the last ones and remember them. `full`: the
     /// pass re-read every sub-resource (else it read only those of what changed).
-    pub fn record(&self, r: &PassReport, full: bool) -> Change {
+    pub(crate) fn record(&self, r: &PassReport, full: bool) -> Change {
         let keys = &r.unreadable_keys;
         // A pass whose operations failed may have stopped before reading the collections
         // (creating the core server failed): only what it did read counts then.
@@ -76,7 +76,7 @@ fn refusals_only(r: &PassReport) -> bool {
 
 /// The pass is partial only because of refusals, the same as the last pass's: it is settled
 /// like a success (no retry with backoff).
-pub fn settles(r: &PassReport, change: Change) -> bool {
+pub(crate) fn settles(r: &PassReport, change: Change) -> bool {
     change == Change::Same
         && refusals_only(r)
         && r.failed == 0
@@ -86,7 +86,7 @@ pub fn settles(r: &PassReport, change: Change) -> bool {
 
 /// Log `r`'s unreadable resources: warn when the set appeared or changed, debug while it stays
 /// the same; one line when everything is readable again.
-pub fn log(r: &PassReport, change: Change) {
+pub(crate) fn log(r: &PassReport, change: Change) {
     match change {
         Change::Changed => {
             for u in &r.unreadable {
@@ -104,7 +104,7 @@ pub fn log(r: &PassReport, change: Change) {
 
 /// What the status lists as unreadable: when iSymphony refused every one of them, each says
 /// what the agent does about it.
-pub fn for_status(r: &PassReport) -> Vec<String> {
+pub(crate) fn for_status(r: &PassReport) -> Vec<String> {
     if !refusals_only(r) {
         return r.unreadable.clone();
     }

@@ -24,9 +24,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 /// How long shutdown lets a pass run on before asking it to stop.
-pub const PASS_GRACE: Duration = Duration::from_secs(4);
+pub(crate) const PASS_GRACE: Duration = Duration::from_secs(4);
 /// How long a pass asked to stop may take to return its report before it is dropped.
-pub const STOP_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const STOP_WAIT: Duration = Duration::from_secs(1);
 /// Upper bound on a confirmation of the writer lock.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(6);
 
@@ -42,23 +42,23 @@ enum Outcome {
 
 /// What every pass of the daemon shares.
 #[derive(Clone)]
-pub struct PassRunner {
-    pub state: Arc<AgentState>,
-    pub exec: PassExecutor,
-    pub notifier: Option<Arc<Notifier>>,
-    pub link: Arc<LockLink>,
-    pub role: watch::Receiver<Role>,
+pub(crate) struct PassRunner {
+    pub(crate) state: Arc<AgentState>,
+    pub(crate) exec: PassExecutor,
+    pub(crate) notifier: Option<Arc<Notifier>>,
+    pub(crate) link: Arc<LockLink>,
+    pub(crate) role: watch::Receiver<Role>,
     /// `Some(why)` once the agent is shutting down (`SIGTERM`, `SIGINT`).
-    pub stopping: watch::Receiver<Option<String>>,
+    pub(crate) stopping: watch::Receiver<Option<String>>,
     /// Where the last pass went, for the quick check of a wiped iSymphony.
-    pub last_target: wipecheck::SharedTarget,
+    pub(crate) last_target: wipecheck::SharedTarget,
     /// What the last pass could not read on the iSymphony side.
-    pub known_gaps: Arc<KnownGaps>,
+    pub(crate) known_gaps: Arc<KnownGaps>,
 }
 
 impl PassRunner {
     /// Run the pass `req` asks for with `cfg`, as leader only.
-    pub async fn run(&self, cfg: Arc<Config>, req: PassRequest) -> PassResult {
+    pub(crate) async fn run(&self, cfg: Arc<Config>, req: PassRequest) -> PassResult {
         if *self.role.borrow() != Role::Leader {
             tracing::debug!("standby: pass skipped");
             return PassResult::Skipped;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Permission to write for one pass.
-pub struct PassGate {
+pub(crate) struct PassGate {
     /// The lock and the term the pass started in; `None` when no lock applies (a snapshot
     /// file is the source, so no other agent can compete).
     lock: Option<(Arc<LockLink>, u64)>,
@@ -23,7 +23,7 @@ pub struct PassGate {
 }
 
 impl PassGate {
-    pub fn new(
+    pub(crate) fn new(
         lock: Option<(Arc<LockLink>, u64)>,
         stop: watch::Receiver<Option<String>>,
         within: Duration,
@@ -37,7 +37,7 @@ impl PassGate {
     }
 
     /// Operations started so far (for the summary of a pass dropped at shutdown).
-    pub fn started(&self) -> usize {
+    pub(crate) fn started(&self) -> usize {
         self.started.load(Ordering::SeqCst)
     }
 

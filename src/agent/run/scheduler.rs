@@ -17,7 +17,7 @@ use tokio::time::{sleep_until, Instant};
 /// What caused a pass to be requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TriggerSource {
+pub(crate) enum TriggerSource {
     /// The agent started.
     Startup,
     /// The configuration was reloaded (SIGHUP or a change of the config file).
@@ -40,7 +40,7 @@ pub enum TriggerSource {
 
 impl TriggerSource {
     /// Short name for logs and metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TriggerSource::Startup => "startup",
             TriggerSource::Reload => "reload",
@@ -55,23 +55,23 @@ impl TriggerSource {
     }
 
     /// Does this source stand for a change on the FreePBX side (for change-to-converged latency)?
-    pub fn is_change(self) -> bool {
+    pub(crate) fn is_change(self) -> bool {
         matches!(self, TriggerSource::Database | TriggerSource::File)
     }
 }
 
 /// A request for a pass.
 #[derive(Debug, Clone, Copy)]
-pub struct Trigger {
-    pub source: TriggerSource,
+pub(crate) struct Trigger {
+    pub(crate) source: TriggerSource,
     /// Ask for a full verify (re-read everything on the server side, ignore caches).
-    pub full: bool,
+    pub(crate) full: bool,
     /// When the event happened (for change-to-converged latency).
-    pub at: Instant,
+    pub(crate) at: Instant,
 }
 
 impl Trigger {
-    pub fn now(source: TriggerSource, full: bool) -> Trigger {
+    pub(crate) fn now(source: TriggerSource, full: bool) -> Trigger {
         Trigger {
             source,
             full,
@@ -82,16 +82,16 @@ impl Trigger {
 
 /// The pass the scheduler asks for: the union of the coalesced triggers.
 #[derive(Debug, Clone)]
-pub struct PassRequest {
-    pub full: bool,
-    pub sources: Vec<TriggerSource>,
+pub(crate) struct PassRequest {
+    pub(crate) full: bool,
+    pub(crate) sources: Vec<TriggerSource>,
     /// The earliest trigger that stands for a FreePBX-side change, if any.
-    pub first_change: Option<Instant>,
+    pub(crate) first_change: Option<Instant>,
 }
 
 /// What a pass reports back to the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassResult {
+pub(crate) enum PassResult {
     /// Converged (or nothing to do).
     Ok,
     /// Did not run (e.g. this agent is standby): no retry, no verify reset.
@@ -106,14 +106,14 @@ pub enum PassResult {
 
 /// The timing knobs (hot-reloadable through [`SchedulerMsg::Configure`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    pub debounce: Duration,
-    pub resync_interval: Duration,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+pub(crate) struct Timing {
+    pub(crate) debounce: Duration,
+    pub(crate) resync_interval: Duration,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
     /// How long shutdown waits for an in-flight pass before dropping it at its next await
     /// point (passes are crash-safe, so dropping one is a safe stop).
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl Default for Timing {
@@ -130,38 +130,38 @@ impl Default for Timing {
 
 /// Messages to a running scheduler.
 #[derive(Debug)]
-pub enum SchedulerMsg {
+pub(crate) enum SchedulerMsg {
     Trigger(Trigger),
     Configure(Timing),
 }
 
 /// What the scheduler is doing, for the status resource.
 #[derive(Debug, Clone, Default)]
-pub struct SchedulerView {
-    pub running: bool,
-    pub pending: bool,
-    pub next_verify: Option<Instant>,
-    pub retry_at: Option<Instant>,
+pub(crate) struct SchedulerView {
+    pub(crate) running: bool,
+    pub(crate) pending: bool,
+    pub(crate) next_verify: Option<Instant>,
+    pub(crate) retry_at: Option<Instant>,
 }
 
 /// A cloneable way to send triggers to the scheduler.
 #[derive(Debug, Clone)]
-pub struct TriggerSender(mpsc::UnboundedSender<SchedulerMsg>);
+pub(crate) struct TriggerSender(mpsc::UnboundedSender<SchedulerMsg>);
 
 impl TriggerSender {
-    pub fn trigger(&self, source: TriggerSource, full: bool) {
+    pub(crate) fn trigger(&self, source: TriggerSource, full: bool) {
         // A closed channel means the scheduler has stopped: nothing left to trigger.
         let _ = self
             .0
             .send(SchedulerMsg::Trigger(Trigger::now(source, full)));
     }
-    pub fn send(&self, msg: SchedulerMsg) {
+    pub(crate) fn send(&self, msg: SchedulerMsg) {
         let _ = self.0.send(msg);
     }
 }
 
 /// A new channel for the scheduler.
-pub fn channel() -> (TriggerSender, mpsc::UnboundedReceiver<SchedulerMsg>) {
+pub(crate) fn channel() -> (TriggerSender, mpsc::UnboundedReceiver<SchedulerMsg>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (TriggerSender(tx), rx)
 }
@@ -204,7 +204,7 @@ impl Pending {
 
 /// Run the scheduler until `shutdown` becomes true (or every sender is gone). Starts with no
 /// pending pass; send a [`TriggerSource::Startup`] trigger to get the first one.
-pub async fn run<F, Fut>(
+pub(crate) async fn run<F, Fut>(
     mut rx: mpsc::UnboundedReceiver<SchedulerMsg>,
     mut timing: Timing,
     mut shutdown: watch::Receiver<bool>,

@@ -7,25 +7,25 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 /// Pass records kept for the table.
-pub const PASSES: usize = 50;
+pub(crate) const PASSES: usize = 50;
 /// Chart points kept (per chart).
-pub const POINTS: usize = 500;
+pub(crate) const POINTS: usize = 500;
 
 /// One chart point: when, and how many seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    pub at: SystemTime,
-    pub seconds: f64,
+pub(crate) struct Point {
+    pub(crate) at: SystemTime,
+    pub(crate) seconds: f64,
     /// The pass result (the duration chart colours failed passes).
-    pub result: PassResultKind,
+    pub(crate) result: PassResultKind,
 }
 
 /// The retained history (newest last).
 #[derive(Debug, Clone, Default)]
-pub struct History {
-    pub passes: VecDeque<PassRecord>,
-    pub durations: VecDeque<Point>,
-    pub latencies: VecDeque<Point>,
+pub(crate) struct History {
+    pub(crate) passes: VecDeque<PassRecord>,
+    pub(crate) durations: VecDeque<Point>,
+    pub(crate) latencies: VecDeque<Point>,
 }
 
 fn push<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
@@ -37,7 +37,7 @@ fn push<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
 
 impl History {
     /// Remember a finished pass and, when it converged a change, the change's latency.
-    pub fn record(&mut self, rec: &PassRecord, change_latency: Option<Duration>) {
+    pub(crate) fn record(&mut self, rec: &PassRecord, change_latency: Option<Duration>) {
         let seconds = rec
             .finished
             .duration_since(rec.started)

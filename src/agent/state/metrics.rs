@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The content type of [`Metrics::encode`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Pass duration buckets, seconds: a converged pass at 1,000 extensions takes ~50 ms, a first
 /// sync of 10,000 several seconds.
@@ -27,7 +27,7 @@ const DURATION_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 /// Change-to-converged buckets, 50 ms … 30 s: fine below a second, where a healthy agent is
 /// (p95 ≤ 0.5 s), coarse above, where only outages and retries are.
-pub const LATENCY_BUCKETS: [f64; 12] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 12] = [
     0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0, 2.5, 10.0, 30.0,
 ];
 
@@ -55,7 +55,7 @@ struct KindLabel {
 
 /// Every metric the agent exports, registered once.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     passes: Family<ResultLabel, Counter>,
     pass_duration: Histogram,
@@ -95,7 +95,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let m = Metrics {
             registry: Registry::with_prefix("isymphony_sync"),
             passes: Family::default(),
@@ -225,7 +225,7 @@ impl Metrics {
 
     /// A finished pass: its result, its duration and (successful passes that covered a change)
     /// the change-to-converged latency, in seconds.
-    pub fn pass(&self, result: &'static str, secs: f64, change_latency: Option<f64>) {
+    pub(crate) fn pass(&self, result: &'static str, secs: f64, change_latency: Option<f64>) {
         self.passes.get_or_create(&ResultLabel { result }).inc();
         self.pass_duration.observe(secs);
         if let Some(l) = change_latency {
@@ -233,7 +233,7 @@ impl Metrics {
         }
     }
 
-    pub fn http_request(&self, method: &str, status: u16) {
+    pub(crate) fn http_request(&self, method: &str, status: u16) {
         let labels = HttpLabels {
             method: crate::api::counts::method_label(method),
             status,
@@ -241,18 +241,18 @@ impl Metrics {
         self.http.get_or_create(&labels).inc();
     }
 
-    pub fn reload(&self, ok: bool) {
+    pub(crate) fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "invalid" };
         self.reloads.get_or_create(&ResultLabel { result }).inc();
     }
 
-    pub fn db_poll(&self, ok: bool) {
+    pub(crate) fn db_poll(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.db_polls.get_or_create(&ResultLabel { result }).inc();
     }
 
     /// What the change detection did since the last call (see [`crate::agent::trigger::changes`]).
-    pub fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
+    pub(crate) fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
         self.db_queries
             .get_or_create(&QueryLabel { query: "stamps" })
             .inc_by(stamps);
@@ -262,12 +262,12 @@ impl Metrics {
         self.tables_checksummed.inc_by(tables);
     }
 
-    pub fn isymphony_reset(&self) {
+    pub(crate) fn isymphony_reset(&self) {
         self.resets.inc();
     }
 
     /// Export the Asterisk backend's connection (once; later calls change nothing).
-    pub fn attach_ami(&mut self, shared: std::sync::Arc<crate::live::backend::Shared>) {
+    pub(crate) fn attach_ami(&mut self, shared: std::sync::Arc<crate::live::backend::Shared>) {
         if self.ami.is_some() {
             return;
         }
@@ -306,7 +306,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text exposition, with the status-derived gauges set from `s`.
-    pub fn encode(&self, s: &Status) -> String {
+    pub(crate) fn encode(&self, s: &Status) -> String {
         self.set_ami();
         self.leader.set(i64::from(s.role == Role::Leader));
         self.freepbx_up

@@ -1,5 +1,5 @@
 //! What the agent knows about itself: the status document, the pass history, the metrics.
 
-pub mod history;
-pub mod metrics;
+pub(crate) mod history;
+pub(crate) mod metrics;
 pub mod status;

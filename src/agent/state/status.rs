@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How a pass ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PassResultKind {
+pub(crate) enum PassResultKind {
     /// Converged: every planned operation succeeded (or nothing to do).
     Success,
     /// Ran, but some operations failed (retried).
@@ -27,7 +27,7 @@ pub enum PassResultKind {
 }
 
 impl PassResultKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PassResultKind::Success => "success",
             PassResultKind::Partial => "partial",
@@ -38,57 +38,57 @@ impl PassResultKind {
 
 /// One finished pass, as the status resource shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct PassRecord {
+pub(crate) struct PassRecord {
     #[serde(serialize_with = "ser_time")]
-    pub started: SystemTime,
+    pub(crate) started: SystemTime,
     #[serde(serialize_with = "ser_time")]
-    pub finished: SystemTime,
-    pub result: PassResultKind,
-    pub full: bool,
-    pub triggers: Vec<TriggerSource>,
+    pub(crate) finished: SystemTime,
+    pub(crate) result: PassResultKind,
+    pub(crate) full: bool,
+    pub(crate) triggers: Vec<TriggerSource>,
     /// The one-line summary (also sent as systemd STATUS=).
-    pub summary: String,
+    pub(crate) summary: String,
     /// Operations applied / failed.
-    pub applied: u64,
-    pub failed: u64,
+    pub(crate) applied: u64,
+    pub(crate) failed: u64,
     /// Requests the pass sent to iSymphony.
-    pub requests: crate::api::client::RequestCounts,
+    pub(crate) requests: crate::api::client::RequestCounts,
     /// Safety-valve refusals, licence holds, kinds left alone because a FreePBX source was
     /// unreadable, unreadable iSymphony resources (the status page shows them).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// Managed objects by kind after the pass.
-    pub counts_by_kind: BTreeMap<Kind, u64>,
-    pub error: Option<String>,
+    pub(crate) counts_by_kind: BTreeMap<Kind, u64>,
+    pub(crate) error: Option<String>,
 }
 
 /// The quick iSymphony check (see `agent::trigger::wipecheck`): its last result and its last finding.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckRecord {
+pub(crate) struct CheckRecord {
     #[serde(serialize_with = "ser_time")]
-    pub at: SystemTime,
+    pub(crate) at: SystemTime,
     /// `ok`, or what was found (`core server default is missing …`).
-    pub found: String,
+    pub(crate) found: String,
     /// The last time something was found (kept after the repair).
-    pub last_finding: Option<Finding>,
+    pub(crate) last_finding: Option<Finding>,
 }
 
 /// Something the quick iSymphony check found, and the full pass it started.
 #[derive(Debug, Clone, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     #[serde(serialize_with = "ser_time")]
-    pub at: SystemTime,
-    pub found: String,
-    pub full_pass_triggered: bool,
+    pub(crate) at: SystemTime,
+    pub(crate) found: String,
+    pub(crate) full_pass_triggered: bool,
 }
 
 /// Is one side reachable?
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Reachability {
+pub(crate) struct Reachability {
     /// None: not checked yet.
-    pub reachable: Option<bool>,
+    pub(crate) reachable: Option<bool>,
     #[serde(serialize_with = "ser_opt_time")]
-    pub since: Option<SystemTime>,
-    pub last_error: Option<String>,
+    pub(crate) since: Option<SystemTime>,
+    pub(crate) last_error: Option<String>,
 }
 
 impl Reachability {
@@ -109,38 +109,38 @@ impl Reachability {
 /// The status document (`GET /isymphony-sync/api/status`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    pub version: &'static str,
-    pub role: Role,
-    pub lock: Option<String>,
+    pub(crate) version: &'static str,
+    pub(crate) role: Role,
+    pub(crate) lock: Option<String>,
     #[serde(serialize_with = "ser_time")]
-    pub started: SystemTime,
-    pub config_file: Option<String>,
+    pub(crate) started: SystemTime,
+    pub(crate) config_file: Option<String>,
     #[serde(serialize_with = "ser_opt_time")]
-    pub config_loaded: Option<SystemTime>,
-    pub last_reload_error: Option<String>,
-    pub pass_running: bool,
-    pub pass_pending: bool,
-    pub last_pass: Option<PassRecord>,
+    pub(crate) config_loaded: Option<SystemTime>,
+    pub(crate) last_reload_error: Option<String>,
+    pub(crate) pass_running: bool,
+    pub(crate) pass_pending: bool,
+    pub(crate) last_pass: Option<PassRecord>,
     #[serde(serialize_with = "ser_opt_time")]
-    pub last_success: Option<SystemTime>,
-    pub last_error: Option<String>,
-    pub counts_by_kind: BTreeMap<Kind, u64>,
-    pub freepbx: Reachability,
-    pub isymphony: Reachability,
+    pub(crate) last_success: Option<SystemTime>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) counts_by_kind: BTreeMap<Kind, u64>,
+    pub(crate) freepbx: Reachability,
+    pub(crate) isymphony: Reachability,
     /// What the last pass could not read on the iSymphony side (path, status, what was
     /// skipped); empty when it read everything.
-    pub isymphony_unreadable: Vec<String>,
+    pub(crate) isymphony_unreadable: Vec<String>,
     /// The last finding of the quick check for a wiped or reinstalled iSymphony.
-    pub isymphony_check: Option<CheckRecord>,
+    pub(crate) isymphony_check: Option<CheckRecord>,
     #[serde(serialize_with = "ser_opt_time")]
-    pub next_verify: Option<SystemTime>,
+    pub(crate) next_verify: Option<SystemTime>,
     #[serde(serialize_with = "ser_opt_time")]
-    pub next_retry: Option<SystemTime>,
+    pub(crate) next_retry: Option<SystemTime>,
     /// The last change of the iSymphony host named by cxpanel's settings in the database
     /// (when, what), kept until the agent restarts.
-    pub target_change: Option<String>,
+    pub(crate) target_change: Option<String>,
     /// Who holds the writer lock while this agent waits, and what is wrong with that.
-    pub lock_check: crate::agent::leader::holder::LockCheck,
+    pub(crate) lock_check: crate::agent::leader::holder::LockCheck,
     /// The Live API's AMI connection (`[live] backend = "asterisk"` only; absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ami: Option<crate::live::asterisk::AmiStats>,
@@ -233,7 +233,7 @@ impl AgentState {
     }
 
     /// A copy of the status document and the retained history (the status page).
-    pub fn status_and_history(&self) -> (Status, super::history::History) {
+    pub(crate) fn status_and_history(&self) -> (Status, super::history::History) {
         self.with(|i| (i.current(), i.history.clone()))
     }
 
@@ -248,23 +248,23 @@ impl AgentState {
         })
     }
 
-    pub fn set_role(&self, role: Role, lock: Option<String>) {
+    pub(crate) fn set_role(&self, role: Role, lock: Option<String>) {
         self.with(|i| {
             i.status.role = role;
             i.status.lock = lock;
         })
     }
 
-    pub fn set_target_change(&self, what: String) {
+    pub(crate) fn set_target_change(&self, what: String) {
         let at = crate::agent::http::page::localtime::format(SystemTime::now());
         self.with(|i| i.status.target_change = Some(format!("at {at}: {what}")))
     }
 
-    pub fn set_lock_check(&self, check: crate::agent::leader::holder::LockCheck) {
+    pub(crate) fn set_lock_check(&self, check: crate::agent::leader::holder::LockCheck) {
         self.with(|i| i.status.lock_check = check)
     }
 
-    pub fn set_config(&self, file: Option<String>) {
+    pub(crate) fn set_config(&self, file: Option<String>) {
         self.with(|i| {
             i.status.config_file = file;
             i.status.config_loaded = Some(SystemTime::now());
@@ -273,14 +273,14 @@ impl AgentState {
         })
     }
 
-    pub fn reload_failed(&self, error: String) {
+    pub(crate) fn reload_failed(&self, error: String) {
         self.with(|i| {
             i.status.last_reload_error = Some(error);
             i.metrics.reload(false);
         })
     }
 
-    pub fn set_schedule(
+    pub(crate) fn set_schedule(
         &self,
         running: bool,
         pending: bool,
@@ -295,22 +295,22 @@ impl AgentState {
         })
     }
 
-    pub fn set_freepbx(&self, ok: bool, error: Option<String>) {
+    pub(crate) fn set_freepbx(&self, ok: bool, error: Option<String>) {
         self.with(|i| i.status.freepbx.set(ok, error))
     }
 
-    pub fn set_isymphony(&self, ok: bool, error: Option<String>) {
+    pub(crate) fn set_isymphony(&self, ok: bool, error: Option<String>) {
         self.with(|i| i.status.isymphony.set(ok, error))
     }
 
     /// What the last pass could not read on the iSymphony side.
-    pub fn set_unreadable(&self, what: Vec<String>) {
+    pub(crate) fn set_unreadable(&self, what: Vec<String>) {
         self.with(|i| i.status.isymphony_unreadable = what)
     }
 
     /// Record a result of the quick iSymphony check (`None`: all as expected); `triggered`:
     /// a full pass was started for this finding.
-    pub fn isymphony_checked(&self, found: Option<String>, triggered: bool) {
+    pub(crate) fn isymphony_checked(&self, found: Option<String>, triggered: bool) {
         self.with(|i| {
             let now = SystemTime::now();
             let mut last = i.status.isymphony_check.take().and_then(|c| c.last_finding);
@@ -334,12 +334,12 @@ impl AgentState {
         })
     }
 
-    pub fn db_polled(&self, ok: bool) {
+    pub(crate) fn db_polled(&self, ok: bool) {
         self.with(|i| i.metrics.db_poll(ok))
     }
 
     /// Count the change detection's work since the last call (deltas of its counters).
-    pub fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
+    pub(crate) fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
         if stamps + checksums + tables > 0 {
             self.with(|i| i.metrics.db_detection(stamps, checksums, tables))
         }
@@ -347,7 +347,7 @@ impl AgentState {
 
     /// Record a finished pass; `change_latency` is the time from the first FreePBX-side
     /// change it covered to its successful end.
-    pub fn record_pass(&self, rec: PassRecord, change_latency: Option<Duration>) {
+    pub(crate) fn record_pass(&self, rec: PassRecord, change_latency: Option<Duration>) {
         self.with(|i| {
             let secs = rec
                 .finished
@@ -375,7 +375,7 @@ impl AgentState {
     }
 
     /// Count one HTTP request answered by the embedded endpoint.
-    pub fn http_request(&self, method: &str, status: u16) {
+    pub(crate) fn http_request(&self, method: &str, status: u16) {
         self.with(|i| i.metrics.http_request(method, status))
     }
 
@@ -386,7 +386,7 @@ impl AgentState {
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T19:18:38.123Z`.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let days = (secs / 86_400) as i64;

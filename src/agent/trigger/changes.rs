@@ -32,7 +32,7 @@ use std::time::Duration;
 /// ([`crate::freepbx::db::TABLES_READ`]). Tables that do not exist on a given system (module
 /// not installed, older cx version) are harmless: they checksum to NULL, and their creation
 /// is itself a change.
-pub use crate::freepbx::db::TABLES_READ as WATCHED_TABLES;
+pub(crate) use crate::freepbx::db::TABLES_READ as WATCHED_TABLES;
 
 /// The server-wide write counters of the gate. `Handler_*` count row writes of every engine
 /// (MariaDB counts temporary tables separately, as `Handler_tmp_*`, so our own queries do not
@@ -65,11 +65,11 @@ const DDL_COUNTERS: &[&str] = &[
 /// How long after its last-modified second a table stays a suspect. MariaDB stamps an InnoDB
 /// table at commit, in whole seconds, with the second of the write: a second write within a
 /// second already seen, committed up to this long after, is still caught.
-pub const STAMP_WINDOW_SECS: i64 = 10;
+pub(crate) const STAMP_WINDOW_SECS: i64 = 10;
 
 /// The result of one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Poll {
+pub(crate) enum Poll {
     /// First successful fingerprint: nothing to compare with yet.
     Baseline,
     /// Nothing the sync reads has changed.
@@ -99,13 +99,13 @@ impl Stamp {
 
 /// Counters of the detector's work (for tests, the benchmark and the metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DetectorCounts {
+pub(crate) struct DetectorCounts {
     /// Polls that ran the stamps query (the gate had moved).
-    pub stamp_queries: u64,
+    pub(crate) stamp_queries: u64,
     /// `CHECKSUM TABLE` statements run.
-    pub checksums_run: u64,
+    pub(crate) checksums_run: u64,
     /// Tables checksummed, over all those statements.
-    pub tables_checksummed: u64,
+    pub(crate) tables_checksummed: u64,
 }
 
 /// Polls the FreePBX database for changes to the rows the sync reads.
@@ -125,7 +125,7 @@ pub struct ChangeDetector {
     /// [`STAMP_WINDOW_SECS`], unless a test shortens it.
     window: i64,
     /// What the detector has done so far.
-    pub counts: DetectorCounts,
+    pub(crate) counts: DetectorCounts,
 }
 
 fn quoted_list(names: &[&str]) -> String {
@@ -151,7 +151,8 @@ impl ChangeDetector {
     }
 
     /// The same with another suspect window (seconds), for tests that cannot wait ten.
-    pub fn with_stamp_window(mut self, secs: i64) -> ChangeDetector {
+    #[cfg(test)]
+    pub(crate) fn with_stamp_window(mut self, secs: i64) -> ChangeDetector {
         self.window = secs;
         self
     }
@@ -182,7 +183,7 @@ impl ChangeDetector {
 
     /// Poll once. On error the connection is dropped and the next poll reconnects and
     /// re-checksums every table, so a change made during an outage is reported when it ends.
-    pub async fn poll(&mut self) -> Result<Poll, mysql_async::Error> {
+    pub(crate) async fn poll(&mut self) -> Result<Poll, mysql_async::Error> {
         match self.poll_inner().await {
             Ok(p) => Ok(p),
             Err(e) => {
@@ -298,7 +299,7 @@ impl ChangeDetector {
     }
 
     /// Close the connection politely.
-    pub async fn close(&mut self) {
+    pub(crate) async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             let _ = conn.disconnect().await;
         }
@@ -350,10 +351,11 @@ fn suspect(
 
 /// Watches files by watching their parent directories, so that editors and tools that replace
 /// a file by renaming a new one over it are noticed too.
-pub struct FileWatcher {
+pub(crate) struct FileWatcher {
     _watcher: notify::RecommendedWatcher,
-    /// The directories actually watched (missing ones are skipped).
-    pub dirs: Vec<PathBuf>,
+    /// The directories actually watched (missing ones are skipped); the tests check them.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) dirs: Vec<PathBuf>,
 }
 
 /// Make a path absolute without resolving symlinks (events name the path as watched).
@@ -370,7 +372,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// Watch `files`; `on_change` gets the watched path (as given) whenever it is created,
 /// written, renamed or removed. Files whose directory does not exist are skipped with a
 /// warning (they cannot appear without the directory being created, which is out of scope).
-pub fn watch_files<F>(files: &[PathBuf], on_change: F) -> Result<FileWatcher, notify::Error>
+pub(crate) fn watch_files<F>(files: &[PathBuf], on_change: F) -> Result<FileWatcher, notify::Error>
 where
     F: Fn(&Path) + Send + 'static,
 {
@@ -413,7 +415,11 @@ where
 }
 
 /// How long to wait between polls after an error (grows to `max`).
-pub fn next_poll_backoff(current: Option<Duration>, base: Duration, max: Duration) -> Duration {
+pub(crate) fn next_poll_backoff(
+    current: Option<Duration>,
+    base: Duration,
+    max: Duration,
+) -> Duration {
     match current {
         None => base,
         Some(d) => (d * 2).min(max),

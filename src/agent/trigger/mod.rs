@@ -1,4 +1,4 @@
 //! What starts a pass: database and file changes, and a wiped or reinstalled iSymphony.
 
 pub mod changes;
-pub mod wipecheck;
+pub(crate) mod wipecheck;

@@ -39,14 +39,14 @@ struct Sample {
 
 /// What the server looked like after the last pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     core_id: String,
     samples: Vec<Sample>,
 }
 
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
+pub(crate) enum Finding {
     CoreMissing { slug: String },
     CoreReplaced { slug: String },
     Emptied { kind: Kind, had: usize },
@@ -99,7 +99,10 @@ fn collections(cs: &str) -> Vec<(Kind, String, ItemPath)> {
 }
 
 /// Take the baseline; a missing core server is already a finding.
-pub async fn baseline(client: &Client, slug: &str) -> Result<Result<Baseline, Finding>, ApiError> {
+pub(crate) async fn baseline(
+    client: &Client,
+    slug: &str,
+) -> Result<Result<Baseline, Finding>, ApiError> {
     let core: Option<CoreServer> = client.get_opt(paths::core_server_by_slug(slug)).await?;
     let Some(core_id) = core.and_then(|c| c.id) else {
         return Ok(Err(Finding::CoreMissing { slug: slug.into() }));
@@ -156,7 +159,7 @@ async fn list_summary(client: &Client, list: &str) -> Result<ListSummary, ApiErr
 
 /// One check against `base`; `Ok(None)`: as expected. A sample gone from a collection that is
 /// not empty is replaced in `base`.
-pub async fn check(
+pub(crate) async fn check(
     client: &Client,
     slug: &str,
     base: &mut Baseline,
@@ -193,15 +196,15 @@ pub async fn check(
 
 /// The target of the last pass that reached the server, and a counter of such passes.
 #[derive(Debug, Clone, Default)]
-pub struct LastTarget {
-    pub target: Option<Target>,
-    pub generation: u64,
+pub(crate) struct LastTarget {
+    pub(crate) target: Option<Target>,
+    pub(crate) generation: u64,
 }
 
 /// Shared between the pass (writer) and the check loop (reader).
-pub type SharedTarget = Arc<Mutex<LastTarget>>;
+pub(crate) type SharedTarget = Arc<Mutex<LastTarget>>;
 
-pub fn record_target(shared: &SharedTarget, target: Option<Target>) {
+pub(crate) fn record_target(shared: &SharedTarget, target: Option<Target>) {
     let mut g = match shared.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -213,14 +216,14 @@ pub fn record_target(shared: &SharedTarget, target: Option<Target>) {
 }
 
 /// Everything the loop needs from the daemon.
-pub struct CheckLoop {
-    pub cfg: watch::Receiver<Arc<Config>>,
-    pub role: watch::Receiver<Role>,
-    pub view: Arc<Mutex<SchedulerView>>,
-    pub state: Arc<AgentState>,
-    pub triggers: TriggerSender,
-    pub last: SharedTarget,
-    pub stop: watch::Receiver<bool>,
+pub(crate) struct CheckLoop {
+    pub(crate) cfg: watch::Receiver<Arc<Config>>,
+    pub(crate) role: watch::Receiver<Role>,
+    pub(crate) view: Arc<Mutex<SchedulerView>>,
+    pub(crate) state: Arc<AgentState>,
+    pub(crate) triggers: TriggerSender,
+    pub(crate) last: SharedTarget,
+    pub(crate) stop: watch::Receiver<bool>,
 }
 
 impl CheckLoop {
@@ -240,7 +243,7 @@ impl CheckLoop {
     }
 
     /// Run until stopped.
-    pub async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         let mut client: Option<(String, Client)> = None;
         let mut base: Option<(u64, Baseline)> = None;
         let mut reported = false;

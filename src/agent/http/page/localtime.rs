@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `2026-12-01 19:20:05 CET` in the host's time zone (UTC if the C library cannot convert).
-pub fn format(t: SystemTime) -> String {
+pub(crate) fn format(t: SystemTime) -> String {
     let secs = match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as libc::time_t,
         Err(_) => 0,
@@ -24,7 +24,7 @@ pub fn format(t: SystemTime) -> String {
 }
 
 /// `19:20:05` (hours, minutes, seconds) in the host's time zone, for chart axes.
-pub fn clock(t: SystemTime) -> String {
+pub(crate) fn clock(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)
@@ -36,7 +36,7 @@ pub fn clock(t: SystemTime) -> String {
 }
 
 /// The host's name for its time zone now (`CET`, `UTC`, `+0530`).
-pub fn zone_name() -> String {
+pub(crate) fn zone_name() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// Where the page lives (the endpoint routes it without the trailing slash).
-pub const PAGE: &str = "/isymphony-sync";
+pub(crate) const PAGE: &str = "/isymphony-sync";
 /// How long the page waits for the pending plan before it shows "being computed".
 const PLAN_WAIT: Duration = Duration::from_secs(3);
 /// How long the lock holder is shown before MariaDB is asked again (one short connection).
@@ -45,7 +45,7 @@ type Holder = Result<Option<String>, Unavailable>;
 
 /// Why the page cannot show the plan or the lock holder (it says so in their place).
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     #[error("{0}")]
     Plan(PlanError),
     #[error("still being computed (a dry-run pass reads both sides)")]
@@ -58,7 +58,7 @@ pub enum Unavailable {
 
 /// What the page handlers share.
 #[derive(Clone)]
-pub struct PageState {
+pub(crate) struct PageState {
     api: Arc<dyn AgentApi>,
     plans: Arc<PlanShare>,
     /// The CSRF token of this router (random per process).
@@ -68,7 +68,7 @@ pub struct PageState {
 }
 
 impl PageState {
-    pub fn new(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> PageState {
+    pub(crate) fn new(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> PageState {
         PageState {
             api,
             plans,
@@ -79,7 +79,7 @@ impl PageState {
 }
 
 /// The page's routes, with full paths.
-pub fn router(state: PageState) -> Router {
+pub(crate) fn router(state: PageState) -> Router {
     Router::new()
         .route(PAGE, get(page))
         .route(&format!("{PAGE}/live"), get(live))
@@ -147,7 +147,7 @@ fn no_store(mut r: Response) -> Response {
 
 /// The page's policy: its inline style and script by their hashes, fetches and form posts to
 /// this origin only, no framing (the endpoint's guard adds the other protective headers).
-pub fn page_csp() -> &'static str {
+pub(crate) fn page_csp() -> &'static str {
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CSP.get_or_init(|| {
         use base64::Engine;

@@ -46,7 +46,7 @@ fn unix(t: SystemTime) -> f64 {
 }
 
 /// An SVG chart of `points` (oldest first) titled `title`; `id` names it for tests and links.
-pub fn chart(id: &str, title: &str, points: &[Point]) -> String {
+pub(crate) fn chart(id: &str, title: &str, points: &[Point]) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
