@@ -14,9 +14,8 @@
 //! 10 s.
 
 use super::db_workers::DbWorkers;
+use super::http::agent_api::{AgentApi, HolderFuture, PlanError, PlanFuture};
 use super::http::endpoint::{effective, start_endpoint, start_on, Endpoint, Sockets};
-use super::http::plan_share::PlanError;
-use super::http::resources::{AgentApi, HolderFuture, PlanFuture};
 use super::leader::election::{LockLink, Role};
 use super::notify::{self, Notifier};
 use super::reload;

@@ -22,7 +22,8 @@
 //!   latencies the page shows), [`state::metrics`] (Prometheus, `prometheus-client`).
 //! - [`http`]: [`http::endpoint`] (the listeners: agent resources, Configuration API
 //!   imitation), [`http::resources`] (the agent's own resources, `/isymphony-sync/api/…`,
-//!   merged into the endpoint's router), [`http::plan_share`] (one dry-run plan shared among
+//!   merged into the endpoint's router; [`http::agent_api`]: what they need from the running
+//!   agent), [`http::plan_share`] (one dry-run plan shared among
 //!   requests), [`http::csrf`] (no cross-site writes), [`http::page`] (the status page at
 //!   `/isymphony-sync/`, HTML and SVG drawn here, no external assets).
 

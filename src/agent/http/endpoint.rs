@@ -3,7 +3,7 @@
 //! when `[server] enabled`. Only the imitation is ever a sync target. A restart keeps or binds
 //! its sockets before the old listeners stop ([`Sockets`]).
 
-use super::resources::AgentApi;
+use super::agent_api::AgentApi;
 use crate::agent::state::status::AgentState;
 use crate::config::{AgentListen, Config};
 use crate::reconcile;

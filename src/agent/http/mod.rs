@@ -1,5 +1,6 @@
 //! The agent's HTTP side: the listeners, the agent's own resources, the status page.
 
+pub(crate) mod agent_api;
 pub(crate) mod csrf;
 pub(crate) mod endpoint;
 pub(crate) mod page;

@@ -7,15 +7,12 @@
 //! `age_seconds` and the HTTP `Age` header. The computation runs in a task of its own, so a
 //! client that hangs up does not cancel it for the others.
 
-use super::resources::AgentApi;
+use super::agent_api::{AgentApi, PlanError};
 use crate::agent::state::status::rfc3339;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
-/// Why no plan could be computed; one error shared by every request that waited for it.
-pub(crate) type PlanError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
 
 /// The task computing a plan ended without an answer (it panicked or was cancelled).
 #[derive(Debug, thiserror::Error)]

@@ -20,9 +20,9 @@
 //!
 //! The router is generic over [`AgentApi`], so these resources are tested without a daemon.
 
+use super::agent_api::AgentApi;
 use super::page::{self, PageState};
-use super::plan_share::{PlanError, PlanShare};
-use crate::agent::state::status::AgentState;
+use super::plan_share::PlanShare;
 use crate::server::error::Error;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,44 +31,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 /// Where the agent resources live.
 pub(crate) const PREFIX: &str = "/isymphony-sync/api";
-
-/// A boxed future returning the dry-run plan as JSON, or an error message.
-pub(crate) type PlanFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, PlanError>> + Send + 'a>>;
-
-/// A boxed future naming the holder of the writer lock (None: nobody holds it).
-pub(crate) type HolderFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<String>, HolderError>> + Send + 'a>>;
-
-/// Why the holder of the writer lock could not be asked.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum HolderError {
-    #[error(transparent)]
-    Config(#[from] crate::freepbx::FreepbxError),
-    #[error("cannot ask MariaDB who holds the lock: {0}")]
-    Db(#[from] mysql_async::Error),
-}
-
-/// What the resources need from the running agent.
-pub(crate) trait AgentApi: Send + Sync + 'static {
-    /// The shared status and metrics.
-    fn state(&self) -> &AgentState;
-    /// Ask for a pass (coalesced with other triggers).
-    fn trigger_sync(&self, full: bool);
-    /// Compute the current dry-run plan.
-    fn plan(&self) -> PlanFuture<'_>;
-    /// Who holds the writer lock now (the status page). Without a lock (a snapshot file as
-    /// the source) nobody does.
-    fn lock_holder(&self) -> HolderFuture<'_> {
-        Box::pin(async { Ok(None) })
-    }
-}
 
 /// The body of `POST …/sync`.
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +112,8 @@ async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::http::agent_api::{PlanError, PlanFuture};
+    use crate::agent::state::status::AgentState;
     use axum::body::Body;
     use http_body_util::BodyExt;
     use std::sync::Mutex;

@@ -19,8 +19,8 @@ pub(crate) mod localtime;
 mod render;
 mod svg;
 
-use super::plan_share::{PlanError, PlanShare};
-use super::resources::{AgentApi, HolderError};
+use super::agent_api::{AgentApi, HolderError, PlanError};
+use super::plan_share::PlanShare;
 use crate::server::error::Error;
 use axum::body::Bytes;
 use axum::extract::State;

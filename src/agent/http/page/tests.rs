@@ -1,7 +1,7 @@
 //! The page through its router, with a fake agent (the browser test drives a real one).
 
 use super::*;
-use crate::agent::http::resources::PlanFuture;
+use crate::agent::http::agent_api::PlanFuture;
 use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
 use axum::body::Body;
 use axum::http::HeaderMap;
