@@ -16,6 +16,8 @@
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
 //! - [`status`]: the status document; [`metrics`]: the Prometheus metrics (`prometheus-client`).
 //! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
+//! - [`binlog`]: change detection from MariaDB's binary log, where it is on (the poll stays
+//!   as the fallback and a slow safety net).
 //! - `db_workers`: the change poll and the leader election of one database configuration.
 //! - [`executor`]: runs passes on a thread of their own.
 //! - [`lockinfo`]: who holds the writer lock, for the status page.
@@ -23,6 +25,7 @@
 //!   again is settled, and warned about once).
 //! - [`memory`]: freed heap pages back to the OS after a pass or a baseline read.
 
+pub mod binlog;
 pub mod csrf;
 pub mod daemon;
 mod db_workers;
