@@ -14,7 +14,8 @@
 //! carries the load average, because the machine may be shared.
 //!
 //! Run: `cargo bench --bench binlog_bench` (env: BENCH_SMALL extensions, default 1000;
-//! BENCH_CHANGES, default 100; BENCH_IDLE_SECS, default 60; BENCH_MODES, default `binlog,poll`).
+//! BENCH_CHANGES, default 100; BENCH_IDLE_SECS, default 60; BENCH_MODES, default `binlog,poll`;
+//! BENCH_DEBOUNCE, e.g. `10ms`, default the configuration's default).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -78,13 +79,23 @@ fn config(dir: &Path, name: &str, db_url: &str, vm: &Path) -> PathBuf {
         "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{0}/server\"\npassword = \"{PW}\"\n\n\
          [freepbx]\ndatabase_url = \"{db_url}\"\nconfig_file = \"{0}/freepbx.conf\"\n\
          amportal_conf = \"{0}/amportal.conf\"\nvoicemail_conf = \"{1}\"\n\n\
-         [sync]\nstate_dir = \"{0}/state\"\n",
+         [sync]\nstate_dir = \"{0}/state\"\n{2}",
         d.display(),
-        vm.display()
+        vm.display(),
+        debounce()
+            .map(|d| format!("debounce = \"{d}\"\n"))
+            .unwrap_or_default()
     );
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// `BENCH_DEBOUNCE` (e.g. `10ms`): `[sync] debounce` for the run, else the default.
+fn debounce() -> Option<String> {
+    std::env::var("BENCH_DEBOUNCE")
+        .ok()
+        .filter(|d| !d.is_empty())
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -155,7 +166,8 @@ async fn run(srv: &BinlogServer, mode: &str, url: &str, n: usize, changes: usize
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "BINLOG latency {mode} (detected by the {source}): {} changes at {n} extensions: p50 {:.0} ms  p95 {:.0} ms  max {:.0} ms  min {:.0} ms; load average {load0} -> {}",
+        "BINLOG latency {mode} (detected by the {source}, debounce {}): {} changes at {n} extensions: p50 {:.0} ms  p95 {:.0} ms  max {:.0} ms  min {:.0} ms; load average {load0} -> {}",
+        debounce().unwrap_or_else(|| "default".into()),
         lat.len(),
         pct(&lat, 0.5),
         pct(&lat, 0.95),
@@ -187,8 +199,9 @@ fn main() {
         let idle = env_num("BENCH_IDLE_SECS", 60) as u64;
         let d = isymphony_sync::config::Config::default();
         println!(
-            "== binary log vs poll at {n} extensions (default timing: poll {:?}, debounce {:?})",
-            d.freepbx.poll_interval, d.sync.debounce
+            "== binary log vs poll at {n} extensions (poll {:?}, debounce {})",
+            d.freepbx.poll_interval,
+            debounce().unwrap_or_else(|| format!("{:?} (default)", d.sync.debounce))
         );
         let srv = BinlogServer::start("ROW").await;
         srv.freepbx_db("asterisk", n).await;
