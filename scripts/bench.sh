@@ -28,7 +28,7 @@ mkdir -p "$logs"
 cargo bench --locked --no-run >/dev/null 2>&1 || cargo bench --locked --no-run
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for b in server_bench freepbx_bench reconcile_bench agent live_bench; do
+for b in server_bench freepbx_bench reconcile_bench agent live_bench binlog_bench; do
   echo "== cargo bench --bench $b" >&2
   cargo bench --locked --bench "$b" 2>"$logs/$b.err" | tee "$logs/$b.txt"
 done
@@ -105,6 +105,12 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "round trip p50 ≤ 10 ms, idle CPU ≤ 0.2 %, RSS growth ≤ 20 MB):"
   echo
   grep '^FIGURE' "$logs/live_bench.txt" | sed 's/^FIGURE /    /' || true
+  echo
+  echo "Binary-log change detection against the poll, on a private MariaDB with --log-bin (issue 20"
+  echo "point 3; targets: change → iSymphony p50 ≤ 60 ms and p95 ≤ 120 ms at 1,000 extensions over"
+  echo "100 changes, idle CPU < 0.5 % of a core for the agent and for mariadbd):"
+  echo
+  grep '^BINLOG' "$logs/binlog_bench.txt" | sed 's/^BINLOG /    /' || true
   echo
   echo "Idle details (separate target, then embedded):"
   echo

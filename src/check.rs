@@ -2,7 +2,9 @@
 //! check (`ok` or the reason), before the first `--dry-run`.
 //!
 //! Checks, in order: the file parses; the FreePBX credentials resolve; the database answers;
-//! every table FreePBX and its installed modules imply is readable; voicemail.conf reads
+//! every table FreePBX and its installed modules imply is readable; how changes will be
+//! detected (the binary log, where it is on and the login may follow it, else the poll: a
+//! warning when the log is on but the login lacks the grant); voicemail.conf reads
 //! (missing: a warning, e-mails are left alone; a limit exceeded: a failure); the iSymphony
 //! API answers with these credentials and the core server exists; the cxpanel module's own
 //! sync does not write to the same iSymphony (a warning naming the setting to change, see
@@ -123,6 +125,7 @@ pub async fn run(path: &Path) -> Vec<Check> {
                             ),
                         ));
                         out.push(tables_check(&s));
+                        out.push(changes_check(&cfg).await);
                         out.push(voicemail_check(&s));
                         defaults = source::from_snapshot(&s, &cfg).defaults;
                         snapshot = Some(s);
@@ -159,6 +162,31 @@ pub async fn run(path: &Path) -> Vec<Check> {
         });
     }
     out
+}
+
+/// How the agent will notice database changes: by following the binary log (one stream
+/// opened and closed, as the agent's login) or by polling.
+async fn changes_check(cfg: &Config) -> Check {
+    use crate::agent::trigger::binlog::{probe, Unavailable};
+    let every = cfg.freepbx.poll_interval;
+    let opts = match crate::freepbx::connect_opts(cfg) {
+        Ok(o) => o,
+        Err(e) => return Check::fail("changes", e.to_string()),
+    };
+    match probe(&opts).await {
+        Ok(format) => Check::ok(
+            "changes",
+            format!(
+                "binary log followed (binlog_format {format}), a safety poll every {:?}",
+                crate::agent::trigger::binlog::SAFETY_POLL
+            ),
+        ),
+        Err(Unavailable::Off) => Check::ok(
+            "changes",
+            format!("polled every {every:?} (the binary log is off)"),
+        ),
+        Err(e) => Check::warn("changes", format!("polled every {every:?}: {e}")),
+    }
 }
 
 /// `[live] backend = "asterisk"`: the AMI login works and the user may run every action the

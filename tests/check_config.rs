@@ -73,6 +73,7 @@ async fn check_config_good_and_each_failure() {
         "password",
         "freepbx",
         "database",
+        "changes",
         "voicemail",
         "isymphony",
     ] {

@@ -1,7 +1,9 @@
-//! The tasks bound to one database configuration: the change poll (a changed fingerprint is
-//! a trigger) and the leader election. The daemon restarts both when `[freepbx]` or the core
+//! The tasks bound to one database configuration: the change detection (the binary-log
+//! follower where it works, and the poll: a changed fingerprint is a trigger) and the leader
+//! election. The daemon restarts both when `[freepbx]` or the core
 //! server changes.
 
+use super::trigger::binlog::{self, Source, Wake};
 use super::leader::election::{self as leader, ElectionTiming, LockLink, Role};
 use super::run::scheduler::{TriggerSender, TriggerSource};
 use super::state::status::AgentState;
@@ -81,7 +83,7 @@ impl DbWorkers {
         }
         let poll = Task::spawn({
             let (cfg, state) = (cfg.clone(), state.clone());
-            move |stop| poll_loop(cfg, state, triggers, stop)
+            move |stop| detect_changes(cfg, state, triggers, stop)
         });
         let election = Task::spawn(move |stop| election_loop(cfg, state, role, link, stop));
         DbWorkers {
@@ -102,7 +104,7 @@ impl DbWorkers {
         };
         old.stop().await;
         self.poll = Some(Task::spawn(move |stop| {
-            poll_loop(cfg, state, triggers, stop)
+            detect_changes(cfg, state, triggers, stop)
         }));
     }
 
@@ -120,11 +122,32 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Poll the database fingerprint every `poll_interval`; a change is a trigger.
+/// The binary-log follower and the poll, side by side; the follower tells the poll how often
+/// to run.
+async fn detect_changes(
+    cfg: Arc<Config>,
+    state: Arc<AgentState>,
+    triggers: TriggerSender,
+    stop: watch::Receiver<bool>,
+) {
+    let (tx, rx) = watch::channel(Source::Poll);
+    let follower = binlog::follow(
+        cfg.clone(),
+        state.clone(),
+        triggers.clone(),
+        tx,
+        stop.clone(),
+    );
+    tokio::join!(follower, poll_loop(cfg, state, triggers, rx, stop));
+}
+
+/// Poll the database fingerprint every `poll_interval` (every [`binlog::SAFETY_POLL`] while
+/// the binary log is followed); a change is a trigger.
 async fn poll_loop(
     cfg: Arc<Config>,
     state: Arc<AgentState>,
     triggers: TriggerSender,
+    mut source: watch::Receiver<Source>,
     mut stop: watch::Receiver<bool>,
 ) {
     let interval = cfg.freepbx.poll_interval.max(Duration::from_millis(10));
@@ -193,10 +216,17 @@ async fn poll_loop(
             backoff = Some(b);
             b
         } else {
-            interval
+            binlog::poll_every(*source.borrow(), interval)
         };
-        if sleep_or_stop(wait, &mut stop).await {
-            break;
+        match binlog::wait(wait, &mut stop, &mut source).await {
+            Wake::Stop => break,
+            Wake::Timer | Wake::Source(Source::Binlog) => {}
+            // The stream broke: everything it may not have delivered is suspect.
+            Wake::Source(Source::Poll) => {
+                if let Some((d, _)) = detector.as_mut() {
+                    d.suspect_all();
+                }
+            }
         }
     }
     if let Some((mut d, _)) = detector {

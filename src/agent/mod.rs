@@ -8,7 +8,8 @@
 //!   [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG); [`memory`]: freed heap pages
 //!   back to the OS after a pass or a baseline read.
 //! - [`trigger`]: what starts a pass: [`trigger::changes`] (database fingerprint polling and
-//!   file watching) and [`trigger::wipecheck`] (the quick check for a wiped or reinstalled
+//!   file watching), [`trigger::binlog`] (MariaDB's binary log where it is on, the poll as
+//!   fallback) and [`trigger::wipecheck`] (the quick check for a wiped or reinstalled
 //!   iSymphony).
 //! - [`leader`]: one writer among several agents (MariaDB `GET_LOCK`):
 //!   [`leader::election`] and [`leader::holder`] (who holds the lock, for the status page).

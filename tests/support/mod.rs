@@ -16,10 +16,12 @@
 //! - [`browser`]: headless Chromium over chromedriver, and its console.
 //! - [`trust`]: the agent on a snapshot, at fixed ports, and raw HTTP (issue 18).
 //! - [`asterisk`]: a private real Asterisk per test, and an AMI probe.
+//! - [`binlog_db`]: a private MariaDB with the binary log on, per test.
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
 pub mod asterisk;
+pub mod binlog_db;
 pub mod browser;
 pub mod db;
 pub mod e2e;

@@ -42,6 +42,11 @@ struct QueryLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     /// One of [`crate::api::counts::METHOD_LABELS`], never the client's own text.
     method: &'static str,
@@ -72,6 +77,8 @@ pub(crate) struct Metrics {
     db_polls: Family<ResultLabel, Counter>,
     db_queries: Family<QueryLabel, Counter>,
     tables_checksummed: Counter,
+    change_source: Family<SourceLabel, Gauge>,
+    binlog_breaks: Counter,
     lock_foreign: Gauge,
     standby_too_long: Gauge,
     /// The Live API's AMI figures, registered only when the Asterisk backend runs.
@@ -113,6 +120,8 @@ impl Metrics {
             db_polls: Family::default(),
             db_queries: Family::default(),
             tables_checksummed: Counter::default(),
+            change_source: Family::default(),
+            binlog_breaks: Counter::default(),
             lock_foreign: Gauge::default(),
             standby_too_long: Gauge::default(),
             ami: None,
@@ -130,6 +139,7 @@ impl Metrics {
         for q in ["stamps", "checksum"] {
             let _ = m.db_queries.get_or_create(&QueryLabel { query: q });
         }
+        m.change_source(false);
         m.register()
     }
 
@@ -216,6 +226,16 @@ impl Metrics {
             self.standby_too_long.clone(),
         );
         r.register(
+            "change_source",
+            "1 for where change detection comes from now: `binlog` (the binary log stream, with a slow safety poll) or `poll` (the fingerprint poll)",
+            self.change_source.clone(),
+        );
+        r.register(
+            "binlog_stream_breaks",
+            "Binary log streams that broke (the poll took over until the stream was back)",
+            self.binlog_breaks.clone(),
+        );
+        r.register(
             "db_tables_checksummed",
             "Watched tables checksummed by the change detection",
             self.tables_checksummed.clone(),
@@ -260,6 +280,20 @@ impl Metrics {
             .get_or_create(&QueryLabel { query: "checksum" })
             .inc_by(checksums);
         self.tables_checksummed.inc_by(tables);
+    }
+
+    /// Where change detection comes from: the binary log or the poll.
+    pub(crate) fn change_source(&self, binlog: bool) {
+        for (source, on) in [("binlog", binlog), ("poll", !binlog)] {
+            let _ = self
+                .change_source
+                .get_or_create(&SourceLabel { source })
+                .set(i64::from(on));
+        }
+    }
+
+    pub(crate) fn binlog_break(&self) {
+        self.binlog_breaks.inc();
     }
 
     pub(crate) fn isymphony_reset(&self) {

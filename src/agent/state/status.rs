@@ -338,6 +338,16 @@ impl AgentState {
         self.with(|i| i.metrics.db_poll(ok))
     }
 
+    /// Whether change detection follows the binary log now (else it polls).
+    pub fn set_change_source(&self, binlog: bool) {
+        self.with(|i| i.metrics.change_source(binlog))
+    }
+
+    /// The binary log stream broke (the poll took over).
+    pub fn binlog_broke(&self) {
+        self.with(|i| i.metrics.binlog_break())
+    }
+
     /// Count the change detection's work since the last call (deltas of its counters).
     pub(crate) fn db_detection(&self, stamps: u64, checksums: u64, tables: u64) {
         if stamps + checksums + tables > 0 {

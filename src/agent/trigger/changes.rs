@@ -298,6 +298,12 @@ impl ChangeDetector {
         })
     }
 
+    /// Checksum every watched table on the next poll: the binary log stream broke, and what it
+    /// did not deliver must be found now.
+    pub fn suspect_all(&mut self) {
+        self.recheck.extend(WATCHED_TABLES.iter().copied());
+    }
+
     /// Close the connection politely.
     pub(crate) async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
