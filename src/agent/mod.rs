@@ -16,6 +16,7 @@
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG).
 //! - [`status`]: the status document; [`metrics`]: the Prometheus metrics (`prometheus-client`).
 //! - [`wipecheck`]: the quick check for a wiped or reinstalled iSymphony.
+//! - [`tasks`]: the daemon's tasks, with one shutdown signal and a bounded join.
 //! - `db_workers`: the change poll and the leader election of one database configuration.
 //! - [`executor`]: runs passes on a thread of their own.
 //! - [`lockinfo`]: who holds the writer lock, for the status page.
@@ -43,6 +44,7 @@ pub mod reload;
 pub mod resources;
 pub mod scheduler;
 pub mod status;
+pub mod tasks;
 pub mod watch;
 pub mod wipecheck;
 

@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// One top-level kind as the baseline saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +221,7 @@ pub struct CheckLoop {
     pub state: Arc<AgentState>,
     pub triggers: TriggerSender,
     pub last: SharedTarget,
-    pub stop: watch::Receiver<bool>,
+    pub stop: CancellationToken,
 }
 
 impl CheckLoop {
@@ -240,7 +241,7 @@ impl CheckLoop {
     }
 
     /// Run until stopped.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let mut client: Option<(String, Client)> = None;
         let mut base: Option<(u64, Baseline)> = None;
         let mut reported = false;
@@ -254,7 +255,7 @@ impl CheckLoop {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                r = self.stop.changed() => if r.is_err() || *self.stop.borrow() { return },
+                _ = self.stop.cancelled() => return,
             }
             if every.is_zero() || !self.idle_leader() {
                 continue;
