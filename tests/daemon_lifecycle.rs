@@ -87,11 +87,13 @@ async fn sigterm_leaves_no_task_running() {
         agent.dump()
     );
 
+    let t0 = std::time::Instant::now();
     agent.signal(libc::SIGTERM);
     let status = agent
         .wait_exit(Duration::from_secs(10))
         .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", agent.dump()));
     assert!(status.success(), "{status:?}\n{}", agent.dump());
+    eprintln!("SIGTERM to exit: {:?}", t0.elapsed());
     // The log thread may still be reading the last lines.
     assert!(
         eventually(Duration::from_secs(5), || {
