@@ -11,7 +11,8 @@
 //! changed), an invalid one is logged and ignored; the next pass has the trigger `reload`.
 //! SIGTERM/SIGINT stop the triggers, let a running pass finish within a grace, then ask it to
 //! stop (it logs what it applied; passes are crash-safe), release the lock and exit 0 within
-//! 10 s.
+//! 10 s. Every task the daemon starts is one of its [`Tasks`](super::tasks), stopped by the one
+//! shutdown signal and joined; the last log line counts the tasks still alive (none).
 
 use super::db_workers::DbWorkers;
 use super::http::agent_api::{AgentApi, HolderFuture, PlanError, PlanFuture};
@@ -26,6 +27,7 @@ use super::run::scheduler::{
     TriggerSource,
 };
 use super::state::status::AgentState;
+use super::tasks::{Phase, Tasks};
 use super::trigger::changes as fwatch;
 use super::trigger::wipecheck;
 use crate::config::Config;
@@ -35,10 +37,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Upper bound on the endpoint's graceful stop.
 const SERVER_STOP: Duration = Duration::from_secs(3);
+/// Upper bound on the stop of the election (releasing the lock) and its companions.
+const LOCK_STOP: Duration = Duration::from_secs(2);
+/// Shutdown ends within this time of the signal (systemd's stop timeout is longer).
+const STOP_WITHIN: Duration = Duration::from_millis(9500);
 
 /// Why the configuration is read again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +102,8 @@ struct DaemonApi {
     triggers: TriggerSender,
     cfg: watch::Receiver<Arc<Config>>,
     view: Arc<Mutex<SchedulerView>>,
+    /// Shutdown ends a plan being computed for the page (its dry-run pass is dropped).
+    stop: CancellationToken,
 }
 
 impl DaemonApi {
@@ -133,7 +141,7 @@ impl AgentApi for DaemonApi {
     }
     fn plan(&self) -> PlanFuture<'_> {
         let cfg = self.cfg.borrow().clone();
-        let exec = self.exec.clone();
+        let (exec, stop) = (self.exec.clone(), self.stop.clone());
         Box::pin(async move {
             let opts = PassOptions {
                 dry_run: true,
@@ -141,7 +149,11 @@ impl AgentApi for DaemonApi {
                 quiet_gaps: true,
                 ..PassOptions::default()
             };
-            match exec.run(cfg, opts, None).await {
+            let run = tokio::select! {
+                r = exec.run(cfg, opts, None) => r,
+                _ = stop.cancelled() => None,
+            };
+            match run {
                 Some(Ok(report)) => Ok(report.to_json()),
                 Some(Err(e)) => Err(Arc::new(e) as PlanError),
                 None => Err(PlanError::from(
@@ -191,9 +203,9 @@ fn watched_files(cfg: &Config, config_path: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The running daemon: what the main loop changes on reload, and the handles it stops on
-/// SIGTERM. The passes, the scheduler and the wipe check run as tasks; they read the
-/// configuration from `cfg_tx`.
+/// The running daemon: what the main loop changes on reload, and what it stops on SIGTERM.
+/// The scheduler (with its passes), the wipe check, the database workers, the role watch and
+/// the watchdog are its `tasks`; they read the configuration from `cfg_tx`.
 struct Daemon {
     config_path: PathBuf,
     history: reload::History,
@@ -213,19 +225,15 @@ struct Daemon {
     watched: Vec<PathBuf>,
     file_watch: Option<fwatch::FileWatcher>,
     ctl_tx: mpsc::UnboundedSender<Control>,
-    /// Tells the scheduler and the wipe check to stop.
-    shutdown_tx: watch::Sender<bool>,
-    /// Tells a running pass why it must stop.
-    stopping_tx: watch::Sender<Option<String>>,
-    scheduler: Option<JoinHandle<()>>,
+    tasks: Tasks,
 }
 
 /// Run the daemon until SIGTERM/SIGINT. Errors are startup failures (exit 1).
 pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     super::memory::limit_arenas();
     let (mut daemon, inbox) = Daemon::start(config_path).await?;
-    daemon.serve(inbox).await;
-    daemon.finish().await;
+    let why = daemon.serve(inbox).await;
+    daemon.finish(why).await;
     Ok(())
 }
 
@@ -289,20 +297,20 @@ impl Daemon {
         let view = Arc::new(Mutex::new(SchedulerView::default()));
         let (cfg_tx, cfg_rx) = watch::channel(Arc::new(raw.clone()));
         let exec = PassExecutor::start()?;
+        let tasks = Tasks::new();
         let api: Arc<dyn AgentApi> = Arc::new(DaemonApi {
             state: state.clone(),
             exec: exec.clone(),
             triggers: triggers.clone(),
             cfg: cfg_rx.clone(),
             view: view.clone(),
+            stop: tasks.token(Phase::Work),
         });
         let endpoint = start_endpoint(&raw, api.clone(), state.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the embedded endpoint: {e}"))?;
         let cfg = Arc::new(effective(raw.clone(), Some(&endpoint)));
         cfg_tx.send_replace(cfg.clone());
-        let (shutdown_tx, _) = watch::channel(false);
-        let (stopping_tx, stopping_rx) = watch::channel(None::<String>);
         let mut d = Daemon {
             watched: watched_files(&cfg, &config_path),
             config_path,
@@ -320,19 +328,11 @@ impl Daemon {
             workers: None,
             file_watch: None,
             ctl_tx,
-            shutdown_tx,
-            stopping_tx,
-            scheduler: None,
+            tasks,
         };
         d.spawn_role_watch();
         let last_target = wipecheck::SharedTarget::default();
-        d.spawn_scheduler(
-            trig_rx,
-            exec,
-            stopping_rx,
-            view.clone(),
-            last_target.clone(),
-        );
+        d.spawn_scheduler(trig_rx, exec, view.clone(), last_target.clone());
         d.spawn_wipecheck(view, last_target);
         d.restart_db_workers().await;
         d.file_watch = d.start_file_watch();
@@ -351,13 +351,19 @@ impl Daemon {
         Ok((d, inbox))
     }
 
-    /// Role changes: status, metrics, and a full pass on becoming leader.
+    /// Role changes: status, metrics, and a full pass on becoming leader. It reports the
+    /// role until the election has stopped ([`Phase::Lock`]).
     fn spawn_role_watch(&self) {
         let mut role_rx = self.role.subscribe();
         let state = self.state.clone();
         let trig = self.triggers.clone();
-        tokio::spawn(async move {
-            while role_rx.changed().await.is_ok() {
+        let stop = self.tasks.token(Phase::Lock);
+        self.tasks.spawn("role watch", Phase::Lock, async move {
+            loop {
+                tokio::select! {
+                    r = role_rx.changed() => if r.is_err() { break },
+                    _ = stop.cancelled() => break,
+                }
                 let r = *role_rx.borrow();
                 let lock = state.status().lock;
                 state.set_role(r, lock);
@@ -373,7 +379,6 @@ impl Daemon {
         &mut self,
         trig_rx: mpsc::UnboundedReceiver<SchedulerMsg>,
         exec: PassExecutor,
-        stopping: watch::Receiver<Option<String>>,
         view: Arc<Mutex<SchedulerView>>,
         last_target: wipecheck::SharedTarget,
     ) {
@@ -383,20 +388,21 @@ impl Daemon {
             notifier: self.notifier.clone(),
             link: self.link.clone(),
             role: self.role.subscribe(),
-            stopping,
+            shutdown: self.tasks.shutdown_signal(Phase::Work),
             last_target,
             known_gaps: Default::default(),
         };
         let cfg_rx = self.cfg_tx.subscribe();
         let pass =
             move |req: PassRequest| finish_pass(runner.clone(), cfg_rx.borrow().clone(), req);
-        self.scheduler = Some(tokio::spawn(scheduler::run(
+        let run = scheduler::run(
             trig_rx,
             timing(&self.cfg),
-            self.shutdown_tx.subscribe(),
+            self.tasks.token(Phase::Work),
             view,
             pass,
-        )));
+        );
+        self.tasks.spawn("scheduler", Phase::Work, run);
     }
 
     /// The quick check for a wiped or reinstalled iSymphony.
@@ -408,26 +414,31 @@ impl Daemon {
             state: self.state.clone(),
             triggers: self.triggers.clone(),
             last,
-            stop: self.shutdown_tx.subscribe(),
+            stop: self.tasks.token(Phase::Work),
         };
-        tokio::spawn(check.run());
+        self.tasks
+            .spawn("iSymphony check", Phase::Work, check.run());
     }
 
     /// Watchdog pings from the runtime: a wedged runtime stops them and systemd restarts us.
     fn spawn_watchdog(&self) {
         if let (Some(n), Some(every)) = (self.notifier.clone(), notify::watchdog_interval()) {
-            tokio::spawn(async move {
+            let stop = self.tasks.token(Phase::Lock);
+            self.tasks.spawn("watchdog", Phase::Lock, async move {
                 let mut t = tokio::time::interval(every);
                 loop {
-                    t.tick().await;
+                    tokio::select! {
+                        _ = t.tick() => {}
+                        _ = stop.cancelled() => break,
+                    }
                     let _ = n.watchdog();
                 }
             });
         }
     }
 
-    /// Handle signals and control messages until SIGTERM or SIGINT.
-    async fn serve(&mut self, inbox: Inbox) {
+    /// Handle signals and control messages until SIGTERM or SIGINT; returns why it stops.
+    async fn serve(&mut self, inbox: Inbox) -> String {
         let Inbox {
             mut ctl_rx,
             mut sigterm,
@@ -452,9 +463,7 @@ impl Daemon {
                 }
             };
             tracing::info!("{name}: shutting down");
-            self.stopping_tx
-                .send_replace(Some(format!("the agent is shutting down ({name})")));
-            return;
+            return format!("the agent is shutting down ({name})");
         }
     }
 
@@ -582,6 +591,7 @@ impl Daemon {
             w.stop().await;
         }
         self.workers = Some(DbWorkers::start(
+            &self.tasks,
             self.cfg.clone(),
             self.state.clone(),
             self.triggers.clone(),
@@ -620,27 +630,35 @@ impl Daemon {
     /// Shutdown: no more triggers; the scheduler finishes or drops its pass; then release the
     /// lock and stop the endpoint, bounded, so that the process exits within 10 s of the
     /// signal (an unreleased lock is freed when our connection closes).
-    async fn finish(mut self) {
+    async fn finish(mut self, why: String) {
+        let deadline = tokio::time::Instant::now() + STOP_WITHIN;
         if let Some(n) = &self.notifier {
             let _ = n.stopping("shutting down");
         }
         drop(self.file_watch.take());
-        let _ = self.shutdown_tx.send(true);
-        if let Some(s) = self.scheduler.take() {
-            let _ = s.await;
-        }
-        let cleanup = async {
-            if let Some(w) = self.workers.take() {
-                w.stop().await;
+        // The scheduler bounds its pass by the grace itself; the half second is for its return.
+        let work_wait = timing(&self.cfg).shutdown_grace + Duration::from_millis(500);
+        let late = self.tasks.shutdown(&why, work_wait, LOCK_STOP).await;
+        // Their tasks have ended (or are named in `late`): nothing left to stop in them.
+        drop(self.workers.take());
+        if let Some(ep) = self.endpoint.take() {
+            let wait = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(SERVER_STOP);
+            if tokio::time::timeout(wait, ep.shutdown()).await.is_err() {
+                tracing::warn!("the endpoint did not stop in time; exiting anyway");
             }
-            if let Some(ep) = self.endpoint.take() {
-                drop(ep.shutdown().await);
-            }
-        };
-        if tokio::time::timeout(SERVER_STOP, cleanup).await.is_err() {
-            tracing::warn!("shutdown cleanup did not finish in time; exiting anyway");
         }
-        tracing::info!("isymphony-sync agent stopped");
+        // The runtime's own count covers tasks spawned outside `tasks` too (listeners,
+        // connections, a plan computed for the page): a task alive here was never stopped.
+        let alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        tracing::info!(
+            tasks_not_stopped = late.len(),
+            runtime_tasks_alive = alive,
+            "isymphony-sync agent stopped"
+        );
     }
 }
 

@@ -1,12 +1,14 @@
 //! The tasks bound to one database configuration: the change detection (the binary-log
 //! follower where it works, and the poll: a changed fingerprint is a trigger) and the leader
 //! election. The daemon restarts both when `[freepbx]` or the core
-//! server changes.
+//! server changes. Both are tasks of the daemon's [`Tasks`], each with a child token of its
+//! phase, so that they stop on their own for a restart and with the daemon on shutdown.
 
-use super::trigger::binlog::{self, Source, Wake};
 use super::leader::election::{self as leader, ElectionTiming, LockLink, Role};
 use super::run::scheduler::{TriggerSender, TriggerSource};
 use super::state::status::AgentState;
+use super::tasks::{Phase, Tasks};
+use super::trigger::binlog::{self, Source, Wake};
 use super::trigger::changes::{self as fwatch, ChangeDetector, Poll};
 use crate::config::Config;
 use mysql_async::Opts;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Longest wait between database polls while the database is down.
 const POLL_BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -32,27 +35,27 @@ async fn core_server_slug(cfg: &Config, opts: &Opts) -> Result<String, mysql_asy
     ))
 }
 
-/// One task with its own stop signal.
+/// One task with its own stop token (a child of its phase's).
 struct Task {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     handle: JoinHandle<()>,
 }
 
 impl Task {
-    fn spawn<F, Fut>(f: F) -> Task
+    fn spawn<F, Fut>(tasks: &Tasks, name: &'static str, phase: Phase, f: F) -> Task
     where
-        F: FnOnce(watch::Receiver<bool>) -> Fut,
+        F: FnOnce(CancellationToken) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        let (stop, rx) = watch::channel(false);
+        let stop = tasks.child_token(phase);
         Task {
+            handle: tasks.spawn(name, phase, f(stop.clone())),
             stop,
-            handle: tokio::spawn(f(rx)),
         }
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         let _ = self.handle.await;
     }
 }
@@ -60,12 +63,16 @@ impl Task {
 /// Tasks bound to one database configuration: the change poll and the leader election,
 /// restarted separately, so that a new poll interval does not give up leadership.
 pub(super) struct DbWorkers {
+    tasks: Tasks,
     poll: Option<Task>,
     election: Option<Task>,
 }
 
 impl DbWorkers {
+    /// The poll is a trigger (stopped with the scheduler); the election holds the writer lock,
+    /// so it stops only after the pass has ([`Phase::Lock`]).
     pub(super) fn start(
+        tasks: &Tasks,
         cfg: Arc<Config>,
         state: Arc<AgentState>,
         triggers: TriggerSender,
@@ -77,16 +84,20 @@ impl DbWorkers {
             role.send_replace(Role::Leader);
             state.set_freepbx(true, None);
             return DbWorkers {
+                tasks: tasks.clone(),
                 poll: None,
                 election: None,
             };
         }
-        let poll = Task::spawn({
+        let poll = Task::spawn(tasks, "database poll", Phase::Work, {
             let (cfg, state) = (cfg.clone(), state.clone());
             move |stop| detect_changes(cfg, state, triggers, stop)
         });
-        let election = Task::spawn(move |stop| election_loop(cfg, state, role, link, stop));
+        let election = Task::spawn(tasks, "leader election", Phase::Lock, move |stop| {
+            election_loop(cfg, state, role, link, stop)
+        });
         DbWorkers {
+            tasks: tasks.clone(),
             poll: Some(poll),
             election: Some(election),
         }
@@ -103,9 +114,12 @@ impl DbWorkers {
             return;
         };
         old.stop().await;
-        self.poll = Some(Task::spawn(move |stop| {
-            detect_changes(cfg, state, triggers, stop)
-        }));
+        self.poll = Some(Task::spawn(
+            &self.tasks,
+            "database poll",
+            Phase::Work,
+            move |stop| detect_changes(cfg, state, triggers, stop),
+        ));
     }
 
     pub(super) async fn stop(self) {
@@ -115,10 +129,10 @@ impl DbWorkers {
     }
 }
 
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
-        r = stop.changed() => r.is_err() || *stop.borrow(),
+        _ = stop.cancelled() => true,
     }
 }
 
@@ -128,7 +142,7 @@ async fn detect_changes(
     cfg: Arc<Config>,
     state: Arc<AgentState>,
     triggers: TriggerSender,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let (tx, rx) = watch::channel(Source::Poll);
     let follower = binlog::follow(
@@ -148,14 +162,14 @@ async fn poll_loop(
     state: Arc<AgentState>,
     triggers: TriggerSender,
     mut source: watch::Receiver<Source>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let interval = cfg.freepbx.poll_interval.max(Duration::from_millis(10));
     let mut backoff: Option<Duration> = None;
     let mut detector: Option<(ChangeDetector, crate::freepbx::DbTarget)> = None;
     let mut was_down = false;
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             break;
         }
         if detector.is_none() {
@@ -218,7 +232,7 @@ async fn poll_loop(
         } else {
             binlog::poll_every(*source.borrow(), interval)
         };
-        match binlog::wait(wait, &mut stop, &mut source).await {
+        match binlog::wait(wait, &stop, &mut source).await {
             Wake::Stop => break,
             Wake::Timer | Wake::Source(Source::Binlog) => {}
             // The stream broke: everything it may not have delivered is suspect.
@@ -240,7 +254,7 @@ async fn election_loop(
     state: Arc<AgentState>,
     role: Arc<watch::Sender<Role>>,
     link: Arc<LockLink>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     // A standby's GET_LOCK attempt is a statement like any other (~0.35 ms of MariaDB CPU
     // when it comes alone): at most twice a second, at least once; takeover within a second.
@@ -249,7 +263,7 @@ async fn election_loop(
         .poll_interval
         .clamp(Duration::from_millis(500), Duration::from_secs(1));
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         let prepared = async {
@@ -268,31 +282,36 @@ async fn election_loop(
                     retry_interval: retry,
                     ..ElectionTiming::default()
                 };
-                let watch = tokio::spawn(super::leader::holder::watch_lock(
+                // The election, the forwarding of its role and the check of who holds the
+                // lock run within this task, so stopping it stops all three.
+                let watch_stop = stop.child_token();
+                let watch = super::leader::holder::watch_lock(
                     opts.clone(),
                     name.clone(),
                     cfg.sync.standby_warn_after,
                     role.subscribe(),
                     state.clone(),
-                    stop.clone(),
-                ));
+                    watch_stop.clone(),
+                );
                 let (tx, mut rx) = watch::channel(Role::Standby);
-                let fwd_role = role.clone();
-                let fwd = tokio::spawn(async move {
+                // Ends when the election drops `tx`, that is when it has returned.
+                let forward = async {
                     while rx.changed().await.is_ok() {
                         let r = *rx.borrow();
-                        fwd_role.send_replace(r);
+                        role.send_replace(r);
                     }
-                });
-                leader::run(opts, name, timing, tx, link.clone(), stop.clone()).await;
-                let _ = fwd.await;
-                watch.abort();
+                };
+                let elect = async {
+                    leader::run(opts, name, timing, tx, link.clone(), stop.clone()).await;
+                    watch_stop.cancel();
+                };
+                tokio::join!(elect, forward, watch);
                 role.send_replace(Role::Standby);
                 return;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "leader election cannot start yet");
-                if sleep_or_stop(retry * 2, &mut stop).await {
+                if sleep_or_stop(retry * 2, &stop).await {
                     return;
                 }
             }

@@ -6,7 +6,8 @@
 //!   `db_workers`: the change poll and the leader election of one database configuration;
 //!   [`reload`]: reading the config file for a reload (never a half-written one);
 //!   [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG); [`memory`]: freed heap pages
-//!   back to the OS after a pass or a baseline read.
+//!   back to the OS after a pass or a baseline read; [`tasks`]: the daemon's tasks, with one
+//!   shutdown signal and a bounded join.
 //! - [`trigger`]: what starts a pass: [`trigger::changes`] (database fingerprint polling and
 //!   file watching), [`trigger::binlog`] (MariaDB's binary log where it is on, the poll as
 //!   fallback) and [`trigger::wipecheck`] (the quick check for a wiped or reinstalled
@@ -37,6 +38,7 @@ pub(crate) mod notify;
 pub(crate) mod reload;
 pub(crate) mod run;
 pub mod state;
+pub(crate) mod tasks;
 pub mod trigger;
 
 /// The integration tests' MariaDB helpers, the same file (one `TestDb` for both kinds of test).

@@ -4,6 +4,13 @@
 //! `Type=notify` service. We send `READY=1` once the configuration is loaded and the endpoint
 //! listens, `STATUS=<one line>` after each pass, `WATCHDOG=1` at half of `$WATCHDOG_USEC`, and
 //! `STOPPING=1` on shutdown. Outside systemd there is no socket and every call is a no-op.
+//!
+//! Why by hand and not the `sd-notify` crate (0.5.0, as read): it opens and connects
+//! a new socket for every message with a blocking send, so a service manager that stops
+//! reading would stall the runtime thread sending the watchdog ping; and it connects to
+//! `$NOTIFY_SOCKET` as a path, so the abstract sockets (`@name`) that sd_notify(3) allows
+//! fail. This file is one non-blocking socket, both address kinds, tested against
+//! a real socket of each kind; the protocol is the few `KEY=VALUE` lines below.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};

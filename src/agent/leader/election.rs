@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
 /// This agent's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -279,7 +280,7 @@ async fn standby_round(
     }
 }
 
-/// Run the election until `shutdown` turns true, publishing the role on `role` and the term
+/// Run the election until `shutdown` is cancelled, publishing the role on `role` and the term
 /// on `link`. On shutdown the lock is released (so a standby takes over at once) and the
 /// connection closed.
 pub(crate) async fn run(
@@ -288,14 +289,14 @@ pub(crate) async fn run(
     timing: ElectionTiming,
     role: watch::Sender<Role>,
     link: Arc<LockLink>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     let mut confirms = link.rx.lock().await;
     let mut conn: Option<Conn> = None;
     let mut term: Option<u64> = None;
     let mut last_error: Option<String> = None;
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             break;
         }
         if let (Some(t), Some(c)) = (term, conn.as_mut()) {
@@ -324,7 +325,7 @@ pub(crate) async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(timing.retry_interval) => {}
-            r = shutdown.changed() => { if r.is_err() { break; } }
+            _ = shutdown.cancelled() => break,
         }
     }
     link.end();
@@ -354,12 +355,19 @@ mod tests {
         link: Arc<LockLink>,
     ) -> (
         watch::Receiver<Role>,
-        watch::Sender<bool>,
+        CancellationToken,
         tokio::task::JoinHandle<()>,
     ) {
         let (role, rx) = watch::channel(Role::Standby);
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(opts, name.to_string(), timing, role, link, stop_rx));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(
+            opts,
+            name.to_string(),
+            timing,
+            role,
+            link,
+            stop.clone(),
+        ));
         (rx, stop, task)
     }
 
@@ -401,12 +409,12 @@ mod tests {
         assert_eq!(*b_rx.borrow(), Role::Standby);
         assert_eq!(*a_rx.borrow(), Role::Leader);
 
-        a_stop.send(true).unwrap();
+        a_stop.cancel();
         a.await.unwrap();
         assert_eq!(*a_rx.borrow(), Role::Standby);
         wait_for(&mut b_rx, Role::Leader).await;
 
-        b_stop.send(true).unwrap();
+        b_stop.cancel();
         b.await.unwrap();
     }
 
@@ -437,7 +445,7 @@ mod tests {
             .unwrap();
         assert_ne!(holder2.flatten(), Some(id));
         admin.disconnect().await.unwrap();
-        stop.send(true).unwrap();
+        stop.cancel();
         task.await.unwrap();
     }
 
@@ -496,7 +504,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), LOCK_LOST);
         admin.disconnect().await.unwrap();
-        stop.send(true).unwrap();
+        stop.cancel();
         task.await.unwrap();
     }
 
@@ -536,7 +544,7 @@ mod tests {
         }
         eprintln!("confirmations sent with the kill and refused: {refused} of 5");
         admin.disconnect().await.unwrap();
-        stop.send(true).unwrap();
+        stop.cancel();
         task.await.unwrap();
     }
 
@@ -638,7 +646,7 @@ mod tests {
         assert!(standby < Duration::from_millis(2500), "{standby:?}");
         assert!(standby < freed, "{standby:?} vs {freed:?}");
         admin.disconnect().await.unwrap();
-        stop.send(true).unwrap();
+        stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
 }

@@ -12,6 +12,7 @@ use mysql_async::Opts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// The connection that holds the writer lock, as MariaDB tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +150,7 @@ pub(crate) async fn watch_lock(
     warn_after: Duration,
     role: watch::Receiver<Role>,
     state: Arc<AgentState>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let every = if warn_after.is_zero() {
         Duration::from_secs(10)
@@ -185,7 +186,7 @@ pub(crate) async fn watch_lock(
         last = check;
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            r = stop.changed() => if r.is_err() || *stop.borrow() { break },
+            _ = stop.cancelled() => break,
         }
     }
     state.set_lock_check(LockCheck::default());

@@ -14,6 +14,7 @@ use super::scheduler::{PassRequest, PassResult};
 use crate::agent::leader::election::{LockLink, Role, LOCK_LOST};
 use crate::agent::notify::Notifier;
 use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::tasks::Shutdown;
 use crate::agent::trigger::wipecheck;
 use crate::config::Config;
 use crate::model::Kind;
@@ -48,8 +49,8 @@ pub(crate) struct PassRunner {
     pub(crate) notifier: Option<Arc<Notifier>>,
     pub(crate) link: Arc<LockLink>,
     pub(crate) role: watch::Receiver<Role>,
-    /// `Some(why)` once the agent is shutting down (`SIGTERM`, `SIGINT`).
-    pub(crate) stopping: watch::Receiver<Option<String>>,
+    /// The daemon's shutdown (`SIGTERM`, `SIGINT`), with its reason.
+    pub(crate) shutdown: Shutdown,
     /// Where the last pass went, for the quick check of a wiped iSymphony.
     pub(crate) last_target: wipecheck::SharedTarget,
     /// What the last pass could not read on the iSymphony side.
@@ -89,18 +90,12 @@ impl PassRunner {
         let run = self.exec.run(cfg, opts, Some(gate.clone()));
         tokio::pin!(run);
         let mut role = self.role.clone();
-        let mut stopping = self.stopping.clone();
-        // (The watch guards are dropped inside each branch: they must not live across awaits.)
+        // (The watch guard is dropped inside its branch: it must not live across awaits.)
         let lost = async { drop(role.wait_for(|r| *r != Role::Leader).await) };
-        let stop = async {
-            let s = stopping.wait_for(|s| s.is_some()).await;
-            s.ok().and_then(|s| s.clone())
-        };
         let why = tokio::select! {
             r = &mut run => Ok(r),
             _ = lost => Err(LOCK_LOST.to_string()),
-            why = stop => {
-                let why = why.unwrap_or_else(|| "the agent is shutting down".to_string());
+            why = self.shutdown.requested() => {
                 // Shutdown lets the pass finish within the grace, then asks it to stop.
                 match tokio::time::timeout(PASS_GRACE, &mut run).await {
                     Ok(r) => Ok(r),

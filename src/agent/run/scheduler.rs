@@ -11,8 +11,9 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// What caused a pass to be requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -202,12 +203,12 @@ impl Pending {
     }
 }
 
-/// Run the scheduler until `shutdown` becomes true (or every sender is gone). Starts with no
+/// Run the scheduler until `shutdown` is cancelled (or every sender is gone). Starts with no
 /// pending pass; send a [`TriggerSource::Startup`] trigger to get the first one.
 pub(crate) async fn run<F, Fut>(
     mut rx: mpsc::UnboundedReceiver<SchedulerMsg>,
     mut timing: Timing,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
     view: Arc<Mutex<SchedulerView>>,
     mut pass: F,
 ) where
@@ -230,7 +231,7 @@ pub(crate) async fn run<F, Fut>(
     };
 
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             return;
         }
         publish(&pending, false, next_verify, retry_at);
@@ -282,25 +283,18 @@ pub(crate) async fn run<F, Fut>(
                             // Senders gone: finish this pass, then stop.
                             None => break Some(fut.as_mut().await),
                         },
-                        r = shutdown.changed() => {
-                            if r.is_err() || *shutdown.borrow() {
-                                let grace = timing.shutdown_grace;
-                                // Finish the pass if it ends within the grace; else drop it.
-                                let _ = tokio::time::timeout(grace, fut.as_mut()).await;
-                                return;
-                            }
+                        _ = shutdown.cancelled() => {
+                            let grace = timing.shutdown_grace;
+                            // Finish the pass if it ends within the grace; else drop it.
+                            let _ = tokio::time::timeout(grace, fut.as_mut()).await;
+                            return;
                         }
                     }
                 };
                 let (b, r, v) = (&mut backoff, &mut retry_at, &mut next_verify);
                 settle(result, ran, &mut pending, &timing, b, r, v);
             }
-            r = shutdown.changed() => {
-                // A dropped sender means the daemon is gone: stop too.
-                if r.is_err() {
-                    return;
-                }
-            }
+            _ = shutdown.cancelled() => return,
         }
     }
 }

@@ -10,7 +10,7 @@ struct Run {
 
 struct Harness {
     tx: TriggerSender,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     runs: Arc<Mutex<Vec<Run>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -19,12 +19,12 @@ struct Harness {
 /// (then Ok).
 fn harness(timing: Timing, pass_time: Duration, results: Vec<PassResult>) -> Harness {
     let (tx, rx) = channel();
-    let (stop, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let runs = Arc::new(Mutex::new(Vec::<Run>::new()));
     let results = Arc::new(Mutex::new(results));
     let view = Arc::new(Mutex::new(SchedulerView::default()));
     let r2 = runs.clone();
-    let task = tokio::spawn(run(rx, timing, stop_rx, view, move |req| {
+    let task = tokio::spawn(run(rx, timing, stop.clone(), view, move |req| {
         let runs = r2.clone();
         let results = results.clone();
         async move {
@@ -187,7 +187,7 @@ async fn shutdown_lets_the_pass_finish() {
     h.tx.trigger(TriggerSource::Database, false);
     advance(1000).await;
     let t0 = Instant::now();
-    h.stop.send(true).unwrap();
+    h.stop.cancel();
     h.tx.trigger(TriggerSource::Database, false);
     h.task.await.unwrap();
     let runs = h.runs.lock().unwrap().clone();
@@ -203,7 +203,7 @@ async fn shutdown_drops_a_pass_that_overruns_the_grace() {
     h.tx.trigger(TriggerSource::Database, false);
     advance(1000).await;
     let t0 = Instant::now();
-    h.stop.send(true).unwrap();
+    h.stop.cancel();
     h.task.await.unwrap();
     assert_eq!(Instant::now() - t0, Duration::from_secs(2));
     assert!(h.runs.lock().unwrap().is_empty(), "the pass was dropped");

@@ -395,29 +395,16 @@ impl AgentState {
     }
 }
 
-/// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T19:18:38.123Z`.
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T17:25:18.123Z` (humantime's format).
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    use std::fmt::Write as _;
+    // humantime panics before the epoch and refuses years after 9999: a clock that far off
+    // shows as the epoch rather than stop the agent.
+    let mut s = String::new();
+    match write!(s, "{}", humantime::format_rfc3339_millis(t.max(UNIX_EPOCH))) {
+        Ok(()) => s,
+        Err(_) => "1970-01-01T00:00:00.000Z".to_string(),
+    }
 }
 
 fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -442,6 +429,12 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-27T17:25:18.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+        let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000); // year 11476
+        assert_eq!(rfc3339(far), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            rfc3339(UNIX_EPOCH)
+        );
     }
 
     fn rec(result: PassResultKind, secs: u64) -> PassRecord {

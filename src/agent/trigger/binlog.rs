@@ -21,9 +21,9 @@
 //! (which then checksums every watched table at once), asks for a pass, and reconnects with
 //! back-off.
 
+use super::changes::WATCHED_TABLES;
 use crate::agent::run::scheduler::{TriggerSender, TriggerSource};
 use crate::agent::state::status::AgentState;
-use super::changes::WATCHED_TABLES;
 use crate::config::Config;
 use futures::StreamExt;
 use mysql_async::binlog::events::{Event, EventData};
@@ -32,6 +32,7 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// How often the poll still runs while the stream is healthy.
 pub const SAFETY_POLL: Duration = Duration::from_secs(5);
@@ -288,16 +289,13 @@ async fn read_events(
     mut stream: BinlogStream,
     mut cls: Classifier,
     triggers: &TriggerSender,
-    stop: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> End {
     loop {
         let next = tokio::select! {
-            r = stop.changed() => {
-                if r.is_err() || *stop.borrow() {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), stream.close()).await;
-                    return End::Stopped;
-                }
-                continue;
+            _ = stop.cancelled() => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.close()).await;
+                return End::Stopped;
             }
             n = tokio::time::timeout(SILENCE, stream.next()) => n,
         };
@@ -318,18 +316,18 @@ async fn read_events(
 /// Follow the binary log while it can be followed, telling the poll through `source`; retry
 /// with back-off while it cannot. One log line per change of state: info when the stream
 /// starts or the log is off, a warning when it breaks or the login may not read it.
-pub async fn follow(
+pub(crate) async fn follow(
     cfg: Arc<Config>,
     state: Arc<AgentState>,
     triggers: TriggerSender,
     source: watch::Sender<Source>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let server_id = replica_id();
     let mut retry = RETRY_MIN;
     // Whether the current spell without a stream has been logged.
     let mut told = false;
-    while !*stop.borrow() {
+    while !stop.is_cancelled() {
         // Unreadable settings are the poll's to report.
         if let Ok(opts) = crate::freepbx::connect_opts(&cfg) {
             let db = opts.db_name().unwrap_or_default().to_string();
@@ -340,7 +338,7 @@ pub async fn follow(
                     source.send_replace(Source::Binlog);
                     state.set_change_source(true);
                     let cls = Classifier::new(&db, WATCHED_TABLES);
-                    let end = read_events(opened.stream, cls, &triggers, &mut stop).await;
+                    let end = read_events(opened.stream, cls, &triggers, &stop).await;
                     source.send_replace(Source::Poll);
                     state.set_change_source(false);
                     let End::Broken(why) = end else { break };
@@ -365,7 +363,7 @@ pub async fn follow(
                 Err(e) => tracing::debug!(error = %e, "binary log still not followed"),
             }
         }
-        if sleep_or_stop(retry, &mut stop).await {
+        if sleep_or_stop(retry, &stop).await {
             break;
         }
         retry = (retry * 2).min(RETRY_MAX);
@@ -374,16 +372,16 @@ pub async fn follow(
     state.set_change_source(false);
 }
 
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
-        r = stop.changed() => r.is_err() || *stop.borrow(),
+        _ = stop.cancelled() => true,
     }
 }
 
 /// What ended the poll's wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
+pub(crate) enum Wake {
     Stop,
     Timer,
     /// The source changed: poll now (and on a return to polling, check every table).
@@ -392,9 +390,9 @@ pub enum Wake {
 
 /// The poll's wait: `d`, or less when stopped or when the source changes. A source whose
 /// follower has ended never wakes.
-pub async fn wait(
+pub(crate) async fn wait(
     d: Duration,
-    stop: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
     source: &mut watch::Receiver<Source>,
 ) -> Wake {
     let changed = async {
@@ -405,7 +403,7 @@ pub async fn wait(
     };
     tokio::select! {
         _ = tokio::time::sleep(d) => Wake::Timer,
-        r = stop.changed() => if r.is_err() || *stop.borrow() { Wake::Stop } else { Wake::Timer },
+        _ = stop.cancelled() => Wake::Stop,
         s = changed => Wake::Source(s),
     }
 }

@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// One top-level kind as the baseline saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +224,7 @@ pub(crate) struct CheckLoop {
     pub(crate) state: Arc<AgentState>,
     pub(crate) triggers: TriggerSender,
     pub(crate) last: SharedTarget,
-    pub(crate) stop: watch::Receiver<bool>,
+    pub(crate) stop: CancellationToken,
 }
 
 impl CheckLoop {
@@ -243,7 +244,7 @@ impl CheckLoop {
     }
 
     /// Run until stopped.
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         let mut client: Option<(String, Client)> = None;
         let mut base: Option<(u64, Baseline)> = None;
         let mut reported = false;
@@ -257,7 +258,7 @@ impl CheckLoop {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                r = self.stop.changed() => if r.is_err() || *self.stop.borrow() { return },
+                _ = self.stop.cancelled() => return,
             }
             if every.is_zero() || !self.idle_leader() {
                 continue;

@@ -1,73 +1,46 @@
-//! Times as the host shows them: the host's time zone (`TZ`, else `/etc/localtime`), through
-//! the C library's `localtime_r`, so the page agrees with `date` and the journal.
+//! Times as the host shows them: the host's time zone (`TZ`, else `/etc/localtime`), read
+//! and applied by `jiff` (its system zone follows the same rules as the C library), so the
+//! page agrees with `date` and the journal.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+use std::fmt::Write as _;
+use std::time::SystemTime;
 
-/// `2026-12-01 19:20:05 CET` in the host's time zone (UTC if the C library cannot convert).
-pub(crate) fn format(t: SystemTime) -> String {
-    let secs = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as libc::time_t,
-        Err(_) => 0,
-    };
-    match local(secs) {
-        Some((tm, zone)) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {zone}",
-            tm.tm_year + 1900,
-            tm.tm_mon + 1,
-            tm.tm_mday,
-            tm.tm_hour,
-            tm.tm_min,
-            tm.tm_sec
-        ),
-        None => crate::agent::state::status::rfc3339(t),
-    }
+/// `t` formatted with the strftime `pattern` in `tz`; None for an instant jiff cannot
+/// represent.
+fn strftime_in(t: SystemTime, tz: TimeZone, pattern: &str) -> Option<String> {
+    let z: Zoned = Timestamp::try_from(t).ok()?.to_zoned(tz);
+    let mut s = String::new();
+    // A Display that fails (a zone with no abbreviation) must not panic the page.
+    write!(s, "{}", z.strftime(pattern)).ok()?;
+    Some(s)
+}
+
+/// [`strftime_in`] the host's time zone.
+fn strftime(t: SystemTime, pattern: &str) -> Option<String> {
+    strftime_in(t, TimeZone::system(), pattern)
+}
+
+/// `2026-12-01 19:20:05 CET` in the host's time zone (RFC 3339 UTC if it cannot be shown).
+pub fn format(t: SystemTime) -> String {
+    strftime(t, "%Y-%m-%d %H:%M:%S %Z").unwrap_or_else(|| crate::agent::state::status::rfc3339(t))
 }
 
 /// `19:20:05` (hours, minutes, seconds) in the host's time zone, for chart axes.
-pub(crate) fn clock(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    match local(secs) {
-        Some((tm, _)) => format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec),
-        None => String::new(),
-    }
+pub fn clock(t: SystemTime) -> String {
+    strftime(t, "%H:%M:%S").unwrap_or_default()
 }
 
 /// The host's name for its time zone now (`CET`, `UTC`, `+0530`).
-pub(crate) fn zone_name() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    local(now).map(|(_, z)| z).unwrap_or_else(|| "UTC".into())
-}
-
-fn local(secs: libc::time_t) -> Option<(libc::tm, String)> {
-    // SAFETY: `localtime_r` writes only into `tm`, which lives on this stack frame; `tzset`
-    // (called by it) reads the environment and /etc/localtime. `tm_zone` points into the C
-    // library's static zone table, read at once and copied.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&secs, &mut tm).is_null() {
-            return None;
-        }
-        let zone = if tm.tm_zone.is_null() {
-            String::new()
-        } else {
-            std::ffi::CStr::from_ptr(tm.tm_zone)
-                .to_string_lossy()
-                .into_owned()
-        };
-        Some((tm, zone))
-    }
+pub fn zone_name() -> String {
+    strftime(SystemTime::now(), "%Z").unwrap_or_else(|| "UTC".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_a_known_instant_with_its_zone() {
@@ -78,5 +51,32 @@ mod tests {
         assert!(s.len() > "2026-11-27 17:25:18 ".len(), "{s}");
         assert_eq!(clock(t).len(), 8);
         assert!(!zone_name().is_empty());
+    }
+
+    #[test]
+    fn a_zone_with_summer_time_shows_the_abbreviation_of_the_day() {
+        // Central Europe as a POSIX TZ string (no tz database needed).
+        let tz = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let fmt = |secs| {
+            strftime_in(
+                UNIX_EPOCH + Duration::from_secs(secs),
+                tz.clone(),
+                "%Y-%m-%d %H:%M:%S %Z",
+            )
+        };
+        // 2026-11-27 17:25:18 UTC and 2026-07-01 12:00:00 UTC.
+        assert_eq!(
+            fmt(1_795_800_318).as_deref(),
+            Some("2026-11-27 18:25:18 CET")
+        );
+        assert_eq!(
+            fmt(1_782_907_200).as_deref(),
+            Some("2026-07-01 14:00:00 CEST")
+        );
+        // The epoch is shown; an instant beyond jiff's range is not (RFC 3339 UTC instead).
+        assert!(fmt(0).is_some());
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(strftime_in(far, TimeZone::UTC, "%Y"), None);
+        assert_eq!(format(far), crate::agent::state::status::rfc3339(far));
     }
 }

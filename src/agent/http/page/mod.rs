@@ -87,22 +87,6 @@ pub(crate) fn router(state: PageState) -> Router {
         .with_state(state)
 }
 
-/// HTML-escape text for element content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 /// The pending plan, or why it is not shown yet.
 async fn pending(st: &PageState) -> Result<serde_json::Value, Unavailable> {
     let plans = st.plans.clone();

@@ -1,12 +1,17 @@
 //! The HTML of the status page: the shell ([`page`]) and its live part ([`live`]), which the
-//! script re-fetches and swaps in. Plain functions writing strings: the page is small, and a
-//! template engine would be one more thing to build for a dozen sections.
+//! script re-fetches and swaps in.
+//!
+//! Written with `maud`, whose `html!` escapes every value it inserts: a FreePBX name, an error
+//! message or a plan line cannot add markup. Only the page's own style sheet and script and
+//! the charts' SVG (drawn by [`svg`] with the same macro) go in as they are ([`PreEscaped`]).
+//! One function per card or section, each returning its [`Markup`]: a new card, or a page of
+//! its own, is one more such function.
 
-use super::{esc, localtime, svg, Unavailable, PAGE};
+use super::{localtime, svg, Unavailable, PAGE};
 use crate::agent::state::history::History;
 use crate::agent::state::status::{PassRecord, PassResultKind, Reachability, Status};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
-use std::fmt::Write as _;
 use std::time::SystemTime;
 
 pub(super) const STYLE: &str = "
@@ -36,84 +41,94 @@ fetch(base+f.getAttribute('action'),{method:'POST',body:body,redirect:'manual'})
 })();"#;
 
 /// The whole page around `live` (the output of [`live`]); `token` guards the buttons.
-pub(crate) fn page(live: &str, token: &str) -> String {
-    let mut o = String::with_capacity(live.len() + 4096);
-    let _ = write!(
-        o,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>isymphony-sync status</title><style>{STYLE}</style></head><body>
-<h1>isymphony-sync <span class="muted">{ver}</span></h1>
-<form class="trigger" method="post" action="{PAGE}/sync"><input type="hidden" name="token" value="{tok}"><button id="sync-now" type="submit" name="full" value="0">Sync now</button><button id="full-verify" type="submit" name="full" value="1">Full verify</button></form>
-<span id="note" class="muted">without JavaScript: reload the page to refresh</span>
-<div id="live">{live}</div>
-<script>{SCRIPT}</script></body></html>"#,
-        ver = esc(env!("CARGO_PKG_VERSION")),
-        tok = esc(token),
-    );
-    o
+pub fn page(live: &str, token: &str) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "isymphony-sync status" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "isymphony-sync " span.muted { (env!("CARGO_PKG_VERSION")) } }
+                form.trigger method="post" action={ (PAGE) "/sync" } {
+                    input type="hidden" name="token" value=(token);
+                    button #sync-now type="submit" name="full" value="0" { "Sync now" }
+                    button #full-verify type="submit" name="full" value="1" { "Full verify" }
+                }
+                span #note .muted { "without JavaScript: reload the page to refresh" }
+                // `live` is this module's own output, already escaped.
+                div #live { (PreEscaped(live)) }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// The live part: everything that changes.
 /// `holder`: who holds the writer lock, as MariaDB says.
-pub(crate) fn live(
+pub fn live(
     st: &Status,
     h: &History,
     plan: &Result<Value, Unavailable>,
     holder: &Result<Option<String>, Unavailable>,
 ) -> String {
-    let mut o = String::with_capacity(16 * 1024);
-    let _ = write!(
-        o,
-        r#"<p class="muted">Shown {now} (times in the host's time zone, {zone}).</p>"#,
-        now = esc(&localtime::format(SystemTime::now())),
-        zone = esc(&localtime::zone_name())
-    );
-    cards(&mut o, st, holder);
-    warnings(&mut o, st, h);
-    o.push_str("<h2>Managed objects</h2>");
-    counts(&mut o, st);
-    o.push_str("<h2>Pending plan</h2>");
-    pending(&mut o, plan);
-    o.push_str("<h2>Pass duration</h2>");
-    let d: Vec<_> = h.durations.iter().copied().collect();
-    o.push_str(&svg::chart("chart-duration", "Pass duration (seconds)", &d));
-    o.push_str("<h2>Change to converged</h2>");
-    let l: Vec<_> = h.latencies.iter().copied().collect();
-    o.push_str(&svg::chart(
-        "chart-latency",
-        "Seconds from a FreePBX change to the pass that converged it",
-        &l,
-    ));
-    passes(&mut o, h);
-    o
+    let durations: Vec<_> = h.durations.iter().copied().collect();
+    let latencies: Vec<_> = h.latencies.iter().copied().collect();
+    html! {
+        p.muted {
+            "Shown " (localtime::format(SystemTime::now()))
+            " (times in the host's time zone, " (localtime::zone_name()) ")."
+        }
+        (cards(st, holder))
+        (warnings(st, h))
+        h2 { "Managed objects" }
+        (counts(st))
+        h2 { "Pending plan" }
+        (pending(plan))
+        h2 { "Pass duration" }
+        (svg::chart("chart-duration", "Pass duration (seconds)", &durations))
+        h2 { "Change to converged" }
+        (svg::chart(
+            "chart-latency",
+            "Seconds from a FreePBX change to the pass that converged it",
+            &latencies,
+        ))
+        (passes(h))
+    }
+    .into_string()
 }
 
-fn reach(o: &mut String, id: &str, name: &str, r: &Reachability) {
+fn reach(id: &str, name: &str, r: &Reachability) -> Markup {
     let (class, word) = match r.reachable {
         Some(true) => ("ok", "reachable"),
         Some(false) => ("bad", "unreachable"),
         None => ("muted", "not checked yet"),
     };
-    let since = r
-        .since
-        .map(|t| format!(" since {}", localtime::format(t)))
-        .unwrap_or_default();
-    let _ = write!(
-        o,
-        r#"<div class="card" id="{id}"><b>{name}</b><br><span class="{class}">{word}</span><span class="muted">{}</span>"#,
-        esc(&since)
-    );
-    if let Some(e) = &r.last_error {
-        let _ = write!(o, r#"<br><span class="bad">last error: {}</span>"#, esc(e));
+    html! {
+        div.card id=(id) {
+            b { (name) } br;
+            span class=(class) { (word) }
+            span.muted {
+                @if let Some(t) = r.since { " since " (localtime::format(t)) }
+            }
+            @if let Some(e) = &r.last_error {
+                br;
+                span.bad { "last error: " (e) }
+            }
+        }
     }
-    o.push_str("</div>");
 }
 
 /// The Live API's AMI connection: since when, events per second, calls now; or why down.
-fn ami_card(o: &mut String, a: &crate::live::asterisk::AmiStats) {
+fn ami_card(a: &crate::live::asterisk::AmiStats) -> Markup {
     let (class, word, detail) = match (a.connected_since, &a.down_reason) {
         (Some(t), _) => (
             "ok",
-            "connected".to_string(),
+            "connected",
             format!(
                 "{} since {}; {:.1} events/s; {} calls now",
                 a.server.as_deref().unwrap_or("Asterisk"),
@@ -124,7 +139,7 @@ fn ami_card(o: &mut String, a: &crate::live::asterisk::AmiStats) {
         ),
         (None, reason) => (
             "bad",
-            "down".to_string(),
+            "down",
             format!(
                 "since {}: {}",
                 a.down_since.map(localtime::format).unwrap_or_default(),
@@ -132,11 +147,13 @@ fn ami_card(o: &mut String, a: &crate::live::asterisk::AmiStats) {
             ),
         ),
     };
-    let _ = write!(
-        o,
-        r#"<div class="card" id="ami"><b>Asterisk (AMI)</b><br><span class="{class}">{word}</span><br><span class="muted">{}</span></div>"#,
-        esc(&detail)
-    );
+    html! {
+        div.card #ami {
+            b { "Asterisk (AMI)" } br;
+            span class=(class) { (word) } br;
+            span.muted { (detail) }
+        }
+    }
 }
 
 /// The role card's line about the lock: which lock, and who holds it.
@@ -155,9 +172,7 @@ fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Strin
     format!("lock {name}: {who}")
 }
 
-fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailable>) {
-    o.push_str(r#"<div class="cards">"#);
-    let lock = lock_line(st, holder);
+fn role_card(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Markup {
     let activity = if st.pass_running {
         "a pass is running"
     } else if st.pass_pending {
@@ -165,45 +180,55 @@ fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailabl
     } else {
         "idle"
     };
-    let _ = write!(
-        o,
-        r#"<div class="card" id="role"><b>Role</b><br><span class="{}">{}</span><br><span class="muted">{}; {}</span>"#,
-        if st.role.as_str() == "leader" {
-            "ok"
-        } else {
-            "warn"
-        },
-        st.role.as_str(),
-        esc(&lock),
-        activity
-    );
-    // A lock held by another account, a standby that lasts (issue 18 point 11).
-    for w in &st.lock_check.warnings {
-        let _ = write!(o, r#"<br><span class="bad">{}</span>"#, esc(w));
-    }
-    o.push_str("</div>");
-    reach(o, "freepbx", "FreePBX", &st.freepbx);
-    reach(o, "isymphony", "iSymphony", &st.isymphony);
-    if let Some(a) = &st.ami {
-        ami_card(o, a);
-    }
-    let last = match &st.last_pass {
-        Some(p) => format!("{} at {}", p.result.as_str(), localtime::format(p.finished)),
-        None => "no pass yet".into(),
+    let class = if st.role.as_str() == "leader" {
+        "ok"
+    } else {
+        "warn"
     };
-    let next = st
-        .next_verify
-        .map(|t| format!("next full verify {}", localtime::format(t)))
-        .unwrap_or_default();
-    let _ = write!(
-        o,
-        r#"<div class="card" id="last-pass"><b>Last pass</b><br>{}<br><span class="muted">{}</span></div></div>"#,
-        esc(&last),
-        esc(&next)
-    );
+    html! {
+        div.card #role {
+            b { "Role" } br;
+            span class=(class) { (st.role.as_str()) } br;
+            span.muted { (lock_line(st, holder)) "; " (activity) }
+            // A lock held by another account, a standby that lasts (issue 18 point 11).
+            @for w in &st.lock_check.warnings {
+                br;
+                span.bad { (w) }
+            }
+        }
+    }
 }
 
-fn warnings(o: &mut String, st: &Status, h: &History) {
+fn last_pass_card(st: &Status) -> Markup {
+    html! {
+        div.card #last-pass {
+            b { "Last pass" } br;
+            @match &st.last_pass {
+                Some(p) => { (p.result.as_str()) " at " (localtime::format(p.finished)) }
+                None => "no pass yet",
+            }
+            br;
+            span.muted {
+                @if let Some(t) = st.next_verify { "next full verify " (localtime::format(t)) }
+            }
+        }
+    }
+}
+
+fn cards(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Markup {
+    html! {
+        div.cards {
+            (role_card(st, holder))
+            (reach("freepbx", "FreePBX", &st.freepbx))
+            (reach("isymphony", "iSymphony", &st.isymphony))
+            @if let Some(a) = &st.ami { (ami_card(a)) }
+            (last_pass_card(st))
+        }
+    }
+}
+
+/// The warnings of the last pass and of the agent, each once.
+fn warning_lines(st: &Status, h: &History) -> Vec<String> {
     let mut w: Vec<String> = Vec::new();
     if let Some(p) = h.passes.back() {
         w.extend(p.warnings.iter().cloned());
@@ -231,105 +256,93 @@ fn warnings(o: &mut String, st: &Status, h: &History) {
             f.found
         ));
     }
-    o.push_str(r#"<h2>Warnings</h2><ul id="warnings">"#);
-    if w.is_empty() {
-        o.push_str(r#"<li class="muted">none</li>"#);
-    }
-    for line in &w {
-        let _ = write!(o, r#"<li class="warn">{}</li>"#, esc(line));
-    }
-    o.push_str("</ul>");
+    w
 }
 
-fn counts(o: &mut String, st: &Status) {
-    if st.counts_by_kind.is_empty() {
-        o.push_str(r#"<p id="managed" class="muted">none known yet (no completed pass)</p>"#);
-        return;
-    }
-    o.push_str(r#"<div class="scroll"><table id="managed"><tr><th>kind</th><th>objects</th></tr>"#);
-    for (k, n) in &st.counts_by_kind {
-        let _ = write!(
-            o,
-            r#"<tr data-kind="{k}"><td>{k}</td><td class="count">{n}</td></tr>"#,
-            k = esc(&k.name())
-        );
-    }
-    o.push_str("</table></div>");
-}
-
-/// The plan as `--dry-run` prints it, grouped by kind (the plan's descriptions mask passwords).
-/// `report` is the dry-run report as `GET …/api/plan` serves it (the plan under `plan`).
-fn pending(o: &mut String, report: &Result<Value, Unavailable>) {
-    let (plan, age) = match report {
-        Ok(r) => (&r["plan"], r["age_seconds"].as_f64().unwrap_or(0.0)),
-        Err(e) => {
-            let _ = write!(
-                o,
-                r#"<p id="plan" class="warn">plan not available: {}</p>"#,
-                esc(&e.to_string())
-            );
-            return;
+fn warnings(st: &Status, h: &History) -> Markup {
+    let w = warning_lines(st, h);
+    html! {
+        h2 { "Warnings" }
+        ul #warnings {
+            @if w.is_empty() { li.muted { "none" } }
+            @for line in &w { li.warn { (line) } }
         }
-    };
-    let ops = plan["operations"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    }
+}
+
+fn counts(st: &Status) -> Markup {
+    if st.counts_by_kind.is_empty() {
+        return html! { p #managed .muted { "none known yet (no completed pass)" } };
+    }
+    html! {
+        div.scroll {
+            table #managed {
+                tr { th { "kind" } th { "objects" } }
+                @for (k, n) in &st.counts_by_kind {
+                    @let k = k.name();
+                    tr data-kind=(k) { td { (k) } td.count { (n) } }
+                }
+            }
+        }
+    }
+}
+
+/// The plan's operations grouped by kind, in plan order (a kind seen again starts a group).
+fn groups(ops: &[Value]) -> Vec<(&str, Vec<&str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for op in ops {
-        let kind = op["kind"].as_str().unwrap_or("other").to_string();
+        let kind = op["kind"].as_str().unwrap_or("other");
         let line = op["description"].as_str().unwrap_or("");
         match groups.last_mut() {
             Some((k, lines)) if *k == kind => lines.push(line),
             _ => groups.push((kind, vec![line])),
         }
     }
-    o.push_str(r#"<div id="plan">"#);
-    if groups.is_empty() {
-        o.push_str(r#"<p class="ok">in sync: nothing pending</p>"#);
-    }
-    for (kind, lines) in &groups {
-        let _ = write!(
-            o,
-            r#"<details open data-kind="{k}"><summary>{k} ({n})</summary><ul>"#,
-            k = esc(kind),
-            n = lines.len()
-        );
-        for l in lines {
-            let _ = write!(o, r#"<li class="op">{}</li>"#, esc(l));
-        }
-        o.push_str("</ul></details>");
-    }
+    groups
+}
+
+/// The plan as `--dry-run` prints it, grouped by kind (the plan's descriptions mask passwords).
+/// `report` is the dry-run report as `GET …/api/plan` serves it (the plan under `plan`).
+fn pending(report: &Result<Value, Unavailable>) -> Markup {
+    let (plan, age) = match report {
+        Ok(r) => (&r["plan"], r["age_seconds"].as_f64().unwrap_or(0.0)),
+        Err(e) => return html! { p #plan .warn { "plan not available: " (e) } },
+    };
+    let ops = plan["operations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let groups = groups(ops);
     let extra = plan["warnings"].as_array().into_iter().flatten();
     let adopt = plan["adoptions"].as_array().into_iter().flatten();
-    for w in extra {
-        let _ = write!(
-            o,
-            r#"<p class="warn">warning: {}</p>"#,
-            esc(w.as_str().unwrap_or(""))
-        );
+    html! {
+        div #plan {
+            @if groups.is_empty() { p.ok { "in sync: nothing pending" } }
+            @for (kind, lines) in &groups {
+                details open data-kind=(kind) {
+                    summary { (kind) " (" (lines.len()) ")" }
+                    ul { @for l in lines { li.op { (l) } } }
+                }
+            }
+            @for w in extra { p.warn { "warning: " (w.as_str().unwrap_or("")) } }
+            @for a in adopt {
+                p.muted { "to adopt: " (a["description"].as_str().unwrap_or("")) }
+            }
+            p.muted { "computed " (format!("{age:.1}")) " s ago" }
+        }
     }
-    for a in adopt {
-        let d = a["description"].as_str().unwrap_or("");
-        let _ = write!(o, r#"<p class="muted">to adopt: {}</p>"#, esc(d));
-    }
-    let _ = write!(o, r#"<p class="muted">computed {age:.1} s ago</p></div>"#);
 }
 
 /// A time for a narrow table cell: it may break between the date and the clock, not inside.
-fn when(t: SystemTime) -> String {
+fn when(t: SystemTime) -> Markup {
     let text = localtime::format(t);
     match text.split_once(' ') {
-        Some((date, clock)) => format!(
-            r#"<span class="nw">{}</span> <span class="nw">{}</span>"#,
-            esc(date),
-            esc(clock)
-        ),
-        None => esc(&text),
+        Some((date, clock)) => html! { span.nw { (date) } " " span.nw { (clock) } },
+        None => html! { (text) },
     }
 }
 
-fn pass_row(o: &mut String, p: &PassRecord) {
+fn pass_row(p: &PassRecord) -> Markup {
     let secs = p
         .finished
         .duration_since(p.started)
@@ -340,30 +353,33 @@ fn pass_row(o: &mut String, p: &PassRecord) {
         (Some(e), PassResultKind::Failed | PassResultKind::Partial) => e.as_str(),
         _ => p.summary.as_str(),
     };
-    let _ = write!(
-        o,
-        r#"<tr class="{r}"><td>{start}</td><td>{trig}</td><td>{full}</td><td class="result">{r}</td><td>{a} / {f}</td><td>{req}</td><td>{secs:.2} s</td><td class="msg">{msg}</td></tr>"#,
-        r = p.result.as_str(),
-        start = when(p.started),
-        trig = esc(&triggers.join(", ")),
-        full = if p.full { "full" } else { "" },
-        a = p.applied,
-        f = p.failed,
-        req = p.requests.total(),
-        msg = esc(message),
-    );
+    let r = p.result.as_str();
+    html! {
+        tr class=(r) {
+            td { (when(p.started)) }
+            td { (triggers.join(", ")) }
+            td { @if p.full { "full" } }
+            td.result { (r) }
+            td { (p.applied) " / " (p.failed) }
+            td { (p.requests.total()) }
+            td { (format!("{secs:.2}")) " s" }
+            td.msg { (message) }
+        }
+    }
 }
 
-fn passes(o: &mut String, h: &History) {
-    let _ = write!(
-        o,
-        r#"<h2>Last passes</h2><div class="scroll"><table id="passes"><tr><th>start</th><th>trigger</th><th>full</th><th>result</th><th>applied / failed</th><th>requests</th><th>duration</th><th>message</th></tr>"#
-    );
-    if h.passes.is_empty() {
-        o.push_str(r#"<tr><td colspan="8" class="muted">no pass yet</td></tr>"#);
+fn passes(h: &History) -> Markup {
+    html! {
+        h2 { "Last passes" }
+        div.scroll {
+            table #passes {
+                tr {
+                    th { "start" } th { "trigger" } th { "full" } th { "result" }
+                    th { "applied / failed" } th { "requests" } th { "duration" } th { "message" }
+                }
+                @if h.passes.is_empty() { tr { td colspan="8" .muted { "no pass yet" } } }
+                @for p in h.passes.iter().rev() { (pass_row(p)) }
+            }
+        }
     }
-    for p in h.passes.iter().rev() {
-        pass_row(o, p);
-    }
-    o.push_str("</table></div>");
 }

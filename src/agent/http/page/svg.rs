@@ -1,11 +1,11 @@
 //! The two charts of the status page, drawn here as inline SVG (no script, no external asset):
 //! seconds over time, one dot per point, failed passes in red, a line through the points.
+//! Drawn with `maud` like the rest of the page, so the title and labels are escaped.
 
-use super::esc;
 use super::localtime;
 use crate::agent::state::history::Point;
 use crate::agent::state::status::PassResultKind;
-use std::fmt::Write as _;
+use maud::{html, Markup};
 use std::time::SystemTime;
 
 // Small user units, so that text keeps a readable size when a phone shrinks the chart (the
@@ -46,28 +46,31 @@ fn unix(t: SystemTime) -> f64 {
 }
 
 /// An SVG chart of `points` (oldest first) titled `title`; `id` names it for tests and links.
-pub(crate) fn chart(id: &str, title: &str, points: &[Point]) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r#"<svg id="{id}" class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
-        t = esc(title)
-    );
+pub fn chart(id: &str, title: &str, points: &[Point]) -> Markup {
     let (x0, x1) = (LEFT, W - RIGHT);
     let (y0, y1) = (H - BOTTOM, TOP);
-    let _ = write!(
-        o,
-        r##"<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#888"/><line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#888"/>"##
-    );
-    if points.is_empty() {
-        let _ = write!(
-            o,
-            r##"<text x="{}" y="{}" text-anchor="middle" fill="#666">no data yet</text></svg>"##,
-            (x0 + x1) / 2.0,
-            (y0 + y1) / 2.0
-        );
-        return o;
+    // SVG elements get an explicit end tag: in HTML, `<line>` alone would not close.
+    html! {
+        svg id=(id) class="chart" viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(title)
+            xmlns="http://www.w3.org/2000/svg" {
+            title { (title) }
+            line x1=(x0) y1=(y0) x2=(x1) y2=(y0) stroke="#888" {}
+            line x1=(x0) y1=(y0) x2=(x0) y2=(y1) stroke="#888" {}
+            @if points.is_empty() {
+                text x=((x0 + x1) / 2.0) y=((y0 + y1) / 2.0) text-anchor="middle" fill="#666" {
+                    "no data yet"
+                }
+            } @else {
+                (plot(points))
+            }
+        }
     }
+}
+
+/// The line, the dots and the axis labels of a chart with at least one point.
+fn plot(points: &[Point]) -> Markup {
+    let (x0, x1) = (LEFT, W - RIGHT);
+    let (y0, y1) = (H - BOTTOM, TOP);
     let max = nice_max(points.iter().map(|p| p.seconds).fold(0.0, f64::max));
     let (t_first, t_last) = (unix(points[0].at), unix(points[points.len() - 1].at));
     let span = (t_last - t_first).max(1e-9);
@@ -80,60 +83,49 @@ pub(crate) fn chart(id: &str, title: &str, points: &[Point]) -> String {
             x0 + i as f64 / (points.len() - 1) as f64 * (x1 - x0)
         };
         let y = y0 - (p.seconds / max).clamp(0.0, 1.0) * (y0 - y1);
-        (x, y)
+        (format!("{x:.1}"), format!("{y:.1}"))
     };
     let line: Vec<String> = points
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let (x, y) = xy(i, p);
-            format!("{x:.1},{y:.1}")
+            format!("{x},{y}")
         })
         .collect();
-    let _ = write!(
-        o,
-        r##"<polyline fill="none" stroke="#3b6ea8" stroke-width="1.5" points="{}"/>"##,
-        line.join(" ")
-    );
-    for (i, p) in points.iter().enumerate() {
-        let (x, y) = xy(i, p);
-        let colour = match p.result {
-            PassResultKind::Success => "#3b6ea8",
-            PassResultKind::Partial => "#c98a00",
-            PassResultKind::Failed => "#c0392b",
-        };
-        let _ = write!(
-            o,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{colour}"><title>{} {}</title></circle>"#,
-            esc(&localtime::clock(p.at)),
-            esc(&secs_label(p.seconds))
-        );
+    html! {
+        polyline fill="none" stroke="#3b6ea8" stroke-width="1.5" points=(line.join(" ")) {}
+        @for (i, p) in points.iter().enumerate() {
+            @let (x, y) = xy(i, p);
+            @let colour = match p.result {
+                PassResultKind::Success => "#3b6ea8",
+                PassResultKind::Partial => "#c98a00",
+                PassResultKind::Failed => "#c0392b",
+            };
+            circle cx=(x) cy=(y) r="3.5" fill=(colour) {
+                title { (localtime::clock(p.at)) " " (secs_label(p.seconds)) }
+            }
+        }
+        (axis_labels(max, points))
     }
-    axis_labels(&mut o, max, points);
-    o.push_str("</svg>");
-    o
 }
 
-fn axis_labels(o: &mut String, max: f64, points: &[Point]) {
+fn axis_labels(max: f64, points: &[Point]) -> Markup {
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
-    let _ = write!(
-        o,
-        r##"<text x="{x}" y="{y1}" text-anchor="end" dominant-baseline="middle" font-size="11" fill="#444">{}</text><text x="{x}" y="{y0}" text-anchor="end" dominant-baseline="middle" font-size="11" fill="#444">0</text>"##,
-        secs_label(max),
-        x = x0 - 6.0,
-    );
+    let x = x0 - 6.0;
     let first = localtime::clock(points[0].at);
     let last = localtime::clock(points[points.len() - 1].at);
-    let _ = write!(
-        o,
-        r##"<text x="{x0}" y="{}" font-size="11" fill="#444">{}</text><text x="{x1}" y="{}" text-anchor="end" font-size="11" fill="#444">{} ({} point{})</text>"##,
-        H - 5.0,
-        esc(&first),
-        H - 5.0,
-        esc(&last),
-        points.len(),
-        if points.len() == 1 { "" } else { "s" }
-    );
+    let plural = if points.len() == 1 { "" } else { "s" };
+    html! {
+        text x=(x) y=(y1) text-anchor="end" dominant-baseline="middle" font-size="11"
+            fill="#444" { (secs_label(max)) }
+        text x=(x) y=(y0) text-anchor="end" dominant-baseline="middle" font-size="11"
+            fill="#444" { "0" }
+        text x=(x0) y=(H - 5.0) font-size="11" fill="#444" { (first) }
+        text x=(x1) y=(H - 5.0) text-anchor="end" font-size="11" fill="#444" {
+            (last) " (" (points.len()) " point" (plural) ")"
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,7 +157,7 @@ mod tests {
             pt(10, 0.4, PassResultKind::Failed),
             pt(20, 0.1, PassResultKind::Success),
         ];
-        let s = chart("c", "Pass <duration>", &pts);
+        let s = chart("c", "Pass <duration>", &pts).into_string();
         assert_eq!(s.matches("<circle").count(), 3);
         assert!(s.contains("#c0392b"), "failed pass in red: {s}");
         assert!(s.contains("Pass &lt;duration&gt;"));
@@ -182,7 +174,7 @@ mod tests {
 
     #[test]
     fn empty_chart_says_so() {
-        let s = chart("c", "x", &[]);
+        let s = chart("c", "x", &[]).into_string();
         assert!(s.contains("no data yet") && !s.contains("<circle"));
     }
 }

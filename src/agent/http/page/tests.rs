@@ -13,6 +13,7 @@ use tower::ServiceExt;
 struct Fake {
     state: AgentState,
     triggers: Mutex<Vec<bool>>,
+    plan: serde_json::Value,
 }
 
 impl AgentApi for Fake {
@@ -23,20 +24,23 @@ impl AgentApi for Fake {
         self.triggers.lock().unwrap().push(full);
     }
     fn plan(&self) -> PlanFuture<'_> {
-        Box::pin(async {
-            Ok(serde_json::json!({"plan": {"operations": [
-                {"kind": "extension", "description": "+ create extension 1001 \"Alice\""},
-                {"kind": "extension", "description": "+ create extension 1002 \"Bob <b>\""},
-                {"kind": "user", "description": "~ update user alice: password *** -> ***"},
-            ], "warnings": ["held: + create user bob: no licence"]}}))
-        })
+        Box::pin(async { Ok(self.plan.clone()) })
     }
 }
 
 fn app() -> (Router, Arc<Fake>, String) {
+    app_with(serde_json::json!({"plan": {"operations": [
+        {"kind": "extension", "description": "+ create extension 1001 \"Alice\""},
+        {"kind": "extension", "description": "+ create extension 1002 \"Bob <b>\""},
+        {"kind": "user", "description": "~ update user alice: password *** -> ***"},
+    ], "warnings": ["held: + create user bob: no licence"]}}))
+}
+
+fn app_with(plan: serde_json::Value) -> (Router, Arc<Fake>, String) {
     let fake = Arc::new(Fake {
         state: AgentState::new(),
         triggers: Mutex::new(vec![]),
+        plan,
     });
     let st = PageState::new(fake.clone(), Arc::new(PlanShare::default()));
     let token = st.token.to_string();
@@ -164,4 +168,66 @@ async fn buttons_need_the_token_and_the_same_origin() {
         assert!(body.contains("reload the status page"), "{body}");
     }
     assert_eq!(fake.triggers.lock().unwrap().len(), 2);
+}
+
+/// Every value from outside (a FreePBX name in the plan, error messages from MariaDB, from
+/// iSymphony or from a pass, a lock holder's name) is shown as text, never as markup.
+#[tokio::test]
+async fn hostile_values_are_shown_escaped() {
+    let (r, fake, _) = app_with(serde_json::json!({"plan": {"operations": [
+        {"kind": "extension",
+         "description": "+ create extension 1003 \"<script>alert(1)</script>\""},
+        {"kind": "<b>kind</b>\" onclick=\"alert(2)", "description": "x"},
+    ], "warnings": ["<img src=x onerror=alert(3)>"],
+       "adoptions": [{"description": "\" onmouseover=\"alert(4)"}]}}));
+    let st = &fake.state;
+    record(
+        st,
+        PassResultKind::Failed,
+        Some("<img src=x onerror=alert(5)>"),
+    );
+    st.set_freepbx(false, Some("<script>alert(6)</script>".into()));
+    st.set_isymphony(false, Some("<iframe src=javascript:alert(7)>".into()));
+    st.reload_failed("</ul><script>alert(8)</script>".into());
+    st.set_target_change("<svg onload=alert(9)>".into());
+    st.set_role(
+        crate::agent::leader::election::Role::Standby,
+        Some("lock<i>'\"".into()),
+    );
+    st.set_lock_check(crate::agent::leader::holder::LockCheck {
+        warnings: vec!["held by <script>alert(10)</script>".into()],
+        ..Default::default()
+    });
+    let (code, _, body) = call(&r, get("/isymphony-sync")).await;
+    assert_eq!(code, 200);
+    for raw in [
+        "<script>alert",
+        "<img",
+        "<iframe",
+        "<svg onload",
+        "<b>kind",
+        "<i>",
+        "</ul><script",
+        "onclick=\"",
+        "onmouseover=\"",
+    ] {
+        assert!(!body.contains(raw), "{raw} unescaped in {body}");
+    }
+    for shown in [
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        r#"data-kind="&lt;b&gt;kind&lt;/b&gt;&quot; onclick=&quot;alert(2)""#,
+        "warning: &lt;img src=x onerror=alert(3)&gt;",
+        "to adopt: &quot; onmouseover=&quot;alert(4)",
+        "&lt;img src=x onerror=alert(5)&gt;",
+        "last error: &lt;script&gt;alert(6)&lt;/script&gt;",
+        "last error: &lt;iframe src=javascript:alert(7)&gt;",
+        "configuration not reloaded: &lt;/ul&gt;&lt;script&gt;alert(8)&lt;/script&gt;",
+        ": &lt;svg onload=alert(9)&gt;</li>",
+        "lock lock&lt;i&gt;'&quot;:",
+        "held by &lt;script&gt;alert(10)&lt;/script&gt;",
+    ] {
+        assert!(body.contains(shown), "{shown} not in {body}");
+    }
+    // The page's own script is the only one.
+    assert_eq!(body.matches("<script").count(), 1, "{body}");
 }
