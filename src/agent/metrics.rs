@@ -62,6 +62,7 @@ pub struct Metrics {
     change_latency: Histogram,
     http: Family<HttpLabels, Counter>,
     managed: Family<KindLabel, Gauge>,
+    not_live: Family<KindLabel, Gauge>,
     last_success: Gauge<f64, AtomicU64>,
     leader: Gauge,
     freepbx_up: Gauge,
@@ -103,6 +104,7 @@ impl Metrics {
             change_latency: Histogram::new(LATENCY_BUCKETS),
             http: Family::default(),
             managed: Family::default(),
+            not_live: Family::default(),
             last_success: Gauge::default(),
             leader: Gauge::default(),
             freepbx_up: Gauge::default(),
@@ -158,6 +160,11 @@ impl Metrics {
             "managed_objects",
             "Objects managed on the iSymphony server, by kind",
             self.managed.clone(),
+        );
+        r.register(
+            "not_live_objects",
+            "Configured objects the target's Live API does not list, by kind (absent: unknown)",
+            self.not_live.clone(),
         );
         r.register_with_unit(
             "last_success_timestamp",
@@ -325,6 +332,15 @@ impl Metrics {
         for (kind, n) in &s.counts_by_kind {
             let g = self.managed.get_or_create(&KindLabel { kind: kind.name() });
             g.set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        // Unknown readiness (no Live API, not checked yet) is no series at all, never 0.
+        self.not_live.clear();
+        let counts = s.readiness.as_ref().and_then(|r| r.counts());
+        for (kind, n) in counts.unwrap_or_default() {
+            let g = self
+                .not_live
+                .get_or_create(&KindLabel { kind: kind.name() });
+            g.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

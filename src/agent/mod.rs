@@ -21,6 +21,8 @@
 //! - [`lockinfo`]: who holds the writer lock, for the status page.
 //! - [`known_gaps`]: what the last pass could not read on the iSymphony side (a refusal met
 //!   again is settled, and warned about once).
+//! - [`readiness`]: after a pass that applied changes or verified, what the target serves
+//!   live (status, metrics).
 //! - [`memory`]: freed heap pages back to the OS after a pass or a baseline read.
 
 pub mod csrf;
@@ -39,6 +41,7 @@ pub mod notify;
 pub mod page;
 pub mod pass;
 pub mod plan_share;
+pub mod readiness;
 pub mod reload;
 pub mod resources;
 pub mod scheduler;

@@ -86,7 +86,7 @@ impl PassRunner {
         };
         tracing::debug!(full = req.full, "pass started");
         let cfg = keep_database_https(cfg, &self.last_target);
-        let run = self.exec.run(cfg, opts, Some(gate.clone()));
+        let run = self.exec.run(cfg.clone(), opts, Some(gate.clone()));
         tokio::pin!(run);
         let mut role = self.role.clone();
         let mut stopping = self.stopping.clone();
@@ -124,6 +124,11 @@ impl PassRunner {
             }
         };
         let outcome = settle(outcome, &self.last_target, &self.state);
+        if let Outcome::Done(done) = &outcome {
+            if let Ok(r) = done.as_ref() {
+                super::readiness::after_pass(&self.state, &cfg, r, req.full).await;
+            }
+        }
         finish_pass(
             (&self.state, &self.known_gaps),
             self.notifier.as_deref(),

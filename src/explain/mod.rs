@@ -10,12 +10,15 @@
 //!   field by field (the pass's own `diff`, filtered to this object, passwords masked, licence
 //!   holds applied), and whether the Live API lists it, with the likely reason when not.
 //!
+//! [`readiness`] is its per-pass cousin: after a pass, which configured objects are not live.
+//!
 //! It reads only what this one object needs from iSymphony: the core server, the object's
 //! collection (and the users, for an extension's binding), its sub-resources, and one Live
 //! API list. Nothing is written, not even the agent's state store.
 
 mod freepbx;
 mod isymphony;
+pub mod readiness;
 pub mod render;
 
 use crate::api::client::RequestCounts;
