@@ -8,14 +8,18 @@
 //! - a queue disabled in iSymphony is explained as disabled;
 //! - an object FreePBX does not have is unknown: exit 1 with the closest keys (through the
 //!   binary);
-//! - explain reads only what the one object needs: the endpoint's own request count.
+//! - explain reads only what the one object needs: the endpoint's own request count;
+//! - readiness names the objects that are not live with nine GETs; a target without a Live
+//!   API is unknown, and asked once.
 
 mod support;
 
 use isymphony_sync::config::{Config, LiveConfig};
+use isymphony_sync::explain::readiness::{Readiness, Tracker};
 use isymphony_sync::explain::{self, render, ExplainError, Liveness, ObjectRef};
 use isymphony_sync::live::backend::Backend;
 use isymphony_sync::model::Kind;
+use isymphony_sync::reconcile::source::resolve_target;
 use isymphony_sync::reconcile::{run_pass, PassOptions};
 use isymphony_sync::server::{self, ServerHandle};
 use support::asterisk::Asterisk;
@@ -149,6 +153,8 @@ async fn a_lite_users_extension_is_not_live_and_says_why_until_the_user_is_full(
         render::text(&pending)
     );
     assert_eq!(pending.exit_code(), 2);
+    // The core server, the users, 1001's contact, e-mails and phones; one Live API list.
+    assert_eq!((pending.requests.get, pending.live_requests.get), (5, 1));
     env.sync().await;
     let e = env.explain("extension/1001").await.unwrap();
     assert_eq!(e.live, Liveness::Live, "{}", render::text(&e));
@@ -164,11 +170,13 @@ async fn a_queue_disabled_in_isymphony_is_explained_as_disabled() {
     env.sync().await;
     let e = env.explain("queue/400").await.unwrap();
     assert_eq!(e.live, Liveness::Live, "{}", render::text(&e));
+    // The core server and the queues; one Live API list.
+    assert_eq!((e.requests.get, e.live_requests.get), (2, 1));
 
     // An administrator disables the queue in iSymphony; the agent does not own that flag.
     let api = isymphony_sync::reconcile::make_client(
         &env.cfg,
-        &isymphony_sync::reconcile::source::resolve_target(&env.cfg, &Default::default()),
+        &resolve_target(&env.cfg, &Default::default()),
     )
     .unwrap();
     let core: isymphony_sync::api::types::CoreServer = api
@@ -197,7 +205,8 @@ async fn a_queue_disabled_in_isymphony_is_explained_as_disabled() {
     assert_eq!(e.exit_code(), 2);
 }
 
-#[tokio::test]
+// Multi-threaded: the endpoint in this process must answer while the binary runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_freepbx_does_not_have_is_unknown_with_the_closest_keys() {
     let env = Env::new().await;
     env.sync().await;
@@ -241,4 +250,64 @@ async fn an_object_freepbx_does_not_have_is_unknown_with_the_closest_keys() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("live: the Live API lists it"), "{stdout}");
+}
+
+#[tokio::test]
+async fn readiness_names_what_is_configured_but_not_live_with_a_handful_of_gets() {
+    let env = Env::new().await;
+    env.sync().await;
+    let target = resolve_target(&env.cfg, &Default::default());
+    let tracker = Tracker::default();
+    let before = env.requests();
+    let r = tracker.run(&env.cfg, &target).await;
+    let sent = env.requests() - before;
+    let Readiness::Known { not_live, .. } = &r else {
+        panic!("readiness should be known: {r:?}")
+    };
+    assert_eq!(
+        not_live[&Kind::Extension],
+        vec!["1001".to_string()],
+        "{r:?}"
+    );
+    assert!(not_live[&Kind::Queue].is_empty(), "{r:?}");
+    assert!(not_live[&Kind::User].is_empty(), "{r:?}");
+    assert!(not_live[&Kind::ConferenceRoom].is_empty(), "{r:?}");
+    // The core server, four configured collections, four live lists: never per object.
+    assert_eq!(sent, 9);
+}
+
+#[tokio::test]
+async fn a_target_without_a_live_api_is_unknown_warned_once_and_then_costs_nothing() {
+    // The embedded endpoint without a Live API answers 404 below rest/live/, as iSymphony 3.1.
+    let db = freepbx_db(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let vm = dir.path().join("voicemail.conf");
+    std::fs::write(&vm, voicemail_text(2)).unwrap();
+    let mut cfg = db.config(&vm);
+    cfg.server.http_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.data_dir = dir.path().join("server");
+    cfg.sync.state_dir = Some(dir.path().join("state"));
+    let server = server::start(&cfg.server, None).await.unwrap();
+    cfg.isymphony.url = Some(server.base_url());
+    let r = run_pass(&cfg, &PassOptions::default()).await.unwrap();
+    assert!(r.is_complete(), "{:?}", r.errors);
+
+    let e = explain::explain(&cfg, &"extension/1001".parse().unwrap())
+        .await
+        .unwrap();
+    let Liveness::Unknown(why) = &e.live else {
+        panic!("no Live API: liveness unknown, got {:?}", e.live)
+    };
+    assert!(why.contains("no Live API"), "{why}");
+    assert_eq!(e.exit_code(), 0, "in sync; liveness cannot be told");
+
+    let target = resolve_target(&cfg, &Default::default());
+    let tracker = Tracker::default();
+    let first = tracker.run(&cfg, &target).await;
+    assert!(matches!(first, Readiness::Unknown { .. }), "{first:?}");
+    assert_eq!(first.counts(), None);
+    let before = server.stats().total();
+    let again = tracker.run(&cfg, &target).await;
+    assert_eq!(again, first);
+    assert_eq!(server.stats().total(), before, "asked again");
 }
