@@ -203,6 +203,11 @@ async fn a_queue_disabled_in_isymphony_is_explained_as_disabled() {
     assert!(text.contains("enabled = false"), "{text}");
     assert!(text.contains("queues_config 400"), "{text}");
     assert_eq!(e.exit_code(), 2);
+    // The agent owns the flag: its pending update turns the queue back on, live after a pass.
+    assert!(why.contains("enables it again"), "{why}");
+    env.sync().await;
+    let e = env.explain("queue/400").await.unwrap();
+    assert_eq!(e.live, Liveness::Live, "{}", render::text(&e));
 }
 
 // Multi-threaded: the endpoint in this process must answer while the binary runs.

@@ -189,7 +189,7 @@ pub(super) async fn gather(
         .filter(|r| r.kind == obj.kind && r.key == obj.key)
         .map(|r| format!("{} refused for licensing: {}", r.action, r.message))
         .collect();
-    let pending = plan
+    let pending: Vec<Pending> = plan
         .ops
         .iter()
         .map(|op| Pending {
@@ -205,6 +205,12 @@ pub(super) async fn gather(
         id,
     });
     let (live, live_requests) = liveness(cfg, &target, &o, obj, id.as_deref()).await?;
+    let live = match live {
+        Liveness::NotLive(why) if re_enables(&pending) => Liveness::NotLive(format!(
+            "{why}; the pending update enables it again, so it is live after the next pass"
+        )),
+        l => l,
+    };
     Ok(Side {
         target: format!(
             "{} (core server {})",
@@ -218,6 +224,15 @@ pub(super) async fn gather(
         requests: client.counts(),
         live_requests,
         warnings,
+    })
+}
+
+/// A pending change sets `enabled` (the agent owns the flag and turns it back on).
+fn re_enables(pending: &[Pending]) -> bool {
+    pending.iter().any(|p| {
+        p.changes
+            .iter()
+            .any(|c| c.field == "enabled" && c.to == "true")
     })
 }
 
@@ -278,7 +293,7 @@ fn not_live_reason(o: &Observed, obj: &ObjectRef, id: Option<&str>) -> String {
                 .any(|q| q.identifier == obj.key && !q.enabled) =>
         {
             "the queue is disabled in iSymphony (enabled = false): the Live API omits \
-             disabled queues; enable it in iSymphony's queue settings"
+             disabled queues"
                 .into()
         }
         _ => "configured, but the Live API does not list it (iSymphony may still be \
