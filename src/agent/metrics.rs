@@ -62,7 +62,7 @@ pub struct Metrics {
     change_latency: Histogram,
     http: Family<HttpLabels, Counter>,
     managed: Family<KindLabel, Gauge>,
-    not_live: Family<KindLabel, Gauge>,
+    not_live: Family<KindLabel, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
     leader: Gauge,
     freepbx_up: Gauge,
@@ -163,7 +163,7 @@ impl Metrics {
         );
         r.register(
             "not_live_objects",
-            "Configured objects the target's Live API does not list, by kind (absent: unknown)",
+            "Configured objects the target's Live API does not list, by kind (NaN: unknown)",
             self.not_live.clone(),
         );
         r.register_with_unit(
@@ -333,14 +333,14 @@ impl Metrics {
             let g = self.managed.get_or_create(&KindLabel { kind: kind.name() });
             g.set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
-        // Unknown readiness (no Live API, not checked yet) is no series at all, never 0.
-        self.not_live.clear();
+        // Unknown readiness (no Live API, not checked yet) is NaN, never 0.
         let counts = s.readiness.as_ref().and_then(|r| r.counts());
-        for (kind, n) in counts.unwrap_or_default() {
+        for (kind, _) in crate::api::live::LISTED {
+            let n = counts.as_ref().and_then(|c| c.get(&kind)).copied();
             let g = self
                 .not_live
                 .get_or_create(&KindLabel { kind: kind.name() });
-            g.set(i64::try_from(n).unwrap_or(i64::MAX));
+            g.set(n.map_or(f64::NAN, |n| n as f64));
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
