@@ -150,8 +150,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Check `target` unless it is known to have no usable Live API; `Some` when checked or
-    /// known unknown.
+    /// Check `target`, unless it is already known to have no usable Live API: then the
+    /// remembered `Unknown` is returned without a request.
     pub async fn run(&self, cfg: &Config, target: &Target) -> Readiness {
         let scope = target.scope();
         if let Some((s, r)) = self.lock().as_ref() {
