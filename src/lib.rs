@@ -45,6 +45,7 @@
 //! - [`server`]: the embedded, spec-conformant Configuration API endpoint.
 //! - [`live`]: its Live API (`rest/live/`): the configured objects joined with live state
 //!   from Asterisk (AMI) or a simulator, and actions on them.
+//! - [`explain`]: `--explain KIND/KEY`, one object from its FreePBX row to live in iSymphony.
 //! - [`agent`]: the long-running service: triggers, leader election, systemd.
 //! - [`cxpanel`]: where the cxpanel module's own sync writes (`--check-config`).
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
@@ -62,6 +63,7 @@ pub mod check;
 pub mod config;
 pub mod cxpanel;
 pub mod digest;
+pub mod explain;
 pub mod freepbx;
 pub mod integrity;
 pub mod live;

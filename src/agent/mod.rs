@@ -21,7 +21,9 @@
 //!   pass could not read on the iSymphony side: a refusal met again is settled, and warned
 //!   about once).
 //! - [`state`]: [`state::status`] (the status document), [`state::history`] (the passes and
-//!   latencies the page shows), [`state::metrics`] (Prometheus, `prometheus-client`).
+//!   latencies the page shows), [`state::metrics`] (Prometheus, `prometheus-client`),
+//!   [`state::readiness`] (after a pass that applied changes or verified, what the target
+//!   serves live).
 //! - [`http`]: [`http::endpoint`] (the listeners: agent resources, Configuration API
 //!   imitation), [`http::resources`] (the agent's own resources, `/isymphony-sync/api/…`,
 //!   merged into the endpoint's router; [`http::agent_api`]: what they need from the running

@@ -3,12 +3,13 @@
 //! managed collection ([`resource`]), the HTTP client ([`client`]) and its `ca_file` TLS
 //! rules ([`tls`]); the request counting client and server share ([`counts`]); reading an
 //! answer's body, bounded (`body`), and how a POST that met 409 proves its object exists
-//! ([`confirm`]).
+//! ([`confirm`]); the target's Live API lists, read-only ([`live`]).
 
 mod body;
 pub mod client;
 pub mod confirm;
 pub mod counts;
+pub mod live;
 pub mod paths;
 pub mod resource;
 pub mod tls;

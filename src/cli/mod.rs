@@ -3,13 +3,14 @@
 //! `main` parses [`Cli`], and [`run`] maps its one mode to the module that runs it:
 //! [`once`] (`--sync-now`, `--dry-run`), [`check`] (`--check-config`), [`export`]
 //! (`--export-snapshot`), [`serve`] (`--serve-only`), [`service`] (no mode: the agent) and
-//! [`assets`] (`--generate-assets`, for packaging). Modes that exclude each other are a
+//! [`assets`] (`--generate-assets`, for packaging) and [`explain`] (`--explain KIND/KEY`). Modes that exclude each other are a
 //! usage error from clap (exit 2) rather than one of them silently winning; `--dry-run`
 //! together with `--sync-now` stays a dry run, as it always was. The library returns reports
 //! and errors; only this module writes to stdout and stderr (logs go through `tracing`).
 
 mod assets;
 mod check;
+mod explain;
 mod export;
 mod once;
 mod progress;
@@ -67,6 +68,15 @@ pub struct Cli {
     /// Print the plan and change nothing (0 in sync, 2 changes pending, 1 error).
     #[arg(long)]
     dry_run: bool,
+    /// Explain one object (extension/1001, user/alice, queue/400, conference_room/8000,
+    /// parking_lot/default, administrator/admin) from FreePBX to live in iSymphony; writes
+    /// nothing (0 in sync and live, 2 pending or not live, 1 unknown object or error).
+    #[arg(
+        long,
+        value_name = "KIND/KEY",
+        conflicts_with_all = ["sync_now", "dry_run", "check_config", "export_snapshot", "serve_only"]
+    )]
+    explain: Option<String>,
     /// Plan output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -103,6 +113,7 @@ pub struct Cli {
 /// The one thing a run of the program does.
 enum Mode {
     Check,
+    Explain(String),
     Export { out: PathBuf, include_secrets: bool },
     Once(once::Args),
     Serve,
@@ -113,6 +124,8 @@ impl Cli {
     fn mode(&self) -> Mode {
         if self.check_config {
             Mode::Check
+        } else if let Some(what) = &self.explain {
+            Mode::Explain(what.clone())
         } else if let Some(out) = &self.export_snapshot {
             Mode::Export {
                 out: out.clone(),
@@ -164,6 +177,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let mode = cli.mode();
     let code = match mode {
         Mode::Check => rt.block_on(check::run(&path)),
+        Mode::Explain(what) => rt.block_on(explain::run(&path, &what, cli.output)),
         Mode::Export {
             out,
             include_secrets,

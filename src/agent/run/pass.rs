@@ -87,7 +87,7 @@ impl PassRunner {
         };
         tracing::debug!(full = req.full, "pass started");
         let cfg = keep_database_https(cfg, &self.last_target);
-        let run = self.exec.run(cfg, opts, Some(gate.clone()));
+        let run = self.exec.run(cfg.clone(), opts, Some(gate.clone()));
         tokio::pin!(run);
         let mut role = self.role.clone();
         // (The watch guard is dropped inside its branch: it must not live across awaits.)
@@ -119,6 +119,11 @@ impl PassRunner {
             }
         };
         let outcome = settle(outcome, &self.last_target, &self.state);
+        if let Outcome::Done(done) = &outcome {
+            if let Ok(r) = done.as_ref() {
+                crate::agent::state::readiness::after_pass(&self.state, &cfg, r, req.full).await;
+            }
+        }
         finish_pass(
             (&self.state, &self.known_gaps),
             self.notifier.as_deref(),

@@ -67,6 +67,7 @@ pub(crate) struct Metrics {
     change_latency: Histogram,
     http: Family<HttpLabels, Counter>,
     managed: Family<KindLabel, Gauge>,
+    not_live: Family<KindLabel, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
     leader: Gauge,
     freepbx_up: Gauge,
@@ -110,6 +111,7 @@ impl Metrics {
             change_latency: Histogram::new(LATENCY_BUCKETS),
             http: Family::default(),
             managed: Family::default(),
+            not_live: Family::default(),
             last_success: Gauge::default(),
             leader: Gauge::default(),
             freepbx_up: Gauge::default(),
@@ -168,6 +170,11 @@ impl Metrics {
             "managed_objects",
             "Objects managed on the iSymphony server, by kind",
             self.managed.clone(),
+        );
+        r.register(
+            "not_live_objects",
+            "Configured objects the target's Live API does not list, by kind (NaN: unknown)",
+            self.not_live.clone(),
         );
         r.register_with_unit(
             "last_success_timestamp",
@@ -359,6 +366,15 @@ impl Metrics {
         for (kind, n) in &s.counts_by_kind {
             let g = self.managed.get_or_create(&KindLabel { kind: kind.name() });
             g.set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        // Unknown readiness (no Live API, not checked yet) is NaN, never 0.
+        let counts = s.readiness.as_ref().and_then(|r| r.counts());
+        for (kind, _) in crate::api::live::LISTED {
+            let n = counts.as_ref().and_then(|c| c.get(&kind)).copied();
+            let g = self
+                .not_live
+                .get_or_create(&KindLabel { kind: kind.name() });
+            g.set(n.map_or(f64::NAN, |n| n as f64));
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

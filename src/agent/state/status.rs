@@ -144,6 +144,10 @@ pub struct Status {
     /// The Live API's AMI connection (`[live] backend = "asterisk"` only; absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ami: Option<crate::live::asterisk::AmiStats>,
+    /// What the target serves live, after the last pass that applied changes or verified
+    /// (None: not checked yet; see `explain::readiness`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<crate::explain::readiness::Readiness>,
 }
 
 #[derive(Debug)]
@@ -175,6 +179,8 @@ impl Inner {
 #[derive(Debug)]
 pub struct AgentState {
     inner: Mutex<Inner>,
+    /// Remembers a target without a usable Live API (readiness asked once).
+    pub readiness: crate::explain::readiness::Tracker,
 }
 
 impl Default for AgentState {
@@ -210,12 +216,19 @@ impl AgentState {
                     target_change: None,
                     lock_check: Default::default(),
                     ami: None,
+                    readiness: None,
                 },
                 metrics: Metrics::new(),
                 history: Default::default(),
                 ami: None,
             }),
+            readiness: Default::default(),
         }
+    }
+
+    /// Record what the last readiness check found.
+    pub fn set_readiness(&self, r: crate::explain::readiness::Readiness) {
+        self.with(|i| i.status.readiness = Some(r))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
