@@ -11,7 +11,8 @@ use e2e::*;
 use fake_peer::{FakePeer, Fault};
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
-use isymphony_sync::reconcile::plan::{Action, Kind};
+use isymphony_sync::model::Kind;
+use isymphony_sync::reconcile::plan::Action;
 use isymphony_sync::reconcile::ReconcileError;
 
 fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) -> usize {

@@ -323,7 +323,9 @@ impl Metrics {
         // Kinds no longer managed disappear rather than linger at their last value.
         self.managed.clear();
         for (kind, n) in &s.counts_by_kind {
-            let g = self.managed.get_or_create(&KindLabel { kind: kind.name() });
+            let g = self.managed.get_or_create(&KindLabel {
+                kind: kind.name().to_string(),
+            });
             g.set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         let mut out = String::new();

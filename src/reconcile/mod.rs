@@ -326,16 +326,11 @@ impl ReconcileError {
     }
 }
 
-/// Counts of desired objects by kind.
+/// Counts of desired objects by kind (the kinds [`Desired::count`] counts).
 pub fn counts_by_kind(d: &Desired) -> BTreeMap<Kind, usize> {
-    BTreeMap::from([
-        (Kind::Administrator, d.administrators.len()),
-        (Kind::Extension, d.extensions.len()),
-        (Kind::User, d.users.len()),
-        (Kind::Queue, d.queues.len()),
-        (Kind::ConferenceRoom, d.conference_rooms.len()),
-        (Kind::ParkingLot, usize::from(d.parking_lot.is_some())),
-    ])
+    Kind::all()
+        .filter_map(|k| d.count(k).map(|n| (k, n)))
+        .collect()
 }
 
 /// One pass: read FreePBX, resolve the target (cxpanel settings as defaults, TOML overrides),
@@ -571,7 +566,7 @@ fn core_first(desired: &Desired, observed: &Observed, own: &Ownership) -> Plan {
         ops: first
             .ops
             .into_iter()
-            .filter(|op| op.kind == plan::Kind::CoreServer)
+            .filter(|op| op.kind == Kind::CoreServer)
             .collect(),
         ..Plan::default()
     }

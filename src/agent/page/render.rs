@@ -251,7 +251,7 @@ fn counts(o: &mut String, st: &Status) {
         let _ = write!(
             o,
             r#"<tr data-kind="{k}"><td>{k}</td><td class="count">{n}</td></tr>"#,
-            k = esc(&k.name())
+            k = esc(k.name())
         );
     }
     o.push_str("</table></div>");
