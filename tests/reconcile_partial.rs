@@ -13,7 +13,7 @@ use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
 use isymphony_sync::model::Kind;
 use isymphony_sync::reconcile::plan::Action;
-use isymphony_sync::reconcile::ReconcileError;
+use isymphony_sync::reconcile::{PassOutcome, ReconcileError};
 
 fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) -> usize {
     r.plan
@@ -46,9 +46,10 @@ async fn small_kinds_are_deleted_without_the_valve() {
 
     // The old rule (every kind guarded) refuses it all.
     env.cfg.sync.valve_min_managed = 1;
-    let e = env.pass(true, false, false).await.unwrap_err();
-    assert!(matches!(e, ReconcileError::SafetyValve { .. }), "{e}");
+    let r = env.pass(true, false, false).await.unwrap();
+    let e = r.valve_refusal().expect("the safety valve refuses");
     assert!(e.to_string().contains("1 of 1 managed queue"), "{e}");
+    assert_eq!(r.outcome(), PassOutcome::Partial);
 
     env.cfg.sync.valve_min_managed = 4;
     let r = env.sync().await;
@@ -89,11 +90,9 @@ async fn a_refusal_withholds_only_its_kind() {
     env.emails.insert(1002, "bob.new@example.com".into());
     env.write_voicemail();
 
-    let e = env.pass(false, false, false).await.unwrap_err();
-    let ReconcileError::SafetyValve { message, report } = &e else {
-        panic!("expected the safety valve, got {e}");
-    };
-    assert!(message.contains("4 of 6 managed extension"), "{message}");
+    let report = env.pass(false, false, false).await.unwrap();
+    let e = report.valve_refusal().expect("the safety valve refuses");
+    assert!(e.0.contains("4 of 6 managed extension"), "{e}");
     assert!(e.to_string().contains("everything else was applied"), "{e}");
     assert_eq!(report.outcome().code(false), 1);
     assert_eq!(report.failed, 0, "{:?}", report.errors);

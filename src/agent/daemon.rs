@@ -23,8 +23,7 @@ use super::plan_share::PlanError;
 use super::reload;
 use super::resources::{AgentApi, HolderFuture, PlanFuture};
 use super::scheduler::{
-    self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
-    TriggerSource,
+    self, Next, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
 use super::status::AgentState;
 use super::watch as fwatch;
@@ -143,7 +142,11 @@ impl AgentApi for DaemonApi {
                 ..PassOptions::default()
             };
             match exec.run(cfg, opts, None).await {
-                Some(Ok(report)) => Ok(report.to_json()),
+                // The plan of a pass the safety valve would stop is refused, as it always was.
+                Some(Ok(report)) => match report.valve_refusal() {
+                    Some(e) => Err(Arc::new(e) as PlanError),
+                    None => Ok(report.to_json()),
+                },
                 Some(Err(e)) => Err(Arc::new(e) as PlanError),
                 None => Err(PlanError::from(
                     Box::<dyn std::error::Error + Send + Sync>::from("the agent is shutting down"),
@@ -390,7 +393,7 @@ impl Daemon {
         };
         let cfg_rx = self.cfg_tx.subscribe();
         let pass =
-            move |req: PassRequest| finish_pass(runner.clone(), cfg_rx.borrow().clone(), req);
+            move |req: PassRequest| pass_then_release(runner.clone(), cfg_rx.borrow().clone(), req);
         self.scheduler = Some(tokio::spawn(scheduler::run(
             trig_rx,
             timing(&self.cfg),
@@ -646,7 +649,7 @@ impl Daemon {
 }
 
 /// One pass as the scheduler runs it; afterwards the memory its snapshot held goes back.
-async fn finish_pass(runner: PassRunner, cfg: Arc<Config>, req: PassRequest) -> PassResult {
+async fn pass_then_release(runner: PassRunner, cfg: Arc<Config>, req: PassRequest) -> Next {
     let r = runner.run(cfg, req).await;
     super::memory::release();
     r

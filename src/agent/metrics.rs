@@ -118,8 +118,8 @@ impl Metrics {
             ami: None,
         };
         // Series that exist from the start at 0, so that rate() and alerts see them.
-        for r in ["success", "partial", "failed"] {
-            let _ = m.passes.get_or_create(&ResultLabel { result: r });
+        for o in crate::reconcile::PassOutcome::all() {
+            let _ = m.passes.get_or_create(&ResultLabel { result: o.as_str() });
         }
         for r in ["ok", "invalid"] {
             let _ = m.reloads.get_or_create(&ResultLabel { result: r });

@@ -16,6 +16,12 @@ use super::plan::{Action, Plan};
 use crate::model::Kind;
 use std::collections::BTreeMap;
 
+/// The valve withheld deletions (the text of [`describe`]): a result of the pass, which applied
+/// everything else; front ends report it as an error with this advice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("safety valve refused: {0} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
+pub struct Refused(pub String);
+
 /// One kind whose deletions the valve withholds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {

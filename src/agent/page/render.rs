@@ -4,7 +4,8 @@
 
 use super::{esc, localtime, svg, Unavailable, PAGE};
 use crate::agent::history::History;
-use crate::agent::status::{PassRecord, PassResultKind, Reachability, Status};
+use crate::agent::status::{PassRecord, Reachability, Status};
+use crate::reconcile::PassOutcome;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -337,7 +338,7 @@ fn pass_row(o: &mut String, p: &PassRecord) {
         .as_secs_f64();
     let triggers: Vec<&str> = p.triggers.iter().map(|t| t.as_str()).collect();
     let message = match (&p.error, p.result) {
-        (Some(e), PassResultKind::Failed | PassResultKind::Partial) => e.as_str(),
+        (Some(e), PassOutcome::Failed | PassOutcome::Partial) => e.as_str(),
         _ => p.summary.as_str(),
     };
     let _ = write!(

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::agent::resources::PlanFuture;
-use crate::agent::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::status::{AgentState, PassRecord};
+use crate::reconcile::PassOutcome;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use http_body_util::BodyExt;
@@ -67,7 +68,7 @@ fn post(body: &str, origin: Option<&str>) -> axum::http::Request<Body> {
     b.body(Body::from(body.to_string())).unwrap()
 }
 
-fn record(state: &AgentState, result: PassResultKind, error: Option<&str>) {
+fn record(state: &AgentState, result: PassOutcome, error: Option<&str>) {
     let now = SystemTime::now();
     state.record_pass(
         PassRecord {
@@ -98,10 +99,10 @@ fn record(state: &AgentState, result: PassResultKind, error: Option<&str>) {
 #[tokio::test]
 async fn page_shows_passes_counts_plan_warnings_and_charts() {
     let (r, fake, token) = app();
-    record(&fake.state, PassResultKind::Success, None);
+    record(&fake.state, PassOutcome::Changes, None);
     record(
         &fake.state,
-        PassResultKind::Failed,
+        PassOutcome::Failed,
         Some("FreePBX unreadable: refused"),
     );
     let (st, h, body) = call(&r, get("/isymphony-sync")).await;
