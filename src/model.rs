@@ -68,6 +68,32 @@ pub struct Desired {
     pub errors: Vec<String>,
 }
 
+impl Desired {
+    /// How many objects of `kind` FreePBX asks for, for the kinds reports count (FreePBX's
+    /// own objects: not the server's settings, agents or sub-resources). Every kind is named
+    /// here so that a new one is decided on.
+    pub fn count(&self, kind: Kind) -> Option<usize> {
+        match kind {
+            Kind::Administrator => Some(self.administrators.len()),
+            Kind::Extension => Some(self.extensions.len()),
+            Kind::User => Some(self.users.len()),
+            Kind::Queue => Some(self.queues.len()),
+            Kind::ConferenceRoom => Some(self.conference_rooms.len()),
+            Kind::ParkingLot => Some(usize::from(self.parking_lot.is_some())),
+            Kind::CoreServer
+            | Kind::AsteriskSettings
+            | Kind::VoicemailAgent
+            | Kind::VoicemailAgentIdentifier
+            | Kind::RecordingAgent
+            | Kind::PbxServer
+            | Kind::Contact
+            | Kind::Email
+            | Kind::Phone
+            | Kind::ManagingUser => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CoreServerSpec {
     pub slug: String,

@@ -221,7 +221,8 @@ async fn server_with_core(dir: &Path, name: &str, cs_id: &str) -> server::Server
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_knows_the_same_server_by_its_core_server_not_by_the_agents_own_ids() {
-    use isymphony_sync::reconcile::{ownership::object_id, plan::Kind};
+    use isymphony_sync::model::Kind;
+    use isymphony_sync::reconcile::ownership::object_id;
     let env = Env::new(1).await;
     let pinned_to = |srv: &server::ServerHandle, name: &str| {
         write_config(

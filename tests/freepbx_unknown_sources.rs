@@ -13,7 +13,8 @@ use support::e2e;
 use e2e::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
-use isymphony_sync::reconcile::plan::{Action, Kind};
+use isymphony_sync::model::Kind;
+use isymphony_sync::reconcile::plan::Action;
 
 fn peers(xs: &[Extension]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = xs

@@ -6,7 +6,8 @@ use support::e2e;
 use e2e::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
-use isymphony_sync::reconcile::plan::{Action, Kind};
+use isymphony_sync::model::Kind;
+use isymphony_sync::reconcile::plan::Action;
 use isymphony_sync::reconcile::ReconcileError;
 use serde_json::json;
 
@@ -257,11 +258,9 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
     env.db
         .exec("DELETE FROM users WHERE extension IN ('1002', '1003', '1004');")
         .await;
-    let e = env.pass(false, false, false).await.unwrap_err();
-    let ReconcileError::SafetyValve { message, report } = &e else {
-        panic!("expected the safety valve, got {e}");
-    };
-    assert!(message.contains("3 of 4 managed extension"), "{message}");
+    let report = env.pass(false, false, false).await.unwrap();
+    let e = report.valve_refusal().expect("the safety valve refuses");
+    assert!(e.0.contains("3 of 4 managed extension"), "{e}");
     assert_eq!(report.outcome().code(false), 1);
     assert_eq!(env.extensions().await.len(), 4, "nothing may be deleted");
     assert_eq!(env.users().await.len(), 4);

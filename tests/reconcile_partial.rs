@@ -11,8 +11,9 @@ use e2e::*;
 use fake_peer::{FakePeer, Fault};
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
-use isymphony_sync::reconcile::plan::{Action, Kind};
-use isymphony_sync::reconcile::ReconcileError;
+use isymphony_sync::model::Kind;
+use isymphony_sync::reconcile::plan::Action;
+use isymphony_sync::reconcile::{PassOutcome, ReconcileError};
 
 fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) -> usize {
     r.plan
@@ -45,9 +46,10 @@ async fn small_kinds_are_deleted_without_the_valve() {
 
     // The old rule (every kind guarded) refuses it all.
     env.cfg.sync.valve_min_managed = 1;
-    let e = env.pass(true, false, false).await.unwrap_err();
-    assert!(matches!(e, ReconcileError::SafetyValve { .. }), "{e}");
+    let r = env.pass(true, false, false).await.unwrap();
+    let e = r.valve_refusal().expect("the safety valve refuses");
     assert!(e.to_string().contains("1 of 1 managed queue"), "{e}");
+    assert_eq!(r.outcome(), PassOutcome::Partial);
 
     env.cfg.sync.valve_min_managed = 4;
     let r = env.sync().await;
@@ -88,11 +90,9 @@ async fn a_refusal_withholds_only_its_kind() {
     env.emails.insert(1002, "bob.new@example.com".into());
     env.write_voicemail();
 
-    let e = env.pass(false, false, false).await.unwrap_err();
-    let ReconcileError::SafetyValve { message, report } = &e else {
-        panic!("expected the safety valve, got {e}");
-    };
-    assert!(message.contains("4 of 6 managed extension"), "{message}");
+    let report = env.pass(false, false, false).await.unwrap();
+    let e = report.valve_refusal().expect("the safety valve refuses");
+    assert!(e.0.contains("4 of 6 managed extension"), "{e}");
     assert!(e.to_string().contains("everything else was applied"), "{e}");
     assert_eq!(report.outcome().code(false), 1);
     assert_eq!(report.failed, 0, "{:?}", report.errors);
@@ -112,8 +112,8 @@ async fn a_refusal_withholds_only_its_kind() {
     assert_eq!(env.emails("1002").await, vec!["bob.new@example.com"]);
 
     // The withheld deletions stay pending until forced.
-    let dry = env.pass(true, false, false).await.unwrap_err();
-    let rep = dry.report().unwrap();
+    let rep = env.pass(true, false, false).await.unwrap();
+    assert!(rep.valve_refusal().is_some());
     assert_eq!(rep.plan.summary().create + rep.plan.summary().update, 0);
     let r = env.pass(false, false, true).await.unwrap();
     assert_eq!(r.outcome().code(false), 0, "{:?}", r.errors);
@@ -131,9 +131,10 @@ async fn e_mail_deletions_fall_under_the_valve() {
     env.db
         .exec("UPDATE users SET name = 'Eve Changed' WHERE extension = '1005';")
         .await;
-    let e = env.pass(false, true, false).await.unwrap_err();
+    let report = env.pass(false, true, false).await.unwrap();
+    let e = report.valve_refusal().expect("the safety valve refuses");
     assert!(e.to_string().contains("5 of 5 managed e-mail"), "{e}");
-    let report = e.report().unwrap();
+    assert_eq!(report.outcome(), PassOutcome::Partial);
     assert_eq!(report.withheld, 5);
     assert_eq!(env.emails("1001").await, vec!["u1001@example.com"]);
     let x = env.extensions().await;

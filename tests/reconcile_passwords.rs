@@ -7,7 +7,7 @@ use support::e2e;
 use e2e::*;
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
-use isymphony_sync::reconcile::plan::Kind;
+use isymphony_sync::model::Kind;
 use isymphony_sync::secret::Secret;
 use serde_json::json;
 

@@ -23,8 +23,7 @@ use super::reload;
 use super::run::executor::PassExecutor;
 use super::run::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::run::scheduler::{
-    self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
-    TriggerSource,
+    self, Next, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
 use super::state::status::AgentState;
 use super::tasks::{Phase, Tasks};
@@ -154,7 +153,11 @@ impl AgentApi for DaemonApi {
                 _ = stop.cancelled() => None,
             };
             match run {
-                Some(Ok(report)) => Ok(report.to_json()),
+                // The plan of a pass the safety valve would stop is refused, as it always was.
+                Some(Ok(report)) => match report.valve_refusal() {
+                    Some(e) => Err(Arc::new(e) as PlanError),
+                    None => Ok(report.to_json()),
+                },
                 Some(Err(e)) => Err(Arc::new(e) as PlanError),
                 None => Err(PlanError::from(
                     Box::<dyn std::error::Error + Send + Sync>::from("the agent is shutting down"),
@@ -394,7 +397,7 @@ impl Daemon {
         };
         let cfg_rx = self.cfg_tx.subscribe();
         let pass =
-            move |req: PassRequest| finish_pass(runner.clone(), cfg_rx.borrow().clone(), req);
+            move |req: PassRequest| pass_then_release(runner.clone(), cfg_rx.borrow().clone(), req);
         let run = scheduler::run(
             trig_rx,
             timing(&self.cfg),
@@ -663,7 +666,7 @@ impl Daemon {
 }
 
 /// One pass as the scheduler runs it; afterwards the memory its snapshot held goes back.
-async fn finish_pass(runner: PassRunner, cfg: Arc<Config>, req: PassRequest) -> PassResult {
+async fn pass_then_release(runner: PassRunner, cfg: Arc<Config>, req: PassRequest) -> Next {
     let r = runner.run(cfg, req).await;
     super::memory::release();
     r

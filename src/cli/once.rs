@@ -7,7 +7,7 @@ use super::progress::Bar;
 use super::OutputFormat;
 use isymphony_sync::config::Config;
 use isymphony_sync::reconcile::render::render_report;
-use isymphony_sync::reconcile::{self, PassOptions, PassOutcome, Progress};
+use isymphony_sync::reconcile::{self, PassOptions, Progress};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,7 +42,7 @@ pub async fn run(config: &Path, args: Args) -> ExitCode {
     }
     let code = match &result {
         Ok(r) => r.outcome().code(opts.dry_run),
-        Err(_) => PassOutcome::Incomplete.code(opts.dry_run),
+        Err(e) => e.outcome().code(opts.dry_run),
     };
     match output {
         OutputFormat::Json => {
@@ -57,7 +57,16 @@ pub async fn run(config: &Path, args: Args) -> ExitCode {
             );
         }
         OutputFormat::Text => match &result {
-            Ok(r) => print!("{}", render_report(r, color_allowed())),
+            Ok(r) => {
+                print!("{}", render_report(r, color_allowed()));
+                // Withheld deletions end the pass partial; people read why as an error.
+                if let Some(e) = r.valve_refusal() {
+                    eprintln!(
+                        "error: {}",
+                        isymphony_sync::text::escape_control(&e.to_string())
+                    );
+                }
+            }
             Err(e) => {
                 if let Some(r) = e.report() {
                     print!("{}", render_report(r, color_allowed()));

@@ -6,7 +6,7 @@ use super::mapping::Mode;
 use super::snapshot::{DeviceRow, Snapshot, REDACTED};
 use crate::config::Config;
 use crate::model::Desired;
-use crate::reconcile::plan::Kind;
+use crate::model::Kind;
 use crate::secret::Secret;
 
 /// Freeze the kinds whose source is unknown this pass (see `reconcile::frozen`): tables
@@ -16,7 +16,7 @@ use crate::secret::Secret;
 /// `#include` only holds deletions of e-mail addresses (`Desired::held_deletes`).
 pub(crate) fn freeze_unknown_sources(snap: &Snapshot, mode: Mode, d: &mut Desired) {
     for p in super::tables::table_problems(snap) {
-        for kind in p.kinds {
+        for kind in &p.kinds {
             d.frozen.entry(*kind).or_insert_with(|| p.message.clone());
         }
         d.errors.push(p.message);

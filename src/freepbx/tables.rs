@@ -12,32 +12,7 @@
 //! reliable marker (`sip`/`iax`/`dahdi`: the device's own `dial` column is the fallback).
 
 use super::snapshot::Snapshot;
-use crate::reconcile::plan::Kind;
-
-/// Everything that hangs off a login: the user, its contact, e-mails, phones and bindings.
-const USER_KINDS: &[Kind] = &[
-    Kind::User,
-    Kind::Contact,
-    Kind::Email,
-    Kind::Phone,
-    Kind::ManagingUser,
-];
-const EXTENSION_AND_USER_KINDS: &[Kind] = &[
-    Kind::Extension,
-    Kind::User,
-    Kind::Contact,
-    Kind::Email,
-    Kind::Phone,
-    Kind::ManagingUser,
-];
-const ADMIN_AND_USER_KINDS: &[Kind] = &[
-    Kind::Administrator,
-    Kind::User,
-    Kind::Contact,
-    Kind::Email,
-    Kind::Phone,
-    Kind::ManagingUser,
-];
+use crate::model::Kind;
 
 /// One required table: the module whose presence implies it (None: FreePBX itself), the
 /// lowest module major version that has it, alternative names (any one suffices) and the
@@ -47,6 +22,20 @@ struct Required {
     module: Option<&'static str>,
     since_major: u32,
     kinds: &'static [Kind],
+    /// It also feeds logins: the user and everything that hangs off it (what a read of the
+    /// user collection feeds, [`Kind::fed_by_read`]).
+    logins: bool,
+}
+
+impl Required {
+    fn kinds(&self) -> Vec<Kind> {
+        let logins = if self.logins {
+            Kind::User.fed_by_read()
+        } else {
+            Vec::new()
+        };
+        self.kinds.iter().copied().chain(logins).collect()
+    }
 }
 
 const REQUIRED: &[Required] = &[
@@ -55,36 +44,42 @@ const REQUIRED: &[Required] = &[
         module: None,
         since_major: 0,
         kinds: &[Kind::Administrator],
+        logins: false,
     },
     Required {
         tables: &["users"],
         module: None,
         since_major: 0,
-        kinds: EXTENSION_AND_USER_KINDS,
+        kinds: &[Kind::Extension],
+        logins: true,
     },
     Required {
         tables: &["devices"],
         module: None,
         since_major: 0,
         kinds: &[Kind::Extension],
+        logins: false,
     },
     Required {
         tables: &["modules"],
         module: None,
         since_major: 0,
         kinds: &[Kind::ParkingLot],
+        logins: false,
     },
     Required {
         tables: &["queues_config"],
         module: Some("queues"),
         since_major: 0,
         kinds: &[Kind::Queue],
+        logins: false,
     },
     Required {
         tables: &["meetme"],
         module: Some("conferences"),
         since_major: 0,
         kinds: &[Kind::ConferenceRoom],
+        logins: false,
     },
     Required {
         // parking ≥ 13 keeps its lots in parkplus, older versions in parkinglot.
@@ -92,54 +87,63 @@ const REQUIRED: &[Required] = &[
         module: Some("parking"),
         since_major: 0,
         kinds: &[Kind::ParkingLot],
+        logins: false,
     },
     Required {
         tables: &["userman_users"],
         module: Some("userman"),
         since_major: 0,
-        kinds: ADMIN_AND_USER_KINDS,
+        kinds: &[Kind::Administrator],
+        logins: true,
     },
     Required {
         tables: &["userman_users_settings"],
         module: Some("userman"),
         since_major: 0,
-        kinds: ADMIN_AND_USER_KINDS,
+        kinds: &[Kind::Administrator],
+        logins: true,
     },
     Required {
         tables: &["userman_groups"],
         module: Some("userman"),
         since_major: 13,
-        kinds: USER_KINDS,
+        kinds: &[],
+        logins: true,
     },
     Required {
         tables: &["userman_groups_settings"],
         module: Some("userman"),
         since_major: 13,
-        kinds: USER_KINDS,
+        kinds: &[],
+        logins: true,
     },
     Required {
         tables: &["cxpanel_users"],
         module: Some("cxpanel"),
         since_major: 0,
-        kinds: EXTENSION_AND_USER_KINDS,
+        kinds: &[Kind::Extension],
+        logins: true,
     },
     Required {
         tables: &["cxpanel_queues"],
         module: Some("cxpanel"),
         since_major: 0,
         kinds: &[Kind::Queue],
+        logins: false,
     },
     Required {
         tables: &["cxpanel_conference_rooms"],
         module: Some("cxpanel"),
         since_major: 0,
         kinds: &[Kind::ConferenceRoom],
+        logins: false,
     },
     Required {
         tables: &["cxpanel_phone_number"],
         module: Some("cxpanel"),
         since_major: 0,
         kinds: &[Kind::Phone],
+        logins: false,
     },
 ];
 
@@ -150,7 +154,7 @@ pub struct TableProblem {
     /// What is wrong and what to do, naming the table (never a password).
     pub message: String,
     /// The kinds whose FreePBX source this table is.
-    pub kinds: &'static [Kind],
+    pub kinds: Vec<Kind>,
 }
 
 /// `16.0.40` → 16.
@@ -217,7 +221,7 @@ pub fn table_problems(snap: &Snapshot) -> Vec<TableProblem> {
         out.push(TableProblem {
             table,
             message,
-            kinds: r.kinds,
+            kinds: r.kinds(),
         });
     }
     // A table that exists but cannot be read is an error even when nothing implies it.
@@ -225,10 +229,10 @@ pub fn table_problems(snap: &Snapshot) -> Vec<TableProblem> {
         if REQUIRED.iter().any(|r| r.tables.contains(&table.as_str())) {
             continue;
         }
-        let kinds: &'static [Kind] = match table.as_str() {
+        let kinds = match table.as_str() {
             // The per-technology dial strings of devices.
-            "sip" | "iax" | "dahdi" | "zap" => &[Kind::Extension],
-            _ => &[],
+            "sip" | "iax" | "dahdi" | "zap" => vec![Kind::Extension],
+            _ => Vec::new(),
         };
         out.push(TableProblem {
             table: table.clone(),

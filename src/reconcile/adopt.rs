@@ -21,8 +21,9 @@
 use super::diff::{norm_email, phone_value, Observed};
 use super::facts::Effect;
 use super::ownership::Ownership;
-use super::plan::{quote, Kind};
+use super::plan::quote;
 use crate::model::Desired;
+use crate::model::Kind;
 use std::collections::BTreeSet;
 
 /// The parking lot identifier cxpanel posts (and deletes when FreePBX parking is off).

@@ -16,10 +16,11 @@
 
 use super::facts::Effect;
 use super::gate::{Denied, WriteGate};
-use super::plan::{Action, Kind, Method, Op, Plan};
+use super::plan::{Action, Method, Op, Plan};
 use super::progress::{Progress, Stage};
 use super::state::StateStore;
 use crate::api::client::{ApiError, Client};
+use crate::model::Kind;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashSet};
 

@@ -17,8 +17,9 @@
 //! Neither kind is read object by object while it is frozen or held ([`super::sub_reads`]):
 //! a change-free pass costs its top-level reads whatever is frozen.
 
-use super::plan::{Action, Kind, Plan};
+use super::plan::{Action, Plan};
 use crate::model::Desired;
+use crate::model::Kind;
 use std::collections::{BTreeMap, HashSet};
 
 /// In front of a fingerprint recorded while deletions of its set were held.

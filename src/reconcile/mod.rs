@@ -157,12 +157,18 @@ impl PassReport {
     /// [`PassOutcome::code`]).
     pub fn outcome(&self) -> PassOutcome {
         if !self.is_complete() {
-            PassOutcome::Incomplete
+            PassOutcome::Partial
         } else if self.plan.is_empty() {
             PassOutcome::InSync
         } else {
             PassOutcome::Changes
         }
+    }
+
+    /// The safety valve's refusal, when it withheld deletions: the pass is partial, and the
+    /// front ends report it as an error.
+    pub fn valve_refusal(&self) -> Option<valve::Refused> {
+        self.refused.clone().map(valve::Refused)
     }
 
     /// Everything was read, planned and applied (or, dry, would be): no failed operation,
@@ -234,7 +240,7 @@ impl PassReport {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0)
         };
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "plan": self.plan.to_json(),
             "dry_run": self.dry_run,
             "applied": self.applied,
@@ -252,31 +258,67 @@ impl PassReport {
             "target": self.target,
             "summary": self.summary_line(),
             "exit_code": self.outcome().code(self.dry_run),
-        })
+        });
+        // A withheld deletion is reported as an error, as tools have always seen it.
+        if let Some(e) = self.valve_refusal() {
+            v["error"] = serde_json::json!({"kind": "safety_valve", "message": e.to_string()});
+        }
+        v
     }
 }
 
-/// What a pass came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a pass ended: the one answer of the reconciler, which the front ends map (exit codes
+/// here, the daemon's status, metrics and log lines by [`PassOutcome::as_str`], its scheduler
+/// by whether it converged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
 pub enum PassOutcome {
     /// Both sides agree: nothing to do.
     InSync,
     /// The plan has changes (pending for a dry run, applied otherwise) and nothing failed.
     Changes,
-    /// Something failed, was refused or could not be read: the pass is an error.
-    Incomplete,
+    /// The pass ran to the end, but something failed, was withheld by the safety valve or
+    /// could not be read; everything else was applied.
+    Partial,
+    /// The pass could not run, or was stopped before the end ([`ReconcileError`]).
+    Failed,
 }
 
 impl PassOutcome {
+    /// Every outcome (derived).
+    pub fn all() -> impl Iterator<Item = PassOutcome> {
+        <PassOutcome as strum::IntoEnumIterator>::iter()
+    }
+
     /// The number scripts see, in the `exit_code` field of the JSON report and as the exit
     /// status of the one-shot modes: `--sync-now` 0 applied or nothing needed, 1 error (a
     /// partial pass included); `--dry-run` 0 in sync, 2 changes pending, 1 error.
     pub fn code(self, dry_run: bool) -> u8 {
         match self {
-            PassOutcome::Incomplete => 1,
+            PassOutcome::Partial | PassOutcome::Failed => 1,
             PassOutcome::Changes if dry_run => 2,
-            _ => 0,
+            PassOutcome::InSync | PassOutcome::Changes => 0,
         }
+    }
+
+    /// Everything was read, planned and applied (or, dry, would be).
+    pub fn converged(self) -> bool {
+        matches!(self, PassOutcome::InSync | PassOutcome::Changes)
+    }
+
+    /// The daemon's name of it (status `result`, metric label, log field): `success`,
+    /// `partial` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassOutcome::InSync | PassOutcome::Changes => "success",
+            PassOutcome::Partial => "partial",
+            PassOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl serde::Serialize for PassOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -292,11 +334,6 @@ pub enum ReconcileError {
     /// can be read.
     #[error("iSymphony refused the core server: {0}; check the [isymphony] username and password, the iSymphony ACL and licence")]
     IsymphonyRefused(#[source] ApiError),
-    #[error("safety valve refused: {message} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
-    SafetyValve {
-        message: String,
-        report: Box<PassReport>,
-    },
     #[error("refusing to delete: FreePBX provided no extensions, users, queues, conference rooms or administrators, but the plan would delete {deletes} objects; check the FreePBX source")]
     EmptySource { deletes: usize },
     #[error("agent state: {0}")]
@@ -318,24 +355,22 @@ impl ReconcileError {
     /// The pass report, when the pass got as far as planning.
     pub fn report(&self) -> Option<&PassReport> {
         match self {
-            ReconcileError::SafetyValve { report, .. } | ReconcileError::Stopped { report, .. } => {
-                Some(report)
-            }
+            ReconcileError::Stopped { report, .. } => Some(report),
             _ => None,
         }
     }
+
+    /// How the pass ended: it failed.
+    pub fn outcome(&self) -> PassOutcome {
+        PassOutcome::Failed
+    }
 }
 
-/// Counts of desired objects by kind.
+/// Counts of desired objects by kind (the kinds [`Desired::count`] counts).
 pub fn counts_by_kind(d: &Desired) -> BTreeMap<Kind, usize> {
-    BTreeMap::from([
-        (Kind::Administrator, d.administrators.len()),
-        (Kind::Extension, d.extensions.len()),
-        (Kind::User, d.users.len()),
-        (Kind::Queue, d.queues.len()),
-        (Kind::ConferenceRoom, d.conference_rooms.len()),
-        (Kind::ParkingLot, usize::from(d.parking_lot.is_some())),
-    ])
+    Kind::all()
+        .filter_map(|k| d.count(k).map(|n| (k, n)))
+        .collect()
 }
 
 /// One pass: read FreePBX, resolve the target (cxpanel settings as defaults, TOML overrides),
@@ -479,7 +514,7 @@ async fn run_pass_inner(
 
 /// The apply stage of a pass: apply `plan` (not in a dry run: `apply_opts` is None), remember
 /// what was refused for licensing, and finish the report with the whole plan, the operations
-/// that created the core server first. A refusal of the safety valve makes the pass an error.
+/// that created the core server first. A refusal of the safety valve makes the pass partial.
 async fn apply_stage(
     client: &Client,
     mut plan: Plan,
@@ -507,13 +542,7 @@ async fn apply_stage(
         plan.ops = pre_ops;
     }
     report.finish_with(plan, client);
-    match report.refused.clone() {
-        Some(message) => Err(ReconcileError::SafetyValve {
-            message,
-            report: Box::new(report),
-        }),
-        None => Ok(report),
-    }
+    Ok(report)
 }
 
 /// The plan, less what depends on what could not be read (recorded in `report`).
@@ -571,7 +600,7 @@ fn core_first(desired: &Desired, observed: &Observed, own: &Ownership) -> Plan {
         ops: first
             .ops
             .into_iter()
-            .filter(|op| op.kind == plan::Kind::CoreServer)
+            .filter(|op| op.kind == Kind::CoreServer)
             .collect(),
         ..Plan::default()
     }

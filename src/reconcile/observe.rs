@@ -10,13 +10,13 @@
 //! JSON holds an unexpected value is reported and left alone; the rest of its collection is used.
 
 use super::diff::{Observed, SubReads};
-use super::plan::Kind;
 use super::progress::{Progress, Stage};
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
 use crate::api::resource::{self, Resource};
 use crate::api::types::*;
 use crate::model::Desired;
+use crate::model::Kind;
 use futures::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -9,7 +9,7 @@
 //! treated as managed (the module's behaviour, opt-in here).
 
 use super::facts::Known;
-use super::plan::Kind;
+use crate::model::Kind;
 use std::collections::{BTreeSet, HashSet};
 use uuid::Uuid;
 

@@ -5,54 +5,18 @@
 //! every operation that depends on a gap: the operations of the kinds fed by an unreadable
 //! collection (an unread collection looks empty, so the plan would otherwise create duplicates
 //! or miss deletions), the operations on an object left alone, and, through `needs`, every
-//! operation that needs a dropped one. Everything else of the pass is applied.
+//! operation that needs a dropped one. Everything else of the pass is applied. Which kinds
+//! depend on which is [`Kind::facts`]' `reads` and `keyed_by`.
 
 use super::observe::Gaps;
-use super::plan::{Kind, Plan};
+use super::plan::Plan;
+use crate::model::Kind;
 use std::collections::HashSet;
-
-/// The kinds of operations that need the collection of `kind` to have been read.
-fn dependents(kind: Kind) -> &'static [Kind] {
-    match kind {
-        Kind::Extension => &[Kind::Extension, Kind::ManagingUser],
-        Kind::User => &[
-            Kind::User,
-            Kind::Contact,
-            Kind::Email,
-            Kind::Phone,
-            Kind::ManagingUser,
-        ],
-        Kind::CoreServer => &[Kind::CoreServer],
-        Kind::AsteriskSettings => &[Kind::AsteriskSettings],
-        Kind::VoicemailAgent => &[Kind::VoicemailAgent],
-        Kind::VoicemailAgentIdentifier => &[Kind::VoicemailAgentIdentifier],
-        Kind::RecordingAgent => &[Kind::RecordingAgent],
-        Kind::PbxServer => &[Kind::PbxServer],
-        Kind::Administrator => &[Kind::Administrator],
-        Kind::Contact => &[Kind::Contact],
-        Kind::Email => &[Kind::Email],
-        Kind::Phone => &[Kind::Phone],
-        Kind::ManagingUser => &[Kind::ManagingUser],
-        Kind::Queue => &[Kind::Queue],
-        Kind::ConferenceRoom => &[Kind::ConferenceRoom],
-        Kind::ParkingLot => &[Kind::ParkingLot],
-    }
-}
 
 /// How a warning names what is skipped when the collection of `kind` cannot be read.
 pub fn skipped_text(kind: Kind) -> String {
-    let names: Vec<&str> = dependents(kind).iter().map(|k| k.heading()).collect();
+    let names: Vec<&str> = kind.fed_by_read().iter().map(|k| k.heading()).collect();
     names.join(", ").to_lowercase()
-}
-
-/// Sub-operations keyed by the natural key of their owner (contact/e-mails/phones by username,
-/// the binding by extension number): left alone with the owner.
-fn owned_by(kind: Kind) -> &'static [Kind] {
-    match kind {
-        Kind::User => &[Kind::Contact, Kind::Email, Kind::Phone],
-        Kind::Extension => &[Kind::ManagingUser],
-        _ => &[],
-    }
 }
 
 /// Drop from `plan` every operation that depends on a gap; returns how many were dropped.
@@ -60,16 +24,12 @@ pub fn withhold(plan: &mut Plan, gaps: &Gaps) -> usize {
     if gaps.kinds.is_empty() && gaps.objects.is_empty() {
         return 0;
     }
-    let kinds: HashSet<Kind> = gaps
-        .kinds
-        .keys()
-        .flat_map(|k| dependents(*k).iter().copied())
-        .collect();
+    let kinds: HashSet<Kind> = gaps.kinds.keys().flat_map(|k| k.fed_by_read()).collect();
     let mut dropped: HashSet<(Kind, String)> = HashSet::new();
     for (kind, key) in &gaps.objects {
         dropped.insert((*kind, key.clone()));
-        for sub in owned_by(*kind) {
-            dropped.insert((*sub, key.clone()));
+        for sub in kind.keyed_below() {
+            dropped.insert((sub, key.clone()));
         }
     }
     let mut fps: HashSet<String> = HashSet::new();

@@ -14,7 +14,7 @@
 
 use super::facts::hash_of_hash;
 use super::ownership::Ownership;
-use super::plan::Kind;
+use crate::model::Kind;
 use crate::model::PasswordSpec;
 use crate::secret::Secret;
 

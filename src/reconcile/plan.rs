@@ -8,10 +8,9 @@
 
 use super::facts::Effect;
 use crate::api::confirm::Confirm;
+use crate::model::Kind;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-pub use crate::model::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,27 +96,13 @@ pub struct Plan {
     pub adoptions: Vec<super::adopt::Adoption>,
 }
 
-/// Execution stages (see module docs).
+/// Execution stage of an operation (see module docs; the stages are [`Kind::facts`]).
 pub(crate) fn stage_of(kind: Kind, action: Action) -> u8 {
-    use Kind::*;
+    let f = kind.facts();
     if action == Action::Delete {
-        return match kind {
-            ManagingUser | Email | Phone | Contact => 6,
-            PbxServer | VoicemailAgentIdentifier | CoreServer => 8,
-            _ => 7,
-        };
-    }
-    match kind {
-        CoreServer => 0,
-        AsteriskSettings
-        | VoicemailAgent
-        | VoicemailAgentIdentifier
-        | RecordingAgent
-        | PbxServer => 1,
-        Administrator | Extension | User => 2,
-        Contact | Email | Phone => 3,
-        ManagingUser => 4,
-        Queue | ConferenceRoom | ParkingLot => 5,
+        f.delete_stage
+    } else {
+        f.stage
     }
 }
 

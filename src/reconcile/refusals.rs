@@ -12,10 +12,11 @@
 //! `--dry-run` exits 0 when nothing else is pending.
 
 use super::facts::{fingerprint, Refusal};
-use super::plan::{Action, Kind, Op, Plan};
+use super::plan::{Action, Op, Plan};
 use super::state::StateStore;
 use crate::api::client::ApiError;
 use crate::model::Desired;
+use crate::model::Kind;
 use std::collections::{HashMap, HashSet};
 
 type Known = HashMap<(Kind, String, String), Refusal>;

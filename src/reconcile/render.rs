@@ -2,7 +2,7 @@
 //! the plan grouped by kind, the failures, then the summary line. Printing it is the front
 //! end's job (`src/cli/`).
 
-use super::{PassOutcome, PassReport, ReconcileError};
+use super::{PassReport, ReconcileError};
 
 /// Plan, then the outcome, for people.
 pub fn render_report(r: &PassReport, color: bool) -> String {
@@ -28,7 +28,6 @@ impl ReconcileError {
             ReconcileError::FreepbxUnreadable(_) => "freepbx_unreadable",
             ReconcileError::IsymphonyUnreachable(_) => "isymphony_unreachable",
             ReconcileError::IsymphonyRefused(_) => "isymphony_refused",
-            ReconcileError::SafetyValve { .. } => "safety_valve",
             ReconcileError::EmptySource { .. } => "empty_source",
             ReconcileError::State(_) => "state",
             ReconcileError::Config(_) => "config",
@@ -44,7 +43,7 @@ impl ReconcileError {
             None => serde_json::json!({}),
         };
         v["error"] = serde_json::json!({"kind": self.kind(), "message": self.to_string()});
-        v["exit_code"] = serde_json::json!(PassOutcome::Incomplete.code(false));
+        v["exit_code"] = serde_json::json!(self.outcome().code(false));
         v
     }
 }

@@ -12,8 +12,15 @@
 //! state says it added (sub-items are read only for users whose FreePBX side changed).
 
 use super::ownership::Ownership;
-use super::plan::{Action, Kind, Plan};
+use super::plan::{Action, Plan};
+use crate::model::Kind;
 use std::collections::BTreeMap;
+
+/// The valve withheld deletions (the text of [`describe`]): a result of the pass, which applied
+/// everything else; front ends report it as an error with this advice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("safety valve refused: {0} (those deletions were withheld, everything else was applied; check FreePBX, then run --sync-now --force once if the deletions are right)")]
+pub struct Refused(pub String);
 
 /// One kind whose deletions the valve withholds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +34,11 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Record the managed sub-items (e-mails, phones) the state store knows in `plan`, so that
-/// [`check`] has a denominator for them.
+/// Record the managed sub-items (e-mails, phones: guarded kinds keyed by their owner) the
+/// state store knows in `plan`, so that [`check`] has a denominator for them.
 pub fn count_sub_items(plan: &mut Plan, own: &Ownership) {
-    for kind in [Kind::Email, Kind::Phone] {
+    let sub_items = Kind::all().filter(|k| k.guarded() && k.facts().keyed_by.is_some());
+    for kind in sub_items {
         let n = own.added_total(kind);
         if n > 0 {
             plan.managed_counts.insert(kind, n);

@@ -194,6 +194,7 @@ impl Env {
     /// A pass that must succeed.
     pub async fn sync(&self) -> PassReport {
         let r = self.pass(false, false, false).await.unwrap();
+        assert_eq!(r.refused, None, "the safety valve refused");
         assert_eq!(r.failed, 0, "{:?}", r.errors);
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         r

@@ -294,7 +294,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_pass_makes_the_shared_plan_stale() {
-        use crate::agent::state::status::{PassRecord, PassResultKind};
+        use crate::agent::state::status::PassRecord;
+        use crate::reconcile::PassOutcome;
         use std::sync::atomic::Ordering;
         use std::time::{Duration, SystemTime};
         let (r, fake) = app(Ok(serde_json::json!({})));
@@ -307,7 +308,7 @@ mod tests {
             PassRecord {
                 started: now,
                 finished: now,
-                result: PassResultKind::Success,
+                result: PassOutcome::Changes,
                 full: false,
                 triggers: vec![],
                 summary: String::new(),

@@ -10,15 +10,15 @@
 use super::executor::PassExecutor;
 use super::known_gaps::{self, KnownGaps};
 use super::permit::PassGate;
-use super::scheduler::{PassRequest, PassResult};
+use super::scheduler::{Next, PassRequest};
 use crate::agent::leader::election::{LockLink, Role, LOCK_LOST};
 use crate::agent::notify::Notifier;
-use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::state::status::{AgentState, PassRecord};
 use crate::agent::tasks::Shutdown;
 use crate::agent::trigger::wipecheck;
 use crate::config::Config;
 use crate::model::Kind;
-use crate::reconcile::{PassOptions, PassReport, ReconcileError};
+use crate::reconcile::{PassOptions, PassOutcome, PassReport, ReconcileError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -31,10 +31,10 @@ pub(crate) const STOP_WAIT: Duration = Duration::from_secs(1);
 /// Upper bound on a confirmation of the writer lock.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(6);
 
-/// How a pass ended, before it becomes a record.
-enum Outcome {
+/// How the pass's future ended: it returned, or it had to be dropped.
+enum Ending {
     /// The pass returned (boxed: a report is large, the other variants small).
-    Done(Box<Result<PassReport, ReconcileError>>),
+    Returned(Box<Result<PassReport, ReconcileError>>),
     /// The pass was dropped after it was asked to stop; it had started `started` operations.
     Dropped { why: String, started: usize },
     /// The executor is gone.
@@ -59,10 +59,10 @@ pub(crate) struct PassRunner {
 
 impl PassRunner {
     /// Run the pass `req` asks for with `cfg`, as leader only.
-    pub(crate) async fn run(&self, cfg: Arc<Config>, req: PassRequest) -> PassResult {
+    pub(crate) async fn run(&self, cfg: Arc<Config>, req: PassRequest) -> Next {
         if *self.role.borrow() != Role::Leader {
             tracing::debug!("standby: pass skipped");
-            return PassResult::Skipped;
+            return Next::Skipped;
         }
         // A snapshot file as the source: no database, no lock, no competitor.
         let lock = if cfg.freepbx.snapshot.is_some() {
@@ -72,7 +72,7 @@ impl PassRunner {
                 Some(t) => Some((self.link.clone(), t)),
                 None => {
                     tracing::debug!("standby: pass skipped");
-                    return PassResult::Skipped;
+                    return Next::Skipped;
                 }
             }
         };
@@ -103,33 +103,33 @@ impl PassRunner {
                 }
             }
         };
-        let outcome = match why {
-            Ok(Some(r)) => Outcome::Done(Box::new(r)),
-            Ok(None) => Outcome::Gone,
+        let mut ending = match why {
+            Ok(Some(r)) => Ending::Returned(Box::new(r)),
+            Ok(None) => Ending::Gone,
             Err(why) => {
                 stop_tx.send_replace(Some(why.clone()));
                 match tokio::time::timeout(STOP_WAIT, &mut run).await {
-                    Ok(Some(r)) => Outcome::Done(Box::new(r)),
-                    Ok(None) => Outcome::Gone,
-                    Err(_) => Outcome::Dropped {
+                    Ok(Some(r)) => Ending::Returned(Box::new(r)),
+                    Ok(None) => Ending::Gone,
+                    Err(_) => Ending::Dropped {
                         why,
                         started: gate.started(),
                     },
                 }
             }
         };
-        let outcome = settle(outcome, &self.last_target, &self.state);
-        if let Outcome::Done(done) = &outcome {
-            if let Ok(r) = done.as_ref() {
+        note_target(&mut ending, &self.last_target, &self.state);
+        if let Ending::Returned(done) = &ending {
+            if let Ok(r) = done.as_ref().as_ref() {
                 crate::agent::state::readiness::after_pass(&self.state, &cfg, r, req.full).await;
             }
         }
-        finish_pass(
+        record(
             (&self.state, &self.known_gaps),
             self.notifier.as_deref(),
             &req,
             started,
-            outcome,
+            ending,
         )
     }
 }
@@ -186,30 +186,23 @@ fn warn_database_host_change(r: &mut PassReport, last: &wipecheck::SharedTarget)
     Some(w)
 }
 
-/// A refusal of the safety valve still applied everything else: it is the partial pass its
-/// report describes. Tells the quick iSymphony check where the pass went.
-fn settle(outcome: Outcome, last_target: &wipecheck::SharedTarget, state: &AgentState) -> Outcome {
-    let mut outcome = match outcome {
-        Outcome::Done(r) => match *r {
-            Err(ReconcileError::SafetyValve { report, .. }) => Outcome::Done(Box::new(Ok(*report))),
-            other => Outcome::Done(Box::new(other)),
-        },
-        other => other,
+/// Tells the quick iSymphony check where a pass that returned went, and warns when cxpanel's
+/// settings moved it to another host.
+fn note_target(ending: &mut Ending, last_target: &wipecheck::SharedTarget, state: &AgentState) {
+    let Ending::Returned(r) = ending else {
+        return;
     };
-    if let Outcome::Done(r) = &mut outcome {
-        if let Some(w) = r
-            .as_mut()
-            .as_mut()
-            .ok()
-            .and_then(|report| warn_database_host_change(report, last_target))
-        {
-            // Kept on the status page after later passes, as the quick check's finding is.
-            state.set_target_change(w);
-        }
-        let target = r.as_ref().as_ref().ok().and_then(|r| r.resolved.clone());
-        wipecheck::record_target(last_target, target);
+    if let Some(w) = r
+        .as_mut()
+        .as_mut()
+        .ok()
+        .and_then(|report| warn_database_host_change(report, last_target))
+    {
+        // Kept on the status page after later passes, as the quick check's finding is.
+        state.set_target_change(w);
     }
-    outcome
+    let target = r.as_ref().as_ref().ok().and_then(|r| r.resolved.clone());
+    wipecheck::record_target(last_target, target);
 }
 
 /// The record's fields for a pass that ran to the end (possibly with failures). What it could not
@@ -231,11 +224,7 @@ fn completed(state: &AgentState, known: &KnownGaps, r: &PassReport, full: bool) 
     }
     state.set_unreadable(unreadable.clone());
     Fields {
-        result: if ok {
-            PassResultKind::Success
-        } else {
-            PassResultKind::Partial
-        },
+        result: r.outcome(),
         summary: r.summary_line(),
         applied: r.applied as u64,
         failed: r.failed as u64,
@@ -274,7 +263,7 @@ fn counts(r: &PassReport) -> BTreeMap<Kind, u64> {
 }
 
 struct Fields {
-    result: PassResultKind,
+    result: PassOutcome,
     summary: String,
     applied: u64,
     failed: u64,
@@ -288,7 +277,7 @@ struct Fields {
 
 fn failed(summary: String, error: String) -> Fields {
     Fields {
-        result: PassResultKind::Failed,
+        result: PassOutcome::Failed,
         summary,
         applied: 0,
         failed: 0,
@@ -300,16 +289,16 @@ fn failed(summary: String, error: String) -> Fields {
     }
 }
 
-fn fields((state, known): (&AgentState, &KnownGaps), full: bool, outcome: Outcome) -> Fields {
-    let r = match outcome {
-        Outcome::Done(r) => *r,
-        Outcome::Gone => {
+fn fields((state, known): (&AgentState, &KnownGaps), full: bool, ending: Ending) -> Fields {
+    let r = match ending {
+        Ending::Returned(r) => *r,
+        Ending::Gone => {
             return failed(
                 "stopped: the agent is shutting down".into(),
                 "the pass executor has stopped".into(),
             )
         }
-        Outcome::Dropped { why, started } => {
+        Ending::Dropped { why, started } => {
             return failed(
                 format!(
                     "stopped: {why}; {started} operations had been started, the rest is left to the next pass"
@@ -321,7 +310,7 @@ fn fields((state, known): (&AgentState, &KnownGaps), full: bool, outcome: Outcom
     match r {
         Ok(r) => completed(state, known, &r, full),
         Err(ReconcileError::Stopped { reason, report }) => Fields {
-            result: PassResultKind::Failed,
+            result: PassOutcome::Failed,
             summary: format!("stopped: {reason}; {}", report.summary_line()),
             applied: report.applied as u64,
             failed: report.failed as u64,
@@ -350,17 +339,17 @@ fn fields((state, known): (&AgentState, &KnownGaps), full: bool, outcome: Outcom
     }
 }
 
-/// Turn a pass outcome into the status record, the log line and the scheduler's answer.
-fn finish_pass(
+/// Record how the pass ended: the status record, the log line and the scheduler's answer.
+fn record(
     (state, known): (&AgentState, &KnownGaps),
     notifier: Option<&Notifier>,
     req: &PassRequest,
     started: SystemTime,
-    outcome: Outcome,
-) -> PassResult {
+    ending: Ending,
+) -> Next {
     let finished = SystemTime::now();
     let triggers: Vec<&str> = req.sources.iter().map(|s| s.as_str()).collect();
-    let f = fields((state, known), req.full, outcome);
+    let f = fields((state, known), req.full, ending);
     let secs = finished
         .duration_since(started)
         .unwrap_or_default()
@@ -384,18 +373,18 @@ fn finish_pass(
         };
     }
     // A settled partial pass was warned about when its refusals appeared.
-    match result {
-        PassResultKind::Success => line!(info),
-        _ if settled => line!(info),
-        _ => line!(warn),
+    if result.converged() || settled {
+        line!(info)
+    } else {
+        line!(warn)
     }
     if let Some(n) = notifier {
         let _ = n.status(&format!("{}: {summary}", result.as_str()));
     }
-    let latency = match (result, req.first_change) {
-        (PassResultKind::Success, Some(t)) => Some(t.elapsed()),
-        _ => None,
-    };
+    let latency = req
+        .first_change
+        .filter(|_| result.converged())
+        .map(|t| t.elapsed());
     state.record_pass(
         PassRecord {
             started,
@@ -413,9 +402,5 @@ fn finish_pass(
         },
         latency,
     );
-    match result {
-        PassResultKind::Success => PassResult::Ok,
-        _ if settled => PassResult::Settled,
-        _ => PassResult::Failed,
-    }
+    Next::after(result, settled)
 }

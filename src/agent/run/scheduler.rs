@@ -8,6 +8,7 @@
 //! of refusals met again) is not. The pass itself is a closure, so
 //! this logic is tested with a fake pass and a paused clock.
 
+use crate::reconcile::PassOutcome;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,19 +91,32 @@ pub(crate) struct PassRequest {
     pub(crate) first_change: Option<Instant>,
 }
 
-/// What a pass reports back to the scheduler.
+/// What the scheduler does after a pass: mapped once from how the pass ended
+/// ([`Next::after`]), or `Skipped` for a pass that did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PassResult {
-    /// Converged (or nothing to do).
-    Ok,
+pub(crate) enum Next {
+    /// Converged (or nothing to do): no retry.
+    Converged,
     /// Did not run (e.g. this agent is standby): no retry, no verify reset.
     Skipped,
     /// Partial for a reason that the same request meets again (iSymphony refused the same
     /// resources as the pass before, nothing else failed): settled like a success, so the next
     /// change or the periodic verify runs the next pass, not a retry (see `known_gaps`).
     Settled,
-    /// Failed: retry after a backoff.
-    Failed,
+    /// Failed or partial: retry after a backoff.
+    Retry,
+}
+
+impl Next {
+    /// The scheduler's answer to a pass that ended `outcome`; `settled`: partial only because
+    /// of what the pass before met too.
+    pub fn after(outcome: PassOutcome, settled: bool) -> Next {
+        match outcome {
+            _ if outcome.converged() => Next::Converged,
+            _ if settled => Next::Settled,
+            _ => Next::Retry,
+        }
+    }
 }
 
 /// The timing knobs (hot-reloadable through [`SchedulerMsg::Configure`]).
@@ -213,7 +227,7 @@ pub(crate) async fn run<F, Fut>(
     mut pass: F,
 ) where
     F: FnMut(PassRequest) -> Fut,
-    Fut: Future<Output = PassResult>,
+    Fut: Future<Output = Next>,
 {
     let mut pending = Pending::default();
     let mut next_verify = Instant::now() + timing.resync_interval;
@@ -310,7 +324,7 @@ struct Ran {
 /// re-arms the verify timer after a full pass); a failure (or a pass dropped) doubles the
 /// backoff and queues a retry of what it covered.
 fn settle(
-    result: Option<PassResult>,
+    result: Option<Next>,
     ran: Ran,
     pending: &mut Pending,
     timing: &Timing,
@@ -319,17 +333,17 @@ fn settle(
     next_verify: &mut Instant,
 ) {
     match result {
-        Some(PassResult::Ok | PassResult::Settled) => {
+        Some(Next::Converged | Next::Settled) => {
             *backoff = None;
             *retry_at = None;
             if ran.full {
                 *next_verify = Instant::now() + timing.resync_interval;
             }
         }
-        Some(PassResult::Skipped) => {
+        Some(Next::Skipped) => {
             *retry_at = None;
         }
-        Some(PassResult::Failed) | None => {
+        Some(Next::Retry) | None => {
             let b = match *backoff {
                 None => timing.backoff_min,
                 Some(b) => (b * 2).min(timing.backoff_max),

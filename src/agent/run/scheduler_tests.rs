@@ -17,7 +17,7 @@ struct Harness {
 
 /// A scheduler whose fake pass takes `pass_time` and returns results from `results`
 /// (then Ok).
-fn harness(timing: Timing, pass_time: Duration, results: Vec<PassResult>) -> Harness {
+fn harness(timing: Timing, pass_time: Duration, results: Vec<Next>) -> Harness {
     let (tx, rx) = channel();
     let stop = CancellationToken::new();
     let runs = Arc::new(Mutex::new(Vec::<Run>::new()));
@@ -37,7 +37,7 @@ fn harness(timing: Timing, pass_time: Duration, results: Vec<PassResult>) -> Har
             });
             let mut r = results.lock().unwrap();
             if r.is_empty() {
-                PassResult::Ok
+                Next::Converged
             } else {
                 r.remove(0)
             }
@@ -161,12 +161,7 @@ async fn failures_retry_with_capped_backoff() {
     let h = harness(
         timing(),
         Duration::from_millis(10),
-        vec![
-            PassResult::Failed,
-            PassResult::Failed,
-            PassResult::Failed,
-            PassResult::Failed,
-        ],
+        vec![Next::Retry, Next::Retry, Next::Retry, Next::Retry],
     );
     h.tx.trigger(TriggerSource::Database, false);
     advance(30_000).await;
@@ -211,11 +206,7 @@ async fn shutdown_drops_a_pass_that_overruns_the_grace() {
 
 #[tokio::test(start_paused = true)]
 async fn skipped_passes_are_not_retried() {
-    let h = harness(
-        timing(),
-        Duration::from_millis(10),
-        vec![PassResult::Skipped],
-    );
+    let h = harness(timing(), Duration::from_millis(10), vec![Next::Skipped]);
     h.tx.trigger(TriggerSource::Database, false);
     advance(20_000).await;
     assert_eq!(h.runs.lock().unwrap().len(), 1);
@@ -231,11 +222,11 @@ async fn a_settled_pass_waits_for_the_next_trigger() {
         t,
         Duration::from_millis(10),
         vec![
-            PassResult::Failed,
-            PassResult::Settled,
-            PassResult::Settled,
-            PassResult::Failed,
-            PassResult::Settled,
+            Next::Retry,
+            Next::Settled,
+            Next::Settled,
+            Next::Retry,
+            Next::Settled,
         ],
     );
     let t0 = Instant::now();
@@ -279,7 +270,7 @@ async fn a_retried_pass_keeps_the_time_of_the_change() {
     let h = harness(
         timing(),
         Duration::from_millis(10),
-        vec![PassResult::Failed, PassResult::Failed],
+        vec![Next::Retry, Next::Retry],
     );
     let t0 = Instant::now();
     h.tx.trigger(TriggerSource::Database, false);
@@ -298,11 +289,7 @@ async fn a_retried_pass_keeps_the_time_of_the_change() {
 /// it runs carries the change's detection time, so its latency is recorded.
 #[tokio::test(start_paused = true)]
 async fn a_manual_pass_that_takes_a_detected_change_keeps_its_time() {
-    let h = harness(
-        timing(),
-        Duration::from_millis(500),
-        vec![PassResult::Failed],
-    );
+    let h = harness(timing(), Duration::from_millis(500), vec![Next::Retry]);
     // Within the debounce window.
     let t0 = Instant::now();
     h.tx.trigger(TriggerSource::Database, false);
@@ -339,11 +326,7 @@ async fn sync_now_does_not_wait_out_the_backoff() {
     let mut t = timing();
     t.backoff_min = Duration::from_secs(30);
     t.backoff_max = Duration::from_secs(30);
-    let h = harness(
-        t,
-        Duration::from_millis(10),
-        vec![PassResult::Failed, PassResult::Failed],
-    );
+    let h = harness(t, Duration::from_millis(10), vec![Next::Retry, Next::Retry]);
     h.tx.trigger(TriggerSource::Database, false);
     advance(1000).await;
     assert_eq!(h.runs.lock().unwrap().len(), 1, "the first pass failed");

@@ -2,7 +2,8 @@
 //! charts the duration of each pass and each change-to-converged latency over a longer
 //! retained history ([`POINTS`] of each). Kept in memory only: a restart starts a new history.
 
-use super::status::{PassRecord, PassResultKind};
+use super::status::PassRecord;
+use crate::reconcile::PassOutcome;
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +18,7 @@ pub(crate) struct Point {
     pub(crate) at: SystemTime,
     pub(crate) seconds: f64,
     /// The pass result (the duration chart colours failed passes).
-    pub(crate) result: PassResultKind,
+    pub(crate) result: PassOutcome,
 }
 
 /// The retained history (newest last).
@@ -68,7 +69,7 @@ mod tests {
             let rec = PassRecord {
                 started: t0 + Duration::from_secs(i),
                 finished: t0 + Duration::from_secs(i) + Duration::from_millis(250),
-                result: PassResultKind::Success,
+                result: PassOutcome::Changes,
                 full: false,
                 triggers: vec![],
                 summary: format!("pass {i}"),

@@ -129,8 +129,8 @@ impl Metrics {
             ami: None,
         };
         // Series that exist from the start at 0, so that rate() and alerts see them.
-        for r in ["success", "partial", "failed"] {
-            let _ = m.passes.get_or_create(&ResultLabel { result: r });
+        for o in crate::reconcile::PassOutcome::all() {
+            let _ = m.passes.get_or_create(&ResultLabel { result: o.as_str() });
         }
         for r in ["ok", "invalid"] {
             let _ = m.reloads.get_or_create(&ResultLabel { result: r });
@@ -364,16 +364,18 @@ impl Metrics {
         // Kinds no longer managed disappear rather than linger at their last value.
         self.managed.clear();
         for (kind, n) in &s.counts_by_kind {
-            let g = self.managed.get_or_create(&KindLabel { kind: kind.name() });
+            let g = self.managed.get_or_create(&KindLabel {
+                kind: kind.name().to_string(),
+            });
             g.set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         // Unknown readiness (no Live API, not checked yet) is NaN, never 0.
         let counts = s.readiness.as_ref().and_then(|r| r.counts());
         for (kind, _) in crate::api::live::LISTED {
             let n = counts.as_ref().and_then(|c| c.get(&kind)).copied();
-            let g = self
-                .not_live
-                .get_or_create(&KindLabel { kind: kind.name() });
+            let g = self.not_live.get_or_create(&KindLabel {
+                kind: kind.name().to_string(),
+            });
             g.set(n.map_or(f64::NAN, |n| n as f64));
         }
         let mut out = String::new();

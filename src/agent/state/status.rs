@@ -9,32 +9,11 @@ use crate::agent::leader::election::Role;
 use crate::agent::run::scheduler::TriggerSource;
 use crate::agent::state::metrics::Metrics;
 use crate::model::Kind;
+use crate::reconcile::PassOutcome;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// How a pass ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum PassResultKind {
-    /// Converged: every planned operation succeeded (or nothing to do).
-    Success,
-    /// Ran, but some operations failed (retried).
-    Partial,
-    /// Could not run (a side unreachable, invalid source, safety valve): retried.
-    Failed,
-}
-
-impl PassResultKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            PassResultKind::Success => "success",
-            PassResultKind::Partial => "partial",
-            PassResultKind::Failed => "failed",
-        }
-    }
-}
 
 /// One finished pass, as the status resource shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +22,8 @@ pub(crate) struct PassRecord {
     pub(crate) started: SystemTime,
     #[serde(serialize_with = "ser_time")]
     pub(crate) finished: SystemTime,
-    pub(crate) result: PassResultKind,
+    /// How it ended (shown as `success`, `partial` or `failed`).
+    pub(crate) result: PassOutcome,
     pub(crate) full: bool,
     pub(crate) triggers: Vec<TriggerSource>,
     /// The one-line summary (also sent as systemd STATUS=).
@@ -377,18 +357,17 @@ impl AgentState {
                 .duration_since(rec.started)
                 .unwrap_or_default()
                 .as_secs_f64();
-            let converged = (rec.result == PassResultKind::Success)
+            let converged = rec
+                .result
+                .converged()
                 .then(|| change_latency.map(|l| l.as_secs_f64()))
                 .flatten();
             i.metrics.pass(rec.result.as_str(), secs, converged);
             i.history.record(&rec, change_latency);
-            match rec.result {
-                PassResultKind::Success => {
-                    i.status.last_success = Some(rec.finished);
-                }
-                PassResultKind::Partial | PassResultKind::Failed => {
-                    i.status.last_error = rec.error.clone();
-                }
+            if rec.result.converged() {
+                i.status.last_success = Some(rec.finished);
+            } else {
+                i.status.last_error = rec.error.clone();
             }
             if !rec.counts_by_kind.is_empty() {
                 i.status.counts_by_kind = rec.counts_by_kind.clone();
@@ -450,7 +429,7 @@ mod tests {
         );
     }
 
-    fn rec(result: PassResultKind, secs: u64) -> PassRecord {
+    fn rec(result: PassOutcome, secs: u64) -> PassRecord {
         let started = SystemTime::now();
         PassRecord {
             started,
@@ -464,7 +443,7 @@ mod tests {
             requests: Default::default(),
             warnings: vec![],
             counts_by_kind: BTreeMap::from([(Kind::Extension, 3)]),
-            error: (result != PassResultKind::Success).then(|| "boom".into()),
+            error: (!result.converged()).then(|| "boom".into()),
         }
     }
 
@@ -472,11 +451,11 @@ mod tests {
     fn metrics_count_passes_requests_and_latency() {
         let s = AgentState::new();
         s.record_pass(
-            rec(PassResultKind::Success, 2),
+            rec(PassOutcome::Changes, 2),
             Some(Duration::from_millis(800)),
         );
         s.record_pass(
-            rec(PassResultKind::Failed, 0),
+            rec(PassOutcome::Failed, 0),
             Some(Duration::from_millis(100)),
         );
         s.http_request("GET", 200);

@@ -17,9 +17,10 @@ use crate::agent::run::scheduler::{SchedulerView, TriggerSender, TriggerSource};
 use crate::agent::state::status::AgentState;
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
+use crate::api::resource;
 use crate::api::types::CoreServer;
 use crate::config::Config;
-use crate::reconcile::plan::Kind;
+use crate::model::Kind;
 use crate::reconcile::source::Target;
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,32 +74,6 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// The instance path of an element: (core server id, element id) → path.
-type ItemPath = fn(&str, &str) -> String;
-
-/// The collections watched, with the instance path of an element id.
-fn collections(cs: &str) -> Vec<(Kind, String, ItemPath)> {
-    vec![
-        (Kind::Extension, paths::extensions(cs), paths::extension),
-        (Kind::User, paths::users(cs), paths::user),
-        (Kind::Queue, paths::queues(cs), paths::queue),
-        (
-            Kind::ConferenceRoom,
-            paths::conference_rooms(cs),
-            paths::conference_room,
-        ),
-        (
-            Kind::ParkingLot,
-            paths::parking_lots(cs),
-            paths::parking_lot,
-        ),
-        (Kind::PbxServer, paths::pbx_servers(cs), paths::pbx_server),
-        (Kind::Administrator, paths::administrators(), |_, id| {
-            paths::administrator(id)
-        }),
-    ]
-}
-
 /// Take the baseline; a missing core server is already a finding.
 pub(crate) async fn baseline(
     client: &Client,
@@ -109,15 +84,17 @@ pub(crate) async fn baseline(
         return Ok(Err(Finding::CoreMissing { slug: slug.into() }));
     };
     let mut samples = Vec::new();
-    for (kind, list, item) in collections(&core_id) {
+    // Every collection the sync manages is watched.
+    for res in &resource::ALL {
+        let list = res.list(&core_id);
         // A collection this server cannot serve (licence, older version) is simply not watched.
         let Ok(summary) = list_summary(client, &list).await else {
             continue;
         };
         if let Some(id) = summary.first_id {
             samples.push(Sample {
-                kind,
-                item: item(&core_id, &id),
+                kind: res.kind,
+                item: res.item(&core_id, &id),
                 list,
                 size: summary.size,
             });
@@ -187,8 +164,8 @@ pub(crate) async fn check(
                 had: s.size,
             }));
         };
-        if let Some((_, _, item)) = collections(&cs).into_iter().find(|c| c.0 == s.kind) {
-            s.item = item(&cs, &id);
+        if let Some(r) = resource::of(s.kind) {
+            s.item = r.item(&cs, &id);
             s.size = summary.size;
         }
     }

@@ -5,7 +5,8 @@ use super::changes::changed_fields;
 use super::{to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::paths;
-use crate::reconcile::plan::{Action, Kind, Method};
+use crate::model::Kind;
+use crate::reconcile::plan::{Action, Method};
 use serde_json::Value;
 
 /// The warning for a desired agent the server does not know.

@@ -8,8 +8,9 @@ use crate::api::paths;
 use crate::api::resource::USERS;
 use crate::api::types::{Extension, User};
 use crate::model::Desired;
+use crate::model::Kind;
 use crate::reconcile::facts::fingerprint;
-use crate::reconcile::plan::{quote, Action, Change, Fingerprint, Kind, Method};
+use crate::reconcile::plan::{quote, Action, Change, Fingerprint, Method};
 use std::collections::{BTreeMap, HashMap};
 
 pub(super) fn binding_key(ext_id: &str) -> String {

@@ -8,9 +8,10 @@ use super::{to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::{Contact, EmailAddress, PhoneNumber};
+use crate::model::Kind;
 use crate::model::{PhoneSpec, UserSpec};
 use crate::reconcile::facts::{fingerprint, Effect};
-use crate::reconcile::plan::{Action, Fingerprint, Kind, Method};
+use crate::reconcile::plan::{Action, Fingerprint, Method};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Operations that must succeed first (the user, when it is created this pass).

@@ -6,7 +6,8 @@ use super::{to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::CoreServer;
-use crate::reconcile::plan::{Action, Kind, Method};
+use crate::model::Kind;
+use crate::reconcile::plan::{Action, Method};
 
 impl Ctx<'_> {
     pub(super) fn core_server(&mut self) {

@@ -29,9 +29,10 @@ mod users;
 use super::facts::Effect;
 use super::ownership::Ownership;
 use super::passwords::unverifiable_warning;
-use super::plan::{stage_of, Action, Change, Kind, Method, Op, Plan, Request};
+use super::plan::{stage_of, Action, Change, Method, Op, Plan, Request};
 use crate::api::types::*;
 use crate::model::Desired;
+use crate::model::Kind;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 

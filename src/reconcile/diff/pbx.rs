@@ -7,8 +7,9 @@ use super::{to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::resource::PBX_SERVERS;
 use crate::api::types::PbxServer;
+use crate::model::Kind;
 use crate::model::PbxServerSpec;
-use crate::reconcile::plan::{Action, Kind, Method};
+use crate::reconcile::plan::{Action, Method};
 use crate::secret::Secret;
 use serde_json::Value;
 

@@ -7,10 +7,11 @@ use super::{to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::resource::USERS;
 use crate::api::types::User;
+use crate::model::Kind;
 use crate::model::UserSpec;
 use crate::reconcile::facts::{hash_of_hash, Effect};
 use crate::reconcile::passwords::{create_password, password_rule, Pw};
-use crate::reconcile::plan::{Action, Kind, Method, Op};
+use crate::reconcile::plan::{Action, Method, Op};
 use serde_json::Value;
 use std::collections::HashMap;
 

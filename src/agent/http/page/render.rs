@@ -9,7 +9,8 @@
 
 use super::{localtime, svg, Unavailable, PAGE};
 use crate::agent::state::history::History;
-use crate::agent::state::status::{PassRecord, PassResultKind, Reachability, Status};
+use crate::agent::state::status::{PassRecord, Reachability, Status};
+use crate::reconcile::PassOutcome;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 use std::time::SystemTime;
@@ -350,7 +351,7 @@ fn pass_row(p: &PassRecord) -> Markup {
         .as_secs_f64();
     let triggers: Vec<&str> = p.triggers.iter().map(|t| t.as_str()).collect();
     let message = match (&p.error, p.result) {
-        (Some(e), PassResultKind::Failed | PassResultKind::Partial) => e.as_str(),
+        (Some(e), PassOutcome::Failed | PassOutcome::Partial) => e.as_str(),
         _ => p.summary.as_str(),
     };
     let r = p.result.as_str();

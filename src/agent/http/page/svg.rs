@@ -4,7 +4,7 @@
 
 use super::localtime;
 use crate::agent::state::history::Point;
-use crate::agent::state::status::PassResultKind;
+use crate::reconcile::PassOutcome;
 use maud::{html, Markup};
 use std::time::SystemTime;
 
@@ -98,9 +98,9 @@ fn plot(points: &[Point]) -> Markup {
         @for (i, p) in points.iter().enumerate() {
             @let (x, y) = xy(i, p);
             @let colour = match p.result {
-                PassResultKind::Success => "#3b6ea8",
-                PassResultKind::Partial => "#c98a00",
-                PassResultKind::Failed => "#c0392b",
+                PassOutcome::InSync | PassOutcome::Changes => "#3b6ea8",
+                PassOutcome::Partial => "#c98a00",
+                PassOutcome::Failed => "#c0392b",
             };
             circle cx=(x) cy=(y) r="3.5" fill=(colour) {
                 title { (localtime::clock(p.at)) " " (secs_label(p.seconds)) }
@@ -133,7 +133,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn pt(secs_after: u64, seconds: f64, result: PassResultKind) -> Point {
+    fn pt(secs_after: u64, seconds: f64, result: PassOutcome) -> Point {
         Point {
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs_after),
             seconds,
@@ -153,9 +153,9 @@ mod tests {
     #[test]
     fn draws_one_dot_per_point_scaled_to_the_axis() {
         let pts = [
-            pt(0, 0.2, PassResultKind::Success),
-            pt(10, 0.4, PassResultKind::Failed),
-            pt(20, 0.1, PassResultKind::Success),
+            pt(0, 0.2, PassOutcome::Changes),
+            pt(10, 0.4, PassOutcome::Failed),
+            pt(20, 0.1, PassOutcome::Changes),
         ];
         let s = chart("c", "Pass <duration>", &pts).into_string();
         assert_eq!(s.matches("<circle").count(), 3);

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::agent::http::agent_api::PlanFuture;
-use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::state::status::{AgentState, PassRecord};
+use crate::reconcile::PassOutcome;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use http_body_util::BodyExt;
@@ -71,7 +72,7 @@ fn post(body: &str, origin: Option<&str>) -> axum::http::Request<Body> {
     b.body(Body::from(body.to_string())).unwrap()
 }
 
-fn record(state: &AgentState, result: PassResultKind, error: Option<&str>) {
+fn record(state: &AgentState, result: PassOutcome, error: Option<&str>) {
     let now = SystemTime::now();
     state.record_pass(
         PassRecord {
@@ -102,10 +103,10 @@ fn record(state: &AgentState, result: PassResultKind, error: Option<&str>) {
 #[tokio::test]
 async fn page_shows_passes_counts_plan_warnings_and_charts() {
     let (r, fake, token) = app();
-    record(&fake.state, PassResultKind::Success, None);
+    record(&fake.state, PassOutcome::Changes, None);
     record(
         &fake.state,
-        PassResultKind::Failed,
+        PassOutcome::Failed,
         Some("FreePBX unreadable: refused"),
     );
     let (st, h, body) = call(&r, get("/isymphony-sync")).await;
@@ -183,7 +184,7 @@ async fn hostile_values_are_shown_escaped() {
     let st = &fake.state;
     record(
         st,
-        PassResultKind::Failed,
+        PassOutcome::Failed,
         Some("<img src=x onerror=alert(5)>"),
     );
     st.set_freepbx(false, Some("<script>alert(6)</script>".into()));
