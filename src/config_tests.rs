@@ -13,7 +13,7 @@ fn empty_file_gives_defaults() {
     );
     assert_eq!(c.server.http_listen.port(), 58080);
     assert_eq!(c.server.username, "manager");
-    assert_eq!(c.sync.concurrency, 8);
+    assert_eq!(c.sync.concurrency, 16);
     assert!(!c.sync.clean_unknown_items);
 }
 
