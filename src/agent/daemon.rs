@@ -25,7 +25,7 @@ use super::run::scheduler::{
     self, PassRequest, PassResult, SchedulerMsg, SchedulerView, Timing, TriggerSender,
     TriggerSource,
 };
-use super::state::status::AgentState;
+use super::state::AgentState;
 use super::trigger::changes as fwatch;
 use super::trigger::wipecheck;
 use crate::config::Config;

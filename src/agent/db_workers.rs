@@ -4,7 +4,7 @@
 
 use super::leader::election::{self as leader, ElectionTiming, LockLink, Role};
 use super::run::scheduler::{TriggerSender, TriggerSource};
-use super::state::status::AgentState;
+use super::state::AgentState;
 use super::trigger::changes::{self as fwatch, ChangeDetector, Poll};
 use crate::config::Config;
 use mysql_async::Opts;

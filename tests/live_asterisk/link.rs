@@ -160,7 +160,7 @@ async fn check_config_ami_line_names_missing_write_classes() {
 async fn metrics_and_status_show_the_ami_connection() {
     let ast = Asterisk::start();
     let (h, _) = up(&ast).await;
-    let agent = isymphony_sync::agent::state::status::AgentState::new();
+    let agent = isymphony_sync::agent::state::AgentState::new();
     assert!(
         !agent.metrics().contains("ami_connected"),
         "not exported without the backend"

@@ -351,7 +351,7 @@ mod tests {
         }
         m.http_request("GET", 200);
         m.http_request("get", 200);
-        let out = m.encode(&crate::agent::state::status::AgentState::new().status());
+        let out = m.encode(&crate::agent::state::AgentState::new().status());
         assert!(
             out.contains(
                 "isymphony_sync_http_requests_total{method=\"other\",status=\"401\"} 1000"

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::agent::http::agent_api::PlanFuture;
-use crate::agent::state::status::{AgentState, PassRecord, PassResultKind};
+use crate::agent::state::status::{PassRecord, PassResultKind};
+use crate::agent::state::AgentState;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use http_body_util::BodyExt;
