@@ -174,7 +174,7 @@ async fn ami_check(cfg: &Config) -> Check {
     };
     match crate::live::asterisk::check::check(&settings).await {
         Ok(d) => Check::ok("ami", d),
-        Err(d) => Check::fail("ami", d),
+        Err(e) => Check::fail("ami", e.to_string()),
     }
 }
 
