@@ -1,4 +1,4 @@
-//! One pass of the daemon: run it on the [`PassExecutor`] under a [`PassGate`], stop it
+//! One pass of the daemon: run it on the [`PassExecutor`] under a [`PassPermit`], stop it
 //! cleanly when leadership is lost or the agent shuts down, and turn the outcome into the
 //! status record, the log line and the scheduler's answer.
 //!
@@ -9,7 +9,7 @@
 
 use super::executor::PassExecutor;
 use super::known_gaps::{self, KnownGaps};
-use super::permit::PassGate;
+use super::permit::PassPermit;
 use super::scheduler::{PassRequest, PassResult};
 use crate::agent::leader::election::{LockLink, Role, LOCK_LOST};
 use crate::agent::notify::Notifier;
@@ -77,7 +77,7 @@ impl PassRunner {
             }
         };
         let (stop_tx, stop_rx) = watch::channel(None);
-        let gate = Arc::new(PassGate::new(lock, stop_rx, CONFIRM_WITHIN));
+        let gate = Arc::new(PassPermit::new(lock, stop_rx, CONFIRM_WITHIN));
         let started = SystemTime::now();
         let opts = PassOptions {
             full: req.full,
