@@ -1,5 +1,6 @@
-//! The daemon's write permit for one pass (the [`WriteGate`] a pass asks before writing): the writer lock's term the pass started in, confirmed
-//! on the lock connection before each write stage, and a stop request (shutdown).
+//! The daemon's write permit for one pass (the [`WriteGate`] a pass asks before writing): the
+//! writer lock's term the pass started in, confirmed on the lock connection before each write
+//! stage, and a stop request (shutdown).
 
 use crate::agent::leader::election::{LockError, LockLink};
 use crate::reconcile::gate::{Denied, WriteGate};
