@@ -12,14 +12,16 @@ pub mod status;
 use crate::agent::leader::election::Role;
 use history::History;
 use metrics::Metrics;
-use status::{CheckRecord, Finding, LockCheck, PassRecord, PassResultKind, Reachability, Status};
+use status::{
+    AgentStatus, CheckRecord, Finding, LockCheck, PassRecord, PassResultKind, Reachability,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug)]
 struct Inner {
-    status: Status,
+    status: AgentStatus,
     metrics: Metrics,
     history: History,
     /// The Asterisk backend's facts, when the Live API follows AMI ([`AgentState::attach_ami`]).
@@ -31,7 +33,7 @@ struct Inner {
 
 impl Inner {
     /// The status document with the AMI figures of this moment.
-    fn current(&mut self) -> Status {
+    fn current(&mut self) -> AgentStatus {
         let mut st = self.status.clone();
         if let Some((shared, rate)) = &mut self.ami {
             let mut stats = shared.read(crate::live::asterisk::AmiStats::of);
@@ -58,7 +60,7 @@ impl AgentState {
     pub fn new() -> AgentState {
         AgentState {
             inner: Mutex::new(Inner {
-                status: Status {
+                status: AgentStatus {
                     version: env!("CARGO_PKG_VERSION"),
                     role: Role::Standby,
                     lock: None,
@@ -99,12 +101,12 @@ impl AgentState {
     }
 
     /// A copy of the status document.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> AgentStatus {
         self.with(|i| i.current())
     }
 
     /// A copy of the status document and the retained history (the status page).
-    pub(crate) fn status_and_history(&self) -> (Status, History) {
+    pub(crate) fn status_and_history(&self) -> (AgentStatus, History) {
         self.with(|i| (i.current(), i.history.clone()))
     }
 

@@ -1,4 +1,4 @@
-//! The status document ([`Status`]) and the records it is made of: passes, checks,
+//! The status document ([`AgentStatus`]) and the records it is made of: passes, checks,
 //! reachability, the lock check. [`AgentState`](super::AgentState) keeps it.
 
 use crate::agent::leader::election::Role;
@@ -114,7 +114,7 @@ pub(crate) struct LockCheck {
 
 /// The status document (`GET /isymphony-sync/api/status`).
 #[derive(Debug, Clone, Serialize)]
-pub struct Status {
+pub struct AgentStatus {
     pub(crate) version: &'static str,
     pub(crate) role: Role,
     pub(crate) lock: Option<String>,

@@ -4,7 +4,7 @@
 
 use super::{esc, localtime, svg, Unavailable, PAGE};
 use crate::agent::state::history::History;
-use crate::agent::state::status::{PassRecord, PassResultKind, Reachability, Status};
+use crate::agent::state::status::{AgentStatus, PassRecord, PassResultKind, Reachability};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -55,7 +55,7 @@ pub(crate) fn page(live: &str, token: &str) -> String {
 /// The live part: everything that changes.
 /// `holder`: who holds the writer lock, as MariaDB says.
 pub(crate) fn live(
-    st: &Status,
+    st: &AgentStatus,
     h: &History,
     plan: &Result<Value, Unavailable>,
     holder: &Result<Option<String>, Unavailable>,
@@ -140,7 +140,7 @@ fn ami_card(o: &mut String, a: &crate::live::asterisk::AmiStats) {
 }
 
 /// The role card's line about the lock: which lock, and who holds it.
-fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> String {
+fn lock_line(st: &AgentStatus, holder: &Result<Option<String>, Unavailable>) -> String {
     let Some(name) = st.lock.as_deref() else {
         return "no writer lock (a snapshot file is the source, or the database is not reached yet)"
             .into();
@@ -155,7 +155,7 @@ fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Strin
     format!("lock {name}: {who}")
 }
 
-fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailable>) {
+fn cards(o: &mut String, st: &AgentStatus, holder: &Result<Option<String>, Unavailable>) {
     o.push_str(r#"<div class="cards">"#);
     let lock = lock_line(st, holder);
     let activity = if st.pass_running {
@@ -203,7 +203,7 @@ fn cards(o: &mut String, st: &Status, holder: &Result<Option<String>, Unavailabl
     );
 }
 
-fn warnings(o: &mut String, st: &Status, h: &History) {
+fn warnings(o: &mut String, st: &AgentStatus, h: &History) {
     let mut w: Vec<String> = Vec::new();
     if let Some(p) = h.passes.back() {
         w.extend(p.warnings.iter().cloned());
@@ -241,7 +241,7 @@ fn warnings(o: &mut String, st: &Status, h: &History) {
     o.push_str("</ul>");
 }
 
-fn counts(o: &mut String, st: &Status) {
+fn counts(o: &mut String, st: &AgentStatus) {
     if st.counts_by_kind.is_empty() {
         o.push_str(r#"<p id="managed" class="muted">none known yet (no completed pass)</p>"#);
         return;
