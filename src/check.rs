@@ -16,9 +16,9 @@ use crate::config::Config;
 use crate::reconcile::source::{self, TargetDefaults};
 use std::path::Path;
 
-/// The outcome of one check.
+/// The verdict of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub enum Verdict {
     Ok,
     /// Worth knowing, not a failure.
     Warn,
@@ -28,7 +28,7 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Check {
     pub name: &'static str,
-    pub status: Status,
+    pub status: Verdict,
     pub detail: String,
 }
 
@@ -36,21 +36,21 @@ impl Check {
     fn ok(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
-            status: Status::Ok,
+            status: Verdict::Ok,
             detail: detail.into(),
         }
     }
     fn warn(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
-            status: Status::Warn,
+            status: Verdict::Warn,
             detail: detail.into(),
         }
     }
     fn fail(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
-            status: Status::Fail,
+            status: Verdict::Fail,
             detail: detail.into(),
         }
     }
@@ -59,9 +59,9 @@ impl Check {
     /// and files said, so control characters are escaped: one check is one line.
     pub fn line(&self) -> String {
         let tag = match self.status {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
+            Verdict::Ok => "ok",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
         };
         format!(
             "{tag:<5} {:<10} {}",
@@ -202,7 +202,7 @@ async fn ami_check(cfg: &Config) -> Check {
     };
     match crate::live::asterisk::check::check(&settings).await {
         Ok(d) => Check::ok("ami", d),
-        Err(d) => Check::fail("ami", d),
+        Err(e) => Check::fail("ami", e.to_string()),
     }
 }
 

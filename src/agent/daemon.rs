@@ -25,7 +25,7 @@ use super::run::pass::{PassRunner, PASS_GRACE, STOP_WAIT};
 use super::run::scheduler::{
     self, Next, PassRequest, SchedulerMsg, SchedulerView, Timing, TriggerSender, TriggerSource,
 };
-use super::state::status::AgentState;
+use super::state::AgentState;
 use super::tasks::{Phase, Tasks};
 use super::trigger::changes as fwatch;
 use super::trigger::wipecheck;
@@ -506,14 +506,14 @@ impl Daemon {
     async fn reload(&mut self, why: ReloadCause) -> DbRestart {
         let previous;
         let new_raw = match reload::examine(&self.config_path, &self.history, why.forced()).await {
-            reload::Outcome::Unchanged => return DbRestart::None,
-            reload::Outcome::Rejected { error: e, text } => {
+            reload::ReloadDecision::Unchanged => return DbRestart::None,
+            reload::ReloadDecision::Rejected { error: e, text } => {
                 tracing::error!(error = %e, "configuration reload ({}) rejected; keeping the running configuration", why.as_str());
                 self.state.reload_failed(e.to_string());
                 self.history.rejected = Some(text);
                 return DbRestart::None;
             }
-            reload::Outcome::Apply { text, config } => {
+            reload::ReloadDecision::Apply { text, config } => {
                 self.history.rejected = None;
                 previous = std::mem::replace(&mut self.history.loaded, text);
                 *config

@@ -6,7 +6,7 @@
 
 use super::leader::election::{self as leader, ElectionTiming, LockLink, Role};
 use super::run::scheduler::{TriggerSender, TriggerSource};
-use super::state::status::AgentState;
+use super::state::AgentState;
 use super::tasks::{Phase, Tasks};
 use super::trigger::binlog::{self, Source, Wake};
 use super::trigger::changes::{self as fwatch, ChangeDetector, Poll};

@@ -20,7 +20,8 @@
 //!   [`run::executor`] (passes on a thread of their own); [`run::known_gaps`] (what the last
 //!   pass could not read on the iSymphony side: a refusal met again is settled, and warned
 //!   about once).
-//! - [`state`]: [`state::status`] (the status document), [`state::history`] (the passes and
+//! - [`state`]: [`state::AgentState`] (what daemon and HTTP share), [`state::status`] (the
+//!   status document), [`state::history`] (the passes and
 //!   latencies the page shows), [`state::metrics`] (Prometheus, `prometheus-client`),
 //!   [`state::readiness`] (after a pass that applied changes or verified, what the target
 //!   serves live).

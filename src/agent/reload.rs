@@ -20,7 +20,7 @@ pub(crate) const MAX_READS: usize = 10;
 
 /// What a reload request leads to.
 #[derive(Debug)]
-pub(crate) enum Outcome {
+pub(crate) enum ReloadDecision {
     /// The file holds the running configuration's text: nothing to do.
     Unchanged,
     /// The file cannot replace the running configuration; the reason is for the status, the
@@ -115,7 +115,7 @@ impl History {
 /// nothing to do, and the same rejected text is not reported twice; SIGHUP (`forced`) always
 /// re-reads and re-decides. A file put back as it was applies (again), which clears the
 /// standing rejection.
-pub(crate) async fn examine(path: &Path, history: &History, forced: bool) -> Outcome {
+pub(crate) async fn examine(path: &Path, history: &History, forced: bool) -> ReloadDecision {
     examine_with(path, history, forced, SETTLE, MAX_READS).await
 }
 
@@ -125,37 +125,37 @@ async fn examine_with(
     forced: bool,
     settle: Duration,
     max_reads: usize,
-) -> Outcome {
+) -> ReloadDecision {
     let text = match read_settled(path, settle, max_reads).await {
         Ok(t) => t,
-        Err(error) => return Outcome::Rejected { error, text: None },
+        Err(error) => return ReloadDecision::Rejected { error, text: None },
     };
     if !forced {
         let same_as_running = text == history.loaded && history.rejected.is_none();
         let same_as_rejected = matches!(&history.rejected, Some(Some(t)) if *t == text);
         if same_as_running || same_as_rejected {
-            return Outcome::Unchanged;
+            return ReloadDecision::Unchanged;
         }
     }
     if let Err(error) = check_complete(path, &text) {
-        return Outcome::Rejected {
+        return ReloadDecision::Rejected {
             error,
             text: Some(text),
         };
     }
     match Config::parse(&text) {
-        Ok(config) if config.server.start_refusal().is_some() => Outcome::Rejected {
+        Ok(config) if config.server.start_refusal().is_some() => ReloadDecision::Rejected {
             error: invalid(path, config.server.start_refusal().unwrap_or_default()),
             text: Some(text),
         },
         Ok(mut config) => {
             config.source = Some(PathBuf::from(path));
-            Outcome::Apply {
+            ReloadDecision::Apply {
                 text,
                 config: Box::new(config),
             }
         }
-        Err(source) => Outcome::Rejected {
+        Err(source) => ReloadDecision::Rejected {
             error: ConfigError::Invalid {
                 path: path.to_path_buf(),
                 source,
@@ -180,7 +180,7 @@ mod tests {
         }
     }
 
-    async fn run(path: &Path, loaded: &str) -> Outcome {
+    async fn run(path: &Path, loaded: &str) -> ReloadDecision {
         examine_with(path, &running(loaded), false, FAST, 10).await
     }
 
@@ -191,7 +191,7 @@ mod tests {
         for bad in ["", "  \n\n", "[sync]\nconcurrency = 4"] {
             std::fs::write(&p, bad).unwrap();
             match run(&p, GOOD).await {
-                Outcome::Rejected { error, text } => {
+                ReloadDecision::Rejected { error, text } => {
                     assert!(error.to_string().contains("then reload"), "{error}");
                     assert_eq!(text.as_deref(), Some(bad));
                     // The same file again: already reported, unless SIGHUP asks.
@@ -201,21 +201,21 @@ mod tests {
                     };
                     assert!(matches!(
                         examine_with(&p, &h, false, FAST, 10).await,
-                        Outcome::Unchanged
+                        ReloadDecision::Unchanged
                     ));
                     assert!(matches!(
                         examine_with(&p, &h, true, FAST, 10).await,
-                        Outcome::Rejected { .. }
+                        ReloadDecision::Rejected { .. }
                     ));
                 }
                 other => panic!("{bad:?} accepted: {other:?}"),
             }
         }
         std::fs::write(&p, GOOD).unwrap();
-        assert!(matches!(run(&p, GOOD).await, Outcome::Unchanged));
+        assert!(matches!(run(&p, GOOD).await, ReloadDecision::Unchanged));
         assert!(matches!(
             examine_with(&p, &running(GOOD), true, FAST, 10).await,
-            Outcome::Apply { .. }
+            ReloadDecision::Apply { .. }
         ));
         // Put back as it was after a rejection: applied, which clears the rejection.
         let h = History {
@@ -224,12 +224,12 @@ mod tests {
         };
         assert!(matches!(
             examine_with(&p, &h, false, FAST, 10).await,
-            Outcome::Apply { .. }
+            ReloadDecision::Apply { .. }
         ));
         // The factory password outside the demo: refused, as at start (issue 18 point 7).
         std::fs::write(&p, "[sync]\nconcurrency = 3\n").unwrap();
         match run(&p, GOOD).await {
-            Outcome::Rejected { error, .. } => {
+            ReloadDecision::Rejected { error, .. } => {
                 assert!(error.to_string().contains("factory default"), "{error}")
             }
             other => panic!("{other:?}"),
@@ -240,7 +240,7 @@ mod tests {
         )
         .unwrap();
         match run(&p, GOOD).await {
-            Outcome::Apply { config, text } => {
+            ReloadDecision::Apply { config, text } => {
                 assert_eq!(config.sync.concurrency, 3);
                 assert_eq!(config.source.as_deref(), Some(p.as_path()));
                 assert!(text.ends_with('\n'));
@@ -248,11 +248,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         std::fs::write(&p, "[sync]\nconcurrency = 0\n").unwrap();
-        assert!(matches!(run(&p, GOOD).await, Outcome::Rejected { .. }));
+        assert!(matches!(
+            run(&p, GOOD).await,
+            ReloadDecision::Rejected { .. }
+        ));
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(
             run(&p, GOOD).await,
-            Outcome::Rejected {
+            ReloadDecision::Rejected {
                 error: ConfigError::Missing { .. },
                 text: None
             }
@@ -279,7 +282,7 @@ mod tests {
         let out = examine_with(&p, &running(GOOD), false, Duration::from_millis(60), 20).await;
         writer.await.unwrap();
         match out {
-            Outcome::Apply { config, .. } => assert_eq!(config.sync.concurrency, 2),
+            ReloadDecision::Apply { config, .. } => assert_eq!(config.sync.concurrency, 2),
             other => panic!("{other:?}"),
         }
     }

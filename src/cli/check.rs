@@ -1,7 +1,7 @@
 //! `--check-config`: run the checks (`isymphony_sync::check`), one line each on stdout; exit
 //! 0 only when none failed.
 
-use isymphony_sync::check::{self, Status};
+use isymphony_sync::check::{self, Verdict};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ pub async fn run(path: &Path) -> ExitCode {
     for c in &checks {
         println!("{}", c.line());
     }
-    if checks.iter().any(|c| c.status == Status::Fail) {
+    if checks.iter().any(|c| c.status == Verdict::Fail) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -137,7 +137,8 @@ async fn check_config_ami_line_names_missing_write_classes() {
     limited.username = format!("{}-limited", support::asterisk::USER);
     let e = check(&limited)
         .await
-        .expect_err("the limited user lacks classes");
+        .expect_err("the limited user lacks classes")
+        .to_string();
     for needle in [
         "DBPut (DND on) needs write class 'system'",
         "'originate'",
@@ -149,7 +150,8 @@ async fn check_config_ami_line_names_missing_write_classes() {
     assert!(!e.contains("CoreShowChannels"), "reporting is granted: {e}");
     let wrong = check(&ast.settings_with("nope"))
         .await
-        .expect_err("wrong password");
+        .expect_err("wrong password")
+        .to_string();
     assert!(
         wrong.contains("refused") && !wrong.contains("nope"),
         "{wrong}"
@@ -160,7 +162,7 @@ async fn check_config_ami_line_names_missing_write_classes() {
 async fn metrics_and_status_show_the_ami_connection() {
     let ast = Asterisk::start();
     let (h, _) = up(&ast).await;
-    let agent = isymphony_sync::agent::state::status::AgentState::new();
+    let agent = isymphony_sync::agent::state::AgentState::new();
     assert!(
         !agent.metrics().contains("ami_connected"),
         "not exported without the backend"

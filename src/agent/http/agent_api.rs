@@ -2,7 +2,7 @@
 //! the resources themselves so that the page and the plan sharing depend on it and not on
 //! each other's router.
 
-use crate::agent::state::status::AgentState;
+use crate::agent::state::AgentState;
 use std::future::Future;
 use std::pin::Pin;
 

@@ -4,7 +4,7 @@
 //! its sockets before the old listeners stop ([`Sockets`]).
 
 use super::agent_api::AgentApi;
-use crate::agent::state::status::AgentState;
+use crate::agent::state::AgentState;
 use crate::config::{AgentListen, Config};
 use crate::reconcile;
 use crate::server::ServerError;

@@ -24,13 +24,13 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(5);
 
 /// One computed plan (or the error that stopped it).
 #[derive(Debug)]
-pub(crate) struct Outcome {
+pub(crate) struct ComputedPlan {
     pub(crate) finished: Instant,
     pub(crate) finished_at: SystemTime,
     pub(crate) result: Result<Value, PlanError>,
 }
 
-impl Outcome {
+impl ComputedPlan {
     /// The answer's JSON: the plan with `computed_at` and `age_seconds` added.
     pub(crate) fn json(&self) -> Result<(Value, Duration), PlanError> {
         let age = self.finished.elapsed();
@@ -44,11 +44,11 @@ impl Outcome {
     }
 }
 
-type Running = Shared<BoxFuture<'static, Arc<Outcome>>>;
+type Running = Shared<BoxFuture<'static, Arc<ComputedPlan>>>;
 
 #[derive(Default)]
 struct Slot {
-    last: Option<Arc<Outcome>>,
+    last: Option<Arc<ComputedPlan>>,
     running: Option<Running>,
 }
 
@@ -77,7 +77,7 @@ impl PlanShare {
     }
 
     /// The current plan: a recent one, the one being computed, or a new computation.
-    pub(crate) async fn get(&self, api: &Arc<dyn AgentApi>) -> Arc<Outcome> {
+    pub(crate) async fn get(&self, api: &Arc<dyn AgentApi>) -> Arc<ComputedPlan> {
         let running = {
             let mut slot = self.slot();
             if let Some(last) = &slot.last {
@@ -111,7 +111,7 @@ impl PlanShare {
 }
 
 /// Has a pass finished after this plan was computed?
-fn pass_since(api: &Arc<dyn AgentApi>, plan: &Outcome) -> bool {
+fn pass_since(api: &Arc<dyn AgentApi>, plan: &ComputedPlan) -> bool {
     api.state()
         .status()
         .last_pass
@@ -121,7 +121,7 @@ fn pass_since(api: &Arc<dyn AgentApi>, plan: &Outcome) -> bool {
 fn compute(api: Arc<dyn AgentApi>) -> Running {
     let task = tokio::spawn(async move {
         let result = api.plan().await;
-        Arc::new(Outcome {
+        Arc::new(ComputedPlan {
             finished: Instant::now(),
             finished_at: SystemTime::now(),
             result,
@@ -129,7 +129,7 @@ fn compute(api: Arc<dyn AgentApi>) -> Running {
     });
     async move {
         task.await.unwrap_or_else(|e| {
-            Arc::new(Outcome {
+            Arc::new(ComputedPlan {
                 finished: Instant::now(),
                 finished_at: SystemTime::now(),
                 result: Err(Arc::new(Crashed(e))),

@@ -113,7 +113,7 @@ async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
 mod tests {
     use super::*;
     use crate::agent::http::agent_api::{PlanError, PlanFuture};
-    use crate::agent::state::status::AgentState;
+    use crate::agent::state::AgentState;
     use axum::body::Body;
     use http_body_util::BodyExt;
     use std::sync::Mutex;

@@ -6,7 +6,8 @@
 //! document and in the metrics while this agent waits.
 
 use super::election::Role;
-use crate::agent::state::status::AgentState;
+use crate::agent::state::status::LockCheck;
+use crate::agent::state::AgentState;
 use mysql_async::prelude::Queryable;
 use mysql_async::Opts;
 use std::sync::Arc;
@@ -91,18 +92,6 @@ pub(crate) async fn holder(opts: Opts, lock: &str) -> Result<Option<String>, mys
     let login = opts.user().map(str::to_string);
     let h = holder_of(opts, lock).await?;
     Ok(h.map(|h| h.phrase(login.as_deref())))
-}
-
-/// What the lock watch found while this agent waits (the status document's `lock_check`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub(crate) struct LockCheck {
-    /// Who holds the lock (None: this agent leads, nobody holds it, or not asked yet).
-    pub(crate) holder: Option<String>,
-    /// The holder is another MariaDB account than the agents' login.
-    pub(crate) foreign_holder: bool,
-    /// This agent has been standby for longer than `[sync] standby_warn_after`.
-    pub(crate) standby_too_long: bool,
-    pub(crate) warnings: Vec<String>,
 }
 
 /// The verdict on one look at the holder: `login` is the agents' MariaDB user, `waited` how

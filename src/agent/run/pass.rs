@@ -1,4 +1,4 @@
-//! One pass of the daemon: run it on the [`PassExecutor`] under a [`PassGate`], stop it
+//! One pass of the daemon: run it on the [`PassExecutor`] under a [`PassPermit`], stop it
 //! cleanly when leadership is lost or the agent shuts down, and turn the outcome into the
 //! status record, the log line and the scheduler's answer.
 //!
@@ -9,11 +9,12 @@
 
 use super::executor::PassExecutor;
 use super::known_gaps::{self, KnownGaps};
-use super::permit::PassGate;
+use super::permit::PassPermit;
 use super::scheduler::{Next, PassRequest};
 use crate::agent::leader::election::{LockLink, Role, LOCK_LOST};
 use crate::agent::notify::Notifier;
-use crate::agent::state::status::{AgentState, PassRecord};
+use crate::agent::state::status::PassRecord;
+use crate::agent::state::AgentState;
 use crate::agent::tasks::Shutdown;
 use crate::agent::trigger::wipecheck;
 use crate::config::Config;
@@ -77,7 +78,7 @@ impl PassRunner {
             }
         };
         let (stop_tx, stop_rx) = watch::channel(None);
-        let gate = Arc::new(PassGate::new(lock, stop_rx, CONFIRM_WITHIN));
+        let gate = Arc::new(PassPermit::new(lock, stop_rx, CONFIRM_WITHIN));
         let started = SystemTime::now();
         let opts = PassOptions {
             full: req.full,

@@ -1,5 +1,6 @@
-//! The daemon's write gate for one pass: the writer lock's term the pass started in, confirmed
-//! on the lock connection before each write stage, and a stop request (shutdown).
+//! The daemon's write permit for one pass (the [`WriteGate`] a pass asks before writing): the
+//! writer lock's term the pass started in, confirmed on the lock connection before each write
+//! stage, and a stop request (shutdown).
 
 use crate::agent::leader::election::{LockError, LockLink};
 use crate::reconcile::gate::{Denied, WriteGate};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Permission to write for one pass.
-pub(crate) struct PassGate {
+pub(crate) struct PassPermit {
     /// The lock and the term the pass started in; `None` when no lock applies (a snapshot
     /// file is the source, so no other agent can compete).
     lock: Option<(Arc<LockLink>, u64)>,
@@ -22,13 +23,13 @@ pub(crate) struct PassGate {
     started: AtomicUsize,
 }
 
-impl PassGate {
+impl PassPermit {
     pub(crate) fn new(
         lock: Option<(Arc<LockLink>, u64)>,
         stop: watch::Receiver<Option<String>>,
         within: Duration,
-    ) -> PassGate {
-        PassGate {
+    ) -> PassPermit {
+        PassPermit {
             lock,
             stop,
             within,
@@ -54,7 +55,7 @@ impl PassGate {
     }
 }
 
-impl WriteGate for PassGate {
+impl WriteGate for PassPermit {
     fn confirm(&self) -> BoxFuture<'_, Result<(), Denied>> {
         Box::pin(async move {
             if let Some(why) = self.refused() {

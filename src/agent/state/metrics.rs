@@ -8,7 +8,7 @@
 //! the ones the hand-written exposition used; docs/README-agent.md lists them.
 
 use crate::agent::leader::election::Role;
-use crate::agent::state::status::Status;
+use crate::agent::state::status::AgentStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -347,7 +347,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text exposition, with the status-derived gauges set from `s`.
-    pub(crate) fn encode(&self, s: &Status) -> String {
+    pub(crate) fn encode(&self, s: &AgentStatus) -> String {
         self.set_ami();
         self.leader.set(i64::from(s.role == Role::Leader));
         self.freepbx_up
@@ -403,7 +403,7 @@ mod tests {
         }
         m.http_request("GET", 200);
         m.http_request("get", 200);
-        let out = m.encode(&crate::agent::state::status::AgentState::new().status());
+        let out = m.encode(&crate::agent::state::AgentState::new().status());
         assert!(
             out.contains(
                 "isymphony_sync_http_requests_total{method=\"other\",status=\"401\"} 1000"

@@ -3,7 +3,7 @@
 //! handful of GETs, never per object) and record it in the status document, from which the
 //! page and the `isymphony_sync_not_live_objects{kind}` metric read. Never fails a pass.
 
-use super::status::AgentState;
+use super::AgentState;
 use crate::config::Config;
 use crate::reconcile::PassReport;
 
@@ -25,7 +25,7 @@ pub(crate) async fn after_pass(state: &AgentState, cfg: &Config, r: &PassReport,
 
 #[cfg(test)]
 mod tests {
-    use crate::agent::state::status::AgentState;
+    use crate::agent::state::AgentState;
     use crate::explain::readiness::Readiness;
     use crate::model::Kind;
     use std::collections::BTreeMap;

@@ -23,7 +23,7 @@
 
 use super::changes::WATCHED_TABLES;
 use crate::agent::run::scheduler::{TriggerSender, TriggerSource};
-use crate::agent::state::status::AgentState;
+use crate::agent::state::AgentState;
 use crate::config::Config;
 use futures::StreamExt;
 use mysql_async::binlog::events::{Event, EventData};

@@ -14,7 +14,7 @@
 
 use crate::agent::leader::election::Role;
 use crate::agent::run::scheduler::{SchedulerView, TriggerSender, TriggerSource};
-use crate::agent::state::status::AgentState;
+use crate::agent::state::AgentState;
 use crate::api::client::{ApiError, Client};
 use crate::api::paths;
 use crate::api::resource;

@@ -26,9 +26,23 @@ pub const NEEDED: &[(&str, &str, &str)] = &[
     ("QueuePenalty", "agent", "agent penalty"),
 ];
 
+/// Why the AMI login cannot serve the Live API.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Login refused, unreachable, or the connection failed.
+    #[error(transparent)]
+    Ami(#[from] AmiError),
+    /// The server at the named address did not answer in time.
+    #[error("{0}: no answer within 15 s")]
+    Timeout(String),
+    /// The login works, but these actions are not permitted.
+    #[error("{who}: login works but the AMI user may not run: {}", missing.join("; "))]
+    NotPermitted { who: String, missing: Vec<String> },
+}
+
 /// Ok: what works (`Asterisk 22.10.1, isym@127.0.0.1:5038: every action permitted`); Err:
 /// why not (login refused, unreachable, or which classes are missing).
-pub async fn check(s: &AmiSettings) -> Result<String, String> {
+pub async fn check(s: &AmiSettings) -> Result<String, CheckError> {
     let run = async {
         let mut conn = Conn::open(s, "off").await?;
         let commands = ask(&mut conn, ActionBuilder::new("ListCommands")).await?;
@@ -38,8 +52,8 @@ pub async fn check(s: &AmiSettings) -> Result<String, String> {
     };
     let (commands, settings) = match tokio::time::timeout(Duration::from_secs(15), run).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err(format!("{}: no answer within 15 s", s.describe())),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => return Err(CheckError::Timeout(s.describe())),
     };
     let version = settings.str("AsteriskVersion").to_string();
     let granted: BTreeSet<String> = commands
@@ -58,10 +72,7 @@ pub async fn check(s: &AmiSettings) -> Result<String, String> {
             "{who}: login works; every action the Live API needs is permitted (write classes system, call, originate, agent, reporting)"
         ))
     } else {
-        Err(format!(
-            "{who}: login works but the AMI user may not run: {}",
-            missing.join("; ")
-        ))
+        Err(CheckError::NotPermitted { who, missing })
     }
 }
 

@@ -51,12 +51,10 @@ pub enum Source {
 }
 
 impl Source {
-    async fn settings(&self) -> Result<AmiSettings, String> {
+    async fn settings(&self) -> Result<AmiSettings, super::settings::SettingsError> {
         match self {
             Source::Fixed(s) => Ok(s.clone()),
-            Source::Config(cfg) => super::settings::settings_from(cfg)
-                .await
-                .map_err(|e| e.to_string()),
+            Source::Config(cfg) => super::settings::settings_from(cfg).await,
         }
     }
 }
@@ -111,9 +109,9 @@ async fn attempt(
     };
     let settings = match settings {
         Ok(s) => s,
-        Err(reason) => {
+        Err(e) => {
             return Attempt::Failed {
-                reason,
+                reason: e.to_string(),
                 stable: false,
             }
         }

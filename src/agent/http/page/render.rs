@@ -9,7 +9,7 @@
 
 use super::{localtime, svg, Unavailable, PAGE};
 use crate::agent::state::history::History;
-use crate::agent::state::status::{PassRecord, Reachability, Status};
+use crate::agent::state::status::{AgentStatus, PassRecord, Reachability};
 use crate::reconcile::PassOutcome;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
@@ -72,7 +72,7 @@ pub fn page(live: &str, token: &str) -> String {
 /// The live part: everything that changes.
 /// `holder`: who holds the writer lock, as MariaDB says.
 pub fn live(
-    st: &Status,
+    st: &AgentStatus,
     h: &History,
     plan: &Result<Value, Unavailable>,
     holder: &Result<Option<String>, Unavailable>,
@@ -158,7 +158,7 @@ fn ami_card(a: &crate::live::asterisk::AmiStats) -> Markup {
 }
 
 /// The role card's line about the lock: which lock, and who holds it.
-fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> String {
+fn lock_line(st: &AgentStatus, holder: &Result<Option<String>, Unavailable>) -> String {
     let Some(name) = st.lock.as_deref() else {
         return "no writer lock (a snapshot file is the source, or the database is not reached yet)"
             .into();
@@ -173,7 +173,7 @@ fn lock_line(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Strin
     format!("lock {name}: {who}")
 }
 
-fn role_card(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Markup {
+fn role_card(st: &AgentStatus, holder: &Result<Option<String>, Unavailable>) -> Markup {
     let activity = if st.pass_running {
         "a pass is running"
     } else if st.pass_pending {
@@ -200,7 +200,7 @@ fn role_card(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Marku
     }
 }
 
-fn last_pass_card(st: &Status) -> Markup {
+fn last_pass_card(st: &AgentStatus) -> Markup {
     html! {
         div.card #last-pass {
             b { "Last pass" } br;
@@ -216,7 +216,7 @@ fn last_pass_card(st: &Status) -> Markup {
     }
 }
 
-fn cards(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Markup {
+fn cards(st: &AgentStatus, holder: &Result<Option<String>, Unavailable>) -> Markup {
     html! {
         div.cards {
             (role_card(st, holder))
@@ -229,7 +229,7 @@ fn cards(st: &Status, holder: &Result<Option<String>, Unavailable>) -> Markup {
 }
 
 /// The warnings of the last pass and of the agent, each once.
-fn warning_lines(st: &Status, h: &History) -> Vec<String> {
+fn warning_lines(st: &AgentStatus, h: &History) -> Vec<String> {
     let mut w: Vec<String> = Vec::new();
     if let Some(p) = h.passes.back() {
         w.extend(p.warnings.iter().cloned());
@@ -260,7 +260,7 @@ fn warning_lines(st: &Status, h: &History) -> Vec<String> {
     w
 }
 
-fn warnings(st: &Status, h: &History) -> Markup {
+fn warnings(st: &AgentStatus, h: &History) -> Markup {
     let w = warning_lines(st, h);
     html! {
         h2 { "Warnings" }
@@ -271,7 +271,7 @@ fn warnings(st: &Status, h: &History) -> Markup {
     }
 }
 
-fn counts(st: &Status) -> Markup {
+fn counts(st: &AgentStatus) -> Markup {
     if st.counts_by_kind.is_empty() {
         return html! { p #managed .muted { "none known yet (no completed pass)" } };
     }

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::agent::http::agent_api::PlanFuture;
-use crate::agent::state::status::{AgentState, PassRecord};
+use crate::agent::state::status::PassRecord;
+use crate::agent::state::AgentState;
 use crate::reconcile::PassOutcome;
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -195,7 +196,7 @@ async fn hostile_values_are_shown_escaped() {
         crate::agent::leader::election::Role::Standby,
         Some("lock<i>'\"".into()),
     );
-    st.set_lock_check(crate::agent::leader::holder::LockCheck {
+    st.set_lock_check(crate::agent::state::status::LockCheck {
         warnings: vec!["held by <script>alert(10)</script>".into()],
         ..Default::default()
     });
