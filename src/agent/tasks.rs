@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 /// When a task is stopped on shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// First: the triggers and the scheduler with its pass (which gets its grace).
     Work,
     /// After every [`Phase::Work`] task has ended: what a pass needs until its end (the
@@ -36,7 +36,7 @@ struct Group {
 
 /// The daemon's tasks (cheap to clone: every clone is the same set).
 #[derive(Clone, Default)]
-pub struct Tasks {
+pub(crate) struct Tasks {
     work: Group,
     lock: Group,
     /// Why the daemon stops (`SIGTERM`, …), set once before the first token is cancelled.
@@ -65,20 +65,20 @@ impl Drop for Named {
 
 /// What a task is told about shutdown: its token, and why (for the words of its log line).
 #[derive(Clone)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     token: CancellationToken,
     reason: Arc<OnceLock<String>>,
 }
 
 impl Shutdown {
     /// Resolves once the task must stop, with the reason.
-    pub async fn requested(&self) -> String {
+    pub(crate) async fn requested(&self) -> String {
         self.token.cancelled().await;
         self.reason()
     }
 
     /// The reason given to [`Tasks::shutdown`] (a generic one if stopped otherwise).
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         self.reason
             .get()
             .cloned()
@@ -87,13 +87,13 @@ impl Shutdown {
 
     #[cfg(test)]
     /// The token itself, for loops that only need to know "stop now".
-    pub fn token(&self) -> &CancellationToken {
+    pub(crate) fn token(&self) -> &CancellationToken {
         &self.token
     }
 }
 
 impl Tasks {
-    pub fn new() -> Tasks {
+    pub(crate) fn new() -> Tasks {
         Tasks::default()
     }
 
@@ -105,7 +105,7 @@ impl Tasks {
     }
 
     /// The shutdown signal of `phase`.
-    pub fn shutdown_signal(&self, phase: Phase) -> Shutdown {
+    pub(crate) fn shutdown_signal(&self, phase: Phase) -> Shutdown {
         Shutdown {
             token: self.group(phase).token.clone(),
             reason: self.reason.clone(),
@@ -113,18 +113,18 @@ impl Tasks {
     }
 
     /// The token of `phase`, for loops that only need to know "stop now".
-    pub fn token(&self, phase: Phase) -> CancellationToken {
+    pub(crate) fn token(&self, phase: Phase) -> CancellationToken {
         self.group(phase).token.clone()
     }
 
     /// A token of its own for a task restarted apart from the others; cancelled with `phase`.
-    pub fn child_token(&self, phase: Phase) -> CancellationToken {
+    pub(crate) fn child_token(&self, phase: Phase) -> CancellationToken {
         self.group(phase).token.child_token()
     }
 
     /// Spawn `fut` as the task `name` of `phase`; it must return once that phase's token (or
     /// a child of it that it was given) is cancelled.
-    pub fn spawn<F>(&self, name: &'static str, phase: Phase, fut: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(&self, name: &'static str, phase: Phase, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -146,19 +146,19 @@ impl Tasks {
 
     #[cfg(test)]
     /// How many of the tasks are still running.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.work.tracker.len() + self.lock.tracker.len()
     }
 
     #[cfg(test)]
     /// Whether every task has ended.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     #[cfg(test)]
     /// The names of the tasks still running, sorted (a name appears once per task).
-    pub fn running(&self) -> Vec<&'static str> {
+    pub(crate) fn running(&self) -> Vec<&'static str> {
         self.running_in(None)
     }
 
@@ -179,7 +179,7 @@ impl Tasks {
     /// `work_wait`, then the same for [`Phase::Lock`] with `lock_wait`. Returns the names of
     /// the tasks that did not stop in time (each logged as a warning); they are left to the
     /// runtime's end.
-    pub async fn shutdown(
+    pub(crate) async fn shutdown(
         &self,
         reason: &str,
         work_wait: Duration,

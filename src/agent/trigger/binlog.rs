@@ -35,11 +35,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How often the poll still runs while the stream is healthy.
-pub const SAFETY_POLL: Duration = Duration::from_secs(5);
+pub(crate) const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// The heartbeat the server is asked to send on an idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A stream silent for this long (no event, no heartbeat) is taken as broken.
-pub const SILENCE: Duration = Duration::from_secs(4);
+pub(crate) const SILENCE: Duration = Duration::from_secs(4);
 /// Upper bound on connecting, reading the position and the stream's first event.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -47,7 +47,7 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Where change detection comes from now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The fingerprint poll, every `poll_interval`.
     Poll,
     /// The binary log stream (and the poll every [`SAFETY_POLL`]).
@@ -56,7 +56,7 @@ pub enum Source {
 
 /// Why the binary log cannot be followed.
 #[derive(Debug, thiserror::Error)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     #[error("the binary log is off (log_bin = OFF)")]
     Off,
     #[error("the login may not {what} ({message}); GRANT {grant} ON *.* to it")]
@@ -87,15 +87,15 @@ fn denied(e: mysql_async::Error, what: &'static str, grant: &'static str) -> Una
 }
 
 /// A stream that has delivered its first event, and the log's format.
-pub struct Opened {
-    pub stream: BinlogStream,
+pub(crate) struct Opened {
+    pub(crate) stream: BinlogStream,
     /// `@@binlog_format`: ROW, MIXED or STATEMENT.
-    pub format: String,
+    pub(crate) format: String,
 }
 
 /// Open a stream at the log's current end. `probe` asks for a non-blocking one, which the
 /// server ends at the end of the log (for `--check-config`).
-pub async fn open(opts: &Opts, server_id: u32, probe: bool) -> Result<Opened, Unavailable> {
+pub(crate) async fn open(opts: &Opts, server_id: u32, probe: bool) -> Result<Opened, Unavailable> {
     tokio::time::timeout(OPEN_TIMEOUT, open_inner(opts, server_id, probe))
         .await
         .map_err(|_| Unavailable::Timeout(OPEN_TIMEOUT))?
@@ -181,7 +181,7 @@ async fn position(conn: &mut Conn) -> Result<(String, u64), Unavailable> {
 
 /// Whether the binary log can be followed with these options, and in which format: one
 /// non-blocking stream opened and closed (for `--check-config`).
-pub async fn probe(opts: &Opts) -> Result<String, Unavailable> {
+pub(crate) async fn probe(opts: &Opts) -> Result<String, Unavailable> {
     let opened = open(opts, replica_id(), true).await?;
     let _ = tokio::time::timeout(Duration::from_secs(1), opened.stream.close()).await;
     Ok(opened.format)
@@ -189,7 +189,7 @@ pub async fn probe(opts: &Opts) -> Result<String, Unavailable> {
 
 /// A server id for this process's stream: random, never 0, in the upper half of the range
 /// (ids administrators give their servers are small).
-pub fn replica_id() -> u32 {
+pub(crate) fn replica_id() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -198,7 +198,7 @@ pub fn replica_id() -> u32 {
 
 /// Decides which events are changes to what the sync reads.
 #[derive(Debug)]
-pub struct Classifier {
+pub(crate) struct Classifier {
     db: String,
     tables: Vec<String>,
     /// A watched table was written in the current transaction.
@@ -207,7 +207,7 @@ pub struct Classifier {
 
 impl Classifier {
     /// Watch `tables` of database `db` (compared in any case).
-    pub fn new(db: &str, tables: &[&str]) -> Classifier {
+    pub(crate) fn new(db: &str, tables: &[&str]) -> Classifier {
         Classifier {
             db: db.to_ascii_lowercase(),
             tables: tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
@@ -216,7 +216,7 @@ impl Classifier {
     }
 
     /// Whether `event` is a trigger.
-    pub fn event(&mut self, event: &Event) -> bool {
+    pub(crate) fn event(&mut self, event: &Event) -> bool {
         match event.read_data() {
             Ok(Some(EventData::TableMapEvent(t))) => {
                 self.table_map(&t.database_name(), &t.table_name());
@@ -234,7 +234,7 @@ impl Classifier {
     }
 
     /// A row event on `db`.`table` follows.
-    pub fn table_map(&mut self, db: &str, table: &str) {
+    pub(crate) fn table_map(&mut self, db: &str, table: &str) {
         if db.eq_ignore_ascii_case(&self.db)
             && self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
         {
@@ -243,13 +243,13 @@ impl Classifier {
     }
 
     /// The end of a transaction: a trigger if it wrote a watched table.
-    pub fn commit(&mut self) -> bool {
+    pub(crate) fn commit(&mut self) -> bool {
         std::mem::take(&mut self.pending)
     }
 
     /// A statement: the end of a transaction, or a statement naming a watched table. The
     /// latter is a trigger now and again at its commit, should it be inside a transaction.
-    pub fn query(&mut self, sql: &str) -> bool {
+    pub(crate) fn query(&mut self, sql: &str) -> bool {
         let word = sql.trim().trim_end_matches(';').trim();
         if word.eq_ignore_ascii_case("BEGIN") {
             return false;
@@ -409,7 +409,7 @@ pub(crate) async fn wait(
 }
 
 /// The poll's interval for a source.
-pub fn poll_every(source: Source, interval: Duration) -> Duration {
+pub(crate) fn poll_every(source: Source, interval: Duration) -> Duration {
     match source {
         Source::Poll => interval,
         Source::Binlog => SAFETY_POLL.max(interval),

@@ -23,17 +23,17 @@ fn strftime(t: SystemTime, pattern: &str) -> Option<String> {
 }
 
 /// `2026-12-01 19:20:05 CET` in the host's time zone (RFC 3339 UTC if it cannot be shown).
-pub fn format(t: SystemTime) -> String {
+pub(crate) fn format(t: SystemTime) -> String {
     strftime(t, "%Y-%m-%d %H:%M:%S %Z").unwrap_or_else(|| crate::agent::state::status::rfc3339(t))
 }
 
 /// `19:20:05` (hours, minutes, seconds) in the host's time zone, for chart axes.
-pub fn clock(t: SystemTime) -> String {
+pub(crate) fn clock(t: SystemTime) -> String {
     strftime(t, "%H:%M:%S").unwrap_or_default()
 }
 
 /// The host's name for its time zone now (`CET`, `UTC`, `+0530`).
-pub fn zone_name() -> String {
+pub(crate) fn zone_name() -> String {
     strftime(SystemTime::now(), "%Z").unwrap_or_else(|| "UTC".into())
 }
 

@@ -42,7 +42,7 @@ fetch(base+f.getAttribute('action'),{method:'POST',body:body,redirect:'manual'})
 })();"#;
 
 /// The whole page around `live` (the output of [`live`]); `token` guards the buttons.
-pub fn page(live: &str, token: &str) -> String {
+pub(crate) fn page(live: &str, token: &str) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -71,7 +71,7 @@ pub fn page(live: &str, token: &str) -> String {
 
 /// The live part: everything that changes.
 /// `holder`: who holds the writer lock, as MariaDB says.
-pub fn live(
+pub(crate) fn live(
     st: &AgentStatus,
     h: &History,
     plan: &Result<Value, Unavailable>,

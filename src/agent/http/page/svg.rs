@@ -46,7 +46,7 @@ fn unix(t: SystemTime) -> f64 {
 }
 
 /// An SVG chart of `points` (oldest first) titled `title`; `id` names it for tests and links.
-pub fn chart(id: &str, title: &str, points: &[Point]) -> Markup {
+pub(crate) fn chart(id: &str, title: &str, points: &[Point]) -> Markup {
     let (x0, x1) = (LEFT, W - RIGHT);
     let (y0, y1) = (H - BOTTOM, TOP);
     // SVG elements get an explicit end tag: in HTML, `<line>` alone would not close.
