@@ -1,0 +1,6 @@
+//! The Live API: the simulated backend over HTTP, the Asterisk backend against a real
+//! Asterisk, and both together end to end.
+
+mod api;
+mod asterisk;
+mod e2e;
