@@ -4,3 +4,4 @@
 
 mod packaged_config;
 mod systemd_unit;
+mod config_example;
