@@ -165,15 +165,7 @@ fn open_files(pid: i32) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_socket_flood_the_agent_keeps_its_own_database_and_http_connections() {
     // The test holds 1,000+ sockets itself.
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-        l.rlim_cur = l.rlim_max.min(8192);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-    }
+    support::process::raise_nofile();
     let s = Setup::new().await;
     let cfg = s.config("127.0.0.1:0", &s.db_url(), "");
     // The agent gets 512 open files, a common default, and the default connection cap.

@@ -27,19 +27,6 @@ fn auth() -> String {
     format!("Basic {b}")
 }
 
-/// The test itself holds more than 1,000 sockets: lift its soft open-file limit.
-fn raise_nofile() {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-        l.rlim_cur = l.rlim_max.min(8192);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-    }
-}
-
 fn rss_kib(child: &Child) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     s.lines()
@@ -192,7 +179,8 @@ async fn slow_body(addr: String) -> (String, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_clients_neither_starve_a_normal_client_nor_grow_the_process() {
-    raise_nofile();
+    // The test itself holds more than 1,000 sockets.
+    process::raise_nofile();
     let srv = spawn(&format!(
         "max_connections = {CAP}\nheader_read_timeout = \"2s\"\nidle_timeout = \"3s\"\n\
          body_read_timeout = \"3s\"\n"
