@@ -12,14 +12,14 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
   apt-get update -qq
   apt-get install -y -qq mariadb-server mariadb-client >/dev/null
 fi
-# The systemd unit is checked with systemd-analyze (tests/systemd_unit.rs fails without it).
+# The systemd unit is checked with systemd-analyze (tests/testsuite/packaging/systemd_unit.rs fails without it).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "test.sh: systemd-analyze is missing; installing the systemd package with apt"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq systemd >/dev/null
 fi
-# The status page is tested in a real browser (tests/status_page_browser.rs): headless Chromium
+# The status page is tested in a real browser (tests/testsuite/browser/status_page.rs): headless Chromium
 # driven over WebDriver by chromedriver; that test fails, saying why, when they are missing.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "test.sh: chromium or chromedriver is missing; installing chromium and chromium-driver with apt"

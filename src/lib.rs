@@ -15,7 +15,7 @@
 //!
 //! Layers. An arrow is "imports"; every arrow points down, none back up, so there is no
 //! circle. The pure core does no I/O (no HTTP, SQL, files, clock or runtime) and is pinned by
-//! `tests/layers.rs`:
+//! `tests/testsuite/docs/layers.rs`:
 //!
 //! ```text
 //!  front ends    main.rs · cli (the binary's modes) · check · cxpanel

@@ -91,7 +91,7 @@ pub fn open(path: &Path, opts: &mut OpenOptions) -> io::Result<File> {
 mod tests {
     use super::*;
 
-    // The umask cases run the real binary under umask 000 (tests/store_integrity.rs): a
+    // The umask cases run the real binary under umask 000 (tests/testsuite/server/store_integrity.rs): a
     // umask change here would race the other tests of this binary.
     #[test]
     fn new_dirs_are_0700_and_db_files_0600_even_when_they_existed() {

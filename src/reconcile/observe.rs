@@ -20,31 +20,9 @@ use crate::model::Kind;
 use futures::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
-/// What a pass could not read on the iSymphony side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Gaps {
-    /// Kinds whose collection could not be read → the reason (method, path, status).
-    pub kinds: BTreeMap<Kind, String>,
-    /// Objects whose JSON could not be understood: (kind, natural key), left alone.
-    pub objects: BTreeSet<(Kind, String)>,
-    /// One line per gap: what failed and what is skipped because of it.
-    pub warnings: Vec<String>,
-    /// Each failed read by path and status, to tell whether the next pass meets the same ones.
-    pub keys: BTreeSet<GapKey>,
-}
-
-/// One failed read: the path, and the HTTP status when the server answered with one (`None`:
-/// no answer, a body that cannot be read, an object that does not decode).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GapKey {
-    pub path: String,
-    pub status: Option<u16>,
-    /// A sub-resource of one object (a contact, e-mails, phones, a binding): read by a change
-    /// pass only for what changed, where a collection is read by every pass.
-    pub sub: bool,
-}
+pub use super::partial::{GapKey, Gaps};
 
 impl GapKey {
     fn of(e: &ApiError, sub: bool) -> GapKey {
@@ -53,13 +31,6 @@ impl GapKey {
             status: e.status(),
             sub,
         }
-    }
-
-    /// The server refused the read with a status that the same request will get again (a
-    /// licence that does not cover the resource, a server without it), as opposed to a read
-    /// that may work next time (no answer, a timeout, a server error, too many requests).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self.status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
     }
 }
 
@@ -75,16 +46,6 @@ fn advice(e: &ApiError) -> &'static str {
 }
 
 impl Gaps {
-    pub fn is_empty(&self) -> bool {
-        self.warnings.is_empty()
-    }
-
-    /// Add the failed reads of `more` (sub-resources: no kind, no object left out).
-    pub fn add(&mut self, more: Gaps) {
-        self.warnings.extend(more.warnings);
-        self.keys.extend(more.keys);
-    }
-
     fn collection(&mut self, kind: Kind, e: &ApiError) {
         let why = e.to_string();
         self.warnings.push(format!(

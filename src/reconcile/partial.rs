@@ -1,17 +1,62 @@
 //! Partial passes: what a pass leaves out when part of the iSymphony side could not be read.
 //!
 //! [`super::observe`] records the collections it could not read and the objects whose JSON it
-//! could not understand ([`Gaps`]). The plan is computed as usual and then [`withhold`] drops
-//! every operation that depends on a gap: the operations of the kinds fed by an unreadable
-//! collection (an unread collection looks empty, so the plan would otherwise create duplicates
-//! or miss deletions), the operations on an object left alone, and, through `needs`, every
-//! operation that needs a dropped one. Everything else of the pass is applied. Which kinds
+//! could not understand ([`Gaps`], defined here so that this pure module imports nothing that
+//! does I/O). The plan is computed as usual and then [`withhold`] drops every operation that
+//! depends on a gap: the operations of the kinds fed by an unreadable collection (an unread
+//! collection looks empty, so the plan would otherwise create duplicates or miss deletions),
+//! the operations on an object left alone, and, through `needs`, every operation that needs a
+//! dropped one. Everything else of the pass is applied. Which kinds
 //! depend on which is [`Kind::facts`]' `reads` and `keyed_by`.
 
-use super::observe::Gaps;
 use super::plan::Plan;
 use crate::model::Kind;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// What a pass could not read on the iSymphony side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gaps {
+    /// Kinds whose collection could not be read → the reason (method, path, status).
+    pub kinds: BTreeMap<Kind, String>,
+    /// Objects whose JSON could not be understood: (kind, natural key), left alone.
+    pub objects: BTreeSet<(Kind, String)>,
+    /// One line per gap: what failed and what is skipped because of it.
+    pub warnings: Vec<String>,
+    /// Each failed read by path and status, to tell whether the next pass meets the same ones.
+    pub keys: BTreeSet<GapKey>,
+}
+
+/// One failed read: the path, and the HTTP status when the server answered with one (`None`:
+/// no answer, a body that cannot be read, an object that does not decode).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GapKey {
+    pub path: String,
+    pub status: Option<u16>,
+    /// A sub-resource of one object (a contact, e-mails, phones, a binding): read by a change
+    /// pass only for what changed, where a collection is read by every pass.
+    pub sub: bool,
+}
+
+impl GapKey {
+    /// The server refused the read with a status that the same request will get again (a
+    /// licence that does not cover the resource, a server without it), as opposed to a read
+    /// that may work next time (no answer, a timeout, a server error, too many requests).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
+    }
+}
+
+impl Gaps {
+    pub fn is_empty(&self) -> bool {
+        self.warnings.is_empty()
+    }
+
+    /// Add the failed reads of `more` (sub-resources: no kind, no object left out).
+    pub fn add(&mut self, more: Gaps) {
+        self.warnings.extend(more.warnings);
+        self.keys.extend(more.keys);
+    }
+}
 
 /// How a warning names what is skipped when the collection of `kind` cannot be read.
 pub fn skipped_text(kind: Kind) -> String {

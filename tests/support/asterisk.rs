@@ -1,16 +1,20 @@
-//! A private, real Asterisk per test (issue 17 point 6): its own short directory under /tmp,
+//! A private, real Asterisk per test: its own short directory under /tmp,
 //! a free AMI port (retried when taken), the project's config templates
 //! (`scripts/asterisk/conf`, rendered by `scripts/asterisk/start-instance.sh`), killed and
 //! removed on drop. The Asterisk build is found at `$ASTERISK_PREFIX`, `/opt/asterisk-test`
 //! or the cache prefix `scripts/test.sh` builds into; with none, the test FAILS saying what
 //! to set (never skips). Also a minimal AMI client for checking effects through Asterisk
-//! itself (`DBGet`, `QueueStatus`, `CoreShowChannels`, `ConfbridgeList`, …).
+//! itself (`DBGet`, `QueueStatus`, `CoreShowChannels`, `ConfbridgeList`, …), and a recording
+//! proxy in front of AMI ([`Recorder`]).
 
 use isymphony_sync::live::ami::{ActionBuilder, AmiSettings, Conn, Message};
 use isymphony_sync::secret::Secret;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 pub const USER: &str = "isym";
 pub const SECRET: &str = "s3cret-ami";
@@ -235,5 +239,70 @@ impl Probe {
         .await
         .expect("the test Asterisk answers the probe");
         ans
+    }
+}
+
+/// A TCP proxy in front of Asterisk's AMI port that records every byte its clients (the
+/// backend) write; every connection is forwarded to `upstream`.
+pub struct Recorder {
+    pub port: u16,
+    written: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Recorder {
+    pub async fn start(upstream: u16) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let written = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let rec = written.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    continue;
+                };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    });
+                    let mut buf = vec![0u8; 16384];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        rec.lock().expect("lock").extend_from_slice(&buf[..n]);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Recorder { port, written }
+    }
+
+    /// Everything written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.written.lock().expect("lock").clone()
+    }
+
+    /// The actions written so far: the value of every line that starts an action
+    /// (`Action:`, case-insensitive, as Asterisk reads it), in order, Pings left out (the
+    /// backend's keepalive comes on its own clock).
+    pub fn actions(&self) -> Vec<String> {
+        let bytes = self.bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        text.split(['\r', '\n'])
+            .filter_map(|line| {
+                let (k, val) = line.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("action")
+                    .then(|| val.trim().to_string())
+            })
+            .filter(|a| !a.eq_ignore_ascii_case("ping"))
+            .collect()
     }
 }

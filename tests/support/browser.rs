@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
-/// chromedriver as a child, killed on drop (also when an assertion fails).
+/// chromedriver as a child, killed on drop (also when an assertion fails). It holds the
+/// [`super::heavy`] lock, so one browser runs at a time in the test binary.
 pub struct Driver {
     child: Child,
     pub url: String,
     _profile: tempfile::TempDir,
+    _heavy: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Driver {
@@ -35,13 +37,7 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     None
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::trust::free_port;
 
 /// Start chromedriver and a headless Chromium session with a fresh profile; `script: false`
 /// turns JavaScript off in that browser.
@@ -58,6 +54,7 @@ pub async fn browser(script: bool) -> (Driver, Browser) {
              (scripts/test.sh does)"
         )
     });
+    let heavy = super::heavy::exclusive().await;
     let port = free_port();
     let child = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
@@ -70,6 +67,7 @@ pub async fn browser(script: bool) -> (Driver, Browser) {
         child,
         url: format!("http://127.0.0.1:{port}"),
         _profile: profile,
+        _heavy: heavy,
     };
     let args: Vec<String> = [
         "--headless",

@@ -1,4 +1,4 @@
-//! Helpers for the evidence tests (issue 6): the embedded server as a separate child process
+//! Helpers for the evidence tests: the embedded server as a separate child process
 //! (`--serve-only`, so it outlives a killed agent), the agent binary run to completion with all
 //! its output captured, duplicate counting by natural key on the server, and raw snapshots of
 //! objects the agent does not own.

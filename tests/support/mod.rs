@@ -1,5 +1,5 @@
-//! The one support tree of the integration tests (issue 12 point 8). Every test binary
-//! includes it with `mod support;` and uses the parts it needs:
+//! The one support tree of the integration tests. The test binary (`tests/testsuite`) includes
+//! it as `crate::support`, the benches with `#[path] mod support;`; each uses the parts it needs:
 //!
 //! - [`db`]: a uniquely named MariaDB database and MariaDB users, each dropped by `Drop` (also
 //!   when an assertion failed). The crate's own unit tests include the same file
@@ -14,9 +14,10 @@
 //!   server cannot produce.
 //! - [`tmpfs`]: a small tmpfs (a real full disk).
 //! - [`browser`]: headless Chromium over chromedriver, and its console.
-//! - [`trust`]: the agent on a snapshot, at fixed ports, and raw HTTP (issue 18).
+//! - [`trust`]: the agent on a snapshot, at fixed ports, and raw HTTP.
 //! - [`asterisk`]: a private real Asterisk per test, and an AMI probe.
 //! - [`binlog_db`]: a private MariaDB with the binary log on, per test.
+//! - [`heavy`]: one lock for the tests that must not share the machine with each other.
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
@@ -27,6 +28,7 @@ pub mod db;
 pub mod e2e;
 pub mod evidence;
 pub mod fake_peer;
+pub mod heavy;
 pub mod http_proxy;
 pub mod process;
 pub mod server;

@@ -110,3 +110,20 @@ pub fn spawn_server(config: &Path) -> (Spawned, String) {
         .expect("server did not report its address");
     (child, base)
 }
+
+/// Lift this process's soft open-file limit (to the hard limit, at most 8192), for tests that
+/// hold 1,000+ sockets themselves. Process-wide: all tests share the one test binary, so the
+/// tests and children started after it keep the raised soft limit (a test that needs a small
+/// limit sets its child's own, as agent::limits does).
+pub fn raise_nofile() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
+        l.rlim_cur = l.rlim_max.min(8192);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+    }
+}

@@ -3,6 +3,7 @@
 
 use isymphony_sync::config::ServerConfig;
 use isymphony_sync::server::{self, ServerHandle};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -36,16 +37,61 @@ pub async fn start_with(
     let mut cfg = config(dir.path());
     f(&mut cfg);
     let handle = server::start(&cfg, extra).await.unwrap();
-    let base = handle.base_url();
-    TestServer {
-        handle,
-        dir,
-        client: reqwest::Client::new(),
-        base,
+    TestServer::around(handle, dir)
+}
+
+/// One answer of the Live API: status, headers and the JSON body (Null when there is none).
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn pair(&self) -> (StatusCode, Value) {
+        (self.status, self.body.clone())
     }
 }
 
 impl TestServer {
+    /// A client of the running endpoint `handle`, whose data_dir is inside `dir`.
+    pub fn around(handle: ServerHandle, dir: tempfile::TempDir) -> TestServer {
+        let base = handle.base_url();
+        TestServer {
+            handle,
+            dir,
+            client: reqwest::Client::new(),
+            base,
+        }
+    }
+
+    /// The Live API's root (`…/rest/live/`), beside the Configuration API's base URL.
+    pub fn live_root(&self) -> String {
+        self.base.replace("api/resource", "rest/live")
+    }
+
+    /// A Live API request: `path` below its root, with the login and a JSON body when given.
+    pub async fn live(&self, m: Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut r = self
+            .client
+            .request(m, format!("{}{}", self.live_root(), path))
+            .basic_auth(USER, Some(PASS));
+        if let Some(b) = body {
+            r = r
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.expect("the endpoint answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
     /// Send a request with the right credentials; `path` is relative to the base URL.
     pub async fn req(
         &self,
@@ -101,6 +147,17 @@ impl TestServer {
         assert_eq!(s, StatusCode::OK);
         v["id"].as_str().unwrap().to_string()
     }
+}
+
+/// GET `url` with `client`, logged in as the default `manager` (the seed's login); panics
+/// when no answer comes.
+pub async fn get_as_manager(client: &reqwest::Client, url: String) -> reqwest::Response {
+    client
+        .get(url)
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .expect("an answer")
 }
 
 /// Assert a status, and for errors that the JSON body carries it and names `text`.

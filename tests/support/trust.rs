@@ -1,4 +1,4 @@
-//! The agent as a hostile web page or a hostile local process meets it (issue 18): the real
+//! The agent as a hostile web page or a hostile local process meets it: the real
 //! binary with a FreePBX snapshot as its source and the embedded endpoint as its target (no
 //! MariaDB needed), its own port at a fixed address, and raw HTTP over real sockets.
 
@@ -171,12 +171,21 @@ pub fn parse(got: &[u8]) -> Answer {
 pub async fn get(port: u16, path: &str) -> Answer {
     let host = format!("127.0.0.1:{port}");
     let auth = basic("manager", PW);
-    send(
-        port,
-        "GET",
-        path,
-        &[("Host", &host), ("Authorization", &auth)],
-        "",
-    )
-    .await
+    send_as(port, "GET", path, (&host, &auth), None).await
+}
+
+/// `method` on `path` of the agent's port with the given `Host` and `Authorization`, and a
+/// JSON body when given.
+pub async fn send_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    (host, auth): (&str, &str),
+    json: Option<&str>,
+) -> Answer {
+    let mut headers = vec![("Host", host), ("Authorization", auth)];
+    if json.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    send(port, method, path, &headers, json.unwrap_or_default()).await
 }

@@ -1,5 +1,5 @@
 //! The binary-log classifier: which events are changes to what the sync reads. The stream
-//! itself is tested against a real MariaDB with the log on (`tests/agent_binlog.rs`).
+//! itself is tested against a real MariaDB with the log on (`tests/testsuite/agent/binlog.rs`).
 
 use super::*;
 

@@ -74,7 +74,7 @@ async fn ids_with_matches_whole_field_values_only() {
 
 /// Everything a write did to memory (new, replaced, deleted, deleted by prefix) is undone
 /// when it fails part-way, exactly: order, keys and bytes as before. The writer thread uses
-/// the same rollback for a failed commit (tests/store_full_disk.rs makes one for real).
+/// the same rollback for a failed commit (tests/testsuite/server/store_full_disk.rs makes one for real).
 #[tokio::test]
 async fn a_failed_write_leaves_memory_as_it_was() {
     let dir = tempfile::tempdir().unwrap();

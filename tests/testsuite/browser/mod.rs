@@ -1,0 +1,5 @@
+//! Pages in a real headless Chromium (Debian's `chromium` over chromedriver): the status page
+//! as an administrator sees it, and attacker pages posting to the agent.
+
+mod attacker_pages;
+mod status_page;

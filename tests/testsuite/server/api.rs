@@ -1,0 +1,1142 @@
+//! The embedded Configuration API over real HTTP on loopback: every resource family, each
+//! method, each status code, both prefixes, trailing slashes, hashing vs noHash, bindings,
+//! 409s, the ACL and the auth challenge.
+
+use crate::support;
+
+use isymphony_sync::digest::sha1_hex as sha1;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::server::*;
+
+#[tokio::test]
+async fn core_servers_lookups_prefixes_and_cascade() {
+    let t = start().await;
+    expect(t.get("server/coreServers").await, 200, "");
+    expect(t.get("server/coreServers/getBySlug/default").await, 404, "");
+    let id = "2f0b0f5e-0000-4000-8000-000000000001";
+    expect(
+        t.post(
+            "server/coreServers",
+            json!({"id": id, "slug": "default", "name": "Default"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            "server/coreServers",
+            json!({"id": id, "slug": "other", "name": "x"}),
+        )
+        .await,
+        409,
+        "A core server with the given id already exists.",
+    );
+    expect(
+        t.post(
+            "server/coreServers",
+            json!({"slug": "default", "name": "x"}),
+        )
+        .await,
+        409,
+        "A core server with the given slug already exists.",
+    );
+    expect(
+        t.post("server/coreServers", json!({"name": "x"})).await,
+        412,
+        "No slug provided.",
+    );
+    expect(
+        t.post("server/coreServers", json!({"slug": "y"})).await,
+        412,
+        "No name provided.",
+    );
+    // Both lookups, both prefixes, with and without trailing slash.
+    let v = expect(
+        t.get("server/coreServers/getBySlug/default/").await,
+        200,
+        "",
+    );
+    assert_eq!(v["id"], json!(id));
+    let v = expect(t.get("server/coreServers/getByName/default").await, 200, "");
+    assert_eq!(v["name"], json!("Default"));
+    let alt = t.base.replace("api/resource", "rest/config");
+    let r = t
+        .client
+        .get(format!("{alt}server/coreServers/{id}/"))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["slug"], json!("default"));
+    // Core root and seeded Asterisk settings.
+    let v = expect(t.get(&format!("core/{id}")).await, 200, "");
+    assert_eq!(v, json!({"serverId": id}));
+    let v = expect(t.get(&format!("asterisk/{id}")).await, 200, "");
+    assert_eq!(v["originatingContext"], json!("from-internal"));
+    assert_eq!(v["redirectingContext"], json!("from-internal"));
+    assert_eq!(v["musicOnHoldClass"], json!("default"));
+    let mut s = v.clone();
+    s["musicOnHoldClass"] = json!("jazz");
+    s["agentLoginContext"] = json!("from-agents");
+    expect(t.put(&format!("asterisk/{id}/"), s).await, 204, "");
+    let v = expect(t.get(&format!("asterisk/{id}")).await, 200, "");
+    assert_eq!(v["musicOnHoldClass"], json!("jazz"));
+    assert_eq!(v["agentLoginContext"], json!("from-agents"));
+    // PUT: path id wins, unknown fields kept, numeric strings become numbers.
+    expect(
+        t.put(
+            &format!("server/coreServers/{id}"),
+            json!({"id": "ignored", "slug": "default", "name": "Renamed", "brokerPort": "50000", "zz": 1}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&format!("server/coreServers/{id}")).await, 200, "");
+    assert_eq!(v["id"], json!(id));
+    assert_eq!(v["brokerPort"], json!(50000));
+    assert_eq!(v["zz"], json!(1));
+    // Unknown parents.
+    expect(t.get("asterisk/nope/extensions").await, 404, "core server");
+    expect(t.get("core/nope/users").await, 404, "core server");
+    expect(
+        t.put("server/coreServers/nope", json!({"slug": "a", "name": "b"}))
+            .await,
+        404,
+        "",
+    );
+    // Deleting the core server deletes everything below it.
+    expect(
+        t.post(
+            &format!("asterisk/{id}/extensions"),
+            json!({"extension": "1"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("core/{id}/users"),
+            json!({"username": "u", "password": "p"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(t.delete(&format!("server/coreServers/{id}")).await, 204, "");
+    expect(t.delete(&format!("server/coreServers/{id}")).await, 404, "");
+    expect(t.get(&format!("asterisk/{id}/extensions")).await, 404, "");
+    let cs2 = t.core_server("default").await;
+    assert_ne!(cs2, id);
+    let v = expect(t.get(&format!("asterisk/{cs2}/extensions")).await, 200, "");
+    assert_eq!(v, json!([]));
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn users_hashing_nohash_and_permissions() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    let users = format!("core/{cs}/users");
+    expect(
+        t.post(&users, json!({"password": "x"})).await,
+        412,
+        "No username provided.",
+    );
+    expect(
+        t.post(&users, json!({"username": "a"})).await,
+        412,
+        "No password provided.",
+    );
+    expect(
+        t.post(
+            &users,
+            json!({"username": "a", "password": "x", "enabled": "maybe"}),
+        )
+        .await,
+        412,
+        "enabled",
+    );
+    let uid = "11111111-2222-4333-8444-555555555555";
+    expect(
+        t.post(&users, json!({"id": uid, "username": "alice", "password": "secret", "enabled": true, "full": true, "restricted": false}))
+            .await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
+    assert_eq!(v["password"], json!(sha1("secret")));
+    assert_eq!(v["permissionId"], json!(uid));
+    assert_eq!(v["permissionDisplayName"], json!("alice"));
+    assert_eq!(v["full"], json!(true));
+    expect(
+        t.post(&users, json!({"id": uid, "username": "b", "password": "x"}))
+            .await,
+        409,
+        "id already exists",
+    );
+    expect(
+        t.post(&users, json!({"username": "alice", "password": "x"}))
+            .await,
+        409,
+        "username already exists",
+    );
+    // noHash stores verbatim (lower-cased only for a 40-hex digest).
+    let digest = sha1("pw2").to_uppercase();
+    expect(
+        t.post(
+            &format!("{users}/noHash"),
+            json!({"username": "bob", "password": digest, "enabled": true, "full": false}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("{users}/noHash/"),
+            json!({"username": "carol", "password": "Rnd0mX", "enabled": true}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let list = expect(t.get(&users).await, 200, "");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    let by = |n: &str| {
+        list.iter()
+            .find(|u| u["username"] == json!(n))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("bob")["password"], json!(sha1("pw2")));
+    assert_eq!(by("carol")["password"], json!("Rnd0mX"));
+    // Hashing PUT that sends the stored digest back keeps it; a clear value is hashed.
+    let mut a = by("alice");
+    a["displayName"] = json!("Alice A");
+    expect(t.put(&format!("{users}/{uid}"), a.clone()).await, 204, "");
+    let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
+    assert_eq!(v["password"], json!(sha1("secret")));
+    assert_eq!(v["permissionDisplayName"], json!("Alice A"));
+    a["password"] = json!("newpass");
+    expect(t.put(&format!("{users}/{uid}"), a.clone()).await, 204, "");
+    let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
+    assert_eq!(v["password"], json!(sha1("newpass")));
+    a["password"] = json!("plainstored");
+    expect(
+        t.put(&format!("{users}/noHash/{uid}"), a.clone()).await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
+    assert_eq!(v["password"], json!("plainstored"));
+    // Renaming onto another user's name is a conflict.
+    a["username"] = json!("bob");
+    expect(t.put(&format!("{users}/{uid}"), a).await, 409, "username");
+    expect(
+        t.put(&format!("{users}/nope"), json!({"username": "z"}))
+            .await,
+        404,
+        "",
+    );
+    expect(t.delete(&format!("{users}/{uid}")).await, 204, "");
+    expect(t.get(&format!("{users}/{uid}")).await, 404, "");
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn administrators_hash_and_nohash() {
+    let t = start().await;
+    let p = "server/administrators";
+    expect(
+        t.post(p, json!({"password": "x"})).await,
+        412,
+        "No username provided.",
+    );
+    expect(
+        t.post(p, json!({"userName": "root"})).await,
+        412,
+        "No password provided.",
+    );
+    expect(
+        t.post(
+            p,
+            json!({"id": "a1", "userName": "root", "password": "pw", "superUser": true}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(p, json!({"id": "a1", "userName": "x", "password": "pw"}))
+            .await,
+        409,
+        "An administrator with the given id already exists.",
+    );
+    expect(
+        t.post(p, json!({"userName": "root", "password": "pw"}))
+            .await,
+        409,
+        "An administrator with the given username already exists.",
+    );
+    // A string where a boolean is expected is refused; a real one is not.
+    expect(
+        t.post(
+            &format!("{p}/noHash"),
+            json!({"id": "a2", "userName": "ops", "password": sha1("o"), "superUser": "true"}),
+        )
+        .await,
+        412,
+        "'superUser'",
+    );
+    expect(
+        t.post(
+            &format!("{p}/noHash"),
+            json!({"id": "a2", "userName": "ops", "password": sha1("o"), "superUser": true}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&format!("{p}/a1")).await, 200, "");
+    assert_eq!(v["password"], json!(sha1("pw")));
+    assert_eq!(v["superUser"], json!(true));
+    let v = expect(t.get(&format!("{p}/a2")).await, 200, "");
+    assert_eq!(v["password"], json!(sha1("o")));
+    assert_eq!(v["superUser"], json!(true));
+    expect(
+        t.put(
+            &format!("{p}/noHash/a2"),
+            json!({"userName": "ops", "password": "abc"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    assert_eq!(t.get(&format!("{p}/a2")).await.1["password"], json!("abc"));
+    expect(
+        t.put(
+            &format!("{p}/a2"),
+            json!({"userName": "ops", "password": "abc"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    assert_eq!(t.get(&format!("{p}/a2")).await.1["password"], json!("abc"));
+    expect(
+        t.get(&format!("{p}/zzz")).await,
+        404,
+        "An administrator with the given id does not exist",
+    );
+    assert_eq!(t.get(p).await.1.as_array().unwrap().len(), 2);
+    expect(t.delete(&format!("{p}/a1")).await, 204, "");
+    assert_eq!(t.get(p).await.1.as_array().unwrap().len(), 1);
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn contacts_emails_and_phone_numbers() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    expect(
+        t.post(
+            &format!("core/{cs}/users"),
+            json!({"id": "u1", "username": "alice", "password": "x"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let c = format!("contact/{cs}/users/u1");
+    expect(t.get(&c).await, 404, "");
+    expect(
+        t.get(&format!("contact/{cs}/users/nobody")).await,
+        404,
+        "user",
+    );
+    expect(
+        t.put(
+            &format!("contact/{cs}/users/nobody"),
+            json!({"firstName": "a"}),
+        )
+        .await,
+        404,
+        "user",
+    );
+    expect(
+        t.put(&c, json!({"firstName": "Alice", "lastName": "Smith"}))
+            .await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&c).await, 200, "");
+    assert_eq!(v["firstName"], json!("Alice"));
+    assert_eq!(v["userConfigurationId"], json!("u1"));
+    let contact_id = v["id"].clone();
+    expect(
+        t.put(&c, json!({"firstName": "Alicia", "lastName": "Smith"}))
+            .await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&c).await, 200, "");
+    assert_eq!(
+        (v["id"].clone(), v["firstName"].clone()),
+        (contact_id, json!("Alicia"))
+    );
+    assert_eq!(
+        expect(t.get(&format!("contact/{cs}/users")).await, 200, "")
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Both spellings of the e-mail collection are the same resource.
+    expect(
+        t.post(
+            &format!("{c}/emailAddresses"),
+            json!({"type": "Work", "address": "a@x.org"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("{c}/emailAdresses/"),
+            json!({"id": "e2", "type": "Home", "address": "a@y.org"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&format!("{c}/emailAddresses"), json!({"type": "Home"}))
+            .await,
+        412,
+        "No address provided.",
+    );
+    let v = expect(t.get(&format!("{c}/emailAdresses")).await, 200, "");
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    expect(
+        t.put(
+            &format!("{c}/emailAddresses/e2"),
+            json!({"type": "Home", "address": "b@y.org"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    assert_eq!(
+        t.get(&format!("{c}/emailAddresses/e2")).await.1["address"],
+        json!("b@y.org")
+    );
+    expect(t.delete(&format!("{c}/emailAddresses/e2")).await, 204, "");
+    expect(t.delete(&format!("{c}/emailAddresses/e2")).await, 404, "");
+    expect(
+        t.post(
+            &format!("{c}/phoneNumbers"),
+            json!({"id": "p1", "type": "Cell", "number": 5551234}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let v = expect(t.get(&format!("{c}/phoneNumbers")).await, 200, "");
+    assert_eq!(v[0]["number"], json!("5551234"));
+    expect(t.delete(&format!("{c}/phoneNumbers/p1")).await, 204, "");
+    expect(
+        t.post(
+            &format!("{c}/phoneNumbers"),
+            json!({"type": "Cell", "number": "1"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    // Deleting the user deletes its contact data.
+    expect(t.delete(&format!("core/{cs}/users/u1")).await, 204, "");
+    expect(
+        t.post(
+            &format!("core/{cs}/users"),
+            json!({"id": "u1", "username": "alice", "password": "x"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(t.get(&c).await, 404, "");
+    assert_eq!(t.get(&format!("{c}/phoneNumbers")).await.1, json!([]));
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn extensions_and_managing_user_bindings() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    let ex = format!("asterisk/{cs}/extensions");
+    expect(
+        t.post(&ex, json!({"displayName": "x"})).await,
+        412,
+        "No extension provided.",
+    );
+    expect(
+        t.post(&ex, json!({"extension": "1", "agentPenalty": "high"}))
+            .await,
+        412,
+        "agentPenalty",
+    );
+    expect(t.post(&ex, "{\"extension\": ".into()).await, 412, "");
+    // Numbers for strings and numeric strings for numbers pass (the PHP client's habits); a
+    // string for a boolean does not.
+    expect(
+        t.post(&ex, json!({"id": "e1", "extension": 1001, "displayName": "Alice", "autoAnswer": "true", "agentPenalty": "2", "restricted": false}))
+            .await,
+        412,
+        "'autoAnswer'",
+    );
+    expect(
+        t.post(&ex, json!({"id": "e1", "extension": 1001, "displayName": "Alice", "autoAnswer": true, "agentPenalty": "2", "restricted": false}))
+            .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &ex,
+            json!({"id": "e2", "extension": "1002", "displayName": "Bob"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&ex, json!({"id": "e1", "extension": "1003"})).await,
+        409,
+        "id already exists",
+    );
+    expect(
+        t.post(&ex, json!({"extension": "1002"})).await,
+        409,
+        "extension already exists",
+    );
+    let v = expect(t.get(&format!("{ex}/e1")).await, 200, "");
+    assert_eq!(v["extension"], json!("1001"));
+    assert_eq!(v["autoAnswer"], json!(true));
+    assert_eq!(v["agentPenalty"], json!(2));
+    assert_eq!(v["permissionDisplayName"], json!("Alice <1001>"));
+    let v = expect(t.get(&format!("{ex}/getByName/1002")).await, 200, "");
+    assert_eq!(v["id"], json!("e2"));
+    expect(t.get(&format!("{ex}/getByName/9999")).await, 404, "");
+    let mut e = expect(t.get(&format!("{ex}/e1/")).await, 200, "");
+    e["displayName"] = json!("Alice B");
+    e["permissionDisplayName"] = json!("forged");
+    expect(t.put(&format!("{ex}/e1"), e).await, 204, "");
+    assert_eq!(
+        t.get(&format!("{ex}/e1")).await.1["permissionDisplayName"],
+        json!("Alice B <1001>")
+    );
+    expect(
+        t.put(&format!("{ex}/e1"), json!({"extension": "1002"}))
+            .await,
+        409,
+        "extension",
+    );
+
+    // Managing user.
+    let users = format!("core/{cs}/users");
+    expect(
+        t.post(
+            &users,
+            json!({"id": "u1", "username": "alice", "password": "x"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &users,
+            json!({"id": "u2", "username": "bob", "password": "x"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let mu = format!("{ex}/e1/managingUser");
+    expect(t.get(&mu).await, 404, "Extension has not set user");
+    let u1 = t.get(&format!("{users}/u1")).await.1;
+    expect(t.post(&mu, u1.clone()).await, 204, "");
+    assert_eq!(t.get(&mu).await.1["username"], json!("alice"));
+    expect(
+        t.post(&mu, u1).await,
+        409,
+        "The Extension's managed user is already set to the given user.",
+    );
+    expect(t.post(&mu, json!({"username": "bob"})).await, 204, "");
+    assert_eq!(t.get(&mu).await.1["id"], json!("u2"));
+    expect(t.post(&mu, json!({"username": "nobody"})).await, 404, "");
+    expect(
+        t.post(&mu, json!({"enabled": true})).await,
+        412,
+        "No username provided.",
+    );
+    // The old `core/…` parent of managingUser is the same resource.
+    assert_eq!(
+        t.get(&format!("core/{cs}/extensions/e1/managingUser"))
+            .await
+            .1["id"],
+        json!("u2")
+    );
+    // One user may manage several extensions.
+    expect(
+        t.post(&format!("{ex}/e2/managingUser"), json!({"id": "u2"}))
+            .await,
+        204,
+        "",
+    );
+    // Default extension user.
+    let du = format!("{ex}/e1/defaultExtensionUser");
+    expect(
+        t.get(&du).await,
+        404,
+        "This extension is not a default extension",
+    );
+    expect(t.post(&du, json!({"id": "u1"})).await, 404, "not bound");
+    expect(t.post(&du, json!({"id": "u2"})).await, 204, "");
+    assert_eq!(t.get(&du).await.1["id"], json!("u2"));
+    expect(
+        t.get(&format!("{ex}/getByName/1002/defaultExtensionUser"))
+            .await,
+        404,
+        "This extension is not a default extension",
+    );
+    // DELETE clears; deleting the user unbinds the rest.
+    expect(t.delete(&mu).await, 204, "");
+    expect(t.get(&mu).await, 404, "Extension has not set user");
+    expect(t.get(&du).await, 404, "not bound");
+    expect(t.delete(&mu).await, 404, "");
+    expect(t.delete(&format!("{users}/u2")).await, 204, "");
+    expect(
+        t.get(&format!("{ex}/e2/managingUser")).await,
+        404,
+        "Extension has not set user",
+    );
+    expect(t.get(&format!("{ex}/nope/managingUser")).await, 404, "");
+    // Deleting an extension.
+    expect(t.delete(&format!("{ex}/e2")).await, 204, "");
+    expect(t.get(&format!("{ex}/e2")).await, 404, "");
+    assert_eq!(t.get(&ex).await.1.as_array().unwrap().len(), 1);
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn extension_groups_and_members() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    let g = format!("asterisk/{cs}/extensionGroups");
+    expect(
+        t.post(
+            &format!("asterisk/{cs}/extensions"),
+            json!({"id": "e1", "extension": "1001"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("core/{cs}/users"),
+            json!({"id": "u1", "username": "alice", "password": "x"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&g, json!({"publicGroup": true})).await,
+        412,
+        "No displayName provided.",
+    );
+    expect(
+        t.post(
+            &g,
+            json!({"id": "g1", "displayName": "Sales", "publicGroup": true}),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&g, json!({"id": "g1", "displayName": "Other"}))
+            .await,
+        409,
+        "An extension group with the given id already exists.",
+    );
+    expect(
+        t.post(&g, json!({"displayName": "Sales"})).await,
+        409,
+        "displayName already exists",
+    );
+    expect(
+        t.put(
+            &format!("{g}/g1"),
+            json!({"displayName": "Sales EU", "publicGroup": false}),
+        )
+        .await,
+        204,
+        "",
+    );
+    assert_eq!(
+        t.get(&format!("{g}/g1")).await.1["displayName"],
+        json!("Sales EU")
+    );
+    expect(
+        t.post(&format!("{g}/g1/extensions"), json!({"extension": "1001"}))
+            .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&format!("{g}/g1/extensions"), json!({"id": "e1"}))
+            .await,
+        409,
+        "",
+    );
+    expect(
+        t.post(&format!("{g}/g1/users"), json!({"username": "alice"}))
+            .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&format!("{g}/g1/editors"), json!({"id": "u1"}))
+            .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(&format!("{g}/g1/editors"), json!({"id": "zz"}))
+            .await,
+        404,
+        "",
+    );
+    assert_eq!(
+        t.get(&format!("{g}/g1/extensions")).await.1[0]["extension"],
+        json!("1001")
+    );
+    assert_eq!(
+        t.get(&format!("{g}/g1/editors/u1")).await.1["username"],
+        json!("alice")
+    );
+    expect(t.get(&format!("{g}/g1/bogus")).await, 404, "");
+    expect(t.delete(&format!("{g}/g1/users/u1")).await, 204, "");
+    assert_eq!(t.get(&format!("{g}/g1/users")).await.1, json!([]));
+    // Deleting a member object removes its memberships.
+    expect(
+        t.delete(&format!("asterisk/{cs}/extensions/e1")).await,
+        204,
+        "",
+    );
+    assert_eq!(t.get(&format!("{g}/g1/extensions")).await.1, json!([]));
+    expect(t.delete(&format!("{g}/g1")).await, 204, "");
+    expect(t.get(&format!("{g}/g1/editors")).await, 404, "");
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn queues_rooms_lots_and_pbx_servers() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    for (family, key, body) in [
+        (
+            "queues",
+            Some("identifier"),
+            json!({"identifier": "400", "displayName": "Sales", "destinationExtension": "400", "destinationContext": "from-internal", "enabled": true, "restricted": false}),
+        ),
+        (
+            "conferenceRooms",
+            Some("identifier"),
+            json!({"identifier": "650", "name": "Room", "destinationExtension": 650, "destinationContext": "from-internal"}),
+        ),
+        (
+            "parkingLots",
+            Some("identifier"),
+            json!({"identifier": "default", "name": "Main", "destinationExtension": "70", "destinationContext": "from-internal"}),
+        ),
+        (
+            "pbxServers",
+            None,
+            json!({"displayName": "PBX", "host": "localhost", "port": "5038", "username": "cxpanel", "password": "pw", "enabled": true, "cdrHost": "localhost", "cdrPort": "3306", "cdrUsername": "u", "cdrPassword": "p", "recordingAgentIdentifier": "local-rec"}),
+        ),
+    ] {
+        let coll = format!("asterisk/{cs}/{family}/");
+        expect(t.post(&coll, body.clone()).await, 204, "");
+        let list = expect(t.get(&coll).await, 200, "");
+        let obj = list[0].clone();
+        let id = obj["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            uuid::Uuid::parse_str(&id).unwrap().get_version_num(),
+            4,
+            "{family}"
+        );
+        if let Some(k) = key {
+            let mut dup = body.clone();
+            dup["id"] = json!("other-id");
+            expect(t.post(&coll, dup).await, 409, "already exists");
+            let mut missing = body.clone();
+            missing.as_object_mut().unwrap().remove(k);
+            expect(t.post(&coll, missing).await, 412, "No identifier provided.");
+        } else {
+            expect(
+                t.post(&coll, json!({"port": 1})).await,
+                412,
+                "No host provided.",
+            );
+        }
+        let mut changed = obj.clone();
+        changed["destinationContext"] = json!("ext-local");
+        expect(t.put(&format!("{coll}{id}"), changed).await, 204, "");
+        let got = expect(t.get(&format!("{coll}{id}")).await, 200, "");
+        assert_eq!(got["destinationContext"], json!("ext-local"), "{family}");
+        expect(t.put(&format!("{coll}missing"), obj.clone()).await, 404, "");
+        expect(t.delete(&format!("{coll}{id}")).await, 204, "");
+        expect(t.get(&format!("{coll}{id}")).await, 404, "");
+        expect(t.post(&coll, body).await, 204, "");
+    }
+    let q = t.get(&format!("asterisk/{cs}/queues")).await.1;
+    assert_eq!(q[0]["enabled"], json!(true));
+    assert_eq!(q[0]["permissionDisplayName"], json!("Sales <400>"));
+    let r = t.get(&format!("asterisk/{cs}/conferenceRooms")).await.1;
+    assert_eq!(r[0]["destinationExtension"], json!("650"));
+    assert_eq!(r[0]["permissionDisplayName"], json!("Room <650>"));
+    let p = t.get(&format!("asterisk/{cs}/pbxServers")).await.1;
+    assert_eq!(p[0]["port"], json!(5038));
+    assert_eq!(p[0]["cdrPort"], json!(3306));
+    assert_eq!(p[0]["cdrName"], json!("asteriskcdrdb"));
+    assert_eq!(p[0]["password"], json!("pw"));
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn agents_identifiers_license_and_brand() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    let agents = expect(t.get("asterisk/voicemailAgents").await, 200, "");
+    assert_eq!(agents[0]["identifier"], json!("local-vm"));
+    let id = agents[0]["id"].as_str().unwrap().to_string();
+    let mut a = expect(t.get("asterisk/voicemailAgents/local-vm").await, 200, "");
+    assert_eq!(t.get(&format!("asterisk/voicemailAgents/{id}")).await.1, a);
+    assert_eq!(
+        t.get("asterisk/voicemailAgents/getByName/local-vm").await.1,
+        a
+    );
+    a["rootPath"] = json!("/srv/vm");
+    expect(t.put("asterisk/voicemailAgents/local-vm", a).await, 204, "");
+    assert_eq!(
+        t.get("asterisk/voicemailAgents/local-vm").await.1["rootPath"],
+        json!("/srv/vm")
+    );
+    expect(t.get("asterisk/voicemailAgents/other").await, 404, "");
+    expect(
+        t.post("asterisk/voicemailAgents", json!({"identifier": "x"}))
+            .await,
+        405,
+        "",
+    );
+    let mut r = expect(t.get("asterisk/recordingAgents/local-rec").await, 200, "");
+    assert!(r["fileNameMask"].as_str().unwrap().contains("CDRUniqueId"));
+    r["resourceHost"] = json!("pbx.example");
+    expect(
+        t.put("asterisk/recordingAgents/getByName/local-rec", r)
+            .await,
+        204,
+        "",
+    );
+    assert_eq!(
+        t.get("asterisk/recordingAgents").await.1[0]["resourceHost"],
+        json!("pbx.example")
+    );
+    // Identifiers: bare JSON strings.
+    let ids = format!("asterisk/{cs}/voicemailAgentIdentifiers");
+    assert_eq!(expect(t.get(&ids).await, 200, ""), json!([]));
+    expect(t.post(&format!("{ids}/"), json!("local-vm")).await, 204, "");
+    expect(t.post(&ids, json!("local-vm")).await, 409, "");
+    expect(t.post(&ids, json!({"identifier": "x"})).await, 412, "");
+    expect(t.post(&ids, json!("not-connected")).await, 204, "");
+    assert_eq!(t.get(&ids).await.1, json!(["local-vm", "not-connected"]));
+    expect(t.delete(&format!("{ids}/not-connected")).await, 204, "");
+    expect(t.delete(&format!("{ids}/not-connected")).await, 404, "");
+    assert_eq!(t.get(&ids).await.1, json!(["local-vm"]));
+    // Licensing (read-only) and brand.
+    let lic = expect(
+        t.get(&format!("server/coreServers/{cs}/license")).await,
+        200,
+        "",
+    );
+    assert_eq!(lic["clientConnections"], json!(-1));
+    assert_eq!(
+        t.get("server/coreServers/getBySlug/default/license")
+            .await
+            .1,
+        lic
+    );
+    expect(
+        t.get("server/coreServers/getBySlug/nope/license").await,
+        404,
+        "",
+    );
+    let ml = expect(
+        t.get(&format!("server/coreServers/{cs}/license/moduleLicenses"))
+            .await,
+        200,
+        "",
+    );
+    let mlid = ml[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(ml[0]["moduleId"], json!("core"));
+    let props = expect(
+        t.get(&format!(
+            "server/coreServers/{cs}/license/moduleLicenses/{mlid}/properties"
+        ))
+        .await,
+        200,
+        "",
+    );
+    assert_eq!(props[0]["key"], json!("pbx_connections"));
+    assert_eq!(props[0]["value"], json!("-1"));
+    let pid = props[0]["id"].as_str().unwrap();
+    expect(
+        t.get(&format!(
+            "server/coreServers/{cs}/license/moduleLicenses/{mlid}/properties/{pid}"
+        ))
+        .await,
+        200,
+        "",
+    );
+    expect(
+        t.get(&format!(
+            "server/coreServers/{cs}/license/moduleLicenses/nope"
+        ))
+        .await,
+        404,
+        "",
+    );
+    expect(
+        t.put(&format!("server/coreServers/{cs}/license"), json!({}))
+            .await,
+        405,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("server/coreServers/{cs}/license/activate"),
+            json!("SERIAL-1"),
+        )
+        .await,
+        204,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("server/coreServers/{cs}/license/activate"),
+            json!(42),
+        )
+        .await,
+        412,
+        "",
+    );
+    expect(
+        t.post(
+            &format!("server/coreServers/{cs}/license/bind/SERIAL-1"),
+            json!({"cancel": true, "licensedTo": "x", "email": "a@b"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let b = expect(t.get("server/brand").await, 200, "");
+    assert!(b["version"].is_string() && b["build"].is_string());
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_codes_auth_and_limits() {
+    let t = start_with(|c| c.max_body_bytes = 4096, None).await;
+    let url = format!("{}server/coreServers", t.base);
+    // No credentials: 401 with the realm challenge.
+    let r = t.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"iSymphony\"");
+    // Wrong credentials: 403.
+    let r = t
+        .client
+        .get(&url)
+        .basic_auth(USER, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = t
+        .client
+        .get(&url)
+        .basic_auth("other", Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Content-Type on bodiless GET and DELETE is fine (the helper always sends it).
+    expect(t.get("server/coreServers").await, 200, "");
+    expect(t.delete("server/coreServers/none").await, 404, "");
+    // Unknown path, wrong method, wrong prefix.
+    expect(t.get("server/nothing").await, 404, "");
+    expect(t.get("asterisk/x/extensions/y/z/w").await, 404, "");
+    expect(
+        t.req(Method::PATCH, "server/coreServers", Some(json!({})))
+            .await,
+        405,
+        "",
+    );
+    expect(t.delete("server/coreServers").await, 405, "");
+    let r = t
+        .client
+        .get(format!(
+            "http://{}/communication_manager/other/x",
+            t.handle.http_addr()
+        ))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Malformed JSON, non-object, empty body: 412.
+    expect(
+        t.post("server/coreServers", Value::String("{".into()))
+            .await,
+        412,
+        "",
+    );
+    let r = t
+        .client
+        .post(&url)
+        .basic_auth(USER, Some(PASS))
+        .body("{\"slug\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let r = t
+        .client
+        .post(&url)
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    expect(
+        t.post("server/coreServers", json!([1, 2])).await,
+        412,
+        "object",
+    );
+    // Body over the limit: 413.
+    let big = json!({"slug": "s", "name": "x".repeat(5000)});
+    expect(t.post("server/coreServers", big).await, 413, "");
+    // Stats count every request by method.
+    let s = t.handle.stats();
+    assert!(
+        s.get >= 5 && s.post >= 4 && s.delete >= 2 && s.other >= 1,
+        "{s:?}"
+    );
+    assert_eq!(s.total(), s.get + s.post + s.put + s.delete + s.other);
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn acl_is_checked_before_credentials() {
+    // A peer outside the ACL is closed at accept: no answer at all, with or
+    // without credentials, and never a challenge.
+    let t = start_with(|c| c.acl = vec!["10.0.0.0/8".parse().unwrap()], None).await;
+    let url = format!("{}server/coreServers", t.base);
+    for auth in [None, Some(PASS), Some("wrong")] {
+        let mut r = t.client.get(&url);
+        if let Some(p) = auth {
+            r = r.basic_auth(USER, Some(p));
+        }
+        let e = r.send().await.expect_err("a refused peer got an answer");
+        assert!(!e.is_status(), "auth {auth:?}: {e}");
+    }
+    assert_eq!(t.handle.stats().total(), 0, "a refused request was read");
+    assert!(t.handle.conn_stats().refused_acl >= 3);
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn extra_routes_sit_behind_the_same_gate() {
+    let extra = axum::Router::new().route(
+        "/isymphony-sync/status",
+        axum::routing::get(|| async { "ok" }),
+    );
+    let t = start_with(|c| c.realm = "Agent".into(), Some(extra)).await;
+    let url = format!("http://{}/isymphony-sync/status/", t.handle.http_addr());
+    let r = t.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"Agent\"");
+    let r = t
+        .client
+        .get(&url)
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "ok");
+    t.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn restart_in_process_keeps_data_and_second_instance_is_refused() {
+    let t = start().await;
+    let cs = t.core_server("default").await;
+    expect(
+        t.post(
+            &format!("asterisk/{cs}/extensions"),
+            json!({"id": "e1", "extension": "1"}),
+        )
+        .await,
+        204,
+        "",
+    );
+    let mut cfg = config(t.dir.path());
+    let e = isymphony_sync::server::start(&cfg, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("in use by another"), "{e}");
+    cfg.http_listen = t.handle.http_addr();
+    let busy = isymphony_sync::server::start(&cfg, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(busy.contains("address already in use"), "{busy}");
+    let dir = t.dir;
+    t.handle.shutdown().await;
+    let handle = isymphony_sync::server::start(&config(dir.path()), None)
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}asterisk/{cs}/extensions/e1", handle.base_url()))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    handle.shutdown().await;
+}

@@ -1,0 +1,327 @@
+//! The store's integrity and privacy, with the real binary: damage to the store is noticed at start
+//! (a row that is not JSON, a 0-byte file, a WAL whose middle frame is bad, a page that
+//! fails `quick_check`), the start is refused naming the file and `--repair`, and `--repair`
+//! starts with what is readable; every file the endpoint creates is 0600 in a 0700 data_dir
+//! even under umask 000, and a data_dir others can read is warned about.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const AUTH: (&str, &str) = ("manager", isymphony_sync::config::DEFAULT_API_PASSWORD);
+
+use crate::support;
+/// A child process killed on drop (a failed assertion leaves nothing running).
+use support::process::Spawned as Proc;
+
+enum Started {
+    Running {
+        child: Proc,
+        base: String,
+        log: Arc<Mutex<Vec<String>>>,
+    },
+    Exited {
+        code: i32,
+        log: String,
+    },
+}
+
+/// `--serve-only` under `umask`, until it listens or exits.
+fn serve(config: &Path, args: &[&str], umask: u32) -> Started {
+    let mut cmd = support::process::bin();
+    cmd.args(["--serve-only", "--config"])
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: umask is async-signal-safe; it only sets the child's file-creation mask.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::umask(umask as libc::mode_t);
+            Ok(())
+        });
+    }
+    let mut child = support::process::spawn(&mut cmd);
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l2 = log.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = log.lock().unwrap().iter().find_map(|l| {
+            l.find("http://127.0.0.1:").map(|i| {
+                l[i..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect::<String>()
+            })
+        });
+        if let Some(base) = found {
+            return Started::Running { child, base, log };
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            reader.join().unwrap();
+            let log = log.lock().unwrap().join("\n");
+            return Started::Exited {
+                code: st.code().unwrap_or(-1),
+                log,
+            };
+        }
+        assert!(Instant::now() < deadline, "neither listening nor exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        Fixture { dir, config }
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn db(&self) -> PathBuf {
+        self.data().join("store.sqlite3")
+    }
+    fn start(&self, args: &[&str]) -> (Proc, String, Arc<Mutex<Vec<String>>>) {
+        match serve(&self.config, args, 0o022) {
+            Started::Running { child, base, log } => (child, base, log),
+            Started::Exited { code, log } => panic!("exited {code}: {log}"),
+        }
+    }
+    fn refused(&self) -> String {
+        match serve(&self.config, &[], 0o022) {
+            Started::Exited { code, log } => {
+                assert_eq!(code, 1, "a refused store exits 1: {log}");
+                log
+            }
+            Started::Running { .. } => panic!("a damaged store was opened"),
+        }
+    }
+}
+
+async fn send(base: &str, m: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let c = reqwest::Client::new();
+    let mut r = c
+        .request(m, format!("{base}{path}"))
+        .basic_auth(AUTH.0, Some(AUTH.1));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let s = resp.status().as_u16();
+    (s, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The core server and `n` extensions, each its own commit.
+async fn populate(base: &str, n: usize) {
+    let cs = json!({"id": "cs1", "slug": "default", "name": "Default"});
+    let post = reqwest::Method::POST;
+    assert_eq!(
+        send(base, post.clone(), "server/coreServers", Some(cs))
+            .await
+            .0,
+        204
+    );
+    for i in 0..n {
+        let e = json!({"id": format!("e{i}"), "extension": format!("{}", 1000 + i)});
+        let got = send(base, post.clone(), "asterisk/cs1/extensions", Some(e)).await;
+        assert_eq!(got.0, 204);
+    }
+}
+
+async fn ids(base: &str) -> Vec<String> {
+    let (s, v) = send(base, reqwest::Method::GET, "asterisk/cs1/extensions", None).await;
+    assert_eq!(s, 200, "{v}");
+    let list = v.as_array().unwrap();
+    list.iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn stop(mut child: Proc, sig: i32) {
+    unsafe { libc::kill(child.id() as i32, sig) };
+    child.wait().unwrap();
+}
+
+fn aside_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".damaged-"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The refusal names the file, says what is wrong and what to do.
+fn assert_refusal(log: &str, file: &Path, what: &str) {
+    eprintln!("refused: {}", log.lines().last().unwrap_or_default());
+    assert!(log.contains(&file.display().to_string()), "{log}");
+    assert!(log.contains(what), "{what}: {log}");
+    assert!(log.contains("--repair") && log.contains("backup"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_is_not_json_stops_the_start_and_repair_drops_it() {
+    let f = Fixture::new();
+    let (child, base, _) = f.start(&[]);
+    populate(&base, 3).await;
+    stop(child, libc::SIGTERM);
+    let c = rusqlite::Connection::open(f.db()).unwrap();
+    c.execute(
+        "UPDATE objects SET body = '{\"id\": \"e1\", trunc' WHERE id = 'e1'",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let log = f.refused();
+    assert_refusal(&log, &f.db(), "not valid JSON (first: cs/cs1/extensions/e1");
+    let (child, base, _) = f.start(&["--repair"]);
+    assert_eq!(ids(&base).await, ["e0", "e2"]);
+    stop(child, libc::SIGTERM);
+    assert_eq!(
+        aside_files(&f.data()).len(),
+        1,
+        "a copy of the damaged store is kept"
+    );
+    // Repaired for good: the next start needs no flag.
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e2"]);
+    stop(child, libc::SIGTERM);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_store_file_stops_the_start() {
+    let f = Fixture::new();
+    let (child, base, _) = f.start(&[]);
+    populate(&base, 2).await;
+    stop(child, libc::SIGTERM);
+    std::fs::File::create(f.db()).unwrap(); // truncated to 0 bytes
+    let log = f.refused();
+    assert_refusal(&log, &f.db(), "empty (0 bytes)");
+    std::fs::remove_file(f.db()).unwrap();
+    let log = f.refused();
+    assert_refusal(&log, &f.db(), "missing");
+    let (child, base, _) = f.start(&["--repair"]);
+    let (s, _) = send(&base, reqwest::Method::GET, "server/coreServers", None).await;
+    assert_eq!(s, 200);
+    stop(child, libc::SIGTERM);
+}
+
+/// Byte offset of frame `n` (0-based) of a WAL with the given page size.
+fn frame_at(n: usize, page: usize) -> usize {
+    32 + n * (24 + page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_frame_in_the_middle_of_the_wal_stops_the_start() {
+    let f = Fixture::new();
+    let (child, base, _) = f.start(&[]);
+    populate(&base, 6).await;
+    stop(child, libc::SIGKILL); // no checkpoint: the commits are in the WAL
+    let wal = f.data().join("store.sqlite3-wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let page = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let frames = (bytes.len() - 32) / (24 + page);
+    assert!(frames >= 4, "only {frames} WAL frames");
+    // Flip one byte in the page data of a frame two thirds in: the commits before it are
+    // replayable, the ones after it would silently vanish.
+    let at = frame_at(frames * 2 / 3, page) + 24 + page / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&wal, &bytes).unwrap();
+    let log = f.refused();
+    assert_refusal(&log, &f.db(), "damaged frame followed by");
+    let (child, base, _) = f.start(&["--repair"]);
+    // What SQLite could replay is kept: the earlier writes, in order, not the later ones.
+    let kept = ids(&base).await;
+    let all: Vec<String> = (0..6).map(|i| format!("e{i}")).collect();
+    assert!(!kept.is_empty() && kept.len() < all.len(), "{kept:?}");
+    assert_eq!(kept[..], all[..kept.len()]);
+    stop(child, libc::SIGTERM);
+    assert!(!aside_files(&f.data()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_page_fails_the_integrity_check() {
+    let f = Fixture::new();
+    let (child, base, _) = f.start(&[]);
+    populate(&base, 40).await;
+    stop(child, libc::SIGTERM); // clean: checkpointed, the WAL is empty
+    let wal = f.data().join("store.sqlite3-wal");
+    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0);
+    let mut bytes = std::fs::read(f.db()).unwrap();
+    let page = u16::from_be_bytes([bytes[16], bytes[17]]) as usize;
+    assert!(bytes.len() >= 3 * page, "{} bytes", bytes.len());
+    // Scribble over the cell area of the objects table's pages (not the file header).
+    for b in &mut bytes[page + 100..2 * page] {
+        *b = 0xA5;
+    }
+    std::fs::write(f.db(), &bytes).unwrap();
+    let log = f.refused();
+    assert_refusal(&log, &f.db(), "is damaged");
+    let (child, base, _) = f.start(&["--repair"]);
+    let (s, _) = send(&base, reqwest::Method::GET, "server/brand", None).await;
+    assert_eq!(s, 200);
+    stop(child, libc::SIGTERM);
+    assert!(!aside_files(&f.data()).is_empty());
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_is_private_whatever_the_umask() {
+    let f = Fixture::new();
+    let Started::Running { child, base, .. } = serve(&f.config, &[], 0o000) else {
+        panic!("did not start");
+    };
+    populate(&base, 3).await;
+    // While running: the WAL and the shared-memory index exist too.
+    let names: Vec<PathBuf> = std::fs::read_dir(f.data())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    assert_eq!(mode(&f.data()), 0o700);
+    for p in &names {
+        assert_eq!(mode(p), 0o600, "{}", p.display());
+    }
+    stop(child, libc::SIGTERM);
+    // An existing data_dir that others can read: the endpoint starts, with a warning.
+    std::fs::set_permissions(f.data(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (child, _, log) = f.start(&[]);
+    let warned = log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("can be read by other users") && l.contains("chmod 700"));
+    assert!(warned, "{:?}", log.lock().unwrap());
+    stop(child, libc::SIGTERM);
+}
