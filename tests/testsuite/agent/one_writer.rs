@@ -262,6 +262,8 @@ async fn idle(root: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
+    // Timed failovers: not beside another heavy test.
+    let _heavy = support::heavy::exclusive().await;
     let env = Env::new(3).await;
     let users = DbUsers::create(&env.db.name, 2).await;
     let (ua, ub) = (users.names[0].clone(), users.names[1].clone());
@@ -385,9 +387,11 @@ async fn old_leader_never_writes_after_its_lock_connection_is_killed() {
         !wa.is_empty(),
         "A wrote while it held the lock (the repairs)"
     );
+    // An idle leader checks its lock every 500 ms (docs/README-agent.md): one tick late on a
+    // loaded machine is allowed, a missed check is not.
     for ms in &noticed_ms {
         assert!(
-            *ms < 500,
+            *ms < 1_000,
             "A noticed the killed connection only after {ms} ms: {noticed_ms:?}"
         );
     }

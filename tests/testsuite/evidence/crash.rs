@@ -43,6 +43,8 @@ fn check_converged(trial: &str, c: &Census) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
+    // Whole syncs of 1,000 extensions against a clock: not beside another heavy test.
+    let _heavy = support::heavy::exclusive().await;
     let started = Instant::now();
     let seed: u64 = std::env::var("EVIDENCE_SEED")
         .ok()
@@ -61,6 +63,8 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
     let mut killed_mid_pass = 0;
     // Objects on the server after the uninterrupted baseline (top level, by census).
     let mut full_objects = 0;
+    // Where the initial sync writes, narrowed by each trial (see below).
+    let mut window = (Duration::ZERO, Duration::ZERO);
     for trial in 0..=TRIALS {
         let tdir = dir.path().join(format!("trial{trial}"));
         std::fs::create_dir_all(&tdir).unwrap();
@@ -88,9 +92,16 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
             .unwrap();
             assert_eq!(out.code, 0, "{name}: {}\n{}", out.stdout, out.stderr);
             full_sync = out.elapsed;
+            window = (Duration::ZERO, full_sync);
             eprintln!("full initial sync of {N}: {full_sync:.2?}");
         } else {
-            let delay = Duration::from_micros(rng.gen_range(0..full_sync.as_micros() as u64));
+            // A random moment within the window where the writes happen: a kill before the
+            // first write raises the window's start, one after the last lowers its end, so the
+            // trials keep landing mid-pass however the machine's load moves the sync's timing.
+            let delay = Duration::from_micros(rng.gen_range(
+                window.0.as_micros() as u64
+                    ..window.1.as_micros().max(window.0.as_micros() + 1) as u64,
+            ));
             let mut child = support::process::spawn(
                 support::process::bin()
                     .arg("--config")
@@ -112,6 +123,11 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
             let held = census(&server.client(PASSWORD), false).await;
             let held: usize = held.counts.values().sum();
             let mid_pass = !finished_first && held > 0 && held < full_objects;
+            if held == 0 {
+                window.0 = delay;
+            } else if finished_first || held >= full_objects {
+                window.1 = delay;
+            }
             if mid_pass {
                 killed_mid_pass += 1;
             }
