@@ -112,7 +112,7 @@ async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::http::agent_api::{PlanError, PlanFuture};
+    use crate::agent::http::agent_api::{ExplainFuture, KeysFuture, PlanError, PlanFuture};
     use crate::agent::state::status::AgentState;
     use axum::body::Body;
     use http_body_util::BodyExt;
@@ -148,6 +148,13 @@ mod tests {
                     v
                 })
             })
+        }
+        // The object pages are tested in `page::tests`.
+        fn explain(&self, _: crate::explain::ObjectRef) -> ExplainFuture<'_> {
+            Box::pin(async { Err(crate::explain::ExplainError::ShuttingDown) })
+        }
+        fn keys(&self, _: crate::model::Kind) -> KeysFuture<'_> {
+            Box::pin(async { Err(crate::explain::ExplainError::ShuttingDown) })
         }
     }
 

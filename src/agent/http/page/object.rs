@@ -85,13 +85,20 @@ pub(crate) fn shell(title: &str, kind: Option<Kind>, key: &str, body: Markup) ->
     .into_string()
 }
 
-/// The verdict first, as `--explain`'s exit code says it.
+/// The verdict first, as `--explain`'s exit code says it (0: in sync and live; 2: pending or
+/// not live, both named when both hold).
 fn verdict(e: &Explanation) -> Markup {
-    let (class, word) = match (e.exit_code(), &e.live) {
-        (0, Liveness::Live) => ("ok", "in sync and live"),
-        (0, _) => ("ok", "in sync"),
-        (_, Liveness::NotLive(_)) if e.pending.is_empty() => ("bad", "configured but not live"),
-        _ => ("warn", "changes pending"),
+    let mut why = Vec::new();
+    if !e.pending.is_empty() {
+        why.push("changes pending");
+    }
+    if matches!(e.live, Liveness::NotLive(_)) {
+        why.push("configured but not live");
+    }
+    let (class, word) = match (why.is_empty(), &e.live) {
+        (true, Liveness::Live) => ("ok", "in sync and live".to_string()),
+        (true, _) => ("ok", "in sync".to_string()),
+        (false, _) => ("bad", why.join("; ")),
     };
     html! { p #verdict class=(class) { b { (word) } } }
 }

@@ -378,7 +378,7 @@ fn readiness(r: Option<&Readiness>) -> Markup {
                         @for (k, keys) in not_live {
                             tr data-kind=(k.name()) {
                                 td { (k.name()) }
-                                td.count class=(if keys.is_empty() { "ok" } else { "bad" }) { (keys.len()) }
+                                td class={ "count " (if keys.is_empty() { "ok" } else { "bad" }) } { (keys.len()) }
                                 td {
                                     @if keys.is_empty() { span.ok { "all live" } }
                                     @for (i, key) in keys.iter().enumerate() {
