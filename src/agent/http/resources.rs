@@ -10,6 +10,7 @@
 //! | GET    | `/isymphony-sync/`            | 200 HTML status page (see [`super::page`]) |
 //! | GET    | `/isymphony-sync/live`        | 200 HTML fragment: the live part of the page |
 //! | POST   | `/isymphony-sync/sync`        | 303 to the page; form `token`, `full`; no/wrong token or a cross-site request is 422 |
+//! | GET    | `/isymphony-sync/explain…`    | the search box and object pages (see [`super::page`]'s `explain`) |
 //! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
 //! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan (leader or standby), shared by concurrent requests; `computed_at`, `age_seconds` and `Age` say how old |
 //! | POST   | `/isymphony-sync/api/sync`    | 204; `Content-Type: application/json` (else 415), optional body `{"full": true}`; a bad body or a cross-site request is 422 |
