@@ -138,6 +138,12 @@ async fn search_box_and_plan_links_lead_to_object_pages_in_headless_chromium() {
     .await;
     let ext = "#managed tr[data-kind=extension] td.count";
     until(&b, ext, "managed extensions", |t| t == "3").await;
+    // The start-up pass applied changes, so readiness was checked after it.
+    let ready = until(&b, "#readiness", "readiness after the pass", |t| {
+        !t.is_empty() && !t.contains("not checked yet")
+    })
+    .await;
+    eprintln!("readiness card: {ready}");
 
     // The search box: extension (the default kind) 1002.
     search(&b, "1002").await;

@@ -86,7 +86,7 @@ fn unknown_kind(name: &str) -> Response {
     )
 }
 
-async fn search(State(_): State<PageState>, q: Result<Query<Search>, QueryRejection>) -> Response {
+async fn search(q: Result<Query<Search>, QueryRejection>) -> Response {
     // A malformed query is an empty search (the form is shown again).
     let q = q.map(|Query(q)| q).unwrap_or_default();
     let filled = |v: &Option<String>| {
