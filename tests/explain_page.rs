@@ -8,6 +8,10 @@
 //! and iSymphony not yet (polling is slow, so it stays pending) is linked from the pending
 //! plan to its page, which says it is pending. The object pages are protected like the page:
 //! no login, a wrong login or a forged `Host` is refused.
+//!
+//! With the endpoint's Live API on a **real Asterisk** (tests/support/asterisk.rs; set
+//! `ASTERISK_PREFIX`), the readiness card names an extension whose login is a lite user as
+//! configured but not live, and its link leads to the page saying why.
 
 mod support;
 
@@ -15,6 +19,7 @@ use fantoccini::{Client as Browser, Locator};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::agent::*;
+use support::asterisk::Asterisk;
 use support::browser::browser;
 use support::e2e::*;
 
@@ -224,5 +229,103 @@ async fn search_box_and_plan_links_lead_to_object_pages_in_headless_chromium() {
     );
 
     object_pages_are_protected(&root).await;
+    b.close().await.unwrap();
+}
+
+/// The endpoint of `env` replaced by one serving the Live API from `ast`, applying the
+/// full-user rule; returns the URL that answers 200 once the core server exists and the AMI
+/// link is up.
+async fn live_endpoint(env: &mut Env, ast: &Asterisk) -> String {
+    let mut sc = env.cfg.server.clone();
+    sc.data_dir = env.dir.path().join("server-live");
+    sc.licensed_full_users = Some(10);
+    let live = isymphony_sync::live::Live {
+        cfg: isymphony_sync::config::LiveConfig {
+            backend: isymphony_sync::config::LiveBackend::Asterisk,
+            ..Default::default()
+        },
+        backend: isymphony_sync::live::backend::Backend::Asterisk(
+            isymphony_sync::live::asterisk::start(ast.settings()),
+        ),
+    };
+    let server = isymphony_sync::server::start_live(&sc, None, None, Some(live))
+        .await
+        .expect("the endpoint starts");
+    let url = server.base_url().replace("api/resource", "rest/live")
+        + "coreServers/getByName/default/callSegments";
+    env.server = Some(server);
+    url
+}
+
+/// Wait until the Live API at `url` answers 200.
+async fn live_api_up(env: &Env, url: &str) {
+    let sc = &env.cfg.server;
+    let deadline = Instant::now() + T;
+    loop {
+        let r = http()
+            .get(url)
+            .basic_auth(&sc.username, Some(sc.password.expose()))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().as_u16() == 200) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the Live API never came up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_card_links_a_lite_users_extension_to_its_not_live_page() {
+    let ast = Asterisk::start();
+    let mut env = Env::new(3).await;
+    env.db
+        .exec("UPDATE cxpanel_users SET full = 0 WHERE user_id = '1001';")
+        .await;
+    let live_url = live_endpoint(&mut env, &ast).await;
+    let agent = Agent::spawn(&agent_config(&env), &[]);
+    let root = agent.endpoint(0).await;
+    let (_driver, b) = browser(true).await;
+    let host = root.trim_start_matches("http://");
+    b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
+        .await
+        .unwrap();
+    until(&b, "#last-pass", "the start-up pass", |t| {
+        t.contains("success")
+    })
+    .await;
+    // The start-up pass created the core server; once the AMI link is up too, a full verify
+    // checks readiness again (the first check may have come before the link).
+    live_api_up(&env, &live_url).await;
+    b.find(Locator::Css("#full-verify"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = "#readiness tr[data-kind=extension]";
+    let ext = until(&b, row, "extensions not live", |t| t.contains("1001")).await;
+    assert!(
+        ext.starts_with("extension 1 1001"),
+        "only 1001 is not live: {ext}"
+    );
+    click_to(
+        &b,
+        &format!("{row} a[href$='/extension/1001']"),
+        "/isymphony-sync/explain/extension/1001",
+    )
+    .await;
+    until(&b, "#title", "the not-live object", |t| {
+        t == "extension 1001"
+    })
+    .await;
+    let live = text_of(&b, "#live-state").await;
+    assert!(
+        live.contains("NOT live") && live.contains("lite user"),
+        "{live}"
+    );
+    assert!(text_of(&b, "#verdict")
+        .await
+        .contains("configured but not live"));
     b.close().await.unwrap();
 }
