@@ -228,6 +228,13 @@ async fn search_box_and_plan_links_lead_to_object_pages_in_headless_chromium() {
         b.source().await.unwrap()
     );
 
+    // For a look at the layout: target/explain-page-pending.png.
+    let png = b.screenshot().await.unwrap();
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::write(dir.join("explain-page-pending.png"), png).unwrap();
+
     object_pages_are_protected(&root).await;
     b.close().await.unwrap();
 }
