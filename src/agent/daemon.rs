@@ -15,7 +15,7 @@
 //! shutdown signal and joined; the last log line counts the tasks still alive (none).
 
 use super::db_workers::DbWorkers;
-use super::http::agent_api::{AgentApi, HolderFuture, PlanError, PlanFuture};
+use super::http::agent_api::{self as api, AgentApi, HolderFuture, PlanError, PlanFuture};
 use super::http::endpoint::{effective, start_endpoint, start_on, Endpoint, Sockets};
 use super::leader::election::{LockLink, Role};
 use super::notify::{self, Notifier};
@@ -164,6 +164,12 @@ impl AgentApi for DaemonApi {
                 )),
             }
         })
+    }
+    fn explain(&self, obj: crate::explain::ObjectRef) -> api::ExplainFuture<'_> {
+        api::explain_with(self.cfg.borrow().clone(), self.stop.clone(), obj)
+    }
+    fn keys(&self, kind: crate::model::Kind) -> api::KeysFuture<'_> {
+        api::keys_with(self.cfg.borrow().clone(), self.stop.clone(), kind)
     }
     fn lock_holder(&self) -> HolderFuture<'_> {
         let cfg = self.cfg.borrow().clone();

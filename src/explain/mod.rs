@@ -160,6 +160,9 @@ pub enum ExplainError {
     },
     #[error(transparent)]
     Pass(#[from] ReconcileError),
+    /// The agent stopped while the status page was explaining.
+    #[error("the agent is shutting down")]
+    ShuttingDown,
 }
 
 fn did_you_mean(s: &[String]) -> String {
@@ -179,6 +182,16 @@ pub fn closest(key: &str, known: &[String]) -> Vec<String> {
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+}
+
+/// Every key FreePBX (or the desired state) knows for `kind`, sorted (`known_keys` does): the status page's list
+/// of a kind's objects. One FreePBX read, nothing from iSymphony.
+pub async fn keys(cfg: &Config, kind: Kind) -> Result<Vec<String>, ExplainError> {
+    let snap = crate::freepbx::read(cfg)
+        .await
+        .map_err(ReconcileError::from)?;
+    let input = reconcile::source::from_snapshot(&snap, cfg);
+    Ok(freepbx::known_keys(&snap, &input.desired, kind))
 }
 
 /// Explain `obj` against the configured FreePBX and target.

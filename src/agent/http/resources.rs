@@ -10,6 +10,7 @@
 //! | GET    | `/isymphony-sync/`            | 200 HTML status page (see [`super::page`]) |
 //! | GET    | `/isymphony-sync/live`        | 200 HTML fragment: the live part of the page |
 //! | POST   | `/isymphony-sync/sync`        | 303 to the page; form `token`, `full`; no/wrong token or a cross-site request is 422 |
+//! | GET    | `/isymphony-sync/explain…`    | the search box and object pages (see [`super::page`]'s `explain`) |
 //! | GET    | `/isymphony-sync/api/status`  | 200 JSON status (role, last pass, reachability, next verify) |
 //! | GET    | `/isymphony-sync/api/plan`    | 200 JSON dry-run plan (leader or standby), shared by concurrent requests; `computed_at`, `age_seconds` and `Age` say how old |
 //! | POST   | `/isymphony-sync/api/sync`    | 204; `Content-Type: application/json` (else 415), optional body `{"full": true}`; a bad body or a cross-site request is 422 |
@@ -112,7 +113,7 @@ async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::http::agent_api::{PlanError, PlanFuture};
+    use crate::agent::http::agent_api::{ExplainFuture, KeysFuture, PlanError, PlanFuture};
     use crate::agent::state::AgentState;
     use axum::body::Body;
     use http_body_util::BodyExt;
@@ -148,6 +149,13 @@ mod tests {
                     v
                 })
             })
+        }
+        // The object pages are tested in `page::tests`.
+        fn explain(&self, _: crate::explain::ObjectRef) -> ExplainFuture<'_> {
+            Box::pin(async { Err(crate::explain::ExplainError::ShuttingDown) })
+        }
+        fn keys(&self, _: crate::model::Kind) -> KeysFuture<'_> {
+            Box::pin(async { Err(crate::explain::ExplainError::ShuttingDown) })
         }
     }
 

@@ -2,4 +2,5 @@
 //! as an administrator sees it, and attacker pages posting to the agent.
 
 mod attacker_pages;
+mod explain_page;
 mod status_page;

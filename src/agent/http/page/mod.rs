@@ -12,10 +12,16 @@
 //! and a request from another origin (`Origin`: scheme, host and port; `Sec-Fetch-Site`) is
 //! refused by [`crate::agent::http::csrf`] (422, saying what to do).
 //!
+//! A search box (a GET form, above the live part) leads to one page per object with the same
+//! content as `--explain KIND/KEY` ([`explain`]); the pending plan, the managed counts and the
+//! readiness card link to those pages.
+//!
 //! The page's one inline style sheet and one inline script are allowed by their SHA-256 in
 //! its `Content-Security-Policy` ([`page_csp`]); nothing else inline runs.
 
+mod explain;
 pub(crate) mod localtime;
+mod object;
 mod render;
 mod svg;
 
@@ -65,6 +71,8 @@ pub(crate) struct PageState {
     token: Arc<String>,
     /// The last answer about the lock holder, and when it came.
     holder: Arc<Mutex<Option<(Instant, Holder)>>>,
+    /// One explanation at a time (each reads both sides; see [`explain`]).
+    explains: Arc<tokio::sync::Semaphore>,
 }
 
 impl PageState {
@@ -74,17 +82,18 @@ impl PageState {
             plans,
             token: Arc::new(hex::encode(rand::random::<[u8; 16]>())),
             holder: Arc::new(Mutex::new(None)),
+            explains: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 }
 
 /// The page's routes, with full paths.
 pub(crate) fn router(state: PageState) -> Router {
-    Router::new()
+    let r = Router::new()
         .route(PAGE, get(page))
         .route(&format!("{PAGE}/live"), get(live))
-        .route(&format!("{PAGE}/sync"), post(sync))
-        .with_state(state)
+        .route(&format!("{PAGE}/sync"), post(sync));
+    explain::routes(r).with_state(state)
 }
 
 /// The pending plan, or why it is not shown yet.

@@ -7,9 +7,11 @@
 //! One function per card or section, each returning its [`Markup`]: a new card, or a page of
 //! its own, is one more such function.
 
+use super::object::{kind_named, kind_url, object_link, search_form};
 use super::{localtime, svg, Unavailable, PAGE};
 use crate::agent::state::history::History;
 use crate::agent::state::status::{AgentStatus, PassRecord, Reachability};
+use crate::explain::readiness::Readiness;
 use crate::reconcile::PassOutcome;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
@@ -60,6 +62,8 @@ pub(crate) fn page(live: &str, token: &str) -> String {
                     button #full-verify type="submit" name="full" value="1" { "Full verify" }
                 }
                 span #note .muted { "without JavaScript: reload the page to refresh" }
+                // Outside the live part, which is swapped every two seconds.
+                (search_form(None, ""))
                 // `live` is this module's own output, already escaped.
                 div #live { (PreEscaped(live)) }
                 script { (PreEscaped(SCRIPT)) }
@@ -88,6 +92,7 @@ pub(crate) fn live(
         (warnings(st, h))
         h2 { "Managed objects" }
         (counts(st))
+        (readiness(st.readiness.as_ref()))
         h2 { "Pending plan" }
         (pending(plan))
         h2 { "Pass duration" }
@@ -280,20 +285,33 @@ fn counts(st: &AgentStatus) -> Markup {
             table #managed {
                 tr { th { "kind" } th { "objects" } }
                 @for (k, n) in &st.counts_by_kind {
-                    @let k = k.name();
-                    tr data-kind=(k) { td { (k) } td.count { (n) } }
+                    @let name = k.name();
+                    tr data-kind=(name) {
+                        td { (name) }
+                        td.count {
+                            @if kind_named(&name).is_some() { a href=(kind_url(*k)) { (n) } }
+                            @else { (n) }
+                        }
+                    }
                 }
             }
         }
     }
 }
 
+/// One operation of the plan: its line, and its object's page when `--explain` knows its kind.
+type Op<'a> = (&'a str, Option<String>);
+
 /// The plan's operations grouped by kind, in plan order (a kind seen again starts a group).
-fn groups(ops: &[Value]) -> Vec<(&str, Vec<&str>)> {
-    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+fn groups(ops: &[Value]) -> Vec<(&str, Vec<Op<'_>>)> {
+    let mut groups: Vec<(&str, Vec<Op<'_>>)> = Vec::new();
     for op in ops {
         let kind = op["kind"].as_str().unwrap_or("other");
-        let line = op["description"].as_str().unwrap_or("");
+        let page = kind_named(kind).zip(op["key"].as_str());
+        let line = (
+            op["description"].as_str().unwrap_or(""),
+            page.map(|(k, key)| super::object::object_url(k, key)),
+        );
         match groups.last_mut() {
             Some((k, lines)) if *k == kind => lines.push(line),
             _ => groups.push((kind, vec![line])),
@@ -322,7 +340,14 @@ fn pending(report: &Result<Value, Unavailable>) -> Markup {
             @for (kind, lines) in &groups {
                 details open data-kind=(kind) {
                     summary { (kind) " (" (lines.len()) ")" }
-                    ul { @for l in lines { li.op { (l) } } }
+                    ul {
+                        @for (l, page) in lines {
+                            li.op {
+                                (l)
+                                @if let Some(p) = page { " " a.explain href=(p) { "explain" } }
+                            }
+                        }
+                    }
                 }
             }
             @for w in extra { p.warn { "warning: " (w.as_str().unwrap_or("")) } }
@@ -330,6 +355,43 @@ fn pending(report: &Result<Value, Unavailable>) -> Markup {
                 p.muted { "to adopt: " (a["description"].as_str().unwrap_or("")) }
             }
             p.muted { "computed " (format!("{age:.1}")) " s ago" }
+        }
+    }
+}
+
+/// Readiness after the last pass that applied changes or verified: per kind, the managed
+/// objects configured but not live, each linked to its page.
+fn readiness(r: Option<&Readiness>) -> Markup {
+    html! {
+        h2 { "Live in iSymphony" }
+        div #readiness {
+            @match r {
+                None => p.muted {
+                    "not checked yet (after a pass that applies changes, and at each full verify)"
+                },
+                Some(Readiness::Unknown { at, reason }) => p.warn {
+                    "unknown: " (reason) span.muted { " (" (localtime::format(*at)) ")" }
+                },
+                Some(Readiness::Known { at, not_live }) => {
+                    p.muted { "checked " (localtime::format(*at)) }
+                    div.scroll { table {
+                        tr { th { "kind" } th { "not live" } th { "objects" } }
+                        @for (k, keys) in not_live {
+                            tr data-kind=(k.name()) {
+                                td { (k.name()) }
+                                td class={ "count " (if keys.is_empty() { "ok" } else { "bad" }) } { (keys.len()) }
+                                td {
+                                    @if keys.is_empty() { span.ok { "all live" } }
+                                    @for (i, key) in keys.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        (object_link(*k, key))
+                                    }
+                                }
+                            }
+                        }
+                    } }
+                }
+            }
         }
     }
 }

@@ -1,13 +1,16 @@
 //! The page through its router, with a fake agent (the browser test drives a real one).
 
 use super::*;
-use crate::agent::http::agent_api::PlanFuture;
+use crate::agent::http::agent_api::{ExplainFuture, KeysFuture, PlanFuture};
 use crate::agent::state::status::PassRecord;
 use crate::agent::state::AgentState;
+use crate::explain::{ExplainError, Explanation, ObjectRef};
+use crate::model::Kind;
 use crate::reconcile::PassOutcome;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration as D, SystemTime};
 use tower::ServiceExt;
@@ -16,7 +19,13 @@ struct Fake {
     state: AgentState,
     triggers: Mutex<Vec<bool>>,
     plan: serde_json::Value,
+    /// Explanations computed, and how long one takes.
+    explained: AtomicUsize,
+    explain_delay: Mutex<D>,
 }
+
+/// Keys the fake FreePBX knows (one hostile).
+const KNOWN: [&str; 3] = ["1001", "1002", "10<b>0</b>3"];
 
 impl AgentApi for Fake {
     fn state(&self) -> &AgentState {
@@ -28,11 +37,78 @@ impl AgentApi for Fake {
     fn plan(&self) -> PlanFuture<'_> {
         Box::pin(async { Ok(self.plan.clone()) })
     }
+    fn explain(&self, obj: ObjectRef) -> ExplainFuture<'_> {
+        let delay = *self.explain_delay.lock().unwrap();
+        Box::pin(async move {
+            // Counted when it runs (the page makes the future before it may run it).
+            self.explained.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            if KNOWN.contains(&obj.key.as_str()) {
+                return Ok(hostile_explanation(obj));
+            }
+            let known: Vec<String> = KNOWN.map(String::from).to_vec();
+            Err(ExplainError::Unknown {
+                label: obj.kind.label(),
+                suggestions: crate::explain::closest(&obj.key, &known),
+                key: obj.key,
+            })
+        })
+    }
+    fn keys(&self, _: Kind) -> KeysFuture<'_> {
+        Box::pin(async { Ok(KNOWN.map(String::from).to_vec()) })
+    }
+}
+
+/// An explanation whose every foreign value is markup.
+fn hostile_explanation(object: ObjectRef) -> Explanation {
+    use crate::explain::*;
+    Explanation {
+        object,
+        target: "http://<i>host</i>:58080 core <u>1</u>".into(),
+        freepbx: FreepbxSide {
+            mode: "cxpanel <em>tables</em>".into(),
+            found: true,
+            rows: vec!["users: extension=1001 name=<script>alert(1)</script>".into()],
+            voicemail: Some("/etc/<b>voicemail.conf</b>:12".into()),
+            skipped: None,
+            rules: vec!["frozen: <img src=x onerror=alert(2)>".into()],
+        },
+        desired: Some(
+            serde_json::json!({"extension": "1001", "name": "</pre><script>alert(3)</script>"}),
+        ),
+        isymphony: Some(HeldObject {
+            id: Some("\"><svg onload=alert(4)>".into()),
+            ownership: "agent".into(),
+            notes: vec!["managed by user <a href=x>alice</a>".into()],
+        }),
+        pending: vec![Pending {
+            line: "~ update extension 1001: name \"<b>old</b>\" -> \"new\"".into(),
+            action: "update".into(),
+            kind: Kind::Extension,
+            changes: vec![
+                crate::reconcile::plan::Change {
+                    field: "name".into(),
+                    from: "<b>old</b>".into(),
+                    to: "new".into(),
+                },
+                crate::reconcile::plan::Change {
+                    field: "password".into(),
+                    from: "***".into(),
+                    to: "***".into(),
+                },
+            ],
+        }],
+        held: vec![],
+        live: Liveness::NotLive("its user <script>alert(5)</script> is a lite user".into()),
+        requests: Default::default(),
+        live_requests: Default::default(),
+        warnings: vec!["<iframe src=javascript:alert(6)>".into()],
+    }
 }
 
 fn app() -> (Router, Arc<Fake>, String) {
     app_with(serde_json::json!({"plan": {"operations": [
-        {"kind": "extension", "description": "+ create extension 1001 \"Alice\""},
+        {"kind": "extension", "key": "1001", "description": "+ create extension 1001 \"Alice\""},
         {"kind": "extension", "description": "+ create extension 1002 \"Bob <b>\""},
         {"kind": "user", "description": "~ update user alice: password *** -> ***"},
     ], "warnings": ["held: + create user bob: no licence"]}}))
@@ -43,6 +119,8 @@ fn app_with(plan: serde_json::Value) -> (Router, Arc<Fake>, String) {
         state: AgentState::new(),
         triggers: Mutex::new(vec![]),
         plan,
+        explained: AtomicUsize::new(0),
+        explain_delay: Mutex::new(D::ZERO),
     });
     let st = PageState::new(fake.clone(), Arc::new(PlanShare::default()));
     let token = st.token.to_string();
@@ -120,8 +198,19 @@ async fn page_shows_passes_counts_plan_warnings_and_charts() {
         "{body}"
     );
     assert!(body.contains(&format!("name=\"token\" value=\"{token}\"")));
+    assert!(body.contains(
+        r#"<tr data-kind="extension"><td>extension</td><td class="count"><a href="/isymphony-sync/explain/extension">7</a></td>"#
+    ), "{body}");
+    // A plan line links to its object's page when the plan names the key.
     assert!(
-        body.contains(r#"<tr data-kind="extension"><td>extension</td><td class="count">7</td>"#)
+        body.contains(r#"Alice&quot; <a class="explain" href="/isymphony-sync/explain/extension/1001">explain</a>"#),
+        "{body}"
+    );
+    // The search box is outside the live part, which is swapped every two seconds.
+    assert!(body.contains(r#"<form id="search" method="get" action="/isymphony-sync/explain">"#));
+    assert!(
+        body.contains("not checked yet (after a pass that applies changes"),
+        "{body}"
     );
     assert!(body.contains("<summary>extension (2)</summary>"), "{body}");
     assert!(body.contains("<summary>user (1)</summary>"));
@@ -232,4 +321,191 @@ async fn hostile_values_are_shown_escaped() {
     }
     // The page's own script is the only one.
     assert_eq!(body.matches("<script").count(), 1, "{body}");
+}
+
+/// One object's page: the sections of `--explain`, every foreign value escaped, passwords as
+/// the explanation masked them, no script, the page's policy.
+#[tokio::test]
+async fn object_page_shows_the_explanation_escaped() {
+    let (r, _, _) = app();
+    let (code, h, body) = call(&r, get("/isymphony-sync/explain/extension/1001")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["content-security-policy"], page_csp());
+    for section in [
+        "<h1 id=\"title\">extension 1001</h1>",
+        "FreePBX <span class=\"muted\">(cxpanel &lt;em&gt;tables&lt;/em&gt;)</span>",
+        "Desired in iSymphony",
+        "Held by iSymphony",
+        "configured but not live",
+        "NOT live: its user &lt;script&gt;alert(5)&lt;/script&gt; is a lite user",
+        "<td>password</td><td class=\"op\">***</td><td class=\"op\">***</td>",
+        "read: Configuration API",
+        // The search box is filled in with the object.
+        r#"<option value="extension" selected>extension</option>"#,
+        r#"name="key" value="1001""#,
+    ] {
+        assert!(body.contains(section), "{section} not in {body}");
+    }
+    for raw in [
+        "<script",
+        "<img",
+        "<svg",
+        "<iframe",
+        "<i>",
+        "<u>",
+        "<em>",
+        "</pre><script",
+        "<a href=x",
+    ] {
+        assert!(!body.contains(raw), "{raw} unescaped in {body}");
+    }
+    assert!(body.contains("&lt;iframe src=javascript:alert(6)&gt;"));
+    assert!(
+        body.contains("id <code>&quot;&gt;&lt;svg onload=alert(4)&gt;</code>, owner: agent"),
+        "{body}"
+    );
+}
+
+/// An unknown key (itself hostile) is 404 with the closest keys linked, each escaped and its
+/// link percent-encoded.
+#[tokio::test]
+async fn unknown_object_lists_the_closest_keys_as_links() {
+    let (r, _, _) = app();
+    let (code, _, body) = call(&r, get("/isymphony-sync/explain/extension/100%3Cb%3E")).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("extension 100&lt;b&gt; is unknown"), "{body}");
+    assert!(
+        body.contains(r#"<a class="obj" href="/isymphony-sync/explain/extension/1001">1001</a>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"href="/isymphony-sync/explain/extension/10%3Cb%3E0%3C/b%3E3">10&lt;b&gt;0&lt;/b&gt;3</a>"#),
+        "{body}"
+    );
+    assert!(!body.contains("<b>"), "{body}");
+    // Not KIND/KEY, an unknown kind.
+    let (code, _, body) = call(&r, get("/isymphony-sync/explain/extension/a%0Ab")).await;
+    assert_eq!(code, 400, "{body}");
+    let (code, _, body) = call(&r, get("/isymphony-sync/explain/%3Cscript%3E/1")).await;
+    assert_eq!(code, 404);
+    assert!(
+        body.contains("&quot;&lt;script&gt;&quot; is not a kind") && !body.contains("<script"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_search_box_leads_to_the_object_page() {
+    let (r, _, _) = app();
+    for (query, to) in [
+        (
+            "kind=extension&key=1001",
+            "/isymphony-sync/explain/extension/1001",
+        ),
+        (
+            "kind=user&key=+al+ice%3C%3E+",
+            "/isymphony-sync/explain/user/al%20ice%3C%3E",
+        ),
+        (
+            "kind=user&key=queue%2F400",
+            "/isymphony-sync/explain/queue/400",
+        ),
+        (
+            "kind=conference_room&key=",
+            "/isymphony-sync/explain/conference_room",
+        ),
+        ("kind=user&key=a%2Fb", "/isymphony-sync/explain/user/a/b"),
+    ] {
+        let (code, h, _) = call(&r, get(&format!("/isymphony-sync/explain?{query}"))).await;
+        assert_eq!(
+            (code, h["location"].to_str().unwrap()),
+            (303, to),
+            "{query}"
+        );
+    }
+    let (code, _, body) = call(&r, get("/isymphony-sync/explain?kind=pbx&key=1")).await;
+    assert_eq!(code, 404, "{body}");
+    let (code, _, body) = call(&r, get("/isymphony-sync/explain")).await;
+    assert_eq!(code, 200);
+    assert!(body.contains("id=\"search\""));
+    // A kind's page links each object FreePBX knows.
+    let (code, _, body) = call(&r, get("/isymphony-sync/explain/queue")).await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(r#"<a class="obj" href="/isymphony-sync/explain/queue/1002">1002</a>"#),
+        "{body}"
+    );
+    assert!(body.contains(">10&lt;b&gt;0&lt;/b&gt;3</a>"), "{body}");
+}
+
+/// One explanation at a time: a second request waits, then gets 503 with Retry-After; the
+/// first is answered, and only one was computed meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_second_explanation_waits_then_gets_503() {
+    let (r, fake, _) = app();
+    *fake.explain_delay.lock().unwrap() = explain::EXPLAIN_WAIT * 3;
+    let first = call(&r, get("/isymphony-sync/explain/extension/1001"));
+    let second = async {
+        tokio::time::sleep(D::from_millis(10)).await;
+        call(&r, get("/isymphony-sync/explain/extension/1002")).await
+    };
+    let ((c1, _, b1), (c2, h2, b2)) = tokio::join!(first, second);
+    assert_eq!(c1, 200, "{b1}");
+    assert_eq!(c2, 503, "{b2}");
+    assert_eq!(h2["retry-after"], "5");
+    assert!(b2.contains("another explanation is being computed"), "{b2}");
+    assert_eq!(fake.explained.load(Ordering::SeqCst), 1);
+    // Once the first is done, the next one runs.
+    *fake.explain_delay.lock().unwrap() = D::ZERO;
+    let (c3, _, _) = call(&r, get("/isymphony-sync/explain/extension/1002")).await;
+    assert_eq!(c3, 200);
+}
+
+/// The readiness card: per kind the count, the objects linked (hostile keys escaped), or
+/// "unknown" with the reason.
+#[tokio::test]
+async fn readiness_card_names_and_links_what_is_not_live() {
+    use crate::explain::readiness::Readiness;
+    let (r, fake, _) = app();
+    let not_live = std::collections::BTreeMap::from([
+        (
+            Kind::Extension,
+            vec![
+                "1001".to_string(),
+                "<img src=x onerror=alert(1)>".to_string(),
+            ],
+        ),
+        (Kind::Queue, vec![]),
+    ]);
+    fake.state.set_readiness(Readiness::Known {
+        at: SystemTime::now(),
+        not_live,
+    });
+    let (_, _, body) = call(&r, get("/isymphony-sync/live")).await;
+    assert!(
+        body.contains(
+            r#"<tr data-kind="extension"><td>extension</td><td class="count bad">2</td>"#
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<a class="obj" href="/isymphony-sync/explain/extension/1001">1001</a>, "#),
+        "{body}"
+    );
+    assert!(body.contains("href=\"/isymphony-sync/explain/extension/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E\">&lt;img"), "{body}");
+    assert!(
+        body.contains(r#"<td class="count ok">0</td><td><span class="ok">all live</span>"#),
+        "{body}"
+    );
+    assert!(!body.contains("<img"), "{body}");
+    fake.state.set_readiness(Readiness::Unknown {
+        at: SystemTime::now(),
+        reason: "the target has no Live API (<b>404</b>)".into(),
+    });
+    let (_, _, body) = call(&r, get("/isymphony-sync/live")).await;
+    assert!(
+        body.contains("unknown: the target has no Live API (&lt;b&gt;404&lt;/b&gt;)"),
+        "{body}"
+    );
 }
