@@ -31,7 +31,7 @@ use super::trigger::changes as fwatch;
 use super::trigger::wipecheck;
 use crate::config::Config;
 use crate::reconcile::PassOptions;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -195,23 +195,6 @@ fn timing(cfg: &Config) -> Timing {
     }
 }
 
-/// The files whose change matters: FreePBX's config (credentials), voicemail.conf (e-mail
-/// addresses), a snapshot file when one is the source, and our own config.
-fn watched_files(cfg: &Config, config_path: &Path) -> Vec<PathBuf> {
-    let mut v = vec![
-        cfg.freepbx.config_file.clone(),
-        cfg.freepbx.amportal_conf.clone(),
-        cfg.freepbx.voicemail_conf.clone(),
-        config_path.to_path_buf(),
-    ];
-    if let Some(s) = &cfg.freepbx.snapshot {
-        v.push(s.clone());
-    }
-    v.sort();
-    v.dedup();
-    v
-}
-
 /// The running daemon: what the main loop changes on reload, and what it stops on SIGTERM.
 /// The scheduler (with its passes), the wipe check, the database workers, the role watch and
 /// the watchdog are its `tasks`; they read the configuration from `cfg_tx`.
@@ -321,7 +304,7 @@ impl Daemon {
         let cfg = Arc::new(effective(raw.clone(), Some(&endpoint)));
         cfg_tx.send_replace(cfg.clone());
         let mut d = Daemon {
-            watched: watched_files(&cfg, &config_path),
+            watched: fwatch::watched_files(&cfg, &config_path),
             config_path,
             history: reload::History::new(text),
             raw,
@@ -547,7 +530,7 @@ impl Daemon {
         self.cfg_tx.send_replace(self.cfg.clone());
         self.triggers
             .send(SchedulerMsg::Configure(timing(&self.cfg)));
-        let watched = watched_files(&self.cfg, &self.config_path);
+        let watched = fwatch::watched_files(&self.cfg, &self.config_path);
         if watched != self.watched {
             self.watched = watched;
             self.file_watch = self.start_file_watch();

@@ -213,16 +213,6 @@ impl Metrics {
             self.reloads.clone(),
         );
         r.register(
-            "db_polls",
-            "Change-detection polls of the FreePBX database",
-            self.db_polls.clone(),
-        );
-        r.register(
-            "db_detection_queries",
-            "Change-detection queries beyond the per-poll gate: `stamps` (information_schema.TABLES, after a write anywhere on the server) and `checksum` (CHECKSUM TABLE of recently written watched tables)",
-            self.db_queries.clone(),
-        );
-        r.register(
             "lock_holder_foreign",
             "1 when the writer lock is held by a MariaDB account that is not the agents' login",
             self.lock_foreign.clone(),
@@ -231,6 +221,23 @@ impl Metrics {
             "standby_too_long",
             "1 when this agent has been standby for longer than [sync] standby_warn_after",
             self.standby_too_long.clone(),
+        );
+        self.register_detection();
+        self
+    }
+
+    /// The change detection's metrics (poll, binary log).
+    fn register_detection(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "db_polls",
+            "Change-detection polls of the FreePBX database",
+            self.db_polls.clone(),
+        );
+        r.register(
+            "db_detection_queries",
+            "Change-detection queries beyond the per-poll gate: `stamps` (information_schema.TABLES, after a write anywhere on the server) and `checksum` (CHECKSUM TABLE of recently written watched tables)",
+            self.db_queries.clone(),
         );
         r.register(
             "change_source",
@@ -247,7 +254,6 @@ impl Metrics {
             "Watched tables checksummed by the change detection",
             self.tables_checksummed.clone(),
         );
-        self
     }
 
     /// A finished pass: its result, its duration and (successful passes that covered a change)

@@ -435,3 +435,23 @@ pub(crate) fn next_poll_backoff(
 #[cfg(test)]
 #[path = "changes_tests.rs"]
 mod tests;
+
+/// The files whose change matters: FreePBX's config (credentials), voicemail.conf (e-mail
+/// addresses), a snapshot file when one is the source, and our own config.
+pub(crate) fn watched_files(
+    cfg: &crate::config::Config,
+    config_path: &std::path::Path,
+) -> Vec<PathBuf> {
+    let mut v = vec![
+        cfg.freepbx.config_file.clone(),
+        cfg.freepbx.amportal_conf.clone(),
+        cfg.freepbx.voicemail_conf.clone(),
+        config_path.to_path_buf(),
+    ];
+    if let Some(s) = &cfg.freepbx.snapshot {
+        v.push(s.clone());
+    }
+    v.sort();
+    v.dedup();
+    v
+}
