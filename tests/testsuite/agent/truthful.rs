@@ -277,7 +277,12 @@ async fn a_pass_stopped_by_sigterm_during_its_writes_logs_what_it_applied() {
     let env = Env::new(20).await;
     let proxy = http_proxy::RecordingProxy::start(env.server().http_addr()).await;
     proxy.set_write_delay(Duration::from_millis(300));
-    let mut agent = Agent::spawn(&config(&env, "w", &db_url(&env), &proxy.url, ""), &[]);
+    // 110 writes of 300 ms each, 4 at a time: about 8 s, well past the 4 s grace SIGTERM
+    // gives a running pass, whatever the default concurrency.
+    let mut agent = Agent::spawn(
+        &config(&env, "w", &db_url(&env), &proxy.url, "concurrency = 4\n"),
+        &[],
+    );
     assert!(
         eventually(T, || async { !proxy.writes().is_empty() }).await,
         "{}",
@@ -289,10 +294,9 @@ async fn a_pass_stopped_by_sigterm_during_its_writes_logs_what_it_applied() {
         .wait_exit(Duration::from_secs(10))
         .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", agent.dump()));
     assert!(st.success(), "{st:?}");
-    let line = agent
-        .lines
-        .lock()
-        .unwrap()
+    // Copied out first: `dump` locks the lines again.
+    let lines = agent.lines.lock().unwrap().clone();
+    let line = lines
         .iter()
         .find(|v| msg(v).starts_with("pass: stopped: the agent is shutting down (SIGTERM)"))
         .cloned()
