@@ -3,7 +3,8 @@
 //!
 //! A handful of GETs, never one per object: the core server, the four configured collections
 //! the Live API mirrors (extensions, queues, users, conference rooms) and their four live lists.
-//! An object is "not live" when its configured id is absent from its kind's live list (an
+//! Only objects the agent manages count (its own ids and its adoptions). An object is "not
+//! live" when its configured id is absent from its kind's live list (an
 //! extension bound to no full user, a disabled queue; see `api::live`). A target without a Live
 //! API (404) or whose licence refuses it (401/403) is [`Readiness::Unknown`]; the [`Tracker`]
 //! then warns once and skips every later check, so such a target costs nothing afterwards.
@@ -14,7 +15,9 @@ use crate::api::resource::{self, Resource};
 use crate::api::types::*;
 use crate::config::Config;
 use crate::model::Kind;
+use crate::reconcile::ownership::Ownership;
 use crate::reconcile::source::Target;
+use crate::reconcile::state::StateStore;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -85,12 +88,13 @@ async fn configured(
 }
 
 /// One check of `target` (its Configuration API client `config` and Live API client
-/// `live_client`). Errors of the Configuration API side are `Unknown` too: readiness never
-/// fails a pass.
+/// `live_client`), counting only the objects `own` says the agent manages. Errors of the
+/// Configuration API side are `Unknown` too: readiness never fails a pass.
 pub async fn check(
     config: &Client,
     live_client: &Client,
     slug: &str,
+    own: &Ownership,
 ) -> (Readiness, Option<Unavailable>) {
     let at = SystemTime::now();
     let unknown = |reason: String| Readiness::Unknown { at, reason };
@@ -119,6 +123,7 @@ pub async fn check(
         };
         let mut keys: Vec<String> = objects
             .into_iter()
+            .filter(|(id, key)| own.is_managed(kind, id.as_deref(), key))
             .filter(|(id, _)| {
                 !id.as_deref()
                     .is_some_and(|id| ids.iter().any(|l| l.eq_ignore_ascii_case(id)))
@@ -142,6 +147,20 @@ pub fn clients(
     Ok((config, crate::reconcile::make_client(cfg, &lt)?))
 }
 
+/// Which objects the agent manages on `target`: its own ids, and the adoptions its state
+/// store records (read-only; an unreadable store leaves only the agent's own ids). Objects
+/// listed only by cxpanel's `cxpanel_managed_items` are not counted here: readiness reads no
+/// FreePBX table.
+fn ownership(cfg: &Config, target: &Target) -> Ownership {
+    let known = StateStore::load_read_only(cfg.state_dir(), &target.scope()).unwrap_or_default();
+    Ownership::new(
+        &target.core_server,
+        cfg.sync.clean_unknown_items,
+        known,
+        &[],
+    )
+}
+
 /// Remembers a lasting unavailability (no Live API, licence refusal) per target, so that it is
 /// warned about once and never asked again until the target changes or the agent restarts.
 #[derive(Debug, Default)]
@@ -160,7 +179,7 @@ impl Tracker {
             }
         }
         let (r, why) = match clients(cfg, target) {
-            Ok((c, l)) => check(&c, &l, &target.core_server).await,
+            Ok((c, l)) => check(&c, &l, &target.core_server, &ownership(cfg, target)).await,
             Err(e) => (
                 Readiness::Unknown {
                     at: SystemTime::now(),
