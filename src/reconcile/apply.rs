@@ -18,11 +18,12 @@ use super::facts::Effect;
 use super::gate::{Denied, WriteGate};
 use super::plan::{Action, Method, Op, Plan};
 use super::progress::{Progress, Stage};
-use super::state::StateStore;
+use super::state::{StateStore, Write};
 use crate::api::client::{ApiError, Client};
 use crate::model::Kind;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashSet};
+use std::time::SystemTime;
 
 /// What happened when a plan was applied.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +51,8 @@ pub struct ApplyOptions<'a> {
     pub progress: Option<&'a dyn Progress>,
     /// Asked before each stage and between operations (the daemon's writer lock).
     pub gate: Option<&'a dyn WriteGate>,
+    /// When the pass started: it names the pass in the record of each object's last write.
+    pub pass_started: SystemTime,
 }
 
 async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
@@ -116,6 +119,7 @@ pub async fn apply(
         let gate = opts.gate;
         let results = run_stage(client, runnable, opts, &mut done, total).await;
         let mut effects: Vec<Effect> = Vec::new();
+        let mut writes: Vec<Write> = Vec::new();
         for (op, r) in results {
             match r {
                 None => {
@@ -126,6 +130,7 @@ pub async fn apply(
                 Some(Ok(())) => {
                     out.applied += 1;
                     effects.extend(op.effects.iter().cloned());
+                    writes.push(Write::of_op(op));
                 }
                 Some(Err(e)) => {
                     out.failed += 1;
@@ -146,6 +151,7 @@ pub async fn apply(
             }
         }
         commit(state.as_deref_mut(), &effects, &[], &[], &mut out);
+        record(state.as_deref_mut(), opts.pass_started, &writes, &mut out);
         if out.aborted.is_some() {
             break;
         }
@@ -172,8 +178,37 @@ pub async fn apply(
             drop_.push(f.key.clone());
         }
     }
-    commit(state, &plan.verified, &set, &drop_, &mut out);
+    commit(state.as_deref_mut(), &plan.verified, &set, &drop_, &mut out);
+    // Objects taken over as they were (no write): their record says so.
+    let adopted: Vec<Write> = plan
+        .verified
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Adopt { kind, key, .. } => Some(Write::Wrote {
+                kind: *kind,
+                key: key.clone(),
+                part: *kind,
+                action: "adopt",
+            }),
+            _ => None,
+        })
+        .collect();
+    record(state, opts.pass_started, &adopted, &mut out);
     out
+}
+
+/// Record the confirmed writes of a stage (see [`super::state::LastWrite`]).
+fn record(
+    state: Option<&mut StateStore>,
+    pass: SystemTime,
+    writes: &[Write],
+    out: &mut ApplyOutcome,
+) {
+    if let Some(st) = state {
+        if let Err(e) = st.record_writes(pass, writes) {
+            out.errors.push(e.to_string());
+        }
+    }
 }
 
 /// Run the operations of one stage with bounded concurrency; `None` for an operation not
