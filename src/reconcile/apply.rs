@@ -162,8 +162,22 @@ pub async fn apply(
         commit(state, &[], &[], &all, &mut out);
         return out;
     }
-    // Fingerprints: stored when everything they depend on succeeded, dropped otherwise so the
-    // next pass re-reads those sub-resources.
+    let (set, drop_) = settle(plan, &failed_fps, &failed_keys, &withheld.keys);
+    commit(state.as_deref_mut(), &plan.verified, &set, &drop_, &mut out);
+    // Objects taken over as they were (no write): their record says so.
+    let adopted = Write::adoptions(&plan.verified);
+    record(state, opts.pass_started, &adopted, &mut out);
+    out
+}
+
+/// The plan's fingerprints to store (everything they depend on succeeded) and to drop (so the
+/// next pass re-reads those sub-resources).
+fn settle(
+    plan: &Plan,
+    failed_fps: &HashSet<String>,
+    failed_keys: &HashSet<(Kind, String)>,
+    withheld_keys: &HashSet<(Kind, String)>,
+) -> (Vec<(String, String)>, Vec<String>) {
     let mut set = Vec::new();
     let mut drop_ = Vec::new();
     for f in &plan.fingerprints {
@@ -171,30 +185,14 @@ pub async fn apply(
             && !f
                 .needs
                 .iter()
-                .any(|n| failed_keys.contains(n) || withheld.keys.contains(n));
+                .any(|n| failed_keys.contains(n) || withheld_keys.contains(n));
         if ok {
             set.push((f.key.clone(), f.value.clone()));
         } else {
             drop_.push(f.key.clone());
         }
     }
-    commit(state.as_deref_mut(), &plan.verified, &set, &drop_, &mut out);
-    // Objects taken over as they were (no write): their record says so.
-    let adopted: Vec<Write> = plan
-        .verified
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Adopt { kind, key, .. } => Some(Write::Wrote {
-                kind: *kind,
-                key: key.clone(),
-                part: *kind,
-                action: "adopt",
-            }),
-            _ => None,
-        })
-        .collect();
-    record(state, opts.pass_started, &adopted, &mut out);
-    out
+    (set, drop_)
 }
 
 /// Record the confirmed writes of a stage (see [`super::state::LastWrite`]).

@@ -12,6 +12,7 @@
 
 use super::{StateError, StateStore};
 use crate::model::Kind;
+use crate::reconcile::facts::Effect;
 use crate::reconcile::plan::{Action, Op};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -60,6 +61,24 @@ impl Write {
                 },
             },
         }
+    }
+}
+
+impl Write {
+    /// Objects adopted as they were (the adoption a verified fact, no write): `adopt`.
+    pub fn adoptions(verified: &[Effect]) -> Vec<Write> {
+        verified
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Adopt { kind, key, .. } => Some(Write::Wrote {
+                    kind: *kind,
+                    key: key.clone(),
+                    part: *kind,
+                    action: "adopt",
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 
