@@ -1,4 +1,5 @@
-//! The iSymphony half of an explanation: the object iSymphony holds, its pending change and
+//! The iSymphony half of an explanation: the object iSymphony holds (and the last pass that
+//! wrote it, from the local state file: no request), its pending change and
 //! whether the Live API lists it.
 //!
 //! It reads only what this one object needs: the core server, the object's collection (plus
