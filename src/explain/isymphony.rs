@@ -1,4 +1,5 @@
-//! The iSymphony half of an explanation: the object iSymphony holds, its pending change and
+//! The iSymphony half of an explanation: the object iSymphony holds (and the last pass that
+//! wrote it, from the local state file: no request), its pending change and
 //! whether the Live API lists it.
 //!
 //! It reads only what this one object needs: the core server, the object's collection (plus
@@ -15,7 +16,7 @@ use crate::api::types::*;
 use crate::config::Config;
 use crate::model::Kind;
 use crate::reconcile::source::{self, SourceInput};
-use crate::reconcile::state::StateStore;
+use crate::reconcile::state::{LastWrite, StateStore};
 use crate::reconcile::{diff, observe, plan, sub_reads, Observed, Ownership, ReconcileError};
 use serde::de::DeserializeOwned;
 
@@ -120,6 +121,16 @@ fn ownership(own: &Ownership, kind: Kind, id: Option<&str>, key: &str) -> String
     }
 }
 
+/// The last-write line: from the state's record, or why there is none.
+fn last_written(w: Option<&LastWrite>) -> String {
+    match w {
+        Some(w) => w.sentence(),
+        None => "not written by this agent: no write recorded in its state \
+                 (not yet, or before the state kept a record)"
+            .into(),
+    }
+}
+
 /// Is `op` about `obj` (the object itself, its contact/e-mails/phones, its binding)?
 fn is_about(op: &plan::Op, obj: &ObjectRef) -> bool {
     let sub = match obj.kind {
@@ -199,9 +210,12 @@ pub(super) async fn gather(
             changes: op.changes.clone(),
         })
         .collect();
+    let last_write = StateStore::last_write(cfg.state_dir(), &target.scope(), obj.kind, &obj.key)?;
     let held = found.map(|id| HeldObject {
         ownership: ownership(&own, obj.kind, id.as_deref(), &obj.key),
         notes: notes(&o, obj, id.as_deref()),
+        last_written: last_written(last_write.as_ref()),
+        last_write,
         id,
     });
     let (live, live_requests) = liveness(cfg, &target, &o, obj, id.as_deref()).await?;

@@ -90,6 +90,10 @@ pub struct HeldObject {
     pub ownership: String,
     /// Values that decide liveness (a queue's `enabled`, an extension's managing user).
     pub notes: Vec<String>,
+    /// The last pass that wrote it, as a sentence for people.
+    pub last_written: String,
+    /// The same, as the agent's state records it; none when it never wrote it.
+    pub last_write: Option<crate::reconcile::state::LastWrite>,
 }
 
 /// One pending change of the object.

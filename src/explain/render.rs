@@ -41,6 +41,7 @@ pub fn text(e: &Explanation) -> String {
         Some(h) => {
             let id = h.id.as_deref().unwrap_or("(no id)");
             let _ = writeln!(s, "  id {}, owner: {}", esc(id), esc(&h.ownership));
+            let _ = writeln!(s, "  {}", esc(&h.last_written));
             for n in &h.notes {
                 let _ = writeln!(s, "  {}", esc(n));
             }

@@ -18,11 +18,12 @@ use super::facts::Effect;
 use super::gate::{Denied, WriteGate};
 use super::plan::{Action, Method, Op, Plan};
 use super::progress::{Progress, Stage};
-use super::state::StateStore;
+use super::state::{StateStore, Write};
 use crate::api::client::{ApiError, Client};
 use crate::model::Kind;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashSet};
+use std::time::SystemTime;
 
 /// What happened when a plan was applied.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +51,8 @@ pub struct ApplyOptions<'a> {
     pub progress: Option<&'a dyn Progress>,
     /// Asked before each stage and between operations (the daemon's writer lock).
     pub gate: Option<&'a dyn WriteGate>,
+    /// When the pass started: it names the pass in the record of each object's last write.
+    pub pass_started: SystemTime,
 }
 
 async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
@@ -116,6 +119,7 @@ pub async fn apply(
         let gate = opts.gate;
         let results = run_stage(client, runnable, opts, &mut done, total).await;
         let mut effects: Vec<Effect> = Vec::new();
+        let mut writes: Vec<Write> = Vec::new();
         for (op, r) in results {
             match r {
                 None => {
@@ -126,6 +130,7 @@ pub async fn apply(
                 Some(Ok(())) => {
                     out.applied += 1;
                     effects.extend(op.effects.iter().cloned());
+                    writes.push(Write::of_op(op));
                 }
                 Some(Err(e)) => {
                     out.failed += 1;
@@ -146,6 +151,7 @@ pub async fn apply(
             }
         }
         commit(state.as_deref_mut(), &effects, &[], &[], &mut out);
+        record(state.as_deref_mut(), opts.pass_started, &writes, &mut out);
         if out.aborted.is_some() {
             break;
         }
@@ -156,8 +162,22 @@ pub async fn apply(
         commit(state, &[], &[], &all, &mut out);
         return out;
     }
-    // Fingerprints: stored when everything they depend on succeeded, dropped otherwise so the
-    // next pass re-reads those sub-resources.
+    let (set, drop_) = settle(plan, &failed_fps, &failed_keys, &withheld.keys);
+    commit(state.as_deref_mut(), &plan.verified, &set, &drop_, &mut out);
+    // Objects taken over as they were (no write): their record says so.
+    let adopted = Write::adoptions(&plan.verified);
+    record(state, opts.pass_started, &adopted, &mut out);
+    out
+}
+
+/// The plan's fingerprints to store (everything they depend on succeeded) and to drop (so the
+/// next pass re-reads those sub-resources).
+fn settle(
+    plan: &Plan,
+    failed_fps: &HashSet<String>,
+    failed_keys: &HashSet<(Kind, String)>,
+    withheld_keys: &HashSet<(Kind, String)>,
+) -> (Vec<(String, String)>, Vec<String>) {
     let mut set = Vec::new();
     let mut drop_ = Vec::new();
     for f in &plan.fingerprints {
@@ -165,15 +185,28 @@ pub async fn apply(
             && !f
                 .needs
                 .iter()
-                .any(|n| failed_keys.contains(n) || withheld.keys.contains(n));
+                .any(|n| failed_keys.contains(n) || withheld_keys.contains(n));
         if ok {
             set.push((f.key.clone(), f.value.clone()));
         } else {
             drop_.push(f.key.clone());
         }
     }
-    commit(state, &plan.verified, &set, &drop_, &mut out);
-    out
+    (set, drop_)
+}
+
+/// Record the confirmed writes of a stage (see [`super::state::LastWrite`]).
+fn record(
+    state: Option<&mut StateStore>,
+    pass: SystemTime,
+    writes: &[Write],
+    out: &mut ApplyOutcome,
+) {
+    if let Some(st) = state {
+        if let Err(e) = st.record_writes(pass, writes) {
+            out.errors.push(e.to_string());
+        }
+    }
 }
 
 /// Run the operations of one stage with bounded concurrency; `None` for an operation not

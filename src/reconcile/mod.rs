@@ -461,6 +461,7 @@ async fn run_pass_inner(
                 withhold_deletes: BTreeSet::new(),
                 progress: None,
                 gate,
+                pass_started: started,
             },
         )
         .await;
@@ -499,6 +500,7 @@ async fn run_pass_inner(
         withhold_deletes: refusals.iter().map(|r| r.kind).collect(),
         progress,
         gate,
+        pass_started: started,
     });
     apply_stage(
         &client,

@@ -2,7 +2,8 @@
 //! `[server] data_dir`): objects it adopted, a hash of each password hash it pushed (never the
 //! value), the e-mail addresses and phone numbers it added, a fingerprint of each
 //! sub-resource's desired state as last applied and verified, and the changes iSymphony
-//! refused for licensing (so they are not retried every pass).
+//! refused for licensing (so they are not retried every pass), and the last pass that wrote
+//! each object ([`writes`]).
 //!
 //! Nothing here is needed for correctness: losing the file costs one slower pass (every
 //! sub-resource is re-read) and possibly one password push. Rows are scoped by target
@@ -17,6 +18,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 mod scope_move;
+mod writes;
+
+pub use writes::{LastWrite, Write};
 
 pub const STATE_FILE: &str = "agent-state.sqlite";
 /// Records that the state file exists, so a 0-byte one is noticed ([`crate::integrity`]).
@@ -111,6 +115,7 @@ impl StateStore {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(|e| Self::err(&path, e))?;
         conn.execute_batch(SCHEMA)
+            .and_then(|()| conn.execute_batch(writes::SCHEMA))
             .map_err(|e| Self::err(&path, e))?;
         if let Err(e) = db.mark() {
             tracing::warn!(file = %marker.display(), error = %e, "cannot write the state marker");

@@ -11,7 +11,7 @@ use super::{StateError, StateStore};
 use rusqlite::params;
 
 /// Every table with a `scope` column.
-const TABLES: &[&str] = &["adopted", "passwords", "added", "fingerprints"];
+const TABLES: &[&str] = &["adopted", "passwords", "added", "fingerprints", "writes"];
 
 impl StateStore {
     /// Move the rows of scope `old` to this store's scope (rows already there win) and wipe

@@ -73,10 +73,11 @@ impl Env {
     }
 
     /// One pass that must succeed, then until the Live API serves live state (the AMI link
-    /// is up and its snapshot applied).
-    async fn sync(&self) {
+    /// is up and its snapshot applied). Returns the pass's start, as explain names it.
+    async fn sync(&self) -> String {
         let r = run_pass(&self.cfg, &PassOptions::default()).await.unwrap();
         assert!(r.is_complete(), "{:?}", r.errors);
+        let pass = humantime::format_rfc3339_seconds(r.started).to_string();
         let url = self.server.base_url().replace("api/resource", "rest/live")
             + "coreServers/getByName/default/callSegments";
         let client = reqwest::Client::new();
@@ -99,6 +100,7 @@ impl Env {
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        pass
     }
 
     async fn explain(&self, what: &str) -> Result<explain::Explanation, ExplainError> {
@@ -114,7 +116,7 @@ impl Env {
 #[tokio::test]
 async fn a_lite_users_extension_is_not_live_and_says_why_until_the_user_is_full() {
     let env = Env::new().await;
-    env.sync().await;
+    let first = env.sync().await;
 
     let before = env.requests();
     let e = env.explain("extension/1001").await.unwrap();
@@ -138,10 +140,22 @@ async fn a_lite_users_extension_is_not_live_and_says_why_until_the_user_is_full(
         sent, 5,
         "the endpoint saw other requests than explain counted"
     );
+    // The pass that created it, from the agent's state file (no request for it).
+    let line = format!("last written by the pass of {first} (create) at ");
+    assert!(text.contains(&line), "{line} not in {text}");
+    let held = &render::json(&e)["isymphony"]["last_write"];
+    assert_eq!(held["pass_started"], first.as_str(), "{held}");
+    assert_eq!(held["action"], "create", "{held}");
 
-    // The same user made full in FreePBX: live after one pass.
+    // The same user made full and renamed in FreePBX: live after one pass, which is now the
+    // last pass that wrote the extension and the user. The pass of `first` is at least a
+    // second earlier, so the two are told apart.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     env.db
         .exec("UPDATE cxpanel_users SET full = 1 WHERE user_id = '1001';")
+        .await;
+    env.db
+        .exec("UPDATE users SET name = 'Renamed 1001' WHERE extension = '1001';")
         .await;
     let pending = env.explain("user/1001").await.unwrap();
     assert!(
@@ -155,9 +169,19 @@ async fn a_lite_users_extension_is_not_live_and_says_why_until_the_user_is_full(
     assert_eq!(pending.exit_code(), 2);
     // The core server, the users, 1001's contact, e-mails and phones; one Live API list.
     assert_eq!((pending.requests.get, pending.live_requests.get), (5, 1));
-    env.sync().await;
+    assert!(
+        render::text(&pending).contains(&format!("last written by the pass of {first} (create)")),
+        "{}",
+        render::text(&pending)
+    );
+    let second = env.sync().await;
+    assert_ne!(first, second);
     let e = env.explain("extension/1001").await.unwrap();
     assert_eq!(e.live, Liveness::Live, "{}", render::text(&e));
+    let line = format!("last written by the pass of {second} (update) at ");
+    assert!(render::text(&e).contains(&line), "{}", render::text(&e));
+    let user = render::text(&env.explain("user/1001").await.unwrap());
+    assert!(user.contains(&line), "{line} not in {user}");
     assert_eq!(e.exit_code(), 0, "{}", render::text(&e));
     let json = render::json(&e);
     assert_eq!(json["live"]["state"], "live");

@@ -140,6 +140,7 @@ fn held(e: &Explanation) -> Markup {
             @match &e.isymphony {
                 Some(h) => {
                     p { "id " code { (h.id.as_deref().unwrap_or("(no id)")) } ", owner: " (h.ownership) }
+                    p #last-written { (h.last_written) }
                     @for n in &h.notes { p.muted { (n) } }
                 }
                 None => { p.muted { "not present" } }

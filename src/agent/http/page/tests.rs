@@ -80,6 +80,8 @@ fn hostile_explanation(object: ObjectRef) -> Explanation {
             id: Some("\"><svg onload=alert(4)>".into()),
             ownership: "agent".into(),
             notes: vec!["managed by user <a href=x>alice</a>".into()],
+            last_written: "last written by the pass of 2026-12-06T04:12:03Z (<i>create</i>)".into(),
+            last_write: None,
         }),
         pending: vec![Pending {
             line: "~ update extension 1001: name \"<b>old</b>\" -> \"new\"".into(),
@@ -361,6 +363,10 @@ async fn object_page_shows_the_explanation_escaped() {
         assert!(!body.contains(raw), "{raw} unescaped in {body}");
     }
     assert!(body.contains("&lt;iframe src=javascript:alert(6)&gt;"));
+    assert!(
+        body.contains(r#"<p id="last-written">last written by the pass of 2026-12-06T04:12:03Z (&lt;i&gt;create&lt;/i&gt;)</p>"#),
+        "{body}"
+    );
     assert!(
         body.contains("id <code>&quot;&gt;&lt;svg onload=alert(4)&gt;</code>, owner: agent"),
         "{body}"
