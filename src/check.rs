@@ -237,7 +237,7 @@ fn tables_check(s: &crate::freepbx::snapshot::Snapshot) -> Check {
     Check::fail("tables", msgs.join(" | "))
 }
 
-/// The password of the agent's port (and of the imitation when it is on): where it is, and
+/// The password of the agent's port (and of the embedded endpoint when it is on): where it is, and
 /// whether the service would refuse it (issue 18 point 7). Never the password itself.
 fn password_check(s: &crate::config::ServerConfig) -> Check {
     if let Some(e) = &s.password_file_error {
@@ -261,7 +261,7 @@ fn password_check(s: &crate::config::ServerConfig) -> Check {
         ),
         None if s.password.expose() == crate::config::DEFAULT_API_PASSWORD => Check::ok(
             "password",
-            "the factory default, as in the demo set-up (the Configuration API imitation is \
+            "the factory default, as in the demo set-up (the embedded endpoint is \
              on); set [server] password_file or password before exposing it",
         ),
         None => Check::ok(

@@ -42,17 +42,17 @@ pub struct Config {
 }
 
 /// Where the service serves its own resources when neither `[server] agent_listen` nor the
-/// Configuration API imitation says otherwise: next to iSymphony's own ports (58080 HTTP,
+/// embedded endpoint says otherwise: next to iSymphony's own ports (58080 HTTP,
 /// 55050 HTTPS), never on them.
 pub const DEFAULT_AGENT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 58081);
 
 /// `[server]`: this process's HTTP side: the service's own resources (status, plan, sync,
-/// metrics) and, when `enabled`, the embedded imitation of the iSymphony Configuration API.
+/// metrics) and, when `enabled`, the embedded endpoint (the iSymphony REST API).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Serve the Configuration API imitation (demo, tests, `--sync-now` without iSymphony).
+    /// Serve the embedded endpoint (demo, tests, `--sync-now` without iSymphony).
     /// Off unless asked for: on a FreePBX host iSymphony itself owns 58080 and 55050.
     pub enabled: bool,
     /// Where the service (daemon mode) serves its own resources; see [`AgentListen`].
@@ -116,7 +116,7 @@ pub struct ServerConfig {
 /// Where the service's own resources are served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentListen {
-    /// On the Configuration API imitation's listeners (`enabled`, and `agent_listen` unset or
+    /// On the embedded endpoint's listeners (`enabled`, and `agent_listen` unset or
     /// equal to `http_listen`): the demo set-up, one port for everything.
     WithApi,
     /// On a listener of their own.
@@ -149,7 +149,7 @@ impl ServerConfig {
 
     /// Why the service must not start with these credentials (issue 18 point 7): a password
     /// file that cannot be read, or the documented factory password outside the demo set-up
-    /// (the demo runs the Configuration API imitation: `enabled = true`).
+    /// (the demo runs the embedded endpoint: `enabled = true`).
     pub fn start_refusal(&self) -> Option<String> {
         if let Some(e) = &self.password_file_error {
             return Some(format!(
@@ -171,8 +171,8 @@ impl ServerConfig {
         ))
     }
 
-    /// `agent_listen` when set (shared with the imitation when it equals `http_listen`);
-    /// unset: with the imitation when it is enabled, else [`DEFAULT_AGENT_LISTEN`].
+    /// `agent_listen` when set (shared with the embedded endpoint when it equals `http_listen`);
+    /// unset: with the embedded endpoint when it is enabled, else [`DEFAULT_AGENT_LISTEN`].
     pub fn agent_endpoint(&self) -> AgentListen {
         match self.agent_listen {
             Some(a) if !(self.enabled && a == self.http_listen) => AgentListen::Own(a),

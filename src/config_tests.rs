@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn empty_file_gives_defaults() {
     let c = Config::parse("").unwrap();
-    // No Configuration API imitation unless asked for; the service's own port is 58081.
+    // No embedded endpoint unless asked for; the service's own port is 58081.
     assert!(!c.server.enabled);
     assert_eq!(
         c.server.agent_endpoint(),
@@ -18,7 +18,7 @@ fn empty_file_gives_defaults() {
 }
 
 #[test]
-fn agent_listen_shares_the_imitation_only_when_asked() {
+fn agent_listen_shares_the_embedded_endpoint_only_when_asked() {
     let at = |t: &str| Config::parse(t).unwrap().server.agent_endpoint();
     let own = |a: &str| AgentListen::Own(a.parse().unwrap());
     assert_eq!(at("[server]\nenabled = true\n"), AgentListen::WithApi);
@@ -34,7 +34,7 @@ fn agent_listen_shares_the_imitation_only_when_asked() {
         at("[server]\nagent_listen = \"[::1]:7000\"\n"),
         own("[::1]:7000")
     );
-    // With the imitation off, even its address is the service's own listener.
+    // With the embedded endpoint off, even its address is the service's own listener.
     assert_eq!(
         at("[server]\nagent_listen = \"127.0.0.1:58080\"\n"),
         own("127.0.0.1:58080")

@@ -1,7 +1,7 @@
 //! The daemon: `isymphony-sync --config F` with no mode flag.
 //!
 //! Wiring: load the configuration; start the agent resources (on `[server] agent_listen`,
-//! 127.0.0.1:58081 by default) and, when `[server] enabled`, the Configuration API imitation
+//! 127.0.0.1:58081 by default) and, when `[server] enabled`, the embedded endpoint
 //! (the agent resources share its listener unless `agent_listen` is set); send READY=1; then feed triggers (database fingerprint, file
 //! watches, the periodic verify, `POST …/sync`, leadership gained) into the
 //! [`scheduler`](super::run::scheduler), whose pass ([`pass`](super::run::pass)) runs only while this

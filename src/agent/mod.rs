@@ -26,7 +26,7 @@
 //!   [`state::readiness`] (after a pass that applied changes or verified, what the target
 //!   serves live).
 //! - [`http`]: [`http::endpoint`] (the listeners: agent resources, Configuration API
-//!   imitation), [`http::resources`] (the agent's own resources, `/isymphony-sync/api/…`,
+//!   embedded endpoint), [`http::resources`] (the agent's own resources, `/isymphony-sync/api/…`,
 //!   merged into the endpoint's router; [`http::agent_api`]: what they need from the running
 //!   agent), [`http::plan_share`] (one dry-run plan shared among
 //!   requests), [`http::csrf`] (no cross-site writes), [`http::page`] (the status page at

@@ -21,7 +21,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             }
         }
     };
-    // The flag itself asks for the imitation: `[server] enabled` (off by default, so that the
+    // The flag itself asks for the embedded endpoint: `[server] enabled` (off by default, so that the
     // service never takes iSymphony's ports) decides only for the service and one-shot passes.
     let live = isymphony_sync::live::Live::start(&cfg).await?;
     let handle = isymphony_sync::server::start_live(&cfg.server, None, None, live).await?;

@@ -12,7 +12,7 @@
 //!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, `Cache-Control:
 //!   no-store`.
 //!
-//! The Configuration API imitation (paths under `/communication_manager/`, the Live API's
+//! The embedded endpoint (paths under `/communication_manager/`, the Live API's
 //! included) is left as iSymphony serves it: its clients (the cxpanel module, the agent on
 //! another host) name the server however their settings say, and it serves no pages.
 

@@ -134,7 +134,7 @@ impl Agent {
             })
             .await;
         let url = v["url"].as_str().unwrap().to_string();
-        // `…/communication_manager/api/resource/` (shared with the imitation) or
+        // `…/communication_manager/api/resource/` (shared with the embedded endpoint) or
         // `…/isymphony-sync/api/` (a listener of their own).
         url.split("/communication_manager")
             .next()

@@ -20,7 +20,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A running agent on `127.0.0.1:port` (its own resources) and the Configuration API
-/// imitation on `127.0.0.1:api_port`.
+/// embedded endpoint on `127.0.0.1:api_port`.
 pub struct Trust {
     pub dir: tempfile::TempDir,
     pub cfg: PathBuf,

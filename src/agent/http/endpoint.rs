@@ -1,6 +1,6 @@
 //! The daemon's listeners: the agent's own resources on `[server] agent_listen` (127.0.0.1:58081
-//! unless the demo set-up shares the imitation's port), and the Configuration API imitation
-//! when `[server] enabled`. Only the imitation is ever a sync target. A restart keeps or binds
+//! unless the demo set-up shares the embedded endpoint's port), and the embedded endpoint
+//! when `[server] enabled`. Only the embedded endpoint is ever a sync target. A restart keeps or binds
 //! its sockets before the old listeners stop ([`Sockets`]).
 
 use super::agent_api::AgentApi;
@@ -11,8 +11,8 @@ use crate::server::ServerError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The running listeners: the Configuration API imitation (`[server] enabled`) and the
-/// agent's own resources, on the imitation's listener or on `agent_listen` (see
+/// The running listeners: the embedded endpoint (`[server] enabled`) and the
+/// agent's own resources, on the embedded endpoint's listener or on `agent_listen` (see
 /// [`crate::config::AgentListen`]), and a duplicate of each listening socket ([`Sockets`]).
 pub(crate) struct Endpoint {
     api: Option<crate::server::ServerHandle>,
@@ -184,7 +184,7 @@ pub(crate) async fn start_on(
 }
 
 /// Apply the embedded endpoint's address to a config whose `[isymphony] url` is unset. Only
-/// the Configuration API imitation is a sync target, never the agent's own listener.
+/// the embedded endpoint is a sync target, never the agent's own listener.
 pub(crate) fn effective(mut cfg: Config, endpoint: Option<&Endpoint>) -> Config {
     if let Some(api) = endpoint.and_then(|ep| ep.api.as_ref()) {
         let base = api.base_url();

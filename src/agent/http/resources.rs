@@ -1,6 +1,6 @@
 //! The agent's own HTTP resources, on a listener of their own (`[server] agent_listen`,
 //! 127.0.0.1:58081 by default, so that they never take iSymphony's ports) or next to the
-//! Configuration API imitation on the embedded endpoint; behind the same auth and ACL layer.
+//! embedded endpoint on the embedded endpoint; behind the same auth and ACL layer.
 //! The endpoint (`server/`) knows nothing of them: [`router`] is merged into its router as
 //! extra routes. Errors are the endpoint's one [`Error`] enum, so status codes and bodies are
 //! mapped in one place.

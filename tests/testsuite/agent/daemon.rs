@@ -51,7 +51,7 @@ fn toml_for(env: &Env, o: &Opts) -> String {
         dir.join("server").display(),
         o.password.as_deref().unwrap_or(PW)
     );
-    // Without the imitation the agent resources get a listener of their own: a free port,
+    // Without the embedded endpoint the agent resources get a listener of their own: a free port,
     // not the production 58081 (agents run side by side here).
     if !o.server {
         s.push_str("agent_listen = \"127.0.0.1:0\"\n");

@@ -1,7 +1,7 @@
 //! The Grafana dashboard in `examples/grafana-dashboard.json` references
 //! only metrics the agent exports, and every metric the agent exports is on it. The exported
 //! set is what a real agent (the release binary's daemon mode, against real MariaDB and an
-//! embedded iSymphony imitation in this process) serves on its own port (`[server]
+//! embedded endpoint in this process) serves on its own port (`[server]
 //! agent_listen`) at `/isymphony-sync/api/metrics`, after a pass, in the OpenMetrics format
 //! that `prometheus-client` writes.
 

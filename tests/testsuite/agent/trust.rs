@@ -169,7 +169,7 @@ async fn a_forged_host_gets_421_on_the_agent_port_before_any_credential_check() 
             "{host}"
         );
     }
-    // The Configuration API imitation keeps answering any Host (iSymphony does; its clients
+    // The embedded endpoint keeps answering any Host (iSymphony does; its clients
     // name the server as they were configured to), behind its credentials.
     let api = send(
         t.api_port,

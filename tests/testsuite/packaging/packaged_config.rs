@@ -1,7 +1,7 @@
 //! The configuration the Debian package installs as /etc/isymphony-sync/config.toml:
 //! it cannot collide with an iSymphony on the same host. It syncs into the iSymphony
 //! that cxpanel's settings in FreePBX name, serves the agent's own resources on a port of its
-//! own, and runs no Configuration API imitation. Real binary, real MariaDB, a separate real
+//! own, and runs no embedded endpoint. Real binary, real MariaDB, a separate real
 //! embedded server standing in for the host's iSymphony.
 
 use crate::support;
@@ -117,11 +117,11 @@ async fn point_cxpanel_at(env: &Env, srv: &ServerHandle) {
 }
 
 #[test]
-fn packaged_config_is_the_production_set_up_and_the_demo_keeps_the_imitation() {
+fn packaged_config_is_the_production_set_up_and_the_demo_keeps_the_embedded_endpoint() {
     let cfg = Config::load(&packaged_config()).unwrap();
     assert!(
         !cfg.server.enabled,
-        "the Configuration API imitation is off unless asked for"
+        "the embedded endpoint is off unless asked for"
     );
     match cfg.server.agent_endpoint() {
         AgentListen::Own(a) => {
@@ -132,7 +132,7 @@ fn packaged_config_is_the_production_set_up_and_the_demo_keeps_the_imitation() {
     }
     // No [isymphony] url: the target is what cxpanel's settings name.
     assert!(cfg.isymphony.url.is_none());
-    // The demo (README command 1) keeps the imitation on, with the agent resources beside it.
+    // The demo (README command 1) keeps the embedded endpoint on, with the agent resources beside it.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let demo = Config::load(&root.join("examples/demo.toml")).unwrap();
     assert!(demo.server.enabled);
@@ -197,11 +197,11 @@ async fn dry_run_with_the_packaged_config_sees_the_server_cxpanel_names() {
     );
     assert!(ops.iter().all(|o| !o.starts_with('+')), "{ops:#?}");
     // Nor tried: on a host where iSymphony owns 58080 that would fail, elsewhere it would
-    // start an imitation there.
+    // start an embedded endpoint there.
     assert!(
         !stderr.contains("Configuration API endpoint listening")
             && !stderr.contains("embedded endpoint not started"),
-        "no imitation was started: {stderr}"
+        "no embedded endpoint was started: {stderr}"
     );
     let after = sep.stats();
     assert_eq!(
@@ -367,7 +367,7 @@ async fn the_service_refuses_the_factory_password_outside_the_demo() {
         refused.contains("cannot read server.password_file"),
         "{refused}"
     );
-    // The demo set-up (the imitation on) keeps the seed's default credentials.
+    // The demo set-up (the embedded endpoint on) keeps the seed's default credentials.
     let demo = format!(
         "[server]\nenabled = true\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{base}",
         d.join("demo").display().to_string()
