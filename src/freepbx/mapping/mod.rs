@@ -18,7 +18,7 @@
 //! parking) here.
 
 use super::db::parse_flag;
-use super::files::split_emails;
+use super::voicemail::split_emails;
 use super::snapshot::*;
 use crate::config::Config;
 use crate::model::*;
