@@ -18,9 +18,9 @@
 //! parking) here.
 
 use super::db::parse_flag;
-use super::voicemail::split_emails;
 use super::snapshot::*;
 pub use super::source_rules::{mode, Mode};
+use super::voicemail::split_emails;
 use crate::config::Config;
 use crate::model::*;
 use crate::secret::Secret;

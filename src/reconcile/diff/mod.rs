@@ -36,7 +36,6 @@ use crate::model::Kind;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
-
 /// The iSymphony side as read by one pass.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
