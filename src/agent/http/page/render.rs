@@ -274,7 +274,7 @@ fn counts(st: &AgentStatus) -> Markup {
                     tr data-kind=(name) {
                         td { (name) }
                         td.count {
-                            @if kind_named(&name).is_some() { a href=(kind_url(*k)) { (n) } }
+                            @if kind_named(name).is_some() { a href=(kind_url(*k)) { (n) } }
                             @else { (n) }
                         }
                     }
