@@ -50,6 +50,8 @@ df -h . | awk 'NR==2 {print "test.sh: " $4 " free on " $6}'
 
 # Size limits of src/ (issue 12): files <= 700 lines, functions <= 100 lines; fails the run.
 python3 scripts/size-limits.py
+# No circles between the files of src/ (issue 19 point 8): a new one fails the run.
+python3 scripts/import-cycles.py
 
 cargo test --locked "$@"
 # The benches are not run here (they take minutes), but they must at least build.

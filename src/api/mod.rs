@@ -12,6 +12,7 @@ pub mod counts;
 pub mod live;
 pub mod paths;
 pub mod resource;
+pub mod segment;
 pub mod tls;
 pub mod types;
 

@@ -1,11 +1,11 @@
 //! Relative paths of the Configuration API resources, below the base URL
-//! (`…/communication_manager/api/resource/`), the prefixes and the percent-encoding of a
-//! segment. One definition, used by the client, the embedded server and tests; the managed
-//! collections' paths come from their [`super::resource`] descriptions.
+//! (`…/communication_manager/api/resource/`), the prefixes and (re-exported from
+//! [`super::segment`]) the percent-encoding of a segment. One definition, used by the client,
+//! the embedded server and tests; the managed collections' paths come from their
+//! [`super::resource`] descriptions.
 
 use super::resource::*;
-
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+pub use super::segment::{seg, unseg, unseg_bytes};
 
 macro_rules! api_root {
     () => {
@@ -26,13 +26,6 @@ pub const ALT_PREFIX: &str = concat!(alt_root!(), "/");
 pub const API_ROOT: &str = concat!("/", api_root!());
 /// [`ALT_PREFIX`] as a path below the host root (rewritten to [`API_ROOT`] by the server).
 pub const ALT_ROOT: &str = concat!("/", alt_root!());
-
-/// What a segment keeps literal: RFC 3986's unreserved characters; everything else is escaped.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 pub fn core_servers() -> String {
     "server/coreServers".into()
@@ -137,20 +130,4 @@ pub fn administrator_nohash(id: &str) -> String {
 }
 pub fn brand() -> String {
     "server/brand".into()
-}
-
-/// Percent-encode one path segment (names from FreePBX may hold anything).
-pub fn seg(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
-
-/// The bytes a segment names: `%XX` escapes decoded (a `%` not followed by two hex digits
-/// stays as it is). Not necessarily UTF-8.
-pub fn unseg_bytes(s: &str) -> Vec<u8> {
-    percent_decode_str(s).collect()
-}
-
-/// [`unseg_bytes`] as text (invalid UTF-8 replaced).
-pub fn unseg(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }

@@ -4,7 +4,7 @@
 //! server's routes and 409 duplicate checks, `observe`'s reads and the diff's
 //! create/update/delete paths all come from here, so a collection is described once.
 
-use super::paths::seg;
+use super::segment::seg;
 use crate::model::Kind;
 
 /// A collection of objects the sync creates, updates and deletes.

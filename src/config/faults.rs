@@ -1,6 +1,6 @@
 //! `[server.faults]`: fault injection for tests of the embedded endpoint (a TEST FACILITY).
 
-use super::ParseError;
+use super::parse::ParseError;
 use serde::Deserialize;
 
 /// `[server.faults]`: a TEST FACILITY that makes the embedded endpoint misbehave on purpose

@@ -48,7 +48,7 @@ pub struct LiveConfig {
     /// false: they answer 403, as iSymphony does without a licence.
     pub licensed: bool,
     /// Simulated backend: how long an originated call lasts.
-    #[serde(deserialize_with = "crate::config::de_duration")]
+    #[serde(deserialize_with = "super::parse::de_duration")]
     pub simulated_call_duration: Duration,
 }
 

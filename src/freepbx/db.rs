@@ -15,8 +15,9 @@ use mysql_async::{Row, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
-mod read;
-pub(crate) use read::read_tables;
+/// The queries themselves ([`read::read_tables`]); they use this file's reader, never the
+/// other way round.
+pub(super) mod read;
 
 pub(crate) const KVSTORE_TABLE: &str = "kvstore_FreePBX_modules_Cxpanel";
 

@@ -3,9 +3,9 @@
 //! (what each is read for: docs/README-freepbx.md, "What the agent reads").
 //!
 //! All parsers are tolerant: an unknown line is skipped, non-UTF-8 bytes are read as
-//! Windows-1252 (a superset of latin1, what old FreePBX systems wrote).
+//! Windows-1252 (a superset of latin1, what old FreePBX systems wrote). voicemail.conf's reader
+//! is [`super::voicemail`], which uses [`decode_text`] from here.
 
-pub use super::voicemail::{read_voicemail_conf, split_emails};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 

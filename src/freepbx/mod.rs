@@ -375,7 +375,7 @@ async fn read_db(
     let mut tx = conn.start_transaction(opts).await?;
     let warnings = {
         let mut reader = db::TableReader::new(&mut tx).await?;
-        db::read_tables(&mut reader, snap).await?;
+        db::read::read_tables(&mut reader, snap).await?;
         snap.unreadable_tables = std::mem::take(&mut reader.unreadable);
         std::mem::take(&mut reader.warnings)
     };

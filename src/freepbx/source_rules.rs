@@ -1,13 +1,39 @@
 //! Mapping rules that depend on how much of FreePBX the agent could see: which kinds are
-//! frozen because their source is unknown, the CDR login given to iSymphony, and the device
-//! that rings for an extension (`deviceanduser` mode). Used by [`super::mapping`].
+//! frozen because their source is unknown, the CDR login given to iSymphony, the device
+//! that rings for an extension (`deviceanduser` mode), and the [`Mode`] cxpanel would run in.
+//! Used by [`super::mapping`] (which re-exports [`Mode`] and [`mode`]).
 
-use super::mapping::Mode;
-use super::snapshot::{DeviceRow, Snapshot, REDACTED};
+use super::snapshot::{CxServerSettings, DeviceRow, Snapshot, REDACTED};
 use crate::config::Config;
 use crate::model::Desired;
 use crate::model::Kind;
 use crate::secret::Secret;
+
+/// Which rule set selects the objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    CxTables,
+    CxUserman,
+    NoCxpanel,
+}
+
+/// The mode cxpanel would run in for this snapshot.
+pub fn mode(snap: &Snapshot) -> Mode {
+    if !snap.has_table("cxpanel_users") {
+        return Mode::NoCxpanel;
+    }
+    let sync_with_userman = snap
+        .cx_settings
+        .as_ref()
+        .and_then(|c| c.server.as_ref())
+        .map(|s| s.sync_with_userman)
+        .unwrap_or_else(|| CxServerSettings::default().sync_with_userman);
+    if sync_with_userman && snap.has_table("userman_users") {
+        Mode::CxUserman
+    } else {
+        Mode::CxTables
+    }
+}
 
 /// Freeze the kinds whose source is unknown this pass (see `reconcile::frozen`): tables
 /// FreePBX implies that are missing or unreadable (an error of the pass), and in cxpanel

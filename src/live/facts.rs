@@ -5,10 +5,13 @@
 //! read it and join it with the configured objects of the store ([`super::model`]). Live ids of
 //! call segments, caller ids and agents are minted here, by the backend, when Asterisk's object
 //! appears (a new v4 UUID per object life; never derived, so they do not survive a restart or a
-//! re-creation). Live ids of configured objects are minted by the model.
+//! re-creation). Live ids of configured objects are minted by the model. [`Shared`] is the lock
+//! and change counter around them that the writer and the readers share.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// One channel: a call segment candidate. Which channels are shown as segments, and whether a
@@ -177,5 +180,40 @@ impl Facts {
             presence: HashMap::new(),
             events: 0,
         }
+    }
+}
+
+/// Facts shared between a backend (the writer) and the routes (readers).
+#[derive(Debug)]
+pub struct Shared {
+    facts: RwLock<Facts>,
+    /// Bumped after every change; tests and benchmarks wait on it.
+    version: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn new(facts: Facts) -> Arc<Shared> {
+        Arc::new(Shared {
+            facts: RwLock::new(facts),
+            version: watch::Sender::new(0),
+        })
+    }
+    /// Read the facts (no I/O, no await while held).
+    pub fn read<T>(&self, f: impl FnOnce(&Facts) -> T) -> T {
+        let g = self.facts.read().unwrap_or_else(|e| e.into_inner());
+        f(&g)
+    }
+    /// Change the facts and tell the waiters.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Facts) -> T) -> T {
+        let out = {
+            let mut g = self.facts.write().unwrap_or_else(|e| e.into_inner());
+            f(&mut g)
+        };
+        self.version.send_modify(|v| *v += 1);
+        out
+    }
+    /// A receiver that sees every later change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
     }
 }

@@ -6,7 +6,7 @@
 //! `Up { server: "simulated" }` from the start.
 
 use super::action::{Action, ActionError};
-use super::backend::Shared;
+use super::facts::Shared;
 use super::facts::{Channel, Facts, Link, Member};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,7 +26,7 @@ pub struct Handle {
 }
 
 /// Start the simulator: an empty PBX, connected.
-pub fn start(cfg: &super::LiveConfig) -> Handle {
+pub fn start(cfg: &crate::config::LiveConfig) -> Handle {
     let mut facts = Facts::down("");
     facts.link = Link::Up {
         since: SystemTime::now(),

@@ -180,7 +180,7 @@ impl std::fmt::Display for Kind {
 /// Serde for a kind written as its [`Kind::type_name`] (cxpanel's `type` strings in exported
 /// snapshots): `#[serde(with = "crate::model::kind::as_type_name")]`.
 pub mod as_type_name {
-    use super::Kind;
+    use crate::model::kind::Kind;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(k: &Kind, s: S) -> Result<S::Ok, S::Error> {

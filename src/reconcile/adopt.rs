@@ -18,46 +18,17 @@
 //! Adoptions are listed in the plan, so `--dry-run --adopt-cxpanel-items` shows them before
 //! anything is recorded; a pass records them with its other verified facts.
 
-use super::diff::{norm_email, phone_value, Observed};
+use super::diff::contact::{norm_email, phone_value};
+use super::diff::Observed;
 use super::facts::Effect;
 use super::ownership::Ownership;
-use super::plan::quote;
+pub use super::plan::Adoption;
 use crate::model::Desired;
 use crate::model::Kind;
 use std::collections::BTreeSet;
 
 /// The parking lot identifier cxpanel posts (and deletes when FreePBX parking is off).
 const CXPANEL_LOT: &str = "default";
-
-/// One server object or sub-item to take over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Adoption {
-    pub kind: Kind,
-    /// The owning user's name, or the parking lot identifier.
-    pub key: String,
-    /// The adopted value as the server holds it (address, `Type number`, lot name).
-    pub value: String,
-    pub effect: Effect,
-}
-
-impl Adoption {
-    /// `= adopt e-mail ann@corp.com of user 1001`.
-    pub fn describe(&self) -> String {
-        match self.kind {
-            Kind::ParkingLot => format!("= adopt parking lot {} {}", self.key, quote(&self.value)),
-            k => format!("= adopt {} {} of user {}", k.label(), self.value, self.key),
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "kind": self.kind,
-            "key": self.key,
-            "value": self.value,
-            "description": self.describe(),
-        })
-    }
-}
 
 /// What to adopt from the module. `cxpanel` says whether the module is (or was) installed.
 /// Needs the e-mails and phones of the module's users in `o` (a full read).

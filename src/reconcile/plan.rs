@@ -93,7 +93,7 @@ pub struct Plan {
     /// Managed server objects per guarded kind (denominator of the safety valve).
     pub managed_counts: BTreeMap<Kind, usize>,
     /// What `--adopt-cxpanel-items` takes over (recorded with `verified`).
-    pub adoptions: Vec<super::adopt::Adoption>,
+    pub adoptions: Vec<Adoption>,
 }
 
 /// Execution stage of an operation (see module docs; the stages are [`Kind::facts`]).
@@ -305,6 +305,36 @@ impl Plan {
             "operations": ops,
             "warnings": self.warnings,
             "adoptions": self.adoptions.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// One server object or sub-item to take over ([`super::adopt`] finds them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    pub kind: Kind,
+    /// The owning user's name, or the parking lot identifier.
+    pub key: String,
+    /// The adopted value as the server holds it (address, `Type number`, lot name).
+    pub value: String,
+    pub effect: Effect,
+}
+
+impl Adoption {
+    /// `= adopt e-mail ann@corp.com of user 1001`.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            Kind::ParkingLot => format!("= adopt parking lot {} {}", self.key, quote(&self.value)),
+            k => format!("= adopt {} {} of user {}", k.label(), self.value, self.key),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": self.kind,
+            "key": self.key,
+            "value": self.value,
+            "description": self.describe(),
         })
     }
 }

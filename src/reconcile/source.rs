@@ -6,7 +6,6 @@
 //! the cxpanel settings stored in FreePBX, then the built-in defaults.
 
 use super::ownership::ManagedItem;
-use super::ReconcileError;
 use crate::config::{Config, DEFAULT_API_PASSWORD, DEFAULT_API_USERNAME};
 use crate::freepbx::snapshot::Snapshot;
 use crate::model::Desired;
@@ -165,8 +164,9 @@ fn same_endpoint(a: &str, b: &str) -> bool {
         && (a.host_str() == b.host_str() || (local(&a) && local(&b)))
 }
 
-/// Read FreePBX (database, files or snapshot) and map it to the desired state.
-pub async fn read(cfg: &Config) -> Result<SourceInput, ReconcileError> {
+/// Read FreePBX (database, files or snapshot) and map it to the desired state. (The pass
+/// turns the error into [`super::ReconcileError::FreepbxUnreadable`].)
+pub async fn read(cfg: &Config) -> Result<SourceInput, crate::freepbx::FreepbxError> {
     let snap = crate::freepbx::read(cfg).await?;
     Ok(from_snapshot(&snap, cfg))
 }

@@ -8,11 +8,12 @@
 //! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller
 //! or served alone on a listener of their own ([`start_agent_only`]).
 //!
-//! Modules: [`resources`] (the resource tree), [`store`] (durable SQLite), [`auth`] and
-//! [`lockout`] (the gate), [`guard`] (the agent's paths: Host check, protective headers),
-//! [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
+//! Modules: [`app`] (the handlers' shared state), [`resources`] (the resource tree), [`store`]
+//! (durable SQLite), [`auth`] and [`lockout`] (the gate), [`guard`] (the agent's paths: Host
+//! check, protective headers), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
 //! [`error`] (the one error type), [`faults`] (fault injection, a test facility).
 
+pub(crate) mod app;
 pub mod auth;
 pub mod conn;
 pub mod error;
@@ -39,15 +40,7 @@ use store::Store;
 /// Canonical prefix of every resource path; the prefix most documentation pages use
 /// ([`ALT_PREFIX`]) is rewritten to it. Both are the client's ([`crate::api::paths`]).
 pub use crate::api::paths::{ALT_ROOT as ALT_PREFIX, API_ROOT as API_PREFIX};
-
-/// Shared state of the resource handlers.
-pub struct AppState {
-    pub store: Store,
-    /// `[server] licensed_full_users`: full users allowed per core server (None: unlimited).
-    pub licensed_full_users: Option<u32>,
-}
-
-pub type App = Arc<AppState>;
+pub use app::{decode_json_body, App, AppState};
 
 /// Requests served so far, by method (all of them, refused ones included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -599,16 +592,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         })?;
         decode_json_body(&bytes).map(JsonBody)
     }
-}
-
-/// Decode a request body into JSON, as every handler's [`JsonBody`] does: 412 when absent or
-/// malformed. serde_json's recursion limit (128 levels) turns deep nesting into a 412, not a
-/// stack overflow. Public so the fuzz target exercises this exact function.
-pub fn decode_json_body(bytes: &[u8]) -> Result<Value, Error> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::precondition("A JSON request body is required."));
-    }
-    serde_json::from_slice(bytes).map_err(|e| Error::precondition(format!("Malformed JSON: {e}.")))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub fn canonical_segments(path: &str) -> Result<String, Error> {
         let decoded = String::from_utf8(crate::api::paths::unseg_bytes(seg)).map_err(|_| {
             Error::BadRequest("A path segment is not valid UTF-8 once decoded.".into())
         })?;
-        out.push_str(&super::rewrite::pct_encode(&decoded));
+        out.push_str(&crate::api::paths::seg(&decoded));
     }
     Ok(out)
 }

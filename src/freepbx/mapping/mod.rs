@@ -18,8 +18,9 @@
 //! parking) here.
 
 use super::db::parse_flag;
-use super::files::split_emails;
 use super::snapshot::*;
+pub use super::source_rules::{mode, Mode};
+use super::voicemail::split_emails;
 use crate::config::Config;
 use crate::model::*;
 use crate::secret::Secret;
@@ -68,32 +69,6 @@ pub const CDR_PORT: i64 = 3306;
 pub const FROM_INTERNAL: &str = "from-internal";
 pub const DEFAULT_RECORDING_MASK: &str =
     "${Tag(exten)}-${DstExtension}-${SrcExtension}-${Date(yyyyMMdd)}-${Time(HHmmss)}-${CDRUniqueId}";
-
-/// Which rule set selects the objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    CxTables,
-    CxUserman,
-    NoCxpanel,
-}
-
-/// The mode cxpanel would run in for this snapshot.
-pub fn mode(snap: &Snapshot) -> Mode {
-    if !snap.has_table("cxpanel_users") {
-        return Mode::NoCxpanel;
-    }
-    let sync_with_userman = snap
-        .cx_settings
-        .as_ref()
-        .and_then(|c| c.server.as_ref())
-        .map(|s| s.sync_with_userman)
-        .unwrap_or_else(|| CxServerSettings::default().sync_with_userman);
-    if sync_with_userman && snap.has_table("userman_users") {
-        Mode::CxUserman
-    } else {
-        Mode::CxTables
-    }
-}
 
 /// Map a snapshot to the desired iSymphony state.
 pub fn desired(snap: &Snapshot, cfg: &Config) -> Desired {

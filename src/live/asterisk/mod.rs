@@ -20,7 +20,7 @@ pub use settings::{settings_from, SettingsError};
 pub use stats::{AmiStats, EventRate};
 
 use super::action::{Action, ActionError};
-use super::backend::Shared;
+use super::facts::Shared;
 use super::facts::{Facts, Link};
 use crate::config::Config;
 use crate::live::ami::client::REQUEST_TIMEOUT;

@@ -15,7 +15,7 @@ use super::snapshot::{self, Snapshot};
 use crate::live::ami::{
     ActionBuilder, AmiError, AmiSettings, Conn, Message, Pending, Request, Requester,
 };
-use crate::live::backend::Shared;
+use crate::live::facts::Shared;
 use crate::live::facts::{Facts, Link};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

@@ -17,8 +17,8 @@ use super::model::{CsView, Model, BY_NAME};
 use super::value::Invalid;
 use super::{LiveActions, LiveConfig};
 use crate::api::types::ErrorBody;
+use crate::server::app::App;
 use crate::server::error::Error;
-use crate::server::App;
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -260,7 +260,7 @@ pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, LiveError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match crate::server::decode_json_body(bytes)? {
+    match crate::server::app::decode_json_body(bytes)? {
         Value::Object(m) => Ok(m),
         _ => Err(Error::Unprocessable("The request body must be a JSON object.".into()).into()),
     }

@@ -21,7 +21,7 @@ mod agents;
 mod bindings;
 mod changes;
 mod collection;
-mod contact;
+pub(crate) mod contact;
 mod core;
 mod pbx;
 mod users;
@@ -35,8 +35,6 @@ use crate::model::Desired;
 use crate::model::Kind;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-
-pub(crate) use contact::{norm_email, phone_value};
 
 /// The iSymphony side as read by one pass.
 #[derive(Debug, Clone, Default)]

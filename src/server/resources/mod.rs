@@ -14,9 +14,9 @@ pub mod objects;
 pub mod strict;
 pub mod users;
 
+use super::app::App;
 use super::error::Error;
 use super::store::{State, Tx};
-use super::App;
 pub use crate::digest::sha1_hex;
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};

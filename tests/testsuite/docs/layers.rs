@@ -17,6 +17,7 @@ const PURE: &[&str] = &[
     "src/model",
     "src/api/types.rs",
     "src/api/paths.rs",
+    "src/api/segment.rs",
     "src/api/confirm.rs",
     "src/api/resource.rs",
     "src/reconcile/diff",

@@ -40,6 +40,23 @@ use subtle::ConstantTimeEq;
 
 /// Where the page lives (the endpoint routes it without the trailing slash).
 pub(crate) const PAGE: &str = "/isymphony-sync";
+
+/// The stylesheet of every page under [`PAGE`] (the status page and the object pages).
+pub(super) const STYLE: &str = "
+body{font:15px/1.4 system-ui,sans-serif;margin:0;padding:0 .8em 2em;color:#222;background:#fafafa}
+h1{font-size:1.3em;margin:.6em 0 .2em}h2{font-size:1.05em;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14em,1fr));gap:.6em}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5em .8em;overflow-wrap:anywhere}
+.ok{color:#1e7b34}.bad{color:#c0392b}.warn{color:#9a6700}.muted{color:#666}
+.scroll{overflow-x:auto}table{border-collapse:collapse;background:#fff;font-size:.9em}
+td,th{border:1px solid #ddd;padding:.2em .45em;text-align:left;vertical-align:top}
+tr.failed td{background:#fdecea}tr.partial td{background:#fff6dd}
+.chart{display:block;width:100%;max-width:640px;height:auto;background:#fff;border:1px solid #ddd}
+.chart text{font-size:11px}@media (max-width:32em){.chart text{font-size:15px}}
+.nw{white-space:nowrap}td.msg{min-width:16em}
+form.trigger{display:inline}button{font-size:1em;padding:.4em 1em;margin:.2em .4em .2em 0}
+code,.op{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}
+";
+
 /// How long the page waits for the pending plan before it shows "being computed".
 const PLAN_WAIT: Duration = Duration::from_secs(3);
 /// How long the lock holder is shown before MariaDB is asked again (one short connection).
@@ -151,7 +168,7 @@ pub(crate) fn page_csp() -> &'static str {
              img-src 'self' data:; connect-src 'self'; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
             h(render::SCRIPT),
-            h(render::STYLE)
+            h(STYLE)
         )
     })
 }

@@ -6,8 +6,7 @@
 //! a FreePBX name or an error cannot add markup. Only the page's own style sheet goes in as
 //! it is.
 
-use super::render::STYLE;
-use super::PAGE;
+use super::{PAGE, STYLE};
 use crate::explain::{Explanation, Liveness, KINDS};
 use crate::model::Kind;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
