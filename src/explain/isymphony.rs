@@ -16,7 +16,8 @@ use crate::api::types::*;
 use crate::config::Config;
 use crate::model::Kind;
 use crate::reconcile::source::{self, SourceInput};
-use crate::reconcile::state::{LastWrite, StateStore};
+use crate::reconcile::state::writes::LastWrite;
+use crate::reconcile::state::StateStore;
 use crate::reconcile::{diff, observe, plan, sub_reads, Observed, Ownership, ReconcileError};
 use serde::de::DeserializeOwned;
 

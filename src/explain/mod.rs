@@ -93,7 +93,7 @@ pub struct HeldObject {
     /// The last pass that wrote it, as a sentence for people.
     pub last_written: String,
     /// The same, as the agent's state records it; none when it never wrote it.
-    pub last_write: Option<crate::reconcile::state::LastWrite>,
+    pub last_write: Option<crate::reconcile::state::writes::LastWrite>,
 }
 
 /// One pending change of the object.

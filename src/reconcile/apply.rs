@@ -18,7 +18,8 @@ use super::facts::Effect;
 use super::gate::{Denied, WriteGate};
 use super::plan::{Action, Method, Op, Plan};
 use super::progress::{Progress, Stage};
-use super::state::{StateStore, Write};
+use super::state::writes::Write;
+use super::state::StateStore;
 use crate::api::client::{ApiError, Client};
 use crate::model::Kind;
 use futures::stream::{self, StreamExt};
@@ -195,7 +196,7 @@ fn settle(
     (set, drop_)
 }
 
-/// Record the confirmed writes of a stage (see [`super::state::LastWrite`]).
+/// Record the confirmed writes of a stage (see [`super::state::writes::LastWrite`]).
 fn record(
     state: Option<&mut StateStore>,
     pass: SystemTime,

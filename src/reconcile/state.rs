@@ -18,9 +18,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 mod scope_move;
-mod writes;
+pub mod writes;
 
-pub use writes::{LastWrite, Write};
+/// The table of the last write to each object ([`writes`]), run with the schema at open.
+const WRITES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS writes (scope TEXT NOT NULL, kind TEXT NOT NULL,
+  natural_key TEXT NOT NULL, part TEXT NOT NULL, action TEXT NOT NULL,
+  written_ms INTEGER NOT NULL, pass_ms INTEGER NOT NULL,
+  PRIMARY KEY (scope, kind, natural_key));
+";
 
 pub const STATE_FILE: &str = "agent-state.sqlite";
 /// Records that the state file exists, so a 0-byte one is noticed ([`crate::integrity`]).
@@ -115,7 +121,7 @@ impl StateStore {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(|e| Self::err(&path, e))?;
         conn.execute_batch(SCHEMA)
-            .and_then(|()| conn.execute_batch(writes::SCHEMA))
+            .and_then(|()| conn.execute_batch(WRITES_SCHEMA))
             .map_err(|e| Self::err(&path, e))?;
         if let Err(e) = db.mark() {
             tracing::warn!(file = %marker.display(), error = %e, "cannot write the state marker");

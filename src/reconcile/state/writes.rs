@@ -19,14 +19,6 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The table's schema (part of [`super::SCHEMA`]'s batch at open).
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS writes (scope TEXT NOT NULL, kind TEXT NOT NULL,
-  natural_key TEXT NOT NULL, part TEXT NOT NULL, action TEXT NOT NULL,
-  written_ms INTEGER NOT NULL, pass_ms INTEGER NOT NULL,
-  PRIMARY KEY (scope, kind, natural_key));
-";
-
 /// One confirmed write to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
