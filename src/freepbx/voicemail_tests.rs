@@ -219,7 +219,9 @@ async fn a_file_that_never_settles_is_unknown() {
             std::thread::sleep(Duration::from_millis(2));
         }
     });
-    let vm = read_stable(&path, Duration::from_millis(20)).await;
+    // Reads 200 ms apart (4 s in all): on a loaded machine the writer thread may not run for
+    // 20 ms, and two reads would then agree.
+    let vm = read_stable(&path, Duration::from_millis(200)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     let why = vm.unknown.expect("never settled");
