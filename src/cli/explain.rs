@@ -22,7 +22,9 @@ pub async fn run(config: &Path, what: &str, output: OutputFormat) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match explain::explain(&cfg, &obj).await {
+    // The demo's embedded endpoint with its Live API, as `--dry-run` starts it.
+    let (cfg, server) = super::once::with_embedded_server(cfg, true).await;
+    let code = match explain::explain(&cfg, &obj).await {
         Ok(e) => {
             match output {
                 OutputFormat::Text => print!("{}", render::text(&e)),
@@ -31,7 +33,11 @@ pub async fn run(config: &Path, what: &str, output: OutputFormat) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
         Err(e) => fail(&e, output),
+    };
+    if let Some(h) = server {
+        h.shutdown().await;
     }
+    code
 }
 
 /// An error on stderr (and, for tools, as JSON on stdout); exit 1.

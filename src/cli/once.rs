@@ -30,7 +30,7 @@ pub async fn run(config: &Path, args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (cfg, server) = with_embedded_server(cfg).await;
+    let (cfg, server) = with_embedded_server(cfg, false).await;
     let Args { opts, output } = args;
     // The bar is for people at a terminal: never with JSON output, never into a pipe or a log.
     let bar = (output == OutputFormat::Text && std::io::stderr().is_terminal()).then(Bar::new);
@@ -85,14 +85,27 @@ pub async fn run(config: &Path, args: Args) -> ExitCode {
 }
 
 /// With `[server] enabled`, this process hosts the embedded endpoint for the pass (the demo on
-/// a fresh machine) and the target defaults to it.
-async fn with_embedded_server(
+/// a fresh machine) and the target defaults to it. `live`: with its Live API (`[live]`), for
+/// `--explain`, which asks whether the object is live.
+pub(super) async fn with_embedded_server(
     mut cfg: Config,
+    live: bool,
 ) -> (Config, Option<isymphony_sync::server::ServerHandle>) {
     if !cfg.server.enabled {
         return (cfg, None);
     }
-    match isymphony_sync::server::start(&cfg.server, None).await {
+    let backend = if live {
+        match isymphony_sync::live::Live::start(&cfg).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    match isymphony_sync::server::start_live(&cfg.server, None, None, backend).await {
         Ok(h) => {
             reconcile::source::target_embedded(&mut cfg, &h.base_url());
             reconcile::source::trust_embedded(&mut cfg, &h.base_url(), h.agent_token());

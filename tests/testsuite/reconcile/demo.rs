@@ -118,7 +118,7 @@ fn demo_snapshot_maps_to_the_objects_the_readme_shows() {
 /// twice from a copy of the repository's `examples/` (so its relative `target/demo-data` is a
 /// temporary directory): the first run prints and applies the plan the README shows (its lines
 /// in order), the second says
-/// "in sync". The one change to the shipped file: port 0 instead of 58080, so the test never
+/// "in sync", and `--explain extension/1001` says it is live. The one change to the shipped file: port 0 instead of 58080, so the test never
 /// collides with another listener.
 #[test]
 fn readme_demo_command_applies_then_says_in_sync() {
@@ -137,10 +137,11 @@ fn readme_demo_command_applies_then_says_in_sync() {
         dir.path().join("examples/freepbx-snapshot.json"),
     )
     .unwrap();
-    let run = || {
+    let run_with = |mode: &[&str]| {
         let out = support::process::bin()
             .current_dir(dir.path())
-            .args(["--config", "examples/demo.toml", "--sync-now"])
+            .args(["--config", "examples/demo.toml"])
+            .args(mode)
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
@@ -151,6 +152,7 @@ fn readme_demo_command_applies_then_says_in_sync() {
         );
         (out.status.code(), text)
     };
+    let run = || run_with(&["--sync-now"]);
     let (code, first) = run();
     assert_eq!(code, Some(0), "{first}");
     // Every line the README shows appears in this order; the "applied" line up to its
@@ -175,4 +177,23 @@ fn readme_demo_command_applies_then_says_in_sync() {
     assert_eq!(code, Some(0), "{second}");
     assert!(second.contains("in sync"), "{second}");
     assert!(!second.contains("applied"), "{second}");
+    // `--explain` on the demo hosts the embedded endpoint and its (simulated) Live API too.
+    // (Not "last written": the agent's state is kept per target URL, and port 0 gives each
+    // run another one.)
+    let (code, one) = run_with(&["--explain", "extension/1001"]);
+    assert_eq!(code, Some(0), "{one}");
+    for want in [
+        "users 1001: name \"Alice Smith\"",
+        "owner: agent",
+        "nothing: in sync",
+        "live: the Live API lists it",
+    ] {
+        assert!(one.contains(want), "{want:?} not in:\n{one}");
+    }
+    let (code, unknown) = run_with(&["--explain", "extension/1009"]);
+    assert_eq!(code, Some(1), "{unknown}");
+    assert!(
+        unknown.contains("1001"),
+        "closest keys suggested: {unknown}"
+    );
 }
