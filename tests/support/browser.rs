@@ -136,3 +136,29 @@ pub async fn console(driver: &Driver, b: &Browser) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The text of the element `css` as the browser shows it now ("" when there is none).
+pub async fn text_of(b: &Browser, css: &str) -> String {
+    match b.find(fantoccini::Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Wait up to 30 s until the element `css` (as the browser shows it now) satisfies `ok`; on
+/// failure, panic with what it shows, the page's refresh note (`#note`, if any) and the page.
+pub async fn until<F: Fn(&str) -> bool>(b: &Browser, css: &str, what: &str, ok: F) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = text_of(b, css).await;
+        if ok(&t) {
+            return t;
+        }
+        if Instant::now() > deadline {
+            let note = text_of(b, "#note").await;
+            let page = b.source().await.unwrap_or_default();
+            panic!("{what}: `{css}` shows {t:?}; refresh note: {note:?}; page:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::agent::*;
 use support::asterisk::Asterisk;
-use support::browser::browser;
+use support::browser::{browser, text_of, until};
 use support::e2e::*;
 
 const PW: &str = "expl4in-passw0rd";
@@ -48,29 +48,6 @@ fn agent_config(env: &Env) -> PathBuf {
     );
     std::fs::write(&p, toml).unwrap();
     p
-}
-
-async fn text_of(b: &Browser, css: &str) -> String {
-    match b.find(Locator::Css(css)).await {
-        Ok(e) => e.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-/// Wait until the element `css` (as the browser shows it now) satisfies `ok`.
-async fn until<F: Fn(&str) -> bool>(b: &Browser, css: &str, what: &str, ok: F) -> String {
-    let deadline = Instant::now() + T;
-    loop {
-        let t = text_of(b, css).await;
-        if ok(&t) {
-            return t;
-        }
-        if Instant::now() > deadline {
-            let page = b.source().await.unwrap_or_default();
-            panic!("{what}: `{css}` shows {t:?}; page:\n{page}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Click `css`, again if the live part was swapped under it (it is re-rendered every 2 s),

@@ -19,7 +19,7 @@ use fantoccini::{Client as Browser, Locator};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::agent::*;
-use support::browser::browser;
+use support::browser::{browser, text_of, until};
 use support::e2e::*;
 
 const PW: &str = "pag3-passw0rd";
@@ -55,30 +55,6 @@ fn write_agent_config(env: &Env, p: &Path, poll: &str) {
     let tmp = p.with_extension("toml.new");
     std::fs::write(&tmp, toml).unwrap();
     std::fs::rename(&tmp, p).unwrap();
-}
-
-async fn text_of(b: &Browser, css: &str) -> String {
-    match b.find(Locator::Css(css)).await {
-        Ok(e) => e.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-/// Wait until the page (as the browser shows it now) satisfies `ok`.
-async fn until<F: Fn(&str) -> bool>(b: &Browser, css: &str, what: &str, ok: F) -> String {
-    let deadline = Instant::now() + T;
-    loop {
-        let t = text_of(b, css).await;
-        if ok(&t) {
-            return t;
-        }
-        if Instant::now() > deadline {
-            let note = text_of(b, "#note").await;
-            let page = b.source().await.unwrap_or_default();
-            panic!("{what}: `{css}` shows {t:?}; refresh note: {note:?}; page:\n{page}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn pass_rows(b: &Browser) -> usize {
