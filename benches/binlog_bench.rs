@@ -175,6 +175,24 @@ async fn run(srv: &BinlogServer, mode: &str, url: &str, n: usize, changes: usize
         lat[0],
         loadavg()
     );
+    // How much of that the pass itself took (its log line's `seconds`), for the passes the
+    // changes started.
+    let mut pass_ms: Vec<f64> = agent
+        .select(|v| msg(v).starts_with("pass:") && v["triggers"] != "startup")
+        .iter()
+        .filter_map(|v| v["seconds"].as_f64())
+        .map(|s| s * 1000.0)
+        .collect();
+    pass_ms.sort_by(|a, b| a.total_cmp(b));
+    if !pass_ms.is_empty() {
+        println!(
+            "BINLOG passes {mode}: {} passes, p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms",
+            pass_ms.len(),
+            pct(&pass_ms, 0.5),
+            pct(&pass_ms, 0.95),
+            pass_ms[pass_ms.len() - 1]
+        );
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let load0 = loadavg();
     let cpu = cpu_over(&[agent.pid(), srv.pid()], idle).await;

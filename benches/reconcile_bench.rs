@@ -207,6 +207,31 @@ async fn run(
             cpu2.1 - cpu.1,
         );
     }
+    // `BENCH_REPEAT=N`: N more converged passes, for a steady figure (and a profile) of the
+    // pass a single change costs.
+    let repeat: usize = std::env::var("BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if repeat > 0 {
+        let mut walls = Vec::with_capacity(repeat);
+        let cpu = threads::cpu_split();
+        for _ in 0..repeat {
+            let input = source::from_snapshot(&changed, cfg);
+            let t = Instant::now();
+            run_pass_on(cfg, &PassOptions::default(), input, None, SystemTime::now()).await?;
+            walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let cpu2 = threads::cpu_split();
+        walls.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "converged x{repeat}    p50 {:.1} ms, p95 {:.1} ms; CPU per pass agent {:.1} ms, endpoint {:.1} ms",
+            walls[repeat / 2],
+            walls[(repeat * 95 / 100).min(repeat - 1)],
+            (cpu2.0 - cpu.0) * 1000.0 / repeat as f64,
+            (cpu2.1 - cpu.1) * 1000.0 / repeat as f64,
+        );
+    }
     Ok(())
 }
 

@@ -215,6 +215,11 @@ impl Client {
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("isymphony-sync/", env!("CARGO_PKG_VERSION")));
+        // Plain HTTP (the usual local iSymphony, redirects off) never uses TLS: do not load
+        // and parse the system's root certificates for every pass's client.
+        if url.scheme() == "http" {
+            builder = builder.tls_built_in_root_certs(false);
+        }
         if !cfg.tls_verify {
             tracing::warn!(
                 "[isymphony] tls_verify = false: the server's TLS certificate is NOT verified"

@@ -27,7 +27,16 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let handle = isymphony_sync::server::start_live(&cfg.server, None, None, live).await?;
     tracing::info!(base_url = %handle.base_url(), "serving until SIGINT/SIGTERM");
     wait_for_signal().await?;
-    tracing::info!("signal received, shutting down");
+    // What it served, for an administrator comparing clients (and the cxpanel side-by-side).
+    let s = handle.stats();
+    tracing::info!(
+        requests = s.total(),
+        get = s.get,
+        post = s.post,
+        put = s.put,
+        delete = s.delete,
+        "signal received, shutting down"
+    );
     handle.shutdown().await;
     Ok(())
 }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Deepest `#include` nesting read.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
@@ -49,6 +49,9 @@ pub struct VoicemailConf {
     pub missing_include: Option<String>,
     /// SHA-1 over every file's path and bytes (and every failure): equal digests = same read.
     pub digest: [u8; 20],
+    /// The latest modification time of the files read, taken after reading each (None when
+    /// a file could not be read or its time is unknown).
+    pub newest_change: Option<SystemTime>,
 }
 
 struct Reader {
@@ -60,6 +63,8 @@ struct Reader {
     hash: Sha1,
     /// Set by a limit: stop reading at once.
     stop: bool,
+    /// Some file's modification time could not be read.
+    mtime_unknown: bool,
 }
 
 impl Reader {
@@ -85,6 +90,7 @@ pub fn read_voicemail_conf(path: &Path) -> VoicemailConf {
         context: String::new(),
         hash: Sha1::new(),
         stop: false,
+        mtime_unknown: false,
     };
     match read_bytes(path, &mut r) {
         Err(e) => r.unknown(
@@ -102,6 +108,9 @@ pub fn read_voicemail_conf(path: &Path) -> VoicemailConf {
     }
     if r.conf.unknown.is_some() {
         r.conf.mailboxes.clear();
+    }
+    if r.conf.unknown.is_some() || r.mtime_unknown {
+        r.conf.newest_change = None;
     }
     r.conf.digest = r.hash.finalize().into();
     r.conf
@@ -127,7 +136,13 @@ fn read_bytes(path: &Path, r: &mut Reader) -> Result<(PathBuf, Vec<u8>), ReadErr
     let left = MAX_TOTAL_BYTES.saturating_sub(r.total);
     let mut bytes = Vec::new();
     // One byte more than the budget tells "exactly at the limit" from "over it".
-    file.take(left + 1).read_to_end(&mut bytes)?;
+    let mut file = file.take(left + 1);
+    file.read_to_end(&mut bytes)?;
+    // After the read: a write during it shows as a recent time (see `read_stable`).
+    match file.get_ref().metadata().and_then(|m| m.modified()) {
+        Ok(t) => r.conf.newest_change = r.conf.newest_change.max(Some(t)),
+        Err(_) => r.mtime_unknown = true,
+    }
     r.total += bytes.len() as u64;
     r.hash.update(canon.as_os_str().as_encoded_bytes());
     r.hash.update((bytes.len() as u64).to_le_bytes());
@@ -312,10 +327,17 @@ fn last_reads() -> &'static Mutex<HashMap<PathBuf, [u8; 20]>> {
 
 /// Read voicemail.conf so that a file caught mid-write is not taken for the real one: when
 /// the read differs from the last accepted one (the file changed: a change event, or the
-/// first read of this process), read again `debounce` later until two reads agree. A file
+/// first read of this process) and some file read was modified less than `debounce` ago,
+/// read again `debounce` later until two reads agree. (Files untouched for `debounce` after
+/// they were read cannot have been mid-write: this spares a one-shot run the wait.) A file
 /// that never settles within [`MAX_STABLE_READS`] re-reads is unknown this pass.
 pub async fn read_stable(path: &Path, debounce: Duration) -> VoicemailConf {
     let mut cur = read_voicemail_conf(path);
+    let accept = |c: &VoicemailConf| {
+        if let Ok(mut m) = last_reads().lock() {
+            m.insert(path.to_path_buf(), c.digest);
+        }
+    };
     let known = |d: &[u8; 20]| {
         last_reads()
             .lock()
@@ -325,13 +347,20 @@ pub async fn read_stable(path: &Path, debounce: Duration) -> VoicemailConf {
     if known(&cur.digest) {
         return cur;
     }
+    let settled = |c: &VoicemailConf| {
+        c.newest_change
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age >= debounce)
+    };
+    if settled(&cur) {
+        accept(&cur);
+        return cur;
+    }
     for _ in 0..MAX_STABLE_READS {
         tokio::time::sleep(debounce).await;
         let next = read_voicemail_conf(path);
         if next.digest == cur.digest {
-            if let Ok(mut m) = last_reads().lock() {
-                m.insert(path.to_path_buf(), next.digest);
-            }
+            accept(&next);
             return next;
         }
         cur = next;

@@ -228,3 +228,32 @@ async fn a_file_that_never_settles_is_unknown() {
     assert!(why.contains("kept changing"), "{why}");
     assert!(vm.mailboxes.is_empty());
 }
+
+/// A file nobody touched for longer than the debounce cannot be mid-write: the first read of
+/// a process (a one-shot run) takes it without waiting; a file written just now still waits.
+#[tokio::test(start_paused = true)]
+async fn an_untouched_file_is_taken_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let debounce = Duration::from_secs(5);
+    let old = write(dir.path(), "old.conf", "[default]\n1001 => 1,A,a@x\n");
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let t = tokio::time::Instant::now();
+    let vm = read_stable(&old, debounce).await;
+    assert_eq!(t.elapsed(), Duration::ZERO, "no wait for a settled file");
+    assert_eq!(vm.mailboxes.len(), 1);
+
+    let new = write(dir.path(), "new.conf", "[default]\n1002 => 1,B,b@x\n");
+    let t = tokio::time::Instant::now();
+    let vm = read_stable(&new, debounce).await;
+    assert_eq!(
+        t.elapsed(),
+        debounce,
+        "a file written just now is read twice"
+    );
+    assert_eq!(vm.mailboxes.len(), 1);
+}

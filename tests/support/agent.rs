@@ -90,6 +90,17 @@ impl Agent {
             .count()
     }
 
+    /// The log lines `pred` picks.
+    pub fn select(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| pred(v))
+            .cloned()
+            .collect()
+    }
+
     pub fn dump(&self) -> String {
         self.lines
             .lock()

@@ -24,8 +24,10 @@ pub(crate) enum TriggerSource {
     Startup,
     /// The configuration was reloaded (SIGHUP or a change of the config file).
     Reload,
-    /// The FreePBX database fingerprint changed.
+    /// The FreePBX database fingerprint changed (the poll).
     Database,
+    /// A transaction that wrote a watched table committed (MariaDB's binary log).
+    BinaryLog,
     /// A watched file changed.
     File,
     /// The periodic full verify.
@@ -47,6 +49,7 @@ impl TriggerSource {
             TriggerSource::Startup => "startup",
             TriggerSource::Reload => "reload",
             TriggerSource::Database => "database",
+            TriggerSource::BinaryLog => "binlog",
             TriggerSource::File => "file",
             TriggerSource::Timer => "timer",
             TriggerSource::Api => "api",
@@ -58,7 +61,10 @@ impl TriggerSource {
 
     /// Does this source stand for a change on the FreePBX side (for change-to-converged latency)?
     pub(crate) fn is_change(self) -> bool {
-        matches!(self, TriggerSource::Database | TriggerSource::File)
+        matches!(
+            self,
+            TriggerSource::Database | TriggerSource::BinaryLog | TriggerSource::File
+        )
     }
 }
 
@@ -118,6 +124,10 @@ impl Next {
         }
     }
 }
+
+/// The debounce of a window that only commits seen in the binary log opened (see
+/// [`Pending::debounce`]); `[sync] debounce` still applies when it is shorter.
+pub(crate) const COMMIT_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// The timing knobs (hot-reloadable through [`SchedulerMsg::Configure`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +217,17 @@ impl Pending {
     fn is_some(&self) -> bool {
         self.first.is_some()
     }
+    /// How long this window waits for more triggers. The binary log reports each commit,
+    /// exactly when it happens, so a window opened only by commits needs to wait just long
+    /// enough to take in the rest of a burst of statements; a later commit schedules one
+    /// more pass anyway (level-triggered), so a short window costs at most one extra pass.
+    fn debounce(&self, configured: Duration) -> Duration {
+        if !self.sources.is_empty() && self.sources.iter().all(|s| *s == TriggerSource::BinaryLog) {
+            configured.min(COMMIT_DEBOUNCE)
+        } else {
+            configured
+        }
+    }
     fn take(&mut self) -> PassRequest {
         let p = std::mem::take(self);
         PassRequest {
@@ -256,7 +277,7 @@ pub(crate) async fn run<F, Fut>(
             .iter()
             .any(|s| matches!(s, TriggerSource::Api | TriggerSource::Reload));
         let due = pending.first.map(|first| {
-            let d = first + timing.debounce;
+            let d = first + pending.debounce(timing.debounce);
             match retry_at {
                 Some(r) if r > d && !asked => r,
                 _ => d,

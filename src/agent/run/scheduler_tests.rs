@@ -101,6 +101,24 @@ async fn first_pass_waits_for_the_debounce() {
     assert_eq!(runs[0].start - t0, Duration::from_millis(300));
 }
 
+/// A window opened by a binary-log commit waits only COMMIT_DEBOUNCE; any other trigger in
+/// the window brings back the configured debounce.
+#[tokio::test(start_paused = true)]
+async fn a_commit_from_the_binary_log_waits_only_the_commit_debounce() {
+    let h = harness(timing(), Duration::from_millis(10), vec![]);
+    let t0 = Instant::now();
+    h.tx.trigger(TriggerSource::BinaryLog, false);
+    advance(1000).await;
+    let t1 = Instant::now();
+    h.tx.trigger(TriggerSource::BinaryLog, false);
+    h.tx.trigger(TriggerSource::Database, false);
+    advance(1000).await;
+    let runs = h.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].start - t0, COMMIT_DEBOUNCE);
+    assert_eq!(runs[1].start - t1, Duration::from_millis(300));
+}
+
 #[tokio::test(start_paused = true)]
 async fn triggers_during_a_pass_schedule_exactly_one_more() {
     let h = harness(timing(), Duration::from_secs(2), vec![]);

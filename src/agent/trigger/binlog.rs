@@ -306,7 +306,7 @@ async fn read_events(
             Ok(Some(Ok(ev))) => {
                 if cls.event(&ev) {
                     tracing::debug!("FreePBX database changed (binary log)");
-                    triggers.trigger(TriggerSource::Database, false);
+                    triggers.trigger(TriggerSource::BinaryLog, false);
                 }
             }
         }
