@@ -8,16 +8,21 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The fields of `to` whose JSON differs from `from`'s, in the wire type's field order.
-pub(super) fn changed_fields<T: Serialize>(from: &T, to: &T) -> Vec<Change> {
+pub(super) fn changed_fields<T: Serialize + PartialEq>(from: &T, to: &T) -> Vec<Change> {
     changed_fields_masked(from, to, &[])
 }
 
 /// [`changed_fields`], with the values of the `secret` fields shown as `***`.
-pub(super) fn changed_fields_masked<T: Serialize>(
+pub(super) fn changed_fields_masked<T: Serialize + PartialEq>(
     from: &T,
     to: &T,
     secret: &[String],
 ) -> Vec<Change> {
+    // Equal values serialise alike: the common case of a converged object skips the two
+    // JSON trees (most of a converged pass's CPU at 1,000 extensions).
+    if from == to {
+        return Vec::new();
+    }
     let (Value::Object(a), Value::Object(b)) = (to_value(from), to_value(to)) else {
         return Vec::new();
     };

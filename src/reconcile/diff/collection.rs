@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// A wire type diffed as a plain collection.
-pub(super) trait Simple: Serialize + Clone + Sized + 'static {
+pub(super) trait Simple: Serialize + Clone + PartialEq + Sized + 'static {
     /// The desired state of one object, from `model`.
     type Spec;
     const RES: Resource;
