@@ -145,6 +145,22 @@ pub async fn text_of(b: &Browser, css: &str) -> String {
     }
 }
 
+/// Start the agent on `config` and open its page in a fresh headless browser, logged in as
+/// `manager` with `pw` (the browser keeps the login for that origin): (agent, its root URL,
+/// driver, browser).
+pub async fn open_agent_page(
+    config: &std::path::Path,
+    pw: &str,
+) -> (super::agent::Agent, String, Driver, Browser) {
+    let agent = super::agent::Agent::spawn(config, &[]);
+    let root = agent.endpoint(0).await;
+    let (driver, b) = browser(true).await;
+    let host = root.trim_start_matches("http://");
+    let page = format!("http://manager:{pw}@{host}/isymphony-sync/");
+    b.goto(&page).await.expect("the browser opens the page");
+    (agent, root, driver, b)
+}
+
 /// Click the element `css`, which must be there.
 pub async fn click(b: &Browser, css: &str) {
     let e = b.find(fantoccini::Locator::Css(css)).await;

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::agent::*;
 use support::asterisk::Asterisk;
-use support::browser::{browser, click, page_agent_toml, text_of, until, Driver};
+use support::browser::{click, open_agent_page, page_agent_toml, text_of, until, Driver};
 use support::e2e::*;
 
 const PW: &str = "expl4in-passw0rd";
@@ -36,13 +36,7 @@ fn agent_config(env: &Env) -> PathBuf {
 /// The agent on `env`, and a browser logged in to its page once the start-up pass succeeded:
 /// (agent, its root URL, driver, browser).
 async fn open_page(env: &Env) -> (Agent, String, Driver, Browser) {
-    let agent = Agent::spawn(&agent_config(env), &[]);
-    let root = agent.endpoint(0).await;
-    let (driver, b) = browser(true).await;
-    let host = root.trim_start_matches("http://");
-    b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
-        .await
-        .unwrap();
+    let (agent, root, driver, b) = open_agent_page(&agent_config(env), PW).await;
     until(&b, "#last-pass", "the start-up pass", |t| {
         t.contains("success")
     })

@@ -19,7 +19,7 @@ use fantoccini::{Client as Browser, Locator};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::agent::*;
-use support::browser::{browser, click, page_agent_toml, text_of, until};
+use support::browser::{browser, click, open_agent_page, page_agent_toml, text_of, until};
 use support::e2e::*;
 
 const PW: &str = "pag3-passw0rd";
@@ -192,13 +192,7 @@ async fn slow_down_polling(env: &Env, agent: &Agent, cfg: &Path, b: &Browser) {
 async fn status_page_in_headless_chromium_charts_a_detected_change_and_sync_now_brings_one() {
     let env = Env::new(3).await;
     let cfg = agent_config(&env, "200ms");
-    let agent = Agent::spawn(&cfg, &[]);
-    let root = agent.endpoint(0).await;
-    let (_driver, b) = browser(true).await;
-    let host = root.trim_start_matches("http://");
-    b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
-        .await
-        .unwrap();
+    let (agent, _, _driver, b) = open_agent_page(&cfg, PW).await;
 
     // The start-up pass and the managed counts, as rendered by the browser.
     until(&b, "#last-pass", "the last pass", |t| t.contains("success")).await;
