@@ -292,14 +292,18 @@ impl Proxy {
 /// GET `path` on an agent's endpoint (`root` from [`Agent::endpoint`]) with the realm login:
 /// the status and the body.
 pub async fn get_text(root: &str, path: &str, pw: &str) -> (u16, String) {
-    let r = http()
-        .get(format!("{root}{path}"))
-        .basic_auth("manager", Some(pw))
-        .send()
-        .await
-        .unwrap();
+    let r = get_logged_in(root, path, pw).await;
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
+}
+
+/// GET `path` below the agent's `root`, logged in as `manager` with `pw`; panics when no
+/// answer comes.
+pub async fn get_logged_in(root: &str, path: &str, pw: &str) -> reqwest::Response {
+    let r = http()
+        .get(format!("{root}{path}"))
+        .basic_auth("manager", Some(pw));
+    r.send().await.expect("the agent answers")
 }
 
 /// Ask for a pass now (`POST …/sync`), as "Sync now" does; the agent answers 204.

@@ -145,6 +145,53 @@ pub async fn text_of(b: &Browser, css: &str) -> String {
     }
 }
 
+/// Start the agent on `config` and open its page in a fresh headless browser, logged in as
+/// `manager` with `pw` (the browser keeps the login for that origin): (agent, its root URL,
+/// driver, browser).
+pub async fn open_agent_page(
+    config: &std::path::Path,
+    pw: &str,
+) -> (super::agent::Agent, String, Driver, Browser) {
+    let agent = super::agent::Agent::spawn(config, &[]);
+    let root = agent.endpoint(0).await;
+    let (driver, b) = browser(true).await;
+    let host = root.trim_start_matches("http://");
+    let page = format!("http://manager:{pw}@{host}/isymphony-sync/");
+    b.goto(&page).await.expect("the browser opens the page");
+    (agent, root, driver, b)
+}
+
+/// Click the element `css`, which must be there.
+pub async fn click(b: &Browser, css: &str) {
+    let e = b.find(fantoccini::Locator::Css(css)).await;
+    let e = e.unwrap_or_else(|err| panic!("no `{css}` to click: {err}"));
+    e.click()
+        .await
+        .unwrap_or_else(|err| panic!("click `{css}`: {err}"));
+}
+
+/// The agent's config of the page tests: its own listener with the login `pw`, this
+/// database and endpoint, FreePBX polled every `poll`.
+pub fn page_agent_toml(env: &super::e2e::Env, pw: &str, poll: &str) -> String {
+    let dir = env.dir.path();
+    format!(
+        "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\npassword = \"{pw}\"\n\
+         data_dir = \"{data}\"\n\n\
+         [freepbx]\ndatabase_url = \"{db}\"\nconfig_file = \"{dir}/freepbx.conf\"\n\
+         amportal_conf = \"{dir}/amportal.conf\"\nvoicemail_conf = \"{vm}\"\n\
+         poll_interval = \"{poll}\"\n\n\
+         [isymphony]\nurl = \"{url}\"\nusername = \"{user}\"\npassword = \"{api_pw}\"\n\n\
+         [sync]\ndebounce = \"100ms\"\nresync_interval = \"600s\"\nstate_dir = \"{dir}/state\"\n",
+        data = dir.join("agent-data").display(),
+        db = format_args!("{}/{}", super::db::server_url(), env.db.name),
+        dir = dir.display(),
+        vm = env.vm_path().display(),
+        url = env.server().base_url(),
+        user = env.cfg.server.username,
+        api_pw = env.cfg.server.password.expose(),
+    )
+}
+
 /// Wait up to 30 s until the element `css` (as the browser shows it now) satisfies `ok`; on
 /// failure, panic with what it shows, the page's refresh note (`#note`, if any) and the page.
 pub async fn until<F: Fn(&str) -> bool>(b: &Browser, css: &str, what: &str, ok: F) -> String {

@@ -6,11 +6,12 @@ use isymphony_sync::api::client::{Client, ClientConfig};
 use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
 use isymphony_sync::config::Config;
+use isymphony_sync::reconcile::plan::Action;
 use isymphony_sync::reconcile::{run_pass, PassOptions, PassReport, ReconcileError};
 use isymphony_sync::secret::Secret;
 use isymphony_sync::server::{self, ServerHandle};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use isymphony_sync::digest::sha1_hex;
 
@@ -99,6 +100,39 @@ INSERT INTO modules (modulename, version, enabled) VALUES ('parking', '16.0.10',
 INSERT INTO freepbx_settings (keyword, value) VALUES ('ASTSPOOLDIR', '/var/spool/asterisk');
 ";
 
+/// The agent's TOML for `db_url`, `vm`, the target `url` and `state` (no embedded endpoint);
+/// `sync_extra` is appended to `[sync]`.
+pub fn agent_toml(db_url: &str, vm: &Path, url: &str, state: &Path, sync_extra: &str) -> String {
+    format!(
+        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
+         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\n{sync_extra}",
+        db_url,
+        vm.display().to_string(),
+        url,
+        state.display().to_string(),
+    )
+}
+
+/// The requests `b` counts beyond `a` (two readings of one server's counters).
+pub fn delta(a: server::RequestStats, b: server::RequestStats) -> server::RequestStats {
+    server::RequestStats {
+        get: b.get - a.get,
+        post: b.post - a.post,
+        put: b.put - a.put,
+        delete: b.delete - a.delete,
+        other: b.other - a.other,
+    }
+}
+
+/// How many operations of `kind` and `action` the pass's plan holds.
+pub fn count(r: &PassReport, kind: isymphony_sync::model::Kind, action: Action) -> usize {
+    r.plan
+        .ops
+        .iter()
+        .filter(|o| o.kind == kind && o.action == action)
+        .count()
+}
+
 pub struct Env {
     pub db: TestDb,
     pub dir: tempfile::TempDir,
@@ -148,6 +182,21 @@ impl Env {
         };
         env.write_voicemail();
         env
+    }
+
+    /// Write `agent.toml` into the test's directory: [`agent_toml`] for this database and
+    /// voicemail.conf with the target `url` and `state`.
+    pub fn write_agent_config(&self, url: &str, state: &Path, sync_extra: &str) -> PathBuf {
+        let path = self.dir.path().join("agent.toml");
+        let text = agent_toml(&self.db.url(), &self.vm_path(), url, state, sync_extra);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// [`Env::write_agent_config`] against this endpoint, with state in `state/`.
+    pub fn write_agent_config_here(&self) -> PathBuf {
+        let url = self.server().base_url();
+        self.write_agent_config(&url, &self.dir.path().join("state"), "")
     }
 
     pub fn vm_path(&self) -> PathBuf {
@@ -214,6 +263,11 @@ impl Env {
             .get(paths::extensions(&self.cs().await))
             .await
             .unwrap()
+    }
+    /// The numbers of the extensions on the server, in its order.
+    pub async fn extension_numbers(&self) -> Vec<String> {
+        let all = self.extensions().await;
+        all.into_iter().map(|x| x.extension).collect()
     }
     pub async fn users(&self) -> Vec<User> {
         self.api.get(paths::users(&self.cs().await)).await.unwrap()

@@ -154,6 +154,25 @@ pub fn run_bin(config: &Path, args: &[&str], env: &[(&str, &str)]) -> RunOutput 
     }
 }
 
+/// A dry run of the agent on `config` (a full verify when `full`), off the test's runtime;
+/// panics, naming `what`, unless it found nothing to do (exit 0).
+pub async fn assert_converged(config: &Path, full: bool, what: &str) {
+    let config = config.to_path_buf();
+    let args: &'static [&'static str] = if full {
+        &["--dry-run", "--full"]
+    } else {
+        &["--dry-run"]
+    };
+    let out = tokio::task::spawn_blocking(move || run_bin(&config, args, &[]))
+        .await
+        .expect("the dry run's thread did not panic");
+    assert_eq!(
+        out.code, 0,
+        "{what}: not converged:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+}
+
 /// The id of core server `default`.
 pub async fn core_server_id(api: &Client) -> String {
     let c: CoreServer = api
@@ -343,12 +362,6 @@ pub async fn raw_put(base_url: &str, password: &str, path: &str, body: Value) {
 
 /// The agent's TOML for `db_url`, `vm`, the target and `state_dir` (no embedded endpoint).
 pub fn agent_toml(db_url: &str, vm: &Path, url: &str, state: &Path, concurrency: usize) -> String {
-    format!(
-        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
-         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\nconcurrency = {concurrency}\n",
-        db_url,
-        vm.display().to_string(),
-        url,
-        state.display().to_string(),
-    )
+    let sync_extra = format!("concurrency = {concurrency}\n");
+    super::e2e::agent_toml(db_url, vm, url, state, &sync_extra)
 }

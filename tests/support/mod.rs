@@ -17,6 +17,7 @@
 //! - [`trust`]: the agent on a snapshot, at fixed ports, and raw HTTP.
 //! - [`asterisk`]: a private real Asterisk per test, and an AMI probe.
 //! - [`binlog_db`]: a private MariaDB with the binary log on, per test.
+//! - [`logs`]: the log lines of a test's own thread.
 //! - [`heavy`]: one lock for the tests that must not share the machine with each other.
 #![allow(dead_code, unused_imports)]
 
@@ -30,6 +31,7 @@ pub mod evidence;
 pub mod fake_peer;
 pub mod heavy;
 pub mod http_proxy;
+pub mod logs;
 pub mod process;
 pub mod server;
 pub mod tmpfs;

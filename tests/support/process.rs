@@ -21,6 +21,55 @@ pub fn bin() -> Command {
     cmd
 }
 
+/// The binary on `--config config` followed by `args` (each caller adds its own environment).
+pub fn with_config(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = bin();
+    cmd.arg("--config").arg(config).args(args);
+    cmd
+}
+
+/// What a finished run left: its exit code (None when a signal ended it) and its output,
+/// decoded lossily (a test reads it as text).
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn of(out: std::process::Output) -> Ran {
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The exit code, -1 when a signal ended the run.
+    pub fn code_or_signal(&self) -> i32 {
+        self.code.unwrap_or(-1)
+    }
+
+    /// stdout followed by stderr, for tests that look for a line in either.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Run `cmd` to its end and collect what it left.
+pub fn run(cmd: &mut Command) -> Ran {
+    Ran::of(cmd.output().expect("start the isymphony-sync binary"))
+}
+
+/// [`run`] on a blocking thread, so that a test's runtime keeps serving the endpoint the
+/// binary talks to.
+pub async fn run_off_runtime(mut cmd: Command) -> Ran {
+    tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .expect("the blocking run did not panic")
+}
+
 /// A running child that is killed (SIGKILL) and reaped on drop.
 #[derive(Debug)]
 pub struct Spawned(Option<Child>);
@@ -80,6 +129,18 @@ impl Drop for Spawned {
             let _ = c.wait();
         }
     }
+}
+
+/// Write `config.toml` into `dir` for [`spawn_server`]: the endpoint alone, on a loopback
+/// port 0, with its data in `data`. Its path.
+pub fn write_serve_config(dir: &Path, data: &Path) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+        data.display()
+    );
+    std::fs::write(&path, text).expect("write the server's config");
+    path
 }
 
 /// Start the binary in `--serve-only` mode and wait for the line that says where it listens.

@@ -132,6 +132,24 @@ impl TestServer {
         self.req(Method::DELETE, path, None).await
     }
 
+    /// POST `body` to `path`: it must answer 204 with an empty body.
+    pub async fn post_204(&self, path: &str, body: Value) {
+        expect_of(
+            &format!("POST {path}"),
+            self.post(path, body).await,
+            204,
+            "",
+        );
+    }
+    /// PUT `body` to `path`: it must answer 204 with an empty body.
+    pub async fn put_204(&self, path: &str, body: Value) {
+        expect_of(&format!("PUT {path}"), self.put(path, body).await, 204, "");
+    }
+    /// DELETE `path`: it must answer 204 with an empty body.
+    pub async fn delete_204(&self, path: &str) {
+        expect_of(&format!("DELETE {path}"), self.delete(path).await, 204, "");
+    }
+
     /// Create core server `slug` the way cxpanel does and return its id.
     pub async fn core_server(&self, slug: &str) -> String {
         let (s, _) = self
@@ -160,19 +178,34 @@ pub async fn get_as_manager(client: &reqwest::Client, url: String) -> reqwest::R
         .expect("an answer")
 }
 
+/// GET `url` as the manager: it must answer 200 with a core server whose slug is `slug`.
+pub async fn assert_core_server_at(client: &reqwest::Client, url: String, slug: &str) {
+    let r = get_as_manager(client, url).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.expect("a JSON body");
+    assert_eq!(v["slug"], json!(slug));
+}
+
 /// Assert a status, and for errors that the JSON body carries it and names `text`.
 #[track_caller]
 pub fn expect(got: (StatusCode, Value), status: u16, text: &str) -> Value {
-    assert_eq!(got.0.as_u16(), status, "body: {}", got.1);
+    expect_of("", got, status, text)
+}
+
+/// [`expect`] on the answer to `request` (a failure names it: the helpers that call this are
+/// async, so the caller's line is not in the panic).
+#[track_caller]
+pub fn expect_of(request: &str, got: (StatusCode, Value), status: u16, text: &str) -> Value {
+    assert_eq!(got.0.as_u16(), status, "{request} body: {}", got.1);
     if status >= 400 {
-        assert_eq!(got.1["status"], json!(status), "body: {}", got.1);
+        assert_eq!(got.1["status"], json!(status), "{request} body: {}", got.1);
         let msg = got.1["message"].as_str().unwrap_or_default();
         assert!(
             msg.contains(text),
-            "message {msg:?} should contain {text:?}"
+            "{request} message {msg:?} should contain {text:?}"
         );
     } else if status == 204 {
-        assert_eq!(got.1, Value::Null, "204 must have an empty body");
+        assert_eq!(got.1, Value::Null, "{request}: 204 must have an empty body");
     }
     got.1
 }

@@ -305,12 +305,7 @@ async fn sql_and_file_changes_reach_the_embedded_server_with_no_other_action() {
     assert_eq!(plan["exit_code"], 0, "{plan}");
 
     // Metrics.
-    let r = http()
-        .get(format!("{root}/isymphony-sync/api/metrics"))
-        .basic_auth("manager", Some(PW))
-        .send()
-        .await
-        .unwrap();
+    let r = get_logged_in(&root, "/isymphony-sync/api/metrics", PW).await;
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()

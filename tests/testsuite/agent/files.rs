@@ -12,17 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 fn write_config(env: &Env) -> PathBuf {
-    let path = env.dir.path().join("agent.toml");
-    let text = format!(
-        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
-         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\n",
-        env.db.url(),
-        env.vm_path().display().to_string(),
-        env.server().base_url(),
-        state_dir(env).display().to_string(),
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    env.write_agent_config(&env.server().base_url(), &state_dir(env), "")
 }
 
 fn state_dir(env: &Env) -> PathBuf {
@@ -31,12 +21,8 @@ fn state_dir(env: &Env) -> PathBuf {
 
 /// The binary under umask 000: (exit code, stderr).
 async fn run(config: &Path, args: &[&str]) -> (i32, String) {
-    let mut c = support::process::bin();
-    c.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn");
+    let mut c = support::process::with_config(config, args);
+    c.env("NO_COLOR", "1").env("RUST_LOG", "warn");
     // SAFETY: umask is async-signal-safe; it only sets the child's file-creation mask.
     unsafe {
         c.pre_exec(|| {
@@ -44,13 +30,8 @@ async fn run(config: &Path, args: &[&str]) -> (i32, String) {
             Ok(())
         });
     }
-    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = support::process::run_off_runtime(c).await;
+    (out.code_or_signal(), out.stderr)
 }
 
 fn mode(p: &Path) -> u32 {

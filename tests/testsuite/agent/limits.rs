@@ -128,6 +128,17 @@ fn lan_ipv4() -> Option<Ipv4Addr> {
     found
 }
 
+/// The agent's root URL, once its first pass has brought extension 1002 across.
+async fn synced(agent: &Agent) -> String {
+    let root = agent.endpoint(0).await;
+    assert!(
+        eventually(T, || async { ext_name(&root, "1002").await.is_some() }).await,
+        "{}",
+        agent.dump()
+    );
+    root
+}
+
 async fn wait_idle(root: &str) {
     let c = http();
     assert!(
@@ -181,12 +192,7 @@ async fn under_a_socket_flood_the_agent_keeps_its_own_database_and_http_connecti
             Ok(())
         });
     });
-    let root = agent.endpoint(0).await;
-    assert!(
-        eventually(T, || async { ext_name(&root, "1002").await.is_some() }).await,
-        "{}",
-        agent.dump()
-    );
+    let root = synced(&agent).await;
     wait_idle(&root).await;
     let pid = agent.pid();
     let (fds0, rss0) = (open_files(pid), proc_kib(pid, "VmRSS:"));
@@ -434,12 +440,7 @@ async fn sixty_parallel_plans_open_at_most_two_database_connections() {
     let user = CountedUser::create(&s.db.name).await;
     let cfg = s.config("127.0.0.1:0", &user.url(&s.db.name), "");
     let agent = Agent::spawn(&cfg, &[]);
-    let root = agent.endpoint(0).await;
-    assert!(
-        eventually(T, || async { ext_name(&root, "1002").await.is_some() }).await,
-        "{}",
-        agent.dump()
-    );
+    let root = synced(&agent).await;
     wait_idle(&root).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -139,19 +139,9 @@ async fn the_grafana_dashboard_uses_only_and_all_exported_metrics() {
         })
         .await;
     // One answered request, so that the request counter has a series.
-    let r = http()
-        .get(format!("{root}/isymphony-sync/api/status"))
-        .basic_auth("manager", Some(PW))
-        .send()
-        .await
-        .unwrap();
+    let r = get_logged_in(&root, "/isymphony-sync/api/status", PW).await;
     assert_eq!(r.status(), 200);
-    let r = http()
-        .get(format!("{root}/isymphony-sync/api/metrics"))
-        .basic_auth("manager", Some(PW))
-        .send()
-        .await
-        .unwrap();
+    let r = get_logged_in(&root, "/isymphony-sync/api/metrics", PW).await;
     assert_eq!(r.status(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");

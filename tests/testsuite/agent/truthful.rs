@@ -88,6 +88,18 @@ async fn ext_name(env: &Env, ext: &str) -> Option<String> {
         .map(|x| x.display_name)
 }
 
+/// Wait until iSymphony shows extension 1001 as `name`; on timeout, panic with the agent's log.
+async fn named_1001(env: &Env, agent: &Agent, name: &str) {
+    assert!(
+        eventually(T, || async {
+            ext_name(env, "1001").await.as_deref() == Some(name)
+        })
+        .await,
+        "{}",
+        agent.dump()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_converged_after_failed_passes_is_observed_with_its_outage() {
     let env = Env::new(2).await;
@@ -95,14 +107,7 @@ async fn a_change_converged_after_failed_passes_is_observed_with_its_outage() {
     let url = format!("http://{}/communication_manager/api/resource/", proxy.addr);
     let agent = Agent::spawn(&config(&env, "l", &db_url(&env), &url, ""), &[]);
     let root = agent.endpoint(0).await;
-    assert!(
-        eventually(T, || async {
-            ext_name(&env, "1001").await.as_deref() == Some("Alice Smith")
-        })
-        .await,
-        "{}",
-        agent.dump()
-    );
+    named_1001(&env, &agent, "Alice Smith").await;
     // One change converged at once: one observation.
     env.db
         .exec("UPDATE users SET name = 'Quick One' WHERE extension = '1001'")
@@ -127,14 +132,7 @@ async fn a_change_converged_after_failed_passes_is_observed_with_its_outage() {
         agent.dump()
     );
     proxy.set(Mode::Up);
-    assert!(
-        eventually(T, || async {
-            ext_name(&env, "1001").await.as_deref() == Some("Slow One")
-        })
-        .await,
-        "{}",
-        agent.dump()
-    );
+    named_1001(&env, &agent, "Slow One").await;
     let outage = changed.elapsed().as_secs_f64();
     assert!(
         eventually(T, || async { latency(&root).await.0 == 2 }).await,
@@ -238,6 +236,17 @@ async fn hung_server() -> std::net::SocketAddr {
     addr
 }
 
+/// Send SIGTERM and wait up to 10 s for the agent to exit with success; when it was sent.
+fn sigterm_and_clean_exit(agent: &mut Agent) -> Instant {
+    let t0 = Instant::now();
+    agent.signal(libc::SIGTERM);
+    let st = agent
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", agent.dump()));
+    assert!(st.success(), "{st:?}");
+    t0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_cut_short_by_sigterm_logs_its_summary() {
     let env = Env::new(1).await;
@@ -246,12 +255,7 @@ async fn a_pass_cut_short_by_sigterm_logs_its_summary() {
     let mut agent = Agent::spawn(&config(&env, "t", &db_url(&env), &url, ""), &[]);
     agent.wait_log(T, |v| msg(v) == "pass started").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let t0 = Instant::now();
-    agent.signal(libc::SIGTERM);
-    let st = agent
-        .wait_exit(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", agent.dump()));
-    assert!(st.success(), "{st:?}");
+    let t0 = sigterm_and_clean_exit(&mut agent);
     let lines: Vec<String> = agent
         .messages()
         .into_iter()
@@ -288,12 +292,7 @@ async fn a_pass_stopped_by_sigterm_during_its_writes_logs_what_it_applied() {
         "{}",
         agent.dump()
     );
-    let t0 = Instant::now();
-    agent.signal(libc::SIGTERM);
-    let st = agent
-        .wait_exit(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", agent.dump()));
-    assert!(st.success(), "{st:?}");
+    let t0 = sigterm_and_clean_exit(&mut agent);
     // Copied out first: `dump` locks the lines again.
     let lines = agent.lines.lock().unwrap().clone();
     let line = lines

@@ -8,7 +8,7 @@ use crate::support;
 
 use fantoccini::{Client as Browser, Locator};
 use std::time::{Duration, Instant};
-use support::browser::{browser, console, free_port};
+use support::browser::{browser, click, console, free_port, text_of, Driver};
 use support::trust::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -62,6 +62,14 @@ fn attacker_html(agent: u16, what: &str) -> String {
     }
 }
 
+/// The agent on a snapshot and a browser whose administrator has logged in to its page.
+async fn logged_in() -> (Trust, Driver, Browser) {
+    let t = Trust::start("").await;
+    let (driver, b) = browser(true).await;
+    log_in(&b, t.port).await;
+    (t, driver, b)
+}
+
 /// Log the administrator in: the page at `/isymphony-sync/` with the credentials in the URL,
 /// which the browser keeps for that origin.
 async fn log_in(b: &Browser, port: u16) {
@@ -79,9 +87,7 @@ async fn log_in(b: &Browser, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_site_page_cannot_start_a_pass() {
-    let t = Trust::start("").await;
-    let (driver, b) = browser(true).await;
-    log_in(&b, t.port).await;
+    let (t, driver, b) = logged_in().await;
     // The logged-in browser can start a pass itself (the credentials are cached): a plain
     // same-origin JSON post from the page's own origin.
     let before = t.api_passes();
@@ -128,19 +134,11 @@ async fn wait_for(ok: impl Fn() -> bool, t: &Trust) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_works_under_its_policy_with_no_violation_in_the_console() {
-    let t = Trust::start("").await;
-    let (driver, b) = browser(true).await;
-    log_in(&b, t.port).await;
+    let (t, driver, b) = logged_in().await;
     // The script runs (its hash is allowed): the note changes and the live part refreshes.
     let deadline = Instant::now() + T;
     loop {
-        let note = b
-            .find(Locator::Css("#note"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let note = text_of(&b, "#note").await;
         if note.starts_with("live") {
             break;
         }
@@ -161,22 +159,11 @@ async fn the_status_page_works_under_its_policy_with_no_violation_in_the_console
     assert_eq!(bg, serde_json::json!("rgb(250, 250, 250)"));
     // The button posts through the script, under the policy, and a pass runs.
     let before = t.api_passes();
-    b.find(Locator::Css("#sync-now"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "#sync-now").await;
     wait_for(|| t.api_passes() > before, &t).await;
     // A few refreshes of the live part (innerHTML swaps) later, the console is clean.
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    let note = b
-        .find(Locator::Css("#note"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let note = text_of(&b, "#note").await;
     assert!(
         note.starts_with("live") || note == "pass requested",
         "{note}"

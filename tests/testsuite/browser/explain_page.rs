@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::agent::*;
 use support::asterisk::Asterisk;
-use support::browser::{browser, text_of, until};
+use support::browser::{click, open_agent_page, page_agent_toml, text_of, until, Driver};
 use support::e2e::*;
 
 const PW: &str = "expl4in-passw0rd";
@@ -28,26 +28,20 @@ const T: Duration = Duration::from_secs(30);
 
 /// The agent's config; polling every 10 minutes, so a FreePBX change stays pending.
 fn agent_config(env: &Env) -> PathBuf {
-    let dir = env.dir.path();
-    let p = dir.join("agent.toml");
-    let toml = format!(
-        "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\npassword = \"{PW}\"\n\
-         data_dir = \"{data}\"\n\n\
-         [freepbx]\ndatabase_url = \"{db}\"\nconfig_file = \"{dir}/freepbx.conf\"\n\
-         amportal_conf = \"{dir}/amportal.conf\"\nvoicemail_conf = \"{vm}\"\n\
-         poll_interval = \"600s\"\n\n\
-         [isymphony]\nurl = \"{url}\"\nusername = \"{user}\"\npassword = \"{api_pw}\"\n\n\
-         [sync]\ndebounce = \"100ms\"\nresync_interval = \"600s\"\nstate_dir = \"{dir}/state\"\n",
-        data = dir.join("agent-data").display(),
-        db = format_args!("{}/{}", support::server_url(), env.db.name),
-        dir = dir.display(),
-        vm = env.vm_path().display(),
-        url = env.server().base_url(),
-        user = env.cfg.server.username,
-        api_pw = env.cfg.server.password.expose(),
-    );
-    std::fs::write(&p, toml).unwrap();
+    let p = env.dir.path().join("agent.toml");
+    std::fs::write(&p, page_agent_toml(env, PW, "600s")).unwrap();
     p
+}
+
+/// The agent on `env`, and a browser logged in to its page once the start-up pass succeeded:
+/// (agent, its root URL, driver, browser).
+async fn open_page(env: &Env) -> (Agent, String, Driver, Browser) {
+    let (agent, root, driver, b) = open_agent_page(&agent_config(env), PW).await;
+    until(&b, "#last-pass", "the start-up pass", |t| {
+        t.contains("success")
+    })
+    .await;
+    (agent, root, driver, b)
 }
 
 /// Click `css`, again if the live part was swapped under it (it is re-rendered every 2 s),
@@ -75,12 +69,7 @@ async fn search(b: &Browser, key: &str) {
     let input = b.find(Locator::Css("#search-key")).await.unwrap();
     input.clear().await.unwrap();
     input.send_keys(key).await.unwrap();
-    b.find(Locator::Css("#search-go"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "#search-go").await;
 }
 
 async fn status_of(req: reqwest::RequestBuilder) -> u16 {
@@ -107,17 +96,7 @@ async fn object_pages_are_protected(root: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_box_and_plan_links_lead_to_object_pages_in_headless_chromium() {
     let env = Env::new(3).await;
-    let agent = Agent::spawn(&agent_config(&env), &[]);
-    let root = agent.endpoint(0).await;
-    let (_driver, b) = browser(true).await;
-    let host = root.trim_start_matches("http://");
-    b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
-        .await
-        .unwrap();
-    until(&b, "#last-pass", "the start-up pass", |t| {
-        t.contains("success")
-    })
-    .await;
+    let (_agent, root, _driver, b) = open_page(&env).await;
     let ext = "#managed tr[data-kind=extension] td.count";
     until(&b, ext, "managed extensions", |t| t == "3").await;
     // The start-up pass applied changes, so readiness was checked after it.
@@ -267,26 +246,11 @@ async fn readiness_card_links_a_lite_users_extension_to_its_not_live_page() {
         .exec("UPDATE cxpanel_users SET full = 0 WHERE user_id = '1001';")
         .await;
     let live_url = live_endpoint(&mut env, &ast).await;
-    let agent = Agent::spawn(&agent_config(&env), &[]);
-    let root = agent.endpoint(0).await;
-    let (_driver, b) = browser(true).await;
-    let host = root.trim_start_matches("http://");
-    b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
-        .await
-        .unwrap();
-    until(&b, "#last-pass", "the start-up pass", |t| {
-        t.contains("success")
-    })
-    .await;
+    let (_agent, _, _driver, b) = open_page(&env).await;
     // The start-up pass created the core server; once the AMI link is up too, a full verify
     // checks readiness again (the first check may have come before the link).
     live_api_up(&env, &live_url).await;
-    b.find(Locator::Css("#full-verify"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "#full-verify").await;
     let row = "#readiness tr[data-kind=extension]";
     let ext = until(&b, row, "extensions not live", |t| t.contains("1001")).await;
     assert!(

@@ -19,7 +19,7 @@ use fantoccini::{Client as Browser, Locator};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::agent::*;
-use support::browser::{browser, text_of, until};
+use support::browser::{browser, click, open_agent_page, page_agent_toml, text_of, until};
 use support::e2e::*;
 
 const PW: &str = "pag3-passw0rd";
@@ -34,23 +34,7 @@ fn agent_config(env: &Env, poll: &str) -> PathBuf {
 
 /// Write the config to `p` (a running agent watches it and reloads).
 fn write_agent_config(env: &Env, p: &Path, poll: &str) {
-    let dir = env.dir.path();
-    let toml = format!(
-        "[server]\nenabled = false\nagent_listen = \"127.0.0.1:0\"\npassword = \"{PW}\"\n\
-         data_dir = \"{data}\"\n\n\
-         [freepbx]\ndatabase_url = \"{db}\"\nconfig_file = \"{dir}/freepbx.conf\"\n\
-         amportal_conf = \"{dir}/amportal.conf\"\nvoicemail_conf = \"{vm}\"\n\
-         poll_interval = \"{poll}\"\n\n\
-         [isymphony]\nurl = \"{url}\"\nusername = \"{user}\"\npassword = \"{api_pw}\"\n\n\
-         [sync]\ndebounce = \"100ms\"\nresync_interval = \"600s\"\nstate_dir = \"{dir}/state\"\n",
-        data = dir.join("agent-data").display(),
-        db = format_args!("{}/{}", support::server_url(), env.db.name),
-        dir = dir.display(),
-        vm = env.vm_path().display(),
-        url = env.server().base_url(),
-        user = env.cfg.server.username,
-        api_pw = env.cfg.server.password.expose(),
-    );
+    let toml = page_agent_toml(env, PW, poll);
     // Written whole in one go (a reload refuses a half-written file anyway).
     let tmp = p.with_extension("toml.new");
     std::fs::write(&tmp, toml).unwrap();
@@ -208,13 +192,7 @@ async fn slow_down_polling(env: &Env, agent: &Agent, cfg: &Path, b: &Browser) {
 async fn status_page_in_headless_chromium_charts_a_detected_change_and_sync_now_brings_one() {
     let env = Env::new(3).await;
     let cfg = agent_config(&env, "200ms");
-    let agent = Agent::spawn(&cfg, &[]);
-    let root = agent.endpoint(0).await;
-    let (_driver, b) = browser(true).await;
-    let host = root.trim_start_matches("http://");
-    b.goto(&format!("http://manager:{PW}@{host}/isymphony-sync/"))
-        .await
-        .unwrap();
+    let (agent, _, _driver, b) = open_agent_page(&cfg, PW).await;
 
     // The start-up pass and the managed counts, as rendered by the browser.
     until(&b, "#last-pass", "the last pass", |t| t.contains("success")).await;
@@ -268,12 +246,7 @@ async fn status_page_in_headless_chromium_charts_a_detected_change_and_sync_now_
     let png = b.screenshot().await.unwrap();
     screenshot(&png, "status-page-pending.png");
 
-    b.find(Locator::Css("#sync-now"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "#sync-now").await;
     until(&b, ext, "extensions after Sync now", |t| t == "5").await;
     let deadline = Instant::now() + T;
     while pass_rows(&b).await <= before {
@@ -400,12 +373,7 @@ async fn status_page_works_without_javascript_and_refuses_foreign_posts() {
     assert!(before >= 1);
     env.db.exec(&extension_rows(3, 1)).await;
     // The plain form post: the browser follows the 303 back to the page.
-    b.find(Locator::Css("#full-verify"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "#full-verify").await;
     let deadline = Instant::now() + T;
     loop {
         let ext = text_of(&b, "#managed tr[data-kind=extension] td.count").await;

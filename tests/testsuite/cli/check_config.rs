@@ -31,24 +31,10 @@ fn write(env: &Env, name: &str, freepbx: &str, isymphony: &str) -> PathBuf {
 
 /// Runs `--check-config` off the test's runtime; returns (exit code, stdout + stderr).
 async fn check(config: &Path) -> (i32, String) {
-    let config = config.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let out = support::process::bin()
-            .arg("--config")
-            .arg(&config)
-            .arg("--check-config")
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
+    let mut cmd = support::process::with_config(config, &["--check-config"]);
+    cmd.env("RUST_LOG", "error");
+    let out = support::process::run_off_runtime(cmd).await;
+    (out.code_or_signal(), out.text())
 }
 
 fn line<'a>(out: &'a str, name: &str) -> &'a str {

@@ -29,25 +29,10 @@ fn write_config(env: &Env, name: &str, isymphony: &str) -> PathBuf {
 
 /// Runs the binary off the test's runtime; returns (exit code, stdout, stderr).
 async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let config = config.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = support::process::bin()
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env("RUST_LOG", "error")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
+    let mut cmd = support::process::with_config(config, args);
+    cmd.env("RUST_LOG", "error").env("NO_COLOR", "1");
+    let out = support::process::run_off_runtime(cmd).await;
+    (out.code_or_signal(), out.stdout, out.stderr)
 }
 
 /// The `cxpanel` line of `--check-config`, with the exit code.

@@ -4,30 +4,17 @@
 
 use crate::support;
 
-use std::process::Output;
-
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     // A configuration file that does not exist: a mode that runs fails on it with exit 1,
     // which tells it apart from clap's usage error (2) without touching any server.
     let missing = dir.path().join("missing.toml");
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = support::process::bin()
-        .arg("--config")
-        .arg(&missing)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        status.code(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    let out = support::process::run(
+        support::process::with_config(&missing, args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn"),
+    );
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]

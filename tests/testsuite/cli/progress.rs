@@ -5,23 +5,9 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use support::e2e::*;
-
-fn write_config(env: &Env) -> PathBuf {
-    let path = env.dir.path().join("agent.toml");
-    let text = format!(
-        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
-         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\n",
-        env.db.url(),
-        env.vm_path().display().to_string(),
-        env.server().base_url(),
-        env.dir.path().join("state").display().to_string(),
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -49,23 +35,12 @@ fn on_terminal(config: &Path, args: &[&str]) -> (Option<i32>, String) {
 
 /// Run the binary with stdout and stderr piped (as under systemd or in a script).
 fn piped(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = support::process::bin()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        status.code(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    let out = support::process::run(
+        support::process::with_config(config, args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn"),
+    );
+    (out.code, out.stdout, out.stderr)
 }
 
 /// `applied X of Y operations` from the summary line: Y.
@@ -104,7 +79,7 @@ fn bar_total(out: &str, stage: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bar_on_a_terminal_only() {
     let env = Env::new(40).await;
-    let cfg = write_config(&env);
+    let cfg = env.write_agent_config_here();
 
     // Piped: the plan and summary as always, and no bar anywhere.
     let (code, out, err) = tokio::task::spawn_blocking({

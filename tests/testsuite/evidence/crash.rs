@@ -159,22 +159,7 @@ async fn sigkill_at_a_random_moment_of_an_initial_sync_then_rerun_converges() {
         // user's e-mails and phones are counted; the others check the top level only, which
         // keeps the test near a couple of minutes on an idle 2-core machine.
         let deep = trial % 5 == 0;
-        let out = tokio::task::spawn_blocking({
-            let cfg = cfg.clone();
-            let args: &'static [&'static str] = if deep {
-                &["--dry-run", "--full"]
-            } else {
-                &["--dry-run"]
-            };
-            move || run_bin(&cfg, args, &[])
-        })
-        .await
-        .unwrap();
-        assert_eq!(
-            out.code, 0,
-            "{name}: not converged:\n{}\n{}",
-            out.stdout, out.stderr
-        );
+        assert_converged(&cfg, deep, &name).await;
         let api = server.client(PASSWORD);
         let c = census(&api, deep).await;
         check_converged(&name, &c);

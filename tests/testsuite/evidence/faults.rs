@@ -26,93 +26,62 @@ const LOG: &str = "warn,isymphony_sync=info";
 
 /// Create the objects the agent must never touch; return the paths to compare afterwards.
 async fn create_foreign(base: &str) -> Vec<String> {
-    let pw = PASSWORD;
-    raw_post(
-        base,
-        pw,
-        &paths::core_servers(),
-        json!({"id": "cs-default", "slug": "default", "name": "default"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::core_servers(),
-        json!({"id": "cs-other", "slug": "other", "name": "Other tenant"}),
-    )
-    .await;
     let cs = "cs-default";
-    raw_post(
-        base,
-        pw,
-        &paths::users(cs),
-        json!({"id": "f-user", "username": "operator", "password": "Op3rat0r!", "enabled": true, "full": true}),
-    )
-    .await;
-    raw_put(
-        base,
-        pw,
-        &paths::contact(cs, "f-user"),
-        json!({"firstName": "Olga", "lastName": "Operator"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::email_addresses(cs, "f-user"),
-        json!({"id": "f-mail", "type": "Work", "address": "olga@example.com"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::phone_numbers(cs, "f-user"),
-        json!({"id": "f-phone", "type": "Cell", "number": "5550100"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::extensions(cs),
-        json!({"id": "f-ext", "extension": "7001", "displayName": "Lobby phone", "peer": "SIP/7001"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::managing_user(cs, "f-ext"),
-        json!({"id": "f-user"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::queues(cs),
-        json!({"id": "f-queue", "identifier": "900", "displayName": "Night queue", "destinationExtension": "900", "destinationContext": "from-internal", "enabled": true}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::conference_rooms(cs),
-        json!({"id": "f-room", "identifier": "9900", "name": "Annex", "destinationExtension": "9900", "destinationContext": "from-internal"}),
-    )
-    .await;
-    raw_post(
-        base,
-        pw,
-        &paths::administrators(),
-        json!({"id": "f-admin", "userName": "foreign-admin", "password": "Adm1n!", "superUser": true}),
-    )
-    .await;
-    // Another tenant's extension with a number FreePBX also has.
-    raw_post(
-        base,
-        pw,
-        &paths::extensions("cs-other"),
-        json!({"id": "o-ext", "extension": "1001", "displayName": "Other 1001", "peer": "SIP/1001"}),
-    )
-    .await;
+    // In this order: each object's parent exists before it.
+    let tenants_and_user = [
+        (
+            paths::core_servers(),
+            json!({"id": "cs-default", "slug": "default", "name": "default"}),
+        ),
+        (
+            paths::core_servers(),
+            json!({"id": "cs-other", "slug": "other", "name": "Other tenant"}),
+        ),
+        (
+            paths::users(cs),
+            json!({"id": "f-user", "username": "operator", "password": "Op3rat0r!", "enabled": true, "full": true}),
+        ),
+    ];
+    for (path, body) in tenants_and_user {
+        raw_post(base, PASSWORD, &path, body).await;
+    }
+    let contact = json!({"firstName": "Olga", "lastName": "Operator"});
+    raw_put(base, PASSWORD, &paths::contact(cs, "f-user"), contact).await;
+    let below_them = [
+        (
+            paths::email_addresses(cs, "f-user"),
+            json!({"id": "f-mail", "type": "Work", "address": "olga@example.com"}),
+        ),
+        (
+            paths::phone_numbers(cs, "f-user"),
+            json!({"id": "f-phone", "type": "Cell", "number": "5550100"}),
+        ),
+        (
+            paths::extensions(cs),
+            json!({"id": "f-ext", "extension": "7001", "displayName": "Lobby phone", "peer": "SIP/7001"}),
+        ),
+        (paths::managing_user(cs, "f-ext"), json!({"id": "f-user"})),
+        (
+            paths::queues(cs),
+            json!({"id": "f-queue", "identifier": "900", "displayName": "Night queue", "destinationExtension": "900", "destinationContext": "from-internal", "enabled": true}),
+        ),
+        (
+            paths::conference_rooms(cs),
+            json!({"id": "f-room", "identifier": "9900", "name": "Annex", "destinationExtension": "9900", "destinationContext": "from-internal"}),
+        ),
+        (
+            paths::administrators(),
+            json!({"id": "f-admin", "userName": "foreign-admin", "password": "Adm1n!", "superUser": true}),
+        ),
+        // Another tenant's extension with a number FreePBX also has.
+        (
+            paths::extensions("cs-other"),
+            json!({"id": "o-ext", "extension": "1001", "displayName": "Other 1001", "peer": "SIP/1001"}),
+        ),
+    ];
+    for (path, body) in below_them {
+        raw_post(base, PASSWORD, &path, body).await;
+    }
     vec![
         paths::user(cs, "f-user"),
         paths::contact(cs, "f-user"),
@@ -170,17 +139,13 @@ async fn initial_sync_through_500s_and_dropped_connections_converges_without_dam
         "warn,isymphony_sync=info,isymphony_sync::server::faults=debug",
     );
     let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        agent_toml(
-            &db.url(),
-            &vm,
-            &server.base_url,
-            &dir.path().join("state"),
-            8,
-        ),
-    )
-    .unwrap();
+    // The agent's config for the server it is to sync into (its port differs per start).
+    let state = dir.path().join("state");
+    let write_config = |server: &ServerProc| {
+        let toml = agent_toml(&db.url(), &vm, &server.base_url, &state, 8);
+        std::fs::write(&cfg, toml).unwrap();
+    };
+    write_config(&server);
     let mut passes = Vec::new();
     let mut converged_after = None;
     for pass in 1..=3 {
@@ -219,28 +184,8 @@ async fn initial_sync_through_500s_and_dropped_connections_converges_without_dam
 
     // Healthy again: converged, nothing twice, foreign objects byte-identical.
     let server = ServerProc::start(dir.path(), &data, PASSWORD, "", LOG);
-    std::fs::write(
-        &cfg,
-        agent_toml(
-            &db.url(),
-            &vm,
-            &server.base_url,
-            &dir.path().join("state"),
-            8,
-        ),
-    )
-    .unwrap();
-    let out = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
-        move || run_bin(&cfg, &["--dry-run", "--full"], &[])
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        out.code, 0,
-        "not converged after {n_passes} passes:\n{}\n{}",
-        out.stdout, out.stderr
-    );
+    write_config(&server);
+    assert_converged(&cfg, true, &format!("after {n_passes} passes")).await;
     let api = server.client(PASSWORD);
     let c = census(&api, true).await;
     assert!(c.duplicates.is_empty(), "duplicates: {:?}", c.duplicates);

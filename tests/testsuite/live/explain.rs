@@ -26,6 +26,18 @@ use support::asterisk::Asterisk;
 use support::e2e::{freepbx_db, voicemail_text};
 use support::TestDb;
 
+/// A config reading `db` and a voicemail.conf of two mailboxes written into `dir`, its
+/// endpoint on a loopback port with data and state in `dir`.
+fn config_in(db: &TestDb, dir: &std::path::Path) -> Config {
+    let vm = dir.join("voicemail.conf");
+    std::fs::write(&vm, voicemail_text(2)).unwrap();
+    let mut cfg = db.config(&vm);
+    cfg.server.http_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.server.data_dir = dir.join("server");
+    cfg.sync.state_dir = Some(dir.join("state"));
+    cfg
+}
+
 /// FreePBX with extensions 1001 (its login a lite user) and 1002, queues 400 and 401; the
 /// endpoint with the Live API on a real Asterisk; a config wiring the agent between them.
 struct Env {
@@ -43,13 +55,8 @@ impl Env {
         db.exec("UPDATE cxpanel_users SET full = 0 WHERE user_id = '1001';")
             .await;
         let dir = tempfile::tempdir().unwrap();
-        let vm = dir.path().join("voicemail.conf");
-        std::fs::write(&vm, voicemail_text(2)).unwrap();
-        let mut cfg = db.config(&vm);
-        cfg.server.http_listen = "127.0.0.1:0".parse().unwrap();
-        cfg.server.data_dir = dir.path().join("server");
+        let mut cfg = config_in(&db, dir.path());
         cfg.server.licensed_full_users = Some(10);
-        cfg.sync.state_dir = Some(dir.path().join("state"));
         let live = isymphony_sync::live::Live {
             cfg: LiveConfig {
                 backend: isymphony_sync::config::LiveBackend::Asterisk,
@@ -310,12 +317,7 @@ async fn a_target_without_a_live_api_is_unknown_warned_once_and_then_costs_nothi
     // The embedded endpoint without a Live API answers 404 below rest/live/, as iSymphony 3.1.
     let db = freepbx_db(2).await;
     let dir = tempfile::tempdir().unwrap();
-    let vm = dir.path().join("voicemail.conf");
-    std::fs::write(&vm, voicemail_text(2)).unwrap();
-    let mut cfg = db.config(&vm);
-    cfg.server.http_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.server.data_dir = dir.path().join("server");
-    cfg.sync.state_dir = Some(dir.path().join("state"));
+    let mut cfg = config_in(&db, dir.path());
     let server = server::start(&cfg.server, None).await.unwrap();
     cfg.isymphony.url = Some(server.base_url());
     let r = run_pass(&cfg, &PassOptions::default()).await.unwrap();

@@ -7,44 +7,23 @@ use support::e2e;
 use e2e::*;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn write_config(env: &Env, url: &str, concurrency: usize) -> std::path::PathBuf {
-    let path = env.dir.path().join("agent.toml");
-    let text = format!(
-        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
-         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\nconcurrency = {concurrency}\n",
-        env.db.url(),
-        env.vm_path().display().to_string(),
-        url,
-        env.dir.path().join("state").display().to_string(),
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    let state = env.dir.path().join("state");
+    env.write_agent_config(url, &state, &format!("concurrency = {concurrency}\n"))
 }
 
 fn bin(config: &Path, args: &[&str]) -> Command {
-    let mut c = support::process::bin();
-    c.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn");
+    let mut c = support::process::with_config(config, args);
+    c.env("NO_COLOR", "1").env("RUST_LOG", "warn");
     c
 }
 
 fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = bin(config, args).output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    let out = support::process::run(&mut bin(config, args));
+    (out.code_or_signal(), out.stdout, out.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,12 +292,7 @@ async fn safety_valve_message_and_force_through_the_binary() {
 
     let (code, out, err) = sync(&["--sync-now", "--force"]).await.unwrap();
     assert_eq!(code, 0, "{out}\n{err}");
-    let left: Vec<String> = env
-        .extensions()
-        .await
-        .into_iter()
-        .map(|x| x.extension)
-        .collect();
+    let left = env.extension_numbers().await;
     assert_eq!(left, ["1001"], "--force applied the deletions");
     let (code, out, err) = sync(&["--sync-now"]).await.unwrap();
     assert_eq!(code, 0, "{out}\n{err}");

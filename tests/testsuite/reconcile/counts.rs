@@ -8,17 +8,6 @@ use support::e2e;
 
 use e2e::*;
 use isymphony_sync::model::Kind;
-use isymphony_sync::server::RequestStats;
-
-fn delta(a: RequestStats, b: RequestStats) -> RequestStats {
-    RequestStats {
-        get: b.get - a.get,
-        post: b.post - a.post,
-        put: b.put - a.put,
-        delete: b.delete - a.delete,
-        other: b.other - a.other,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_change_at_1000_extensions_is_cheap_and_full_verify_is_bounded() {

@@ -138,19 +138,12 @@ fn readme_demo_command_applies_then_says_in_sync() {
     )
     .unwrap();
     let run_with = |mode: &[&str]| {
-        let out = support::process::bin()
-            .current_dir(dir.path())
-            .args(["--config", "examples/demo.toml"])
-            .args(mode)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let out = support::process::run(
+            support::process::with_config(Path::new("examples/demo.toml"), mode)
+                .current_dir(dir.path())
+                .env("NO_COLOR", "1"),
         );
-        (out.status.code(), text)
+        (out.code, out.text())
     };
     let run = || run_with(&["--sync-now"]);
     let (code, first) = run();

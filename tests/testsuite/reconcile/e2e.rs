@@ -11,14 +11,6 @@ use isymphony_sync::reconcile::plan::Action;
 use isymphony_sync::reconcile::ReconcileError;
 use serde_json::json;
 
-fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) -> usize {
-    r.plan
-        .ops
-        .iter()
-        .filter(|o| o.kind == kind && o.action == action)
-        .count()
-}
-
 #[tokio::test]
 async fn first_sync_creates_exactly_the_expected_objects_then_dry_run_is_clean() {
     let env = Env::new(4).await;
@@ -279,12 +271,7 @@ async fn safety_valve_refuses_and_empty_source_never_deletes() {
         .await;
     let r = env.pass(false, false, true).await.unwrap();
     assert_eq!(r.failed, 0, "{:?}", r.errors);
-    let left: Vec<String> = env
-        .extensions()
-        .await
-        .into_iter()
-        .map(|x| x.extension)
-        .collect();
+    let left = env.extension_numbers().await;
     assert_eq!(left, vec!["1001"]);
 }
 

@@ -85,32 +85,11 @@ async fn the_endpoint_answers_a_licence_refusal_with_403() {
 
 /// The real binary on `args` against `env` (its database, voicemail.conf, state and server).
 async fn cli(env: &Env, args: &'static [&'static str]) -> (i32, String) {
-    let path = env.dir.path().join("agent.toml");
-    let text = format!(
-        "[server]\nenabled = false\n\n[freepbx]\ndatabase_url = {:?}\nvoicemail_conf = {:?}\n\n\
-         [isymphony]\nurl = {:?}\n\n[sync]\nstate_dir = {:?}\n",
-        env.db.url(),
-        env.vm_path().display().to_string(),
-        env.server().base_url(),
-        env.dir.path().join("state").display().to_string(),
-    );
-    std::fs::write(&path, text).unwrap();
-    tokio::task::spawn_blocking(move || {
-        let out = support::process::bin()
-            .arg("--config")
-            .arg(&path)
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
+    let path = env.write_agent_config_here();
+    let mut cmd = support::process::with_config(&path, args);
+    cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn");
+    let out = support::process::run_off_runtime(cmd).await;
+    (out.code_or_signal(), out.stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,14 +15,6 @@ use isymphony_sync::model::Kind;
 use isymphony_sync::reconcile::plan::Action;
 use isymphony_sync::reconcile::{PassOutcome, ReconcileError};
 
-fn count(r: &isymphony_sync::reconcile::PassReport, kind: Kind, action: Action) -> usize {
-    r.plan
-        .ops
-        .iter()
-        .filter(|o| o.kind == kind && o.action == action)
-        .count()
-}
-
 /// Deleting the only queue / all (two) rooms, the parking lot when parking is disabled and the
 /// old PBX connection after asterisk_host changed goes through with the default minimum of 4;
 /// the same plan was refused as a whole before (shown with `valve_min_managed = 1`).

@@ -98,47 +98,35 @@ async fn tls_verify_and_ca_file_through_the_config_file_and_the_binary() {
             ),
         )
         .unwrap();
-        tokio::task::spawn_blocking(move || {
-            let out = support::process::bin()
-                .arg("--config")
-                .arg(&path)
-                .arg("--sync-now")
-                .env("NO_COLOR", "1")
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            (out.status.code(), text)
-        })
+        let mut cmd = support::process::with_config(&path, &["--sync-now"]);
+        cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn");
+        async {
+            let out = support::process::run_off_runtime(cmd).await;
+            (out.code, out.text())
+        }
     };
     let ca = |p: &std::path::Path| format!("ca_file = {:?}\n", p.display().to_string());
 
     // Verified by default: refused, and the refusal says what to put in ca_file.
-    let (code, out) = run("default", String::new()).await.unwrap();
+    let (code, out) = run("default", String::new()).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("not trusted") && out.contains("[isymphony] ca_file"),
         "{out}"
     );
     // Another certificate in ca_file: refused, naming that file.
-    let (code, out) = run("other", ca(&other)).await.unwrap();
+    let (code, out) = run("other", ca(&other)).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains(&format!("ca_file {}", other.display())),
         "the refusal names the certificate file: {out}"
     );
     // The server's certificate in ca_file: the pass runs.
-    let (code, out) = run("pinned", ca(&cert)).await.unwrap();
+    let (code, out) = run("pinned", ca(&cert)).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("applied"), "{out}");
     // tls_verify = false: accepted without ca_file (already in sync now).
-    let (code, out) = run("noverify", "tls_verify = false\n".to_string())
-        .await
-        .unwrap();
+    let (code, out) = run("noverify", "tls_verify = false\n".to_string()).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("in sync"), "{out}");
     server.shutdown().await;

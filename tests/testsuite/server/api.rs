@@ -15,15 +15,11 @@ async fn core_servers_lookups_prefixes_and_cascade() {
     expect(t.get("server/coreServers").await, 200, "");
     expect(t.get("server/coreServers/getBySlug/default").await, 404, "");
     let id = "2f0b0f5e-0000-4000-8000-000000000001";
-    expect(
-        t.post(
-            "server/coreServers",
-            json!({"id": id, "slug": "default", "name": "Default"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        "server/coreServers",
+        json!({"id": id, "slug": "default", "name": "Default"}),
+    )
+    .await;
     expect(
         t.post(
             "server/coreServers",
@@ -62,16 +58,8 @@ async fn core_servers_lookups_prefixes_and_cascade() {
     let v = expect(t.get("server/coreServers/getByName/default").await, 200, "");
     assert_eq!(v["name"], json!("Default"));
     let alt = t.base.replace("api/resource", "rest/config");
-    let r = t
-        .client
-        .get(format!("{alt}server/coreServers/{id}/"))
-        .basic_auth(USER, Some(PASS))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["slug"], json!("default"));
+    let url = format!("{alt}server/coreServers/{id}/");
+    assert_core_server_at(&t.client, url, "default").await;
     // Core root and seeded Asterisk settings.
     let v = expect(t.get(&format!("core/{id}")).await, 200, "");
     assert_eq!(v, json!({"serverId": id}));
@@ -82,20 +70,12 @@ async fn core_servers_lookups_prefixes_and_cascade() {
     let mut s = v.clone();
     s["musicOnHoldClass"] = json!("jazz");
     s["agentLoginContext"] = json!("from-agents");
-    expect(t.put(&format!("asterisk/{id}/"), s).await, 204, "");
+    t.put_204(&format!("asterisk/{id}/"), s).await;
     let v = expect(t.get(&format!("asterisk/{id}")).await, 200, "");
     assert_eq!(v["musicOnHoldClass"], json!("jazz"));
     assert_eq!(v["agentLoginContext"], json!("from-agents"));
     // PUT: path id wins, unknown fields kept, numeric strings become numbers.
-    expect(
-        t.put(
-            &format!("server/coreServers/{id}"),
-            json!({"id": "ignored", "slug": "default", "name": "Renamed", "brokerPort": "50000", "zz": 1}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.put_204(&format!("server/coreServers/{id}"), json!({"id": "ignored", "slug": "default", "name": "Renamed", "brokerPort": "50000", "zz": 1})).await;
     let v = expect(t.get(&format!("server/coreServers/{id}")).await, 200, "");
     assert_eq!(v["id"], json!(id));
     assert_eq!(v["brokerPort"], json!(50000));
@@ -110,25 +90,17 @@ async fn core_servers_lookups_prefixes_and_cascade() {
         "",
     );
     // Deleting the core server deletes everything below it.
-    expect(
-        t.post(
-            &format!("asterisk/{id}/extensions"),
-            json!({"extension": "1"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(
-            &format!("core/{id}/users"),
-            json!({"username": "u", "password": "p"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    expect(t.delete(&format!("server/coreServers/{id}")).await, 204, "");
+    t.post_204(
+        &format!("asterisk/{id}/extensions"),
+        json!({"extension": "1"}),
+    )
+    .await;
+    t.post_204(
+        &format!("core/{id}/users"),
+        json!({"username": "u", "password": "p"}),
+    )
+    .await;
+    t.delete_204(&format!("server/coreServers/{id}")).await;
     expect(t.delete(&format!("server/coreServers/{id}")).await, 404, "");
     expect(t.get(&format!("asterisk/{id}/extensions")).await, 404, "");
     let cs2 = t.core_server("default").await;
@@ -163,12 +135,7 @@ async fn users_hashing_nohash_and_permissions() {
         "enabled",
     );
     let uid = "11111111-2222-4333-8444-555555555555";
-    expect(
-        t.post(&users, json!({"id": uid, "username": "alice", "password": "secret", "enabled": true, "full": true, "restricted": false}))
-            .await,
-        204,
-        "",
-    );
+    t.post_204(&users, json!({"id": uid, "username": "alice", "password": "secret", "enabled": true, "full": true, "restricted": false})).await;
     let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
     assert_eq!(v["password"], json!(sha1("secret")));
     assert_eq!(v["permissionId"], json!(uid));
@@ -188,24 +155,16 @@ async fn users_hashing_nohash_and_permissions() {
     );
     // noHash stores verbatim (lower-cased only for a 40-hex digest).
     let digest = sha1("pw2").to_uppercase();
-    expect(
-        t.post(
-            &format!("{users}/noHash"),
-            json!({"username": "bob", "password": digest, "enabled": true, "full": false}),
-        )
-        .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(
-            &format!("{users}/noHash/"),
-            json!({"username": "carol", "password": "Rnd0mX", "enabled": true}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("{users}/noHash"),
+        json!({"username": "bob", "password": digest, "enabled": true, "full": false}),
+    )
+    .await;
+    t.post_204(
+        &format!("{users}/noHash/"),
+        json!({"username": "carol", "password": "Rnd0mX", "enabled": true}),
+    )
+    .await;
     let list = expect(t.get(&users).await, 200, "");
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 3);
@@ -220,20 +179,16 @@ async fn users_hashing_nohash_and_permissions() {
     // Hashing PUT that sends the stored digest back keeps it; a clear value is hashed.
     let mut a = by("alice");
     a["displayName"] = json!("Alice A");
-    expect(t.put(&format!("{users}/{uid}"), a.clone()).await, 204, "");
+    t.put_204(&format!("{users}/{uid}"), a.clone()).await;
     let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
     assert_eq!(v["password"], json!(sha1("secret")));
     assert_eq!(v["permissionDisplayName"], json!("Alice A"));
     a["password"] = json!("newpass");
-    expect(t.put(&format!("{users}/{uid}"), a.clone()).await, 204, "");
+    t.put_204(&format!("{users}/{uid}"), a.clone()).await;
     let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
     assert_eq!(v["password"], json!(sha1("newpass")));
     a["password"] = json!("plainstored");
-    expect(
-        t.put(&format!("{users}/noHash/{uid}"), a.clone()).await,
-        204,
-        "",
-    );
+    t.put_204(&format!("{users}/noHash/{uid}"), a.clone()).await;
     let v = expect(t.get(&format!("{users}/{uid}")).await, 200, "");
     assert_eq!(v["password"], json!("plainstored"));
     // Renaming onto another user's name is a conflict.
@@ -245,7 +200,7 @@ async fn users_hashing_nohash_and_permissions() {
         404,
         "",
     );
-    expect(t.delete(&format!("{users}/{uid}")).await, 204, "");
+    t.delete_204(&format!("{users}/{uid}")).await;
     expect(t.get(&format!("{users}/{uid}")).await, 404, "");
     t.handle.shutdown().await;
 }
@@ -264,15 +219,11 @@ async fn administrators_hash_and_nohash() {
         412,
         "No password provided.",
     );
-    expect(
-        t.post(
-            p,
-            json!({"id": "a1", "userName": "root", "password": "pw", "superUser": true}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        p,
+        json!({"id": "a1", "userName": "root", "password": "pw", "superUser": true}),
+    )
+    .await;
     expect(
         t.post(p, json!({"id": "a1", "userName": "x", "password": "pw"}))
             .await,
@@ -295,40 +246,28 @@ async fn administrators_hash_and_nohash() {
         412,
         "'superUser'",
     );
-    expect(
-        t.post(
-            &format!("{p}/noHash"),
-            json!({"id": "a2", "userName": "ops", "password": sha1("o"), "superUser": true}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("{p}/noHash"),
+        json!({"id": "a2", "userName": "ops", "password": sha1("o"), "superUser": true}),
+    )
+    .await;
     let v = expect(t.get(&format!("{p}/a1")).await, 200, "");
     assert_eq!(v["password"], json!(sha1("pw")));
     assert_eq!(v["superUser"], json!(true));
     let v = expect(t.get(&format!("{p}/a2")).await, 200, "");
     assert_eq!(v["password"], json!(sha1("o")));
     assert_eq!(v["superUser"], json!(true));
-    expect(
-        t.put(
-            &format!("{p}/noHash/a2"),
-            json!({"userName": "ops", "password": "abc"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.put_204(
+        &format!("{p}/noHash/a2"),
+        json!({"userName": "ops", "password": "abc"}),
+    )
+    .await;
     assert_eq!(t.get(&format!("{p}/a2")).await.1["password"], json!("abc"));
-    expect(
-        t.put(
-            &format!("{p}/a2"),
-            json!({"userName": "ops", "password": "abc"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.put_204(
+        &format!("{p}/a2"),
+        json!({"userName": "ops", "password": "abc"}),
+    )
+    .await;
     assert_eq!(t.get(&format!("{p}/a2")).await.1["password"], json!("abc"));
     expect(
         t.get(&format!("{p}/zzz")).await,
@@ -336,7 +275,7 @@ async fn administrators_hash_and_nohash() {
         "An administrator with the given id does not exist",
     );
     assert_eq!(t.get(p).await.1.as_array().unwrap().len(), 2);
-    expect(t.delete(&format!("{p}/a1")).await, 204, "");
+    t.delete_204(&format!("{p}/a1")).await;
     assert_eq!(t.get(p).await.1.as_array().unwrap().len(), 1);
     t.handle.shutdown().await;
 }
@@ -345,15 +284,11 @@ async fn administrators_hash_and_nohash() {
 async fn contacts_emails_and_phone_numbers() {
     let t = start().await;
     let cs = t.core_server("default").await;
-    expect(
-        t.post(
-            &format!("core/{cs}/users"),
-            json!({"id": "u1", "username": "alice", "password": "x"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("core/{cs}/users"),
+        json!({"id": "u1", "username": "alice", "password": "x"}),
+    )
+    .await;
     let c = format!("contact/{cs}/users/u1");
     expect(t.get(&c).await, 404, "");
     expect(
@@ -370,22 +305,14 @@ async fn contacts_emails_and_phone_numbers() {
         404,
         "user",
     );
-    expect(
-        t.put(&c, json!({"firstName": "Alice", "lastName": "Smith"}))
-            .await,
-        204,
-        "",
-    );
+    t.put_204(&c, json!({"firstName": "Alice", "lastName": "Smith"}))
+        .await;
     let v = expect(t.get(&c).await, 200, "");
     assert_eq!(v["firstName"], json!("Alice"));
     assert_eq!(v["userConfigurationId"], json!("u1"));
     let contact_id = v["id"].clone();
-    expect(
-        t.put(&c, json!({"firstName": "Alicia", "lastName": "Smith"}))
-            .await,
-        204,
-        "",
-    );
+    t.put_204(&c, json!({"firstName": "Alicia", "lastName": "Smith"}))
+        .await;
     let v = expect(t.get(&c).await, 200, "");
     assert_eq!(
         (v["id"].clone(), v["firstName"].clone()),
@@ -399,24 +326,16 @@ async fn contacts_emails_and_phone_numbers() {
         1
     );
     // Both spellings of the e-mail collection are the same resource.
-    expect(
-        t.post(
-            &format!("{c}/emailAddresses"),
-            json!({"type": "Work", "address": "a@x.org"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(
-            &format!("{c}/emailAdresses/"),
-            json!({"id": "e2", "type": "Home", "address": "a@y.org"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("{c}/emailAddresses"),
+        json!({"type": "Work", "address": "a@x.org"}),
+    )
+    .await;
+    t.post_204(
+        &format!("{c}/emailAdresses/"),
+        json!({"id": "e2", "type": "Home", "address": "a@y.org"}),
+    )
+    .await;
     expect(
         t.post(&format!("{c}/emailAddresses"), json!({"type": "Home"}))
             .await,
@@ -425,53 +344,37 @@ async fn contacts_emails_and_phone_numbers() {
     );
     let v = expect(t.get(&format!("{c}/emailAdresses")).await, 200, "");
     assert_eq!(v.as_array().unwrap().len(), 2);
-    expect(
-        t.put(
-            &format!("{c}/emailAddresses/e2"),
-            json!({"type": "Home", "address": "b@y.org"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.put_204(
+        &format!("{c}/emailAddresses/e2"),
+        json!({"type": "Home", "address": "b@y.org"}),
+    )
+    .await;
     assert_eq!(
         t.get(&format!("{c}/emailAddresses/e2")).await.1["address"],
         json!("b@y.org")
     );
-    expect(t.delete(&format!("{c}/emailAddresses/e2")).await, 204, "");
+    t.delete_204(&format!("{c}/emailAddresses/e2")).await;
     expect(t.delete(&format!("{c}/emailAddresses/e2")).await, 404, "");
-    expect(
-        t.post(
-            &format!("{c}/phoneNumbers"),
-            json!({"id": "p1", "type": "Cell", "number": 5551234}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("{c}/phoneNumbers"),
+        json!({"id": "p1", "type": "Cell", "number": 5551234}),
+    )
+    .await;
     let v = expect(t.get(&format!("{c}/phoneNumbers")).await, 200, "");
     assert_eq!(v[0]["number"], json!("5551234"));
-    expect(t.delete(&format!("{c}/phoneNumbers/p1")).await, 204, "");
-    expect(
-        t.post(
-            &format!("{c}/phoneNumbers"),
-            json!({"type": "Cell", "number": "1"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.delete_204(&format!("{c}/phoneNumbers/p1")).await;
+    t.post_204(
+        &format!("{c}/phoneNumbers"),
+        json!({"type": "Cell", "number": "1"}),
+    )
+    .await;
     // Deleting the user deletes its contact data.
-    expect(t.delete(&format!("core/{cs}/users/u1")).await, 204, "");
-    expect(
-        t.post(
-            &format!("core/{cs}/users"),
-            json!({"id": "u1", "username": "alice", "password": "x"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.delete_204(&format!("core/{cs}/users/u1")).await;
+    t.post_204(
+        &format!("core/{cs}/users"),
+        json!({"id": "u1", "username": "alice", "password": "x"}),
+    )
+    .await;
     expect(t.get(&c).await, 404, "");
     assert_eq!(t.get(&format!("{c}/phoneNumbers")).await.1, json!([]));
     t.handle.shutdown().await;
@@ -502,21 +405,12 @@ async fn extensions_and_managing_user_bindings() {
         412,
         "'autoAnswer'",
     );
-    expect(
-        t.post(&ex, json!({"id": "e1", "extension": 1001, "displayName": "Alice", "autoAnswer": true, "agentPenalty": "2", "restricted": false}))
-            .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(
-            &ex,
-            json!({"id": "e2", "extension": "1002", "displayName": "Bob"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(&ex, json!({"id": "e1", "extension": 1001, "displayName": "Alice", "autoAnswer": true, "agentPenalty": "2", "restricted": false})).await;
+    t.post_204(
+        &ex,
+        json!({"id": "e2", "extension": "1002", "displayName": "Bob"}),
+    )
+    .await;
     expect(
         t.post(&ex, json!({"id": "e1", "extension": "1003"})).await,
         409,
@@ -538,7 +432,7 @@ async fn extensions_and_managing_user_bindings() {
     let mut e = expect(t.get(&format!("{ex}/e1/")).await, 200, "");
     e["displayName"] = json!("Alice B");
     e["permissionDisplayName"] = json!("forged");
-    expect(t.put(&format!("{ex}/e1"), e).await, 204, "");
+    t.put_204(&format!("{ex}/e1"), e).await;
     assert_eq!(
         t.get(&format!("{ex}/e1")).await.1["permissionDisplayName"],
         json!("Alice B <1001>")
@@ -552,35 +446,27 @@ async fn extensions_and_managing_user_bindings() {
 
     // Managing user.
     let users = format!("core/{cs}/users");
-    expect(
-        t.post(
-            &users,
-            json!({"id": "u1", "username": "alice", "password": "x"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(
-            &users,
-            json!({"id": "u2", "username": "bob", "password": "x"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &users,
+        json!({"id": "u1", "username": "alice", "password": "x"}),
+    )
+    .await;
+    t.post_204(
+        &users,
+        json!({"id": "u2", "username": "bob", "password": "x"}),
+    )
+    .await;
     let mu = format!("{ex}/e1/managingUser");
     expect(t.get(&mu).await, 404, "Extension has not set user");
     let u1 = t.get(&format!("{users}/u1")).await.1;
-    expect(t.post(&mu, u1.clone()).await, 204, "");
+    t.post_204(&mu, u1.clone()).await;
     assert_eq!(t.get(&mu).await.1["username"], json!("alice"));
     expect(
         t.post(&mu, u1).await,
         409,
         "The Extension's managed user is already set to the given user.",
     );
-    expect(t.post(&mu, json!({"username": "bob"})).await, 204, "");
+    t.post_204(&mu, json!({"username": "bob"})).await;
     assert_eq!(t.get(&mu).await.1["id"], json!("u2"));
     expect(t.post(&mu, json!({"username": "nobody"})).await, 404, "");
     expect(
@@ -596,12 +482,8 @@ async fn extensions_and_managing_user_bindings() {
         json!("u2")
     );
     // One user may manage several extensions.
-    expect(
-        t.post(&format!("{ex}/e2/managingUser"), json!({"id": "u2"}))
-            .await,
-        204,
-        "",
-    );
+    t.post_204(&format!("{ex}/e2/managingUser"), json!({"id": "u2"}))
+        .await;
     // Default extension user.
     let du = format!("{ex}/e1/defaultExtensionUser");
     expect(
@@ -610,7 +492,7 @@ async fn extensions_and_managing_user_bindings() {
         "This extension is not a default extension",
     );
     expect(t.post(&du, json!({"id": "u1"})).await, 404, "not bound");
-    expect(t.post(&du, json!({"id": "u2"})).await, 204, "");
+    t.post_204(&du, json!({"id": "u2"})).await;
     assert_eq!(t.get(&du).await.1["id"], json!("u2"));
     expect(
         t.get(&format!("{ex}/getByName/1002/defaultExtensionUser"))
@@ -619,11 +501,11 @@ async fn extensions_and_managing_user_bindings() {
         "This extension is not a default extension",
     );
     // DELETE clears; deleting the user unbinds the rest.
-    expect(t.delete(&mu).await, 204, "");
+    t.delete_204(&mu).await;
     expect(t.get(&mu).await, 404, "Extension has not set user");
     expect(t.get(&du).await, 404, "not bound");
     expect(t.delete(&mu).await, 404, "");
-    expect(t.delete(&format!("{users}/u2")).await, 204, "");
+    t.delete_204(&format!("{users}/u2")).await;
     expect(
         t.get(&format!("{ex}/e2/managingUser")).await,
         404,
@@ -631,7 +513,7 @@ async fn extensions_and_managing_user_bindings() {
     );
     expect(t.get(&format!("{ex}/nope/managingUser")).await, 404, "");
     // Deleting an extension.
-    expect(t.delete(&format!("{ex}/e2")).await, 204, "");
+    t.delete_204(&format!("{ex}/e2")).await;
     expect(t.get(&format!("{ex}/e2")).await, 404, "");
     assert_eq!(t.get(&ex).await.1.as_array().unwrap().len(), 1);
     t.handle.shutdown().await;
@@ -642,38 +524,26 @@ async fn extension_groups_and_members() {
     let t = start().await;
     let cs = t.core_server("default").await;
     let g = format!("asterisk/{cs}/extensionGroups");
-    expect(
-        t.post(
-            &format!("asterisk/{cs}/extensions"),
-            json!({"id": "e1", "extension": "1001"}),
-        )
-        .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(
-            &format!("core/{cs}/users"),
-            json!({"id": "u1", "username": "alice", "password": "x"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("asterisk/{cs}/extensions"),
+        json!({"id": "e1", "extension": "1001"}),
+    )
+    .await;
+    t.post_204(
+        &format!("core/{cs}/users"),
+        json!({"id": "u1", "username": "alice", "password": "x"}),
+    )
+    .await;
     expect(
         t.post(&g, json!({"publicGroup": true})).await,
         412,
         "No displayName provided.",
     );
-    expect(
-        t.post(
-            &g,
-            json!({"id": "g1", "displayName": "Sales", "publicGroup": true}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &g,
+        json!({"id": "g1", "displayName": "Sales", "publicGroup": true}),
+    )
+    .await;
     expect(
         t.post(&g, json!({"id": "g1", "displayName": "Other"}))
             .await,
@@ -685,43 +555,27 @@ async fn extension_groups_and_members() {
         409,
         "displayName already exists",
     );
-    expect(
-        t.put(
-            &format!("{g}/g1"),
-            json!({"displayName": "Sales EU", "publicGroup": false}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.put_204(
+        &format!("{g}/g1"),
+        json!({"displayName": "Sales EU", "publicGroup": false}),
+    )
+    .await;
     assert_eq!(
         t.get(&format!("{g}/g1")).await.1["displayName"],
         json!("Sales EU")
     );
-    expect(
-        t.post(&format!("{g}/g1/extensions"), json!({"extension": "1001"}))
-            .await,
-        204,
-        "",
-    );
+    t.post_204(&format!("{g}/g1/extensions"), json!({"extension": "1001"}))
+        .await;
     expect(
         t.post(&format!("{g}/g1/extensions"), json!({"id": "e1"}))
             .await,
         409,
         "",
     );
-    expect(
-        t.post(&format!("{g}/g1/users"), json!({"username": "alice"}))
-            .await,
-        204,
-        "",
-    );
-    expect(
-        t.post(&format!("{g}/g1/editors"), json!({"id": "u1"}))
-            .await,
-        204,
-        "",
-    );
+    t.post_204(&format!("{g}/g1/users"), json!({"username": "alice"}))
+        .await;
+    t.post_204(&format!("{g}/g1/editors"), json!({"id": "u1"}))
+        .await;
     expect(
         t.post(&format!("{g}/g1/editors"), json!({"id": "zz"}))
             .await,
@@ -737,16 +591,12 @@ async fn extension_groups_and_members() {
         json!("alice")
     );
     expect(t.get(&format!("{g}/g1/bogus")).await, 404, "");
-    expect(t.delete(&format!("{g}/g1/users/u1")).await, 204, "");
+    t.delete_204(&format!("{g}/g1/users/u1")).await;
     assert_eq!(t.get(&format!("{g}/g1/users")).await.1, json!([]));
     // Deleting a member object removes its memberships.
-    expect(
-        t.delete(&format!("asterisk/{cs}/extensions/e1")).await,
-        204,
-        "",
-    );
+    t.delete_204(&format!("asterisk/{cs}/extensions/e1")).await;
     assert_eq!(t.get(&format!("{g}/g1/extensions")).await.1, json!([]));
-    expect(t.delete(&format!("{g}/g1")).await, 204, "");
+    t.delete_204(&format!("{g}/g1")).await;
     expect(t.get(&format!("{g}/g1/editors")).await, 404, "");
     t.handle.shutdown().await;
 }
@@ -778,7 +628,7 @@ async fn queues_rooms_lots_and_pbx_servers() {
         ),
     ] {
         let coll = format!("asterisk/{cs}/{family}/");
-        expect(t.post(&coll, body.clone()).await, 204, "");
+        t.post_204(&coll, body.clone()).await;
         let list = expect(t.get(&coll).await, 200, "");
         let obj = list[0].clone();
         let id = obj["id"].as_str().unwrap().to_string();
@@ -803,13 +653,13 @@ async fn queues_rooms_lots_and_pbx_servers() {
         }
         let mut changed = obj.clone();
         changed["destinationContext"] = json!("ext-local");
-        expect(t.put(&format!("{coll}{id}"), changed).await, 204, "");
+        t.put_204(&format!("{coll}{id}"), changed).await;
         let got = expect(t.get(&format!("{coll}{id}")).await, 200, "");
         assert_eq!(got["destinationContext"], json!("ext-local"), "{family}");
         expect(t.put(&format!("{coll}missing"), obj.clone()).await, 404, "");
-        expect(t.delete(&format!("{coll}{id}")).await, 204, "");
+        t.delete_204(&format!("{coll}{id}")).await;
         expect(t.get(&format!("{coll}{id}")).await, 404, "");
-        expect(t.post(&coll, body).await, 204, "");
+        t.post_204(&coll, body).await;
     }
     let q = t.get(&format!("asterisk/{cs}/queues")).await.1;
     assert_eq!(q[0]["enabled"], json!(true));
@@ -839,7 +689,7 @@ async fn agents_identifiers_license_and_brand() {
         a
     );
     a["rootPath"] = json!("/srv/vm");
-    expect(t.put("asterisk/voicemailAgents/local-vm", a).await, 204, "");
+    t.put_204("asterisk/voicemailAgents/local-vm", a).await;
     assert_eq!(
         t.get("asterisk/voicemailAgents/local-vm").await.1["rootPath"],
         json!("/srv/vm")
@@ -854,12 +704,8 @@ async fn agents_identifiers_license_and_brand() {
     let mut r = expect(t.get("asterisk/recordingAgents/local-rec").await, 200, "");
     assert!(r["fileNameMask"].as_str().unwrap().contains("CDRUniqueId"));
     r["resourceHost"] = json!("pbx.example");
-    expect(
-        t.put("asterisk/recordingAgents/getByName/local-rec", r)
-            .await,
-        204,
-        "",
-    );
+    t.put_204("asterisk/recordingAgents/getByName/local-rec", r)
+        .await;
     assert_eq!(
         t.get("asterisk/recordingAgents").await.1[0]["resourceHost"],
         json!("pbx.example")
@@ -867,12 +713,12 @@ async fn agents_identifiers_license_and_brand() {
     // Identifiers: bare JSON strings.
     let ids = format!("asterisk/{cs}/voicemailAgentIdentifiers");
     assert_eq!(expect(t.get(&ids).await, 200, ""), json!([]));
-    expect(t.post(&format!("{ids}/"), json!("local-vm")).await, 204, "");
+    t.post_204(&format!("{ids}/"), json!("local-vm")).await;
     expect(t.post(&ids, json!("local-vm")).await, 409, "");
     expect(t.post(&ids, json!({"identifier": "x"})).await, 412, "");
-    expect(t.post(&ids, json!("not-connected")).await, 204, "");
+    t.post_204(&ids, json!("not-connected")).await;
     assert_eq!(t.get(&ids).await.1, json!(["local-vm", "not-connected"]));
-    expect(t.delete(&format!("{ids}/not-connected")).await, 204, "");
+    t.delete_204(&format!("{ids}/not-connected")).await;
     expect(t.delete(&format!("{ids}/not-connected")).await, 404, "");
     assert_eq!(t.get(&ids).await.1, json!(["local-vm"]));
     // Licensing (read-only) and brand.
@@ -934,15 +780,11 @@ async fn agents_identifiers_license_and_brand() {
         405,
         "",
     );
-    expect(
-        t.post(
-            &format!("server/coreServers/{cs}/license/activate"),
-            json!("SERIAL-1"),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("server/coreServers/{cs}/license/activate"),
+        json!("SERIAL-1"),
+    )
+    .await;
     expect(
         t.post(
             &format!("server/coreServers/{cs}/license/activate"),
@@ -952,15 +794,11 @@ async fn agents_identifiers_license_and_brand() {
         412,
         "",
     );
-    expect(
-        t.post(
-            &format!("server/coreServers/{cs}/license/bind/SERIAL-1"),
-            json!({"cancel": true, "licensedTo": "x", "email": "a@b"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("server/coreServers/{cs}/license/bind/SERIAL-1"),
+        json!({"cancel": true, "licensedTo": "x", "email": "a@b"}),
+    )
+    .await;
     let b = expect(t.get("server/brand").await, 200, "");
     assert!(b["version"].is_string() && b["build"].is_string());
     t.handle.shutdown().await;
@@ -1103,15 +941,11 @@ async fn extra_routes_sit_behind_the_same_gate() {
 async fn restart_in_process_keeps_data_and_second_instance_is_refused() {
     let t = start().await;
     let cs = t.core_server("default").await;
-    expect(
-        t.post(
-            &format!("asterisk/{cs}/extensions"),
-            json!({"id": "e1", "extension": "1"}),
-        )
-        .await,
-        204,
-        "",
-    );
+    t.post_204(
+        &format!("asterisk/{cs}/extensions"),
+        json!({"id": "e1", "extension": "1"}),
+    )
+    .await;
     let mut cfg = config(t.dir.path());
     let e = isymphony_sync::server::start(&cfg, None)
         .await

@@ -8,41 +8,9 @@ use crate::support;
 
 use reqwest::StatusCode;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::logs::capture;
 use support::server::*;
-
-/// Log lines of this test's thread (the current-thread runtime runs the server there too).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Capture this thread's log lines. Every test of this file does it, so no test thread runs
-/// without a subscriber (tracing caches a callsite's interest globally).
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    (logs, tracing::subscriber::set_default(sub))
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()

@@ -85,15 +85,7 @@ async fn check(c: &reqwest::Client, base: &str, done: usize) {
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill_100_trials() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let config = support::process::write_serve_config(dir.path(), &dir.path().join("data"));
     // One client for all trials (building one loads the TLS roots: slow); no idle
     // connections, since every server it talks to is killed.
     let c = reqwest::Client::builder()

@@ -11,13 +11,7 @@ use support::process;
 use process::spawn_server as spawn;
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("config.toml");
-    let text = format!(
-        "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-        dir.join("data").display()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    process::write_serve_config(dir, &dir.join("data"))
 }
 
 #[tokio::test]

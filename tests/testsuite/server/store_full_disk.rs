@@ -135,16 +135,8 @@ struct SmallDisk {
 async fn small_disk() -> Option<(SmallDisk, Srv)> {
     let fs = tmpfs::Tmpfs::mount("2m")?;
     let conf_dir = tempfile::tempdir().unwrap();
-    let config = conf_dir.path().join("config.toml");
     let data = fs.path.join("data");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let config = support::process::write_serve_config(conf_dir.path(), &data);
     let s = Srv::start(&config);
     let cs = json!({"id": "cs1", "slug": "default", "name": "Default"});
     let posted = s.send(reqwest::Method::POST, "server/coreServers", Some(cs));

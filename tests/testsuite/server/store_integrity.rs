@@ -91,15 +91,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let config = support::process::write_serve_config(dir.path(), &dir.path().join("data"));
         Fixture { dir, config }
     }
     fn data(&self) -> PathBuf {

@@ -4,7 +4,7 @@
 use crate::support;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::server::*;
 
 #[tokio::test]
@@ -50,15 +50,8 @@ async fn https_serves_the_same_tree_with_the_same_rules() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = client
-        .get(format!("{base}server/coreServers/getBySlug/default"))
-        .basic_auth(USER, Some(PASS))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["slug"], json!("default"));
+    let url = format!("{base}server/coreServers/getBySlug/default");
+    assert_core_server_at(&client, url, "default").await;
     // The plain HTTP listener sees the same store.
     let (s, v) = t.get("server/coreServers").await;
     assert_eq!(s, StatusCode::OK);

@@ -14,6 +14,7 @@ use isymphony_sync::api::paths;
 use isymphony_sync::api::types::*;
 use isymphony_sync::model::Kind;
 use isymphony_sync::reconcile::plan::Action;
+use isymphony_sync::reconcile::PassReport;
 
 fn peers(xs: &[Extension]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = xs
@@ -31,6 +32,24 @@ async fn queue_names(env: &Env) -> Vec<String> {
     v
 }
 
+/// Run `sql` on the FreePBX database, then a pass; it must report an error that `says`
+/// accepts. Its report.
+async fn pass_after(env: &Env, sql: &str, says: impl Fn(&str) -> bool) -> PassReport {
+    env.db.exec(sql).await;
+    let r = env.pass(false, false, false).await.unwrap();
+    assert!(r.errors.iter().any(|e| says(e)), "{:?}", r.errors);
+    r
+}
+
+/// The pass planned no deletion at all.
+fn assert_no_deletion(r: &PassReport) {
+    assert!(
+        !r.plan.ops.iter().any(|o| o.action == Action::Delete),
+        "{:?}",
+        plan_lines(r)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_framework_table_freezes_what_it_feeds_and_nothing_else() {
     let env = Env::new(3).await;
@@ -39,17 +58,11 @@ async fn a_missing_framework_table_freezes_what_it_feeds_and_nothing_else() {
     assert_eq!(before[0].1, "PJSIP/1001");
 
     // `devices` gone (a failed restore, a wrong grant): every peer would read as empty.
-    env.db
-        .exec("RENAME TABLE devices TO devices_gone; UPDATE queues_config SET descr = 'Sales EU' WHERE extension = '400';")
-        .await;
-    let r = env.pass(false, false, false).await.unwrap();
-    assert!(
-        r.errors
-            .iter()
-            .any(|e| e.contains("FreePBX table devices is missing")),
-        "{:?}",
-        r.errors
-    );
+    let sql = "RENAME TABLE devices TO devices_gone; UPDATE queues_config SET descr = 'Sales EU' WHERE extension = '400';";
+    let r = pass_after(&env, sql, |e| {
+        e.contains("FreePBX table devices is missing")
+    })
+    .await;
     assert_eq!(r.outcome().code(false), 1, "the pass is an error");
     assert!(
         r.plan.ops.iter().all(|o| o.kind != Kind::Extension),
@@ -82,23 +95,12 @@ async fn a_missing_table_of_an_installed_module_keeps_its_objects() {
 
     // cxpanel is installed (the modules table says so) but its users table is gone: without
     // the rule the pass would fall back to "no cxpanel module" and delete every login.
-    env.db
-        .exec("INSERT INTO modules (modulename, version, enabled) VALUES ('cxpanel', '16.0.6', 1); RENAME TABLE cxpanel_users TO cxpanel_users_gone;")
-        .await;
-    let r = env.pass(false, false, false).await.unwrap();
-    assert!(
-        r.errors
-            .iter()
-            .any(|e| e.contains("cxpanel_users is missing")
-                && e.contains("cxpanel module is installed")),
-        "{:?}",
-        r.errors
-    );
-    assert!(
-        !r.plan.ops.iter().any(|o| o.action == Action::Delete),
-        "{:?}",
-        plan_lines(&r)
-    );
+    let sql = "INSERT INTO modules (modulename, version, enabled) VALUES ('cxpanel', '16.0.6', 1); RENAME TABLE cxpanel_users TO cxpanel_users_gone;";
+    let r = pass_after(&env, sql, |e| {
+        e.contains("cxpanel_users is missing") && e.contains("cxpanel module is installed")
+    })
+    .await;
+    assert_no_deletion(&r);
     assert_eq!(env.users().await.len(), users);
     assert_eq!(env.extensions().await.len(), 3);
 
@@ -114,19 +116,11 @@ async fn a_missing_table_of_an_installed_module_keeps_its_objects() {
         ),
     )
     .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        support::process::bin()
-            .arg("--config")
-            .arg(&cfg_path)
-            .arg("--check-config")
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let mut check = support::process::with_config(&cfg_path, &["--check-config"]);
+    check.env("RUST_LOG", "error");
+    let out = support::process::run_off_runtime(check).await;
+    let text = out.stdout;
+    assert_eq!(out.code, Some(1), "{text}");
     let line = text
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("tables"))
@@ -142,22 +136,12 @@ async fn an_unreadable_table_is_an_error_not_empty() {
     let env = Env::new(3).await;
     env.sync().await;
     // A view that exists (information_schema lists its columns) but whose SELECT fails.
-    env.db
-        .exec("RENAME TABLE users TO users_real; CREATE VIEW users AS SELECT extension, name, voicemail FROM users_real WHERE (SELECT 1 UNION SELECT 2) = 1;")
-        .await;
-    let r = env.pass(false, false, false).await.unwrap();
-    assert!(
-        r.errors
-            .iter()
-            .any(|e| e.contains("FreePBX table users could not be read") && e.contains("1242")),
-        "{:?}",
-        r.errors
-    );
-    assert!(
-        !r.plan.ops.iter().any(|o| o.action == Action::Delete),
-        "{:?}",
-        plan_lines(&r)
-    );
+    let sql = "RENAME TABLE users TO users_real; CREATE VIEW users AS SELECT extension, name, voicemail FROM users_real WHERE (SELECT 1 UNION SELECT 2) = 1;";
+    let r = pass_after(&env, sql, |e| {
+        e.contains("FreePBX table users could not be read") && e.contains("1242")
+    })
+    .await;
+    assert_no_deletion(&r);
     assert_eq!(env.extensions().await.len(), 3);
     assert_eq!(env.users().await.len(), 3);
 }
@@ -174,16 +158,8 @@ async fn tables_of_a_really_absent_module_stay_empty() {
     // --force: deleting every room trips the safety valve, which is not under test here.
     let r = env.pass(false, false, true).await.unwrap();
     assert!(r.errors.is_empty(), "{:?}", r.errors);
-    assert_eq!(
-        r.plan
-            .ops
-            .iter()
-            .filter(|o| o.kind == Kind::ConferenceRoom && o.action == Action::Delete)
-            .count(),
-        2,
-        "{:?}",
-        plan_lines(&r)
-    );
+    let deleted = count(&r, Kind::ConferenceRoom, Action::Delete);
+    assert_eq!(deleted, 2, "{:?}", plan_lines(&r));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,16 +10,6 @@ use support::e2e;
 use e2e::*;
 use isymphony_sync::server::RequestStats;
 
-fn delta(a: RequestStats, b: RequestStats) -> RequestStats {
-    RequestStats {
-        get: b.get - a.get,
-        post: b.post - a.post,
-        put: b.put - a.put,
-        delete: b.delete - a.delete,
-        other: b.other - a.other,
-    }
-}
-
 /// voicemail.conf as [`Env::write_voicemail`] writes it, with `#include vm_general.inc` (a file
 /// that does not exist and would hold no mailboxes) in `[general]`.
 fn write_with_missing_include(env: &Env) {

@@ -18,23 +18,13 @@ use std::path::Path;
 
 /// Runs the binary with `args` off the test's runtime; (exit code, stdout, stderr).
 pub async fn run_bin(args: Vec<String>, rust_log: &str) -> (i32, String, String) {
-    let rust_log = rust_log.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = support::process::bin()
-            .args(&args)
-            .env("RUST_LOG", rust_log)
-            .env("NO_COLOR", "1")
-            .env_remove("JOURNAL_STREAM")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
+    let mut cmd = support::process::bin();
+    cmd.args(&args)
+        .env("RUST_LOG", rust_log)
+        .env("NO_COLOR", "1")
+        .env_remove("JOURNAL_STREAM");
+    let out = support::process::run_off_runtime(cmd).await;
+    (out.code_or_signal(), out.stdout, out.stderr)
 }
 
 /// `--config path` plus `extra`.

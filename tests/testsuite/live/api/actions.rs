@@ -221,6 +221,16 @@ fn bad_bodies() -> Vec<(String, Value, &'static str)> {
     ]
 }
 
+/// Log extension 1001 in to queue `q` (a Live API path): the live id of the queue's first
+/// agent (1001 when the queue had none).
+async fn log_in_1001(l: &Lv, q: &str) -> String {
+    expect(l.post_ext(&format!("{q}/login"), "1001").await, 204, "");
+    let agents = l.ok(&format!("{q}/agents")).await;
+    let id = agents[0]["id"].as_str();
+    id.unwrap_or_else(|| panic!("no agent id: {agents}"))
+        .to_string()
+}
+
 #[tokio::test]
 async fn bad_bodies_answer_422_naming_the_field() {
     let l = start(|_| {}, |_| {}).await;
@@ -232,11 +242,7 @@ async fn bad_bodies_answer_422_naming_the_field() {
     }
     // Agent actions.
     let q = Lv::cs("queues/getByName/400");
-    expect(l.post_ext(&format!("{q}/login"), "1001").await, 204, "");
-    let a = l.ok(&format!("{q}/agents")).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a = log_in_1001(&l, &q).await;
     let ap = format!("{q}/agents/{a}");
     for (act, body, field) in [
         ("penalty", json!({}), "penalty"),
@@ -274,11 +280,7 @@ async fn hostile_values_reach_no_action() {
     let l = start(|_| {}, |_| {}).await;
     let e = Lv::cs("extensions/getByName/1001");
     let q = Lv::cs("queues/getByName/400");
-    expect(l.post_ext(&format!("{q}/login"), "1001").await, 204, "");
-    let a = l.ok(&format!("{q}/agents")).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a = log_in_1001(&l, &q).await;
     expect(
         l.post(&format!("{e}/originate"), json!({"destination": "1002"}))
             .await,

@@ -227,6 +227,26 @@ async fn device_state(probe: &mut Probe, dev: &str) -> String {
     r.response.str("Value").to_string()
 }
 
+/// Turn DND of extension `ext` (1001) on or off through the link; what Asterisk then answers
+/// to `DBGet DND/1001`.
+async fn set_dnd(
+    h: &Handle,
+    probe: &mut Probe,
+    ext: &AmiValue,
+    enabled: bool,
+) -> support::asterisk::Answer {
+    let dnd = Action::Dnd {
+        extension: ext.clone(),
+        enabled,
+    };
+    let what = if enabled { "DND on" } else { "DND off" };
+    h.execute(dnd).await.expect(what);
+    let get = ActionBuilder::new("DBGet")
+        .constant("Family", "DND")
+        .constant("Key", "1001");
+    probe.ask(get).await
+}
+
 #[tokio::test]
 async fn dnd_is_astdb_and_the_freepbx_lamps() {
     let ast = Asterisk::start();
@@ -239,19 +259,7 @@ async fn dnd_is_astdb_and_the_freepbx_lamps() {
     assert_eq!(probe.ask(put).await.response.response(), Some("Success"));
     let (h, _) = up(&ast).await;
     let ext = v("extension", "1001", Grammar::Exten);
-    h.execute(Action::Dnd {
-        extension: ext.clone(),
-        enabled: true,
-    })
-    .await
-    .expect("DND on");
-    let got = probe
-        .ask(
-            ActionBuilder::new("DBGet")
-                .constant("Family", "DND")
-                .constant("Key", "1001"),
-        )
-        .await;
+    let got = set_dnd(&h, &mut probe, &ext, true).await;
     assert_eq!(got.events.first().map(|m| m.str("Val")), Some("YES"));
     assert_eq!(device_state(&mut probe, "Custom:DND1001").await, "BUSY");
     assert_eq!(device_state(&mut probe, "Custom:DEVDND1001").await, "BUSY");
@@ -260,19 +268,7 @@ async fn dnd_is_astdb_and_the_freepbx_lamps() {
         f.dnd.contains("1001")
     })
     .await;
-    h.execute(Action::Dnd {
-        extension: ext,
-        enabled: false,
-    })
-    .await
-    .expect("DND off");
-    let got = probe
-        .ask(
-            ActionBuilder::new("DBGet")
-                .constant("Family", "DND")
-                .constant("Key", "1001"),
-        )
-        .await;
+    let got = set_dnd(&h, &mut probe, &ext, false).await;
     assert_eq!(got.response.response(), Some("Error"), "DND/1001 deleted");
     assert_eq!(
         device_state(&mut probe, "Custom:DND1001").await,

@@ -62,31 +62,9 @@ async fn an_asterisk_restart_reconnects_with_new_ids() {
     h.shutdown().await;
 }
 
-/// Log lines of this test's thread (the current-thread runtime runs the backend there too).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(b);
-        }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_wrong_password_is_one_clear_reason_retried_with_backoff() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(sub);
+    let (_logs, _guard) = support::logs::capture();
     let ast = Asterisk::start();
     let h = asterisk::start(ast.settings_with("wrong-password-xyz"));
     let reason = wait_for(
@@ -158,6 +136,18 @@ async fn check_config_ami_line_names_missing_write_classes() {
     );
 }
 
+/// Originate a call from 1001 to 1002 through `h` and wait until both of its channels are
+/// bridged.
+async fn bridged_call(h: &Handle) {
+    h.execute(originate("1001", "1002"))
+        .await
+        .expect("originate");
+    wait_for(h, "a bridged call", Duration::from_secs(10), |f| {
+        f.channels.values().filter(|c| c.bridge.is_some()).count() >= 2
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn metrics_and_status_show_the_ami_connection() {
     let ast = Asterisk::start();
@@ -168,13 +158,7 @@ async fn metrics_and_status_show_the_ami_connection() {
         "not exported without the backend"
     );
     agent.attach_ami(h.shared().clone());
-    h.execute(originate("1001", "1002"))
-        .await
-        .expect("originate");
-    wait_for(&h, "a bridged call", Duration::from_secs(10), |f| {
-        f.channels.values().filter(|c| c.bridge.is_some()).count() >= 2
-    })
-    .await;
+    bridged_call(&h).await;
     let m = agent.metrics();
     assert!(m.contains("isymphony_sync_ami_connected 1"), "{m}");
     assert!(m.contains("isymphony_sync_live_calls 1"), "{m}");
@@ -223,13 +207,7 @@ async fn a_cut_connection_relists_the_same_calls_with_new_ids() {
         f.link.is_up()
     })
     .await;
-    h.execute(originate("1001", "1002"))
-        .await
-        .expect("originate");
-    wait_for(&h, "a bridged call", Duration::from_secs(10), |f| {
-        f.channels.values().filter(|c| c.bridge.is_some()).count() >= 2
-    })
-    .await;
+    bridged_call(&h).await;
     let snapshot_ids = |h: &Handle| {
         h.shared().read(|f| {
             let mut v: Vec<(String, uuid::Uuid)> =

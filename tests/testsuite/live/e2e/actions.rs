@@ -130,14 +130,7 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
         ("dynamic", "2", "1")
     );
     // The agents as the Live API shows them (once the events are in).
-    eventually!(5, "two agents of 400", {
-        e.ok(&format!("{Q400}/agents"))
-            .await
-            .as_array()
-            .unwrap()
-            .len()
-            == 2
-    });
+    eventually!(5, "two agents of 400", e.agents(Q400).await == 2);
     let agents = e.ok(&format!("{Q400}/agents")).await;
     for a in agents.as_array().unwrap() {
         assert_eq!(a["dynamic"], true, "{a}");
@@ -227,14 +220,7 @@ async fn queue_login_pause_penalty_logout_as_asterisk_sees_them() {
         204,
         "",
     );
-    eventually!(5, "1002 logged in again", {
-        e.ok(&format!("{Q400}/agents"))
-            .await
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
-    });
+    eventually!(5, "1002 logged in again", e.agents(Q400).await == 1);
     expect(
         e.post(&format!("{Q400}/logout"), json!({"extensionId": id1002}))
             .await,

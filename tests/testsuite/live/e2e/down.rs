@@ -152,14 +152,7 @@ async fn asterisk_down_is_503_naming_the_link_and_back_with_new_ids() {
         "",
     );
     assert!(ast.member("400", "Local/1002@from-queue/n").await.is_some());
-    eventually!(5, "the agent again", {
-        e.ok(&format!("{Q400}/agents"))
-            .await
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
-    });
+    eventually!(5, "the agent again", e.agents(Q400).await == 1);
     assert_ne!(e.agent_id(Q400, "Back Office").await, agent);
     e.originate(E1001, "9999").await;
     let mut seg2: String;

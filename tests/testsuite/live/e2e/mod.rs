@@ -136,13 +136,13 @@ impl E2e {
     pub async fn login_400(&self, ext: &str, agents: usize) {
         let login = json!({"extensionNumber": ext});
         expect(self.post(&format!("{Q400}/login"), login).await, 204, "");
-        eventually!(5, "the agents of 400", {
-            self.ok(&format!("{Q400}/agents"))
-                .await
-                .as_array()
-                .map_or(0, Vec::len)
-                == agents
-        });
+        eventually!(5, "the agents of 400", self.agents(Q400).await == agents);
+    }
+
+    /// How many agents the Live API shows for `queue` now (0 when it shows no list).
+    pub async fn agents(&self, queue: &str) -> usize {
+        let list = self.ok(&format!("{queue}/agents")).await;
+        list.as_array().map_or(0, Vec::len)
     }
 
     /// Call 9999 (answers and waits) from 1001; the live id of 1001's call segment.
