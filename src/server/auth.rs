@@ -19,16 +19,14 @@
 use super::error::Error;
 use super::lockout::{Lockout, Network, UserName};
 use super::RequestStats;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ipnet::IpNet;
 use sha1::{Digest, Sha1};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -231,40 +229,40 @@ fn decode_basic(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((decoded, pass))
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn gate(
-    State(gate): State<Arc<Gate>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    gate.count(req.method());
-    if !gate.allowed(&addr) {
-        tracing::debug!(%addr, "refused by the ACL");
-        return Error::Forbidden("Access denied by the ACL.".into()).into_response();
-    }
-    // A header that is not visible ASCII is a (malformed) attempt, not an absent one.
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let agent = req
-        .headers()
-        .get(AGENT_HEADER)
-        .is_some_and(|v| gate.is_agent(v.as_bytes()));
-    match gate.scrape(req.uri().path(), auth) {
-        Some(true) => {}
-        Some(false) => {
-            return Error::Forbidden("Invalid scrape token ([server] metrics_token).".into())
-                .into_response()
+impl Gate {
+    /// The gate's checks before the route (see [`super::front`]): count the request, then
+    /// the ACL, then the scrape token or the credentials. The refusal, or None: admitted.
+    pub fn admit(&self, addr: SocketAddr, req: &Request) -> Option<Response> {
+        self.count(req.method());
+        if !self.allowed(&addr) {
+            tracing::debug!(%addr, "refused by the ACL");
+            return Some(Error::Forbidden("Access denied by the ACL.".into()).into_response());
         }
-        None => {
-            if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth, agent) {
-                return e.into_response();
-            }
+        // A header that is not visible ASCII is a (malformed) attempt, not an absent one.
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        let agent = req
+            .headers()
+            .get(AGENT_HEADER)
+            .is_some_and(|v| self.is_agent(v.as_bytes()));
+        match self.scrape(req.uri().path(), auth) {
+            Some(true) => None,
+            Some(false) => Some(
+                Error::Forbidden("Invalid scrape token ([server] metrics_token).".into())
+                    .into_response(),
+            ),
+            None => self
+                .authenticate(addr.ip().to_canonical(), auth, agent)
+                .err()
+                .map(IntoResponse::into_response),
         }
     }
-    let resp = next.run(req).await;
+}
+
+/// axum's bodiless 405, given a JSON body like every other error (its `Allow` kept).
+pub fn json_405(resp: Response) -> Response {
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::CONTENT_TYPE)
     {
