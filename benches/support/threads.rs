@@ -14,6 +14,12 @@ pub fn runtime(name: &str, threads: usize) -> std::io::Result<tokio::runtime::Ru
 /// CPU seconds used so far by this process's threads: (client, endpoint). Threads named
 /// `endpoint*` or `store-writer` are the endpoint's, `proxy*` a relay's (counted in neither),
 /// all others the client's (the agent, or the bench's own clients).
+///
+/// Called at the start and end of every measured step, so it also marks the steps for
+/// instruction counts that do not depend on the machine's load: `valgrind --tool=callgrind
+/// --dump-after='*cpu_split*'` writes one profile per step (server_bench: part 2 is the POSTs,
+/// part 4 the GETs of one object).
+#[inline(never)]
 pub fn cpu_split() -> (f64, f64) {
     // SAFETY: sysconf with a valid name only reads a constant.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
@@ -46,6 +52,32 @@ pub fn cpu_split() -> (f64, f64) {
         }
     }
     (agent as f64 / tick, endpoint as f64 / tick)
+}
+
+/// Context switches so far of the endpoint's threads (named as for [`cpu_split`]): a thread
+/// hand-over per request shows here whatever the load, when the wall clock does not.
+#[allow(dead_code)] // server_bench's; reconcile_bench includes this file too
+pub fn endpoint_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let (Ok(status), Ok(comm)) = (
+            std::fs::read_to_string(t.path().join("status")),
+            std::fs::read_to_string(t.path().join("comm")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        if comm.starts_with("endpoint") || comm.starts_with("store-writer") {
+            n += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    n
 }
 
 pub fn load() -> String {

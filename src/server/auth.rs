@@ -19,16 +19,14 @@
 use super::error::Error;
 use super::lockout::{Lockout, Network, UserName};
 use super::RequestStats;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ipnet::IpNet;
 use sha1::{Digest, Sha1};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -47,6 +45,10 @@ pub struct Gate {
     agent_token: crate::secret::Secret,
     /// SHA-1 of `[server] metrics_token`, the bearer token that reads [`SCRAPE_PATH`].
     scrape_digest: Option<[u8; 20]>,
+    /// SHA-1 of the last whole `Authorization` value that passed [`Gate::check`]: a client
+    /// sends the same value on every request, and one digest compared is a quarter of the
+    /// work of decoding it and comparing name and password (still without leaking lengths).
+    verified: std::sync::RwLock<Option<[u8; 20]>>,
 }
 
 /// The one path a scrape token ([`Gate::with_scrape_token`]) reads: the agent's metrics.
@@ -71,6 +73,7 @@ impl Gate {
             agent_digest: digest(token.as_bytes()),
             agent_token: crate::secret::Secret::new(token),
             scrape_digest: None,
+            verified: std::sync::RwLock::new(None),
         }
     }
 
@@ -129,7 +132,13 @@ impl Gate {
         };
         let now = Instant::now();
         let network = Network::of(ip);
-        let key = (network, self.user_name(value));
+        let known = self.known(value);
+        let name = if known {
+            UserName::Configured
+        } else {
+            self.user_name(value)
+        };
+        let key = (network, name);
         if let Some(left) = self.lockout.blocked(key, now) {
             return Err(Error::Forbidden(format!(
                 "Too many failed authentications for this user name from this network; try \
@@ -137,7 +146,12 @@ impl Gate {
                 left.as_secs().max(1)
             )));
         }
-        match self.check(authorization) {
+        let checked = if known {
+            Ok(())
+        } else {
+            self.check(authorization)
+        };
+        match checked {
             Ok(()) => {
                 self.lockout.succeeded(key);
                 Ok(())
@@ -176,8 +190,17 @@ impl Gate {
         self.acl.iter().any(|net| net.contains(&ip))
     }
 
+    /// Is `value` the `Authorization` value that last passed [`Gate::check`]?
+    fn known(&self, value: &str) -> bool {
+        let last = *self.verified.read().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|d| bool::from(digest(value.as_bytes()).ct_eq(&d)))
+    }
+
     /// Check an `Authorization` header value.
     pub fn check(&self, authorization: Option<&str>) -> Result<(), Error> {
+        if authorization.is_some_and(|v| self.known(v)) {
+            return Ok(());
+        }
         let unauthorized = || Error::Unauthorized {
             realm: self.realm.clone(),
         };
@@ -186,6 +209,10 @@ impl Gate {
             .ok_or_else(unauthorized)?;
         let ok = digest(&user).ct_eq(&self.user_digest) & digest(&pass).ct_eq(&self.pass_digest);
         if bool::from(ok) {
+            if let Some(v) = authorization {
+                *self.verified.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some(digest(v.as_bytes()));
+            }
             Ok(())
         } else {
             Err(Error::Forbidden("Invalid credentials.".into()))
@@ -231,40 +258,40 @@ fn decode_basic(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((decoded, pass))
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn gate(
-    State(gate): State<Arc<Gate>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    gate.count(req.method());
-    if !gate.allowed(&addr) {
-        tracing::debug!(%addr, "refused by the ACL");
-        return Error::Forbidden("Access denied by the ACL.".into()).into_response();
-    }
-    // A header that is not visible ASCII is a (malformed) attempt, not an absent one.
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let agent = req
-        .headers()
-        .get(AGENT_HEADER)
-        .is_some_and(|v| gate.is_agent(v.as_bytes()));
-    match gate.scrape(req.uri().path(), auth) {
-        Some(true) => {}
-        Some(false) => {
-            return Error::Forbidden("Invalid scrape token ([server] metrics_token).".into())
-                .into_response()
+impl Gate {
+    /// The gate's checks before the route (see [`super::front`]): count the request, then
+    /// the ACL, then the scrape token or the credentials. The refusal, or None: admitted.
+    pub fn admit(&self, addr: SocketAddr, req: &Request) -> Option<Response> {
+        self.count(req.method());
+        if !self.allowed(&addr) {
+            tracing::debug!(%addr, "refused by the ACL");
+            return Some(Error::Forbidden("Access denied by the ACL.".into()).into_response());
         }
-        None => {
-            if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth, agent) {
-                return e.into_response();
-            }
+        // A header that is not visible ASCII is a (malformed) attempt, not an absent one.
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        let agent = req
+            .headers()
+            .get(AGENT_HEADER)
+            .is_some_and(|v| self.is_agent(v.as_bytes()));
+        match self.scrape(req.uri().path(), auth) {
+            Some(true) => None,
+            Some(false) => Some(
+                Error::Forbidden("Invalid scrape token ([server] metrics_token).".into())
+                    .into_response(),
+            ),
+            None => self
+                .authenticate(addr.ip().to_canonical(), auth, agent)
+                .err()
+                .map(IntoResponse::into_response),
         }
     }
-    let resp = next.run(req).await;
+}
+
+/// axum's bodiless 405, given a JSON body like every other error (its `Allow` kept).
+pub fn json_405(resp: Response) -> Response {
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::CONTENT_TYPE)
     {
@@ -358,6 +385,33 @@ mod tests {
             assert!(g.authenticate(ip("127.0.0.1"), Some(&bad), true).is_err());
         }
         assert!(g.authenticate(ip("192.0.2.2"), Some(&good), false).is_ok());
+    }
+
+    /// The remembered value answers exactly as the full check: a second request with the
+    /// same header passes, any other value is checked afresh (and a block still applies).
+    #[test]
+    fn a_remembered_value_changes_no_verdict() {
+        let g = gate().with_lockout(2, Duration::from_secs(60), Duration::from_secs(60));
+        let good = basic("manager", crate::config::DEFAULT_API_PASSWORD);
+        for _ in 0..2 {
+            assert!(g.check(Some(&good)).is_ok());
+            assert!(g.known(&good));
+        }
+        let spaced = format!(" {good}");
+        assert!(!g.known(&spaced) && g.check(Some(&spaced)).is_ok());
+        let bad = basic("manager", "wrong");
+        assert!(!g.known(&bad));
+        assert_eq!(
+            g.check(Some(&bad)).unwrap_err().status(),
+            StatusCode::FORBIDDEN
+        );
+        let ip = ip("192.0.2.1");
+        for _ in 0..2 {
+            assert!(g.authenticate(ip, Some(&bad), false).is_err());
+        }
+        assert!(g.known(&spaced));
+        let e = g.authenticate(ip, Some(&spaced), false).unwrap_err();
+        assert!(e.message().contains("Too many"), "{e}");
     }
 
     #[test]

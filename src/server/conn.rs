@@ -15,16 +15,15 @@
 //!   byte (later requests), which also bounds a TLS handshake; and a connection with no
 //!   request running that received and sent nothing for `idle_timeout` since its last request.
 //!
-//! [`read_body`] (a middleware behind the credential check) reads the request body with the
+//! [`read_body`] (a step of [`super::front`], behind the credential check) reads the request body with the
 //! `body_read_timeout` deadline: 408 and the connection closed when it is late. Requests that
 //! are running are bounded by that and by their handlers, not by the idle timer.
 
 use super::auth::Gate;
 use super::error::Error;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::task::AtomicWaker;
 use std::collections::HashMap;
@@ -551,39 +550,39 @@ where
     }
 }
 
-/// Read the request body within `body_read_timeout` (and `max_body_bytes`), then hand the
-/// request on with the body in memory. Late: 408 and the connection closed.
-pub async fn read_body(State(limits): State<ConnLimits>, req: Request, next: Next) -> Response {
+/// Read the request body within `body_read_timeout` (and `max_body_bytes`): the request with
+/// the body in memory, or the answer. Late: 408 and the connection closed.
+pub async fn read_body(limits: ConnLimits, req: Request) -> Result<Request, Response> {
     let (parts, body) = req.into_parts();
     let limited = http_body_util::Limited::new(body, limits.max_body_bytes);
     let read = http_body_util::BodyExt::collect(limited);
     let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Error::PayloadTooLarge.into_response();
+            return Err(Error::PayloadTooLarge.into_response());
         }
         // Broken framing (e.g. a chunk size that overflows, a body cut short): a bad request.
         Ok(Err(e)) => {
-            return Error::BadRequest(format!("Cannot read the request body: {e}."))
-                .into_response();
+            return Err(
+                Error::BadRequest(format!("Cannot read the request body: {e}.")).into_response(),
+            );
         }
         Err(_) => {
             tracing::debug!(
                 timeout_s = limits.body_read_timeout.as_secs_f64(),
                 "request body not received in time: 408, connection closed"
             );
-            return error_response(
+            return Err(error_response(
                 StatusCode::REQUEST_TIMEOUT,
                 &format!(
                     "The request body did not arrive within {} s ([server] body_read_timeout); \
                      send it again.",
                     limits.body_read_timeout.as_secs_f64()
                 ),
-            );
+            ));
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// A JSON error answer that also closes the connection (its request body is left unread).

@@ -17,12 +17,10 @@
 //! another host) name the server however their settings say, and it serves no pages.
 
 use super::error::Error;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 /// The policy of an answer that is no page: nothing may be loaded, framed or posted.
 pub const DEFAULT_CSP: &str = "default-src 'none'; connect-src 'self'; form-action 'self'; \
@@ -56,7 +54,8 @@ impl Guard {
         }
     }
 
-    fn covers(&self, path: &str) -> bool {
+    /// Is `path` one of the agent's (the Host check and protective headers apply)?
+    pub fn covers(&self, path: &str) -> bool {
         self.all_paths || !path.starts_with(REST_ROOT)
     }
 
@@ -125,33 +124,31 @@ pub fn protect(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`), outside the gate.
-pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    if !g.covers(req.uri().path()) {
-        return next.run(req).await;
+impl Guard {
+    /// Do the request's `Host` header and the authority of an absolute request line (when
+    /// there is one) all name a host it may name? Checked only on the paths it [covers].
+    ///
+    /// [covers]: Guard::covers
+    pub fn hosts_allowed(&self, req: &Request) -> bool {
+        let mut named = req
+            .headers()
+            .get_all(header::HOST)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{0}"))
+            .chain(req.uri().authority().map(|a| a.as_str()));
+        named.all(|h| self.allows(h))
     }
-    // The Host header, and the authority of an absolute request line when there is one.
-    let named: Vec<String> = req
-        .headers()
-        .get_all(header::HOST)
-        .iter()
-        .map(|v| v.to_str().unwrap_or("\u{0}").to_string())
-        .chain(req.uri().authority().map(|a| a.as_str().to_string()))
-        .collect();
-    let mut resp = match named.iter().find(|h| !g.allows(h)) {
-        Some(_) => {
-            tracing::debug!("request for another host name: 421 (DNS rebinding guard)");
-            Error::Misdirected(
-                "This agent answers only requests addressed to its own address, localhost or a \
-                 name in [server] allowed_hosts."
-                    .into(),
-            )
-            .into_response()
-        }
-        None => next.run(req).await,
-    };
-    protect(resp.headers_mut());
-    resp
+}
+
+/// The answer to a request that names another host (DNS rebinding guard).
+pub fn misdirected() -> Response {
+    tracing::debug!("request for another host name: 421 (DNS rebinding guard)");
+    Error::Misdirected(
+        "This agent answers only requests addressed to its own address, localhost or a name \
+         in [server] allowed_hosts."
+            .into(),
+    )
+    .into_response()
 }
 
 #[cfg(test)]

@@ -11,13 +11,15 @@
 //! Modules: [`app`] (the handlers' shared state), [`resources`] (the resource tree), [`store`]
 //! (durable SQLite), [`auth`] and [`lockout`] (the gate), [`guard`] (the agent's paths: Host
 //! check, protective headers), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
-//! [`error`] (the one error type), [`faults`] (fault injection, a test facility).
+//! [`error`] (the one error type), [`faults`] (fault injection, a test facility), [`front`]
+//! (the one middleware in front of every route).
 
 pub(crate) mod app;
 pub mod auth;
 pub mod conn;
 pub mod error;
 pub mod faults;
+pub mod front;
 pub mod guard;
 pub mod lockout;
 pub mod resources;
@@ -429,9 +431,9 @@ async fn tls_listener(
     Ok(None)
 }
 
-/// The layers every request passes before its handler, outermost last: the observer, the
-/// agent paths' guard (Host, protective headers), the gate (ACL, credentials, lockout), the announced-length check, the body read with its
-/// deadline ([`conn::read_body`]) and the body limit.
+/// The layers every request passes before its handler: the observer (outermost), the one
+/// front middleware ([`front`]: guard, bad path, gate, announced length, body read) and the
+/// body limit.
 fn outer_layers(
     router: Router,
     cfg: &ServerConfig,
@@ -440,38 +442,14 @@ fn outer_layers(
     host_guard: guard::Guard,
     observer: Option<ResponseObserver>,
 ) -> Router {
-    // A body announced larger than the limit is refused before it is read: DefaultBodyLimit
-    // alone would first wait for the bytes (a client announcing 50 MB and sending nothing
-    // would hold the request open).
-    let limit = u64::try_from(cfg.max_body_bytes).unwrap_or(u64::MAX);
+    let front = Arc::new(front::Front {
+        guard: host_guard,
+        gate: gate.clone(),
+        limits,
+    });
     let router = router
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            limits,
-            conn::read_body,
-        ))
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: axum::middleware::Next| async move {
-                let announced = req
-                    .headers()
-                    .get(axum::http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                if announced.is_some_and(|n| n > limit) {
-                    return axum::response::IntoResponse::into_response(Error::PayloadTooLarge);
-                }
-                next.run(req).await
-            },
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            gate.clone(),
-            auth::gate,
-        ))
-        .layer(axum::middleware::from_fn(wire::reject_bad_path))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(host_guard),
-            guard::guard,
-        ));
+        .layer(axum::middleware::from_fn_with_state(front, front::front));
     match observer {
         Some(obs) => observe(router, obs),
         None => router,

@@ -5,7 +5,6 @@
 
 use super::error::Error;
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Request line plus headers, in bytes; hyper answers 431 beyond it (its smallest buffer, and
@@ -19,7 +18,7 @@ pub fn limit_head<A>(server: &mut axum_server::Server<A>) {
     b.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
 }
 
-/// Set on a request whose path cannot be routed; [`reject_bad_path`] answers it with 400.
+/// Set on a request whose path cannot be routed; [`bad_path`] answers it with 400.
 #[derive(Clone, Debug)]
 pub struct BadPath(pub String);
 
@@ -50,12 +49,10 @@ pub fn canonical_segments(path: &str) -> Result<String, Error> {
     Ok(out)
 }
 
-/// Answer 400 for a request [`super::rewrite::rewrite`] could not map.
-pub async fn reject_bad_path(req: Request, next: Next) -> Response {
-    if let Some(BadPath(msg)) = req.extensions().get::<BadPath>() {
-        return Error::BadRequest(msg.clone()).into_response();
-    }
-    next.run(req).await
+/// The 400 for a request [`super::rewrite::rewrite`] could not map (None: it could).
+pub fn bad_path(req: &Request) -> Option<Response> {
+    let BadPath(msg) = req.extensions().get::<BadPath>()?;
+    Some(Error::BadRequest(msg.clone()).into_response())
 }
 
 #[cfg(test)]

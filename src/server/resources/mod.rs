@@ -222,10 +222,8 @@ pub fn take_id(m: &mut Obj) -> Result<String, Error> {
 /// Put `id` first, as the real server's JSON shows it.
 pub fn set_id_first(m: &mut Obj, id: &str) {
     m.remove("id");
-    let mut out = Obj::with_capacity(m.len() + 1);
-    out.insert("id".into(), Value::String(id.into()));
-    out.append(m);
-    *m = out;
+    // Shifts the entries rather than rebuilding the map (no key hashed again).
+    m.shift_insert(0, "id".into(), Value::String(id.into()));
 }
 
 pub fn natural_key(fam: &Family, m: &Obj) -> Option<String> {
@@ -436,6 +434,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.message(), "No extension provided.");
+    }
+
+    #[test]
+    fn the_id_goes_first_and_the_rest_keeps_its_order() {
+        let Value::Object(mut m) = json!({"a": 1, "id": "old", "b": 2, "c": 3}) else {
+            unreachable!()
+        };
+        let mut expected = m.clone();
+        expected.remove("id");
+        set_id_first(&mut m, "new");
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        let mut want = vec!["id"];
+        want.extend(expected.keys().map(String::as_str));
+        assert_eq!(keys, want);
+        assert_eq!(m["id"], json!("new"));
     }
 
     #[test]

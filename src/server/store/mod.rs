@@ -6,13 +6,14 @@
 //! only as its serialised bytes: a 10,000-item GET is a concatenation, not a serialisation, and
 //! a parsed `Value` per object would cost several times the memory (the few handlers that look
 //! inside a stored object parse it on demand).
-//! Writes change memory under a lock and queue their SQLite operations, in that same order, to a
-//! single writer thread, which commits everything queued in one transaction (group commit) and
-//! only then acknowledges; so a 204 is sent only for a committed write, which survives
-//! `kill -9`. Each write also queues how to undo its memory changes: when a commit fails (disk
-//! full), the writer undoes that group and everything queued after it (built on top of it) in
-//! reverse order before answering, so memory equals disk again, the clients get a 500, and the
-//! next write simply tries again (no restart needed once the disk has room).
+//! Writes change memory under a lock and queue their SQLite operations, in that same order; the
+//! first of them that finds no commit running commits everything queued in one transaction
+//! (group commit, [`writer`]) and only then are they acknowledged; so a 204 is sent only for a
+//! committed write, which survives `kill -9`. Each write also queues how to undo its memory
+//! changes: when a commit fails (disk full), the leader undoes that group and everything queued
+//! after it (built on top of it) in reverse order before answering, so memory equals disk
+//! again, the clients get a 500, and the next write simply tries again (no restart needed once
+//! the disk has room).
 //! A lock file (`flock`) keeps a second process off the same `data_dir`.
 
 mod open;
@@ -24,7 +25,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use writer::{Op, Pending, Queue, Shared, Undoable};
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -217,7 +219,10 @@ impl State {
         }
         coll.items.insert(id, item);
     }
+}
 
+impl Undoable for State {
+    type Undo = Undo;
     /// Undo the memory changes of one write, latest first.
     fn rollback(&mut self, undo: Undo) {
         self.generation += 1;
@@ -258,24 +263,6 @@ enum Step {
 struct Undo {
     steps: Vec<Step>,
     seq: u64,
-}
-
-/// A SQLite operation, queued for the writer in memory order.
-#[derive(Debug)]
-enum Op {
-    Put {
-        scope: String,
-        id: String,
-        seq: u64,
-        key: Option<String>,
-        /// The serialised object (shared with the in-memory copy; JSON is UTF-8).
-        body: Bytes,
-    },
-    Del {
-        scope: String,
-        id: String,
-    },
-    DelPrefix(String),
 }
 
 /// A write in progress: reads see earlier writes of the same transaction. Callers check
@@ -350,14 +337,6 @@ impl Tx<'_> {
     }
 }
 
-/// The commit's answer to each write of its batch (one error, shared by all of them).
-type Ack = tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<rusqlite::Error>>>;
-
-enum Msg {
-    Batch(Vec<Op>, Undo, Ack),
-    Close(tokio::sync::oneshot::Sender<()>),
-}
-
 /// Why the store could not be opened; phrased for an administrator.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -389,11 +368,9 @@ pub enum StoreError {
 }
 
 pub struct Store {
-    /// Shared with the writer thread, which rolls back a failed commit.
-    state: Arc<RwLock<State>>,
-    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    /// The state, the queue of writes and the connection, shared with the leaders' successors.
+    shared: Arc<Shared<State>>,
     lock: Mutex<Option<File>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS objects (
@@ -404,35 +381,27 @@ impl Store {
     /// Open (or create) the store in `data_dir`, take its lock and load it into memory.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let (conn, state, lock) = open::open(data_dir)?;
-        let (tx, rx) = mpsc::channel();
-        let state = Arc::new(RwLock::new(state));
-        let shared = state.clone();
-        let writer = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer::run(conn, rx, shared))
-            .map_err(|e| StoreError::Lockfile {
-                path: data_dir.into(),
-                source: e,
-            })?;
         Ok(Store {
-            state,
-            tx: Mutex::new(Some(tx)),
+            shared: Arc::new(Shared {
+                state: RwLock::new(state),
+                queue: Mutex::new(Queue::default()),
+                conn: Mutex::new(Some(conn)),
+            }),
             lock: Mutex::new(Some(lock)),
-            writer: Mutex::new(Some(writer)),
         })
     }
 
     /// Run `f` against the current state (no I/O).
     pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let st = self.shared.state.read().unwrap_or_else(|e| e.into_inner());
         f(&st)
     }
 
     /// Apply a change to memory, then wait until it is committed to disk. When `f` fails, or
     /// the commit does, memory is put back as it was.
     pub async fn write<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, Error>) -> Result<T, Error> {
-        let rx = {
-            let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let (out, wait) = {
+            let mut guard = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
             let seq = guard.seq;
             let mut tx = Tx {
                 st: &mut guard,
@@ -455,42 +424,64 @@ impl Store {
             if ops.is_empty() {
                 return Ok(out);
             }
-            let (ack, rx) = tokio::sync::oneshot::channel();
             // Queued while the state lock is held, so disk order equals memory order.
-            let refused = match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(sender) => match sender.send(Msg::Batch(ops, undo, ack)) {
-                    Ok(()) => None,
-                    Err(mpsc::SendError(Msg::Batch(_, undo, _))) => Some(undo),
-                    Err(_) => None,
-                },
-                None => Some(undo),
-            };
-            if let Some(undo) = refused {
+            let mut q = self.shared.queue();
+            if q.closed {
+                drop(q);
                 guard.rollback(undo);
                 return Err(Error::Internal("the store is closed".into()));
             }
-            (out, rx)
+            let (ack, wait) = if q.leading {
+                let (ack, rx) = tokio::sync::oneshot::channel();
+                (Some(ack), Some(rx))
+            } else {
+                q.leading = true;
+                (None, None)
+            };
+            q.pending.push(Pending { ops, undo, ack });
+            (out, wait)
         };
-        let (out, rx) = rx;
-        match rx.await {
-            Ok(Ok(())) => Ok(out),
-            Ok(Err(e)) => Err(Error::Internal(format!("store commit failed: {e}"))),
-            Err(_) => Err(Error::Internal("store writer stopped".into())),
+        let outcome = match wait {
+            // The leader: commit now, in this poll (no await until it is done).
+            None => self.shared.lead(),
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Internal("store commit abandoned".into()))?,
+        };
+        match outcome {
+            Ok(()) => Ok(out),
+            Err(e) => Err(Error::Internal(format!("store commit failed: {e}"))),
         }
     }
 
-    /// Finish all queued writes, stop the writer and release the data_dir lock.
+    /// Finish all queued writes, refuse new ones, checkpoint and release the data_dir lock.
     pub async fn close(&self) {
-        let sender = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(sender) = sender {
-            let (done, rx) = tokio::sync::oneshot::channel();
-            if sender.send(Msg::Close(done)).is_ok() {
-                let _ = rx.await;
-            }
+        let idle = {
+            let mut q = self.shared.queue();
+            q.closed = true;
+            q.leading.then(|| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                q.idle = Some(tx);
+                rx
+            })
+        };
+        if let Some(idle) = idle {
+            let _ = idle.await;
         }
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(w) = writer {
-            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        let conn = self
+            .shared
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(conn) = conn {
+            // A clean shutdown leaves an empty WAL: the next start then checks one file only.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+                    tracing::warn!(error = %e, "store checkpoint at shutdown failed");
+                }
+            })
+            .await;
         }
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
