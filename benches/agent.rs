@@ -11,7 +11,7 @@
 //!    of its own, whose `information_schema.USER_STATISTICS` CPU_TIME counts exactly its
 //!    queries (`userstat` is switched on for the run if it was off), and the whole `mariadbd`
 //!    process's CPU over the window, then over as long a window after the agent stopped.
-//! 3. cost of the change-detection queries at 10,000 extensions (gate, stamps, CHECKSUM TABLE).
+//! 3. cost of the change-detection queries at 10,000 extensions (probe, stamps, CHECKSUM TABLE).
 //!
 //! 4. the same idle run on a busy PBX: 20 call records a second written to a table of the same
 //!    database that the sync does not read, with the agent's detection counters (metrics).
@@ -195,9 +195,9 @@ async fn detection_cost(n_ext: usize) {
     use mysql_async::prelude::Queryable;
     let t = Instant::now();
     for _ in 0..200 {
-        let _: Vec<(String, String)> = conn.query(ChangeDetector::gate_sql()).await.unwrap();
+        let _: Vec<(String, String)> = conn.query(ChangeDetector::probe_sql()).await.unwrap();
     }
-    let gate = t.elapsed() / 200;
+    let probe = t.elapsed() / 200;
     let t = Instant::now();
     for _ in 0..10 {
         let _: Vec<(String, Option<u64>)> = conn.query(det.checksum_sql()).await.unwrap();
@@ -217,8 +217,8 @@ async fn detection_cost(n_ext: usize) {
         .unwrap();
     let total: u64 = rows.iter().map(|r| r.1).sum();
     println!(
-        "gate query (SHOW GLOBAL STATUS, every poll): {:.3} ms; stamps (information_schema.TABLES, after any write on the server): {:.3} ms; CHECKSUM TABLE of all watched tables (~{total} rows; only recently written ones are checksummed): {:.1} ms",
-        gate.as_secs_f64() * 1e3,
+        "probe query (SHOW GLOBAL STATUS, every poll): {:.3} ms; stamps (information_schema.TABLES, after any write on the server): {:.3} ms; CHECKSUM TABLE of all watched tables (~{total} rows; only recently written ones are checksummed): {:.1} ms",
+        probe.as_secs_f64() * 1e3,
         stamps.as_secs_f64() * 1e3,
         sum.as_secs_f64() * 1e3
     );
