@@ -19,6 +19,8 @@
 //! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE,
 //! BENCH_IDLE_SECS, BENCH_IDLE=separate,embedded,busy; BENCH_LARGE=0 skips parts 2-4).
 
+#[path = "support/agents.rs"]
+mod agents;
 #[path = "../tests/support/mod.rs"]
 mod support;
 use support::{agent, e2e};
@@ -139,38 +141,20 @@ async fn latency(n_ext: usize, changes: usize) {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let exts: Vec<Extension> = api.get(paths::extensions(&cs)).await.unwrap();
-    let mut lat = Vec::new();
     let mut conn = env.db.conn().await;
-    use mysql_async::prelude::Queryable;
-    for i in 0..changes {
-        let x = &exts[(i * 7919) % exts.len()];
-        let id = x.id.clone().unwrap();
-        let name = format!("Bench {i}");
-        conn.query_drop(format!(
-            "UPDATE users SET name = '{name}' WHERE extension = '{}'",
-            x.extension
-        ))
+    let run = agents::Changes {
+        exts: &exts,
+        cs: &cs,
+        count: changes,
+        prefix: "Bench",
+        check_every: Duration::from_millis(10),
+        spread: d.freepbx.poll_interval,
+    };
+    let mut lat: Vec<f64> = agents::change_latencies(&mut conn, &api, &run)
         .await
-        .unwrap();
-        let committed = Instant::now();
-        loop {
-            let e: Extension = api.get(paths::extension(&cs, &id)).await.unwrap();
-            if e.display_name == name {
-                break;
-            }
-            if committed.elapsed() > Duration::from_secs(30) {
-                panic!("change {i} not visible after 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        lat.push(committed.elapsed().as_secs_f64());
-        // Land the next change at a random phase of the poll timer.
-        let poll = d.freepbx.poll_interval.as_millis() as u64;
-        tokio::time::sleep(Duration::from_millis(
-            200 + rand::random::<u64>() % poll.max(1),
-        ))
-        .await;
-    }
+        .iter()
+        .map(Duration::as_secs_f64)
+        .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
         "latency over {} changes: p50 {:.3}s  p95 {:.3}s  max {:.3}s  min {:.3}s",
@@ -482,11 +466,7 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool, busy: bool) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = agents::runtime();
     rt.block_on(async {
         let changes = env_num("BENCH_CHANGES", 100);
         if changes > 0 {
