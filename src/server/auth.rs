@@ -1,4 +1,4 @@
-//! The gate in front of every route: ACL first (403; a peer outside the ACL is normally closed
+//! The access check in front of every route: ACL first (403; a peer outside the ACL is normally closed
 //! at accept already, see [`super::conn`], so this is the second line), then HTTP Basic
 //! credentials (none: 401 with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
 //! method and gives axum's bodiless 405 a JSON body like every other error.
@@ -10,7 +10,7 @@
 //! networks and other user names are unaffected. One warning per episode.
 //!
 //! A scrape token (`[server] metrics_token`) sent as `Authorization: Bearer …` reads the
-//! agent's metrics ([`SCRAPE_PATH`]) and nothing else, past any lockout ([`Gate::scrape`]).
+//! agent's metrics ([`SCRAPE_PATH`]) and nothing else, past any lockout ([`Access::scrape`]).
 //!
 //! The agent's own requests to the endpoint it started carry a per-process random token
 //! ([`AGENT_HEADER`]); they are checked for credentials but never counted nor blocked, so no
@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-/// What the gate checks, built once from `[server]`.
-pub struct Gate {
+/// Who may use the endpoint (ACL, credentials, lockout, tokens), built once from `[server]`.
+pub struct Access {
     pub realm: String,
     pub acl: Vec<IpNet>,
     /// SHA-1 of `username` and `password`: fixed-length values, so the comparison does not
@@ -49,7 +49,7 @@ pub struct Gate {
     scrape_digest: Option<[u8; 20]>,
 }
 
-/// The one path a scrape token ([`Gate::with_scrape_token`]) reads: the agent's metrics.
+/// The one path a scrape token ([`Access::with_scrape_token`]) reads: the agent's metrics.
 pub const SCRAPE_PATH: &str = "/isymphony-sync/api/metrics";
 
 pub use crate::api::AGENT_HEADER;
@@ -58,10 +58,10 @@ fn digest(s: &[u8]) -> [u8; 20] {
     Sha1::digest(s).into()
 }
 
-impl Gate {
-    pub fn new(realm: &str, acl: &[IpNet], username: &str, password: &str) -> Gate {
+impl Access {
+    pub fn new(realm: &str, acl: &[IpNet], username: &str, password: &str) -> Access {
         let token = hex::encode(rand::random::<[u8; 32]>());
-        Gate {
+        Access {
             realm: realm.to_string(),
             acl: acl.to_vec(),
             user_digest: digest(username.as_bytes()),
@@ -75,7 +75,7 @@ impl Gate {
     }
 
     /// Accept `Authorization: Bearer <token>` on [`SCRAPE_PATH`] (`[server] metrics_token`).
-    pub fn with_scrape_token(mut self, token: Option<&crate::secret::Secret>) -> Gate {
+    pub fn with_scrape_token(mut self, token: Option<&crate::secret::Secret>) -> Access {
         self.scrape_digest = token.map(|t| digest(t.expose().as_bytes()));
         self
     }
@@ -107,7 +107,7 @@ impl Gate {
     }
 
     /// Set the lockout thresholds (`[server] auth_fail_limit`, `auth_fail_window`, `auth_block`).
-    pub fn with_lockout(mut self, limit: u32, window: Duration, block: Duration) -> Gate {
+    pub fn with_lockout(mut self, limit: u32, window: Duration, block: Duration) -> Access {
         self.lockout = Lockout::new(limit, window, block);
         self
     }
@@ -232,14 +232,14 @@ fn decode_basic(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn gate(
-    State(gate): State<Arc<Gate>>,
+pub async fn admit(
+    State(access): State<Arc<Access>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     req: Request,
     next: Next,
 ) -> Response {
-    gate.count(req.method());
-    if !gate.allowed(&addr) {
+    access.count(req.method());
+    if !access.allowed(&addr) {
         tracing::debug!(%addr, "refused by the ACL");
         return Error::Forbidden("Access denied by the ACL.".into()).into_response();
     }
@@ -251,15 +251,15 @@ pub async fn gate(
     let agent = req
         .headers()
         .get(AGENT_HEADER)
-        .is_some_and(|v| gate.is_agent(v.as_bytes()));
-    match gate.scrape(req.uri().path(), auth) {
+        .is_some_and(|v| access.is_agent(v.as_bytes()));
+    match access.scrape(req.uri().path(), auth) {
         Some(true) => {}
         Some(false) => {
             return Error::Forbidden("Invalid scrape token ([server] metrics_token).".into())
                 .into_response()
         }
         None => {
-            if let Err(e) = gate.authenticate(addr.ip().to_canonical(), auth, agent) {
+            if let Err(e) = access.authenticate(addr.ip().to_canonical(), auth, agent) {
                 return e.into_response();
             }
         }
@@ -282,8 +282,8 @@ pub async fn gate(
 mod tests {
     use super::*;
 
-    fn gate() -> Gate {
-        Gate::new(
+    fn access() -> Access {
+        Access::new(
             "R",
             &["127.0.0.0/8".parse().unwrap()],
             "manager",
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn credentials() {
-        let g = gate();
+        let g = access();
         assert!(g
             .check(Some(&basic("manager", crate::config::DEFAULT_API_PASSWORD)))
             .is_ok());
@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn lockout_is_per_network_and_user_name() {
-        let g = gate().with_lockout(3, Duration::from_secs(60), Duration::from_secs(60));
+        let g = access().with_lockout(3, Duration::from_secs(60), Duration::from_secs(60));
         let good = basic("manager", crate::config::DEFAULT_API_PASSWORD);
         let bad = basic("manager", "wrong");
         // Challenges without credentials do not count.
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn scrape_token_reads_only_the_metrics() {
         let token = crate::secret::Secret::new("0123456789abcdef-scrape");
-        let g = gate().with_scrape_token(Some(&token));
+        let g = access().with_scrape_token(Some(&token));
         let bearer = "Bearer 0123456789abcdef-scrape";
         assert_eq!(g.scrape(SCRAPE_PATH, Some(bearer)), Some(true));
         assert_eq!(
@@ -374,23 +374,23 @@ mod tests {
         assert_eq!(g.scrape("/isymphony-sync/api/plan", Some(bearer)), None);
         assert_eq!(g.scrape(SCRAPE_PATH, Some(&basic("manager", "x"))), None);
         assert_eq!(g.scrape(SCRAPE_PATH, None), None);
-        assert_eq!(gate().scrape(SCRAPE_PATH, Some(bearer)), None);
+        assert_eq!(access().scrape(SCRAPE_PATH, Some(bearer)), None);
     }
 
     #[test]
     fn agent_token_is_random_and_checked() {
-        let g = gate();
+        let g = access();
         let t = g.agent_token();
         assert_eq!(t.expose().len(), 64);
         assert!(g.is_agent(t.expose().as_bytes()));
         assert!(!g.is_agent(b""));
         assert!(!g.is_agent(&t.expose().as_bytes()[..63]));
-        assert_ne!(gate().agent_token().expose(), t.expose());
+        assert_ne!(access().agent_token().expose(), t.expose());
     }
 
     #[test]
     fn acl_handles_mapped_v4() {
-        let g = gate();
+        let g = access();
         assert!(g.allowed(&"127.0.0.1:1".parse().unwrap()));
         assert!(g.allowed(&"[::ffff:127.0.0.1]:1".parse().unwrap()));
         assert!(!g.allowed(&"10.1.2.3:1".parse().unwrap()));

@@ -125,7 +125,7 @@ pub fn protect(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`), outside the gate.
+/// The middleware (`axum::middleware::from_fn_with_state`), outside the access check.
 pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     if !g.covers(req.uri().path()) {
         return next.run(req).await;

@@ -60,7 +60,7 @@ pub(crate) fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Rout
             get(move |State(api): State<Arc<dyn AgentApi>>| plan(api, plans.clone())),
         )
         .route(&format!("{PREFIX}/sync"), post(sync))
-        // The one path a scrape token reads (the gate knows it as SCRAPE_PATH).
+        // The one path a scrape token reads (the access check knows it as SCRAPE_PATH).
         .route(crate::server::auth::SCRAPE_PATH, get(metrics))
         .with_state(api)
         .merge(pages)
