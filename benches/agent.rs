@@ -11,7 +11,7 @@
 //!    of its own, whose `information_schema.USER_STATISTICS` CPU_TIME counts exactly its
 //!    queries (`userstat` is switched on for the run if it was off), and the whole `mariadbd`
 //!    process's CPU over the window, then over as long a window after the agent stopped.
-//! 3. cost of the change-detection queries at 10,000 extensions (gate, stamps, CHECKSUM TABLE).
+//! 3. cost of the change-detection queries at 10,000 extensions (probe, stamps, CHECKSUM TABLE).
 //!
 //! 4. the same idle run on a busy PBX: 20 call records a second written to a table of the same
 //!    database that the sync does not read, with the agent's detection counters (metrics).
@@ -19,6 +19,8 @@
 //! Run: `cargo bench --bench agent` (env: BENCH_CHANGES, BENCH_SMALL, BENCH_LARGE,
 //! BENCH_IDLE_SECS, BENCH_IDLE=separate,embedded,busy; BENCH_LARGE=0 skips parts 2-4).
 
+#[path = "support/agents.rs"]
+mod agents;
 #[path = "../tests/support/mod.rs"]
 mod support;
 use support::{agent, e2e};
@@ -139,38 +141,20 @@ async fn latency(n_ext: usize, changes: usize) {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let exts: Vec<Extension> = api.get(paths::extensions(&cs)).await.unwrap();
-    let mut lat = Vec::new();
     let mut conn = env.db.conn().await;
-    use mysql_async::prelude::Queryable;
-    for i in 0..changes {
-        let x = &exts[(i * 7919) % exts.len()];
-        let id = x.id.clone().unwrap();
-        let name = format!("Bench {i}");
-        conn.query_drop(format!(
-            "UPDATE users SET name = '{name}' WHERE extension = '{}'",
-            x.extension
-        ))
+    let run = agents::Changes {
+        exts: &exts,
+        cs: &cs,
+        count: changes,
+        prefix: "Bench",
+        check_every: Duration::from_millis(10),
+        spread: d.freepbx.poll_interval,
+    };
+    let mut lat: Vec<f64> = agents::change_latencies(&mut conn, &api, &run)
         .await
-        .unwrap();
-        let committed = Instant::now();
-        loop {
-            let e: Extension = api.get(paths::extension(&cs, &id)).await.unwrap();
-            if e.display_name == name {
-                break;
-            }
-            if committed.elapsed() > Duration::from_secs(30) {
-                panic!("change {i} not visible after 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        lat.push(committed.elapsed().as_secs_f64());
-        // Land the next change at a random phase of the poll timer.
-        let poll = d.freepbx.poll_interval.as_millis() as u64;
-        tokio::time::sleep(Duration::from_millis(
-            200 + rand::random::<u64>() % poll.max(1),
-        ))
-        .await;
-    }
+        .iter()
+        .map(Duration::as_secs_f64)
+        .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
         "latency over {} changes: p50 {:.3}s  p95 {:.3}s  max {:.3}s  min {:.3}s",
@@ -195,9 +179,9 @@ async fn detection_cost(n_ext: usize) {
     use mysql_async::prelude::Queryable;
     let t = Instant::now();
     for _ in 0..200 {
-        let _: Vec<(String, String)> = conn.query(ChangeDetector::gate_sql()).await.unwrap();
+        let _: Vec<(String, String)> = conn.query(ChangeDetector::probe_sql()).await.unwrap();
     }
-    let gate = t.elapsed() / 200;
+    let probe = t.elapsed() / 200;
     let t = Instant::now();
     for _ in 0..10 {
         let _: Vec<(String, Option<u64>)> = conn.query(det.checksum_sql()).await.unwrap();
@@ -217,8 +201,8 @@ async fn detection_cost(n_ext: usize) {
         .unwrap();
     let total: u64 = rows.iter().map(|r| r.1).sum();
     println!(
-        "gate query (SHOW GLOBAL STATUS, every poll): {:.3} ms; stamps (information_schema.TABLES, after any write on the server): {:.3} ms; CHECKSUM TABLE of all watched tables (~{total} rows; only recently written ones are checksummed): {:.1} ms",
-        gate.as_secs_f64() * 1e3,
+        "probe query (SHOW GLOBAL STATUS, every poll): {:.3} ms; stamps (information_schema.TABLES, after any write on the server): {:.3} ms; CHECKSUM TABLE of all watched tables (~{total} rows; only recently written ones are checksummed): {:.1} ms",
+        probe.as_secs_f64() * 1e3,
         stamps.as_secs_f64() * 1e3,
         sum.as_secs_f64() * 1e3
     );
@@ -482,11 +466,7 @@ async fn idle(n_ext: usize, idle_secs: u64, separate: bool, busy: bool) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = agents::runtime();
     rt.block_on(async {
         let changes = env_num("BENCH_CHANGES", 100);
         if changes > 0 {

@@ -17,6 +17,8 @@
 //! BENCH_CHANGES, default 100; BENCH_IDLE_SECS, default 60; BENCH_MODES, default `binlog,poll`;
 //! BENCH_DEBOUNCE, e.g. `10ms`, default the configuration's default).
 
+#[path = "support/agents.rs"]
+mod agents;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -137,33 +139,19 @@ async fn run(srv: &BinlogServer, mode: &str, url: &str, n: usize, changes: usize
     assert_eq!(exts.len(), n, "first sync");
     let mut db = srv.conn(Some("asterisk")).await;
     let load0 = loadavg();
-    let mut lat = Vec::new();
-    for i in 0..changes {
-        let x = &exts[(i * 7919) % exts.len()];
-        let id = x.id.clone().unwrap();
-        let name = format!("{mode} {i}");
-        db.query_drop(format!(
-            "UPDATE users SET name = '{name}' WHERE extension = '{}'",
-            x.extension
-        ))
+    let run = agents::Changes {
+        exts: &exts,
+        cs: &cs,
+        count: changes,
+        prefix: mode,
+        check_every: Duration::from_millis(2),
+        spread: Duration::from_millis(150),
+    };
+    let mut lat: Vec<f64> = agents::change_latencies(&mut db, &api, &run)
         .await
-        .unwrap();
-        let committed = Instant::now();
-        loop {
-            let e: Extension = api.get(paths::extension(&cs, &id)).await.unwrap();
-            if e.display_name == name {
-                break;
-            }
-            assert!(
-                committed.elapsed() < Duration::from_secs(30),
-                "change {i} lost"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        lat.push(committed.elapsed().as_secs_f64() * 1000.0);
-        // The next change at a random phase of the poll timer.
-        tokio::time::sleep(Duration::from_millis(200 + rand::random::<u64>() % 150)).await;
-    }
+        .iter()
+        .map(|l| l.as_secs_f64() * 1000.0)
+        .collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(
         "BINLOG latency {mode} (detected by the {source}, debounce {}): {} changes at {n} extensions: p50 {:.0} ms  p95 {:.0} ms  max {:.0} ms  min {:.0} ms; load average {load0} -> {}",
@@ -206,11 +194,7 @@ async fn run(srv: &BinlogServer, mode: &str, url: &str, n: usize, changes: usize
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = agents::runtime();
     rt.block_on(async {
         let n = env_num("BENCH_SMALL", 1000);
         let changes = env_num("BENCH_CHANGES", 100);

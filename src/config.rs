@@ -246,7 +246,7 @@ impl Default for FreepbxConfig {
             amportal_conf: PathBuf::from("/etc/amportal.conf"),
             voicemail_conf: PathBuf::from("/etc/asterisk/voicemail.conf"),
             snapshot: None,
-            // Changes visible in a quarter second (issue 13): the gate query costs MariaDB
+            // Changes visible in a quarter second (issue 13): the probe query costs MariaDB
             // ~0.25 ms of CPU, so ten polls a second stay well under 0.5 % of a core.
             poll_interval: Duration::from_millis(150),
         }

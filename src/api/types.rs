@@ -13,522 +13,312 @@ use serde_json::{Map, Value};
 /// Fields the server does not know, echoed back verbatim.
 pub type Extra = Map<String, Value>;
 
-/// R1 `server/coreServers`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CoreServer {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub slug: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub name: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub broker_host: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_i64"
-    )]
-    pub broker_port: Option<i64>,
-    #[serde(flatten)]
-    pub extra: Extra,
+/// One wire struct. Each field names its rule and the rule gives its serde attributes, so the
+/// tolerant reading and the written shape are stated once here rather than on every field:
+/// - `string`, `i64`, `boolean`: absent or null reads as empty, 0 or false;
+/// - `yes`: a boolean that is true when absent;
+/// - `opt_string`, `opt_i64`: absent or null reads as None, which is left out of the output;
+/// - `null_i64`: as `opt_i64`, but None is written as `null`;
+/// - `omit_empty`: a string left out of the output when empty;
+/// - `secret`: a password, as sent; `flatten`: the unknown fields ([`Extra`]).
+macro_rules! wire {
+    (@munch $m:tt $name:ident [$($done:tt)*]
+        $(#[$a:meta])* pub $f:ident: $t:ty = $rule:ident, $($rest:tt)*) => {
+        wire!(@rule $rule $m $name [$($done)*] [$(#[$a])* pub $f: $t] $($rest)*);
+    };
+    (@munch [$($m:tt)*] $name:ident [$($done:tt)*]) => {
+        $($m)*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name { $($done)* }
+    };
+    (@rule string $($k:tt)*) => { wire!(@with (default, deserialize_with = "de::string") $($k)*); };
+    (@rule i64 $($k:tt)*) => { wire!(@with (default, deserialize_with = "de::i64") $($k)*); };
+    (@rule boolean $($k:tt)*) => { wire!(@with (default, deserialize_with = "de::boolean") $($k)*); };
+    (@rule yes $($k:tt)*) => { wire!(@with (default = "de::yes", deserialize_with = "de::boolean") $($k)*); };
+    (@rule opt_string $($k:tt)*) => { wire!(@with (default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string") $($k)*); };
+    (@rule opt_i64 $($k:tt)*) => { wire!(@with (default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64") $($k)*); };
+    (@rule null_i64 $($k:tt)*) => { wire!(@with (default, deserialize_with = "de::opt_i64") $($k)*); };
+    (@rule omit_empty $($k:tt)*) => { wire!(@with (default, skip_serializing_if = "String::is_empty", deserialize_with = "de::string") $($k)*); };
+    (@rule secret $($k:tt)*) => { wire!(@with (default) $($k)*); };
+    (@rule flatten $($k:tt)*) => { wire!(@with (flatten) $($k)*); };
+    // The field, with its serde attribute, joins the finished ones.
+    (@with $serde:tt $m:tt $name:ident [$($done:tt)*] [$($field:tt)*] $($rest:tt)*) => {
+        wire!(@munch $m $name [$($done)* #[serde $serde] $($field)*,] $($rest)*);
+    };
+    ($(#[$m:meta])* pub struct $name:ident { $($fields:tt)* }) => {
+        wire!(@munch [$(#[$m])*] $name [] $($fields)*);
+    };
 }
 
-/// R2 `core/{cs}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CoreConfig {
-    #[serde(default, deserialize_with = "de::string")]
-    pub server_id: String,
+wire! {
+    /// R1 `server/coreServers`.
+    pub struct CoreServer {
+        pub id: Option<String> = opt_string,
+        pub slug: String = string,
+        pub name: String = string,
+        pub broker_host: Option<String> = opt_string,
+        pub broker_port: Option<i64> = opt_i64,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R3 `asterisk/{cs}`: the Asterisk settings of a core server.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AsteriskSettings {
-    #[serde(default, deserialize_with = "de::string")]
-    pub originating_context: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub redirecting_context: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub music_on_hold_class: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R2 `core/{cs}`.
+    pub struct CoreConfig {
+        pub server_id: String = string,
+    }
 }
 
-/// R7 `core/{cs}/users`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub username: String,
-    #[serde(default)]
-    pub password: Secret,
-    #[serde(default = "de::yes", deserialize_with = "de::boolean")]
-    pub enabled: bool,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub full: bool,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub display_name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    pub last_password_changed_at: Option<i64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_display_name: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_id: Option<String>,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub restricted: bool,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R3 `asterisk/{cs}`: the Asterisk settings of a core server.
+    pub struct AsteriskSettings {
+        pub originating_context: String = string,
+        pub redirecting_context: String = string,
+        pub music_on_hold_class: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R8 `contact/{cs}/users/{userId}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Contact {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub first_name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub last_name: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub user_configuration_id: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R7 `core/{cs}/users`.
+    pub struct User {
+        pub id: Option<String> = opt_string,
+        pub username: String = string,
+        pub password: Secret = secret,
+        pub enabled: bool = yes,
+        pub full: bool = boolean,
+        pub display_name: Option<String> = opt_string,
+        pub last_password_changed_at: Option<i64> = null_i64,
+        pub permission_display_name: Option<String> = opt_string,
+        pub permission_id: Option<String> = opt_string,
+        pub restricted: bool = boolean,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R9 `contact/{cs}/users/{userId}/emailAddresses`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EmailAddress {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(rename = "type", default, deserialize_with = "de::string")]
-    pub kind: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub address: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R8 `contact/{cs}/users/{userId}`.
+    pub struct Contact {
+        pub id: Option<String> = opt_string,
+        pub first_name: String = string,
+        pub last_name: String = string,
+        pub user_configuration_id: Option<String> = opt_string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R10 `contact/{cs}/users/{userId}/phoneNumbers`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhoneNumber {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(rename = "type", default, deserialize_with = "de::string")]
-    pub kind: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub number: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R9 `contact/{cs}/users/{userId}/emailAddresses`.
+    pub struct EmailAddress {
+        pub id: Option<String> = opt_string,
+        #[serde(rename = "type")]
+        pub kind: String = string,
+        pub address: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R4 `asterisk/{cs}/extensions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Extension {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub extension: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub display_name: String,
-    // Field order is the order a plan lists changed fields in (see reconcile::diff::changes).
-    #[serde(default, deserialize_with = "de::string")]
-    pub peer: String,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub auto_answer: bool,
-    #[serde(default, deserialize_with = "de::string")]
-    pub alt_origination_method: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub agent_name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub agent_location: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub agent_interface: String,
-    #[serde(default, deserialize_with = "de::i64")]
-    pub agent_penalty: i64,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub agent_paused: bool,
-    #[serde(default, deserialize_with = "de::string")]
-    pub originating_context_override: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub redirecting_context_override: String,
-    #[serde(default, deserialize_with = "de::i64")]
-    pub originate_timeout_override: i64,
-    #[serde(default, deserialize_with = "de::string")]
-    pub voice_mail_context: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub voice_mail_box: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_display_name: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_id: Option<String>,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub restricted: bool,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R10 `contact/{cs}/users/{userId}/phoneNumbers`.
+    pub struct PhoneNumber {
+        pub id: Option<String> = opt_string,
+        #[serde(rename = "type")]
+        pub kind: String = string,
+        pub number: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R11 `asterisk/{cs}/queues`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Queue {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub identifier: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub display_name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub destination_extension: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub destination_context: String,
-    #[serde(default = "de::yes", deserialize_with = "de::boolean")]
-    pub enabled: bool,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub restricted: bool,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_display_name: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_id: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R4 `asterisk/{cs}/extensions`.
+    pub struct Extension {
+        pub id: Option<String> = opt_string,
+        pub extension: String = string,
+        pub display_name: String = string,
+        // Field order is the order a plan lists changed fields in (see reconcile::diff::changes).
+        pub peer: String = string,
+        pub auto_answer: bool = boolean,
+        pub alt_origination_method: String = string,
+        pub agent_name: String = string,
+        pub agent_location: String = string,
+        pub agent_interface: String = string,
+        pub agent_penalty: i64 = i64,
+        pub agent_paused: bool = boolean,
+        pub originating_context_override: String = string,
+        pub redirecting_context_override: String = string,
+        pub originate_timeout_override: i64 = i64,
+        pub voice_mail_context: String = string,
+        pub voice_mail_box: String = string,
+        pub permission_display_name: Option<String> = opt_string,
+        pub permission_id: Option<String> = opt_string,
+        pub restricted: bool = boolean,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R12 `asterisk/{cs}/conferenceRooms`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConferenceRoom {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub identifier: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub destination_extension: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub destination_context: String,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub restricted: bool,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_display_name: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub permission_id: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R11 `asterisk/{cs}/queues`.
+    pub struct Queue {
+        pub id: Option<String> = opt_string,
+        pub identifier: String = string,
+        pub display_name: String = string,
+        pub destination_extension: String = string,
+        pub destination_context: String = string,
+        pub enabled: bool = yes,
+        pub restricted: bool = boolean,
+        pub permission_display_name: Option<String> = opt_string,
+        pub permission_id: Option<String> = opt_string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R13 `asterisk/{cs}/parkingLots`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParkingLot {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub identifier: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub destination_extension: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub destination_context: String,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub restricted: bool,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R12 `asterisk/{cs}/conferenceRooms`.
+    pub struct ConferenceRoom {
+        pub id: Option<String> = opt_string,
+        pub name: String = string,
+        pub identifier: String = string,
+        pub destination_extension: String = string,
+        pub destination_context: String = string,
+        pub restricted: bool = boolean,
+        pub permission_display_name: Option<String> = opt_string,
+        pub permission_id: Option<String> = opt_string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R14 `asterisk/{cs}/pbxServers`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PbxServer {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub display_name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub host: String,
-    #[serde(default, deserialize_with = "de::i64")]
-    pub port: i64,
-    #[serde(default, deserialize_with = "de::string")]
-    pub username: String,
-    #[serde(default)]
-    pub password: Secret,
-    #[serde(default = "de::yes", deserialize_with = "de::boolean")]
-    pub enabled: bool,
-    /// Omitted when empty (cxpanel never sends it; the server then keeps its default).
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "de::string"
-    )]
-    pub cdr_name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub cdr_host: String,
-    #[serde(default, deserialize_with = "de::i64")]
-    pub cdr_port: i64,
-    #[serde(default, deserialize_with = "de::string")]
-    pub cdr_username: String,
-    #[serde(default)]
-    pub cdr_password: Secret,
-    #[serde(default, deserialize_with = "de::string")]
-    pub recording_agent_identifier: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R13 `asterisk/{cs}/parkingLots`.
+    pub struct ParkingLot {
+        pub id: Option<String> = opt_string,
+        pub identifier: String = string,
+        pub name: String = string,
+        pub destination_extension: String = string,
+        pub destination_context: String = string,
+        pub restricted: bool = boolean,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R15 `asterisk/voicemailAgents`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VoicemailAgent {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub identifier: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub root_path: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub resource_host: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub resource_extension: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R14 `asterisk/{cs}/pbxServers`.
+    pub struct PbxServer {
+        pub id: Option<String> = opt_string,
+        pub display_name: String = string,
+        pub host: String = string,
+        pub port: i64 = i64,
+        pub username: String = string,
+        pub password: Secret = secret,
+        pub enabled: bool = yes,
+        /// Omitted when empty (cxpanel never sends it; the server then keeps its default).
+        pub cdr_name: String = omit_empty,
+        pub cdr_host: String = string,
+        pub cdr_port: i64 = i64,
+        pub cdr_username: String = string,
+        pub cdr_password: Secret = secret,
+        pub recording_agent_identifier: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R17 `asterisk/recordingAgents`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordingAgent {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub identifier: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub root_path: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub resource_host: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub resource_extension: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub file_name_mask: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R15 `asterisk/voicemailAgents`.
+    pub struct VoicemailAgent {
+        pub id: Option<String> = opt_string,
+        pub identifier: String = string,
+        pub root_path: String = string,
+        pub resource_host: String = string,
+        pub resource_extension: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R18 `server/administrators` (note `userName` with a capital N, unlike users).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Administrator {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub user_name: String,
-    #[serde(default)]
-    pub password: Secret,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub super_user: bool,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R17 `asterisk/recordingAgents`.
+    pub struct RecordingAgent {
+        pub id: Option<String> = opt_string,
+        pub identifier: String = string,
+        pub root_path: String = string,
+        pub resource_host: String = string,
+        pub resource_extension: String = string,
+        pub file_name_mask: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R19 `asterisk/{cs}/extensionGroups`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionGroup {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub display_name: String,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub public_group: bool,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R18 `server/administrators` (note `userName` with a capital N, unlike users).
+    pub struct Administrator {
+        pub id: Option<String> = opt_string,
+        pub user_name: String = string,
+        pub password: Secret = secret,
+        pub super_user: bool = boolean,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R20 `server/coreServers/{id}/license`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct License {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de::opt_string"
-    )]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "de::string")]
-    pub serial: String,
-    #[serde(rename = "type", default, deserialize_with = "de::string")]
-    pub kind: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub licensed_to: String,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    pub expiration_date: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    pub maintenance_expiration_date: Option<i64>,
-    #[serde(default, deserialize_with = "de::i64")]
-    pub client_connections: i64,
-    #[serde(default, deserialize_with = "de::i64")]
-    pub configured_users: i64,
+wire! {
+    /// R19 `asterisk/{cs}/extensionGroups`.
+    pub struct ExtensionGroup {
+        pub id: Option<String> = opt_string,
+        pub display_name: String = string,
+        pub public_group: bool = boolean,
+        pub extra: Extra = flatten,
+    }
 }
 
-/// R20 `…/license/moduleLicenses`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModuleLicense {
-    #[serde(default, deserialize_with = "de::string")]
-    pub id: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub module_id: String,
+wire! {
+    /// R20 `server/coreServers/{id}/license`.
+    pub struct License {
+        pub id: Option<String> = opt_string,
+        pub serial: String = string,
+        #[serde(rename = "type")]
+        pub kind: String = string,
+        pub licensed_to: String = string,
+        pub expiration_date: Option<i64> = null_i64,
+        pub maintenance_expiration_date: Option<i64> = null_i64,
+        pub client_connections: i64 = i64,
+        pub configured_users: i64 = i64,
+    }
 }
 
-/// R20 `…/moduleLicenses/{id}/properties`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModuleLicenseProperty {
-    #[serde(default, deserialize_with = "de::string")]
-    pub id: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub key: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub value: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub display_name: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub description: String,
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub display: bool,
+wire! {
+    /// R20 `…/license/moduleLicenses`.
+    pub struct ModuleLicense {
+        pub id: String = string,
+        pub module_id: String = string,
+    }
 }
 
-/// R20 `…/license/bind/{serial}` request body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LicenseBind {
-    #[serde(default, deserialize_with = "de::boolean")]
-    pub cancel: bool,
-    #[serde(default, deserialize_with = "de::string")]
-    pub licensed_to: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub email: String,
+wire! {
+    /// R20 `…/moduleLicenses/{id}/properties`.
+    pub struct ModuleLicenseProperty {
+        pub id: String = string,
+        pub key: String = string,
+        pub value: String = string,
+        pub display_name: String = string,
+        pub description: String = string,
+        pub display: bool = boolean,
+    }
 }
 
-/// R21 `server/brand`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Brand {
-    #[serde(default, deserialize_with = "de::string")]
-    pub version: String,
-    #[serde(default, deserialize_with = "de::string")]
-    pub build: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire! {
+    /// R20 `…/license/bind/{serial}` request body.
+    pub struct LicenseBind {
+        pub cancel: bool = boolean,
+        pub licensed_to: String = string,
+        pub email: String = string,
+    }
+}
+
+wire! {
+    /// R21 `server/brand`.
+    pub struct Brand {
+        pub version: String = string,
+        pub build: String = string,
+        pub extra: Extra = flatten,
+    }
 }
 
 /// Error bodies of the embedded server: `{"status": 412, "message": "No username provided."}`.

@@ -223,12 +223,19 @@ impl Model {
             full_users_only,
             ..CsView::default()
         };
+        // Each configured object of a collection, with its live id (minted for `kind`) and
+        // its stored JSON.
+        let mut each = |kind: Kind, name: &str| -> Vec<(Uuid, String, Value)> {
+            st.items(&cs_scope(&cs, name))
+                .map(|(id, it)| (mint(kind, id, it), id.to_string(), it.value()))
+                .collect()
+        };
         let managing = cs_scope(&cs, "managingUser");
-        for (id, it) in st.items(&cs_scope(&cs, EXTENSIONS.name())) {
-            let v = it.value();
+        for (live_id, id, v) in each(Kind::Extension, EXTENSIONS.name()) {
+            let user = st.get(&managing, &id).and_then(|m| m.str_field("userId"));
             view.exts.push(Ext {
-                live_id: mint(Kind::Extension, id, it),
-                id: id.to_string(),
+                live_id,
+                id,
                 number: s(&v, "extension"),
                 display_name: s(&v, "displayName"),
                 peer: s(&v, "peer"),
@@ -242,26 +249,24 @@ impl Model {
                 originating_context: s(&v, "originatingContextOverride"),
                 redirecting_context: s(&v, "redirectingContextOverride"),
                 originate_timeout: i(&v, "originateTimeoutOverride"),
-                user: st.get(&managing, id).and_then(|m| m.str_field("userId")),
+                user,
             });
         }
-        for (id, it) in st.items(&cs_scope(&cs, QUEUES.name())) {
-            let v = it.value();
+        for (live_id, id, v) in each(Kind::Queue, QUEUES.name()) {
             view.queues.push(Queue {
-                live_id: mint(Kind::Queue, id, it),
-                id: id.to_string(),
+                live_id,
+                id,
                 identifier: s(&v, "identifier"),
                 display_name: s(&v, "displayName"),
                 enabled: b(&v, "enabled"),
             });
         }
-        for (id, it) in st.items(&cs_scope(&cs, CONFERENCE_ROOMS.name())) {
-            let v = it.value();
+        for (live_id, id, v) in each(Kind::Room, CONFERENCE_ROOMS.name()) {
             let identifier = s(&v, "identifier");
             let dest = s(&v, "destinationExtension");
             view.rooms.push(Room {
-                live_id: mint(Kind::Room, id, it),
-                id: id.to_string(),
+                live_id,
+                id,
                 dial: if dest.is_empty() {
                     identifier.clone()
                 } else {

@@ -1,4 +1,4 @@
-//! The gate in front of every route: ACL first (403; a peer outside the ACL is normally closed
+//! The access check in front of every route: ACL first (403; a peer outside the ACL is normally closed
 //! at accept already, see [`super::conn`], so this is the second line), then HTTP Basic
 //! credentials (none: 401 with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
 //! method and gives axum's bodiless 405 a JSON body like every other error.
@@ -10,7 +10,7 @@
 //! networks and other user names are unaffected. One warning per episode.
 //!
 //! A scrape token (`[server] metrics_token`) sent as `Authorization: Bearer …` reads the
-//! agent's metrics ([`SCRAPE_PATH`]) and nothing else, past any lockout ([`Gate::scrape`]).
+//! agent's metrics ([`SCRAPE_PATH`]) and nothing else, past any lockout ([`Access::scrape`]).
 //!
 //! The agent's own requests to the endpoint it started carry a per-process random token
 //! ([`AGENT_HEADER`]); they are checked for credentials but never counted nor blocked, so no
@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-/// What the gate checks, built once from `[server]`.
-pub struct Gate {
+/// Who may use the endpoint (ACL, credentials, lockout, tokens), built once from `[server]`.
+pub struct Access {
     pub realm: String,
     pub acl: Vec<IpNet>,
     /// SHA-1 of `username` and `password`: fixed-length values, so the comparison does not
@@ -45,13 +45,13 @@ pub struct Gate {
     agent_token: crate::secret::Secret,
     /// SHA-1 of `[server] metrics_token`, the bearer token that reads [`SCRAPE_PATH`].
     scrape_digest: Option<[u8; 20]>,
-    /// SHA-1 of the last whole `Authorization` value that passed [`Gate::check`]: a client
+    /// SHA-1 of the last whole `Authorization` value that passed [`Access::check`]: a client
     /// sends the same value on every request, and one digest compared is a quarter of the
     /// work of decoding it and comparing name and password (still without leaking lengths).
     verified: std::sync::RwLock<Option<[u8; 20]>>,
 }
 
-/// The one path a scrape token ([`Gate::with_scrape_token`]) reads: the agent's metrics.
+/// The one path a scrape token ([`Access::with_scrape_token`]) reads: the agent's metrics.
 pub const SCRAPE_PATH: &str = "/isymphony-sync/api/metrics";
 
 pub use crate::api::AGENT_HEADER;
@@ -60,10 +60,10 @@ fn digest(s: &[u8]) -> [u8; 20] {
     Sha1::digest(s).into()
 }
 
-impl Gate {
-    pub fn new(realm: &str, acl: &[IpNet], username: &str, password: &str) -> Gate {
+impl Access {
+    pub fn new(realm: &str, acl: &[IpNet], username: &str, password: &str) -> Access {
         let token = hex::encode(rand::random::<[u8; 32]>());
-        Gate {
+        Access {
             realm: realm.to_string(),
             acl: acl.to_vec(),
             user_digest: digest(username.as_bytes()),
@@ -78,7 +78,7 @@ impl Gate {
     }
 
     /// Accept `Authorization: Bearer <token>` on [`SCRAPE_PATH`] (`[server] metrics_token`).
-    pub fn with_scrape_token(mut self, token: Option<&crate::secret::Secret>) -> Gate {
+    pub fn with_scrape_token(mut self, token: Option<&crate::secret::Secret>) -> Access {
         self.scrape_digest = token.map(|t| digest(t.expose().as_bytes()));
         self
     }
@@ -110,7 +110,7 @@ impl Gate {
     }
 
     /// Set the lockout thresholds (`[server] auth_fail_limit`, `auth_fail_window`, `auth_block`).
-    pub fn with_lockout(mut self, limit: u32, window: Duration, block: Duration) -> Gate {
+    pub fn with_lockout(mut self, limit: u32, window: Duration, block: Duration) -> Access {
         self.lockout = Lockout::new(limit, window, block);
         self
     }
@@ -190,7 +190,7 @@ impl Gate {
         self.acl.iter().any(|net| net.contains(&ip))
     }
 
-    /// Is `value` the `Authorization` value that last passed [`Gate::check`]?
+    /// Is `value` the `Authorization` value that last passed [`Access::check`]?
     fn known(&self, value: &str) -> bool {
         let last = *self.verified.read().unwrap_or_else(|e| e.into_inner());
         last.is_some_and(|d| bool::from(digest(value.as_bytes()).ct_eq(&d)))
@@ -258,8 +258,8 @@ fn decode_basic(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((decoded, pass))
 }
 
-impl Gate {
-    /// The gate's checks before the route (see [`super::front`]): count the request, then
+impl Access {
+    /// The access check before the route (see [`super::front`]): count the request, then
     /// the ACL, then the scrape token or the credentials. The refusal, or None: admitted.
     pub fn admit(&self, addr: SocketAddr, req: &Request) -> Option<Response> {
         self.count(req.method());
@@ -309,8 +309,8 @@ pub fn json_405(resp: Response) -> Response {
 mod tests {
     use super::*;
 
-    fn gate() -> Gate {
-        Gate::new(
+    fn access() -> Access {
+        Access::new(
             "R",
             &["127.0.0.0/8".parse().unwrap()],
             "manager",
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn credentials() {
-        let g = gate();
+        let g = access();
         assert!(g
             .check(Some(&basic("manager", crate::config::DEFAULT_API_PASSWORD)))
             .is_ok());
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn lockout_is_per_network_and_user_name() {
-        let g = gate().with_lockout(3, Duration::from_secs(60), Duration::from_secs(60));
+        let g = access().with_lockout(3, Duration::from_secs(60), Duration::from_secs(60));
         let good = basic("manager", crate::config::DEFAULT_API_PASSWORD);
         let bad = basic("manager", "wrong");
         // Challenges without credentials do not count.
@@ -391,7 +391,7 @@ mod tests {
     /// same header passes, any other value is checked afresh (and a block still applies).
     #[test]
     fn a_remembered_value_changes_no_verdict() {
-        let g = gate().with_lockout(2, Duration::from_secs(60), Duration::from_secs(60));
+        let g = access().with_lockout(2, Duration::from_secs(60), Duration::from_secs(60));
         let good = basic("manager", crate::config::DEFAULT_API_PASSWORD);
         for _ in 0..2 {
             assert!(g.check(Some(&good)).is_ok());
@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn scrape_token_reads_only_the_metrics() {
         let token = crate::secret::Secret::new("0123456789abcdef-scrape");
-        let g = gate().with_scrape_token(Some(&token));
+        let g = access().with_scrape_token(Some(&token));
         let bearer = "Bearer 0123456789abcdef-scrape";
         assert_eq!(g.scrape(SCRAPE_PATH, Some(bearer)), Some(true));
         assert_eq!(
@@ -428,23 +428,23 @@ mod tests {
         assert_eq!(g.scrape("/isymphony-sync/api/plan", Some(bearer)), None);
         assert_eq!(g.scrape(SCRAPE_PATH, Some(&basic("manager", "x"))), None);
         assert_eq!(g.scrape(SCRAPE_PATH, None), None);
-        assert_eq!(gate().scrape(SCRAPE_PATH, Some(bearer)), None);
+        assert_eq!(access().scrape(SCRAPE_PATH, Some(bearer)), None);
     }
 
     #[test]
     fn agent_token_is_random_and_checked() {
-        let g = gate();
+        let g = access();
         let t = g.agent_token();
         assert_eq!(t.expose().len(), 64);
         assert!(g.is_agent(t.expose().as_bytes()));
         assert!(!g.is_agent(b""));
         assert!(!g.is_agent(&t.expose().as_bytes()[..63]));
-        assert_ne!(gate().agent_token().expose(), t.expose());
+        assert_ne!(access().agent_token().expose(), t.expose());
     }
 
     #[test]
     fn acl_handles_mapped_v4() {
-        let g = gate();
+        let g = access();
         assert!(g.allowed(&"127.0.0.1:1".parse().unwrap()));
         assert!(g.allowed(&"[::ffff:127.0.0.1]:1".parse().unwrap()));
         assert!(!g.allowed(&"10.1.2.3:1".parse().unwrap()));

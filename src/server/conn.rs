@@ -19,7 +19,7 @@
 //! `body_read_timeout` deadline: 408 and the connection closed when it is late. Requests that
 //! are running are bounded by that and by their handlers, not by the idle timer.
 
-use super::auth::Gate;
+use super::auth::Access;
 use super::error::Error;
 use axum::body::Body;
 use axum::extract::Request;
@@ -250,15 +250,15 @@ fn answer_acl(stream: TcpStream, lingering: &Arc<AtomicUsize>) {
 /// injector in tests, else nothing).
 #[derive(Clone)]
 pub struct ConnAcceptor<A> {
-    gate: Arc<Gate>,
+    access: Arc<Access>,
     tracker: Arc<Tracker>,
     inner: A,
 }
 
 impl<A> ConnAcceptor<A> {
-    pub fn new(gate: &Arc<Gate>, tracker: &Arc<Tracker>, inner: A) -> ConnAcceptor<A> {
+    pub fn new(access: &Arc<Access>, tracker: &Arc<Tracker>, inner: A) -> ConnAcceptor<A> {
         ConnAcceptor {
-            gate: gate.clone(),
+            access: access.clone(),
             tracker: tracker.clone(),
             inner,
         }
@@ -279,7 +279,7 @@ where
         let refuse = |why: &str| Either::Left(std::future::ready(Err(io::Error::other(why))));
         // Dropping the stream (on refusal) closes the socket before anything is read.
         match stream.peer_addr() {
-            Ok(addr) if self.gate.allowed(&addr) => {}
+            Ok(addr) if self.access.allowed(&addr) => {}
             Ok(addr) => {
                 self.tracker.refused_acl.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%addr, "connection refused by the ACL: fixed 403, closed");

@@ -128,7 +128,7 @@ impl Faults {
     }
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`), placed behind the auth gate.
+/// The middleware (`axum::middleware::from_fn_with_state`), placed behind the access check.
 pub async fn inject(State(faults): State<Arc<Faults>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();

@@ -1,10 +1,10 @@
 //! The one middleware in front of every route: the agent paths' guard (Host, protective
-//! headers), the path the rewrite could not map (400), the gate (ACL, credentials, lockout),
+//! headers), the path the rewrite could not map (400), the access check (ACL, credentials, lockout),
 //! the announced length and the body read with its deadline, in that order. One layer rather
 //! than five: each axum `from_fn` layer cost a boxed future and a clone of the boxed service
 //! stack below it per request, a fifth of the endpoint's work on a GET of one object.
 
-use super::auth::{self, Gate};
+use super::auth::{self, Access};
 use super::conn::{self, ConnLimits};
 use super::error::Error;
 use super::guard::{self, Guard};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// What the checks need, built once per listener set.
 pub struct Front {
     pub guard: Guard,
-    pub gate: Arc<Gate>,
+    pub access: Arc<Access>,
     pub limits: ConnLimits,
 }
 
@@ -30,7 +30,7 @@ pub async fn front(
     next: Next,
 ) -> Response {
     let covered = f.guard.covers(req.uri().path());
-    // The guard answers before the gate, so a rebinding page never counts towards a lockout.
+    // The guard answers before the access check, so a rebinding page never counts towards a lockout.
     let mut resp = if covered && !f.guard.hosts_allowed(&req) {
         guard::misdirected()
     } else {
@@ -47,7 +47,7 @@ async fn checked(f: &Front, addr: SocketAddr, req: Request, next: Next) -> Respo
     if let Some(resp) = wire::bad_path(&req) {
         return resp;
     }
-    if let Some(resp) = f.gate.admit(addr, &req) {
+    if let Some(resp) = f.access.admit(addr, &req) {
         return resp;
     }
     auth::json_405(admitted(f.limits, req, next).await)

@@ -7,7 +7,7 @@
 //! same name from another network. Every user name other than the configured one counts as
 //! one name ("other"): a flood of invented names can neither grow the table nor wash a block
 //! out of it. The agent's own requests to the endpoint it started do not come here at all
-//! (see [`super::auth::Gate::authenticate`]).
+//! (see [`super::auth::Access::authenticate`]).
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::{HashMap, VecDeque};

@@ -5,11 +5,11 @@
 //! and `communication_manager/rest/config/`. Before routing, paths are normalised (prefix,
 //! trailing slash, `getBySlug`/`getByName` look-ups, the `emailAdresses` spelling, the old
 //! `core/…/managingUser` parent), so each resource router only knows one canonical form. The
-//! gate ([`auth`]) guards every route, including the agent's own routes merged in by the caller
+//! access check ([`auth`]) guards every route, including the agent's own routes merged in by the caller
 //! or served alone on a listener of their own ([`start_agent_only`]).
 //!
 //! Modules: [`app`] (the handlers' shared state), [`resources`] (the resource tree), [`store`]
-//! (durable SQLite), [`auth`] and [`lockout`] (the gate), [`guard`] (the agent's paths: Host
+//! (durable SQLite), [`auth`] and [`lockout`] (the access check), [`guard`] (the agent's paths: Host
 //! check, protective headers), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
 //! [`error`] (the one error type), [`faults`] (fault injection, a test facility), [`front`]
 //! (the one middleware in front of every route).
@@ -89,7 +89,7 @@ pub struct ServerHandle {
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// None: only the agent's own resources ([`start_agent_only`]).
     app: Option<App>,
-    gate: Arc<auth::Gate>,
+    access: Arc<auth::Access>,
     faults: Option<Arc<faults::Faults>>,
     tracker: Arc<conn::Tracker>,
     /// The Live API's backend, when `rest/live/` is served.
@@ -117,7 +117,7 @@ impl ServerHandle {
         format!("http://{host}:{}{API_PREFIX}/", self.http.port())
     }
     pub fn stats(&self) -> RequestStats {
-        self.gate.stats()
+        self.access.stats()
     }
     /// Connections open now and closed by the limits so far.
     pub fn conn_stats(&self) -> conn::ConnStats {
@@ -126,7 +126,7 @@ impl ServerHandle {
     /// The token this process's own API client sends so that the login lockout never applies
     /// to it (see [`auth::AGENT_HEADER`]).
     pub fn agent_token(&self) -> crate::secret::Secret {
-        self.gate.agent_token()
+        self.access.agent_token()
     }
     /// Faults injected so far (None: `[server.faults]` is not configured).
     pub fn fault_stats(&self) -> Option<faults::FaultStats> {
@@ -188,7 +188,7 @@ pub async fn start(
 
 pub use crate::api::counts::ResponseObserver;
 
-/// [`start`], reporting every answered request (including 401/403 from the gate) to `observer`.
+/// [`start`], reporting every answered request (including 401/403 from the access check) to `observer`.
 pub async fn start_observed(
     cfg: &ServerConfig,
     extra_routes: Option<Router>,
@@ -198,7 +198,7 @@ pub async fn start_observed(
 }
 
 /// [`start_observed`], also serving the Live API (`communication_manager/rest/live/`) of
-/// `live` behind the same gate; None: no Live API (404 there).
+/// `live` behind the same access check; None: no Live API (404 there).
 pub async fn start_live(
     cfg: &ServerConfig,
     extra_routes: Option<Router>,
@@ -287,7 +287,7 @@ pub async fn start_on(
 }
 
 /// Serve only `routes` (the agent's own resources) on plain HTTP at `addr`, behind the same
-/// gate (ACL, credentials, lockout), connection limits and body limit as the endpoint, with no
+/// access check (ACL, credentials, lockout), connection limits and body limit as the endpoint, with no
 /// Configuration API and no store: the listener of a service that syncs into a real iSymphony.
 pub async fn start_agent_only(
     cfg: &ServerConfig,
@@ -334,7 +334,7 @@ fn warn_default_password(cfg: &ServerConfig, exposed: bool) {
     }
 }
 
-/// Put the gate, the limits, faults and the observer around `router` and serve it on the
+/// Put the access check, the limits, faults and the observer around `router` and serve it on the
 /// listeners. `app` is the Configuration API's state (None: only the agent's resources).
 fn serve_router(
     cfg: &ServerConfig,
@@ -345,8 +345,8 @@ fn serve_router(
     (http_listener, http): (std::net::TcpListener, SocketAddr),
     tls: Option<Tls>,
 ) -> ServerHandle {
-    let gate = Arc::new(
-        auth::Gate::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
+    let access = Arc::new(
+        auth::Access::new(&cfg.realm, &cfg.acl, &cfg.username, cfg.password.expose())
             .with_lockout(cfg.auth_fail_limit, cfg.auth_fail_window, cfg.auth_block)
             .with_scrape_token(cfg.metrics_token.as_ref()),
     );
@@ -357,14 +357,14 @@ fn serve_router(
     let host_guard = guard::Guard::new(&listeners, &cfg.allowed_hosts, app.is_none());
     let mut router = router.fallback(|| async { Error::not_found("No such resource.") });
     if let Some(f) = &faults {
-        // Behind the gate: refused requests are answered normally.
+        // Behind the access check: refused requests are answered normally.
         router = router.layer(axum::middleware::from_fn_with_state(
             f.clone(),
             faults::inject,
         ));
     }
     let limits = conn::ConnLimits::from_config(cfg);
-    let router = outer_layers(router, cfg, limits, &gate, host_guard, observer);
+    let router = outer_layers(router, cfg, limits, &access, host_guard, observer);
     let make_for = |tls: bool| -> Make {
         let app2 = app.clone();
         let svc = Svc::new(
@@ -391,7 +391,7 @@ fn serve_router(
         tls,
         &handle,
         make,
-        &gate,
+        &access,
         &tracker,
         faults.is_some(),
     );
@@ -401,7 +401,7 @@ fn serve_router(
         handle,
         tasks,
         app,
-        gate,
+        access,
         faults,
         tracker,
         live: None,
@@ -432,19 +432,19 @@ async fn tls_listener(
 }
 
 /// The layers every request passes before its handler: the observer (outermost), the one
-/// front middleware ([`front`]: guard, bad path, gate, announced length, body read) and the
+/// front middleware ([`front`]: guard, bad path, access check, announced length, body read) and the
 /// body limit.
 fn outer_layers(
     router: Router,
     cfg: &ServerConfig,
     limits: conn::ConnLimits,
-    gate: &Arc<auth::Gate>,
+    access: &Arc<auth::Access>,
     host_guard: guard::Guard,
     observer: Option<ResponseObserver>,
 ) -> Router {
     let front = Arc::new(front::Front {
         guard: host_guard,
-        gate: gate.clone(),
+        access: access.clone(),
         limits,
     });
     let router = router
@@ -497,7 +497,7 @@ fn serve(
     tls: Option<Tls>,
     handle: &axum_server::Handle,
     (make, make_tls): (Make, Make),
-    gate: &Arc<auth::Gate>,
+    access: &Arc<auth::Access>,
     tracker: &Arc<conn::Tracker>,
     faults: bool,
 ) -> (
@@ -512,7 +512,7 @@ fn serve(
         tokio::spawn(
             plain
                 .acceptor(conn::ConnAcceptor::new(
-                    gate,
+                    access,
                     tracker,
                     faults::FaultAcceptor,
                 ))
@@ -521,7 +521,7 @@ fn serve(
     } else {
         tokio::spawn(
             plain
-                .acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor))
+                .acceptor(conn::ConnAcceptor::new(access, tracker, DefaultAcceptor))
                 .serve(make),
         )
     });
@@ -534,7 +534,7 @@ fn serve(
                 secure
                     .map(|a| {
                         a.acceptor(conn::ConnAcceptor::new(
-                            gate,
+                            access,
                             tracker,
                             faults::FaultAcceptor,
                         ))
@@ -544,7 +544,7 @@ fn serve(
         } else {
             tokio::spawn(
                 secure
-                    .map(|a| a.acceptor(conn::ConnAcceptor::new(gate, tracker, DefaultAcceptor)))
+                    .map(|a| a.acceptor(conn::ConnAcceptor::new(access, tracker, DefaultAcceptor)))
                     .serve(make_tls),
             )
         });

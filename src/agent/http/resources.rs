@@ -60,7 +60,7 @@ pub(crate) fn router_with(api: Arc<dyn AgentApi>, plans: Arc<PlanShare>) -> Rout
             get(move |State(api): State<Arc<dyn AgentApi>>| plan(api, plans.clone())),
         )
         .route(&format!("{PREFIX}/sync"), post(sync))
-        // The one path a scrape token reads (the gate knows it as SCRAPE_PATH).
+        // The one path a scrape token reads (the access check knows it as SCRAPE_PATH).
         .route(crate::server::auth::SCRAPE_PATH, get(metrics))
         .with_state(api)
         .merge(pages)
@@ -113,51 +113,11 @@ async fn metrics(State(api): State<Arc<dyn AgentApi>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::http::agent_api::{ExplainFuture, KeysFuture, PlanError, PlanFuture};
-    use crate::agent::state::AgentState;
+    use crate::agent::http::agent_api::PlanError;
+    use crate::agent::http::fake::Fake;
     use axum::body::Body;
     use http_body_util::BodyExt;
-    use std::sync::Mutex;
     use tower::ServiceExt;
-
-    struct Fake {
-        state: Arc<AgentState>,
-        triggers: Mutex<Vec<bool>>,
-        plan: Result<serde_json::Value, PlanError>,
-        /// Plans computed, and how long one takes.
-        computed: std::sync::atomic::AtomicUsize,
-        delay: std::time::Duration,
-    }
-
-    impl AgentApi for Fake {
-        fn state(&self) -> &AgentState {
-            &self.state
-        }
-        fn trigger_sync(&self, full: bool) {
-            self.triggers.lock().unwrap().push(full);
-        }
-        fn plan(&self) -> PlanFuture<'_> {
-            let p = self.plan.clone();
-            let n = self
-                .computed
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let delay = self.delay;
-            Box::pin(async move {
-                tokio::time::sleep(delay).await;
-                p.map(|mut v| {
-                    v["n"] = serde_json::json!(n);
-                    v
-                })
-            })
-        }
-        // The object pages are tested in `page::tests`.
-        fn explain(&self, _: crate::explain::ObjectRef) -> ExplainFuture<'_> {
-            Box::pin(async { Err(crate::explain::ExplainError::ShuttingDown) })
-        }
-        fn keys(&self, _: crate::model::Kind) -> KeysFuture<'_> {
-            Box::pin(async { Err(crate::explain::ExplainError::ShuttingDown) })
-        }
-    }
 
     fn app(plan: Result<serde_json::Value, PlanError>) -> (Router, Arc<Fake>) {
         app_with(plan, std::time::Duration::ZERO, PlanShare::default())
@@ -168,13 +128,7 @@ mod tests {
         delay: std::time::Duration,
         plans: PlanShare,
     ) -> (Router, Arc<Fake>) {
-        let fake = Arc::new(Fake {
-            state: Arc::new(AgentState::new()),
-            triggers: Mutex::new(vec![]),
-            plan,
-            computed: Default::default(),
-            delay,
-        });
+        let fake = Arc::new(Fake::new(plan, delay));
         let state = fake.state.clone();
         let r = crate::server::observe(
             router_with(fake.clone(), Arc::new(plans)),

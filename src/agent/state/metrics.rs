@@ -236,7 +236,7 @@ impl Metrics {
         );
         r.register(
             "db_detection_queries",
-            "Change-detection queries beyond the per-poll gate: `stamps` (information_schema.TABLES, after a write anywhere on the server) and `checksum` (CHECKSUM TABLE of recently written watched tables)",
+            "Change-detection queries beyond the per-poll probe: `stamps` (information_schema.TABLES, after a write anywhere on the server) and `checksum` (CHECKSUM TABLE of recently written watched tables)",
             self.db_queries.clone(),
         );
         r.register(

@@ -3,11 +3,11 @@
 //!
 //! The database fingerprint has three levels, so that an idle PBX costs almost nothing and a
 //! busy one (call records, queue logs: writes the sync never reads) little more:
-//! 1. the *gate*: a handful of server-wide write counters (`SHOW GLOBAL STATUS`: handler
+//! 1. the *probe*: a handful of server-wide write counters (`SHOW GLOBAL STATUS`: handler
 //!    writes/updates/deletes, InnoDB's log sequence number and DDL statement counts). Unchanged
 //!    counters prove that nothing was written anywhere on the server, so nothing else is
 //!    queried; reads do not move them.
-//! 2. the *stamps*: when the gate moved, `information_schema.TABLES` gives each watched table's
+//! 2. the *stamps*: when the probe saw a write, `information_schema.TABLES` gives each watched table's
 //!    engine and last-modified second. A table is a *suspect* when its stamp changed, when the
 //!    stamp is less than [`STAMP_WINDOW_SECS`] old (another write in a second already seen
 //!    leaves it as it was), or when its engine keeps no reliable stamp (only InnoDB and MyISAM
@@ -34,12 +34,12 @@ use std::time::Duration;
 /// is itself a change.
 pub(crate) use crate::freepbx::db::TABLES_READ as WATCHED_TABLES;
 
-/// The server-wide write counters of the gate. `Handler_*` count row writes of every engine
+/// The server-wide write counters the probe reads. `Handler_*` count row writes of every engine
 /// (MariaDB counts temporary tables separately, as `Handler_tmp_*`, so our own queries do not
 /// move them); InnoDB's log sequence number moves on every write and every commit of a write,
 /// but not on reads. `Handler_commit` counts only where that number is missing: every SELECT on
-/// an InnoDB table moves it, so a PBX that is only read (the GUI, Asterisk realtime) would keep
-/// the gate open.
+/// an InnoDB table moves it, so on a PBX that is only read (the GUI, Asterisk realtime) the
+/// probe would see a write on every poll.
 const ROW_COUNTERS: &[&str] = &[
     "Handler_write",
     "Handler_update",
@@ -100,7 +100,7 @@ impl Stamp {
 /// Counters of the detector's work (for tests, the benchmark and the metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct DetectorCounts {
-    /// Polls that ran the stamps query (the gate had moved).
+    /// Polls that ran the stamps query (the probe had seen a write).
     pub(crate) stamp_queries: u64,
     /// `CHECKSUM TABLE` statements run.
     pub(crate) checksums_run: u64,
@@ -114,7 +114,7 @@ pub struct ChangeDetector {
     conn: Option<Conn>,
     /// Whether `information_schema` stamps are live on this server (not MySQL's cached ones).
     stamps_live: bool,
-    gate: Option<BTreeMap<String, String>>,
+    probe: Option<BTreeMap<String, String>>,
     stamps: BTreeMap<String, Stamp>,
     /// Query the stamps again on the next poll: a commit moves the log sequence number a
     /// moment before it stamps its tables.
@@ -140,7 +140,7 @@ impl ChangeDetector {
             opts,
             conn: None,
             stamps_live: false,
-            gate: None,
+            probe: None,
             stamps: BTreeMap::new(),
             restamp: false,
             recheck: BTreeSet::new(),
@@ -162,8 +162,8 @@ impl ChangeDetector {
         checksum_sql(WATCHED_TABLES)
     }
 
-    /// The gate query.
-    pub fn gate_sql() -> String {
+    /// The probe's query.
+    pub fn probe_sql() -> String {
         let all: Vec<&str> = ROW_COUNTERS.iter().chain(DDL_COUNTERS).copied().collect();
         format!(
             "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
@@ -189,7 +189,7 @@ impl ChangeDetector {
             Err(e) => {
                 // Best effort; the connection may already be gone.
                 drop(self.conn.take());
-                self.gate = None;
+                self.probe = None;
                 Err(e)
             }
         }
@@ -202,23 +202,23 @@ impl ChangeDetector {
             // MySQL 8 caches these columns for a day (information_schema_stats_expiry).
             self.stamps_live = version.is_some_and(|v| v.contains("MariaDB"));
             self.conn = Some(conn);
-            self.gate = None;
+            self.probe = None;
         }
         let Some(conn) = self.conn.as_mut() else {
             return Ok(Poll::Unchanged);
         };
-        let gate = read_gate(conn).await?;
-        let moved = self.gate.as_ref() != Some(&gate);
+        let probe = read_probe(conn).await?;
+        let moved = self.probe.as_ref() != Some(&probe);
         if !moved && !self.restamp && self.recheck.is_empty() && self.sums.is_some() {
             return Ok(Poll::Unchanged);
         }
         let stamp = moved || self.restamp;
         self.restamp = moved;
         let everything = self.sums.is_none()
-            || self.gate.as_ref().map_or(true, |old| {
-                DDL_COUNTERS.iter().any(|c| old.get(*c) != gate.get(*c))
+            || self.probe.as_ref().map_or(true, |old| {
+                DDL_COUNTERS.iter().any(|c| old.get(*c) != probe.get(*c))
             });
-        self.gate = Some(gate);
+        self.probe = Some(probe);
         let mut suspects: BTreeSet<&'static str> = BTreeSet::new();
         if stamp && !self.stamps_live {
             // Stamps that are not live prove nothing: do not ask for them.
@@ -247,7 +247,7 @@ impl ChangeDetector {
         }
         let mut targets = suspects.clone();
         targets.extend(std::mem::take(&mut self.recheck));
-        // Checksum again next time what the gate made a suspect this time.
+        // Checksum again next time what the probe made a suspect this time.
         self.recheck = suspects;
         self.checksum(&targets).await
     }
@@ -312,19 +312,19 @@ impl ChangeDetector {
     }
 }
 
-/// The gate's counters now.
-pub(crate) async fn read_gate(
+/// The probe's counters now.
+pub(crate) async fn read_probe(
     conn: &mut Conn,
 ) -> Result<BTreeMap<String, String>, mysql_async::Error> {
-    let mut gate: BTreeMap<String, String> = conn
-        .query::<(String, String), _>(ChangeDetector::gate_sql())
+    let mut probe: BTreeMap<String, String> = conn
+        .query::<(String, String), _>(ChangeDetector::probe_sql())
         .await?
         .into_iter()
         .collect();
-    if gate.contains_key("Innodb_lsn_current") {
-        gate.remove("Handler_commit");
+    if probe.contains_key("Innodb_lsn_current") {
+        probe.remove("Handler_commit");
     }
-    Ok(gate)
+    Ok(probe)
 }
 
 fn checksum_sql(tables: &[&str]) -> String {

@@ -20,7 +20,7 @@ async fn checksum_catches_every_change_to_watched_tables() {
     assert_eq!(d.poll().await.unwrap(), Poll::Changed);
     assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
 
-    // Writes elsewhere move the gate but not the fingerprint.
+    // Writes elsewhere move the probe's counters but not the fingerprint.
     db.exec("INSERT INTO unrelated VALUES (1)").await;
     assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
 
@@ -50,7 +50,7 @@ async fn idle_polls_skip_the_checksum_when_the_server_is_quiet() {
         .await;
     let mut d = ChangeDetector::new(db.opts());
     d.poll().await.unwrap();
-    // Other tests write concurrently on the same server, so the gate may move; what must
+    // Other tests write concurrently on the same server, so the probe may see writes; what must
     // hold is that a quiet poll never reports a change and that polling works repeatedly.
     for _ in 0..20 {
         assert_eq!(d.poll().await.unwrap(), Poll::Unchanged);
@@ -98,7 +98,7 @@ async fn writes_elsewhere_checksum_nothing_once_the_window_has_passed() {
         }
         assert!(
             d.counts.stamp_queries >= before.stamp_queries + 10,
-            "every write moves the gate: {:?} -> {:?}",
+            "every write moves the probe: {:?} -> {:?}",
             before,
             d.counts
         );
@@ -115,7 +115,7 @@ async fn writes_elsewhere_checksum_nothing_once_the_window_has_passed() {
 }
 
 #[tokio::test]
-async fn reads_do_not_open_the_gate() {
+async fn reads_do_not_move_the_probe() {
     use mysql_async::prelude::Queryable;
     let db = TestDb::new("watchreads").await;
     db.exec("CREATE TABLE users (extension VARCHAR(20), name VARCHAR(50)) ENGINE=InnoDB")
@@ -123,22 +123,22 @@ async fn reads_do_not_open_the_gate() {
     db.exec("INSERT INTO users VALUES ('1001','Alice')").await;
     let mut c = db.conn().await;
     // Other tests write to the same server, so some rounds see their writes; a SELECT on an
-    // InnoDB table moved `Handler_commit` every time, so the old gate never stayed shut.
-    let mut shut = 0;
+    // InnoDB table moved `Handler_commit` every time, so the old probe never stayed still.
+    let mut still = 0;
     for _ in 0..100 {
-        let before = read_gate(&mut c).await.unwrap();
+        let before = read_probe(&mut c).await.unwrap();
         let _: Vec<(String, String)> = c.query("SELECT * FROM users").await.unwrap();
-        let after = read_gate(&mut c).await.unwrap();
-        shut += usize::from(before == after);
+        let after = read_probe(&mut c).await.unwrap();
+        still += usize::from(before == after);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(shut > 0, "every SELECT moved the gate");
-    // And a write opens it.
-    let before = read_gate(&mut c).await.unwrap();
+    assert!(still > 0, "every SELECT moved the probe");
+    // And a write moves it.
+    let before = read_probe(&mut c).await.unwrap();
     c.query_drop("UPDATE users SET name='Alicia'")
         .await
         .unwrap();
-    assert_ne!(read_gate(&mut c).await.unwrap(), before);
+    assert_ne!(read_probe(&mut c).await.unwrap(), before);
 }
 
 #[tokio::test]

@@ -29,9 +29,13 @@ pub(super) trait Simple: Serialize + Clone + PartialEq + Sized + 'static {
     fn key(&self) -> &str;
     fn id(&self) -> Option<&str>;
     /// The name shown after the key when the object is deleted.
-    fn label(&self) -> Option<String>;
+    fn label(&self) -> Option<String> {
+        None
+    }
     /// The name shown after the key when the object is created.
-    fn spec_label(s: &Self::Spec) -> Option<String>;
+    fn spec_label(_: &Self::Spec) -> Option<String> {
+        None
+    }
     /// A new object: natural key, our id, desired values, create-only defaults.
     fn create(key: &str, id: String, s: &Self::Spec) -> Self;
     /// Set the compared fields to their desired values.
@@ -180,35 +184,55 @@ fn by_key<S>(m: &BTreeMap<String, S>) -> BTreeMap<&str, &S> {
     m.iter().map(|(k, v)| (k.as_str(), v)).collect()
 }
 
-impl Simple for Administrator {
-    type Spec = AdministratorSpec;
-    const RES: Resource = resource::ADMINISTRATORS;
-    fn desired(d: &Desired) -> BTreeMap<&str, &AdministratorSpec> {
-        by_key(&d.administrators)
-    }
-    fn observed(o: &Observed) -> &[Self] {
-        &o.administrators
-    }
-    fn key(&self) -> &str {
-        &self.user_name
-    }
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn label(&self) -> Option<String> {
-        None
-    }
-    fn spec_label(_: &AdministratorSpec) -> Option<String> {
-        None
-    }
-    fn create(key: &str, id: String, _: &AdministratorSpec) -> Self {
-        Administrator {
-            id: Some(id),
-            user_name: key.to_string(),
-            super_user: true,
-            ..Default::default()
+/// The parts of a [`Simple`] impl that every kind writes alike, from its spec, description,
+/// where its desired and observed objects are, its natural key field and the field shown as
+/// its label: a new object is our id, the key and the create-only defaults (`create { .. }`),
+/// then [`Simple::apply`].
+macro_rules! simple {
+    (
+        $t:ident: $spec:ident = $res:ident, $(desired $d:ident,)? observed $o:ident, key $key:ident
+        $(, label $label:ident)? $(, create { $($init:tt)* })?;
+        $($body:tt)*
+    ) => {
+        impl Simple for $t {
+            type Spec = $spec;
+            const RES: Resource = resource::$res;
+            $(fn desired(d: &Desired) -> BTreeMap<&str, &$spec> {
+                by_key(&d.$d)
+            })?
+            fn observed(o: &Observed) -> &[Self] {
+                &o.$o
+            }
+            fn key(&self) -> &str {
+                &self.$key
+            }
+            fn id(&self) -> Option<&str> {
+                self.id.as_deref()
+            }
+            $(fn label(&self) -> Option<String> {
+                Some(self.$label.clone())
+            }
+            fn spec_label(s: &$spec) -> Option<String> {
+                Some(s.$label.clone())
+            })?
+            fn create(key: &str, id: String, s: &$spec) -> Self {
+                let mut x = $t {
+                    id: Some(id),
+                    $key: key.to_string(),
+                    $($($init)*)?
+                    ..Default::default()
+                };
+                x.apply(s);
+                x
+            }
+            $($body)*
         }
-    }
+    };
+}
+
+simple! {
+    Administrator: AdministratorSpec = ADMINISTRATORS, desired administrators,
+    observed administrators, key user_name, create { super_user: true, };
     /// Only the password is compared (see [`Simple::password`]).
     fn apply(&mut self, _: &AdministratorSpec) {}
     fn password(s: &AdministratorSpec) -> Option<&PasswordSpec> {
@@ -222,36 +246,9 @@ impl Simple for Administrator {
     }
 }
 
-impl Simple for Extension {
-    type Spec = ExtensionSpec;
-    const RES: Resource = resource::EXTENSIONS;
-    fn desired(d: &Desired) -> BTreeMap<&str, &ExtensionSpec> {
-        by_key(&d.extensions)
-    }
-    fn observed(o: &Observed) -> &[Self] {
-        &o.extensions
-    }
-    fn key(&self) -> &str {
-        &self.extension
-    }
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn label(&self) -> Option<String> {
-        Some(self.display_name.clone())
-    }
-    fn spec_label(s: &ExtensionSpec) -> Option<String> {
-        Some(s.display_name.clone())
-    }
-    fn create(key: &str, id: String, s: &ExtensionSpec) -> Self {
-        let mut x = Extension {
-            id: Some(id),
-            extension: key.to_string(),
-            ..Default::default()
-        };
-        x.apply(s);
-        x
-    }
+simple! {
+    Extension: ExtensionSpec = EXTENSIONS, desired extensions, observed extensions,
+    key extension, label display_name;
     /// The context overrides are FreePBX's to clear: the module always sends them empty.
     fn apply(&mut self, s: &ExtensionSpec) {
         self.display_name = s.display_name.clone();
@@ -267,37 +264,9 @@ impl Simple for Extension {
     }
 }
 
-impl Simple for Queue {
-    type Spec = QueueSpec;
-    const RES: Resource = resource::QUEUES;
-    fn desired(d: &Desired) -> BTreeMap<&str, &QueueSpec> {
-        by_key(&d.queues)
-    }
-    fn observed(o: &Observed) -> &[Self] {
-        &o.queues
-    }
-    fn key(&self) -> &str {
-        &self.identifier
-    }
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn label(&self) -> Option<String> {
-        Some(self.display_name.clone())
-    }
-    fn spec_label(s: &QueueSpec) -> Option<String> {
-        Some(s.display_name.clone())
-    }
-    fn create(key: &str, id: String, s: &QueueSpec) -> Self {
-        let mut q = Queue {
-            id: Some(id),
-            identifier: key.to_string(),
-            restricted: false,
-            ..Default::default()
-        };
-        q.apply(s);
-        q
-    }
+simple! {
+    Queue: QueueSpec = QUEUES, desired queues, observed queues, key identifier,
+    label display_name;
     fn apply(&mut self, s: &QueueSpec) {
         self.display_name = s.display_name.clone();
         self.destination_extension = s.destination_extension.clone();
@@ -306,36 +275,9 @@ impl Simple for Queue {
     }
 }
 
-impl Simple for ConferenceRoom {
-    type Spec = ConferenceRoomSpec;
-    const RES: Resource = resource::CONFERENCE_ROOMS;
-    fn desired(d: &Desired) -> BTreeMap<&str, &ConferenceRoomSpec> {
-        by_key(&d.conference_rooms)
-    }
-    fn observed(o: &Observed) -> &[Self] {
-        &o.conference_rooms
-    }
-    fn key(&self) -> &str {
-        &self.identifier
-    }
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn label(&self) -> Option<String> {
-        Some(self.name.clone())
-    }
-    fn spec_label(s: &ConferenceRoomSpec) -> Option<String> {
-        Some(s.name.clone())
-    }
-    fn create(key: &str, id: String, s: &ConferenceRoomSpec) -> Self {
-        let mut r = ConferenceRoom {
-            id: Some(id),
-            identifier: key.to_string(),
-            ..Default::default()
-        };
-        r.apply(s);
-        r
-    }
+simple! {
+    ConferenceRoom: ConferenceRoomSpec = CONFERENCE_ROOMS, desired conference_rooms,
+    observed conference_rooms, key identifier, label name;
     fn apply(&mut self, s: &ConferenceRoomSpec) {
         self.name = s.name.clone();
         self.destination_extension = s.destination_extension.clone();
@@ -343,39 +285,15 @@ impl Simple for ConferenceRoom {
     }
 }
 
-impl Simple for ParkingLot {
-    type Spec = ParkingLotSpec;
-    const RES: Resource = resource::PARKING_LOTS;
+simple! {
+    ParkingLot: ParkingLotSpec = PARKING_LOTS, observed parking_lots, key identifier,
+    label name;
     /// FreePBX has one default parking lot (or none).
     fn desired(d: &Desired) -> BTreeMap<&str, &ParkingLotSpec> {
         d.parking_lot
             .iter()
             .map(|s| (s.identifier.as_str(), s))
             .collect()
-    }
-    fn observed(o: &Observed) -> &[Self] {
-        &o.parking_lots
-    }
-    fn key(&self) -> &str {
-        &self.identifier
-    }
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn label(&self) -> Option<String> {
-        Some(self.name.clone())
-    }
-    fn spec_label(s: &ParkingLotSpec) -> Option<String> {
-        Some(s.name.clone())
-    }
-    fn create(key: &str, id: String, s: &ParkingLotSpec) -> Self {
-        let mut l = ParkingLot {
-            id: Some(id),
-            identifier: key.to_string(),
-            ..Default::default()
-        };
-        l.apply(s);
-        l
     }
     fn apply(&mut self, s: &ParkingLotSpec) {
         self.name = s.name.clone();

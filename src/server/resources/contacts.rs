@@ -28,22 +28,24 @@ pub fn router() -> Router<App> {
             "/contact/{cs}/users/{uid}",
             get(get_contact).put(put_contact),
         )
-        .route(
-            "/contact/{cs}/users/{uid}/emailAddresses",
-            get(list_emails).post(create_email),
-        )
-        .route(
-            "/contact/{cs}/users/{uid}/emailAddresses/{id}",
-            get(get_email).put(put_email).delete(delete_email),
-        )
-        .route(
-            "/contact/{cs}/users/{uid}/phoneNumbers",
-            get(list_phones).post(create_phone),
-        )
-        .route(
-            "/contact/{cs}/users/{uid}/phoneNumbers/{id}",
-            get(get_phone).put(put_phone).delete(delete_phone),
-        )
+        .merge(members::<EmailAddress>("emailAddresses", &EMAIL))
+        .merge(members::<PhoneNumber>("phoneNumbers", &PHONE))
+}
+
+/// The routes of a user's `what` (its email addresses or phone numbers).
+fn members<T>(what: &'static str, fam: &'static Family) -> Router<App>
+where
+    T: serde::de::DeserializeOwned + Serialize + Send + 'static,
+{
+    let at = move |p: &[String]| {
+        let [cs, uid] = p else {
+            // Not routed so; no core server has the empty id (404).
+            return (vec![cs_parent("")], String::new());
+        };
+        (parents(cs, uid), sub(cs, uid, what))
+    };
+    let collection = format!("contact/{{cs}}/users/{{uid}}/{what}");
+    collection::routes::<T>(&collection, at, fam, no_finish, collection::nothing_depends)
 }
 
 fn parents(cs: &str, uid: &str) -> Vec<Parent> {
@@ -113,77 +115,3 @@ async fn put_contact(
         .await?;
     Ok(no_content())
 }
-
-macro_rules! member_handlers {
-    ($what:literal, $ty:ty, $fam:expr, $list:ident, $create:ident, $get:ident, $put:ident, $delete:ident) => {
-        async fn $list(
-            State(app): State<App>,
-            Path((cs, uid)): Path<(String, String)>,
-        ) -> Result<Response, Error> {
-            list(&app, &parents(&cs, &uid), &sub(&cs, &uid, $what))
-        }
-        async fn $create(
-            State(app): State<App>,
-            Path((cs, uid)): Path<(String, String)>,
-            JsonBody(b): JsonBody,
-        ) -> Result<Response, Error> {
-            create::<$ty>(
-                &app,
-                &parents(&cs, &uid),
-                &sub(&cs, &uid, $what),
-                &$fam,
-                b,
-                no_finish,
-            )
-            .await
-        }
-        async fn $get(
-            State(app): State<App>,
-            Path((cs, uid, id)): Path<(String, String, String)>,
-        ) -> Result<Response, Error> {
-            get_one(
-                &app,
-                &parents(&cs, &uid),
-                &sub(&cs, &uid, $what),
-                &id,
-                &$fam,
-            )
-        }
-        async fn $put(
-            State(app): State<App>,
-            Path((cs, uid, id)): Path<(String, String, String)>,
-            JsonBody(b): JsonBody,
-        ) -> Result<Response, Error> {
-            let sc = sub(&cs, &uid, $what);
-            update::<$ty>(&app, &parents(&cs, &uid), &sc, &id, &$fam, b, no_finish).await
-        }
-        async fn $delete(
-            State(app): State<App>,
-            Path((cs, uid, id)): Path<(String, String, String)>,
-        ) -> Result<Response, Error> {
-            let sc = sub(&cs, &uid, $what);
-            delete(&app, &parents(&cs, &uid), &sc, &id, &$fam, no_cascade).await
-        }
-    };
-}
-
-member_handlers!(
-    "emailAddresses",
-    EmailAddress,
-    EMAIL,
-    list_emails,
-    create_email,
-    get_email,
-    put_email,
-    delete_email
-);
-member_handlers!(
-    "phoneNumbers",
-    PhoneNumber,
-    PHONE,
-    list_phones,
-    create_phone,
-    get_phone,
-    put_phone,
-    delete_phone
-);

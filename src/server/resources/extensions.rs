@@ -5,10 +5,10 @@
 use super::*;
 use crate::api::resource::EXTENSIONS as RES;
 use crate::api::types::Extension;
-use crate::server::store::Tx;
+use crate::server::store::{State as StoreState, Tx};
 use crate::server::JsonBody;
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use serde_json::json;
 
 pub const FAMILY: Family = Family {
@@ -22,24 +22,15 @@ pub fn scope(cs: &str) -> String {
 }
 
 pub fn router() -> Router<App> {
-    Router::new()
-        .route(
-            &format!("/{}", RES.collection),
-            get(list_all).post(create_ext),
-        )
-        .route(
-            &format!("/{}/{{id}}", RES.collection),
-            get(get_ext).put(put_ext).delete(delete_ext),
-        )
+    let at = collection::in_cs(RES.name());
+    collection::routes::<Extension>(RES.collection, at, &FAMILY, finish, cascade)
         .route(
             "/asterisk/{cs}/extensions/{id}/managingUser",
-            get(get_managing)
-                .post(post_managing)
-                .delete(delete_managing),
+            binding(manager, set_manager, unset_manager),
         )
         .route(
             "/asterisk/{cs}/extensions/{id}/defaultExtensionUser",
-            get(get_default).post(post_default).delete(delete_default),
+            binding(default_user, set_default, unset_default),
         )
 }
 
@@ -70,57 +61,6 @@ pub fn cascade(tx: &mut Tx, cs: &str, id: &str) {
     }
 }
 
-async fn list_all(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {
-    list(&app, &[cs_parent(&cs)], &scope(&cs))
-}
-
-async fn create_ext(
-    State(app): State<App>,
-    Path(cs): Path<String>,
-    JsonBody(b): JsonBody,
-) -> Result<Response, Error> {
-    create::<Extension>(&app, &[cs_parent(&cs)], &scope(&cs), &FAMILY, b, finish).await
-}
-
-async fn get_ext(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &id, &FAMILY)
-}
-
-async fn put_ext(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-    JsonBody(b): JsonBody,
-) -> Result<Response, Error> {
-    update::<Extension>(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &id,
-        &FAMILY,
-        b,
-        finish,
-    )
-    .await
-}
-
-async fn delete_ext(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    delete(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &id,
-        &FAMILY,
-        |tx, id| cascade(tx, &cs, id),
-    )
-    .await
-}
-
 fn ext_parents(cs: &str, id: &str) -> Vec<Parent> {
     vec![
         cs_parent(cs),
@@ -132,125 +72,158 @@ fn ext_parents(cs: &str, id: &str) -> Vec<Parent> {
     ]
 }
 
-/// The user bound to extension `id` in binding scope `what`, as its stored JSON.
-fn bound_user(
-    st: &crate::server::store::State,
-    cs: &str,
-    what: &str,
-    id: &str,
-) -> Option<Response> {
-    let uid = st.get(&cs_scope(cs, what), id)?.str_field("userId")?;
-    st.get(&super::users::scope(cs), &uid)
+const MANAGING: &str = "managingUser";
+const DEFAULT: &str = "defaultExtensionUser";
+
+/// A request on a binding of the path's extension: its core server, its id and, for a POST,
+/// the posted user object.
+struct On<'a> {
+    cs: &'a str,
+    id: &'a str,
+    body: &'a Value,
+}
+
+type Read = fn(&StoreState, &On<'_>) -> Result<Response, Error>;
+type Change = fn(&mut Tx, &On<'_>) -> Result<(), Error>;
+
+/// GET, POST and DELETE of one binding of an extension (R5, R6): `read`, `set` and `unset`
+/// run in the store's read or transaction once the extension is known to exist.
+fn binding(read: Read, set: Change, unset: Change) -> MethodRouter<App> {
+    get(
+        move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
+            let on = On {
+                cs: &cs,
+                id: &id,
+                body: &Value::Null,
+            };
+            app.store.read(|st| {
+                ensure(st, &ext_parents(&cs, &id))?;
+                read(st, &on)
+            })
+        },
+    )
+    .post(
+        move |State(app): State<App>,
+              Path((cs, id)): Path<(String, String)>,
+              JsonBody(b): JsonBody| async move {
+            change(
+                &app,
+                &On {
+                    cs: &cs,
+                    id: &id,
+                    body: &b,
+                },
+                set,
+            )
+            .await
+        },
+    )
+    .delete(
+        move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
+            change(
+                &app,
+                &On {
+                    cs: &cs,
+                    id: &id,
+                    body: &Value::Null,
+                },
+                unset,
+            )
+            .await
+        },
+    )
+}
+
+async fn change(app: &App, on: &On<'_>, f: Change) -> Result<Response, Error> {
+    app.store
+        .write(|tx| {
+            ensure(tx, &ext_parents(on.cs, on.id))?;
+            f(tx, on)
+        })
+        .await?;
+    Ok(no_content())
+}
+
+/// The id of the user bound to the extension in binding `what`.
+fn bound(st: &StoreState, on: &On<'_>, what: &str) -> Option<String> {
+    st.get(&cs_scope(on.cs, what), on.id)?.str_field("userId")
+}
+
+/// That user, as its stored JSON.
+fn bound_user(st: &StoreState, on: &On<'_>, what: &str) -> Option<Response> {
+    let uid = bound(st, on, what)?;
+    st.get(&super::users::scope(on.cs), &uid)
         .map(|u| json_bytes(u.bytes.clone()))
 }
 
-async fn get_managing(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    app.store.read(|st| {
-        ensure(st, &ext_parents(&cs, &id))?;
-        bound_user(st, &cs, "managingUser", &id)
-            .ok_or_else(|| Error::not_found("Extension has not set user"))
+fn manager(st: &StoreState, on: &On<'_>) -> Result<Response, Error> {
+    bound_user(st, on, MANAGING).ok_or_else(|| Error::not_found("Extension has not set user"))
+}
+
+fn default_user(st: &StoreState, on: &On<'_>) -> Result<Response, Error> {
+    if !st.contains(&cs_scope(on.cs, MANAGING), on.id) {
+        return Err(Error::not_found("The extension is not bound to a user"));
+    }
+    bound_user(st, on, DEFAULT)
+        .ok_or_else(|| Error::not_found("This extension is not a default extension"))
+}
+
+/// Bind the posted user in binding `what` once `check` (given the user's id) allows it.
+fn bind(
+    tx: &mut Tx,
+    on: &On<'_>,
+    what: &str,
+    check: impl FnOnce(&mut Tx, &str) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let uid = super::users::resolve(tx, on.cs, on.body)?;
+    check(tx, &uid)?;
+    tx.put(
+        &cs_scope(on.cs, what),
+        on.id,
+        None,
+        json!({ "userId": uid }),
+    );
+    Ok(())
+}
+
+/// Re-binding to another user replaces the binding (cxpanel does not DELETE first).
+fn set_manager(tx: &mut Tx, on: &On<'_>) -> Result<(), Error> {
+    bind(tx, on, MANAGING, |tx, uid| match bound(tx, on, MANAGING) {
+        Some(current) if current == uid => Err(Error::conflict(
+            "The Extension's managed user is already set to the given user.",
+        )),
+        _ => Ok(()),
     })
 }
 
-async fn post_managing(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-    JsonBody(b): JsonBody,
-) -> Result<Response, Error> {
-    let sc = cs_scope(&cs, "managingUser");
-    app.store
-        .write(|tx| {
-            ensure(tx, &ext_parents(&cs, &id))?;
-            let uid = super::users::resolve(tx, &cs, &b)?;
-            let current = tx.get(&sc, &id).and_then(|it| it.str_field("userId"));
-            if current.as_deref() == Some(uid.as_str()) {
-                return Err(Error::conflict(
-                    "The Extension's managed user is already set to the given user.",
-                ));
-            }
-            // Re-binding to another user replaces the binding (cxpanel does not DELETE first).
-            tx.put(&sc, &id, None, json!({ "userId": uid }));
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
-}
-
-async fn delete_managing(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    app.store
-        .write(|tx| {
-            ensure(tx, &ext_parents(&cs, &id))?;
-            if !tx.delete(&cs_scope(&cs, "managingUser"), &id) {
-                return Err(Error::not_found("Extension has not set user"));
-            }
-            tx.delete(&cs_scope(&cs, "defaultExtensionUser"), &id);
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
-}
-
-async fn get_default(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    app.store.read(|st| {
-        ensure(st, &ext_parents(&cs, &id))?;
-        if !st.contains(&cs_scope(&cs, "managingUser"), &id) {
+/// A user has one default extension: binding it drops the previous one.
+fn set_default(tx: &mut Tx, on: &On<'_>) -> Result<(), Error> {
+    bind(tx, on, DEFAULT, |tx, uid| {
+        if bound(tx, on, MANAGING).as_deref() != Some(uid) {
             return Err(Error::not_found("The extension is not bound to a user"));
         }
-        bound_user(st, &cs, "defaultExtensionUser", &id)
-            .ok_or_else(|| Error::not_found("This extension is not a default extension"))
+        let sc = cs_scope(on.cs, DEFAULT);
+        for e in tx.ids_with(&sc, "userId", uid) {
+            tx.delete(&sc, &e);
+        }
+        Ok(())
     })
 }
 
-async fn post_default(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-    JsonBody(b): JsonBody,
-) -> Result<Response, Error> {
-    let sc = cs_scope(&cs, "defaultExtensionUser");
-    app.store
-        .write(|tx| {
-            ensure(tx, &ext_parents(&cs, &id))?;
-            let uid = super::users::resolve(tx, &cs, &b)?;
-            let manager = tx
-                .get(&cs_scope(&cs, "managingUser"), &id)
-                .and_then(|it| it.str_field("userId"));
-            if manager.as_deref() != Some(uid.as_str()) {
-                return Err(Error::not_found("The extension is not bound to a user"));
-            }
-            // A user has one default extension: drop the previous one.
-            for e in tx.ids_with(&sc, "userId", &uid) {
-                tx.delete(&sc, &e);
-            }
-            tx.put(&sc, &id, None, json!({ "userId": uid }));
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
+/// Unbinding the manager unbinds the default extension too.
+fn unset_manager(tx: &mut Tx, on: &On<'_>) -> Result<(), Error> {
+    if !tx.delete(&cs_scope(on.cs, MANAGING), on.id) {
+        return Err(Error::not_found("Extension has not set user"));
+    }
+    tx.delete(&cs_scope(on.cs, DEFAULT), on.id);
+    Ok(())
 }
 
-async fn delete_default(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    app.store
-        .write(|tx| {
-            ensure(tx, &ext_parents(&cs, &id))?;
-            if !tx.delete(&cs_scope(&cs, "defaultExtensionUser"), &id) {
-                return Err(Error::not_found(
-                    "This extension is not a default extension",
-                ));
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
+fn unset_default(tx: &mut Tx, on: &On<'_>) -> Result<(), Error> {
+    if !tx.delete(&cs_scope(on.cs, DEFAULT), on.id) {
+        return Err(Error::not_found(
+            "This extension is not a default extension",
+        ));
+    }
+    Ok(())
 }

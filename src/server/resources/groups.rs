@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::api::types::ExtensionGroup;
-use crate::server::store::State as StoreState;
+use crate::server::store::{State as StoreState, Tx};
 use crate::server::JsonBody;
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -21,77 +21,21 @@ fn scope(cs: &str) -> String {
 }
 
 pub fn router() -> Router<App> {
-    Router::new()
+    let at = collection::in_cs("extensionGroups");
+    // The group is `{id}` here as in the collection's item routes.
+    let members = "/asterisk/{cs}/extensionGroups/{id}/{kind}";
+    let group = "asterisk/{cs}/extensionGroups";
+    collection::routes::<ExtensionGroup>(group, at, &FAMILY, no_finish, drop_members)
+        .route(members, get(list_members).post(add_member))
         .route(
-            "/asterisk/{cs}/extensionGroups",
-            get(list_all).post(create_group),
-        )
-        .route(
-            "/asterisk/{cs}/extensionGroups/{g}",
-            get(get_group).put(put_group).delete(delete_group),
-        )
-        .route(
-            "/asterisk/{cs}/extensionGroups/{g}/{kind}",
-            get(list_members).post(add_member),
-        )
-        .route(
-            "/asterisk/{cs}/extensionGroups/{g}/{kind}/{m}",
+            &format!("{members}/{{m}}"),
             get(get_member).delete(delete_member),
         )
 }
 
-async fn list_all(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {
-    list(&app, &[cs_parent(&cs)], &scope(&cs))
-}
-
-async fn create_group(
-    State(app): State<App>,
-    Path(cs): Path<String>,
-    JsonBody(b): JsonBody,
-) -> Result<Response, Error> {
-    create::<ExtensionGroup>(&app, &[cs_parent(&cs)], &scope(&cs), &FAMILY, b, no_finish).await
-}
-
-async fn get_group(
-    State(app): State<App>,
-    Path((cs, g)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &g, &FAMILY)
-}
-
-async fn put_group(
-    State(app): State<App>,
-    Path((cs, g)): Path<(String, String)>,
-    JsonBody(b): JsonBody,
-) -> Result<Response, Error> {
-    update::<ExtensionGroup>(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &g,
-        &FAMILY,
-        b,
-        no_finish,
-    )
-    .await
-}
-
-async fn delete_group(
-    State(app): State<App>,
-    Path((cs, g)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    let sc = scope(&cs);
-    app.store
-        .write(|tx| {
-            ensure(tx, &[cs_parent(&cs)])?;
-            if !tx.delete(&sc, &g) {
-                return Err(FAMILY.missing());
-            }
-            tx.delete_prefix(&format!("{sc}/{g}/"));
-            Ok(())
-        })
-        .await?;
-    Ok(no_content())
+/// A group's member lists go with it.
+fn drop_members(tx: &mut Tx, cs: &str, g: &str) {
+    tx.delete_prefix(&format!("{}/{g}/", scope(cs)));
 }
 
 /// Where members of `kind` are stored and where the member objects themselves live.

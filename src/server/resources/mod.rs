@@ -5,6 +5,7 @@
 
 pub mod administrators;
 pub mod agents;
+pub mod collection;
 pub mod contacts;
 pub mod core_servers;
 pub mod extensions;

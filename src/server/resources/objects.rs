@@ -5,9 +5,6 @@
 use super::*;
 use crate::api::resource::{Resource, CONFERENCE_ROOMS, PARKING_LOTS, PBX_SERVERS, QUEUES};
 use crate::api::types::{ConferenceRoom, ParkingLot, PbxServer, Queue};
-use crate::server::JsonBody;
-use axum::extract::{Path, State};
-use axum::routing::get;
 
 const QUEUE: Family = Family {
     a: "A queue",
@@ -76,38 +73,11 @@ fn family<T>(res: &'static Resource, fam: &'static Family, finish: Finish) -> Ro
 where
     T: serde::de::DeserializeOwned + Serialize + Send + 'static,
 {
-    let name = res.name();
-    let scope = move |cs: &str| cs_scope(cs, name);
-    Router::new()
-        .route(
-            &format!("/{}", res.collection),
-            get(move |State(app): State<App>, Path(cs): Path<String>| async move {
-                list(&app, &[cs_parent(&cs)], &scope(&cs))
-            })
-            .post(
-                move |State(app): State<App>, Path(cs): Path<String>, JsonBody(b): JsonBody| async move {
-                    create::<T>(&app, &[cs_parent(&cs)], &scope(&cs), fam, b, finish).await
-                },
-            ),
-        )
-        .route(
-            &format!("/{}/{{id}}", res.collection),
-            get(
-                move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
-                    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam)
-                },
-            )
-            .put(
-                move |State(app): State<App>,
-                      Path((cs, id)): Path<(String, String)>,
-                      JsonBody(b): JsonBody| async move {
-                    update::<T>(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam, b, finish).await
-                },
-            )
-            .delete(
-                move |State(app): State<App>, Path((cs, id)): Path<(String, String)>| async move {
-                    delete(&app, &[cs_parent(&cs)], &scope(&cs), &id, fam, no_cascade).await
-                },
-            ),
-        )
+    collection::routes::<T>(
+        res.collection,
+        collection::in_cs(res.name()),
+        fam,
+        finish,
+        collection::nothing_depends,
+    )
 }

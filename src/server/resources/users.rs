@@ -8,7 +8,7 @@ use crate::api::types::User;
 use crate::server::store::Tx;
 use crate::server::JsonBody;
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
+use axum::routing::{post, put};
 
 pub const FAMILY: Family = Family {
     a: "A user",
@@ -21,11 +21,13 @@ pub fn scope(cs: &str) -> String {
 }
 
 pub fn router() -> Router<App> {
+    let at = collection::in_cs(RES.name());
+    let delete = collection::delete_in(at, &FAMILY, cascade);
     password_routes(
         RES.collection,
-        get(list_all).post(create_hash),
+        collection::list_in(at).post(create_hash),
         post(create_nohash),
-        get(get_user).put(put_hash).delete(delete_user),
+        collection::get_in(at, &FAMILY).put(put_hash).merge(delete),
         put(put_nohash),
     )
 }
@@ -71,10 +73,6 @@ pub fn cascade(tx: &mut Tx, cs: &str, id: &str) {
     }
 }
 
-async fn list_all(State(app): State<App>, Path(cs): Path<String>) -> Result<Response, Error> {
-    list(&app, &[cs_parent(&cs)], &scope(&cs))
-}
-
 async fn create_hash(
     State(app): State<App>,
     Path(cs): Path<String>,
@@ -89,13 +87,6 @@ async fn create_nohash(
     JsonBody(b): JsonBody,
 ) -> Result<Response, Error> {
     write_user(&app, &cs, None, b, finish_nohash).await
-}
-
-async fn get_user(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    get_one(&app, &[cs_parent(&cs)], &scope(&cs), &id, &FAMILY)
 }
 
 async fn put_hash(
@@ -177,21 +168,6 @@ fn check_full_licence(
         )));
     }
     Ok(())
-}
-
-async fn delete_user(
-    State(app): State<App>,
-    Path((cs, id)): Path<(String, String)>,
-) -> Result<Response, Error> {
-    delete(
-        &app,
-        &[cs_parent(&cs)],
-        &scope(&cs),
-        &id,
-        &FAMILY,
-        |tx, id| cascade(tx, &cs, id),
-    )
-    .await
 }
 
 /// Find the stored user a posted user object means: by `id`, else by `username`.

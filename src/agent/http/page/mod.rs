@@ -57,6 +57,23 @@ form.trigger{display:inline}button{font-size:1em;padding:.4em 1em;margin:.2em .4
 code,.op{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}
 ";
 
+/// A whole page under [`PAGE`]: `title` and the style sheet in its head, `body` as it is.
+pub(super) fn document(title: &str, body: maud::Markup) -> String {
+    maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
+}
+
 /// How long the page waits for the pending plan before it shows "being computed".
 const PLAN_WAIT: Duration = Duration::from_secs(3);
 /// How long the lock holder is shown before MariaDB is asked again (one short connection).

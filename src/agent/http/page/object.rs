@@ -6,10 +6,10 @@
 //! a FreePBX name or an error cannot add markup. Only the page's own style sheet goes in as
 //! it is.
 
-use super::{PAGE, STYLE};
+use super::{document, PAGE};
 use crate::explain::{Explanation, Liveness, KINDS};
 use crate::model::Kind;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// What a key keeps as it is in an object page's path: the unreserved characters and `/` (the
@@ -64,24 +64,13 @@ pub(crate) fn search_form(kind: Option<Kind>, key: &str) -> Markup {
 
 /// A whole object page: `title`, the search form, `body`.
 pub(crate) fn shell(title: &str, kind: Option<Kind>, key: &str, body: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · isymphony-sync" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                p { a href={ (PAGE) "/" } { "← status page" } }
-                (search_form(kind, key))
-                h1 #title { (title) }
-                (body)
-            }
-        }
-    }
-    .into_string()
+    let page = html! {
+        p { a href={ (PAGE) "/" } { "← status page" } }
+        (search_form(kind, key))
+        h1 #title { (title) }
+        (body)
+    };
+    document(&format!("{title} · isymphony-sync"), page)
 }
 
 /// The verdict first, as `--explain`'s exit code says it (0: in sync and live; 2: pending or

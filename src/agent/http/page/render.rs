@@ -8,12 +8,12 @@
 //! its own, is one more such function.
 
 use super::object::{kind_named, kind_url, object_link, search_form};
-use super::{localtime, svg, Unavailable, PAGE, STYLE};
+use super::{document, localtime, svg, Unavailable, PAGE};
 use crate::agent::state::history::History;
 use crate::agent::state::status::{AgentStatus, PassRecord, Reachability};
 use crate::explain::readiness::Readiness;
 use crate::reconcile::PassOutcome;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, PreEscaped};
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -30,32 +30,21 @@ fetch(base+f.getAttribute('action'),{method:'POST',body:body,redirect:'manual'})
 
 /// The whole page around `live` (the output of [`live`]); `token` guards the buttons.
 pub(crate) fn page(live: &str, token: &str) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "isymphony-sync status" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                h1 { "isymphony-sync " span.muted { (env!("CARGO_PKG_VERSION")) } }
-                form.trigger method="post" action={ (PAGE) "/sync" } {
-                    input type="hidden" name="token" value=(token);
-                    button #sync-now type="submit" name="full" value="0" { "Sync now" }
-                    button #full-verify type="submit" name="full" value="1" { "Full verify" }
-                }
-                span #note .muted { "without JavaScript: reload the page to refresh" }
-                // Outside the live part, which is swapped every two seconds.
-                (search_form(None, ""))
-                // `live` is this module's own output, already escaped.
-                div #live { (PreEscaped(live)) }
-                script { (PreEscaped(SCRIPT)) }
-            }
+    let body = html! {
+        h1 { "isymphony-sync " span.muted { (env!("CARGO_PKG_VERSION")) } }
+        form.trigger method="post" action={ (PAGE) "/sync" } {
+            input type="hidden" name="token" value=(token);
+            button #sync-now type="submit" name="full" value="0" { "Sync now" }
+            button #full-verify type="submit" name="full" value="1" { "Full verify" }
         }
-    }
-    .into_string()
+        span #note .muted { "without JavaScript: reload the page to refresh" }
+        // Outside the live part, which is swapped every two seconds.
+        (search_form(None, ""))
+        // `live` is this module's own output, already escaped.
+        div #live { (PreEscaped(live)) }
+        script { (PreEscaped(SCRIPT)) }
+    };
+    document("isymphony-sync status", body)
 }
 
 /// The live part: everything that changes.

@@ -1,112 +1,17 @@
 //! The page through its router, with a fake agent (the browser test drives a real one).
 
 use super::*;
-use crate::agent::http::agent_api::{ExplainFuture, KeysFuture, PlanFuture};
+use crate::agent::http::fake::Fake;
 use crate::agent::state::status::PassRecord;
 use crate::agent::state::AgentState;
-use crate::explain::{ExplainError, Explanation, ObjectRef};
 use crate::model::Kind;
 use crate::reconcile::PassOutcome;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use http_body_util::BodyExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration as D, SystemTime};
 use tower::ServiceExt;
-
-struct Fake {
-    state: AgentState,
-    triggers: Mutex<Vec<bool>>,
-    plan: serde_json::Value,
-    /// Explanations computed, and how long one takes.
-    explained: AtomicUsize,
-    explain_delay: Mutex<D>,
-}
-
-/// Keys the fake FreePBX knows (one hostile).
-const KNOWN: [&str; 3] = ["1001", "1002", "10<b>0</b>3"];
-
-impl AgentApi for Fake {
-    fn state(&self) -> &AgentState {
-        &self.state
-    }
-    fn trigger_sync(&self, full: bool) {
-        self.triggers.lock().unwrap().push(full);
-    }
-    fn plan(&self) -> PlanFuture<'_> {
-        Box::pin(async { Ok(self.plan.clone()) })
-    }
-    fn explain(&self, obj: ObjectRef) -> ExplainFuture<'_> {
-        let delay = *self.explain_delay.lock().unwrap();
-        Box::pin(async move {
-            // Counted when it runs (the page makes the future before it may run it).
-            self.explained.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
-            if KNOWN.contains(&obj.key.as_str()) {
-                return Ok(hostile_explanation(obj));
-            }
-            let known: Vec<String> = KNOWN.map(String::from).to_vec();
-            Err(ExplainError::Unknown {
-                label: obj.kind.label(),
-                suggestions: crate::explain::closest(&obj.key, &known),
-                key: obj.key,
-            })
-        })
-    }
-    fn keys(&self, _: Kind) -> KeysFuture<'_> {
-        Box::pin(async { Ok(KNOWN.map(String::from).to_vec()) })
-    }
-}
-
-/// An explanation whose every foreign value is markup.
-fn hostile_explanation(object: ObjectRef) -> Explanation {
-    use crate::explain::*;
-    Explanation {
-        object,
-        target: "http://<i>host</i>:58080 core <u>1</u>".into(),
-        freepbx: FreepbxSide {
-            mode: "cxpanel <em>tables</em>".into(),
-            found: true,
-            rows: vec!["users: extension=1001 name=<script>alert(1)</script>".into()],
-            voicemail: Some("/etc/<b>voicemail.conf</b>:12".into()),
-            skipped: None,
-            rules: vec!["frozen: <img src=x onerror=alert(2)>".into()],
-        },
-        desired: Some(
-            serde_json::json!({"extension": "1001", "name": "</pre><script>alert(3)</script>"}),
-        ),
-        isymphony: Some(HeldObject {
-            id: Some("\"><svg onload=alert(4)>".into()),
-            ownership: "agent".into(),
-            notes: vec!["managed by user <a href=x>alice</a>".into()],
-            last_written: "last written by the pass of 2026-12-06T04:12:03Z (<i>create</i>)".into(),
-            last_write: None,
-        }),
-        pending: vec![Pending {
-            line: "~ update extension 1001: name \"<b>old</b>\" -> \"new\"".into(),
-            action: "update".into(),
-            kind: Kind::Extension,
-            changes: vec![
-                crate::reconcile::plan::Change {
-                    field: "name".into(),
-                    from: "<b>old</b>".into(),
-                    to: "new".into(),
-                },
-                crate::reconcile::plan::Change {
-                    field: "password".into(),
-                    from: "***".into(),
-                    to: "***".into(),
-                },
-            ],
-        }],
-        held: vec![],
-        live: Liveness::NotLive("its user <script>alert(5)</script> is a lite user".into()),
-        requests: Default::default(),
-        live_requests: Default::default(),
-        warnings: vec!["<iframe src=javascript:alert(6)>".into()],
-    }
-}
 
 fn app() -> (Router, Arc<Fake>, String) {
     app_with(serde_json::json!({"plan": {"operations": [
@@ -117,13 +22,7 @@ fn app() -> (Router, Arc<Fake>, String) {
 }
 
 fn app_with(plan: serde_json::Value) -> (Router, Arc<Fake>, String) {
-    let fake = Arc::new(Fake {
-        state: AgentState::new(),
-        triggers: Mutex::new(vec![]),
-        plan,
-        explained: AtomicUsize::new(0),
-        explain_delay: Mutex::new(D::ZERO),
-    });
+    let fake = Arc::new(Fake::new(Ok(plan), D::ZERO));
     let st = PageState::new(fake.clone(), Arc::new(PlanShare::default()));
     let token = st.token.to_string();
     // With the cross-site guard the agent's router puts around every route.
