@@ -6,11 +6,11 @@
 //! as the server counted them. `BENCH_CONCURRENCY=N` overrides `[sync] concurrency` (8).
 //!
 //! Each step also prints the CPU seconds of the agent and of the endpoint: the endpoint runs on
-//! a runtime of its own (threads `endpoint*`, which also run its group commits), the agent on the bench's
-//! (threads `agent*`), so `/proc/self/task/*/stat` tells them apart as if they were two
+//! a runtime of its own (threads `endpoint*`, which also run its group commits), the agent on the
+//! bench's (threads `agent*`), so `/proc/self/task/*/stat` tells them apart as if they were two
 //! processes. `BENCH_DELAY_MS=N` puts a delaying TCP relay between them (a slow iSymphony: each
-//! answer arrives N ms late) on a third runtime, and prints how many connections the agent
-//! opened through it.
+//! answer arrives N ms late) on a third runtime, and prints how many connections the agent opened
+//! through it.
 
 #[path = "support/threads.rs"]
 mod threads;

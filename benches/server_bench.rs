@@ -5,10 +5,10 @@
 //! collection. The server runs in-process on a loopback port with a temporary data_dir, so
 //! every POST is a real durable commit.
 //!
-//! The endpoint runs on a runtime of its own (threads `endpoint*`, which also run its group commits), so
-//! each figure also shows the endpoint's CPU per request. The clients are plain keep-alive
-//! HTTP/1 connections (hyper's client connection, no pool, no URL parsing): on 2 cores the
-//! clients share the CPU with the endpoint, and a heavier client library would measure itself.
+//! The endpoint runs on a runtime of its own (threads `endpoint*`, which also run its group
+//! commits), so each figure also shows the endpoint's CPU per request. The clients are plain
+//! keep-alive HTTP/1 connections (hyper's client connection, no pool, no URL parsing): on 2 cores
+//! the clients share the CPU with the endpoint, and a heavier client library would measure itself.
 
 #[path = "support/threads.rs"]
 mod threads;

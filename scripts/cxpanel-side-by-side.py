@@ -25,6 +25,7 @@ default target/release/isymphony-sync), MYSQL (default `mysql -uroot -h127.0.0.1
 the work directory and databases.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -38,7 +39,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import base64
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -198,22 +198,22 @@ class Endpoint:
             return json.load(r)
 
 
-def timed(argv, env=None, log=None):
+def timed(argv, log):
     """Runs argv; returns (exit status, wall seconds, child CPU seconds)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    rc = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return rc, wall, cpu
 
 
-def step(ep, argv, env, logname):
+def step(ep, argv, logname):
     ep.start()
     cpu0 = ep.cpu()
     with open(os.path.join(ep.dir, logname), "w") as log:
-        rc, wall, cpu = timed(argv, env, log)
+        rc, wall, cpu = timed(argv, log)
     ep_cpu = ep.cpu() - cpu0
     counts = ep.stop()
     return {"rc": rc, "wall": wall, "client_cpu": cpu, "endpoint_cpu": ep_cpu, "requests": counts}
@@ -299,8 +299,8 @@ def main():
         "agent": (eps["agent"], agent, agent + ["--full"]),
     }.items():
         results[name] = {
-            "first sync": step(ep, first, None, "first.log"),
-            "full verify": step(ep, verify, None, "verify.log"),
+            "first sync": step(ep, first, "first.log"),
+            "full verify": step(ep, verify, "verify.log"),
         }
     held = {name: holdings(ep) for name, ep in eps.items()}
     load = os.getloadavg()[0]

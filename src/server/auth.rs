@@ -1,7 +1,7 @@
-//! The access check in front of every route: ACL first (403; a peer outside the ACL is normally closed
-//! at accept already, see [`super::conn`], so this is the second line), then HTTP Basic
-//! credentials (none: 401 with a realm challenge; wrong: 403), compared in constant time. It also counts requests by
-//! method and gives axum's bodiless 405 a JSON body like every other error.
+//! The access check in front of every route: ACL first (403; a peer outside the ACL is normally
+//! closed at accept already, see [`super::conn`], so this is the second line), then HTTP Basic
+//! credentials (none: 401 with a realm challenge; wrong: 403), compared in constant time. It also
+//! counts requests by method and gives axum's bodiless 405 a JSON body like every other error.
 //!
 //! Lockout ([`super::lockout`]): after `auth_fail_limit` failed authentications (credentials
 //! sent but wrong or malformed; a bare request without credentials is the normal 401 challenge

@@ -1,7 +1,7 @@
 //! The one middleware in front of every route: the agent paths' guard (Host, protective
-//! headers), the path the rewrite could not map (400), the access check (ACL, credentials, lockout),
-//! the announced length and the body read with its deadline, in that order. One layer rather
-//! than five: each axum `from_fn` layer cost a boxed future and a clone of the boxed service
+//! headers), the path the rewrite could not map (400), the access check (ACL, credentials,
+//! lockout), the announced length and the body read with its deadline, in that order. One layer
+//! rather than five: each axum `from_fn` layer cost a boxed future and a clone of the boxed service
 //! stack below it per request, a fifth of the endpoint's work on a GET of one object.
 
 use super::auth::{self, Access};
@@ -30,7 +30,8 @@ pub async fn front(
     next: Next,
 ) -> Response {
     let covered = f.guard.covers(req.uri().path());
-    // The guard answers before the access check, so a rebinding page never counts towards a lockout.
+    // The guard answers before the access check, so a rebinding page never counts towards a
+    // lockout.
     let mut resp = if covered && !f.guard.hosts_allowed(&req) {
         guard::misdirected()
     } else {

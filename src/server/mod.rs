@@ -5,12 +5,12 @@
 //! and `communication_manager/rest/config/`. Before routing, paths are normalised (prefix,
 //! trailing slash, `getBySlug`/`getByName` look-ups, the `emailAdresses` spelling, the old
 //! `core/…/managingUser` parent), so each resource router only knows one canonical form. The
-//! access check ([`auth`]) guards every route, including the agent's own routes merged in by the caller
-//! or served alone on a listener of their own ([`start_agent_only`]).
+//! access check ([`auth`]) guards every route, including the agent's own routes merged in by the
+//! caller or served alone on a listener of their own ([`start_agent_only`]).
 //!
 //! Modules: [`app`] (the handlers' shared state), [`resources`] (the resource tree), [`store`]
-//! (durable SQLite), [`auth`] and [`lockout`] (the access check), [`guard`] (the agent's paths: Host
-//! check, protective headers), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
+//! (durable SQLite), [`auth`] and [`lockout`] (the access check), [`guard`] (the agent's paths:
+//! Host check, protective headers), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
 //! [`error`] (the one error type), [`faults`] (fault injection, a test facility), [`front`]
 //! (the one middleware in front of every route).
 
@@ -188,7 +188,8 @@ pub async fn start(
 
 pub use crate::api::counts::ResponseObserver;
 
-/// [`start`], reporting every answered request (including 401/403 from the access check) to `observer`.
+/// [`start`], reporting every answered request (including 401/403 from the access check) to
+/// `observer`.
 pub async fn start_observed(
     cfg: &ServerConfig,
     extra_routes: Option<Router>,
@@ -287,8 +288,8 @@ pub async fn start_on(
 }
 
 /// Serve only `routes` (the agent's own resources) on plain HTTP at `addr`, behind the same
-/// access check (ACL, credentials, lockout), connection limits and body limit as the endpoint, with no
-/// Configuration API and no store: the listener of a service that syncs into a real iSymphony.
+/// access check (ACL, credentials, lockout), connection limits and body limit as the endpoint, with
+/// no Configuration API and no store: the listener of a service that syncs into a real iSymphony.
 pub async fn start_agent_only(
     cfg: &ServerConfig,
     addr: SocketAddr,
