@@ -38,9 +38,14 @@ impl BinlogServer {
     pub async fn start(format: &str) -> BinlogServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        // A temporary directory of its own: two installs sharing /tmp at once fail at random
+        // ("Unknown table 'mysql.tmp_user_sys'": their bootstrap temp tables collide).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let out = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
             .arg("--user=root")
@@ -55,6 +60,7 @@ impl BinlogServer {
         let child = Command::new(mariadbd())
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--socket={}", dir.path().join("sock").display()))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
