@@ -27,7 +27,7 @@
 //!                   │
 //!  pure core     reconcile::{diff, plan, ownership, passwords, facts, valve, frozen, partial}
 //!                   │
-//!  data          model · api::{types, paths, confirm} · config · secret · digest · text
+//!  data          model · api::{types, paths, confirm} · config · secret · digest · text · kept
 //! ```
 //!
 //! Module map:
@@ -51,6 +51,7 @@
 //! - [`logging`]: tracing setup (text, journald-friendly text, JSON).
 //! - [`text`]: showing foreign text safely (control characters escaped, URLs without
 //!   credentials).
+//! - [`kept`]: a connection kept open from one daemon pass to the next.
 //! - [`integrity`], [`private_files`]: damage checks at start and 0600/0700 files for the
 //!   agent's SQLite databases and exports.
 //!
@@ -66,6 +67,7 @@ pub mod digest;
 pub mod explain;
 pub mod freepbx;
 pub mod integrity;
+pub mod kept;
 pub mod live;
 pub mod logging;
 pub mod model;

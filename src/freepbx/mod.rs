@@ -299,6 +299,34 @@ pub async fn connect(target: &DbTarget) -> Result<mysql_async::Conn, FreepbxErro
 /// Read FreePBX into one consistent Snapshot: the database in one read-only REPEATABLE READ
 /// transaction, then voicemail.conf. With `[freepbx] snapshot` set, read that file instead.
 pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
+    read_keeping(cfg, false).await
+}
+
+/// The database connection a daemon pass left open, for the options it was opened with.
+static KEPT: crate::kept::Slot<Opts, mysql_async::Conn> = crate::kept::Slot::new();
+
+/// Drop the kept connection (the server sees it close).
+pub fn release_kept() {
+    KEPT.clear();
+}
+
+/// The kept connection when it still answers, else a new one.
+async fn connect_or_kept(target: &DbTarget) -> Result<mysql_async::Conn, FreepbxError> {
+    use mysql_async::prelude::Queryable;
+    if let Some(mut conn) = KEPT.take(&target.opts) {
+        // The server may have closed it meanwhile (wait_timeout, restart): one round trip
+        // tells, and a failed ping just costs the connect it would have cost anyway.
+        let alive = tokio::time::timeout(CONNECT_TIMEOUT, conn.ping()).await;
+        if matches!(alive, Ok(Ok(()))) {
+            return Ok(conn);
+        }
+    }
+    connect(target).await
+}
+
+/// [`read`]; with `keep`, the database connection stays open for the next call (the daemon's
+/// passes, see [`crate::kept`]) and the last one kept is used when it still answers.
+pub async fn read_keeping(cfg: &Config, keep: bool) -> Result<Snapshot, FreepbxError> {
     if let Some(path) = &cfg.freepbx.snapshot {
         let mut snap = Snapshot::load(path).map_err(|source| FreepbxError::Snapshot {
             path: path.clone(),
@@ -310,7 +338,11 @@ pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
         return Ok(snap);
     }
     let target = resolve_target(cfg)?;
-    let mut conn = connect(&target).await?;
+    let mut conn = if keep {
+        connect_or_kept(&target).await?
+    } else {
+        connect(&target).await?
+    };
     let mut snap = Snapshot {
         format: SNAPSHOT_FORMAT,
         source: target.describe(),
@@ -318,8 +350,12 @@ pub async fn read(cfg: &Config) -> Result<Snapshot, FreepbxError> {
         ..Snapshot::default()
     };
     let result = read_db(&mut conn, &mut snap).await;
-    // Best effort: the data is already read; a failed goodbye changes nothing.
-    let _ = conn.disconnect().await;
+    if keep && result.is_ok() {
+        KEPT.put(target.opts.clone(), conn);
+    } else {
+        // Best effort: the data is already read; a failed goodbye changes nothing.
+        let _ = conn.disconnect().await;
+    }
     result.map_err(|e| db_error(&target, e))?;
     cdr_login_from_conf(cfg, &mut snap);
 

@@ -23,7 +23,7 @@ use super::state::StateStore;
 use crate::api::client::{ApiError, Client};
 use crate::model::Kind;
 use futures::stream::{self, StreamExt};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 /// What happened when a plan was applied.
@@ -54,6 +54,9 @@ pub struct ApplyOptions<'a> {
     pub gate: Option<&'a dyn WriteGate>,
     /// When the pass started: it names the pass in the record of each object's last write.
     pub pass_started: SystemTime,
+    /// The fingerprints the state store holds: one the plan confirms unchanged is not
+    /// written again (after a full verify, that is all of them).
+    pub known_fingerprints: Option<&'a HashMap<String, String>>,
 }
 
 async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
@@ -163,7 +166,10 @@ pub async fn apply(
         commit(state, &[], &[], &all, &mut out);
         return out;
     }
-    let (set, drop_) = settle(plan, &failed_fps, &failed_keys, &withheld.keys);
+    let (mut set, drop_) = settle(plan, &failed_fps, &failed_keys, &withheld.keys);
+    if let Some(known) = opts.known_fingerprints {
+        set.retain(|(k, v)| known.get(k) != Some(v));
+    }
     commit(state.as_deref_mut(), &plan.verified, &set, &drop_, &mut out);
     // Objects taken over as they were (no write): their record says so.
     let adopted = Write::adoptions(&plan.verified);

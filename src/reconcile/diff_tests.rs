@@ -271,6 +271,12 @@ fn empty_server_creates_everything_in_dependency_order() {
         json!(own().id(Kind::Extension, "1001"))
     );
     assert_eq!(ext.request.body.as_ref().unwrap()["agentPenalty"], json!(0));
+    // The core server alone, planned first by the pass, is the whole diff's first op.
+    let first = core_server_only(&d, &Observed::default(), &own());
+    assert_eq!(first.ops.len(), 1);
+    assert_eq!(format!("{:?}", first.ops[0]), format!("{:?}", p.ops[0]));
+    let there = converged(&d, &own());
+    assert!(core_server_only(&d, &there, &own()).ops.is_empty());
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub struct Refusal {
 }
 
 /// What the state store knows, loaded once per pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Known {
     pub adopted: HashSet<(Kind, String)>,
     pub passwords: HashMap<(Kind, String), String>,
@@ -62,6 +62,50 @@ pub struct Known {
     pub fingerprints: HashMap<String, String>,
     /// By (type name, natural key, action).
     pub refusals: HashMap<(Kind, String, String), Refusal>,
+}
+
+impl Known {
+    /// What the state store's commit of these facts and fingerprints changes, applied here
+    /// (a daemon's store keeps what it loaded up to date with it).
+    pub fn apply(&mut self, effects: &[Effect], set: &[(String, String)], drop_: &[String]) {
+        for e in effects {
+            match e {
+                Effect::Adopt { kind, id, .. } => {
+                    self.adopted.insert((*kind, id.clone()));
+                }
+                Effect::Password { kind, key, hh } => {
+                    self.passwords.insert((*kind, key.clone()), hh.clone());
+                }
+                Effect::Added { kind, owner, value } => {
+                    let set = self.added.entry((*kind, owner.clone())).or_default();
+                    set.insert(value.clone());
+                }
+                Effect::Removed { kind, owner, value } => {
+                    let key = (*kind, owner.clone());
+                    if let Some(set) = self.added.get_mut(&key) {
+                        set.remove(value);
+                        if set.is_empty() {
+                            self.added.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        for (k, v) in set {
+            self.fingerprints.insert(k.clone(), v.clone());
+        }
+        for k in drop_ {
+            self.fingerprints.remove(k);
+        }
+    }
+
+    /// The held refusals as loaded, by kind, natural key and action.
+    pub fn refusals_of(records: &[Refusal]) -> HashMap<(Kind, String, String), Refusal> {
+        records
+            .iter()
+            .map(|r| ((r.kind, r.key.clone(), r.action.clone()), r.clone()))
+            .collect()
+    }
 }
 
 /// A password hash as the state store keeps it: SHA-1 over a fixed prefix and the lower-cased

@@ -20,6 +20,8 @@
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
 //! - [`progress`]: how far a pass is, for a front end to show.
+//! - `outcome`: [`PassOutcome`], how a pass ended (private module, re-exported).
+//! - `reuse`: the daemon's iSymphony client kept between passes, and its read ahead (private).
 //! - [`render`]: a pass report as text for people.
 
 pub mod adopt;
@@ -29,6 +31,7 @@ pub mod facts;
 pub mod frozen;
 pub mod gate;
 pub mod observe;
+mod outcome;
 pub mod ownership;
 pub mod partial;
 mod passwords;
@@ -36,12 +39,14 @@ pub mod plan;
 pub mod progress;
 pub mod refusals;
 pub mod render;
+mod reuse;
 pub mod source;
 pub mod state;
 pub mod valve;
 
 pub use crate::api::client::RequestCounts;
 pub use diff::{diff, sub_reads, Observed, SubReads};
+pub use outcome::PassOutcome;
 pub use ownership::{ManagedItem, Ownership};
 pub use plan::Plan;
 pub use progress::{Progress, Stage};
@@ -69,6 +74,9 @@ pub struct PassOptions {
     /// Log what could not be read at debug only: the caller logs it (the daemon warns once
     /// when the set of unreadable resources appears or changes, not on every pass).
     pub quiet_gaps: bool,
+    /// Keep the FreePBX connection, the iSymphony client and the state store open for the
+    /// next pass (the daemon; see [`crate::kept`]).
+    pub keep_open: bool,
 }
 
 /// What a pass did (or, dry, would do).
@@ -267,61 +275,6 @@ impl PassReport {
     }
 }
 
-/// How a pass ended: the one answer of the reconciler, which the front ends map (exit codes
-/// here, the daemon's status, metrics and log lines by [`PassOutcome::as_str`], its scheduler
-/// by whether it converged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
-pub enum PassOutcome {
-    /// Both sides agree: nothing to do.
-    InSync,
-    /// The plan has changes (pending for a dry run, applied otherwise) and nothing failed.
-    Changes,
-    /// The pass ran to the end, but something failed, was withheld by the safety valve or
-    /// could not be read; everything else was applied.
-    Partial,
-    /// The pass could not run, or was stopped before the end ([`ReconcileError`]).
-    Failed,
-}
-
-impl PassOutcome {
-    /// Every outcome (derived).
-    pub fn all() -> impl Iterator<Item = PassOutcome> {
-        <PassOutcome as strum::IntoEnumIterator>::iter()
-    }
-
-    /// The number scripts see, in the `exit_code` field of the JSON report and as the exit
-    /// status of the one-shot modes: `--sync-now` 0 applied or nothing needed, 1 error (a
-    /// partial pass included); `--dry-run` 0 in sync, 2 changes pending, 1 error.
-    pub fn code(self, dry_run: bool) -> u8 {
-        match self {
-            PassOutcome::Partial | PassOutcome::Failed => 1,
-            PassOutcome::Changes if dry_run => 2,
-            PassOutcome::InSync | PassOutcome::Changes => 0,
-        }
-    }
-
-    /// Everything was read, planned and applied (or, dry, would be).
-    pub fn converged(self) -> bool {
-        matches!(self, PassOutcome::InSync | PassOutcome::Changes)
-    }
-
-    /// The daemon's name of it (status `result`, metric label, log field): `success`,
-    /// `partial` or `failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PassOutcome::InSync | PassOutcome::Changes => "success",
-            PassOutcome::Partial => "partial",
-            PassOutcome::Failed => "failed",
-        }
-    }
-}
-
-impl serde::Serialize for PassOutcome {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
 /// Why a pass could not run (messages never contain passwords).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -397,8 +350,16 @@ pub async fn run_pass_gated(
     gate: Option<&dyn gate::WriteGate>,
 ) -> Result<PassReport, ReconcileError> {
     let started = SystemTime::now();
-    let input = source::read(cfg).await?;
-    run_pass_inner(cfg, opts, input, (None, gate), started).await
+    // The daemon reads iSymphony's top level on the last pass's target while FreePBX is read
+    // (see `reuse`).
+    let keep = opts.keep_open;
+    let (input, ahead) = futures::join!(source::read_keeping(cfg, keep), async {
+        match keep {
+            true => reuse::read_ahead().await,
+            false => None,
+        }
+    });
+    run_pass_inner(cfg, opts, input?, (None, gate, ahead), started).await
 }
 
 /// The pass on an already-read FreePBX side (tests and benchmarks drive this directly).
@@ -409,49 +370,46 @@ pub async fn run_pass_on(
     progress: Option<&dyn Progress>,
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
-    run_pass_inner(cfg, opts, input, (progress, None), started).await
+    run_pass_inner(cfg, opts, input, (progress, None, None), started).await
 }
 
-/// A pass's hooks: the progress callback and the write gate.
-type Hooks<'a> = (Option<&'a dyn Progress>, Option<&'a dyn gate::WriteGate>);
+/// A pass's hooks: the progress callback, the write gate and the daemon's read ahead.
+type Hooks<'a> = (
+    Option<&'a dyn Progress>,
+    Option<&'a dyn gate::WriteGate>,
+    Option<reuse::Ahead>,
+);
 
 async fn run_pass_inner(
     cfg: &Config,
     opts: &PassOptions,
     input: SourceInput,
-    (progress, gate): Hooks<'_>,
+    (progress, gate, ahead): Hooks<'_>,
     started: SystemTime,
 ) -> Result<PassReport, ReconcileError> {
     let target = source::resolve_target(cfg, &input.defaults);
     let cxpanel = input.cxpanel;
-    let mut desired = input.desired;
-    desired.warnings.extend(target.notes.iter().cloned());
-    desired.core_server.slug = target.core_server.clone();
-    if desired.core_server.name.is_empty() {
-        desired.core_server.name = target.core_server.clone();
-    }
+    let desired = for_target(input.desired, &target);
     let mut report = PassReport::new(started, opts.dry_run);
     report.for_target(&desired, &target);
     // A FreePBX source that is not fully known (a missing table) is an error of the pass; the
     // kinds it feeds are frozen (see `frozen`), everything else is still applied.
     report.errors.extend(desired.errors.iter().cloned());
 
-    let (mut store, known) = open_state(cfg, opts, &target)?;
-    let mut own = Ownership::new(
-        &target.core_server,
-        cfg.sync.clean_unknown_items,
-        known,
-        &input.managed_items,
-    );
-    let client = make_client(cfg, &target)?;
+    let (mut store, mut own) = open_state(cfg, opts, &target, &input.managed_items)?;
+    let (client, top) = reuse::client_and_top(cfg, &target, &desired, opts.keep_open, ahead);
+    let client = client?;
     let concurrency = cfg.sync.concurrency.max(1);
 
-    let (mut observed, mut gaps) = read_top(&client, &desired).await?;
+    let (mut observed, mut gaps) = match top {
+        Some(read) => read,
+        None => read_top(&client, &desired).await?,
+    };
 
     // A missing core server is created first, so that everything below it can be read.
     let mut pre_ops = Vec::new();
     if observed.core_server.is_none() && !opts.dry_run {
-        let core_plan = core_first(&desired, &observed, &own);
+        let core_plan = diff::core_server_only(&desired, &observed, &own);
         let out = apply::apply(
             &client,
             &core_plan,
@@ -462,6 +420,7 @@ async fn run_pass_inner(
                 progress: None,
                 gate,
                 pass_started: started,
+                known_fingerprints: None,
             },
         )
         .await;
@@ -501,8 +460,9 @@ async fn run_pass_inner(
         progress,
         gate,
         pass_started: started,
+        known_fingerprints: Some(&own.known.fingerprints),
     });
-    apply_stage(
+    let done = apply_stage(
         &client,
         plan,
         pre_ops,
@@ -511,7 +471,14 @@ async fn run_pass_inner(
         apply_opts,
         report,
     )
-    .await
+    .await;
+    if opts.keep_open && done.is_ok() {
+        reuse::keep(cfg, &target, &desired, client);
+        if let Some(s) = store {
+            s.keep();
+        }
+    }
+    done
 }
 
 /// The apply stage of a pass: apply `plan` (not in a dry run: `apply_opts` is None), remember
@@ -572,40 +539,48 @@ fn plan_around_gaps(
     plan
 }
 
-/// The agent's state store (none for a dry run) and what it knows.
+/// The desired state with the target's core server (and its notes as warnings).
+fn for_target(mut desired: Desired, target: &Target) -> Desired {
+    desired.warnings.extend(target.notes.iter().cloned());
+    desired.core_server.slug = target.core_server.clone();
+    if desired.core_server.name.is_empty() {
+        desired.core_server.name = target.core_server.clone();
+    }
+    desired
+}
+
+/// The agent's state store (none for a dry run) and the ownership it knows of.
 fn open_state(
     cfg: &Config,
     opts: &PassOptions,
     target: &Target,
-) -> Result<(Option<StateStore>, facts::Known), ReconcileError> {
+    managed_items: &[ManagedItem],
+) -> Result<(Option<StateStore>, Ownership), ReconcileError> {
     let scope = target.scope();
     let store = if opts.dry_run {
         None
     } else {
-        Some(StateStore::open(cfg.state_dir(), &scope)?)
+        Some(StateStore::open_keeping(
+            cfg.state_dir(),
+            &scope,
+            opts.keep_open,
+        )?)
     };
     let mut store = store;
     if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, target)) {
         s.move_scope(&old)?;
     }
-    let known = match &store {
+    let known = match &mut store {
         Some(s) => s.load(),
         None => StateStore::load_read_only(cfg.state_dir(), &scope),
     }?;
-    Ok((store, known))
-}
-
-/// The plan that only creates the missing core server.
-fn core_first(desired: &Desired, observed: &Observed, own: &Ownership) -> Plan {
-    let first = diff(desired, observed, own);
-    Plan {
-        ops: first
-            .ops
-            .into_iter()
-            .filter(|op| op.kind == Kind::CoreServer)
-            .collect(),
-        ..Plan::default()
-    }
+    let own = Ownership::new(
+        &target.core_server,
+        cfg.sync.clean_unknown_items,
+        known,
+        managed_items,
+    );
+    Ok((store, own))
 }
 
 /// An empty source never turns into "delete everything", not even with --force; otherwise the
@@ -680,6 +655,14 @@ fn desired_is_empty(d: &Desired) -> bool {
         && d.queues.is_empty()
         && d.conference_rooms.is_empty()
         && d.administrators.is_empty()
+}
+
+/// Close what daemon passes kept open for the next one (see [`crate::kept`]): the FreePBX
+/// connection, the iSymphony client and the state store. The daemon calls it at shutdown.
+pub fn release_kept() {
+    crate::freepbx::release_kept();
+    reuse::release();
+    state::StateStore::release_kept();
 }
 
 /// The API client for a resolved target, with the `[isymphony]` timeout and TLS settings.

@@ -183,14 +183,38 @@ fn single<T>(r: Result<Option<T>, ApiError>, kind: Kind, gaps: &mut Gaps) -> Opt
     })
 }
 
+/// What the top-level read needs of the desired state: the core server's slug and the
+/// identifiers of the voicemail and recording agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopRead {
+    pub slug: String,
+    pub voicemail_agent: Option<String>,
+    pub recording_agent: Option<String>,
+}
+
+impl TopRead {
+    pub fn of(d: &Desired) -> TopRead {
+        TopRead {
+            slug: d.core_server.slug.clone(),
+            voicemail_agent: d.voicemail_agent.as_ref().map(|a| a.identifier.clone()),
+            recording_agent: d.recording_agent.as_ref().map(|a| a.identifier.clone()),
+        }
+    }
+}
+
 /// Read the core server and every top-level collection. Errors: the core server could not be
 /// read (unreachable, or refused: see [`ApiError::is_unreachable`]).
 pub async fn observe_top(client: &Client, d: &Desired) -> Result<(Observed, Gaps), ApiError> {
-    let slug = &d.core_server.slug;
+    observe_top_of(client, &TopRead::of(d)).await
+}
+
+/// [`observe_top`] for what [`TopRead`] names.
+pub async fn observe_top_of(client: &Client, t: &TopRead) -> Result<(Observed, Gaps), ApiError> {
+    let slug = &t.slug;
     let mut o = Observed::default();
     let mut gaps = Gaps::default();
-    let vm_ident = d.voicemail_agent.as_ref().map(|a| a.identifier.clone());
-    let rec_ident = d.recording_agent.as_ref().map(|a| a.identifier.clone());
+    let vm_ident = t.voicemail_agent.clone();
+    let rec_ident = t.recording_agent.clone();
     let core: Option<CoreServer> = client.get_opt(paths::core_server_by_slug(slug)).await?;
     let vm = async {
         match &vm_ident {
@@ -226,20 +250,27 @@ pub async fn observe_top(client: &Client, d: &Desired) -> Result<(Observed, Gaps
             .get::<Vec<String>>(paths::voicemail_agent_identifiers(&cs))
             .await
     };
-    let (asterisk, vm, rec, admins, idents, pbx) = futures::join!(
-        client.get_opt::<AsteriskSettings>(paths::asterisk(&cs)),
-        vm,
-        rec,
-        admins,
-        idents,
-        list::<PbxServer>(client, &resource::PBX_SERVERS, &cs),
-    );
-    let (exts, users, queues, rooms, lots) = futures::join!(
-        list::<Extension>(client, &resource::EXTENSIONS, &cs),
-        list::<User>(client, &resource::USERS, &cs),
-        list::<Queue>(client, &resource::QUEUES, &cs),
-        list::<ConferenceRoom>(client, &resource::CONFERENCE_ROOMS, &cs),
-        list::<ParkingLot>(client, &resource::PARKING_LOTS, &cs),
+    // One wave: the server works on the big lists while the small answers are decoded.
+    let ((asterisk, vm, rec, admins, idents, pbx), (exts, users, queues, rooms, lots)) = futures::join!(
+        async {
+            futures::join!(
+                client.get_opt::<AsteriskSettings>(paths::asterisk(&cs)),
+                vm,
+                rec,
+                admins,
+                idents,
+                list::<PbxServer>(client, &resource::PBX_SERVERS, &cs),
+            )
+        },
+        async {
+            futures::join!(
+                list::<Extension>(client, &resource::EXTENSIONS, &cs),
+                list::<User>(client, &resource::USERS, &cs),
+                list::<Queue>(client, &resource::QUEUES, &cs),
+                list::<ConferenceRoom>(client, &resource::CONFERENCE_ROOMS, &cs),
+                list::<ParkingLot>(client, &resource::PARKING_LOTS, &cs),
+            )
+        }
     );
     o.core_server = Some(core);
     o.asterisk = single(asterisk, Kind::AsteriskSettings, &mut gaps);

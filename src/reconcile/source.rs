@@ -167,7 +167,15 @@ fn same_endpoint(a: &str, b: &str) -> bool {
 /// Read FreePBX (database, files or snapshot) and map it to the desired state. (The pass
 /// turns the error into [`super::ReconcileError::FreepbxUnreadable`].)
 pub async fn read(cfg: &Config) -> Result<SourceInput, crate::freepbx::FreepbxError> {
-    let snap = crate::freepbx::read(cfg).await?;
+    read_keeping(cfg, false).await
+}
+
+/// [`read`], keeping the database connection for the next pass (see [`crate::kept`]).
+pub async fn read_keeping(
+    cfg: &Config,
+    keep: bool,
+) -> Result<SourceInput, crate::freepbx::FreepbxError> {
+    let snap = crate::freepbx::read_keeping(cfg, keep).await?;
     Ok(from_snapshot(&snap, cfg))
 }
 

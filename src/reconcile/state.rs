@@ -17,6 +17,8 @@ use rusqlite::{params, Connection, OpenFlags};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+mod kept_tests;
 mod scope_move;
 pub mod writes;
 
@@ -47,10 +49,37 @@ pub struct StateError {
     pub message: String,
 }
 
+/// The connection a daemon pass left open, by file path and identity (device, inode).
+static KEPT: crate::kept::Slot<(PathBuf, (u64, u64)), Kept> = crate::kept::Slot::new();
+
+/// A kept connection and what it last loaded.
+struct Kept {
+    conn: Connection,
+    known: Option<LoadedKnown>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 pub struct StateStore {
     conn: Connection,
     scope: String,
     path: PathBuf,
+    /// Kept between passes (the daemon): what [`StateStore::load`] read, kept up to date by
+    /// this store's own writes, so that the next pass reads it from memory unless another
+    /// connection wrote the file meanwhile.
+    known: Option<LoadedKnown>,
+    keeping: bool,
+}
+
+/// What was loaded for a scope, and SQLite's `data_version` then (it changes only when
+/// another connection commits).
+struct LoadedKnown {
+    scope: String,
+    version: i64,
+    known: Known,
 }
 
 const SCHEMA: &str = "
@@ -130,7 +159,87 @@ impl StateStore {
             conn,
             scope: scope.to_string(),
             path,
+            known: None,
+            keeping: false,
         })
+    }
+
+    /// [`StateStore::open`]; with `keep`, the connection a daemon pass left (see
+    /// [`StateStore::keep`]) when it is still open on the same file.
+    pub fn open_keeping(dir: &Path, scope: &str, keep: bool) -> Result<StateStore, StateError> {
+        let path = dir.join(STATE_FILE);
+        let kept = match (keep, file_id(&path)) {
+            (true, Some(id)) => KEPT.take(&(path.clone(), id)),
+            _ => None,
+        };
+        let mut store = match kept {
+            Some(k) => StateStore {
+                conn: k.conn,
+                scope: scope.to_string(),
+                path,
+                known: k.known,
+                keeping: true,
+            },
+            None => Self::open(dir, scope)?,
+        };
+        store.keeping = keep;
+        Ok(store)
+    }
+
+    /// Keep the connection (and SQLite's cache of the file's pages, and what was loaded) for
+    /// the next pass. A file deleted or replaced meanwhile has another identity: the next pass
+    /// opens it afresh.
+    pub fn keep(self) {
+        if let Some(id) = file_id(&self.path) {
+            let kept = Kept {
+                conn: self.conn,
+                known: self.known,
+            };
+            KEPT.put((self.path, id), kept);
+        }
+    }
+
+    /// Close the connection a pass kept.
+    pub fn release_kept() {
+        KEPT.clear();
+    }
+
+    /// SQLite's count of commits by other connections (see [`LoadedKnown`]).
+    fn data_version(&self) -> Result<i64, StateError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|x| Self::err(&self.path, x))
+    }
+
+    /// What is known for this store's scope: from memory when this connection loaded it and
+    /// no other connection wrote since (a kept store), else from the file.
+    pub fn load(&mut self) -> Result<Known, StateError> {
+        if !self.keeping {
+            return self.load_from_file();
+        }
+        let version = self.data_version()?;
+        if let Some(l) = &self.known {
+            if l.scope == self.scope && l.version == version {
+                return Ok(l.known.clone());
+            }
+        }
+        self.known = None;
+        let known = self.load_from_file()?;
+        self.known = Some(LoadedKnown {
+            scope: self.scope.clone(),
+            version,
+            known: known.clone(),
+        });
+        Ok(known)
+    }
+
+    /// Apply a write that succeeded to what is kept in memory; a failed one forgets it (the
+    /// next load reads the file).
+    fn mirror(&mut self, ok: bool, apply: impl FnOnce(&mut Known)) {
+        match (&mut self.known, ok) {
+            (Some(l), true) if l.scope == self.scope => apply(&mut l.known),
+            _ => self.known = None,
+        }
     }
 
     /// Read what is known without creating anything (dry runs change nothing anywhere).
@@ -151,8 +260,10 @@ impl StateStore {
             conn,
             scope: scope.to_string(),
             path,
+            known: None,
+            keeping: false,
         };
-        match s.load() {
+        match s.load_from_file() {
             Ok(k) => Ok(k),
             // A file from before the schema existed: nothing known yet.
             Err(e) if e.message.contains("no such table") => Ok(Known::default()),
@@ -160,7 +271,7 @@ impl StateStore {
         }
     }
 
-    pub fn load(&self) -> Result<Known, StateError> {
+    fn load_from_file(&self) -> Result<Known, StateError> {
         let e = |x: rusqlite::Error| Self::err(&self.path, x);
         let mut k = Known::default();
         let mut st = self
@@ -259,6 +370,12 @@ impl StateStore {
 
     /// Replace the held licence refusals of this target with `records`.
     pub fn replace_refusals(&mut self, records: &[Refusal]) -> Result<(), StateError> {
+        let r = self.write_refusals(records);
+        self.mirror(r.is_ok(), |k| k.refusals = Known::refusals_of(records));
+        r
+    }
+
+    fn write_refusals(&mut self, records: &[Refusal]) -> Result<(), StateError> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| Self::err(&path, x);
         let tx = self.conn.transaction().map_err(e)?;
@@ -293,26 +410,49 @@ impl StateStore {
         if effects.is_empty() && set_fingerprints.is_empty() && drop_fingerprints.is_empty() {
             return Ok(());
         }
+        let r = self.write_facts(effects, set_fingerprints, drop_fingerprints);
+        self.mirror(r.is_ok(), |k| {
+            k.apply(effects, set_fingerprints, drop_fingerprints)
+        });
+        r
+    }
+
+    fn write_facts(
+        &mut self,
+        effects: &[Effect],
+        set_fingerprints: &[(String, String)],
+        drop_fingerprints: &[String],
+    ) -> Result<(), StateError> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| Self::err(&path, x);
         let tx = self.conn.transaction().map_err(e)?;
+        // Upserts that leave an unchanged row alone: a verify that confirms every fact
+        // writes no page.
         {
             let sc = &self.scope;
+            // (Each statement parsed once per commit, not once per fact.)
+            let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+                tx.prepare_cached(sql).and_then(|mut st| st.execute(p))
+            };
             for eff in effects {
                 match eff {
-                    Effect::Adopt { kind, id, key } => tx.execute(
-                        "INSERT OR REPLACE INTO adopted VALUES (?1, ?2, ?3, ?4)",
+                    Effect::Adopt { kind, id, key } => run(
+                        "INSERT INTO adopted VALUES (?1, ?2, ?3, ?4) ON CONFLICT (scope, kind, id)
+                         DO UPDATE SET natural_key = excluded.natural_key
+                         WHERE natural_key <> excluded.natural_key",
                         params![sc, kind.type_name(), id, key],
                     ),
-                    Effect::Password { kind, key, hh } => tx.execute(
-                        "INSERT OR REPLACE INTO passwords VALUES (?1, ?2, ?3, ?4)",
+                    Effect::Password { kind, key, hh } => run(
+                        "INSERT INTO passwords VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (scope, kind, natural_key)
+                         DO UPDATE SET hh = excluded.hh WHERE hh <> excluded.hh",
                         params![sc, kind.type_name(), key, hh],
                     ),
-                    Effect::Added { kind, owner, value } => tx.execute(
-                        "INSERT OR REPLACE INTO added VALUES (?1, ?2, ?3, ?4)",
+                    Effect::Added { kind, owner, value } => run(
+                        "INSERT OR IGNORE INTO added VALUES (?1, ?2, ?3, ?4)",
                         params![sc, kind.type_name(), owner, value],
                     ),
-                    Effect::Removed { kind, owner, value } => tx.execute(
+                    Effect::Removed { kind, owner, value } => run(
                         "DELETE FROM added WHERE scope=?1 AND kind=?2 AND owner=?3 AND value=?4",
                         params![sc, kind.type_name(), owner, value],
                     ),
@@ -320,7 +460,11 @@ impl StateStore {
                 .map_err(e)?;
             }
             let mut ins = tx
-                .prepare("INSERT OR REPLACE INTO fingerprints VALUES (?1, ?2, ?3)")
+                // An unchanged fingerprint (every one after a full verify) is not rewritten.
+                .prepare(
+                    "INSERT INTO fingerprints VALUES (?1, ?2, ?3) ON CONFLICT (scope, fkey)
+                     DO UPDATE SET fp = excluded.fp WHERE fp <> excluded.fp",
+                )
                 .map_err(e)?;
             for (k, v) in set_fingerprints {
                 ins.execute(params![sc, k, v]).map_err(e)?;

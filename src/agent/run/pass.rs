@@ -84,6 +84,7 @@ impl PassRunner {
             full: req.full,
             // Logged here, once per change of the set (see known_gaps).
             quiet_gaps: true,
+            keep_open: true,
             ..PassOptions::default()
         };
         tracing::debug!(full = req.full, "pass started");

@@ -239,14 +239,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Compute the plan. Pure: same inputs, same plan.
-pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
+fn ctx<'a>(d: &'a Desired, o: &'a Observed, own: &'a Ownership) -> Ctx<'a> {
     let cs = o
         .core_server
         .as_ref()
         .and_then(|c| c.id.clone())
         .unwrap_or_else(|| own.id(Kind::CoreServer, &d.core_server.slug));
-    let mut c = Ctx {
+    Ctx {
         d,
         o,
         own,
@@ -255,7 +254,20 @@ pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
         users_by_name: HashMap::new(),
         unverifiable: BTreeMap::new(),
         plan: Plan::default(),
-    };
+    }
+}
+
+/// The plan that only creates the core server, when it is missing (what [`diff`] would plan
+/// for it, without planning everything else).
+pub fn core_server_only(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
+    let mut c = ctx(d, o, own);
+    c.core_server();
+    c.plan
+}
+
+/// Compute the plan. Pure: same inputs, same plan.
+pub fn diff(d: &Desired, o: &Observed, own: &Ownership) -> Plan {
+    let mut c = ctx(d, o, own);
     for u in &o.users {
         c.users_by_name.entry(u.username.as_str()).or_insert(u);
     }

@@ -20,6 +20,8 @@ impl StateStore {
         if old == self.scope {
             return Ok(0);
         }
+        // Rows move: what was loaded before is not what the file holds (`StateStore::load`).
+        self.known = None;
         let path = self.path.clone();
         let e = |x: rusqlite::Error| Self::err(&path, x);
         self.conn

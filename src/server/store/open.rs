@@ -36,7 +36,13 @@ pub(super) fn open(data_dir: &Path) -> Result<(Connection, State, File), StoreEr
         source,
     })?;
     let mut conn = Connection::open(&db_path).map_err(sq)?;
+    // The store's lock file makes this process the file's only user: SQLite need not lock
+    // it per transaction (fcntl) nor share its WAL index (no -shm file), which was a tenth of
+    // the endpoint's work per write. Set before the first read, and again after a repair,
+    // which opens the file anew.
+    exclusive(&conn).map_err(sq)?;
     db.quick_check(&mut conn, repair)?;
+    exclusive(&conn).map_err(sq)?;
     // WAL + synchronous=NORMAL: a commit has written the WAL (the OS holds it) before we
     // acknowledge, so it survives the process being killed; only an OS crash or power loss
     // can lose the last commits, and an fsync per commit would cap write throughput.
@@ -50,6 +56,10 @@ pub(super) fn open(data_dir: &Path) -> Result<(Connection, State, File), StoreEr
         tracing::warn!(file = %lock_path.display(), error = %e, "cannot write the store marker");
     }
     Ok((conn, state, lock))
+}
+
+fn exclusive(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
 }
 
 /// Every stored object into memory. Unreadable bodies: an error, or with `repair` dropped
