@@ -159,6 +159,9 @@ pub enum Posted {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// `base` parsed once: each request's URL is this one with its path and query set, which
+    /// spares parsing the scheme and host per request (a tenth of a verify's CPU).
+    base_url: reqwest::Url,
     username: String,
     password: Secret,
     max_attempts: u32,
@@ -241,6 +244,7 @@ impl Client {
         Ok(Client {
             http,
             base: url.to_string(),
+            base_url: url.clone(),
             username,
             password,
             max_attempts: cfg.max_attempts.max(1),
@@ -361,7 +365,7 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Vec<u8>, ApiError> {
-        let url = format!("{}{}", self.base, path.trim_start_matches('/'));
+        let url = self.url_of(path);
         let payload = match body {
             Some(b) => Some(serde_json::to_vec(b).map_err(|e| ApiError::Decode {
                 method: method.to_string(),
@@ -376,7 +380,7 @@ impl Client {
             self.count(&method);
             let mut req = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url.clone())
                 .basic_auth(&self.username, Some(self.password.expose()))
                 .header(reqwest::header::ACCEPT, "application/json");
             if let Some(t) = &self.agent_token {
@@ -443,6 +447,25 @@ impl Client {
         Duration::from_millis(exp + jitter)
     }
 
+    /// The URL of `path` (relative to the base, with an optional query): what parsing the
+    /// base followed by the path gives.
+    fn url_of(&self, path: &str) -> reqwest::Url {
+        let path = path.trim_start_matches('/');
+        let (path, f) = match path.split_once('#') {
+            Some((p, f)) => (p, Some(f)),
+            None => (path, None),
+        };
+        let (p, q) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("{}{p}", self.base_url.path()));
+        url.set_query(q);
+        url.set_fragment(f);
+        url
+    }
+
     /// A transport error; a refused certificate gets the hint of what to put in `ca_file`.
     fn transport(&self, method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
         let mut err = transport(method, path, e);
@@ -485,6 +508,31 @@ fn transport(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_url_is_the_base_and_the_path_parsed_together() {
+        for base in [
+            "http://127.0.0.1:58080/communication_manager/api/resource/",
+            "https://isy.example/x/",
+        ] {
+            let c = Client::new(&ClientConfig::new(base, "u", Secret::new("p"))).unwrap();
+            for path in [
+                "server/coreServers",
+                "/core/cs1/users/u%201/contact",
+                "asterisk/cs/extensions?noHash=true&x=1",
+                "core/cs/users/a b/é?q=a b",
+                "core/cs/users/../../etc",
+                "core/./cs//users/",
+                "core/cs/users/%2e%2e/x#frag",
+                "core/cs/users/x?a=1#f?g",
+                "core/cs/users/x#f#g",
+            ] {
+                let parsed =
+                    reqwest::Url::parse(&format!("{base}{}", path.trim_start_matches('/')));
+                assert_eq!(c.url_of(path), parsed.unwrap(), "{base} {path}");
+            }
+        }
+    }
     use axum::extract::State;
     use axum::http::StatusCode as S;
     use axum::routing::get;
