@@ -402,7 +402,7 @@ async fn run_pass_inner(
     let concurrency = cfg.sync.concurrency.max(1);
 
     let (mut observed, mut gaps) = match top {
-        Some(read) => read,
+        Some(read) => read.map_err(top_error)?,
         None => read_top(&client, &desired).await?,
     };
 
@@ -614,13 +614,18 @@ async fn read_top(
     client: &Client,
     desired: &Desired,
 ) -> Result<(Observed, observe::Gaps), ReconcileError> {
-    observe::observe_top(client, desired).await.map_err(|e| {
-        if e.is_unreachable() {
-            ReconcileError::IsymphonyUnreachable(e)
-        } else {
-            ReconcileError::IsymphonyRefused(e)
-        }
-    })
+    observe::observe_top(client, desired)
+        .await
+        .map_err(top_error)
+}
+
+/// Why the top level could not be read: unreachable, or refused.
+fn top_error(e: ApiError) -> ReconcileError {
+    if e.is_unreachable() {
+        ReconcileError::IsymphonyUnreachable(e)
+    } else {
+        ReconcileError::IsymphonyRefused(e)
+    }
 }
 
 /// The scope earlier versions used when `[isymphony] url` held credentials (the URL as

@@ -4,8 +4,8 @@
 //!
 //! The read ahead goes to the previous pass's target for the previous pass's core server and
 //! agents. It is used only when this pass's FreePBX read resolves the same client settings and
-//! names the same top-level objects ([`TopRead`]); otherwise, or when it failed, the pass
-//! reads again as it always did. Both sides are still read afresh by every pass, only at the
+//! names the same top-level objects ([`TopRead`]), and then its outcome is this pass's read,
+//! failure included; otherwise the pass reads again as it always did. Both sides are still read afresh by every pass, only at the
 //! same time: at 1,000 extensions the top level takes a fifth of a pass that follows one
 //! change, and FreePBX's read two fifths.
 
@@ -25,10 +25,13 @@ pub(super) struct Kept {
 
 static KEPT: crate::kept::Slot<(), Kept> = crate::kept::Slot::new();
 
+/// A read of the top level.
+pub(super) type TopOutcome = Result<(Observed, Gaps), ApiError>;
+
 /// The kept client and its read of the top level (on the kept target).
 pub(super) struct Ahead {
     kept: Kept,
-    read: Result<(Observed, Gaps), ApiError>,
+    read: TopOutcome,
 }
 
 /// Read the top level with the kept client, if a pass left one.
@@ -56,22 +59,24 @@ pub(super) fn keep(cfg: &Config, target: &Target, desired: &Desired, client: Cli
 }
 
 /// This pass's client (the kept one when it was built from the same settings; its counts
-/// include the read ahead, used or not) and, when the read ahead was of this pass's top level
-/// and succeeded, that read.
+/// include the read ahead, used or not) and, when the read ahead was of this pass's top level,
+/// its outcome.
 pub(super) fn client_and_top(
     cfg: &Config,
     target: &Target,
     desired: &Desired,
     keep: bool,
     ahead: Option<Ahead>,
-) -> (Result<Client, ReconcileError>, Option<(Observed, Gaps)>) {
+) -> (Result<Client, ReconcileError>, Option<TopOutcome>) {
     let Some(Ahead { kept, read }) = ahead.filter(|_| keep) else {
         return (make_client(cfg, target), None);
     };
     if kept.key != client_key(cfg, target) {
         return (make_client(cfg, target), None);
     }
-    let used = read.ok().filter(|_| kept.top == TopRead::of(desired));
+    // A failed read of the same top level is this pass's failure: not read a second time
+    // (an unreachable server would cost its retries twice).
+    let used = (kept.top == TopRead::of(desired)).then_some(read);
     let client = kept.client;
     (Ok(client), used)
 }
