@@ -32,18 +32,21 @@ fn what_a_kept_store_loads_from_memory_is_what_the_file_holds() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     pass(d, |s| {
+        let adopt = Effect::Adopt {
+            kind: Kind::Extension,
+            id: "x1".into(),
+            key: "1001".into(),
+        };
+        let hh = hash_of_hash("abc");
+        let password = Effect::Password {
+            kind: Kind::User,
+            key: "1001".into(),
+            hh,
+        };
         s.commit(
             &[
-                Effect::Adopt {
-                    kind: Kind::Extension,
-                    id: "x1".into(),
-                    key: "1001".into(),
-                },
-                Effect::Password {
-                    kind: Kind::User,
-                    key: "1001".into(),
-                    hh: hash_of_hash("abc"),
-                },
+                adopt,
+                password,
                 added("1001", "a@b.c"),
                 added("1001", "d@e.f"),
                 added("1002", "g@h.i"),
