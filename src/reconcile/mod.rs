@@ -397,7 +397,7 @@ async fn run_pass_inner(
     report.errors.extend(desired.errors.iter().cloned());
 
     let (mut store, mut own) = open_state(cfg, opts, &target, &input.managed_items)?;
-    let (client, top) = reuse::client_and_top(cfg, &target, &desired, opts.keep_open, ahead);
+    let (client, top) = reuse::client_and_top(cfg, &target, &desired, ahead);
     let client = client?;
     let concurrency = cfg.sync.concurrency.max(1);
 

@@ -251,26 +251,18 @@ pub async fn observe_top_of(client: &Client, t: &TopRead) -> Result<(Observed, G
             .await
     };
     // One wave: the server works on the big lists while the small answers are decoded.
-    let ((asterisk, vm, rec, admins, idents, pbx), (exts, users, queues, rooms, lots)) = futures::join!(
-        async {
-            futures::join!(
-                client.get_opt::<AsteriskSettings>(paths::asterisk(&cs)),
-                vm,
-                rec,
-                admins,
-                idents,
-                list::<PbxServer>(client, &resource::PBX_SERVERS, &cs),
-            )
-        },
-        async {
-            futures::join!(
-                list::<Extension>(client, &resource::EXTENSIONS, &cs),
-                list::<User>(client, &resource::USERS, &cs),
-                list::<Queue>(client, &resource::QUEUES, &cs),
-                list::<ConferenceRoom>(client, &resource::CONFERENCE_ROOMS, &cs),
-                list::<ParkingLot>(client, &resource::PARKING_LOTS, &cs),
-            )
-        }
+    let (asterisk, vm, rec, admins, idents, pbx, exts, users, queues, rooms, lots) = futures::join!(
+        client.get_opt::<AsteriskSettings>(paths::asterisk(&cs)),
+        vm,
+        rec,
+        admins,
+        idents,
+        list::<PbxServer>(client, &resource::PBX_SERVERS, &cs),
+        list::<Extension>(client, &resource::EXTENSIONS, &cs),
+        list::<User>(client, &resource::USERS, &cs),
+        list::<Queue>(client, &resource::QUEUES, &cs),
+        list::<ConferenceRoom>(client, &resource::CONFERENCE_ROOMS, &cs),
+        list::<ParkingLot>(client, &resource::PARKING_LOTS, &cs),
     );
     o.core_server = Some(core);
     o.asterisk = single(asterisk, Kind::AsteriskSettings, &mut gaps);

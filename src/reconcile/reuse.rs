@@ -5,9 +5,9 @@
 //! The read ahead goes to the previous pass's target for the previous pass's core server and
 //! agents. It is used only when this pass's FreePBX read resolves the same client settings and
 //! names the same top-level objects ([`TopRead`]), and then its outcome is this pass's read,
-//! failure included; otherwise the pass reads again as it always did. Both sides are still read afresh by every pass, only at the
-//! same time: at 1,000 extensions the top level takes a fifth of a pass that follows one
-//! change, and FreePBX's read two fifths.
+//! failure included; otherwise the pass reads again as it always did. Both sides are still
+//! read afresh by every pass, only at the same time: at 1,000 extensions the top level takes
+//! a fifth of a pass that follows one change, and FreePBX's read two fifths.
 
 use super::observe::{self, Gaps, TopRead};
 use super::source::Target;
@@ -65,10 +65,9 @@ pub(super) fn client_and_top(
     cfg: &Config,
     target: &Target,
     desired: &Desired,
-    keep: bool,
     ahead: Option<Ahead>,
 ) -> (Result<Client, ReconcileError>, Option<TopOutcome>) {
-    let Some(Ahead { kept, read }) = ahead.filter(|_| keep) else {
+    let Some(Ahead { kept, read }) = ahead else {
         return (make_client(cfg, target), None);
     };
     if kept.key != client_key(cfg, target) {
@@ -77,8 +76,7 @@ pub(super) fn client_and_top(
     // A failed read of the same top level is this pass's failure: not read a second time
     // (an unreachable server would cost its retries twice).
     let used = (kept.top == TopRead::of(desired)).then_some(read);
-    let client = kept.client;
-    (Ok(client), used)
+    (Ok(kept.client), used)
 }
 
 /// What [`make_client`] builds a client from, as one digest: the target, `[isymphony]` and
