@@ -162,7 +162,8 @@ pub struct Client {
     /// which spares parsing the scheme and host per request (a tenth of a verify's CPU).
     base_url: reqwest::Url,
     username: String,
-    password: Secret,
+    /// `Basic …` of the username and password, encoded once (sensitive: never printed).
+    authorization: reqwest::header::HeaderValue,
     max_attempts: u32,
     backoff_base: Duration,
     max_response_bytes: usize,
@@ -243,8 +244,8 @@ impl Client {
         Ok(Client {
             http,
             base_url: url,
+            authorization: basic_authorization(&username, &password)?,
             username,
-            password,
             max_attempts: cfg.max_attempts.max(1),
             backoff_base: cfg.backoff_base,
             max_response_bytes: cfg.max_response_bytes.max(1),
@@ -364,14 +365,17 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Vec<u8>, ApiError> {
         let url = self.url_of(path);
-        let payload = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| ApiError::Decode {
-                method: method.to_string(),
-                path: path.into(),
-                message: e.to_string(),
-            })?),
-            None => None,
-        };
+        let payload =
+            match body {
+                Some(b) => Some(serde_json::to_vec(b).map(axum::body::Bytes::from).map_err(
+                    |e| ApiError::Decode {
+                        method: method.to_string(),
+                        path: path.into(),
+                        message: e.to_string(),
+                    },
+                )?),
+                None => None,
+            };
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -379,7 +383,7 @@ impl Client {
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
-                .basic_auth(&self.username, Some(self.password.expose()))
+                .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
                 .header(reqwest::header::ACCEPT, "application/json");
             if let Some(t) = &self.agent_token {
                 req = req.header(super::AGENT_HEADER, t.clone());
@@ -503,9 +507,44 @@ fn transport(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
     }
 }
 
+/// The `Authorization` header of HTTP Basic authentication (RFC 7617), as reqwest's
+/// `basic_auth` builds it, made once per client rather than per request.
+fn basic_authorization(
+    username: &str,
+    password: &Secret,
+) -> Result<reqwest::header::HeaderValue, ApiError> {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{username}:{}", password.expose()));
+    let mut v = reqwest::header::HeaderValue::try_from(format!("Basic {token}"))
+        .map_err(|_| ApiError::Setup("the credentials cannot form a header".into()))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_authorization_made_once_is_the_one_reqwest_makes() {
+        for (user, pass) in [
+            ("manager", "manager"),
+            ("ops", "p:a:ss w0rd"),
+            ("zoë", "pässwörd 北京"),
+            ("", ""),
+        ] {
+            let ours = basic_authorization(user, &Secret::new(pass)).unwrap();
+            let theirs = reqwest::Client::new()
+                .get("http://127.0.0.1/")
+                .basic_auth(user, Some(pass))
+                .build()
+                .unwrap();
+            let theirs = &theirs.headers()[reqwest::header::AUTHORIZATION];
+            assert_eq!(ours.as_bytes(), theirs.as_bytes(), "{user}");
+            assert!(ours.is_sensitive());
+        }
+    }
 
     #[test]
     fn a_request_url_is_the_base_and_the_path_parsed_together() {

