@@ -365,17 +365,15 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Vec<u8>, ApiError> {
         let url = self.url_of(path);
-        let payload =
-            match body {
-                Some(b) => Some(serde_json::to_vec(b).map(axum::body::Bytes::from).map_err(
-                    |e| ApiError::Decode {
-                        method: method.to_string(),
-                        path: path.into(),
-                        message: e.to_string(),
-                    },
-                )?),
-                None => None,
-            };
+        // Serialised once; each attempt shares the bytes.
+        let payload = body
+            .map(|b| serde_json::to_vec(b).map(axum::body::Bytes::from))
+            .transpose()
+            .map_err(|e| ApiError::Decode {
+                method: method.to_string(),
+                path: path.into(),
+                message: e.to_string(),
+            })?;
         let mut attempt = 0u32;
         loop {
             attempt += 1;

@@ -178,7 +178,7 @@ impl StateStore {
                 scope: scope.to_string(),
                 path,
                 known: k.known,
-                keeping: true,
+                keeping: false,
             },
             None => Self::open(dir, scope)?,
         };
@@ -358,14 +358,12 @@ impl StateStore {
                 }))
             })
             .map_err(e)?;
-        let mut out = HashMap::new();
+        let mut records = Vec::new();
         // Rows of a kind this version does not know are left out.
         for r in rows {
-            if let Some(r) = r.map_err(e)? {
-                out.insert((r.kind, r.key.clone(), r.action.clone()), r);
-            }
+            records.extend(r.map_err(e)?);
         }
-        Ok(out)
+        Ok(Known::refusals_of(&records))
     }
 
     /// Replace the held licence refusals of this target with `records`.

@@ -37,9 +37,9 @@ pub(super) fn open(data_dir: &Path) -> Result<(Connection, State, File), StoreEr
     })?;
     let mut conn = Connection::open(&db_path).map_err(sq)?;
     // The store's lock file makes this process the file's only user: SQLite need not lock
-    // it per transaction (fcntl) nor share its WAL index (no -shm file), which was a tenth of
-    // the endpoint's work per write. Set before the first read, and again after a repair,
-    // which opens the file anew.
+    // it per transaction (fcntl: 5,924 calls in a first sync at 1,000 extensions, 10 after)
+    // nor share its WAL index (no -shm file). Set before the first read, and again after a
+    // repair, which opens the file anew.
     exclusive(&conn).map_err(sq)?;
     db.quick_check(&mut conn, repair)?;
     exclusive(&conn).map_err(sq)?;
