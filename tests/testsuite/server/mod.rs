@@ -2,6 +2,8 @@
 //! input, limits, faults, TLS, and its SQLite store's durability and integrity.
 
 mod api;
+mod api_families;
+mod api_http;
 mod auth_lockout;
 mod conn_limits;
 mod durability;
