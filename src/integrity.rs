@@ -1,5 +1,7 @@
-//! Damage to the agent's SQLite files is noticed at start (issue 11 point 5), for the
-//! endpoint's store and the agent's own state alike.
+//! Damage to the agent's SQLite files is noticed at start (issue 11 point 5): the agent's own
+//! state, and the endpoint's store of earlier versions before it is carried over into its log
+//! (the log's own checks are in `server::store::open`; it shares the marker and the
+//! `--repair` flag of this module).
 //!
 //! - Before the database is opened: a 0-byte (or, for the store, missing) file that a marker
 //!   records as having held data is an error, since SQLite would open it as a new, empty
@@ -234,7 +236,8 @@ pub fn keep_copy(conn: &Connection, db: &Path) -> rusqlite::Result<PathBuf> {
     Ok(aside)
 }
 
-fn aside_name(db: &Path) -> PathBuf {
+/// `<name>.damaged-<unix time>` beside `db`: where a damaged file's copy is kept.
+pub fn aside_name(db: &Path) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

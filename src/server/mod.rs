@@ -9,7 +9,7 @@
 //! caller or served alone on a listener of their own ([`start_agent_only`]).
 //!
 //! Modules: [`app`] (the handlers' shared state), [`resources`] (the resource tree), [`store`]
-//! (durable SQLite), [`auth`] and [`lockout`] (the access check), [`guard`] (the agent's paths:
+//! (durable, an append-only log), [`auth`] and [`lockout`] (the access check), [`guard`] (the agent's paths:
 //! Host check, protective headers), [`conn`] (connection limits), [`wire`] (HTTP-level refusals),
 //! [`error`] (the one error type), [`faults`] (fault injection, a test facility), [`front`]
 //! (the one middleware in front of every route).

@@ -6,21 +6,24 @@
 //! only as its serialised bytes: a 10,000-item GET is a concatenation, not a serialisation, and
 //! a parsed `Value` per object would cost several times the memory (the few handlers that look
 //! inside a stored object parse it on demand).
-//! Writes change memory under a lock and queue their SQLite operations, in that same order; the
-//! first of them that finds no commit running commits everything queued in one transaction
-//! (group commit, [`writer`]) and only then are they acknowledged; so a 204 is sent only for a
-//! committed write, which survives `kill -9`. Each write also queues how to undo its memory
+//! Writes change memory under a lock and queue their records, in that same order; the first of
+//! them that finds no commit running appends everything queued to the store log in one `write`
+//! (group commit, [`writer`]; the file's format: [`log`]) and only then are they acknowledged;
+//! so a 204 is sent only for a committed write, which survives `kill -9`. Each write also queues how to undo its memory
 //! changes: when a commit fails (disk full), the leader undoes that group and everything queued
 //! after it (built on top of it) in reverse order before answering, so memory equals disk
 //! again, the clients get a 500, and the next write simply tries again (no restart needed once
 //! the disk has room).
 //! A lock file (`flock`) keeps a second process off the same `data_dir`.
 
+mod legacy;
+pub mod log;
 mod open;
 mod writer;
 
 use super::error::Error;
 use axum::body::Bytes;
+use log::{LogFile, Record};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -199,6 +202,38 @@ impl State {
         out
     }
 
+    /// An object as the log holds it (its body already JSON, checked by the caller).
+    fn put_loaded(&mut self, scope: &str, id: &str, seq: u64, key: Option<&str>, body: &[u8]) {
+        let coll = self.colls.entry(scope.to_string()).or_default();
+        if let Some(old) = coll.items.get(id) {
+            if let Some(k) = &old.key {
+                coll.keys.remove(k);
+            }
+        }
+        if let Some(k) = key {
+            coll.keys.insert(k.to_string(), id.to_string());
+        }
+        let item = Item {
+            seq,
+            key: key.map(str::to_string),
+            bytes: Bytes::copy_from_slice(body),
+        };
+        coll.items.insert(id.to_string(), item);
+        self.seq = self.seq.max(seq);
+    }
+
+    /// Every scope starting with `prefix` removed (a parent's children).
+    fn remove_prefix(&mut self, prefix: &str) -> Vec<(String, Coll)> {
+        let scopes: Vec<String> = self
+            .scopes_with_prefix(prefix)
+            .map(str::to_string)
+            .collect();
+        scopes
+            .into_iter()
+            .filter_map(|s| self.colls.remove(&s).map(|c| (s, c)))
+            .collect()
+    }
+
     fn remove(&mut self, scope: &str, id: &str) -> Option<Item> {
         let coll = self.colls.get_mut(scope)?;
         let old = coll.items.remove(id)?;
@@ -239,6 +274,22 @@ impl Undoable for State {
             }
         }
         self.seq = undo.seq;
+    }
+
+    fn records(&self) -> Vec<Record<'_>> {
+        let mut out = Vec::with_capacity(self.colls.values().map(Coll::len).sum());
+        for (scope, coll) in &self.colls {
+            for (id, item) in coll.iter() {
+                out.push(Record::Put {
+                    seq: item.seq,
+                    scope,
+                    id,
+                    key: item.key.as_deref(),
+                    body: &item.bytes,
+                });
+            }
+        }
+        out
     }
 }
 
@@ -321,17 +372,7 @@ impl Tx<'_> {
 
     /// Delete every object in every scope starting with `prefix` (a parent's children).
     pub fn delete_prefix(&mut self, prefix: &str) {
-        let scopes: Vec<String> = self
-            .st
-            .scopes_with_prefix(prefix)
-            .map(str::to_string)
-            .collect();
-        let mut removed = Vec::with_capacity(scopes.len());
-        for s in scopes {
-            if let Some(c) = self.st.colls.remove(&s) {
-                removed.push((s, c));
-            }
-        }
+        let removed = self.st.remove_prefix(prefix);
         self.undo.steps.push(Step::DelPrefix(removed));
         self.ops.push(Op::DelPrefix(prefix.into()));
     }
@@ -358,34 +399,36 @@ pub enum StoreError {
         "data_dir {path} is in use by another isymphony-sync process (lock file {lock} is held)"
     )]
     Locked { path: PathBuf, lock: PathBuf },
+    /// The store of an earlier version, read once to be carried over into the log.
     #[error("cannot open the store {path}: {source}")]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
+    },
+    #[error("cannot read or write the store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
     },
     #[error(transparent)]
     Damaged(#[from] crate::integrity::Damaged),
 }
 
 pub struct Store {
-    /// The state, the queue of writes and the connection, shared with the leaders' successors.
+    /// The state, the queue of writes and the log, shared with the leaders' successors.
     shared: Arc<Shared<State>>,
     lock: Mutex<Option<File>>,
 }
 
-pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS objects (
-    scope TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, nkey TEXT, body TEXT NOT NULL,
-    PRIMARY KEY (scope, id))";
-
 impl Store {
     /// Open (or create) the store in `data_dir`, take its lock and load it into memory.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        let (conn, state, lock) = open::open(data_dir)?;
+        let (log, state, lock) = open::open(data_dir)?;
         Ok(Store {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
                 queue: Mutex::new(Queue::default()),
-                conn: Mutex::new(Some(conn)),
+                log: Mutex::new(Some(log)),
             }),
             lock: Mutex::new(Some(lock)),
         })
@@ -454,7 +497,8 @@ impl Store {
         }
     }
 
-    /// Finish all queued writes, refuse new ones, checkpoint and release the data_dir lock.
+    /// Finish all queued writes, refuse new ones, flush the log to disk and release the
+    /// data_dir lock.
     pub async fn close(&self) {
         let idle = {
             let mut q = self.shared.queue();
@@ -468,17 +512,16 @@ impl Store {
         if let Some(idle) = idle {
             let _ = idle.await;
         }
-        let conn = self
+        let log: Option<LogFile> = self
             .shared
-            .conn
+            .log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(conn) = conn {
-            // A clean shutdown leaves an empty WAL: the next start then checks one file only.
+        if let Some(log) = log {
             let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
-                    tracing::warn!(error = %e, "store checkpoint at shutdown failed");
+                if let Err(e) = log.sync() {
+                    tracing::warn!(file = %log.path().display(), error = %e, "store flush at shutdown failed");
                 }
             })
             .await;

@@ -1,16 +1,27 @@
-//! Opening the store: a private data_dir, the lock, the integrity checks of
-//! [`crate::integrity`], then every object loaded into memory. A stored object whose body is
-//! not valid JSON is damage too (refused at start; `--repair` drops it after keeping a copy).
+//! Opening the store: a private data_dir, its lock, then the log replayed into memory.
+//!
+//! What the replay finds decides the start: an unfinished write at the end (a killed process)
+//! is dropped with a warning; a damaged record followed by intact ones, a log that is not one,
+//! a stored body that is not JSON, or a log that is missing or empty while the lock file
+//! records that it held data, stop the start with a message naming the file and what to do
+//! ([`crate::integrity::Damaged`]), unless `--repair` was given: then a copy of the log is
+//! kept beside it as `store.log.damaged-<unix time>` and the store starts with what is
+//! readable. A store of an earlier version (`store.sqlite3`) is carried over into the log once
+//! and kept as `store.sqlite3.migrated-<unix time>`.
 
-use super::{State, StoreError, SCHEMA};
+use super::log::{self, LogFile, Record, Scan, Tail};
+use super::{legacy, State, StoreError};
 use crate::integrity::{self, Damaged};
 use crate::private_files;
-use rusqlite::Connection;
-use serde_json::Value;
 use std::fs::File;
 use std::path::Path;
 
-pub(super) fn open(data_dir: &Path) -> Result<(Connection, State, File), StoreError> {
+/// The log's file name in data_dir.
+pub(super) const LOG_FILE: &str = "store.log";
+/// The SQLite store of earlier versions.
+const SQLITE_FILE: &str = "store.sqlite3";
+
+pub(super) fn open(data_dir: &Path) -> Result<(LogFile, State, File), StoreError> {
     private_files::create_dir(data_dir).map_err(|source| StoreError::CreateDir {
         path: data_dir.into(),
         source,
@@ -18,111 +29,187 @@ pub(super) fn open(data_dir: &Path) -> Result<(Connection, State, File), StoreEr
     private_files::warn_if_open(data_dir, "[server] data_dir");
     let lock_path = data_dir.join("store.lock");
     let lock = lock_dir(data_dir, &lock_path)?;
-    let db_path = data_dir.join("store.sqlite3");
+    let log_path = data_dir.join(LOG_FILE);
     let db = integrity::Db {
         what: "the store",
-        path: &db_path,
+        path: &log_path,
         marker: &lock_path,
         missing_is_damage: true,
     };
-    let repair = integrity::repair_requested();
-    db.check_files(repair)?;
-    let sq = |source| StoreError::Sqlite {
-        path: db_path.clone(),
+    let io = |source| StoreError::Io {
+        path: log_path.clone(),
         source,
     };
-    private_files::prepare_db(&db_path).map_err(|source| StoreError::Lockfile {
-        path: data_dir.into(),
-        source,
-    })?;
-    let mut conn = Connection::open(&db_path).map_err(sq)?;
-    // The store's lock file makes this process the file's only user: SQLite need not lock
-    // it per transaction (fcntl: 5,924 calls in a first sync at 1,000 extensions, 10 after)
-    // nor share its WAL index (no -shm file). Set before the first read, and again after a
-    // repair, which opens the file anew.
-    exclusive(&conn).map_err(sq)?;
-    db.quick_check(&mut conn, repair)?;
-    exclusive(&conn).map_err(sq)?;
-    // WAL + synchronous=NORMAL: a commit has written the WAL (the OS holds it) before we
-    // acknowledge, so it survives the process being killed; only an OS crash or power loss
-    // can lose the last commits, and an fsync per commit would cap write throughput.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(sq)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(sq)?;
-    conn.execute_batch(SCHEMA).map_err(sq)?;
-    let state = load(&conn, &db, repair)?;
+    let sqlite = data_dir.join(SQLITE_FILE);
+    let (state, keep_to) = if !log_path.exists() && sqlite.exists() {
+        (legacy::load_sqlite(&sqlite, &lock_path)?, None)
+    } else {
+        db.check_files(integrity::repair_requested())?;
+        load(&log_path, &db)?
+    };
+    let log = match keep_to {
+        Some(len) => LogFile::continue_at(&log_path, len),
+        None => LogFile::rewrite(&log_path, super::Undoable::records(&state).into_iter()),
+    }
+    .map_err(io)?;
+    if sqlite.exists() {
+        retire_sqlite(&sqlite);
+    }
     if let Err(e) = db.mark() {
         tracing::warn!(file = %lock_path.display(), error = %e, "cannot write the store marker");
     }
-    Ok((conn, state, lock))
+    Ok((log, state, lock))
 }
 
-fn exclusive(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
-}
-
-/// Every stored object into memory. Unreadable bodies: an error, or with `repair` dropped
-/// from the database after a copy of it is kept.
-fn load(conn: &Connection, db: &integrity::Db, repair: bool) -> Result<State, StoreError> {
-    let sq = |source| StoreError::Sqlite {
-        path: db.path.to_path_buf(),
-        source,
+/// The log replayed, and the length to continue it at (None: rewrite it from memory, because
+/// it is new, had an unfinished or repaired end, or has grown well past what it holds).
+fn load(path: &Path, db: &integrity::Db) -> Result<(State, Option<u64>), StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        // check_files has refused a missing log that held data: this one is new.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((State::default(), None)),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.into(),
+                source,
+            })
+        }
     };
-    let mut state = State::default();
-    let mut bad = Vec::new();
-    let mut stmt = conn
-        .prepare("SELECT scope, id, seq, nkey, body FROM objects ORDER BY seq")
-        .map_err(sq)?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })
-        .map_err(sq)?;
-    for row in rows {
-        let (scope, id, seq, key, body) = row.map_err(sq)?;
-        match serde_json::from_str::<Value>(&body) {
-            Ok(v) => {
-                state.put_raw(&scope, &id, seq.max(0) as u64, key, v);
+    if bytes.is_empty() {
+        return Ok((State::default(), None));
+    }
+    let repair = integrity::repair_requested();
+    let scan = match log::scan(&bytes) {
+        Ok(scan) => scan,
+        Err(not_a_log) if repair => {
+            keep_damaged(path, db, &not_a_log.to_string())?;
+            return Ok((State::default(), None));
+        }
+        Err(not_a_log) => return Err(damaged(db, not_a_log.to_string())),
+    };
+    let mut rewrite = false;
+    match scan.tail {
+        Tail::Clean => {}
+        Tail::Unfinished { bytes } => {
+            tracing::warn!(
+                file = %path.display(), bytes,
+                "the store log ends in an unfinished write (the process stopped while writing \
+                 it, before it was acknowledged); dropped"
+            );
+            rewrite = true;
+        }
+        Tail::Damaged { at, intact } => {
+            let problem = format!(
+                "the record at byte {at} is damaged and {intact} intact record(s) follow it \
+                 (replaying only up to it would lose acknowledged writes)"
+            );
+            if !repair {
+                return Err(damaged(db, problem));
             }
-            Err(e) => bad.push((scope, id, e.to_string())),
+            keep_damaged(path, db, &problem)?;
+            rewrite = true;
         }
     }
-    if bad.is_empty() {
-        return Ok(state);
-    }
-    let (scope, id, e) = &bad[0];
-    let problem = format!(
-        "{} stored object(s) are not valid JSON (first: {scope}/{id}: {e})",
-        bad.len()
-    );
-    if !repair {
-        return Err(Damaged {
-            what: db.what,
-            path: db.path.to_path_buf(),
-            problem: Box::new(problem.into()),
+    let (state, bad) = replay(&scan);
+    if let Some(problem) = bad {
+        if !repair {
+            return Err(damaged(db, problem));
         }
-        .into());
+        keep_damaged(path, db, &problem)?;
+        rewrite = true;
     }
-    let kept = integrity::keep_copy(conn, db.path).map_err(sq)?;
-    for (scope, id, _) in &bad {
-        conn.execute(
-            "DELETE FROM objects WHERE scope = ?1 AND id = ?2",
-            [scope, id],
+    let live: usize = super::Undoable::records(&state)
+        .iter()
+        .map(log::encoded_len)
+        .sum();
+    // Grown to more than twice what it holds (updates and deletes leave old records behind).
+    rewrite |= scan.end > 2 * live + (1 << 20);
+    Ok((state, (!rewrite).then_some(scan.end as u64)))
+}
+
+/// The committed records applied in order; objects whose body is not JSON are left out and
+/// named in the problem returned.
+fn replay(scan: &Scan) -> (State, Option<String>) {
+    let mut state = State::default();
+    let mut bad: Vec<String> = Vec::new();
+    for rec in &scan.records {
+        match *rec {
+            Record::Put {
+                seq,
+                scope,
+                id,
+                key,
+                body,
+            } => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => state.put_loaded(scope, id, seq, key, body),
+                Err(e) => {
+                    state.remove(scope, id);
+                    bad.push(format!("{scope}/{id}: {e}"));
+                }
+            },
+            Record::Del { scope, id } => {
+                state.remove(scope, id);
+            }
+            Record::DelPrefix(prefix) => {
+                state.remove_prefix(prefix);
+            }
+            Record::Commit => {}
+        }
+    }
+    let problem = bad.first().map(|first| {
+        format!(
+            "{} stored object(s) are not valid JSON (first: {first})",
+            bad.len()
         )
-        .map_err(sq)?;
+    });
+    (state, problem)
+}
+
+fn damaged(db: &integrity::Db, problem: String) -> StoreError {
+    Damaged {
+        what: db.what,
+        path: db.path.to_path_buf(),
+        problem: Box::new(problem.into()),
     }
+    .into()
+}
+
+/// `--repair`: keep a copy of the damaged log (0600) before the store starts without what
+/// could not be read.
+fn keep_damaged(path: &Path, db: &integrity::Db, problem: &str) -> Result<(), StoreError> {
+    let aside = integrity::aside_name(path);
+    std::fs::copy(path, &aside)
+        .and_then(|_| private_files::tighten(&aside))
+        .map_err(|source| StoreError::Io {
+            path: aside.clone(),
+            source,
+        })?;
     tracing::warn!(
-        file = %db.path.display(), kept = %kept.display(), %problem,
-        "--repair: dropped the unreadable objects"
+        file = %path.display(), kept = %aside.display(), %problem,
+        "--repair: {} was damaged; keeping what is readable", db.what
     );
-    Ok(state)
+    Ok(())
+}
+
+/// The SQLite store, now carried over into the log, renamed so that it is not read again
+/// (and kept: an administrator going back to an earlier version can rename it back).
+fn retire_sqlite(sqlite: &Path) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let mut to = sqlite.as_os_str().to_owned();
+    to.push(format!(".migrated-{secs}"));
+    match std::fs::rename(sqlite, &to) {
+        Ok(()) => tracing::info!(
+            from = %sqlite.display(), kept = %Path::new(&to).display(),
+            "the store was carried over into store.log; the SQLite file is kept"
+        ),
+        Err(e) => tracing::warn!(
+            file = %sqlite.display(), error = %e,
+            "cannot rename the carried-over SQLite store; store.log is used from now on"
+        ),
+    }
 }
 
 fn lock_dir(data_dir: &Path, lock_path: &Path) -> Result<File, StoreError> {

@@ -7,13 +7,14 @@
 //! of the group. Writes queued meanwhile form the next group, committed by a task the leader
 //! spawns when it finishes. Before, a writer thread did this: every group cost two thread
 //! hand-overs (to the writer and back), which bound 8 clients by wake-up latency, not by work.
-//! The durability is SQLite's commit, unchanged: nothing is acknowledged before it returned.
+//! The commit is one append of the group's records to the store log ([`super::log`]):
+//! nothing is acknowledged before that `write` returned.
 
+use super::log::{self, LogFile, Record};
 use axum::body::Bytes;
-use rusqlite::{params, Connection};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// A SQLite operation, queued in memory order.
+/// A change to the log, queued in memory order.
 #[derive(Debug)]
 pub(super) enum Op {
     Put {
@@ -36,10 +37,12 @@ pub(super) enum Op {
 pub(super) trait Undoable {
     type Undo: Default;
     fn rollback(&mut self, undo: Self::Undo);
+    /// Every object, as the records of a fresh log (to rewrite it).
+    fn records(&self) -> Vec<Record<'_>>;
 }
 
 /// The commit's answer to one write of its group (one error, shared by all of them).
-pub(super) type Outcome = Result<(), Arc<rusqlite::Error>>;
+pub(super) type Outcome = Result<(), Arc<std::io::Error>>;
 type Ack = tokio::sync::oneshot::Sender<Outcome>;
 
 /// One queued write: its operations, its undo log and who waits for it (None: the leader,
@@ -78,7 +81,7 @@ pub(super) struct Shared<S: Undoable> {
     pub state: RwLock<S>,
     pub queue: Mutex<Queue<S::Undo>>,
     /// Only the leader uses it (there is one at a time); None once the store is closed.
-    pub conn: Mutex<Option<Connection>>,
+    pub log: Mutex<Option<LogFile>>,
 }
 
 impl<S: Undoable + Send + Sync + 'static> Shared<S>
@@ -91,19 +94,22 @@ where
 
     /// Commit the queued group and acknowledge it; then hand the next group, if any, to a
     /// successor. Returns the outcome of the caller's own write (the one queued without an
-    /// ack), Ok when there is none. Synchronous: the commit is short (WAL append, no fsync per
-    /// commit, see `open.rs`), and running it here spares a thread hand-over per group.
+    /// ack), Ok when there is none. Synchronous: the commit is one `write` (no fsync per
+    /// commit), and running it here spares a thread hand-over per group.
     pub fn lead(self: &Arc<Self>) -> Outcome {
         let mut group = std::mem::take(&mut self.queue().pending);
         let result = {
-            let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-            match conn.as_mut() {
-                Some(c) => commit(c, &group).map_err(Arc::new),
-                // Unreachable: close takes the connection only once no write can queue.
-                None => Err(Arc::new(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
-                    Some("the store is closed".into()),
-                ))),
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            match log.as_mut() {
+                Some(l) => {
+                    let done = commit(l, &group).map_err(Arc::new);
+                    if done.is_ok() && l.wants_rewrite() {
+                        self.rewrite(l);
+                    }
+                    done
+                }
+                // Unreachable: close takes the log only once no write can queue.
+                None => Err(Arc::new(std::io::Error::other("the store is closed"))),
             }
         };
         if let Err(e) = &result {
@@ -126,6 +132,24 @@ where
         }
         self.next();
         own
+    }
+
+    /// Rewrite the log from memory, when memory holds nothing uncommitted: the state lock
+    /// keeps writers out, and with an empty queue every change in memory is in the log. With
+    /// writes queued the rewrite waits for a later commit (they may still fail and be undone).
+    fn rewrite(&self, log: &mut LogFile) {
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if !self.queue().pending.is_empty() {
+            return;
+        }
+        match LogFile::rewrite(log.path(), st.records().into_iter()) {
+            Ok(fresh) => *log = fresh,
+            // The old log is intact (the new one is renamed over it only when complete).
+            Err(e) => tracing::warn!(
+                file = %log.path().display(), error = %e,
+                "cannot rewrite the store log; it keeps growing until a rewrite succeeds"
+            ),
+        }
     }
 
     /// Give up the lead, or pass it to a successor task when writes queued meanwhile.
@@ -177,35 +201,28 @@ where
     }
 }
 
-fn commit<U>(conn: &mut Connection, group: &[Pending<U>]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO objects (scope, id, seq, nkey, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut del = tx.prepare_cached("DELETE FROM objects WHERE scope = ?1 AND id = ?2")?;
-        let mut del_prefix =
-            tx.prepare_cached("DELETE FROM objects WHERE substr(scope, 1, length(?1)) = ?1")?;
-        for op in group.iter().flat_map(|p| &p.ops) {
-            match op {
-                Op::Put {
-                    scope,
-                    id,
-                    seq,
-                    key,
-                    body,
-                } => {
-                    let text = std::str::from_utf8(body).unwrap_or("null");
-                    put.execute(params![scope, id, *seq as i64, key, text])?;
-                }
-                Op::Del { scope, id } => {
-                    del.execute(params![scope, id])?;
-                }
-                Op::DelPrefix(p) => {
-                    del_prefix.execute(params![p])?;
-                }
-            }
-        }
+fn commit<U>(log: &mut LogFile, group: &[Pending<U>]) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    for op in group.iter().flat_map(|p| &p.ops) {
+        let rec = match op {
+            Op::Put {
+                scope,
+                id,
+                seq,
+                key,
+                body,
+            } => Record::Put {
+                seq: *seq,
+                scope,
+                id,
+                key: key.as_deref(),
+                body,
+            },
+            Op::Del { scope, id } => Record::Del { scope, id },
+            Op::DelPrefix(p) => Record::DelPrefix(p),
+        };
+        log::encode(&rec, &mut buf);
     }
-    tx.commit()
+    log::encode(&Record::Commit, &mut buf);
+    log.append(&buf)
 }

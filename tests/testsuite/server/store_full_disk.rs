@@ -1,8 +1,9 @@
-//! A failed SQLite commit leaves no phantom. The real binary
+//! A failed commit (the store log's append on a full disk) leaves no phantom. The real binary
 //! (`--serve-only`) keeps its store on a 2 MB tmpfs; the disk is filled until commits fail;
 //! then every GET must match what survives a restart (SIGKILL), a write that failed must not
 //! be "already there" (409), and once space is freed writes succeed again without a restart.
 
+use isymphony_sync::server::store::log;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use support::process::Spawned as Child;
@@ -222,10 +223,10 @@ async fn a_full_disk_leaves_no_phantom_and_writes_resume_when_space_returns() {
     s.kill();
 }
 
-/// A store that survived a full disk starts again, the exact sequence: fill the file system (writes answered 500), free
-/// space, write again (204), SIGKILL, restart. The failed transactions leave stale frames in
-/// the WAL after the last commit; they are not damage, so the store starts, with every
-/// acknowledged write and the one after recovery.
+/// A store that survived a full disk starts again, the exact sequence: fill the file system
+/// (writes answered 500), free space, write again (204), SIGKILL, restart. The failed groups
+/// leave nothing in the log, so the store starts, with every acknowledged write and the one
+/// after recovery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_survived_a_full_disk_starts_again_after_sigkill() {
     let Some((disk, s)) = small_disk().await else {
@@ -238,8 +239,8 @@ async fn a_store_that_survived_a_full_disk_starts_again_after_sigkill() {
         assert_eq!(s.post_ext(&id, &pad).await, 204);
         acked.insert(id);
     }
-    // Room for a few WAL frames only, then group commits of large objects: a transaction
-    // that runs out of space half-way has written frames that stay behind in the WAL.
+    // Room for one large object only, then group commits of large objects: an append that
+    // runs out of space half-way has written part of its group, which must be cut off.
     let filler = disk.fs.path.join("filler");
     let fill = disk.fs.free().saturating_sub(24 * 1024) as usize;
     std::fs::write(&filler, vec![b'x'; fill]).unwrap();
@@ -261,15 +262,21 @@ async fn a_store_that_survived_a_full_disk_starts_again_after_sigkill() {
         failed.len()
     );
     s.kill();
-    // The sequence left what the review found: frames after the last commit that recovery
-    // does not replay (else this test would prove nothing).
-    let wal = std::fs::read(disk.data.join("store.sqlite3-wal")).unwrap_or_default();
-    let frames = isymphony_sync::integrity::wal::frames(&wal).expect("a WAL with a header");
-    eprintln!("WAL after SIGKILL: {} bytes, {frames:?}", wal.len());
+    // The failed groups were cut off the log as they failed: what is left is committed groups
+    // only (at most an unfinished end), never damage, and none of the failed writes.
+    let bytes = std::fs::read(disk.data.join("store.log")).unwrap();
+    let scan = log::scan(&bytes).expect("a store log");
+    eprintln!("log after SIGKILL: {} bytes, {:?}", bytes.len(), scan.tail);
     assert!(
-        frames.after_damage > 0,
-        "no stale frames behind the last commit: {frames:?}"
+        !matches!(scan.tail, log::Tail::Damaged { .. }),
+        "{:?}",
+        scan.tail
     );
+    for r in &scan.records {
+        if let log::Record::Put { id, .. } = r {
+            assert!(!failed.contains(*id), "a failed write {id} is in the log");
+        }
+    }
     // Started, or refused: a refusal exits at once and says why on stderr.
     let mut child = process::spawn(
         process::bin()

@@ -1,9 +1,11 @@
-//! The store's integrity and privacy, with the real binary: damage to the store is noticed at start
-//! (a row that is not JSON, a 0-byte file, a WAL whose middle frame is bad, a page that
-//! fails `quick_check`), the start is refused naming the file and `--repair`, and `--repair`
-//! starts with what is readable; every file the endpoint creates is 0600 in a 0700 data_dir
-//! even under umask 000, and a data_dir others can read is warned about.
+//! The store's integrity and privacy, with the real binary: damage to the store log is noticed
+//! at start (a body that is not JSON, a 0-byte or missing file, a damaged record followed by
+//! intact ones), the start is refused naming the file and `--repair`, and `--repair` starts
+//! with what is readable; an unfinished write at the end is dropped without a refusal; a
+//! SQLite store of an earlier version is carried over; every file the endpoint creates is 0600
+//! in a 0700 data_dir even under umask 000, and a data_dir others can read is warned about.
 
+use isymphony_sync::server::store::log::{self, Record};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -98,7 +100,7 @@ impl Fixture {
         self.dir.path().join("data")
     }
     fn db(&self) -> PathBuf {
-        self.data().join("store.sqlite3")
+        self.data().join("store.log")
     }
     fn start(&self, args: &[&str]) -> (Proc, String, Arc<Mutex<Vec<String>>>) {
         match serve(&self.config, args, 0o022) {
@@ -179,19 +181,42 @@ fn assert_refusal(log: &str, file: &Path, what: &str) {
     assert!(log.contains("--repair") && log.contains("backup"), "{log}");
 }
 
+/// The log's committed records, each changed by `f` (None drops it), written back as one
+/// committed group.
+fn rewrite_log(path: &Path, f: impl Fn(Record) -> Option<Record>) {
+    let bytes = std::fs::read(path).unwrap();
+    let scan = log::scan(&bytes).unwrap();
+    assert_eq!(scan.tail, log::Tail::Clean);
+    let mut out = log::HEADER.to_vec();
+    for r in scan.records.into_iter().filter_map(f) {
+        log::encode(&r, &mut out);
+    }
+    log::encode(&Record::Commit, &mut out);
+    std::fs::write(path, out).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_row_that_is_not_json_stops_the_start_and_repair_drops_it() {
+async fn a_body_that_is_not_json_stops_the_start_and_repair_drops_it() {
     let f = Fixture::new();
     let (child, base, _) = f.start(&[]);
     populate(&base, 3).await;
     stop(child, libc::SIGTERM);
-    let c = rusqlite::Connection::open(f.db()).unwrap();
-    c.execute(
-        "UPDATE objects SET body = '{\"id\": \"e1\", trunc' WHERE id = 'e1'",
-        [],
-    )
-    .unwrap();
-    drop(c);
+    rewrite_log(&f.db(), |r| match r {
+        Record::Put {
+            seq,
+            scope,
+            id: "e1",
+            key,
+            ..
+        } => Some(Record::Put {
+            seq,
+            scope,
+            id: "e1",
+            key,
+            body: b"{\"id\": \"e1\", trunc",
+        }),
+        other => Some(other),
+    });
     let log = f.refused();
     assert_refusal(&log, &f.db(), "not valid JSON (first: cs/cs1/extensions/e1");
     let (child, base, _) = f.start(&["--repair"]);
@@ -226,62 +251,133 @@ async fn an_emptied_store_file_stops_the_start() {
     stop(child, libc::SIGTERM);
 }
 
-/// Byte offset of frame `n` (0-based) of a WAL with the given page size.
-fn frame_at(n: usize, page: usize) -> usize {
-    32 + n * (24 + page)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_frame_in_the_middle_of_the_wal_stops_the_start() {
+async fn a_damaged_record_in_the_middle_of_the_log_stops_the_start() {
     let f = Fixture::new();
     let (child, base, _) = f.start(&[]);
     populate(&base, 6).await;
-    stop(child, libc::SIGKILL); // no checkpoint: the commits are in the WAL
-    let wal = f.data().join("store.sqlite3-wal");
-    let mut bytes = std::fs::read(&wal).unwrap();
-    let page = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
-    let frames = (bytes.len() - 32) / (24 + page);
-    assert!(frames >= 4, "only {frames} WAL frames");
-    // Flip one byte in the page data of a frame two thirds in: the commits before it are
-    // replayable, the ones after it would silently vanish.
-    let at = frame_at(frames * 2 / 3, page) + 24 + page / 2;
+    stop(child, libc::SIGKILL); // each POST one group, appended
+    let mut bytes = std::fs::read(f.db()).unwrap();
+    // Flip one byte two thirds in: the writes before it are readable, the ones after it
+    // would silently vanish.
+    let at = bytes.len() * 2 / 3;
     bytes[at] ^= 0x55;
-    std::fs::write(&wal, &bytes).unwrap();
+    std::fs::write(f.db(), &bytes).unwrap();
     let log = f.refused();
-    assert_refusal(&log, &f.db(), "damaged frame followed by");
+    assert_refusal(&log, &f.db(), "intact record(s) follow it");
     let (child, base, _) = f.start(&["--repair"]);
-    // What SQLite could replay is kept: the earlier writes, in order, not the later ones.
+    // What is readable is kept: the earlier writes, in order, not the later ones.
     let kept = ids(&base).await;
     let all: Vec<String> = (0..6).map(|i| format!("e{i}")).collect();
     assert!(!kept.is_empty() && kept.len() < all.len(), "{kept:?}");
     assert_eq!(kept[..], all[..kept.len()]);
     stop(child, libc::SIGTERM);
-    assert!(!aside_files(&f.data()).is_empty());
+    assert_eq!(aside_files(&f.data()).len(), 1);
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, kept, "repaired for good");
+    stop(child, libc::SIGTERM);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_page_fails_the_integrity_check() {
+async fn an_unfinished_write_at_the_end_is_dropped_and_the_start_goes_on() {
     let f = Fixture::new();
     let (child, base, _) = f.start(&[]);
-    populate(&base, 40).await;
-    stop(child, libc::SIGTERM); // clean: checkpointed, the WAL is empty
-    let wal = f.data().join("store.sqlite3-wal");
-    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0);
+    populate(&base, 3).await;
+    stop(child, libc::SIGKILL);
+    // Half of a group, as a process killed inside its write leaves it.
+    let mut group = Vec::new();
+    let body = br#"{"id":"e9","extension":"1009"}"#;
+    log::encode(
+        &Record::Put {
+            seq: 99,
+            scope: "cs/cs1/extensions",
+            id: "e9",
+            key: Some("1009"),
+            body,
+        },
+        &mut group,
+    );
+    log::encode(&Record::Commit, &mut group);
     let mut bytes = std::fs::read(f.db()).unwrap();
-    let page = u16::from_be_bytes([bytes[16], bytes[17]]) as usize;
-    assert!(bytes.len() >= 3 * page, "{} bytes", bytes.len());
-    // Scribble over the cell area of the objects table's pages (not the file header).
-    for b in &mut bytes[page + 100..2 * page] {
-        *b = 0xA5;
-    }
+    bytes.extend_from_slice(&group[..group.len() / 2]);
     std::fs::write(f.db(), &bytes).unwrap();
-    let log = f.refused();
-    assert_refusal(&log, &f.db(), "is damaged");
-    let (child, base, _) = f.start(&["--repair"]);
-    let (s, _) = send(&base, reqwest::Method::GET, "server/brand", None).await;
-    assert_eq!(s, 200);
+    let (child, base, log) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e1", "e2"]);
+    let warned = log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("unfinished write"));
+    assert!(warned, "{:?}", log.lock().unwrap());
+    // Writes go on after the acknowledged ones, and the next start reads them all.
+    let e = json!({"id": "e3", "extension": "1003"});
+    let posted = send(
+        &base,
+        reqwest::Method::POST,
+        "asterisk/cs1/extensions",
+        Some(e),
+    )
+    .await;
+    assert_eq!(posted.0, 204);
+    stop(child, libc::SIGKILL);
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e1", "e2", "e3"]);
     stop(child, libc::SIGTERM);
-    assert!(!aside_files(&f.data()).is_empty());
+    assert!(aside_files(&f.data()).is_empty(), "not damage");
+}
+
+/// A data_dir of an earlier version (the objects in `store.sqlite3`, as it wrote them) is
+/// carried over into the log at the first start; the SQLite file is kept, renamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_earlier_version_is_carried_over() {
+    let f = Fixture::new();
+    let (child, base, _) = f.start(&[]);
+    populate(&base, 4).await;
+    stop(child, libc::SIGTERM);
+    // The same objects as the SQLite store of earlier versions held them.
+    let bytes = std::fs::read(f.db()).unwrap();
+    let scan = log::scan(&bytes).unwrap();
+    let sqlite = f.data().join("store.sqlite3");
+    let c = rusqlite::Connection::open(&sqlite).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL; CREATE TABLE objects (scope TEXT NOT NULL, id TEXT NOT NULL, \
+         seq INTEGER NOT NULL, nkey TEXT, body TEXT NOT NULL, PRIMARY KEY (scope, id))",
+    )
+    .unwrap();
+    for r in &scan.records {
+        if let Record::Put {
+            seq,
+            scope,
+            id,
+            key,
+            body,
+        } = r
+        {
+            let body = std::str::from_utf8(body).unwrap();
+            c.execute(
+                "INSERT OR REPLACE INTO objects VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![scope, id, *seq as i64, key, body],
+            )
+            .unwrap();
+        }
+    }
+    drop(c);
+    std::fs::remove_file(f.db()).unwrap();
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e1", "e2", "e3"]);
+    stop(child, libc::SIGTERM);
+    assert!(f.db().exists());
+    assert!(!sqlite.exists());
+    let kept: Vec<String> = std::fs::read_dir(f.data())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("store.sqlite3.migrated-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the SQLite store is kept");
+    // The log alone from now on.
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e1", "e2", "e3"]);
+    stop(child, libc::SIGTERM);
 }
 
 fn mode(p: &Path) -> u32 {
@@ -295,12 +391,12 @@ async fn the_store_is_private_whatever_the_umask() {
         panic!("did not start");
     };
     populate(&base, 3).await;
-    // While running: the WAL and the shared-memory index exist too.
+    // While running: the log and the lock file.
     let names: Vec<PathBuf> = std::fs::read_dir(f.data())
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert!(names.len() >= 3, "{names:?}");
+    assert!(names.len() >= 2, "{names:?}");
     assert_eq!(mode(&f.data()), 0o700);
     for p in &names {
         assert_eq!(mode(p), 0o600, "{}", p.display());
