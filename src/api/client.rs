@@ -20,6 +20,7 @@ use super::counts::RequestCounter;
 pub use super::counts::RequestCounts;
 use crate::secret::Secret;
 use crate::text::{clip, QUOTE_MAX};
+use axum::body::Bytes;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -310,6 +311,12 @@ impl Client {
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<(), ApiError> {
+        let payload = self.payload(&Method::PUT, path, body)?;
+        self.put_json(path, payload).await
+    }
+
+    /// PUT of a body already serialised as JSON.
+    pub async fn put_json(&self, path: &str, body: Bytes) -> Result<(), ApiError> {
         self.request(Method::PUT, path, Some(body)).await.map(drop)
     }
 
@@ -322,6 +329,17 @@ impl Client {
         &self,
         path: &str,
         body: &Value,
+        confirm: Option<&Confirm>,
+    ) -> Result<Posted, ApiError> {
+        let payload = self.payload(&Method::POST, path, body)?;
+        self.post_json(path, payload, confirm).await
+    }
+
+    /// [`Client::post`] of a body already serialised as JSON.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: Bytes,
         confirm: Option<&Confirm>,
     ) -> Result<Posted, ApiError> {
         match self.request(Method::POST, path, Some(body)).await {
@@ -357,23 +375,26 @@ impl Client {
         }
     }
 
-    /// One request with retries; returns the response body of a 2xx answer.
-    async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>, ApiError> {
-        let url = self.url_of(path);
-        // Serialised once; each attempt shares the bytes.
-        let payload = body
-            .map(|b| serde_json::to_vec(b).map(axum::body::Bytes::from))
-            .transpose()
+    /// `body` as the JSON a request sends.
+    fn payload(&self, method: &Method, path: &str, body: &Value) -> Result<Bytes, ApiError> {
+        serde_json::to_vec(body)
+            .map(Bytes::from)
             .map_err(|e| ApiError::Decode {
                 method: method.to_string(),
                 path: path.into(),
                 message: e.to_string(),
-            })?;
+            })
+    }
+
+    /// One request with retries; returns the response body of a 2xx answer. Each attempt
+    /// shares the payload's bytes.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Option<Bytes>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let url = self.url_of(path);
         let mut attempt = 0u32;
         loop {
             attempt += 1;

@@ -24,7 +24,7 @@ fn an_unknown_cdr_login_is_never_sent_and_cdr_name_is_omitted() {
     let own = own_pushed(&d);
     let mut o = converged(&desired(), &own);
     let p = diff(&d, &o, &own);
-    let body = p.ops[0].request.body.as_ref().unwrap();
+    let body = p.ops[0].request.body.as_ref().unwrap().value();
     for absent in ["cdrUsername", "cdrPassword", "cdrName"] {
         assert!(body.get(absent).is_none(), "{absent} sent");
     }
@@ -33,7 +33,7 @@ fn an_unknown_cdr_login_is_never_sent_and_cdr_name_is_omitted() {
     // Known: both sent; cdrName still omitted.
     d.pbx_server = Some(pbx(Some("freepbxuser"), Some("cdr-pw")));
     let p = diff(&d, &o, &own);
-    let body = p.ops[0].request.body.as_ref().unwrap();
+    let body = p.ops[0].request.body.as_ref().unwrap().value();
     assert_eq!(body["cdrUsername"], "freepbxuser");
     assert!(body.get("cdrName").is_none());
 
@@ -55,7 +55,7 @@ fn an_unknown_cdr_login_is_never_sent_and_cdr_name_is_omitted() {
             "~ update pbx server localhost: cdrPassword *** -> ***, recordingAgentIdentifier \"old-rec\" -> \"local-rec\""
         ]
     );
-    let body = p.ops[0].request.body.as_ref().unwrap();
+    let body = p.ops[0].request.body.as_ref().unwrap().value();
     assert_eq!(body["cdrUsername"], "someone", "kept");
     assert_eq!(body["cdrName"], "asteriskcdrdb", "kept");
 }

@@ -267,10 +267,13 @@ fn empty_server_creates_everything_in_dependency_order() {
     // POSTs carry our recomputable ids.
     let ext = p.ops.iter().find(|o| o.kind == Kind::Extension).unwrap();
     assert_eq!(
-        ext.request.body.as_ref().unwrap()["id"],
+        ext.request.body.as_ref().unwrap().value()["id"],
         json!(own().id(Kind::Extension, "1001"))
     );
-    assert_eq!(ext.request.body.as_ref().unwrap()["agentPenalty"], json!(0));
+    assert_eq!(
+        ext.request.body.as_ref().unwrap().value()["agentPenalty"],
+        json!(0)
+    );
     // The core server alone, planned first by the pass, is the whole diff's first op.
     let first = core_server_only(&d, &Observed::default(), &own());
     assert_eq!(first.ops.len(), 1);
@@ -301,7 +304,7 @@ fn extension_compares_only_the_compared_fields() {
             "~ update extension 1001: displayName \"Alicia\" -> \"Alice Smith\", redirectingContextOverride \"custom\" -> \"\""
         ]
     );
-    let body = p.ops[0].request.body.as_ref().unwrap();
+    let body = p.ops[0].request.body.as_ref().unwrap().value();
     assert_eq!(body["agentPenalty"], json!(5));
     assert_eq!(body["restricted"], json!(true));
     assert_eq!(p.ops[0].request.method, Method::Put);

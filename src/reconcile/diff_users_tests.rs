@@ -34,7 +34,7 @@ fn user_password_is_pushed_only_when_freepbx_changed_it() {
     assert_eq!(lines(&p), vec!["~ update user 1001: password *** -> ***"]);
     assert!(p.ops[0].request.path.contains("/users/noHash/"));
     assert_eq!(
-        p.ops[0].request.body.as_ref().unwrap()["password"],
+        p.ops[0].request.body.as_ref().unwrap().value()["password"],
         json!(SHA_B)
     );
     assert!(matches!(p.ops[0].effects[0], Effect::Password { .. }));
@@ -124,7 +124,7 @@ fn emails_keep_their_case_and_compare_without_it() {
         .find(|op| op.kind == Kind::Email && op.action == Action::Create);
     let add = add.expect("an e-mail to add");
     assert_eq!(
-        add.request.body.as_ref().unwrap()["address"],
+        add.request.body.as_ref().unwrap().value()["address"],
         json!("Ann.Lee@Corp.COM")
     );
     assert_eq!(add.label.as_deref(), Some("Ann.Lee@Corp.COM"));
@@ -178,7 +178,7 @@ fn moved_binding_and_unbinding() {
         vec!["~ rebind extension 1002: user \"1002\" -> \"1001\""]
     );
     assert_eq!(
-        p.ops[0].request.body.as_ref().unwrap()["username"],
+        p.ops[0].request.body.as_ref().unwrap().value()["username"],
         json!("1001")
     );
     let mut d2 = desired();

@@ -35,12 +35,44 @@ pub enum Method {
     Delete,
 }
 
+/// A request's JSON body, serialised once when the plan is made: the request sends these
+/// bytes (a `Value` per body cost a first sync two serialisations per request, one into the
+/// `Value` and one out of it). Not `Debug`: it may hold password hashes.
+#[derive(Clone, PartialEq)]
+pub struct Body(axum::body::Bytes);
+
+impl Body {
+    /// The JSON of a wire object. Serialising the wire types cannot fail (string keys, no
+    /// non-finite numbers).
+    pub fn of<T: serde::Serialize + ?Sized>(v: &T) -> Body {
+        Body(
+            serde_json::to_vec(v)
+                .expect("wire types serialise to JSON")
+                .into(),
+        )
+    }
+    pub fn bytes(&self) -> &axum::body::Bytes {
+        &self.0
+    }
+    /// The body parsed (for tests and the rare reader; the bytes are JSON by construction).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// As the JSON it holds (what a fingerprint of an operation hashes).
+impl serde::Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
 /// The HTTP call that performs an operation. Not rendered: the body may hold secrets.
 #[derive(Clone)]
 pub struct Request {
     pub method: Method,
     pub path: String,
-    pub body: Option<Value>,
+    pub body: Option<Body>,
     pub confirm: Option<Confirm>,
 }
 

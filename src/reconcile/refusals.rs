@@ -233,7 +233,9 @@ mod tests {
             request: Request {
                 method: Method::Post,
                 path: format!("/x/{key}"),
-                body: Some(json!({"username": key, "full": true})),
+                body: Some(super::super::plan::Body::of(
+                    &json!({"username": key, "full": true}),
+                )),
                 confirm: None,
             },
             effects: Vec::new(),

@@ -123,7 +123,7 @@ impl Ctx<'_> {
         };
         let mut op = self.res_op(res, Action::Create, k, Method::Post, path);
         op.label = T::spec_label(s);
-        op.request.body = Some(super::to_value(&body));
+        op.request.body = Some(super::to_body(&body));
         op.request.confirm = Some(Confirm::Get(res.item(&self.cs, &id)));
         if let Some(h) = pw.and_then(|p| p.hash.as_ref()).filter(|h| !h.is_empty()) {
             op.effects.push(Effect::Password {
@@ -173,7 +173,7 @@ impl Ctx<'_> {
         }
         let mut op = self.res_op(res, Action::Update, k, Method::Put, path);
         op.changes = changes;
-        op.request.body = Some(super::to_value(&body));
+        op.request.body = Some(super::to_body(&body));
         op.effects = effects;
         Some(op)
     }

@@ -2,7 +2,7 @@
 //! settings (updated in place).
 
 use super::changes::changed_fields;
-use super::{to_value, Ctx};
+use super::{to_body, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::CoreServer;
@@ -37,7 +37,7 @@ impl Ctx<'_> {
         );
         op.needs.clear();
         op.label = Some(name);
-        op.request.body = Some(to_value(&body));
+        op.request.body = Some(to_body(&body));
         op.request.confirm = Some(Confirm::Get(paths::core_server_by_slug(&slug)));
         self.push(op);
         self.core_need = Some((Kind::CoreServer, slug));
@@ -60,7 +60,7 @@ impl Ctx<'_> {
             &slug,
             paths::asterisk(&self.cs),
             c,
-            to_value(&body),
+            to_body(&body),
         );
         self.push(op);
     }

@@ -29,7 +29,7 @@ mod users;
 use super::facts::Effect;
 use super::ownership::Ownership;
 use super::passwords::unverifiable_warning;
-use super::plan::{stage_of, Action, Change, Method, Op, Plan, Request};
+use super::plan::{stage_of, Action, Body, Change, Method, Op, Plan, Request};
 use crate::api::types::*;
 use crate::model::Desired;
 use crate::model::Kind;
@@ -156,10 +156,15 @@ struct Ctx<'a> {
     plan: Plan,
 }
 
-/// The JSON of a wire object. Serialising the wire types cannot fail (string keys, no
-/// non-finite numbers).
+/// The JSON of a wire object, to compare fields. Serialising the wire types cannot fail
+/// (string keys, no non-finite numbers).
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("wire types serialise to JSON")
+}
+
+/// The request body of a wire object (straight to bytes: no `Value` in between).
+fn to_body<T: serde::Serialize>(v: &T) -> Body {
+    Body::of(v)
 }
 
 impl<'a> Ctx<'a> {
@@ -184,7 +189,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A PUT of the whole object `body` with the field changes it makes.
-    fn update(&self, kind: Kind, key: &str, path: String, changes: Vec<Change>, body: Value) -> Op {
+    fn update(&self, kind: Kind, key: &str, path: String, changes: Vec<Change>, body: Body) -> Op {
         let mut op = self.op(Action::Update, kind, key, Method::Put, path);
         op.changes = changes;
         op.request.body = Some(body);

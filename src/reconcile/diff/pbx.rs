@@ -3,13 +3,13 @@
 //! deleted. CDR login values the agent does not know are never sent.
 
 use super::changes::changed_fields_masked;
-use super::{to_value, Ctx};
+use super::{to_body, to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::resource::PBX_SERVERS;
 use crate::api::types::PbxServer;
 use crate::model::Kind;
 use crate::model::PbxServerSpec;
-use crate::reconcile::plan::{Action, Method};
+use crate::reconcile::plan::{Action, Body, Method};
 use crate::secret::Secret;
 use serde_json::Value;
 
@@ -135,7 +135,7 @@ impl Ctx<'_> {
                 cdr_password_field().map(|f| m.remove(&f));
             }
         }
-        op.request.body = Some(value);
+        op.request.body = Some(Body::of(&value));
         self.push(op);
     }
 
@@ -156,7 +156,7 @@ impl Ctx<'_> {
         };
         let op = (!c.is_empty()).then(|| {
             let path = PBX_SERVERS.item(&self.cs, &id);
-            self.update(Kind::PbxServer, &spec.host, path, c, to_value(&body))
+            self.update(Kind::PbxServer, &spec.host, path, c, to_body(&body))
         });
         self.finish_match(Kind::PbxServer, &id, &key, op);
     }

@@ -3,7 +3,7 @@
 //! follow ([`super::contact`]).
 
 use super::changes::{changed_fields, password_change};
-use super::{to_value, Ctx};
+use super::{to_body, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::resource::USERS;
 use crate::api::types::User;
@@ -11,15 +11,14 @@ use crate::model::Kind;
 use crate::model::UserSpec;
 use crate::reconcile::facts::{hash_of_hash, Effect};
 use crate::reconcile::passwords::{create_password, password_rule, Pw};
-use crate::reconcile::plan::{Action, Method, Op};
-use serde_json::Value;
+use crate::reconcile::plan::{Action, Body, Method, Op};
 use std::collections::HashMap;
 
 impl Ctx<'_> {
     /// The user JSON posted to `managingUser` and the user's id, for existing or new users.
-    pub(super) fn user_body(&self, name: &str) -> Option<(String, Value, bool)> {
+    pub(super) fn user_body(&self, name: &str) -> Option<(String, Body, bool)> {
         if let Some(u) = self.users_by_name.get(name) {
-            return u.id.clone().map(|id| (id, to_value(u), false));
+            return u.id.clone().map(|id| (id, to_body(u), false));
         }
         let spec = self.d.users.get(name)?;
         let id = self.own.id(Kind::User, name);
@@ -32,7 +31,7 @@ impl Ctx<'_> {
             restricted: false,
             ..Default::default()
         };
-        Some((id, to_value(&body), true))
+        Some((id, to_body(&body), true))
     }
 
     pub(super) fn users(&mut self) {
@@ -123,7 +122,7 @@ impl Ctx<'_> {
             return None;
         }
         let path = USERS.item_nohash(&self.cs, id);
-        let mut op = self.update(Kind::User, name, path, c, to_value(&body));
+        let mut op = self.update(Kind::User, name, path, c, to_body(&body));
         op.effects = effects;
         Some(op)
     }
