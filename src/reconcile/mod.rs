@@ -16,6 +16,7 @@
 //! - [`observe`]: reading the iSymphony side (what it could not read: [`observe::Gaps`]).
 //! - [`partial`]: leaving out what depends on an unreadable collection or object.
 //! - [`valve`]: the safety valve, per kind.
+//! - `pass_state`: the agent state a pass works with, opened beside the top-level read.
 //! - `passwords`: when a stored password is pushed to an existing login (private).
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
@@ -34,6 +35,7 @@ pub mod observe;
 mod outcome;
 pub mod ownership;
 pub mod partial;
+mod pass_state;
 mod passwords;
 pub mod plan;
 pub mod progress;
@@ -396,15 +398,23 @@ async fn run_pass_inner(
     // kinds it feeds are frozen (see `frozen`), everything else is still applied.
     report.errors.extend(desired.errors.iter().cloned());
 
-    let (mut store, mut own) = open_state(cfg, opts, &target, &input.managed_items)?;
+    // The agent state opens on a blocking thread while iSymphony's top level is read.
+    let opening = pass_state::open_beside(cfg, opts, &target, &input.managed_items);
     let (client, top) = reuse::client_and_top(cfg, &target, &desired, ahead);
-    let client = client?;
-    let concurrency = cfg.sync.concurrency.max(1);
-
-    let (mut observed, mut gaps) = match top {
-        Some(read) => read.map_err(top_error)?,
-        None => read_top(&client, &desired).await?,
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            opening.await?;
+            return Err(e);
+        }
     };
+    let concurrency = cfg.sync.concurrency.max(1);
+    let top = match top {
+        Some(read) => read.map_err(top_error),
+        None => read_top(&client, &desired).await,
+    };
+    let (mut store, mut own) = opening.await?;
+    let (mut observed, mut gaps) = top?;
 
     // A missing core server is created first, so that everything below it can be read.
     let mut pre_ops = Vec::new();
@@ -549,40 +559,6 @@ fn for_target(mut desired: Desired, target: &Target) -> Desired {
     desired
 }
 
-/// The agent's state store (none for a dry run) and the ownership it knows of.
-fn open_state(
-    cfg: &Config,
-    opts: &PassOptions,
-    target: &Target,
-    managed_items: &[ManagedItem],
-) -> Result<(Option<StateStore>, Ownership), ReconcileError> {
-    let scope = target.scope();
-    let store = if opts.dry_run {
-        None
-    } else {
-        Some(StateStore::open_keeping(
-            cfg.state_dir(),
-            &scope,
-            opts.keep_open,
-        )?)
-    };
-    let mut store = store;
-    if let (Some(s), Some(old)) = (store.as_mut(), scope_with_credentials(cfg, target)) {
-        s.move_scope(&old)?;
-    }
-    let known = match &mut store {
-        Some(s) => s.load(),
-        None => StateStore::load_read_only(cfg.state_dir(), &scope),
-    }?;
-    let own = Ownership::new(
-        &target.core_server,
-        cfg.sync.clean_unknown_items,
-        known,
-        managed_items,
-    );
-    Ok((store, own))
-}
-
 /// An empty source never turns into "delete everything", not even with --force; otherwise the
 /// safety valve's refusals (none with --force).
 fn guard_deletes(
@@ -626,18 +602,6 @@ fn top_error(e: ApiError) -> ReconcileError {
     } else {
         ReconcileError::IsymphonyRefused(e)
     }
-}
-
-/// The scope earlier versions used when `[isymphony] url` held credentials (the URL as
-/// written); its rows move to the clean scope (see `state::scope_move`).
-fn scope_with_credentials(cfg: &Config, target: &Target) -> Option<String> {
-    let raw = cfg.isymphony.url.as_deref()?;
-    crate::text::split_userinfo(raw).1?;
-    Some(format!(
-        "{}@{}",
-        target.core_server,
-        raw.trim_end_matches('/')
-    ))
 }
 
 /// The error of a pass the write gate stopped, with what it had done.
