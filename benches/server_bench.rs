@@ -88,7 +88,12 @@ impl Conn {
 
 fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let endpoint = threads::runtime("endpoint", cores)?;
+    // BENCH_ENDPOINT_THREADS: the endpoint's worker threads (default: one per core).
+    let endpoint_threads = std::env::var("BENCH_ENDPOINT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cores);
+    let endpoint = threads::runtime("endpoint", endpoint_threads)?;
     let clients = threads::runtime("client", cores)?;
     let dir = tempfile::tempdir()?;
     let cfg = ServerConfig {
