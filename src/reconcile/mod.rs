@@ -16,7 +16,7 @@
 //! - [`observe`]: reading the iSymphony side (what it could not read: [`observe::Gaps`]).
 //! - [`partial`]: leaving out what depends on an unreadable collection or object.
 //! - [`valve`]: the safety valve, per kind.
-//! - `pass_state`: the agent state a pass works with, opened beside the top-level read.
+//! - `pass_state`: how a pass starts: the agent state opened beside the top-level read.
 //! - `passwords`: when a stored password is pushed to an existing login (private).
 //! - [`source`]: reading FreePBX and resolving the target (cxpanel settings as defaults).
 //! - [`adopt`]: the one-time adoption of what the cxpanel module posted unrecorded.
@@ -398,23 +398,13 @@ async fn run_pass_inner(
     // kinds it feeds are frozen (see `frozen`), everything else is still applied.
     report.errors.extend(desired.errors.iter().cloned());
 
-    // The agent state opens on a blocking thread while iSymphony's top level is read.
-    let opening = pass_state::open_beside(cfg, opts, &target, &input.managed_items);
-    let (client, top) = reuse::client_and_top(cfg, &target, &desired, ahead);
-    let client = match client {
-        Ok(c) => c,
-        Err(e) => {
-            opening.await?;
-            return Err(e);
-        }
-    };
+    let pass_state::Start {
+        client,
+        mut store,
+        mut own,
+        top: (mut observed, mut gaps),
+    } = pass_state::start(cfg, opts, &target, &desired, &input.managed_items, ahead).await?;
     let concurrency = cfg.sync.concurrency.max(1);
-    let top = match top {
-        Some(read) => read.map_err(top_error),
-        None => read_top(&client, &desired).await,
-    };
-    let (mut store, mut own) = opening.await?;
-    let (mut observed, mut gaps) = top?;
 
     // A missing core server is created first, so that everything below it can be read.
     let mut pre_ops = Vec::new();

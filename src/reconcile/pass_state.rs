@@ -1,15 +1,62 @@
-//! The agent state a pass works with: its store, scoped to the pass's target (rows of an older
-//! scope moved over), and the ownership it knows of.
+//! How a pass starts: the agent state it works with (its store, scoped to the pass's target,
+//! rows of an older scope moved over, and the ownership it knows of), opened on a blocking
+//! thread while iSymphony's top level is read.
 
+use super::observe::Gaps;
 use super::source::Target;
 use super::state::{self, StateStore};
-use super::{ManagedItem, Ownership, PassOptions, ReconcileError};
+use super::ReconcileError;
+use super::{read_top, reuse, top_error, ManagedItem, Observed, Ownership, PassOptions};
+use crate::api::client::Client;
 use crate::config::Config;
+use crate::model::Desired;
+
+/// What a pass starts from: its iSymphony client, the agent state and the ownership it knows
+/// of, and iSymphony's top level as read.
+pub(super) struct Start {
+    pub client: Client,
+    pub store: Option<StateStore>,
+    pub own: Ownership,
+    pub top: (Observed, Gaps),
+}
+
+/// The agent state opens on a blocking thread while iSymphony's top level is read (the
+/// daemon's read ahead, `ahead`, when it read this pass's top level). A state error comes
+/// first, as when the two were one after the other.
+pub(super) async fn start(
+    cfg: &Config,
+    opts: &PassOptions,
+    target: &Target,
+    desired: &Desired,
+    managed_items: &[ManagedItem],
+    ahead: Option<reuse::Ahead>,
+) -> Result<Start, ReconcileError> {
+    let opening = open_beside(cfg, opts, target, managed_items);
+    let (client, top) = reuse::client_and_top(cfg, target, desired, ahead);
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            opening.await?;
+            return Err(e);
+        }
+    };
+    let top = match top {
+        Some(read) => read.map_err(top_error),
+        None => read_top(&client, desired).await,
+    };
+    let (store, own) = opening.await?;
+    Ok(Start {
+        client,
+        store,
+        own,
+        top: top?,
+    })
+}
 
 /// [`open`], started now on a blocking thread; await the result. A pass reads iSymphony's
 /// top level meanwhile: a new state file costs several fsyncs, a first sync's longest wait
 /// before its first request.
-pub(super) fn open_beside(
+fn open_beside(
     cfg: &Config,
     opts: &PassOptions,
     target: &Target,
