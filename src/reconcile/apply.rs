@@ -60,10 +60,10 @@ pub struct ApplyOptions<'a> {
 }
 
 /// The request's JSON (`null` when it has none; shared, not copied).
-fn body_of(r: &super::plan::Request) -> axum::body::Bytes {
+fn body_of(r: &super::plan::Request) -> bytes::Bytes {
     match &r.body {
         Some(b) => b.bytes().clone(),
-        None => axum::body::Bytes::from_static(b"null"),
+        None => bytes::Bytes::from_static(b"null"),
     }
 }
 

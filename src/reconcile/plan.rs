@@ -39,7 +39,7 @@ pub enum Method {
 /// bytes (a `Value` per body cost a first sync two serialisations per request, one into the
 /// `Value` and one out of it). Not `Debug`: it may hold password hashes.
 #[derive(Clone, PartialEq)]
-pub struct Body(axum::body::Bytes);
+pub struct Body(bytes::Bytes);
 
 impl Body {
     /// The JSON of a wire object. Serialising the wire types cannot fail (string keys, no
@@ -51,7 +51,7 @@ impl Body {
                 .into(),
         )
     }
-    pub fn bytes(&self) -> &axum::body::Bytes {
+    pub fn bytes(&self) -> &bytes::Bytes {
         &self.0
     }
     /// The body parsed (for tests and the rare reader; the bytes are JSON by construction).

@@ -38,7 +38,8 @@ const PURE: &[&str] = &[
 /// (parsing only; `text` uses it to show URLs without their credentials).
 const PURE_ITEMS: &[&str] = &["reqwest::Url"];
 
-/// Crates outside this one that a pure file may name: plain data, encodings and hashes.
+/// Crates outside this one that a pure file may name: plain data (`bytes`: a shared byte
+/// buffer), encodings and hashes.
 const PURE_CRATES: &[&str] = &[
     "std",
     "core",
@@ -50,6 +51,7 @@ const PURE_CRATES: &[&str] = &[
     "sha2",
     "hex",
     "base64",
+    "bytes",
     "percent_encoding",
     "subtle",
     "thiserror",
