@@ -187,39 +187,38 @@ impl State {
         // to_vec grows by doubling; the store keeps every object, so keep only what is used.
         json.shrink_to_fit();
         let bytes = Bytes::from(json);
-        let out = bytes.clone();
-        let coll = self.colls.entry(scope.to_string()).or_default();
-        if let Some(old) = coll.items.get(id) {
-            if let Some(k) = &old.key {
-                coll.keys.remove(k);
-            }
-        }
-        if let Some(k) = &key {
-            coll.keys.insert(k.clone(), id.to_string());
-        }
-        coll.items.insert(id.to_string(), Item { seq, key, bytes });
-        self.seq = self.seq.max(seq);
-        out
+        self.insert(
+            scope,
+            id,
+            Item {
+                seq,
+                key,
+                bytes: bytes.clone(),
+            },
+        );
+        bytes
     }
 
     /// An object as the log holds it (its body already JSON, checked by the caller).
     fn put_loaded(&mut self, scope: &str, id: &str, seq: u64, key: Option<&str>, body: &[u8]) {
+        let key = key.map(str::to_string);
+        let bytes = Bytes::copy_from_slice(body);
+        self.insert(scope, id, Item { seq, key, bytes });
+    }
+
+    /// Insert or replace one object, its natural key moved with it.
+    fn insert(&mut self, scope: &str, id: &str, item: Item) {
         let coll = self.colls.entry(scope.to_string()).or_default();
         if let Some(old) = coll.items.get(id) {
             if let Some(k) = &old.key {
                 coll.keys.remove(k);
             }
         }
-        if let Some(k) = key {
-            coll.keys.insert(k.to_string(), id.to_string());
+        if let Some(k) = &item.key {
+            coll.keys.insert(k.clone(), id.to_string());
         }
-        let item = Item {
-            seq,
-            key: key.map(str::to_string),
-            bytes: Bytes::copy_from_slice(body),
-        };
+        self.seq = self.seq.max(item.seq);
         coll.items.insert(id.to_string(), item);
-        self.seq = self.seq.max(seq);
     }
 
     /// Every scope starting with `prefix` removed (a parent's children).

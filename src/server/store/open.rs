@@ -41,7 +41,7 @@ pub(super) fn open(data_dir: &Path) -> Result<(LogFile, State, File), StoreError
         source,
     };
     let sqlite = data_dir.join(SQLITE_FILE);
-    let (state, keep_to) = if !log_path.exists() && sqlite.exists() {
+    let (state, keep_to) = if carry_over(&sqlite, &log_path) {
         (legacy::load_sqlite(&sqlite, &lock_path)?, None)
     } else {
         db.check_files(integrity::repair_requested())?;
@@ -59,6 +59,22 @@ pub(super) fn open(data_dir: &Path) -> Result<(LogFile, State, File), StoreError
         tracing::warn!(file = %lock_path.display(), error = %e, "cannot write the store marker");
     }
     Ok((log, state, lock))
+}
+
+/// Whether the SQLite store is to be carried over: there is no log yet, or the SQLite file
+/// was written after the log (an earlier version ran again on this data_dir). A SQLite file
+/// older than the log is what a start stopped between writing the log and renaming it left.
+fn carry_over(sqlite: &Path, log: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // SQLite's latest writes may be in its WAL, which it had not copied back yet.
+    let mut wal = sqlite.as_os_str().to_owned();
+    wal.push("-wal");
+    let written = modified(sqlite).max(modified(Path::new(&wal)).filter(|_| sqlite.exists()));
+    match (written, modified(log)) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(s), Some(l)) => s > l,
+    }
 }
 
 /// The log replayed, and the length to continue it at (None: rewrite it from memory, because

@@ -326,15 +326,9 @@ async fn an_unfinished_write_at_the_end_is_dropped_and_the_start_goes_on() {
     assert!(aside_files(&f.data()).is_empty(), "not damage");
 }
 
-/// A data_dir of an earlier version (the objects in `store.sqlite3`, as it wrote them) is
-/// carried over into the log at the first start; the SQLite file is kept, renamed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_of_the_earlier_version_is_carried_over() {
-    let f = Fixture::new();
-    let (child, base, _) = f.start(&[]);
-    populate(&base, 4).await;
-    stop(child, libc::SIGTERM);
-    // The same objects as the SQLite store of earlier versions held them.
+/// The objects of the log, as the SQLite store of earlier versions held them, in
+/// `store.sqlite3` (only the extensions `keep` accepts).
+fn sqlite_store_from_log(f: &Fixture, keep: impl Fn(&str) -> bool) -> PathBuf {
     let bytes = std::fs::read(f.db()).unwrap();
     let scan = log::scan(&bytes).unwrap();
     let sqlite = f.data().join("store.sqlite3");
@@ -353,6 +347,9 @@ async fn a_store_of_the_earlier_version_is_carried_over() {
             body,
         } = r
         {
+            if scope.ends_with("/extensions") && !keep(id) {
+                continue;
+            }
             let body = std::str::from_utf8(body).unwrap();
             c.execute(
                 "INSERT OR REPLACE INTO objects VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -361,22 +358,70 @@ async fn a_store_of_the_earlier_version_is_carried_over() {
             .unwrap();
         }
     }
-    drop(c);
+    sqlite
+}
+
+fn migrated_copies(f: &Fixture) -> usize {
+    std::fs::read_dir(f.data())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy()
+                .starts_with("store.sqlite3.migrated-")
+        })
+        .count()
+}
+
+/// A data_dir of an earlier version (the objects in `store.sqlite3`, as it wrote them) is
+/// carried over into the log at the first start; the SQLite file is kept, renamed. An earlier
+/// version run again on the same data_dir later (its file newer than the log) is carried over
+/// again; a stale one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_earlier_version_is_carried_over() {
+    let f = Fixture::new();
+    let (child, base, _) = f.start(&[]);
+    populate(&base, 4).await;
+    stop(child, libc::SIGTERM);
+    let sqlite = sqlite_store_from_log(&f, |_| true);
     std::fs::remove_file(f.db()).unwrap();
     let (child, base, _) = f.start(&[]);
     assert_eq!(ids(&base).await, ["e0", "e1", "e2", "e3"]);
     stop(child, libc::SIGTERM);
     assert!(f.db().exists());
     assert!(!sqlite.exists());
-    let kept: Vec<String> = std::fs::read_dir(f.data())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("store.sqlite3.migrated-"))
-        .collect();
-    assert_eq!(kept.len(), 1, "the SQLite store is kept");
+    assert_eq!(migrated_copies(&f), 1, "the SQLite store is kept");
     // The log alone from now on.
     let (child, base, _) = f.start(&[]);
     assert_eq!(ids(&base).await, ["e0", "e1", "e2", "e3"]);
+    stop(child, libc::SIGTERM);
+    // An earlier version ran again (and deleted two extensions): its newer file wins.
+    std::thread::sleep(Duration::from_millis(20));
+    sqlite_store_from_log(&f, |id| id == "e0" || id == "e3");
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e3"]);
+    stop(child, libc::SIGTERM);
+    assert!(!sqlite.exists());
+    // A SQLite file older than the log (left by a start stopped before renaming it): the
+    // log wins, and the file is renamed out of the way.
+    let stale = sqlite_store_from_log(&f, |_| true);
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let file = std::fs::File::options().write(true).open(&stale).unwrap();
+    file.set_modified(an_hour_ago).unwrap();
+    drop(file);
+    let (child, base, _) = f.start(&[]);
+    let e = json!({"id": "e7", "extension": "1007"});
+    let posted = send(
+        &base,
+        reqwest::Method::POST,
+        "asterisk/cs1/extensions",
+        Some(e),
+    )
+    .await;
+    assert_eq!(posted.0, 204);
+    stop(child, libc::SIGTERM);
+    assert!(!sqlite.exists());
+    let (child, base, _) = f.start(&[]);
+    assert_eq!(ids(&base).await, ["e0", "e3", "e7"]);
     stop(child, libc::SIGTERM);
 }
 
