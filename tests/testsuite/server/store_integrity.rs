@@ -137,16 +137,19 @@ async fn populate(base: &str, n: usize) {
     let cs = json!({"id": "cs1", "slug": "default", "name": "Default"});
     let post = reqwest::Method::POST;
     assert_eq!(
-        send(base, post.clone(), "server/coreServers", Some(cs))
-            .await
-            .0,
+        send(base, post, "server/coreServers", Some(cs)).await.0,
         204
     );
     for i in 0..n {
-        let e = json!({"id": format!("e{i}"), "extension": format!("{}", 1000 + i)});
-        let got = send(base, post.clone(), "asterisk/cs1/extensions", Some(e)).await;
-        assert_eq!(got.0, 204);
+        assert_eq!(post_extension(base, i).await, 204);
     }
+}
+
+/// POST extension `e<i>` (number 1000 + i); the status.
+async fn post_extension(base: &str, i: usize) -> u16 {
+    let e = json!({"id": format!("e{i}"), "extension": format!("{}", 1000 + i)});
+    let post = reqwest::Method::POST;
+    send(base, post, "asterisk/cs1/extensions", Some(e)).await.0
 }
 
 async fn ids(base: &str) -> Vec<String> {
@@ -310,15 +313,7 @@ async fn an_unfinished_write_at_the_end_is_dropped_and_the_start_goes_on() {
         .any(|l| l.contains("unfinished write"));
     assert!(warned, "{:?}", log.lock().unwrap());
     // Writes go on after the acknowledged ones, and the next start reads them all.
-    let e = json!({"id": "e3", "extension": "1003"});
-    let posted = send(
-        &base,
-        reqwest::Method::POST,
-        "asterisk/cs1/extensions",
-        Some(e),
-    )
-    .await;
-    assert_eq!(posted.0, 204);
+    assert_eq!(post_extension(&base, 3).await, 204);
     stop(child, libc::SIGKILL);
     let (child, base, _) = f.start(&[]);
     assert_eq!(ids(&base).await, ["e0", "e1", "e2", "e3"]);
@@ -409,15 +404,7 @@ async fn a_store_of_the_earlier_version_is_carried_over() {
     file.set_modified(an_hour_ago).unwrap();
     drop(file);
     let (child, base, _) = f.start(&[]);
-    let e = json!({"id": "e7", "extension": "1007"});
-    let posted = send(
-        &base,
-        reqwest::Method::POST,
-        "asterisk/cs1/extensions",
-        Some(e),
-    )
-    .await;
-    assert_eq!(posted.0, 204);
+    assert_eq!(post_extension(&base, 7).await, 204);
     stop(child, libc::SIGTERM);
     assert!(!sqlite.exists());
     let (child, base, _) = f.start(&[]);
