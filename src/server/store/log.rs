@@ -273,6 +273,8 @@ pub struct LogFile {
     /// Bytes that belong to committed groups: a failed append is cut back to this.
     len: u64,
     unsynced: u64,
+    /// A failed append could not be cut off yet.
+    uncut: bool,
     /// The length after the last rewrite: the log is rewritten when it has grown well past it.
     rewritten: u64,
 }
@@ -290,6 +292,7 @@ impl LogFile {
             path: path.to_path_buf(),
             len,
             unsynced: 0,
+            uncut: false,
             rewritten: len,
         })
     }
@@ -329,8 +332,13 @@ impl LogFile {
     }
 
     /// Append one group's bytes. On any failure (a full disk) the file is cut back to where
-    /// the group started, so that nothing of an unacknowledged write is replayed later.
+    /// the group started, so that nothing of an unacknowledged write is replayed later; while
+    /// it cannot be cut back, nothing more is appended (the bytes after it would be damage).
     pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.uncut {
+            self.file.set_len(self.len)?;
+            self.uncut = false;
+        }
         let mut written = self.file.write_all(bytes);
         if written.is_ok() && self.unsynced + bytes.len() as u64 >= SYNC_EVERY {
             written = self.file.sync_data();
@@ -339,8 +347,10 @@ impl LogFile {
             if let Err(cut) = self.file.set_len(self.len) {
                 tracing::error!(
                     file = %self.path.display(), error = %cut,
-                    "cannot cut a failed write off the store log; it is dropped at the next start"
+                    "cannot cut a failed write off the store log; writes are refused until it \
+                     can be (a restart drops it too)"
                 );
+                self.uncut = true;
             }
             return Err(e);
         }
