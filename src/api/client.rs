@@ -20,7 +20,7 @@ use super::counts::RequestCounter;
 pub use super::counts::RequestCounts;
 use crate::secret::Secret;
 use crate::text::{clip, QUOTE_MAX};
-use axum::body::Bytes;
+use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -311,7 +311,7 @@ impl Client {
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<(), ApiError> {
-        let payload = self.payload(&Method::PUT, path, body)?;
+        let payload = payload(&Method::PUT, path, body)?;
         self.put_json(path, payload).await
     }
 
@@ -331,7 +331,7 @@ impl Client {
         body: &Value,
         confirm: Option<&Confirm>,
     ) -> Result<Posted, ApiError> {
-        let payload = self.payload(&Method::POST, path, body)?;
+        let payload = payload(&Method::POST, path, body)?;
         self.post_json(path, payload, confirm).await
     }
 
@@ -373,17 +373,6 @@ impl Client {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// `body` as the JSON a request sends.
-    fn payload(&self, method: &Method, path: &str, body: &Value) -> Result<Bytes, ApiError> {
-        serde_json::to_vec(body)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::Decode {
-                method: method.to_string(),
-                path: path.into(),
-                message: e.to_string(),
-            })
     }
 
     /// One request with retries; returns the response body of a 2xx answer. Each attempt
@@ -524,6 +513,17 @@ fn transport(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
             format!("{what}: {}", clip(&cause, QUOTE_MAX))
         },
     }
+}
+
+/// `body` as the JSON a request sends.
+fn payload(method: &Method, path: &str, body: &Value) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Decode {
+            method: method.to_string(),
+            path: path.into(),
+            message: e.to_string(),
+        })
 }
 
 /// The `Authorization` header of HTTP Basic authentication (RFC 7617), as reqwest's

@@ -2,11 +2,11 @@
 //! settings) and the core server's voicemail agent bindings.
 
 use super::changes::changed_fields;
-use super::{to_body, Ctx};
+use super::Ctx;
 use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::model::Kind;
-use crate::reconcile::plan::{Action, Method};
+use crate::reconcile::plan::{Action, Body, Method};
 
 /// The warning for a desired agent the server does not know.
 fn unknown_agent(what: &str, ident: &str) -> String {
@@ -39,7 +39,7 @@ impl Ctx<'_> {
                 if !c.is_empty() {
                     let path = paths::voicemail_agent(&spec.identifier);
                     let kind = Kind::VoicemailAgent;
-                    let mut op = self.update(kind, &spec.identifier, path, c, to_body(&body));
+                    let mut op = self.update(kind, &spec.identifier, path, c, Body::of(&body));
                     op.needs.clear();
                     self.push(op);
                 }
@@ -53,7 +53,7 @@ impl Ctx<'_> {
                 Method::Post,
                 paths::voicemail_agent_identifiers(&self.cs),
             );
-            op.request.body = Some(to_body(&spec.identifier));
+            op.request.body = Some(Body::of(&spec.identifier));
             op.request.confirm = Some(Confirm::ListHasValue {
                 list: paths::voicemail_agent_identifiers(&self.cs),
                 value: spec.identifier.clone(),
@@ -108,7 +108,7 @@ impl Ctx<'_> {
                 &spec.identifier,
                 path,
                 c,
-                to_body(&body),
+                Body::of(&body),
             );
             op.needs.clear();
             self.push(op);

@@ -12,7 +12,7 @@ use crate::api::types::{Administrator, ConferenceRoom, Extension, ParkingLot, Qu
 use crate::model::*;
 use crate::reconcile::facts::{hash_of_hash, Effect};
 use crate::reconcile::passwords::{create_password, password_rule, Pw};
-use crate::reconcile::plan::{Action, Method, Op};
+use crate::reconcile::plan::{Action, Body, Method, Op};
 use crate::secret::Secret;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -123,7 +123,7 @@ impl Ctx<'_> {
         };
         let mut op = self.res_op(res, Action::Create, k, Method::Post, path);
         op.label = T::spec_label(s);
-        op.request.body = Some(super::to_body(&body));
+        op.request.body = Some(Body::of(&body));
         op.request.confirm = Some(Confirm::Get(res.item(&self.cs, &id)));
         if let Some(h) = pw.and_then(|p| p.hash.as_ref()).filter(|h| !h.is_empty()) {
             op.effects.push(Effect::Password {
@@ -173,7 +173,7 @@ impl Ctx<'_> {
         }
         let mut op = self.res_op(res, Action::Update, k, Method::Put, path);
         op.changes = changes;
-        op.request.body = Some(super::to_body(&body));
+        op.request.body = Some(Body::of(&body));
         op.effects = effects;
         Some(op)
     }

@@ -4,14 +4,14 @@
 //! desired state, so a converged pass need not read it again ([`super::sub_reads`]).
 
 use super::changes::changed_fields;
-use super::{to_body, Ctx};
+use super::Ctx;
 use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::{Contact, EmailAddress, PhoneNumber};
 use crate::model::Kind;
 use crate::model::{PhoneSpec, UserSpec};
 use crate::reconcile::facts::{fingerprint, Effect};
-use crate::reconcile::plan::{Action, Fingerprint, Method};
+use crate::reconcile::plan::{Action, Body, Fingerprint, Method};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Operations that must succeed first (the user, when it is created this pass).
@@ -104,7 +104,7 @@ impl Ctx<'_> {
                 let label = format!("{} {}", s.first_name, s.last_name);
                 op.label = Some(label.trim().to_string());
             }
-            op.request.body = Some(to_body(&after));
+            op.request.body = Some(Body::of(&after));
             op.needs.extend(needs.iter().cloned());
             op.fingerprint = Some(fkey.clone());
             self.push(op);
@@ -145,7 +145,7 @@ impl Ctx<'_> {
                     paths::email_addresses(&self.cs, uid),
                 );
                 op.label = Some(written.to_string());
-                op.request.body = Some(to_body(&EmailAddress {
+                op.request.body = Some(Body::of(&EmailAddress {
                     id: Some(id.clone()),
                     kind: "Work".into(),
                     address: written.to_string(),
@@ -243,7 +243,7 @@ impl Ctx<'_> {
                     paths::phone_numbers(&self.cs, uid),
                 );
                 op.label = Some(format!("{} {}", p.kind.trim(), p.number.trim()));
-                op.request.body = Some(to_body(&PhoneNumber {
+                op.request.body = Some(Body::of(&PhoneNumber {
                     id: Some(id.clone()),
                     kind: p.kind.trim().to_string(),
                     number: p.number.trim().to_string(),

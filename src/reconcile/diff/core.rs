@@ -2,12 +2,12 @@
 //! settings (updated in place).
 
 use super::changes::changed_fields;
-use super::{to_body, Ctx};
+use super::Ctx;
 use crate::api::confirm::Confirm;
 use crate::api::paths;
 use crate::api::types::CoreServer;
 use crate::model::Kind;
-use crate::reconcile::plan::{Action, Method};
+use crate::reconcile::plan::{Action, Body, Method};
 
 impl Ctx<'_> {
     pub(super) fn core_server(&mut self) {
@@ -37,7 +37,7 @@ impl Ctx<'_> {
         );
         op.needs.clear();
         op.label = Some(name);
-        op.request.body = Some(to_body(&body));
+        op.request.body = Some(Body::of(&body));
         op.request.confirm = Some(Confirm::Get(paths::core_server_by_slug(&slug)));
         self.push(op);
         self.core_need = Some((Kind::CoreServer, slug));
@@ -60,7 +60,7 @@ impl Ctx<'_> {
             &slug,
             paths::asterisk(&self.cs),
             c,
-            to_body(&body),
+            Body::of(&body),
         );
         self.push(op);
     }

@@ -162,11 +162,6 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("wire types serialise to JSON")
 }
 
-/// The request body of a wire object (straight to bytes: no `Value` in between).
-fn to_body<T: serde::Serialize>(v: &T) -> Body {
-    Body::of(v)
-}
-
 impl<'a> Ctx<'a> {
     fn op(&self, action: Action, kind: Kind, key: &str, method: Method, path: String) -> Op {
         Op {

@@ -3,7 +3,7 @@
 //! deleted. CDR login values the agent does not know are never sent.
 
 use super::changes::changed_fields_masked;
-use super::{to_body, to_value, Ctx};
+use super::{to_value, Ctx};
 use crate::api::confirm::Confirm;
 use crate::api::resource::PBX_SERVERS;
 use crate::api::types::PbxServer;
@@ -156,7 +156,7 @@ impl Ctx<'_> {
         };
         let op = (!c.is_empty()).then(|| {
             let path = PBX_SERVERS.item(&self.cs, &id);
-            self.update(Kind::PbxServer, &spec.host, path, c, to_body(&body))
+            self.update(Kind::PbxServer, &spec.host, path, c, Body::of(&body))
         });
         self.finish_match(Kind::PbxServer, &id, &key, op);
     }

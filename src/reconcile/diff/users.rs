@@ -3,7 +3,7 @@
 //! follow ([`super::contact`]).
 
 use super::changes::{changed_fields, password_change};
-use super::{to_body, Ctx};
+use super::Ctx;
 use crate::api::confirm::Confirm;
 use crate::api::resource::USERS;
 use crate::api::types::User;
@@ -18,7 +18,7 @@ impl Ctx<'_> {
     /// The user JSON posted to `managingUser` and the user's id, for existing or new users.
     pub(super) fn user_body(&self, name: &str) -> Option<(String, Body, bool)> {
         if let Some(u) = self.users_by_name.get(name) {
-            return u.id.clone().map(|id| (id, to_body(u), false));
+            return u.id.clone().map(|id| (id, Body::of(u), false));
         }
         let spec = self.d.users.get(name)?;
         let id = self.own.id(Kind::User, name);
@@ -31,7 +31,7 @@ impl Ctx<'_> {
             restricted: false,
             ..Default::default()
         };
-        Some((id, to_body(&body), true))
+        Some((id, Body::of(&body), true))
     }
 
     pub(super) fn users(&mut self) {
@@ -122,7 +122,7 @@ impl Ctx<'_> {
             return None;
         }
         let path = USERS.item_nohash(&self.cs, id);
-        let mut op = self.update(Kind::User, name, path, c, to_body(&body));
+        let mut op = self.update(Kind::User, name, path, c, Body::of(&body));
         op.effects = effects;
         Some(op)
     }

@@ -9,11 +9,11 @@
 //! Writes change memory under a lock and queue their records, in that same order; the first of
 //! them that finds no commit running appends everything queued to the store log in one `write`
 //! (group commit, [`writer`]; the file's format: [`log`]) and only then are they acknowledged;
-//! so a 204 is sent only for a committed write, which survives `kill -9`. Each write also queues how to undo its memory
-//! changes: when a commit fails (disk full), the leader undoes that group and everything queued
-//! after it (built on top of it) in reverse order before answering, so memory equals disk
-//! again, the clients get a 500, and the next write simply tries again (no restart needed once
-//! the disk has room).
+//! so a 204 is sent only for a committed write, which survives `kill -9`. Each write also
+//! queues how to undo its memory changes: when a commit fails (disk full), the leader undoes
+//! that group and everything queued after it (built on top of it) in reverse order before
+//! answering, so memory equals disk again, the clients get a 500, and the next write simply
+//! tries again (no restart needed once the disk has room).
 //! A lock file (`flock`) keeps a second process off the same `data_dir`.
 
 mod legacy;
